@@ -1,0 +1,1 @@
+"""Calibration formats in and out, validation."""

@@ -1,0 +1,1 @@
+"""The synthetic studio: rigs, motion, ground truth, simulated heatmaps, rendered frames."""
