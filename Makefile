@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make demo` (the main job) and `make test` (the test suite).
+# Each sets up its own virtual environment on first use.
+#
+# TORCH_SPEC: tests and CI use the CPU build torch==2.13.0. A GPU host installs its own CUDA build
+# instead, e.g. `make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"`.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.crosspose-installed
+
+.PHONY: setup demo test lint pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/crosspose demo $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check service tests benchmarks
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest $(ARGS)
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
