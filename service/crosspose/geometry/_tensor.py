@@ -35,12 +35,24 @@ def to_like(t: torch.Tensor, original: Any) -> ArrayLike:
     return t.detach().cpu().numpy()
 
 
-def check_shape(x: ArrayLike, trailing: Sequence[int | None], name: str) -> None:
-    """Raise ``ValueError`` unless ``x`` ends with the axes ``trailing`` (``None`` = any length)."""
-    shape = tuple(x.shape)
-    ok = len(shape) >= len(trailing) and all(
-        want is None or got == want for got, want in zip(shape[len(shape) - len(trailing) :], trailing, strict=True)
+def result_dtype(x: Any) -> torch.dtype:
+    """The floating dtype results should have for input ``x``: float32 stays float32, else float64."""
+    dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
+    return dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float64
+
+
+def check_shape(x: Any, shape: Sequence[int | str | None], name: str, *, exact: bool = False) -> None:
+    """Raise ``ValueError`` unless ``x`` ends with the axes ``shape``.
+
+    Each entry is a required length (``int``) or any length (``None``, or a ``str`` axis name that is
+    only used in the message). With ``exact`` the number of axes must match too (no leading axes).
+    """
+    got = tuple(np.shape(x))
+    ok = (len(got) == len(shape) if exact else len(got) >= len(shape)) and all(
+        isinstance(want, str) or want is None or have == want
+        for have, want in zip(got[len(got) - len(shape) :], shape, strict=True)
     )
     if not ok:
-        spec = ",".join("*" if w is None else str(w) for w in trailing)
-        raise ValueError(f"{name} must have shape (..., {spec}), got {shape}")
+        spec = ", ".join("*" if w is None else str(w) for w in shape)
+        prefix = "" if exact else "..., "
+        raise ValueError(f"{name} must have shape ({prefix}{spec}), got {got}")
