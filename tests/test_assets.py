@@ -32,7 +32,7 @@ def test_wrong_checksum_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_unknown_asset_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="pose2sim-0.10.49"):
+    with pytest.raises(KeyError, match=r"pose2sim-0\.10\.49"):
         assets.fetch("no-such-asset")
 
 

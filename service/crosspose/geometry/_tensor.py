@@ -37,7 +37,10 @@ def to_like(t: torch.Tensor, original: Any) -> ArrayLike:
 
 def result_dtype(x: Any) -> torch.dtype:
     """The floating dtype results should have for input ``x``: float32 stays float32, else float64."""
-    dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
+    if isinstance(x, torch.Tensor):
+        dtype = x.dtype
+    else:
+        dtype = torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
     return dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float64
 
 

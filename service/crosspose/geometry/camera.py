@@ -2,18 +2,21 @@
 
 Conventions (DESIGN §4): metres; world→camera ``x_cam = R X + t``; distortion ``k1 k2 p1 p2 k3``;
 ``image_size`` is ``(width, height)`` in pixels. Camera order is the order given, never sorted.
+World frame: Z up, floor at ``z = 0`` (our choice; converters from Y-up formats rotate into it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from crosspose.geometry._tensor import ArrayLike
+from crosspose.geometry._tensor import ArrayLike, check_shape
 from crosspose.geometry.projection import project_points, projection_matrices
+from crosspose.geometry.triangulation import reprojection_error, triangulate
+from crosspose.geometry.undistort import undistort_points
 
 
 def _array(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -47,6 +50,8 @@ class Camera:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"camera name must be a non-empty string, got {self.name!r}")
         d = np.zeros(5)
         given = np.asarray(self.dist, dtype=np.float64).reshape(-1)
         if given.size > 5:
@@ -59,8 +64,12 @@ class Camera:
         object.__setattr__(self, "dist", _array(d, (5,), f"camera {self.name!r} dist"))
         object.__setattr__(self, "R", _array(self.R, (3, 3), f"camera {self.name!r} R"))
         object.__setattr__(self, "t", _array(np.asarray(self.t).reshape(-1), (3,), f"camera {self.name!r} t"))
-        w, h = (int(round(float(v))) for v in self.image_size)
-        object.__setattr__(self, "image_size", (w, h))
+        size = np.asarray(self.image_size, dtype=np.float64).reshape(-1)
+        if size.shape != (2,) or not np.all(np.isfinite(size)) or np.any(size < 1):
+            raise ValueError(
+                f"camera {self.name!r} image_size must be (width, height) in pixels, got {self.image_size!r}"
+            )
+        object.__setattr__(self, "image_size", (round(float(size[0])), round(float(size[1]))))
         object.__setattr__(self, "metadata", dict(self.metadata))
 
     @property
@@ -77,9 +86,19 @@ class Camera:
         uv = project_points(points, self.K[None], self.dist[None], self.R[None], self.t[None])
         return uv[..., 0, :]
 
+    def undistort(self, pixels: ArrayLike, output: Literal["pixels", "normalized"] = "pixels") -> ArrayLike:
+        """``(..., 2)`` observed pixels → ``(..., 2)`` undistorted pixels (or normalized coordinates).
+
+        See :func:`~crosspose.geometry.undistort.undistort_points`; NaN where the lens model has no
+        unique inverse.
+        """
+        check_shape(pixels, (2,), "pixels")
+        xy = undistort_points(pixels[..., None, :], self.K[None], self.dist[None], output=output)
+        return xy[..., 0, :]
+
     def replace(self, **changes: Any) -> Camera:
         """A copy with some fields changed (the camera itself is immutable)."""
-        fields = {
+        fields: dict[str, Any] = {
             "name": self.name, "K": self.K, "dist": self.dist, "R": self.R, "t": self.t,
             "image_size": self.image_size, "metadata": self.metadata,
         }
@@ -111,7 +130,9 @@ class CameraRig(Sequence[Camera]):
         names = [c.name for c in cams]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate camera names in rig: {', '.join(dupes)}; every camera needs a unique name")
+            raise ValueError(
+                f"duplicate camera names in rig: {', '.join(dupes)}; every camera needs a unique name"
+            )
         self._cameras = cams
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.K = np.stack([c.K for c in cams])
@@ -134,10 +155,16 @@ class CameraRig(Sequence[Camera]):
     def __iter__(self) -> Iterator[Camera]:
         return iter(self._cameras)
 
+    def __contains__(self, item: object) -> bool:
+        """``"cam1" in rig`` tests names; ``camera in rig`` tests identity."""
+        if isinstance(item, str):
+            return item in self.names
+        return any(item is c for c in self._cameras)
+
     def __repr__(self) -> str:
         return f"CameraRig({', '.join(self.names)})"
 
-    def index(self, name: str, *args: Any) -> int:  # type: ignore[override]
+    def index(self, name: str, *args: Any) -> int:
         """Position of the camera called ``name``."""
         for i, c in enumerate(self._cameras):
             if c.name == name:
@@ -165,6 +192,38 @@ class CameraRig(Sequence[Camera]):
         assert isinstance(P, np.ndarray)
         return P
 
+    def undistort(self, pixels: ArrayLike, output: Literal["pixels", "normalized"] = "pixels") -> ArrayLike:
+        """``(..., C, 2)`` observed pixels → ``(..., C, 2)`` ideal pinhole pixels (or normalized coordinates).
+
+        See :func:`~crosspose.geometry.undistort.undistort_points`; NaN in → NaN out, and NaN where the
+        lens model has no unique inverse.
+        """
+        return undistort_points(pixels, self.K, self.dist, output=output)
+
+    def triangulate(
+        self, pixels: ArrayLike, weights: ArrayLike | None = None, *, undistort: bool = True
+    ) -> tuple[ArrayLike, ArrayLike]:
+        """Triangulate observed pixels from all cameras (weighted DLT, see :func:`triangulate`).
+
+        Args:
+            pixels: ``(..., C, 2)`` observed pixels in rig order; NaN rows for views that did not see it.
+            weights: ``(..., C)`` per-view confidences (0 = ignore the view), or ``None`` for equal weights.
+            undistort: remove lens distortion first (so distorted observations triangulate exactly);
+                ``False`` treats ``pixels`` as already undistorted.
+        Returns:
+            ``points3d`` ``(..., 3)`` world metres (NaN where not valid) and ``valid`` ``(...)`` bool.
+        """
+        check_shape(pixels, (len(self), 2), "pixels")
+        if not undistort:
+            return triangulate(pixels, self.projection_matrices(), weights)
+        normalized = self.undistort(pixels, output="normalized")
+        extrinsics = np.concatenate([self.R, self.t[:, :, None]], axis=-1)  # (C, 3, 4): normalized coords
+        return triangulate(normalized, extrinsics, weights)
+
+    def reprojection_error(self, points3d: ArrayLike, pixels: ArrayLike) -> ArrayLike:
+        """``(..., C)`` pixels between the projections of ``points3d (..., 3)`` and ``pixels (..., C, 2)``."""
+        return reprojection_error(points3d, pixels, self)
+
     def subset(self, names: Sequence[str]) -> CameraRig:
         """A rig of the named cameras, in the order of ``names``."""
         return CameraRig([self[n] for n in names], self.metadata)
@@ -186,9 +245,15 @@ class CameraRig(Sequence[Camera]):
     ) -> CameraRig:
         """Build a rig from stacked arrays (``K (C,3,3)`` … ``image_size (C,2)`` as width, height)."""
         arrays = [np.asarray(a, dtype=np.float64) for a in (K, dist, R, t, image_size)]
+        for label, a in zip(("K", "dist", "R", "t", "image_size"), arrays, strict=True):
+            if a.ndim == 0 or a.shape[0] != len(names):
+                raise ValueError(
+                    f"{label} must have one row per camera name ({len(names)}), got shape {a.shape}"
+                )
+        check_shape(arrays[4], (len(names), 2), "image_size", exact=True)
         return cls(
             [
-                Camera(name=n, K=k, dist=d, R=r, t=tt, image_size=(int(s[0]), int(s[1])))
+                Camera(name=n, K=k, dist=d, R=r, t=tt, image_size=(s[0], s[1]))
                 for n, k, d, r, tt, s in zip(names, *arrays, strict=True)
             ],
             metadata,

@@ -30,7 +30,7 @@ def distort_normalized(xy: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 
 def pixels_to_normalized(pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """``(..., C, 2)`` pixels → ``(..., C, 2)`` normalized coordinates through ``K⁻¹`` (``K (C,3,3)``, skew honoured)."""
+    """``(..., C, 2)`` pixels → ``(..., C, 2)`` normalized coordinates by ``K⁻¹`` (``K (C,3,3)``, skew)."""
     y = (pixels[..., 1] - K[:, 1, 2]) / K[:, 1, 1]
     x = (pixels[..., 0] - K[:, 0, 2] - K[:, 0, 1] * y) / K[:, 0, 0]
     return torch.stack([x, y], dim=-1)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from os import PathLike
-from typing import Any
 
 import numpy as np
 
-from crosspose.geometry import Camera, CameraRig
+from crosspose.geometry import Camera, CameraRig, look_at
 
 # Sensor formats seen in studios: webcams, HD/Full-HD machine-vision and phones held upright.
 IMAGE_SIZES: tuple[tuple[int, int], ...] = (
@@ -34,30 +33,13 @@ _STEP_BACK = 1.06
 _MAX_RETRIES = 60
 
 
-def look_at_extrinsics(eye: np.ndarray, target: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """World→camera ``(R (3,3), t (3,))`` of an OpenCV camera at ``eye`` looking at ``target``.
-
-    Camera axes: x right, y down, z forward; ``up`` (world) maps to image-up.
-    """
-    eye = np.asarray(eye, dtype=np.float64)
-    forward = np.asarray(target, dtype=np.float64) - eye
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, np.asarray(up, dtype=np.float64))
-    norm = np.linalg.norm(right)
-    if norm < 1e-9:
-        raise ValueError("look_at: viewing direction is parallel to 'up'; choose another up vector")
-    right /= norm
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    return R, -R @ eye
-
-
 def volume_points(volume_radius: float, volume_height: float) -> np.ndarray:
     """``(P, 3)`` points on the capture cylinder (rims and mid-height ring) plus its axis."""
     az = np.linspace(0.0, 2 * np.pi, _VOLUME_AZIMUTHS, endpoint=False)
     rings = [
-        np.stack([volume_radius * np.cos(az), volume_radius * np.sin(az), np.full_like(az, f * volume_height)], 1)
+        np.stack(
+            [volume_radius * np.cos(az), volume_radius * np.sin(az), np.full_like(az, f * volume_height)], 1
+        )
         for f in _VOLUME_HEIGHT_FRACTIONS
     ]
     axis = np.array([[0.0, 0.0, f * volume_height] for f in _VOLUME_HEIGHT_FRACTIONS])
@@ -81,7 +63,7 @@ def random_rig(
     num_cameras: int = 4,
     volume_radius: float = 1.5,
     *,
-    volume_height: float = 2.1,
+    volume_height: float = 2.2,
     target_height: float = 1.0,
     height_range: tuple[float, float] = (0.8, 2.8),
     distance_range: tuple[float, float] = (3.0, 7.0),
@@ -130,16 +112,21 @@ def random_rig(
         cx = (w - 1) / 2 + rng.uniform(-0.02, 0.02) * w
         cy = (h - 1) / 2 + rng.uniform(-0.02, 0.02) * h
         K = np.array([[f, 0.0, cx], [0.0, f * aspect, cy], [0.0, 0.0, 1.0]])
-        dist = distortion * np.array([
-            rng.uniform(-0.12, 0.04), rng.uniform(-0.03, 0.03),
-            rng.uniform(-5e-4, 5e-4), rng.uniform(-5e-4, 5e-4), 0.0,
-        ])
+        dist = distortion * np.array(
+            [
+                rng.uniform(-0.12, 0.04),
+                rng.uniform(-0.03, 0.03),
+                rng.uniform(-5e-4, 5e-4),
+                rng.uniform(-5e-4, 5e-4),
+                0.0,
+            ]
+        )
         target = np.array([*rng.uniform(-0.05, 0.05, 2), target_height + rng.uniform(-0.05, 0.05)])
         direction = np.array([math.cos(azimuth), math.sin(azimuth)])
         camera = None
         for _ in range(_MAX_RETRIES):
             eye = np.array([*(distance * direction), height])
-            R, t = look_at_extrinsics(eye, target)
+            R, t = (np.asarray(a) for a in look_at(eye, target))
             camera = Camera(name=f"cam{i + 1}", K=K, dist=dist, R=R, t=t, image_size=(w, h))
             if _in_view(camera, must_see, _BORDER):
                 break
@@ -151,14 +138,18 @@ def random_rig(
             )
         assert camera is not None
         cameras.append(camera)
-    return CameraRig(cameras, metadata={"source": "crosspose.studio.random_rig", "volume_radius": volume_radius,
-                                        "volume_height": volume_height})
+    return CameraRig(
+        cameras,
+        metadata={
+            "source": "crosspose.studio.random_rig",
+            "volume_radius": volume_radius,
+            "volume_height": volume_height,
+        },
+    )
 
 
-def load_real_rig(path: str | PathLike[str] | bytes, format: str | None = None, **options: Any) -> CameraRig:
+def load_real_rig(path: str | PathLike[str] | bytes, format: str | None = None) -> CameraRig:
     """Load a real studio's calibration (any format :func:`crosspose.calibration.load_rig` reads)."""
-    from crosspose.calibration import load_rig  # type: ignore[attr-defined,unused-ignore]
+    from crosspose.calibration import load_rig
 
-    rig = load_rig(path, format=format, **options)
-    assert isinstance(rig, CameraRig)
-    return rig
+    return load_rig(path, format=format)

@@ -3,7 +3,7 @@
 Visibility has a reason per view and joint (:class:`Visibility`): behind the camera, out of the
 frame, or hidden by the performer's own body. The body is a set of capsules (:class:`Capsule`), one
 per bone plus a few that fill the torso; a joint is hidden in a view when the line of sight from
-the camera to it passes through a capsule that neither ends at the joint nor contains it.
+the camera to it passes through a capsule of another body part that does not contain it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import H36M17, Skeleton
+from crosspose.studio.motion import Motion, generate_motion
 from crosspose.studio.rigs import random_rig
 
 # A far-off point is "out of frame" even when strong distortion folds its projection into the image.
@@ -46,14 +47,22 @@ class Capsule:
 
 # Radii (m) of the capsule ending at each H36M joint (bone parent→joint); adult, lightly clothed.
 _BONE_RADII: dict[str, tuple[float, str]] = {
-    "r_hip": (0.09, "torso"), "l_hip": (0.09, "torso"),
-    "r_knee": (0.075, "right_leg"), "l_knee": (0.075, "left_leg"),
-    "r_ankle": (0.055, "right_leg"), "l_ankle": (0.055, "left_leg"),
-    "spine": (0.11, "torso"), "thorax": (0.11, "torso"),
-    "neck": (0.055, "head"), "head": (0.09, "head"),
-    "l_shoulder": (0.06, "torso"), "r_shoulder": (0.06, "torso"),
-    "l_elbow": (0.045, "left_arm"), "r_elbow": (0.045, "right_arm"),
-    "l_wrist": (0.035, "left_arm"), "r_wrist": (0.035, "right_arm"),
+    "r_hip": (0.09, "torso"),
+    "l_hip": (0.09, "torso"),
+    "r_knee": (0.075, "right_leg"),
+    "l_knee": (0.075, "left_leg"),
+    "r_ankle": (0.055, "right_leg"),
+    "l_ankle": (0.055, "left_leg"),
+    "spine": (0.11, "torso"),
+    "thorax": (0.11, "torso"),
+    "neck": (0.055, "head"),
+    "head": (0.09, "head"),
+    "l_shoulder": (0.06, "torso"),
+    "r_shoulder": (0.06, "torso"),
+    "l_elbow": (0.045, "left_arm"),
+    "r_elbow": (0.045, "right_arm"),
+    "l_wrist": (0.035, "left_arm"),
+    "r_wrist": (0.035, "right_arm"),
 }
 # Flanks that close the torso between hips and shoulders.
 _TORSO_EXTRAS: tuple[tuple[str, str, float], ...] = (
@@ -75,7 +84,7 @@ def body_capsules(skeleton: Skeleton = H36M17, scale: float = 1.0) -> tuple[Caps
 
 
 def _segment_distance(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> np.ndarray:
-    """Shortest distance between segments ``p1q1`` and ``p2q2`` (broadcast over leading axes, ``(..., 3)``)."""
+    """Shortest distance between segments ``p1q1`` and ``p2q2`` (``(..., 3)``, broadcast)."""
     d1, d2, r = q1 - p1, q2 - p2, p1 - p2
     a = np.einsum("...i,...i->...", d1, d1)
     e = np.maximum(np.einsum("...i,...i->...", d2, d2), 1e-12)
@@ -87,7 +96,9 @@ def _segment_distance(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.nda
     s = np.where(denom > 1e-12, np.clip((b * f - c * e) / np.maximum(denom, 1e-12), 0.0, 1.0), 0.0)
     t = (b * s + f) / e
     # Clamp t to the second segment and recompute the best s for the clamped t.
-    s = np.where(t < 0, np.clip(-c / a_safe, 0.0, 1.0), np.where(t > 1, np.clip((b - c) / a_safe, 0.0, 1.0), s))
+    s = np.where(
+        t < 0, np.clip(-c / a_safe, 0.0, 1.0), np.where(t > 1, np.clip((b - c) / a_safe, 0.0, 1.0), s)
+    )
     t = np.clip(t, 0.0, 1.0)
     gap = (p1 + s[..., None] * d1) - (p2 + t[..., None] * d2)
     return np.linalg.norm(gap, axis=-1)
@@ -95,8 +106,11 @@ def _segment_distance(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.nda
 
 def _point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ab = b - a
-    t = np.clip(np.einsum("...i,...i->...", p - a, ab) / np.maximum(np.einsum("...i,...i->...", ab, ab), 1e-12),
-                0.0, 1.0)
+    t = np.clip(
+        np.einsum("...i,...i->...", p - a, ab) / np.maximum(np.einsum("...i,...i->...", ab, ab), 1e-12),
+        0.0,
+        1.0,
+    )
     return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1)
 
 
@@ -110,9 +124,10 @@ def self_occlusion(
         joints3d: ``(N, J, 3)`` world joints, metres.
         capsules: body model (default :func:`body_capsules`).
     Returns:
-        ``(N, C, J)`` bool, True where the line of sight to the joint passes through a capsule that
-        neither ends at the joint nor contains it. The last bit of the line of sight (the joint's
-        own thinnest capsule radius) is ignored: that is the joint's own surface.
+        ``(N, C, J)`` bool, True where the line of sight to the joint passes through a capsule of
+        another body part (:attr:`Capsule.part`) than the capsules ending at the joint, and that
+        does not contain the joint. The last bit of the line of sight (the joint's own thinnest
+        capsule radius) is ignored: that is the joint's own surface.
     """
     joints3d = np.asarray(joints3d, dtype=np.float64)
     if joints3d.ndim != 3 or joints3d.shape[-1] != 3:
@@ -122,9 +137,17 @@ def self_occlusion(
     a_idx = np.array([c.a for c in caps])
     b_idx = np.array([c.b for c in caps])
     radius = np.array([c.radius for c in caps])
-    own = (a_idx[None, :] == np.arange(num_joints)[:, None]) | (b_idx[None, :] == np.arange(num_joints)[:, None])
+    own = (a_idx[None, :] == np.arange(num_joints)[:, None]) | (
+        b_idx[None, :] == np.arange(num_joints)[:, None]
+    )
     own_radius = np.where(own, radius[None, :], np.inf).min(axis=1)  # (J,)
     own_radius = np.where(np.isfinite(own_radius), own_radius, 0.0)
+    # A joint inside the torso would be "hidden" by the torso from every side: only other parts occlude.
+    parts = np.array([c.part for c in caps])
+    same_part = np.array(
+        [[parts[k] in set(parts[own[j]]) for k in range(len(caps))] for j in range(num_joints)]
+    )
+    same_part |= own
     centers = rig.centers  # (C, 3)
     out = np.zeros((n, len(rig), num_joints), dtype=bool)
     for lo in range(0, n, _OCCLUSION_BLOCK):
@@ -138,7 +161,7 @@ def self_occlusion(
         dist = _segment_distance(
             start[..., None, :], end[..., None, :], A[:, None, None], B[:, None, None]
         )  # (n, C, J, K)
-        hit = (dist < radius) & ~own[None, None] & ~contains[:, None]
+        hit = (dist < radius) & ~same_part[None, None] & ~contains[:, None]
         out[lo : lo + _OCCLUSION_BLOCK] = hit.any(axis=-1)
     return out
 
@@ -225,7 +248,7 @@ class Scene:
     fps: float = 30.0
     skeleton: Skeleton = H36M17
     seed: int | None = None
-    motion: Any = None
+    motion: Motion | None = None
 
     @property
     def num_frames(self) -> int:
@@ -261,7 +284,7 @@ def scene_from_joints(
     skeleton: Skeleton = H36M17,
     capsules: tuple[Capsule, ...] | None = None,
     seed: int | None = None,
-    motion: Any = None,
+    motion: Motion | None = None,
 ) -> Scene:
     """Ground truth for given 3D joints ``(N, J, 3)`` (or one pose ``(J, 3)``) seen by ``rig``."""
     joints3d = np.asarray(joints3d, dtype=np.float64)
@@ -284,8 +307,7 @@ def make_scene(
     num_cameras: int = 4,
     *,
     fps: float = 30.0,
-    volume: tuple[float, float] = (1.0, 1.0),
-    reach: float = 0.6,
+    volume: tuple[float, float] = (1.5, 1.5),
     rig: CameraRig | None = None,
     capsules: tuple[Capsule, ...] | None = None,
     **motion_options: Any,
@@ -295,17 +317,15 @@ def make_scene(
     Args:
         seed: one integer decides rig and motion (they get independent streams).
         num_frames: ``N``; num_cameras: ``C`` (2–12, ignored when ``rig`` is given).
-        volume: ``(hx, hy)`` half extents (m) of the floor area the performer's root stays in.
-        reach: how far (m) limbs reach beyond the root; the rig keeps ``hypot(hx, hy) + reach`` in view.
+        volume: ``(hx, hy)`` half extents (m) of the floor area the performer's whole body stays in
+            (each >= 0.9 m); the rig keeps the circle of radius ``hypot(hx, hy)`` in view.
         rig: use these cameras instead of a random rig.
         motion_options: passed on to ``generate_motion`` (``performer``, ``actions`` …).
     """
-    from crosspose.studio.motion import generate_motion  # type: ignore[import-not-found,unused-ignore]
-
     rig_seed, motion_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     if rig is None:
-        rig = random_rig(rig_seed, num_cameras, volume_radius=float(np.hypot(*volume)) + reach)
+        rig = random_rig(rig_seed, num_cameras, volume_radius=float(np.hypot(*volume)))
     motion = generate_motion(motion_seed, num_frames, fps=fps, volume=volume, **motion_options)
-    skeleton = getattr(motion, "skeleton", H36M17)
-    return scene_from_joints(rig, np.asarray(motion.joints), float(motion.fps), skeleton=skeleton,
-                             capsules=capsules, seed=seed, motion=motion)
+    return scene_from_joints(
+        rig, motion.joints, motion.fps, skeleton=motion.skeleton, capsules=capsules, seed=seed, motion=motion
+    )
