@@ -41,11 +41,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 RUN pip install --no-cache-dir . \
- && useradd --create-home --uid 10001 crosspose \
+ && useradd --create-home --uid 10001 --user-group crosspose \
  && mkdir -p "$CROSSPOSE_CACHE" /var/lib/crosspose \
  && chown crosspose:crosspose "$CROSSPOSE_CACHE" /var/lib/crosspose
 
-USER crosspose
+USER 10001:10001
 WORKDIR /var/lib/crosspose
 ENTRYPOINT ["crosspose"]
 CMD ["--help"]

@@ -7,12 +7,12 @@ happen inside the commands so ``crosspose --help`` stays fast.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import typer
 
 from crosspose import __version__
 from crosspose.calibration.commands import app as calibration_app
-from crosspose.studio.commands import demo_command
 
 app = typer.Typer(
     name="crosspose",
@@ -22,7 +22,36 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(calibration_app, name="calibration")
-app.command("demo")(demo_command)
+
+
+@app.command()
+def demo(
+    studio: str = typer.Option("synthetic", help="Which studio to replay: synthetic."),
+    frames: int = typer.Option(90, min=1, help="Frames to run."),
+    cameras: int = typer.Option(4, min=2, max=12, help="Cameras in the synthetic rig."),
+    seed: int = typer.Option(0, help="Seed of the synthetic scene (rig, motion, heatmap errors)."),
+    out: Path = typer.Option(Path("out/demo"), help="Folder for the videos and the skeleton stream."),
+    video: bool = typer.Option(True, help="Render one video file per camera."),
+    clean: bool = typer.Option(False, help="Perfect heatmaps (no simulated network errors)."),
+) -> None:
+    """Run the main job with no hardware: a synthetic studio take through the 3D solver.
+
+    Example: crosspose demo --frames 60 --cameras 6 --out /tmp/take
+    """
+    from crosspose.demo import report, run_synthetic
+
+    if studio != "synthetic":
+        raise typer.BadParameter(
+            f"unknown studio {studio!r}; available now: synthetic (real footage arrives with the live service)",
+            param_hint="--studio",
+        )
+    typer.echo(f"synthetic studio: seed {seed}, {cameras} cameras, {frames} frames → {out}")
+    result = run_synthetic(
+        out, seed=seed, num_frames=frames, num_cameras=cameras, realistic_errors=not clean, video=video
+    )
+    typer.echo(report(result))
+    for f in result.files:
+        typer.echo(f"wrote {f}")
 
 
 def _version(value: bool) -> None:
