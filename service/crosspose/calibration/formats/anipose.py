@@ -19,12 +19,12 @@ We write table keys ``cam_00``, ``cam_01`` … (zero-padded, so readers that sor
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import cv2
 import numpy as np
 import tomli_w
-import tomllib
 
 from crosspose.calibration.formats import ParsedRig
 from crosspose.calibration.validation import CalibrationError, CameraRecord, ValidationReport

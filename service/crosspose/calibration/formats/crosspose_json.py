@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -99,7 +99,7 @@ def read(data: bytes) -> ParsedRig:
 
 def _metadata(rig: CameraRig) -> dict[str, Any]:
     meta = {k: v for k, v in rig.metadata.items() if k != "format"}
-    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
     meta.setdefault("source", "")
     meta.setdefault("notes", "")
     return meta
