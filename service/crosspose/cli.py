@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from crosspose import __version__
 from crosspose.calibration.commands import app as calibration_app
+from crosspose.reconstruct import reconstruct_command
 
 app = typer.Typer(
     name="crosspose",
@@ -22,27 +24,35 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(calibration_app, name="calibration")
+app.command("reconstruct")(reconstruct_command)
+
+
+DEMO_OUT = Path("out/demo")
 
 
 @app.command()
 def demo(
-    studio: str = typer.Option("synthetic", help="Which studio to replay: synthetic."),
-    frames: int = typer.Option(90, min=1, help="Frames to run."),
-    cameras: int = typer.Option(4, min=2, max=12, help="Cameras in the synthetic rig."),
-    seed: int = typer.Option(0, help="Seed of the synthetic scene (rig, motion, heatmap errors)."),
-    out: Path = typer.Option(Path("out/demo"), help="Folder for the videos and the skeleton stream."),
-    video: bool = typer.Option(True, help="Render one video file per camera."),
-    clean: bool = typer.Option(False, help="Perfect heatmaps (no simulated network errors)."),
+    studio: Annotated[str, typer.Option(help="Which studio to replay: synthetic.")] = "synthetic",
+    frames: Annotated[int, typer.Option(min=1, help="Frames to run.")] = 90,
+    cameras: Annotated[int, typer.Option(min=2, max=12, help="Cameras in the synthetic rig.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic scene (rig, motion, heatmap errors).")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the videos and the skeleton stream.")] = DEMO_OUT,
+    video: Annotated[bool, typer.Option(help="Render one video file per camera.")] = True,
+    clean: Annotated[bool, typer.Option(help="Perfect heatmaps (no simulated network errors).")] = False,
 ) -> None:
     """Run the main job with no hardware: a synthetic studio take through the 3D solver.
 
     Example: crosspose demo --frames 60 --cameras 6 --out /tmp/take
     """
     from crosspose.demo import report, run_synthetic
+    from crosspose.solver import use_one_thread
+
+    use_one_thread()
 
     if studio != "synthetic":
         raise typer.BadParameter(
-            f"unknown studio {studio!r}; available now: synthetic (real footage arrives with the live service)",
+            f"unknown studio {studio!r}; available now: synthetic "
+            "(real footage arrives with the live service)",
             param_hint="--studio",
         )
     typer.echo(f"synthetic studio: seed {seed}, {cameras} cameras, {frames} frames → {out}")

@@ -1,0 +1,87 @@
+"""Limb lengths for the pairwise term: a template scaled to the performer, refined online.
+
+No ground truth: the estimate starts from the skeleton's template, is rescaled by the performer's
+height estimate (the median ratio of measured to template bone lengths) after a few confident
+frames, and then becomes a per-bone running median over a window of confident measurements.
+``reset()`` starts again for a new performer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crosspose.skeleton import Skeleton
+
+
+class LimbLengthEstimate:
+    """Robust online estimate of one performer's bone lengths (metres, in :attr:`Skeleton.bones` order).
+
+    Args:
+        skeleton: the joint tree and its template lengths.
+        window: confident measurements kept per bone (a running median over them).
+        min_samples: measurements of a bone before its own median replaces the scaled template.
+        max_deviation: measurements further than this fraction from the current estimate are
+            ignored (a mislocalised joint must not drag the estimate).
+    """
+
+    def __init__(self, skeleton: Skeleton, window: int = 90, min_samples: int = 15,
+                 max_deviation: float = 0.25) -> None:
+        self.template = skeleton.template_bone_lengths()
+        self.window = window
+        self.min_samples = min_samples
+        self.max_deviation = max_deviation
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the performer: back to the unscaled template."""
+        self._samples = np.full((self.window, self.template.size), np.nan)
+        self._count = np.zeros(self.template.size, dtype=np.int64)
+        self._scale_samples: list[float] = []
+        self._lengths: np.ndarray | None = None
+
+    @property
+    def scale(self) -> float:
+        """Height estimate relative to the template (1.0 before any confident frame)."""
+        return float(np.median(self._scale_samples)) if self._scale_samples else 1.0
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(B,)`` current estimate, metres."""
+        if self._lengths is None:
+            self._lengths = self._estimate()
+        return self._lengths.copy()
+
+    def _estimate(self) -> np.ndarray:
+        est = self.template * self.scale
+        own = self._count >= self.min_samples
+        if own.any():
+            est = est.copy()
+            est[own] = np.nanmedian(self._samples[:, own], axis=0)
+        return est
+
+    @property
+    def num_samples(self) -> np.ndarray:
+        """``(B,)`` confident measurements seen per bone (capped at the window)."""
+        return np.minimum(self._count, self.window)
+
+    def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
+        """Add one frame's bone lengths.
+
+        Args:
+            measured: ``(B,)`` bone lengths, metres.
+            confident: ``(B,)`` bool, both ends well supported (≥ 2 views, high confidence).
+        """
+        measured = np.asarray(measured, dtype=np.float64)
+        current = self.lengths
+        # A gross error (50 % of the template) never counts, even before the estimate settles.
+        ok = confident & np.isfinite(measured) & (np.abs(measured / self.template - 1) < 0.5)
+        if self._scale_samples:
+            ok &= np.abs(measured / current - 1) < self.max_deviation
+        if ok.sum() >= max(3, self.template.size // 2):
+            ratio = float(np.median(measured[ok] / self.template[ok]))
+            self._scale_samples = [*self._scale_samples, ratio][-self.window:]
+        slot = self._count % self.window
+        rows = np.nonzero(ok)[0]
+        self._samples[slot[rows], rows] = measured[rows]
+        self._count[rows] += 1
+        self._lengths = None

@@ -1,0 +1,114 @@
+"""Heatmap evidence at 3D points: projection through ``(C,3,4)`` matrices and bilinear sampling.
+
+Heatmap pixel centres are at integer coordinates; evidence outside a heatmap is zero. A camera is
+missing when its projection has a non-finite entry or its heatmaps are all zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional
+
+# A NaN pixel (point behind a camera, missing camera) is sent this far outside the grid: zero evidence.
+_OUTSIDE = -4.0
+
+
+def valid_cameras(heatmaps: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """``(N,C)`` bool: the camera has a finite projection and some non-zero heatmap evidence.
+
+    Args:
+        heatmaps: ``(N, C, J, h, w)`` with NaN already replaced; projections: ``(N, C, 3, 4)``.
+    """
+    finite = torch.isfinite(projections).flatten(2).all(-1)
+    alive = heatmaps.flatten(2).amax(-1) > 0  # NaN (callers clean heatmaps first) counts as dead
+    return finite & alive
+
+
+def project(points: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """World points into every view.
+
+    Args:
+        points: ``(N, ..., 3)`` metres; projections: ``(N, C, 3, 4)``.
+    Returns:
+        ``(N, C, ..., 2)`` heatmap pixels; NaN behind a camera or for a missing camera.
+    """
+    n = points.shape[0]
+    flat = points.reshape(n, -1, 3)
+    P = projections.to(points.dtype)
+    uvw = torch.einsum("ncij,nmj->ncmi", P[..., :3], flat) + P[:, :, None, :, 3]
+    w = uvw[..., 2:3]
+    uv = uvw[..., :2] / w
+    uv = torch.where(w > 1e-9, uv, torch.full_like(uv, float("nan")))
+    return uv.reshape(n, P.shape[1], *points.shape[1:-1], 2)
+
+
+def _grid(uv: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=uv.dtype, device=uv.device)
+    g = uv * scale - 1.0
+    return torch.nan_to_num(g, nan=_OUTSIDE, posinf=_OUTSIDE, neginf=_OUTSIDE).clamp(_OUTSIDE, -_OUTSIDE)
+
+
+def sample_shared(heatmaps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Every joint's heatmap at the same pixels.
+
+    Args:
+        heatmaps: ``(N, C, J, h, w)``; uv: ``(N, C, M, 2)`` pixels.
+    Returns:
+        ``(N, C, J, M)`` bilinear samples, zero outside.
+    """
+    n, c, j, h, w = heatmaps.shape
+    grid = _grid(uv.to(heatmaps.dtype), h, w).reshape(n * c, 1, -1, 2)
+    out = functional.grid_sample(heatmaps.reshape(n * c, j, h, w), grid, mode="bilinear",
+                        padding_mode="zeros", align_corners=True)
+    return out.reshape(n, c, j, -1)
+
+
+def sample_per_joint(heatmaps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Each joint's heatmap at its own pixels.
+
+    Args:
+        heatmaps: ``(N, C, J, h, w)``; uv: ``(N, C, J, M, 2)`` pixels.
+    Returns:
+        ``(N, C, J, M)`` bilinear samples, zero outside.
+    """
+    n, c, j, h, w = heatmaps.shape
+    grid = _grid(uv.to(heatmaps.dtype), h, w).reshape(n * c * j, 1, -1, 2)
+    out = functional.grid_sample(heatmaps.reshape(n * c * j, 1, h, w), grid, mode="bilinear",
+                        padding_mode="zeros", align_corners=True)
+    return out.reshape(n, c, j, -1)
+
+
+def mean_over_views(samples: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``(N, C, J, M)`` samples → ``(N, J, M)`` mean over the valid views ``(N, C)``."""
+    weight = valid.to(samples.dtype)
+    total = torch.einsum("ncjm,nc->njm", samples, weight)
+    return total / weight.sum(1).clamp(min=1.0)[:, None, None]
+
+
+def log_unary(unary: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """The PSM works on sums of logs (a product of potentials); ``floor`` keeps empty bins finite."""
+    return torch.log(unary.clamp(min=0.0) + floor)
+
+
+def view_centre_point(projections: torch.Tensor, valid: torch.Tensor, sizes: tuple[int, int]) -> torch.Tensor:
+    """``(N, 3)`` point closest (least squares) to the rays through every valid heatmap's centre.
+
+    Heatmaps are crops around the performer or whole frames of cameras aimed at the volume, so
+    this is a data-free guess of where to look. ``sizes`` is ``(h, w)``.
+    """
+    P = projections.to(torch.float64)
+    M, p4 = P[..., :3], P[..., 3]
+    ok = valid & (torch.linalg.det(torch.nan_to_num(M)).abs() > 1e-12)
+    M = torch.where(ok[..., None, None], torch.nan_to_num(M), torch.eye(3, dtype=P.dtype, device=P.device))
+    p4 = torch.where(ok[..., None], torch.nan_to_num(p4), torch.zeros_like(p4))
+    centres = -torch.linalg.solve(M, p4[..., None])[..., 0]  # (N, C, 3)
+    h, w = sizes
+    pix = torch.tensor([(w - 1) / 2, (h - 1) / 2, 1.0], dtype=P.dtype, device=P.device)
+    d = torch.linalg.solve(M, pix.expand(M.shape[:-1])[..., None])[..., 0]
+    d = d / d.norm(dim=-1, keepdim=True)
+    # sum_c (I - d d^T) (x - o_c) = 0
+    A = torch.eye(3, dtype=P.dtype, device=P.device) - d[..., :, None] * d[..., None, :]
+    A = A * ok[..., None, None]
+    lhs = A.sum(1) + 1e-9 * torch.eye(3, dtype=P.dtype, device=P.device)
+    rhs = (A @ centres[..., None]).sum(1)
+    return torch.linalg.solve(lhs, rhs)[..., 0]

@@ -1,0 +1,117 @@
+"""The 3D search: a pictorial structure on a first grid around the root, then recursive refinement (RPSM).
+
+First level: a ``G^3`` grid (paper: 16^3 over a 2 m cube) centred on the root; every joint's unary is
+the heatmap evidence averaged over the valid views. Exact max-product either on the whole grid
+(shell messages) or on each joint's top-K bins (candidate messages). Recursion: a small grid of
+candidates around each joint (paper: 2x2x2 at ±s/2; ours 3x3x3 at {-s, 0, s}, which can also stay
+put), spacing halved each time, the same tree inference each time.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from crosspose.solver.root import cube
+from crosspose.solver.sampling import log_unary, mean_over_views, project, sample_per_joint, sample_shared
+from crosspose.solver.tree import TreeSchedule, max_product_candidates, max_product_grid
+
+
+def grid_unary(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor,
+               points: torch.Tensor) -> torch.Tensor:
+    """``(N, J, M)`` log-unary of every joint at shared points ``(N, M, 3)``."""
+    return log_unary(mean_over_views(sample_shared(heatmaps, project(points, projections)), valid))
+
+
+def candidate_unary(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor,
+                    candidates: torch.Tensor) -> torch.Tensor:
+    """``(N, J, K)`` log-unary of each joint at its own candidates ``(N, J, K, 3)``."""
+    return log_unary(mean_over_views(sample_per_joint(heatmaps, project(candidates, projections)), valid))
+
+
+def first_level(
+    schedule: TreeSchedule,
+    heatmaps: torch.Tensor,
+    projections: torch.Tensor,
+    valid: torch.Tensor,
+    root: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    bins: int = 16,
+    extent: float = 2.0,
+    tolerance: float = 0.15,
+    top_k: int | None = 64,
+    slope: float = 0.0,
+) -> torch.Tensor:
+    """PSM on a ``bins^3`` grid of edge ``extent`` (m) around ``root (N, 3)``; returns ``(N, J, 3)``.
+
+    ``top_k=None`` runs the exact whole-grid inference with shell messages (``lengths`` must then be
+    the same for the whole batch); otherwise each joint keeps its ``top_k`` best bins.
+    """
+    points = cube(root.to(heatmaps.dtype), extent, bins)  # (N, G^3, 3)
+    unary = grid_unary(heatmaps, projections, valid, points)  # (N, J, G^3)
+    n, j = unary.shape[:2]
+    if top_k is None:
+        idx = max_product_grid(schedule, unary.reshape(n, j, bins, bins, bins), extent / bins, lengths[0],
+                               tolerance)
+        flat = (idx[..., 0] * bins + idx[..., 1]) * bins + idx[..., 2]  # (N, J)
+        return points.gather(1, flat.reshape(n, j, 1).expand(n, j, 3))
+    score, flat = unary.topk(min(top_k, unary.shape[-1]), dim=-1)  # (N, J, K)
+    candidates = points.gather(1, flat.reshape(n, -1, 1).expand(-1, -1, 3)).reshape(n, j, -1, 3)
+    choice, _ = max_product_candidates(schedule, candidates, score, lengths, tolerance, slope)
+    return candidates.gather(2, choice[..., None, None].expand(n, j, 1, 3))[:, :, 0]
+
+
+def corner_offsets(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(size^3, 3)`` unit offsets of a ``size``-per-axis local grid, centred on zero.
+
+    ``size = 2`` gives the paper's corners at ±1/2; ``size = 3`` gives {-1, 0, 1}.
+    """
+    r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    return torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+
+
+def local_search(
+    schedule: TreeSchedule,
+    heatmaps: torch.Tensor,
+    projections: torch.Tensor,
+    valid: torch.Tensor,
+    joints: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    size: int,
+    spacing: float,
+    tolerance: float,
+    slope: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One tree inference over a ``size^3`` local grid of step ``spacing`` (m) around each joint.
+
+    Returns the new ``(N, J, 3)`` joints and the ``(N, J)`` chosen offset index.
+    """
+    offsets = corner_offsets(size, joints.dtype, joints.device) * spacing
+    candidates = joints[:, :, None, :] + offsets  # (N, J, K, 3)
+    unary = candidate_unary(heatmaps, projections, valid, candidates)
+    choice, _ = max_product_candidates(schedule, candidates, unary, lengths, tolerance, slope)
+    n, j = choice.shape
+    return candidates.gather(2, choice[..., None, None].expand(n, j, 1, 3))[:, :, 0], choice
+
+
+def recurse(
+    schedule: TreeSchedule,
+    heatmaps: torch.Tensor,
+    projections: torch.Tensor,
+    valid: torch.Tensor,
+    joints: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    spacing: float,
+    iterations: int,
+    size: int = 2,
+    tolerance: float = 0.15,
+    slope: float = 0.0,
+) -> torch.Tensor:
+    """RPSM recursions: ``iterations`` local searches, the spacing halved after each."""
+    for _ in range(iterations):
+        joints, _ = local_search(schedule, heatmaps, projections, valid, joints, lengths, size=size,
+                                 spacing=spacing, tolerance=tolerance, slope=slope)
+        spacing /= 2
+    return joints

@@ -1,0 +1,163 @@
+"""The solver's parts: exact messages, root voting, limb-length estimate, keypoints, shapes and units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from solver_scene import make_scene, project, render
+
+from crosspose.skeleton import H36M17
+from crosspose.solver import LimbLengthEstimate, Pose3D, Solver
+from crosspose.solver import reference as ref
+from crosspose.solver.root import RootSearchOptions, search_root
+from crosspose.solver.sampling import sample_shared, valid_cameras, view_centre_point
+from crosspose.solver.search import first_level
+from crosspose.solver.tree import TreeSchedule, max_product_candidates, max_product_grid, shell_offsets
+from crosspose.studio.rigs import random_rig
+
+
+def _tensors(scene):  # type: ignore[no-untyped-def]
+    hm = torch.as_tensor(scene.heatmaps)[None]
+    P = torch.as_tensor(scene.projections, dtype=torch.float32)[None]
+    return hm, P, valid_cameras(hm, P)
+
+
+def test_bilinear_sampling_reads_pixel_centres_and_is_zero_outside() -> None:
+    hm = torch.zeros(1, 1, 1, 5, 7)
+    hm[0, 0, 0, 2, 3] = 1.0
+    uv = torch.tensor([[[[3.0, 2.0], [3.5, 2.0], [-3.0, 2.0], [float("nan"), 1.0]]]])
+    out = sample_shared(hm, uv)[0, 0, 0]
+    assert out.tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shell_messages_give_the_dense_map(seed: int) -> None:
+    scene = make_scene(seed, jitter=0.3, noise=0.01)
+    lengths = H36M17.bone_lengths(scene.joints)
+    args = (scene.heatmaps, scene.projections, scene.joints[0], lengths)
+    dense = ref.dense_psm(*args, bins=8, extent=1.6)
+    shell = ref.dense_psm(*args, bins=8, extent=1.6, messages="shell")
+    np.testing.assert_allclose(shell, dense, atol=1e-6)
+
+
+def test_top_k_with_every_bin_is_the_exact_grid_map() -> None:
+    scene = make_scene(2, jitter=0.3, noise=0.01)
+    hm, P, valid = _tensors(scene)
+    root = torch.as_tensor(scene.joints[:1], dtype=torch.float32)
+    lengths = torch.as_tensor(H36M17.template_bone_lengths(), dtype=torch.float32)[None]
+    schedule = TreeSchedule.from_skeleton(H36M17)
+    exact = first_level(schedule, hm, P, valid, root, lengths, bins=8, extent=1.6, top_k=None)
+    every = first_level(schedule, hm, P, valid, root, lengths, bins=8, extent=1.6, top_k=512)
+    torch.testing.assert_close(every, exact)
+
+
+def test_shell_offsets_match_the_limb_length() -> None:
+    off = shell_offsets(16, 0.125, 0.45, 0.15).double() * 0.125
+    d = off.norm(dim=-1)
+    assert ((d >= 0.3 - 1e-9) & (d <= 0.6 + 1e-9)).all()
+    assert len(off) > 100
+
+
+def test_max_product_follows_limb_lengths_over_unary() -> None:
+    # Two joints, two candidates each: the unary prefers a pair 1 m apart, the limb says 0.3 m.
+    from crosspose.skeleton import Skeleton
+
+    sk = Skeleton("pair", ("a", "b"), (-1, 0), (0.0, 0.3))
+    cands = torch.tensor([[[[0.0, 0, 0], [5.0, 0, 0]], [[1.0, 0, 0], [5.3, 0, 0]]]])
+    unary = torch.tensor([[[0.0, -0.5], [0.0, -0.5]]])
+    schedule = TreeSchedule.from_skeleton(sk)
+    choice, _ = max_product_candidates(schedule, cands, unary, torch.tensor([[0.3]]), 0.05)
+    assert choice.tolist() == [[1, 1]]
+    bins = max_product_grid(TreeSchedule.from_skeleton(sk), torch.zeros(1, 2, 4, 4, 4), 0.1,
+                            torch.tensor([0.3]), 0.02)
+    assert float((bins[0, 1] - bins[0, 0]).double().norm()) == pytest.approx(3.0)
+
+
+def test_root_vote_ignores_a_wrong_pelvis_in_one_view() -> None:
+    scene = make_scene(3)
+    hm, P, valid = _tensors(scene)
+    peaks = project(scene.joints, scene.projections)
+    for j in (0, 1, 4):  # pelvis and hips of view 0 moved far away
+        hm[0, 0, j] = torch.as_tensor(render(peaks[:1, j:j + 1] + 15.0, hm.shape[-1]))[0, 0]
+    centre = view_centre_point(P, valid, (64, 64)).float()
+    root, votes = search_root(hm, P, valid, centre, (0, 1, 4), RootSearchOptions())
+    assert float((root[0] - torch.as_tensor(scene.joints[0]).float()).norm()) < 0.08
+    assert 2.5 < float(votes[0]) <= 3.01
+
+
+def test_limb_estimate_learns_the_performer_ignores_outliers_and_resets() -> None:
+    rng = np.random.default_rng(0)
+    est = LimbLengthEstimate(H36M17, window=40, min_samples=10)
+    truth = H36M17.template_bone_lengths(0.92)
+    for _ in range(40):
+        measured = truth + rng.normal(0, 0.005, truth.shape)
+        measured[rng.integers(truth.size)] *= 1.4  # one mislocalised bone per frame
+        est.update(measured, np.ones(truth.size, bool))
+    np.testing.assert_allclose(est.lengths, truth, atol=0.006)
+    assert est.scale == pytest.approx(0.92, abs=0.01)
+    est.reset()
+    np.testing.assert_allclose(est.lengths, H36M17.template_bone_lengths())
+
+
+def test_solver_learns_limb_lengths_online() -> None:
+    scene = make_scene(12, scale=0.9)
+    solver = Solver(tracking=False)
+    for _ in range(20):
+        solver.solve(scene.heatmaps, scene.projections)
+    np.testing.assert_allclose(solver.limbs.lengths, H36M17.bone_lengths(scene.joints), atol=0.002)
+    solver.reset()
+    np.testing.assert_allclose(solver.limbs.lengths, H36M17.template_bone_lengths())
+
+
+def test_solve_keypoints_undistorts_and_triangulates() -> None:
+    rig = random_rig(3, 4, volume_radius=1.2)
+    assert np.abs(rig.dist).max() > 0  # a rig with lens distortion
+    joints = make_scene(13).joints
+    uv = np.swapaxes(np.asarray(rig.project(joints)), 0, 1)  # (C, J, 2) distorted pixels
+    keypoints = np.concatenate([uv, np.full((*uv.shape[:2], 1), 0.9)], -1)
+    keypoints[1, 5] = np.nan  # a missed detection
+    keypoints[2, :, 2] = 0.0  # a camera without detections
+    pose = Solver().solve_keypoints(keypoints, rig)
+    err = 1e3 * np.linalg.norm(pose.joints - joints, axis=-1)
+    assert err.max() < 1.0, err
+    assert not pose.support[2].any()
+    assert pose.views[5] == 2
+    assert pose.views[0] == 3
+
+
+def test_pose_shapes_units_and_types() -> None:
+    scene = make_scene(14)
+    pose = Solver().solve(torch.as_tensor(scene.heatmaps), torch.as_tensor(scene.projections))
+    assert isinstance(pose, Pose3D)
+    assert pose.joints.shape == (17, 3)
+    assert pose.joints.dtype == np.float64
+    assert pose.confidence.shape == (17,)
+    assert pose.views.shape == (17,)
+    assert pose.views.dtype == np.int64
+    assert pose.support.shape == (4, 17)
+    assert 0.7 < pose.joints[0, 2] < 1.2  # pelvis height in metres, not millimetres
+    assert pose.skeleton == "h36m17"
+    assert pose.mode == "cold"
+
+
+def test_bad_inputs_are_rejected_clearly() -> None:
+    scene = make_scene(0)
+    with pytest.raises(ValueError, match="heatmaps"):
+        Solver().solve(scene.heatmaps[:, :5], scene.projections)
+    with pytest.raises(ValueError, match="projections"):
+        Solver().solve(scene.heatmaps, scene.projections[:3])
+    with pytest.raises(TypeError, match="unknown solver option"):
+        Solver(grid_size=3)
+
+
+def test_batch_solves_match_single_solves() -> None:
+    scenes = [make_scene(s, jitter=0.2) for s in (15, 16)]
+    hm = np.stack([s.heatmaps for s in scenes])
+    projections = np.stack([s.projections for s in scenes])  # per-frame projections (crops move)
+    batch = Solver(tracking=False).solve_batch(hm, projections)
+    assert len(batch) == len(scenes)
+    for pose, scene in zip(batch, scenes, strict=True):
+        single = Solver(tracking=False, online_limbs=False).solve(scene.heatmaps, scene.projections)
+        np.testing.assert_allclose(pose.joints, single.joints, atol=1e-5)
+        assert 1e3 * np.linalg.norm(pose.joints - scene.joints, axis=-1).mean() < 40.0

@@ -1,0 +1,78 @@
+"""Tracking mode: consistent with cold solves, falls back on jumps, and CPU/CUDA parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from solver_scene import make_scene, project, random_pose, render
+
+from crosspose.solver import Solver
+
+
+def _moving_frames(count: int, step: float = 0.02):  # type: ignore[no-untyped-def]
+    """A pose gliding along x by ``step`` m per frame, perfect heatmaps."""
+    scene = make_scene(20)
+    frames = []
+    for k in range(count):
+        joints = scene.joints + np.array([k * step, 0.5 * k * step, 0.0])
+        frames.append((joints, render(project(joints, scene.projections), 64)))
+    return scene.projections, frames
+
+
+def test_tracking_matches_cold_solves() -> None:
+    P, frames = _moving_frames(8)
+    tracker, cold = Solver(), Solver(tracking=False)
+    modes = []
+    for joints, hm in frames:
+        a, b = tracker.solve(hm, P), cold.solve(hm, P)
+        modes.append(a.mode)
+        assert 1e3 * np.abs(a.joints - joints).max() < 1.0
+        np.testing.assert_allclose(a.joints, b.joints, atol=1e-3)
+        np.testing.assert_array_equal(a.views, b.views)
+    assert modes[0] == "cold"
+    assert modes[1:] == ["tracked"] * (len(frames) - 1)
+
+
+def test_jump_falls_back_to_cold_search() -> None:
+    P, frames = _moving_frames(3)
+    solver = Solver()
+    for _, hm in frames:
+        solver.solve(hm, P)
+    other = random_pose(99)  # a different performer elsewhere in the volume
+    other[:, :2] += np.array([0.6, -0.6]) - other[0, :2]
+    pose = solver.solve(render(project(other, P), 64), P)
+    assert pose.mode == "cold"
+    assert pose.diagnostics["fallback"] in ("jump", "confidence")
+    assert 1e3 * np.linalg.norm(pose.joints - other, axis=-1).max() < 1.0
+
+
+def test_lost_performer_is_not_tracked() -> None:
+    P, frames = _moving_frames(2)
+    solver = Solver()
+    solver.solve(frames[0][1], P)
+    empty = solver.solve(np.zeros_like(frames[1][1]), P)
+    assert (empty.views == 0).all()
+    assert (empty.confidence == 0).all()
+    again = solver.solve(frames[1][1], P)
+    assert again.mode == "cold"
+
+
+def test_reset_forgets_the_previous_pose() -> None:
+    P, frames = _moving_frames(2)
+    solver = Solver()
+    solver.solve(frames[0][1], P)
+    solver.reset()
+    assert solver.solve(frames[1][1], P).mode == "cold"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    scene = make_scene(21, jitter=0.25, noise=0.01)
+    cpu = Solver(tracking=False).solve(scene.heatmaps, scene.projections)
+    gpu = Solver(tracking=False).solve(torch.as_tensor(scene.heatmaps).cuda(),
+                                       torch.as_tensor(scene.projections).cuda())
+    np.testing.assert_allclose(gpu.joints, cpu.joints, atol=1e-3)
+    np.testing.assert_array_equal(gpu.views, cpu.views)
+    np.testing.assert_allclose(gpu.confidence, cpu.confidence, atol=1e-3)
