@@ -24,4 +24,12 @@ def use_one_thread() -> None:
     torch.set_num_threads(1)
 
 
-__all__ = ["LimbLengthEstimate", "Pose3D", "RefineOptions", "RootSearchOptions", "Solver", "SolverOptions", "use_one_thread"]
+__all__ = [
+    "LimbLengthEstimate",
+    "Pose3D",
+    "RefineOptions",
+    "RootSearchOptions",
+    "Solver",
+    "SolverOptions",
+    "use_one_thread",
+]
