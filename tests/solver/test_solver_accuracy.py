@@ -56,16 +56,49 @@ def test_wrong_wrist_peak_in_one_view_is_outvoted(wrist: int) -> None:
     assert err.mean() < 2.0
 
 
-@pytest.mark.parametrize("seed", [0, 6])
-def test_left_right_swap_in_one_view_is_outvoted(seed: int) -> None:
+@pytest.mark.parametrize("seed", [0, 3, 5, 11])
+def test_left_right_swap_in_one_view_is_swapped_back(seed: int) -> None:
+    # Without the relabelling the swapped view is at best dropped, and on these scenes it drags limbs
+    # 40-400 mm towards a mirrored ghost.
     scene = make_scene(seed)
     hm = scene.heatmaps.copy()
     hm[2] = hm[2, list(H36M17.mirror)]
     pose = Solver().solve(hm, scene.projections)
     err = error_mm(pose, scene.joints)
-    assert np.median(err) < 3.0, err
-    lateral = [j for j, m in enumerate(H36M17.mirror) if m != j]
-    assert pose.support[2, lateral].mean() < 0.5
+    assert err.max() < 1.0, err
+    assert (pose.views == 4).all()
+    relabelled = pose.diagnostics["relabelled"]
+    assert relabelled is not None
+    assert relabelled[2].tolist() == list(H36M17.mirror)
+    assert (relabelled[[0, 1, 3]] == np.arange(17)).all()
+
+
+def test_one_arm_swapped_in_one_view_is_swapped_back() -> None:
+    scene = make_scene(3, jitter=0.2, noise=0.01)
+    hm = scene.heatmaps.copy()
+    arm = [H36M17.index(f"{side}_{part}") for side in "lr" for part in ("shoulder", "elbow", "wrist")]
+    swapped = [H36M17.mirror[j] for j in arm]
+    hm[1, arm] = scene.heatmaps[1, swapped]
+    pose = Solver().solve(hm, scene.projections)
+    relabelled = pose.diagnostics["relabelled"]
+    assert relabelled is not None
+    expected = np.arange(17)
+    expected[arm] = swapped
+    assert relabelled[1].tolist() == expected.tolist()
+    assert (relabelled[[0, 2, 3]] == np.arange(17)).all()
+    clean = Solver().solve(scene.heatmaps, scene.projections)
+    np.testing.assert_allclose(pose.joints, clean.joints, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_views_that_agree_are_never_relabelled(seed: int) -> None:
+    scene = make_scene(seed, jitter=0.25, noise=0.01)
+    hm = scene.heatmaps.copy()
+    wrist = WRISTS[seed % 2]
+    wrong = project(scene.joints, scene.projections)[1:2, wrist:wrist + 1] + np.array([9.0, -6.0])
+    hm[1, wrist] = render(wrong, hm.shape[-1])[0, 0]  # a wrong peak is not a swap
+    hm[3, :, :, :] *= 0.3  # nor is a faint view
+    assert Solver().solve(hm, scene.projections).diagnostics["relabelled"] is None
 
 
 @pytest.mark.parametrize("how", ["zeros", "nan_projection"])

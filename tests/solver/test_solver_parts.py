@@ -10,6 +10,7 @@ from solver_scene import make_scene, project, render
 from crosspose.skeleton import H36M17
 from crosspose.solver import LimbLengthEstimate, Pose3D, Solver
 from crosspose.solver import reference as ref
+from crosspose.solver.labels import epipolar_swaps, fundamental_matrices, mirror_groups
 from crosspose.solver.root import RootSearchOptions, search_root
 from crosspose.solver.sampling import sample_shared, valid_cameras, view_centre_point
 from crosspose.solver.search import first_level
@@ -124,6 +125,54 @@ def test_solve_keypoints_undistorts_and_triangulates() -> None:
     assert not pose.support[2].any()
     assert pose.views[5] == 2
     assert pose.views[0] == 3
+
+
+def test_solve_keypoints_swaps_back_the_keypoints_of_a_swapped_view() -> None:
+    rig = random_rig(3, 4, volume_radius=1.2)
+    joints = make_scene(13).joints
+    uv = np.swapaxes(np.asarray(rig.project(joints)), 0, 1)
+    keypoints = np.concatenate([uv, np.full((*uv.shape[:2], 1), 0.9)], -1)
+    keypoints[3] = keypoints[3, list(H36M17.mirror)]
+    pose = Solver().solve_keypoints(keypoints, rig)
+    assert pose.diagnostics["relabelled"][3].tolist() == list(H36M17.mirror)
+    assert 1e3 * np.linalg.norm(pose.joints - joints, axis=-1).max() < 1.0
+    assert (pose.views == 4).all()
+    assert np.abs(pose.diagnostics["keypoint_residual_px"]).max() < 0.1
+
+
+def test_mirror_groups_are_the_limbs() -> None:
+    groups = mirror_groups(H36M17)
+    names = sorted(sorted(H36M17.joints[j] for j in range(17) if g[j]) for g in groups.members)
+    assert names == [["l_ankle", "l_hip", "l_knee", "r_ankle", "r_hip", "r_knee"],
+                     ["l_elbow", "l_shoulder", "l_wrist", "r_elbow", "r_shoulder", "r_wrist"]]
+
+
+def test_fundamental_matrices_map_matching_pixels_to_epipolar_lines() -> None:
+    scene = make_scene(2)
+    P = torch.as_tensor(scene.projections, dtype=torch.float64)[None]
+    F = fundamental_matrices(P)[0]
+    x = torch.as_tensor(project(scene.joints, scene.projections))  # (C, J, 2)
+    x1 = torch.cat([x, torch.ones_like(x[..., :1])], -1)
+    for u in range(4):
+        for v in range(4):
+            if u != v:
+                line = x1[u] @ F[u, v].T  # (J, 3)
+                distance = (line * x1[v]).sum(-1).abs() / line[:, :2].norm(dim=-1)
+                assert distance.max() < 1e-6
+
+
+@pytest.mark.parametrize("cameras", [3, 4, 8])
+def test_epipolar_test_finds_the_swapped_view_and_only_it(cameras: int) -> None:
+    scene = make_scene(5, num_cameras=cameras, jitter=0.2, noise=0.01)
+    hm = torch.as_tensor(scene.heatmaps)[None].clone()
+    P = torch.as_tensor(scene.projections, dtype=torch.float32)[None]
+    valid = valid_cameras(hm, P)
+    groups = mirror_groups(H36M17)
+    assert not epipolar_swaps(hm, P, valid, groups).any()
+    hm[0, 1] = hm[0, 1, list(H36M17.mirror)]
+    flips = epipolar_swaps(hm, P, valid, groups)[0]  # (C, G)
+    assert flips[1].all()
+    assert not flips[[c for c in range(cameras) if c != 1]].any()
 
 
 def test_pose_shapes_units_and_types() -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 from solver_scene import make_scene, project, random_pose, render
 
+from crosspose.skeleton import H36M17
 from crosspose.solver import Solver
 
 
@@ -32,6 +33,20 @@ def test_tracking_matches_cold_solves() -> None:
         np.testing.assert_array_equal(a.views, b.views)
     assert modes[0] == "cold"
     assert modes[1:] == ["tracked"] * (len(frames) - 1)
+
+
+def test_tracking_swaps_back_a_left_right_swap_in_one_view() -> None:
+    P, frames = _moving_frames(6)
+    solver = Solver()
+    for k, (joints, hm) in enumerate(frames):
+        hm = hm.copy()
+        view = k % 4  # a different view each frame, as a flickering 2D network does
+        hm[view] = hm[view, list(H36M17.mirror)]
+        pose = solver.solve(hm, P)
+        assert pose.mode == ("cold" if k == 0 else "tracked")
+        assert 1e3 * np.abs(pose.joints - joints).max() < 1.0
+        assert (pose.views == 4).all()
+        assert pose.diagnostics["relabelled"][view].tolist() == list(H36M17.mirror)
 
 
 def test_jump_falls_back_to_cold_search() -> None:

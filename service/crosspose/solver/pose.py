@@ -21,7 +21,9 @@ class Pose3D:
         mode: ``cold`` (searched the whole volume) or ``tracked`` (searched near the previous pose).
         diagnostics: extras for monitoring and debugging — ``root`` (3,), ``root_votes``,
             ``searched`` (J, 3) the 3D search's answer before refinement, ``residual`` (C, J) pixels,
-            ``evidence`` (C, J), ``limb_lengths`` (B,), ``fallback`` (why tracking fell back, or None).
+            ``evidence`` (C, J), ``limb_lengths`` (B,), ``fallback`` (why tracking fell back, or None),
+            ``relabelled`` (C, J) the channel of each view read as each joint where a view's left and
+            right were swapped back (None when no view was; ``support`` refers to the joints).
     """
 
     joints: np.ndarray

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from crosspose.geometry import triangulate
 from crosspose.solver.sampling import project, sample_per_joint
 
 
@@ -62,18 +61,43 @@ def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iteration
     return uv
 
 
-def weighted_dlt(uv: torch.Tensor, projections: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Confidence-weighted linear triangulation (:func:`crosspose.geometry.triangulate`) of every joint.
+class DLTSystem:
+    """Confidence-weighted linear triangulation (as :func:`crosspose.geometry.triangulate`) of every
+    joint, for fixed pixels and changing view weights.
+
+    The refinement triangulates the same peaks several times with different view weights. Each view's
+    two unit-normalised DLT rows ``r`` are reduced once to their ``4x4`` normal matrix ``r r^T``; a
+    solve is then one weighted sum and one batched ``4x4`` symmetric eigendecomposition (the smallest
+    eigenvector of ``A^T A`` is the smallest right singular vector of ``A``), instead of building
+    and decomposing the whole system each time.
 
     Args:
-        uv: ``(N, C, J, 2)`` pixels; projections: ``(N, C, 3, 4)``; weights: ``(N, C, J)`` (0 drops a view).
-    Returns:
-        ``(N, J, 3)`` float64 points, NaN where the views do not fix the point.
+        uv: ``(N, C, J, 2)`` pixels; projections: ``(N, C, 3, 4)``.
     """
-    X, _ = triangulate(uv.transpose(1, 2).to(torch.float64), projections.to(torch.float64)[:, None],
-                       weights.transpose(1, 2).to(torch.float64))
-    assert isinstance(X, torch.Tensor)
-    return X
+
+    # Second-smallest eigenvalue of A^T A relative to the largest below which the views do not fix the
+    # point (two views along one ray); eigenvalues are squared singular values.
+    MIN_CONDITIONING = 1e-12
+
+    def __init__(self, uv: torch.Tensor, projections: torch.Tensor) -> None:
+        x = uv.to(torch.float64)
+        P = projections.to(torch.float64)
+        self.usable = torch.isfinite(x).all(-1) & torch.isfinite(P).flatten(2).all(-1)[..., None]  # (N, C, J)
+        x = torch.where(self.usable[..., None], x, 0.0)
+        P = torch.nan_to_num(P)
+        rows = x[..., :, None] * P[:, :, None, 2:3, :] - P[:, :, None, 0:2, :]  # (N, C, J, 2, 4)
+        rows = rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        self.normal = torch.einsum("ncjra,ncjrb->ncjab", rows, rows)  # (N, C, J, 4, 4)
+
+    def solve(self, weights: torch.Tensor) -> torch.Tensor:
+        """``(N, J, 3)`` float64 points for view weights ``(N, C, J)``; NaN where not fixed."""
+        w = torch.where(self.usable & (weights > 0), weights.to(torch.float64), 0.0)
+        M = torch.einsum("ncj,ncjab->njab", w * w, self.normal)
+        values, vectors = torch.linalg.eigh(M)  # ascending
+        Xh = vectors[..., :, 0]
+        X = Xh[..., :3] / Xh[..., 3:]
+        ok = ((w > 0).sum(1) >= 2) & (values[..., 1] > self.MIN_CONDITIONING * values[..., 3])
+        return torch.where(ok[..., None], X, float("nan"))
 
 
 @dataclass(frozen=True)
@@ -115,8 +139,9 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     refined = searched
     residual = torch.full_like(evidence, float("nan"))
     enough = torch.zeros_like(support[:, 0])
+    system = DLTSystem(peaks, projections)
     for attempt in range(valid.shape[1] - 1):
-        X = weighted_dlt(peaks, projections, weight * support)
+        X = system.solve(weight * support)
         residual = (project(X, projections.to(torch.float64)) - peaks.to(torch.float64)).norm(dim=-1).to(
             evidence.dtype)
         enough = (support.sum(1) >= 2) & torch.isfinite(X).all(-1)
@@ -135,7 +160,7 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
         centre = project(refined, projections.to(torch.float64)).to(peaks.dtype)
         moved = torch.nan_to_num((peaks - centre).norm(dim=-1), nan=1e9)
         weight = evidence * torch.exp(-0.5 * (moved / options.shift_sigma) ** 2)
-        X = weighted_dlt(peaks, projections, weight * support)
+        X = system.solve(weight * support)
         ok = enough & torch.isfinite(X).all(-1)
         refined = torch.where(ok[..., None], X, refined)
     if options.reweight_rounds:

@@ -1,9 +1,10 @@
 """``Solver``: multi-view heatmaps + projections → one 3D skeleton, cold or tracked.
 
-Pipeline per frame: find the root by 3D voting (:mod:`.root`), a pictorial structure on a 16^3 grid
-around it with exact max-product over each joint's best bins, RPSM recursions with 3x3x3 local grids
-(:mod:`.search`), then sub-pixel refinement from the views that agree (:mod:`.refine`). Limb lengths
-come from the skeleton template, rescaled and refined online for the performer (:mod:`.limbs`).
+Pipeline per frame: undo a left/right swap in any view (:mod:`.labels`), find the root by 3D voting
+(:mod:`.root`), a pictorial structure on a 16^3 grid around it with exact max-product over each
+joint's best bins, RPSM recursions with 3x3x3 local grids (:mod:`.search`), then sub-pixel refinement
+from the views that agree (:mod:`.refine`). Limb lengths come from the skeleton template, rescaled and
+refined online for the performer (:mod:`.limbs`).
 With a previous pose, the search is a local grid around each joint instead; it falls back to the cold
 search when confidence drops or a joint hits the edge of its local grid.
 """
@@ -21,6 +22,15 @@ import torch
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
 from crosspose.solver.keypoints import keypoints_to_heatmaps
+from crosspose.solver.labels import (
+    MirrorGroups,
+    RelabelOptions,
+    epipolar_swaps,
+    fundamental_matrices,
+    mirror_groups,
+    relabel,
+    view_permutation,
+)
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.pose import Pose3D
 from crosspose.solver.refine import RefineOptions, refine
@@ -53,6 +63,13 @@ class SolverOptions:
             below this fraction of the previous pose's.
         track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
             further than ``track_max_move`` metres from their prediction (the pose jumped).
+        track_reweight_rounds: the refinement's ``reweight_rounds`` in tracking mode. The tracked
+            search ends on a finer grid than the cold one, so re-centring buys nothing there
+            (measured on the benchmark's tracked clips: 22.3 mm with 0 rounds, 22.4 with 3) and
+            costs a third of the refinement.
+        relabel_swaps: before the search, test each view's left/right labelling of each limb against
+            the other views (epipolar geometry) and swap back the channels of a view that disagrees
+            with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
         online_limbs: refine limb lengths from confident frames.
         keypoint_max_residual: ``max_residual`` of the refinement for :meth:`Solver.solve_keypoints`
             (heatmap pixels). Real detectors disagree between views by about a heatmap pixel of a
@@ -77,6 +94,9 @@ class SolverOptions:
     track_min_confidence: float = 0.7
     track_max_move: float = 0.15
     track_max_jumped_joints: int = 3
+    track_reweight_rounds: int = 0
+    relabel_swaps: bool = True
+    relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
     online_limbs: bool = True
     keypoint_max_residual: float = 4.0
     device: str | None = None
@@ -88,6 +108,13 @@ class _Batch:
     projections: torch.Tensor  # (N, C, 3, 4)
     valid: torch.Tensor  # (N, C)
     refine_options: RefineOptions | None = None  # overrides the solver's (keypoint input)
+    permutation: torch.Tensor | None = None  # (N, C, J) channel read for each joint (relabelled views)
+
+    def relabelled(self, flips: torch.Tensor, groups: MirrorGroups) -> _Batch:
+        """The batch with the flagged ``(N, C, G)`` mirror groups of each view swapped back."""
+        step = view_permutation(flips, groups)
+        perm = step if self.permutation is None else self.permutation.gather(2, step)
+        return _Batch(relabel(self.heatmaps, step), self.projections, self.valid, self.refine_options, perm)
 
 
 class Solver:
@@ -113,6 +140,8 @@ class Solver:
         root = self.skeleton.root
         self.root_joints = (root, *self.skeleton.children(root))
         self.limbs = LimbLengthEstimate(self.skeleton)
+        self.groups = mirror_groups(self.skeleton)
+        self._fundamental: tuple[torch.Tensor, torch.Tensor] | None = None  # (projections, their F)
         self._previous: Pose3D | None = None
         self._velocity: np.ndarray | None = None
 
@@ -139,6 +168,7 @@ class Solver:
                      rig: CameraRig | None = None) -> Pose3D:
         """Search (tracked or cold), optionally finish from exact keypoints, update the state."""
         t0 = time.perf_counter()
+        batch = self._relabel(batch)
         pose: Pose3D | None = None
         fallback = None
         previous = self._previous if self.options.tracking else None
@@ -147,6 +177,9 @@ class Solver:
         if pose is None:
             pose = self._cold(batch)[0]
         if keypoints is not None and rig is not None:
+            relabelled = pose.diagnostics.get("relabelled")
+            if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
+                keypoints = np.take_along_axis(keypoints, relabelled[..., None], axis=1)
             pose = _finish_from_keypoints(pose, keypoints, rig)
         pose.diagnostics["fallback"] = fallback
         pose.diagnostics["solve_ms"] = 1e3 * (time.perf_counter() - t0)
@@ -160,7 +193,7 @@ class Solver:
         Args:
             heatmaps: ``(N, C, J, h, w)``; projections: ``(C, 3, 4)`` or ``(N, C, 3, 4)``.
         """
-        return self._cold(self._batch(heatmaps, projections, frames=True))
+        return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)))
 
     def solve_keypoints(self, keypoints: np.ndarray | torch.Tensor, rig: CameraRig,
                         heatmap_size: int = 64, sigma: float = 2.0) -> Pose3D:
@@ -212,6 +245,20 @@ class Solver:
         joints, root, votes = self._search(b, b.valid)
         return self._finish(b, joints, "cold", root=root, root_votes=votes)
 
+    def _relabel(self, b: _Batch) -> _Batch:
+        """``b`` with the views whose left and right of a limb were swapped swapped back
+        (:func:`.labels.epipolar_swaps`)."""
+        if not self.options.relabel_swaps:
+            return b
+        P = b.projections
+        cached = self._fundamental
+        if cached is None or cached[0].shape != P.shape or cached[0].device != P.device or not torch.equal(
+                cached[0], P):
+            cached = (P.clone(), fundamental_matrices(P))
+            self._fundamental = cached
+        flips = epipolar_swaps(b.heatmaps, P, b.valid, self.groups, self.options.relabel_options, cached[1])
+        return b.relabelled(flips, self.groups) if bool(flips.any()) else b
+
     def _search(self, b: _Batch, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Root vote, first-level PSM and RPSM recursions using the views in ``valid (N, C)``."""
         o = self.options
@@ -255,6 +302,8 @@ class Solver:
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
                 root_votes: torch.Tensor) -> list[Pose3D]:
         options = b.refine_options or self.options.refine_options
+        if mode == "tracked":
+            options = dataclasses.replace(options, reweight_rounds=self.options.track_reweight_rounds)
         if self.options.refine:
             r = refine(b.heatmaps, b.projections, b.valid, joints, options)
             final, support, evidence, residual = r.joints, r.support, r.evidence, r.residual
@@ -283,6 +332,7 @@ class Solver:
                     "evidence": evidence[i].cpu().numpy(),
                     "residual": residual[i].cpu().numpy(),
                     "limb_lengths": lengths.copy(),
+                    "relabelled": None if b.permutation is None else b.permutation[i].cpu().numpy(),
                 },
             ))
         return out
