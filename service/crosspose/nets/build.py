@@ -158,3 +158,38 @@ def build_command(
                 f"  {summary['parameters']:,} parameters (fp16 → fp32) → {path} "
                 f"({summary['bytes'] / 2**20:.1f} MiB, {summary['seconds']:.1f} s)"
             )
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the .onnx "
+                                    "(default: $CROSSPOSE_CACHE/models/crosspose_fusion.onnx)"),
+    ] = None,
+    card: Annotated[
+        Path,
+        typer.Option("--card", help="Where to write the model card JSON"),
+    ] = Path("models/crosspose_fusion.json"),
+    fusion_weights: Annotated[
+        Path | None,
+        typer.Option("--fusion-weights", exists=True, dir_okay=False,
+                     help="Trained CrossViewFusion state dict (default: its initialisation)"),
+    ] = None,
+) -> None:
+    """Write backbone + channel mapping + cross-view fusion as ONE ONNX file (dynamic camera count).
+
+    The .onnx (~11 MB, third-party weights) is built, never committed; the card goes in models/.
+
+    Example: crosspose model export --out /tmp/crosspose_fusion.onnx
+    """
+    from crosspose.nets import export
+
+    target = out if out is not None else export.default_onnx_path()
+    start = time.perf_counter()
+    network = export.build_fusion_network(fusion_weights)
+    export.export_onnx(network, target)
+    info = export.model_card(target, network, fusion_weights)
+    export.write_model_card(info, card)
+    typer.echo(f"wrote {target} ({info['bytes'] / 2**20:.1f} MiB, sha256 {info['sha256'][:12]}…, "
+               f"{time.perf_counter() - start:.0f} s)\nmodel card: {card}")

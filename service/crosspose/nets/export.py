@@ -1,0 +1,279 @@
+"""The exported network: BlazePose backbone + H36M-17 channel mapping + cross-view fusion, one ONNX file.
+
+``FusionNetwork`` is the torch module that ``crosspose model export`` writes as a single ONNX graph
+(weights inside, no external data) with a dynamic camera axis ``C``; ``export_onnx`` writes it and
+``model_card`` describes it (inputs, outputs, joint order, preprocessing, provenance, sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from crosspose import assets
+from crosspose.nets.blazepose import CROP_SIZE, HEATMAP_SIZE, NUM_LANDMARKS, BlazePoseLandmarks
+from crosspose.nets.fusion import CrossViewFusion
+from crosspose.skeleton import H36M17, LayoutMapping
+
+ONNX_OPSET = 18
+INPUT_NAMES = ("crops", "projections", "valid", "root")
+OUTPUT_NAMES = ("heatmaps", "fused", "presence")
+MODEL_NAME = "crosspose_fusion"
+DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
+
+
+def default_onnx_path() -> Path:
+    """``crosspose model export``'s default output: ``$CROSSPOSE_CACHE/models/crosspose_fusion.onnx``."""
+    return assets.cache_dir() / "models" / f"{MODEL_NAME}.onnx"
+
+
+def blazepose_to_h36m_matrix() -> Tensor:
+    """``(17, 39)`` weights: H36M-17 heatmap channel ``j`` = Σ_k W[j, k] · BlazePose channel ``k``.
+
+    The weights are ``crosspose.skeleton``'s BlazePose-33 → H36M-17 recipes (proxies included:
+    neck = nose, head = mid-eyes), applied to heatmap *probabilities*: a derived joint's heatmap is
+    the weighted mean of its sources' heatmaps (pelvis = ½ l_hip + ½ r_hip, …). Chosen over the max
+    because it is linear (one matrix product, exact in ONNX), keeps values in [0, 1] and is what the
+    keypoint path computes for coordinates; its cost is that a midpoint's heatmap has its mass
+    at the sources (two half-height peaks that merge only where the sources are within ~2σ), not a
+    peak at the midpoint. Channels 33–38 (crop and hand points) are unused.
+    """
+    mapping = LayoutMapping("blazepose33")
+    weights = np.zeros((H36M17.num_joints, NUM_LANDMARKS), dtype=np.float32)
+    for j, name in enumerate(H36M17.joints):
+        recipe = mapping.recipes.get(name)
+        if recipe is None:
+            raise ValueError(f"BlazePose-33 gives no {name}")  # every H36M joint has a recipe today
+        for source, weight in zip(recipe.sources, recipe.weights, strict=True):
+            weights[j, mapping.src.index(source)] += weight
+    return torch.from_numpy(weights)
+
+
+class FusionNetwork(nn.Module):
+    """One frame set's crops → raw and fused H36M-17 heatmaps and a per-view presence.
+
+    ``forward(crops (C, 256, 256, 3) float RGB in [0, 1], projections (C, 3, 4), valid (C,) bool,
+    root (3,))`` returns ``(heatmaps, fused, presence)``:
+
+    * ``heatmaps (C, 17, 64, 64)`` in [0, 1]: ``sigmoid`` of BlazePose's heatmap logits mapped to
+      H36M-17 by :func:`blazepose_to_h36m_matrix`;
+    * ``fused (C, 17, 64, 64)`` in [0, 1]: :class:`CrossViewFusion` of those heatmaps;
+    * ``presence (C,)``: BlazePose's pose flag (probability that the crop holds a person).
+
+    ``projections`` map world metres to *heatmap* pixels of each view (the crop transform folded
+    in, pixel centres at integer coordinates: heatmap pixel ``u`` covers crop pixels ``4u … 4u+3``).
+    ``root`` is the current root (pelvis) estimate in metres; the fusion samples a sphere of
+    ``radius`` metres around it. A view with ``valid=False`` contributes nothing to the others.
+    No data-dependent control flow: exports with a dynamic ``C``; the exported graph needs ``C ≥ 2``.
+    """
+
+    def __init__(
+        self,
+        backbone: BlazePoseLandmarks,
+        fusion: CrossViewFusion | None = None,
+        radius: float = DEFAULT_RADIUS,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.fusion = fusion if fusion is not None else CrossViewFusion(num_joints=H36M17.num_joints)
+        if self.fusion.num_joints != H36M17.num_joints or self.fusion.from_logits:
+            raise ValueError("the fusion layer must take 17 heatmaps in [0, 1] (from_logits=False)")
+        self.radius = float(radius)
+        self.register_buffer("channel_map", blazepose_to_h36m_matrix(), persistent=False)
+        self.channel_map: Tensor
+
+    def forward(
+        self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        if crops.ndim != 4 or tuple(crops.shape[1:]) != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(f"crops must be (C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
+        out = self.backbone(crops)
+        probabilities = torch.sigmoid(out.heatmaps)  # (C, 39, 64, 64)
+        heatmaps = torch.einsum("jk,ckhw->cjhw", self.channel_map, probabilities)
+        fused = self.fusion(heatmaps[None], projections[None], valid[None].to(torch.bool), root[None],
+                            self.radius)[0]
+        return heatmaps, fused, out.pose_flag
+
+
+def build_fusion_network(fusion_weights: Path | None = None, build: bool = True) -> FusionNetwork:
+    """The network with the cached BlazePose backbone and, if given, trained fusion parameters.
+
+    ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; without it the fusion
+    layer keeps its documented initialisation. ``build=False`` raises instead of building BlazePose.
+    """
+    from crosspose.nets.build import load_blazepose_landmarks
+
+    fusion = CrossViewFusion(num_joints=H36M17.num_joints)
+    if fusion_weights is not None:
+        fusion.load_state_dict(torch.load(fusion_weights, map_location="cpu", weights_only=True))
+    return FusionNetwork(load_blazepose_landmarks(build=build), fusion).eval()
+
+
+def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Plausible inputs: random crops and ``C`` cameras on a 4 m circle looking at a root at 1 m height.
+
+    The projections map world metres to heatmap pixels of a 64×64 heatmap whose view spans ~2.5 m
+    at the root, so every view's epipolar segments cross the others' heatmaps.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    crops = torch.rand(num_cameras, CROP_SIZE, CROP_SIZE, 3, generator=generator)
+    root = torch.tensor([0.0, 0.0, 1.0])
+    focal = HEATMAP_SIZE / 2.5 * 4.0  # 64 px span 2.5 m at 4 m
+    middle = (HEATMAP_SIZE - 1) / 2
+    K = torch.tensor([[focal, 0.0, middle], [0.0, focal, middle], [0.0, 0.0, 1.0]])
+    projections = []
+    for c in range(num_cameras):
+        angle = 2 * math.pi * c / num_cameras
+        centre = torch.tensor([4 * math.cos(angle), 4 * math.sin(angle), 1.0])
+        forward = (root - centre) / (root - centre).norm()
+        down = torch.tensor([0.0, 0.0, -1.0])
+        right = torch.linalg.cross(down, forward)
+        right = right / right.norm()
+        down = torch.linalg.cross(forward, right)
+        R = torch.stack([right, down, forward])
+        t = -R @ centre
+        projections.append(K @ torch.cat([R, t[:, None]], dim=1))
+    valid = torch.ones(num_cameras, dtype=torch.bool)
+    return crops, torch.stack(projections), valid, root
+
+
+def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path:
+    """Write ``network`` as ONE ONNX file (weights embedded) with a dynamic camera axis ``C``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cameras = torch.export.Dim("C", min=2, max=64)
+    dynamic_shapes = {"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras}, "root": None}
+    tmp = out.with_name(out.name + ".part")
+    # The exporter's optimizer logs every folded initializer at INFO, which drowns the CLI's output.
+    quiet = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in quiet]
+    try:
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        with torch.no_grad():
+            torch.onnx.export(
+                network.eval(), example_inputs(num_cameras), str(tmp), dynamo=True, external_data=False,
+                input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES), dynamic_shapes=dynamic_shapes,
+                opset_version=ONNX_OPSET, optimize=True, verbose=False,
+            )
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+    _strip_trace_metadata(tmp)
+    tmp.replace(out)
+    return out
+
+
+def _strip_trace_metadata(path: Path) -> None:
+    """Drop the exporter's per-node metadata (source stack traces, FX node text) from the file.
+
+    They name source lines, so any edit anywhere changed the file's bytes; without them the same
+    graph and weights give the same sha256.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    for graph in [model.graph, *(f for f in model.functions)]:
+        for node in graph.node:
+            del node.metadata_props[:]
+    for value in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
+        del value.metadata_props[:]
+    onnx.save(model, str(path))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _git_commit() -> str | None:
+    """The source tree's commit (with ``-dirty`` when it has local changes), None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | None = None) -> dict[str, Any]:
+    """The JSON model card of an exported file: what goes in and out, joint order, provenance."""
+    from crosspose.nets.build import LANDMARKS, WHEEL
+
+    wheel = assets.ASSETS[WHEEL]
+    size = HEATMAP_SIZE
+    mapping = LayoutMapping("blazepose33")
+    return {
+        "name": MODEL_NAME,
+        "file": onnx_path.name,
+        "sha256": sha256_of(onnx_path),
+        "bytes": onnx_path.stat().st_size,
+        "format": {"onnx_opset": ONNX_OPSET, "external_data": False, "dynamic_axes": {"C": "cameras, 2…64"}},
+        "inputs": [
+            {"name": "crops", "shape": ["C", CROP_SIZE, CROP_SIZE, 3], "dtype": "float32",
+             "description": "RGB in [0, 1], one rotated square person crop per view"},
+            {"name": "projections", "shape": ["C", 3, 4], "dtype": "float32",
+             "description": "world metres → heatmap pixels (crop transform folded in; pixel centres at "
+                            "integer coordinates; heatmap pixel u covers crop pixels 4u…4u+3)"},
+            {"name": "valid", "shape": ["C"], "dtype": "bool", "description": "False for a missing view"},
+            {"name": "root", "shape": [3], "dtype": "float32",
+             "description": f"current root (pelvis) estimate, metres; fusion samples {network.radius} m "
+                            "around it"},
+        ],
+        "outputs": [
+            {"name": "heatmaps", "shape": ["C", 17, size, size], "dtype": "float32",
+             "description": "per-view heatmaps in [0, 1] (sigmoid of BlazePose logits mapped to H36M-17)"},
+            {"name": "fused", "shape": ["C", 17, size, size], "dtype": "float32",
+             "description": "cross-view fused heatmaps in [0, 1]"},
+            {"name": "presence", "shape": ["C"], "dtype": "float32",
+             "description": "probability that the crop holds a person (BlazePose pose flag)"},
+        ],
+        "joint_order": list(H36M17.joints),
+        "joint_sources": {
+            "rule": "derived channel = weighted mean of its BlazePose-33 source channels' probabilities",
+            "recipes": {name: {"sources": list(r.sources), "weights": list(r.weights), "proxy": r.proxy}
+                        for name, r in mapping.recipes.items()},
+        },
+        "preprocessing": {
+            "crop": "rotated square around the person: hip-centred, hips→shoulders pointing up, scale 1.25 "
+                    "(as mediapipe feeds BlazePose)",
+            "size": [CROP_SIZE, CROP_SIZE], "colour": "RGB", "range": [0.0, 1.0],
+            "layout": "(C, H, W, 3) channels last",
+        },
+        "fusion": {
+            "layer": "crosspose.nets.fusion.CrossViewFusion",
+            "samples": network.fusion.samples, "reduction": network.fusion.reduction,
+            "query_stride": network.fusion.query_stride, "dilation": network.fusion.dilation,
+            "radius_m": network.radius,
+            "parameters": ("default initialisation (untrained)" if fusion_weights is None
+                           else {"file": fusion_weights.name, "sha256": sha256_of(fusion_weights)}),
+        },
+        "provenance": {
+            "backbone": {"project": wheel.project, "version": wheel.version, "wheel": wheel.filename,
+                         "wheel_sha256": wheel.sha256, "member": LANDMARKS.member},
+            "source_commit": _git_commit(),
+            "torch": torch.__version__,
+            "command": "crosspose model export",
+        },
+        "licence": {"weights": wheel.licence, "note": "BlazePose weights from the mediapipe wheel"},
+    }
+
+
+def write_model_card(card: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
