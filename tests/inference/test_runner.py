@@ -1,0 +1,125 @@
+"""``OnnxRunner``: provider choice read back from the session, fail-fast CUDA, warm-up, outputs.
+
+Most tests run a tiny stand-in graph with the fusion network's inputs and outputs (exported in a
+second); one ``network``/``slow`` test exports the real network and prints its CPU timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from crosspose.inference import OnnxRunner, ProviderUnavailableError
+from crosspose.nets.export import INPUT_NAMES, OUTPUT_NAMES, example_inputs
+
+
+class _StandIn(nn.Module):
+    """Same signature as ``FusionNetwork``; heatmaps = the crops' grey level pooled to 64×64."""
+
+    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor) -> tuple[Tensor, ...]:
+        grey = functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)  # (C, 1, 64, 64)
+        heatmaps = grey.expand(-1, 17, -1, -1)
+        fused = heatmaps * valid.to(heatmaps.dtype)[:, None, None, None]
+        presence = crops.mean((1, 2, 3)) + 0 * projections.sum((1, 2)) + 0 * root.sum()
+        return heatmaps, fused, presence
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runner") / "standin.onnx"
+    cameras = torch.export.Dim("C", min=2, max=64)
+    torch.onnx.export(
+        _StandIn().eval(), example_inputs(3), str(path), dynamo=True, external_data=False,
+        input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+        dynamic_shapes={"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
+                        "root": None},
+    )
+    return path
+
+
+def _numpy_inputs(cameras: int) -> tuple[np.ndarray, ...]:
+    return tuple(t.numpy() for t in example_inputs(cameras))
+
+
+def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
+    runner = OnnxRunner(standin, device="cpu")
+    assert runner.provider == "CPUExecutionProvider"
+    crops, projections, valid, root = _numpy_inputs(4)
+    valid[1] = False
+    out = runner.run(crops, projections, valid.astype(np.float32), root)  # 0/1 floats are accepted
+    assert set(out) == set(OUTPUT_NAMES)
+    assert out["heatmaps"].shape == (4, 17, 64, 64)
+    assert out["presence"].shape == (4,)
+    assert out["heatmaps"].dtype == np.float32
+    np.testing.assert_allclose(out["presence"], crops.mean((1, 2, 3)), atol=1e-6)
+    assert not out["fused"][1].any()
+    assert out["fused"][0].any()
+
+
+def test_auto_falls_back_and_says_which_provider_runs(
+    standin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="crosspose.inference.runner"):
+        runner = OnnxRunner(standin, device="auto")
+    assert runner.provider in ort.get_available_providers()
+    assert runner.provider == runner.session.get_providers()[0]
+    assert runner.provider in caplog.text
+    if not torch.cuda.is_available():
+        assert runner.provider == "CPUExecutionProvider"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: nothing to fail")
+@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
+def test_gpu_request_without_gpu_fails_fast(standin: Path, device: str) -> None:
+    message = r"(CUDA|Tensorrt)ExecutionProvider is not active.*auto"
+    with pytest.raises(ProviderUnavailableError, match=message):
+        OnnxRunner(standin, device=device)  # type: ignore[arg-type]
+
+
+def test_bad_arguments(standin: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="device must be one of"):
+        OnnxRunner(standin, device="gpu")  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match="crosspose model export"):
+        OnnxRunner(tmp_path / "missing.onnx")
+    runner = OnnxRunner(standin, device="cpu", warmup_cameras=0)
+    crops, projections, valid, root = _numpy_inputs(2)
+    with pytest.raises(ValueError, match="expected crops"):
+        runner.run(crops, projections[:1], valid, root)
+    with pytest.raises(ValueError, match="C >= 2"):
+        runner.run(crops[:1], projections[:1], valid[:1], root)
+
+
+@pytest.mark.gpu
+def test_cuda_runs_on_the_gpu(standin: Path) -> None:
+    runner = OnnxRunner(standin, device="cuda")
+    assert runner.provider == "CUDAExecutionProvider"
+    out = runner.run(*_numpy_inputs(4))
+    assert out["fused"].shape == (4, 17, 64, 64)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_real_network_cpu_timing(tmp_path: Path) -> None:
+    """Prints ONNX Runtime CPU time per 4-view frame set (1 and 2 intra-op threads); no timed assert."""
+    from crosspose.nets.export import build_fusion_network, export_onnx
+
+    path = export_onnx(build_fusion_network(), tmp_path / "crosspose_fusion.onnx")
+    inputs = _numpy_inputs(4)
+    for threads in (1, 2):
+        runner = OnnxRunner(path, device="cpu", intra_op_threads=threads)
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            out = runner.run(*inputs)
+            times.append(time.perf_counter() - start)
+        print(f"\nONNX Runtime CPU, 4 views, {threads} intra-op thread(s): median "
+              f"{1e3 * float(np.median(times)):.1f} ms, min {1e3 * min(times):.1f} ms per frame set")
+        assert out["fused"].shape == (4, 17, 64, 64)
