@@ -91,7 +91,8 @@ def cache_dir() -> Path:
     return root
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -110,7 +111,7 @@ def fetch(key: str) -> Path:
     """Path of the asset's archive in the cache, downloading it with pip the first time."""
     asset = _get(key)
     target = cache_dir() / "pypi" / asset.filename
-    if target.exists() and _sha256(target) == asset.sha256:
+    if target.exists() and sha256_file(target) == asset.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -126,7 +127,7 @@ def fetch(key: str) -> Path:
                 f"could not download {asset.filename} from PyPI with pip "
                 f"(exit {done.returncode}): {done.stderr.strip()[-800:]}"
             )
-        digest = _sha256(got)
+        digest = sha256_file(got)
         if digest != asset.sha256:
             raise AssetError(f"{asset.filename}: sha256 {digest} does not match the expected {asset.sha256}")
         os.replace(got, target)

@@ -26,7 +26,6 @@ from crosspose.nets.export import (
     blazepose_to_h36m_matrix,
     build_fusion_network,
     example_inputs,
-    sha256_of,
 )
 from crosspose.skeleton import BLAZEPOSE33, H36M17
 
@@ -112,7 +111,7 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
 def test_model_card(exported: tuple[Path, Path]) -> None:
     onnx_path, card_path = exported
     card = json.loads(card_path.read_text())
-    assert card["sha256"] == sha256_of(onnx_path)
+    assert card["sha256"] == assets.sha256_file(onnx_path)
     assert card["joint_order"] == list(H36M17.joints)
     assert [i["name"] for i in card["inputs"]] == list(INPUT_NAMES)
     assert [o["name"] for o in card["outputs"]] == list(OUTPUT_NAMES)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -189,14 +188,6 @@ def _strip_trace_metadata(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _git_commit() -> str | None:
     """The source tree's commit (with ``-dirty`` when it has local changes), None outside git."""
     here = Path(__file__).resolve().parent
@@ -220,7 +211,7 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
     return {
         "name": MODEL_NAME,
         "file": onnx_path.name,
-        "sha256": sha256_of(onnx_path),
+        "sha256": assets.sha256_file(onnx_path),
         "bytes": onnx_path.stat().st_size,
         "format": {"onnx_opset": ONNX_OPSET, "external_data": False, "dynamic_axes": {"C": "cameras, 2…64"}},
         "inputs": [
@@ -260,7 +251,7 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
             "query_stride": network.fusion.query_stride, "dilation": network.fusion.dilation,
             "radius_m": network.radius,
             "parameters": ("default initialisation (untrained)" if fusion_weights is None
-                           else {"file": fusion_weights.name, "sha256": sha256_of(fusion_weights)}),
+                           else {"file": fusion_weights.name, "sha256": assets.sha256_file(fusion_weights)}),
         },
         "provenance": {
             "backbone": {"project": wheel.project, "version": wheel.version, "wheel": wheel.filename,
