@@ -152,6 +152,7 @@ class Solver:
         self.limbs.reset()
 
     # Public entry points ---------------------------------------------------------------------------
+    @torch.inference_mode()
     def solve(self, heatmaps: np.ndarray | torch.Tensor, projections: np.ndarray | torch.Tensor) -> Pose3D:
         """Solve one frame.
 
@@ -186,6 +187,7 @@ class Solver:
         self._remember(pose)
         return pose
 
+    @torch.inference_mode()
     def solve_batch(self, heatmaps: np.ndarray | torch.Tensor,
                     projections: np.ndarray | torch.Tensor) -> list[Pose3D]:
         """Solve ``N`` independent frames at once (cold, no state used or changed).
@@ -195,6 +197,7 @@ class Solver:
         """
         return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)))
 
+    @torch.inference_mode()
     def solve_keypoints(self, keypoints: np.ndarray | torch.Tensor, rig: CameraRig,
                         heatmap_size: int = 64, sigma: float = 2.0) -> Pose3D:
         """Solve one frame of 2D detections.

@@ -58,16 +58,32 @@ def limb_log_potential(distance: torch.Tensor, length: torch.Tensor, tolerance: 
     return -slope * excess.clamp(min=0.0) / tolerance
 
 
-def _level_indices(schedule: TreeSchedule, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+_Level = tuple[int, int, torch.Tensor, torch.Tensor]  # edge slice (start, stop), parents, children
+_Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[_Level]]
+
+
+def _level_indices(schedule: TreeSchedule, device: torch.device) -> _Levels:
+    """All edges in message order as ``(parents, children, bones)`` index tensors, and per level its
+    ``(start, stop)`` slice of them with that level's parent and child index tensors."""
     key = (schedule.levels, str(device))
     cached = _LEVEL_CACHE.get(key)
     if cached is None:
-        cached = [tuple(torch.tensor(ix, device=device) for ix in level) for level in schedule.levels]
+        parents = [p for level in schedule.levels for p in level[0]]
+        children = [c for level in schedule.levels for c in level[1]]
+        bones = [b for level in schedule.levels for b in level[2]]
+        slices: list[_Level] = []
+        start = 0
+        for p, c, _ in schedule.levels:
+            stop = start + len(c)
+            slices.append((start, stop, torch.tensor(p, device=device), torch.tensor(c, device=device)))
+            start = stop
+        cached = (torch.tensor(parents, device=device), torch.tensor(children, device=device),
+                  torch.tensor(bones, device=device), slices)
         _LEVEL_CACHE[key] = cached
     return cached
 
 
-_LEVEL_CACHE: dict[tuple[object, str], list[tuple[torch.Tensor, ...]]] = {}
+_LEVEL_CACHE: dict[tuple[object, str], _Levels] = {}
 
 
 def max_product_candidates(
@@ -88,29 +104,33 @@ def max_product_candidates(
         tolerance: limb tolerance, metres; slope: see :func:`limb_log_potential`.
     Returns:
         ``(N, J)`` chosen candidate index per joint and ``(N,)`` the MAP score.
+
+    The pairwise tables of all edges are built in one batch (they do not depend on the messages); the
+    level loop then only adds, maximises and accumulates — the solver runs this every frame, where
+    per-operation overhead, not arithmetic, is the cost.
     """
     n, j, _k, _ = candidates.shape
+    parents, children, bones, levels = _level_indices(schedule, candidates.device)
+    xp, xc = candidates[:, parents], candidates[:, children]  # (N, E, K, 3)
+    # Squared distances by the expansion |a|^2 + |b|^2 - 2ab: one batched matmul, no (K, K, 3) temporary.
+    d2 = (xp.square().sum(-1)[..., :, None] + xc.square().sum(-1)[..., None, :]
+          - 2 * xp @ xc.transpose(-1, -2)).clamp(min=0.0)  # (N, E, K, K)
+    length = lengths[:, bones, None, None]
+    if slope <= 0:
+        lo = (length - tolerance).clamp(min=0.0)
+        allowed = (d2 >= lo * lo) & (d2 <= (length + tolerance) ** 2)
+        pairwise = torch.where(allowed, 0.0, -BINARY_PENALTY).to(log_unary.dtype)
+    else:
+        pairwise = limb_log_potential(d2.sqrt(), length, tolerance, slope).to(log_unary.dtype)
     belief = log_unary.clone()
     back: list[torch.Tensor] = []
-    levels = _level_indices(schedule, candidates.device)
-    for p, c, b in levels:
-        xp, xc = candidates[:, p], candidates[:, c]  # (N, E, K, 3)
-        # Squared distances by the expansion |a|^2 + |b|^2 - 2ab: one batched matmul, no (K, K, 3) temporary.
-        d2 = (xp.square().sum(-1)[..., :, None] + xc.square().sum(-1)[..., None, :]
-              - 2 * xp @ xc.transpose(-1, -2)).clamp(min=0.0)  # (N, E, K, K)
-        length = lengths[:, b, None, None]
-        if slope <= 0:
-            lo = (length - tolerance).clamp(min=0.0)
-            allowed = (d2 >= lo * lo) & (d2 <= (length + tolerance) ** 2)
-            scores = torch.where(allowed, belief[:, c, None, :], belief[:, c, None, :] - BINARY_PENALTY)
-        else:
-            scores = belief[:, c, None, :] + limb_log_potential(d2.sqrt(), length, tolerance, slope)
-        msg, arg = scores.max(-1)  # (N, E, K)
+    for start, stop, p, c in levels:
+        msg, arg = (belief[:, c, None, :] + pairwise[:, start:stop]).max(-1)  # (N, E_level, K)
         belief.index_add_(1, p, msg)
         back.append(arg)
     choice = torch.empty(n, j, dtype=torch.long, device=candidates.device)
     score, choice[:, schedule.root] = belief[:, schedule.root].max(-1)
-    for (p, c, _), arg in zip(reversed(levels), reversed(back), strict=True):
+    for (_, _, p, c), arg in zip(reversed(levels), reversed(back), strict=True):
         choice[:, c] = arg.gather(2, choice[:, p, None]).squeeze(2)
     return choice, score
 
