@@ -1,0 +1,225 @@
+"""Supervisor: start the stages in order as ``spawn`` processes, restart a crashed one with backoff,
+stop them all cleanly on SIGINT/SIGTERM.
+
+A stage is a module-level function ``target(stop_event, *args)`` that returns when ``stop_event`` is set
+(``multiprocessing.Event``). Each child dies with its supervisor even when the supervisor is killed
+with ``SIGKILL`` (Linux ``PR_SET_PDEATHSIG``), ignores ``SIGINT`` (a terminal's Ctrl-C reaches the whole
+process group; the supervisor decides the order of the shutdown) and logs in the supervisor's format.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+_PR_SET_PDEATHSIG = 1
+
+
+def configure_logging(level: int | str = logging.INFO) -> None:
+    """The one log format of every crosspose process (stage name included)."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (no orphans after a kill -9)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # pragma: no cover - not glibc
+        pass
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _child_main(target: Callable[..., None], stop: Event, args: tuple[Any, ...], level: int) -> None:
+    """Entry point of every stage process."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM (escalation from the supervisor, or the parent's death) unwinds the stage through its
+    # ``finally`` blocks. Not ``stop.set()``: a multiprocessing Event set from a signal handler while
+    # this same thread waits on it deadlocks (its Condition's notify waits for the sleeper to wake).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    configure_logging(level)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        return
+    target(stop, *args)
+
+
+@dataclass
+class StageSpec:
+    """One supervised stage.
+
+    Attributes:
+        name: process name in logs and metrics (``grabber.cam1``, ``sync``, ``inference``, …).
+        target: module-level function ``target(stop_event, *args)`` (picklable for ``spawn``).
+        args: its further arguments (picklable).
+        ready: optional check the supervisor waits on (up to ``ready_timeout_s``) before starting the
+            next stage, e.g. that the process bound its socket.
+    """
+
+    name: str
+    target: Callable[..., None]
+    args: tuple[Any, ...] = ()
+    ready: Callable[[], bool] | None = None
+    ready_timeout_s: float = 10.0
+
+
+@dataclass
+class _Running:
+    spec: StageSpec
+    process: SpawnProcess
+    stop: Event
+    started: float
+    restarts: int = 0
+    backoff: float = 0.0
+    next_start: float | None = None
+    exits: list[int | None] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs :class:`StageSpec` s as child processes and keeps them running.
+
+    Args:
+        stages: in start order (later stages may depend on earlier ones' sockets).
+        backoff_s: first restart delay; doubled per consecutive crash up to ``backoff_max_s``, reset
+            once a stage has run for ``stable_s`` seconds.
+        stop_timeout_s: how long a stage gets to stop after its event is set before SIGTERM, then
+            SIGKILL.
+        on_restart: called with ``(name, exit_code, restarts)`` when a stage is restarted.
+    """
+
+    def __init__(self, stages: list[StageSpec], backoff_s: float = 0.5, backoff_max_s: float = 10.0,
+                 stable_s: float = 30.0, stop_timeout_s: float = 5.0, log_level: int = logging.INFO,
+                 on_restart: Callable[[str, int | None, int], None] | None = None) -> None:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        self.stages = stages
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.stable_s = stable_s
+        self.stop_timeout_s = stop_timeout_s
+        self.log_level = log_level
+        self.on_restart = on_restart
+        self._ctx = mp.get_context("spawn")
+        self._running: dict[str, _Running] = {}
+        self._stopping = threading.Event()
+
+    # Lifecycle ---------------------------------------------------------------------------------------
+    def _spawn(self, spec: StageSpec) -> tuple[SpawnProcess, Event]:
+        stop = self._ctx.Event()
+        process = self._ctx.Process(target=_child_main, name=spec.name,
+                                    args=(spec.target, stop, spec.args, self.log_level), daemon=False)
+        process.start()
+        log.info("started %s (pid %s)", spec.name, process.pid)
+        return process, stop
+
+    def start(self) -> None:
+        """Start every stage in order, waiting for each one's ``ready`` check."""
+        for spec in self.stages:
+            if self._stopping.is_set():
+                return
+            process, stop = self._spawn(spec)
+            self._running[spec.name] = _Running(spec, process, stop, time.monotonic())
+            if spec.ready is not None:
+                deadline = time.monotonic() + spec.ready_timeout_s
+                while not spec.ready():
+                    if not process.is_alive() or time.monotonic() > deadline:
+                        log.warning("%s is not ready after %.1f s; going on", spec.name, spec.ready_timeout_s)
+                        break
+                    time.sleep(0.02)
+
+    def poll(self) -> None:
+        """Restart stages that exited (with backoff); call periodically."""
+        now = time.monotonic()
+        for name, r in self._running.items():
+            if self._stopping.is_set():
+                return
+            if r.next_start is not None:
+                if now >= r.next_start:
+                    r.process, r.stop = self._spawn(r.spec)
+                    r.started, r.next_start = now, None
+                    if self.on_restart is not None:
+                        self.on_restart(name, r.exits[-1] if r.exits else None, r.restarts)
+                continue
+            if r.process.is_alive():
+                if now - r.started > self.stable_s:
+                    r.backoff = 0.0
+                continue
+            code = r.process.exitcode
+            r.process.close()
+            r.exits.append(code)
+            r.restarts += 1
+            r.backoff = self.backoff_s if r.backoff == 0.0 else min(2 * r.backoff, self.backoff_max_s)
+            r.next_start = now + r.backoff
+            log.warning("%s exited with code %s; restarting in %.1f s (restart %d)", name, code, r.backoff,
+                        r.restarts)
+
+    def run(self, install_signals: bool = True, poll_s: float = 0.1) -> None:
+        """Start, keep stages alive until SIGINT/SIGTERM (or :meth:`request_stop`), then stop them."""
+        if install_signals:
+            def handler(signum: int, _frame: FrameType | None) -> None:
+                log.info("received %s; stopping", signal.Signals(signum).name)
+                self._stopping.set()
+            signal.signal(signal.SIGINT, handler)
+            signal.signal(signal.SIGTERM, handler)
+        try:
+            self.start()
+            while not self._stopping.wait(poll_s):
+                self.poll()
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return (thread-safe)."""
+        self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop every stage, last started first: event, then SIGTERM, then SIGKILL."""
+        self._stopping.set()
+        for name, r in reversed(list(self._running.items())):
+            if r.next_start is not None:
+                continue
+            r.stop.set()
+            r.process.join(self.stop_timeout_s)
+            if r.process.is_alive():
+                log.warning("%s did not stop in %.1f s; terminating", name, self.stop_timeout_s)
+                r.process.terminate()
+                r.process.join(2.0)
+            if r.process.is_alive():
+                r.process.kill()
+                r.process.join(2.0)
+            log.info("stopped %s (exit code %s)", name, r.process.exitcode)
+        self._running.clear()
+
+    # Introspection ----------------------------------------------------------------------------------
+    def pids(self) -> dict[str, int | None]:
+        """Current pid of each stage (``None`` while it waits for a restart)."""
+        return {n: (None if r.next_start is not None else r.process.pid) for n, r in self._running.items()}
+
+    def restarts(self) -> dict[str, int]:
+        return {n: r.restarts for n, r in self._running.items()}

@@ -1,0 +1,38 @@
+"""Stage functions for exercising the supervisor (tests, ``crosspose`` diagnostics).
+
+They live in the package because ``spawn`` children import their target by module path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+
+def idle_stage(stop: Event, pid_file: str | None = None) -> None:
+    """Write the pid (optional), then wait for the stop event."""
+    if pid_file is not None:
+        Path(pid_file).write_text(str(os.getpid()))
+    while not stop.wait(0.05):
+        pass
+
+
+def crashing_stage(stop: Event, after_s: float, count_file: str) -> None:
+    """Append a line to ``count_file`` each start, then exit with code 3 after ``after_s`` seconds."""
+    with open(count_file, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    if stop.wait(after_s):
+        return
+    os._exit(3)
+
+
+def stubborn_stage(stop: Event, pid_file: str) -> None:
+    """Ignore the stop event (and SIGTERM) to test the supervisor's escalation to SIGKILL."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(pid_file).write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.1)

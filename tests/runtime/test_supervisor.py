@@ -1,0 +1,115 @@
+"""The supervisor with real spawn processes: order, restart with backoff, clean stop, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from crosspose.runtime.supervisor import StageSpec, Supervisor
+from crosspose.runtime.testing import crashing_stage, idle_stage, stubborn_stage
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); read its state.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_for(cond, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_starts_in_order_and_stops_every_stage(tmp_path: Path) -> None:
+    files = [tmp_path / "a.pid", tmp_path / "b.pid"]
+    sup = Supervisor([StageSpec("a", idle_stage, (str(files[0]),), ready=files[0].exists),
+                      StageSpec("b", idle_stage, (str(files[1]),), ready=files[1].exists)])
+    sup.start()
+    try:
+        # "b" starts only once "a" is ready: a's pid file exists before b's.
+        assert wait_for(lambda: all(f.exists() for f in files))
+        assert files[0].stat().st_mtime_ns <= files[1].stat().st_mtime_ns
+        pids = [int(f.read_text()) for f in files]
+        assert all(alive(p) for p in pids)
+        assert sup.pids() == {"a": pids[0], "b": pids[1]}
+    finally:
+        sup.stop()
+    assert not any(alive(p) for p in pids)
+
+
+def test_crashed_stage_is_restarted_with_backoff(tmp_path: Path) -> None:
+    count = tmp_path / "starts"
+    restarts: list[tuple[str, int | None, int]] = []
+    sup = Supervisor([StageSpec("crashy", crashing_stage, (0.2, str(count)))], backoff_s=0.2,
+                     backoff_max_s=0.4, on_restart=lambda *a: restarts.append(a))
+    sup.start()
+    try:
+        assert wait_for(lambda: (sup.poll(), count.exists() and len(count.read_text().split()) >= 3)[1])
+        assert sup.restarts()["crashy"] >= 2
+    finally:
+        sup.stop()
+    assert len(restarts) >= 2
+    assert restarts[0][0] == "crashy"
+    assert restarts[0][1] == 3  # the exit code of the crash
+    pids = [int(p) for p in count.read_text().split()]
+    assert len(set(pids)) == len(pids)  # a new process each time
+    assert not any(alive(p) for p in pids)
+
+
+def test_stage_that_ignores_stop_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "s.pid"
+    sup = Supervisor([StageSpec("stubborn", stubborn_stage, (str(pid_file),), ready=pid_file.exists)],
+                     stop_timeout_s=0.5)
+    sup.start()
+    assert wait_for(pid_file.exists)
+    pid = int(pid_file.read_text())
+    sup.stop()
+    assert not alive(pid)
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from crosspose.runtime.supervisor import StageSpec, Supervisor
+    from crosspose.runtime.testing import idle_stage
+    d = sys.argv[1]
+    Supervisor([StageSpec(n, idle_stage, (f"{d}/{n}.pid",)) for n in ("x", "y")]).run()
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_supervisor_signal_leaves_no_orphans(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)])
+    try:
+        files = [tmp_path / "x.pid", tmp_path / "y.pid"]
+        assert wait_for(lambda: all(f.exists() and f.read_text() for f in files))
+        pids = [int(f.read_text()) for f in files]
+        assert all(alive(p) for p in pids)
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+        if sig != signal.SIGKILL:
+            assert proc.returncode == 0
+        # Children exit with the supervisor, even when it was killed outright (PR_SET_PDEATHSIG).
+        assert wait_for(lambda: not any(alive(p) for p in pids), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
