@@ -1,0 +1,58 @@
+"""``create_app(state)``: the FastAPI application of a running service (nothing is created at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import crosspose
+from crosspose.api.errors import install_error_handlers
+from crosspose.api.metrics import metrics_registry
+from crosspose.api.routes import calibration, health, metrics, skeletons
+from crosspose.api.state import ServiceState
+
+STATIC_DIR = Path(__file__).parent / "static"
+"""The browser files shipped with the package (served under ``/static``; ``/`` is its index.html)."""
+
+DESCRIPTION = """
+Live 3D skeletons from a multi-camera studio, and the calibration that produces them.
+
+* **Skeletons**: `WS /ws/skeletons?format=json|msgpack`, one message per solved frame:
+  `{"v":1,"type":"skeleton","seq","t_capture_ns","t_publish_ns","skeleton":"h36m17","units":"m",
+  "joints":[[x,y,z,confidence],…],"views":[…],"latency_ms":{"sync","inference","solve","total"}}`
+  (JSON text frames, non-finite numbers as `null`; or msgpack binary frames). Each client has its own
+  bounded queue: a client that reads too slowly loses its oldest messages, counted in `/metrics`.
+* **Calibration**: `GET`/`PUT /api/v1/calibration`; writes need `Authorization: Bearer <token>`.
+* **Health**: `/api/v1/health` (liveness), `/api/v1/ready`, `/api/v1/cameras`, `/metrics` (Prometheus).
+
+Errors are JSON: `{"detail": "...", "problems": ["..."]}` with a 4xx status.
+"""
+
+
+def create_app(state: ServiceState) -> FastAPI:
+    """The API of one service; ``state`` is fed by the runtime (see ``ServiceState``)."""
+    app = FastAPI(
+        title="crosspose",
+        version=crosspose.__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "health", "description": "Liveness, readiness, cameras"},
+            {"name": "calibration", "description": "The active camera calibration and its history"},
+            {"name": "metrics", "description": "Prometheus metrics"},
+        ],
+    )
+    app.state.service = state
+    app.state.metrics_registry = metrics_registry(state)
+    install_error_handlers(app)
+    for module in (health, calibration, skeletons, metrics):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    return app

@@ -1,0 +1,161 @@
+"""Prometheus metrics, read at scrape time from the hub, the status board and the calibration store.
+
+One ``CollectorRegistry`` per app (``metrics_registry``), so apps in one process never share series.
+Families (seconds, per Prometheus convention; ``_total`` are counters):
+
+- ``crosspose_solved_fps``, ``crosspose_skeletons_published_total``
+- ``crosspose_stage_latency_seconds{stage}`` histogram from the skeletons' ``latency_ms``
+- ``crosspose_stage_drops_total{stage}``, ``crosspose_stage_fps{stage}``,
+  ``crosspose_stage_heartbeat_age_seconds{stage}``
+- ``crosspose_camera_drops_total{camera,stage}`` (stage ``grabber`` or ``sync``),
+  ``crosspose_camera_skew_seconds{camera}``, ``crosspose_camera_fps{camera}``,
+  ``crosspose_camera_up{camera}``, ``crosspose_camera_frame_age_seconds{camera}``
+- ``crosspose_websocket_clients``, ``crosspose_websocket_dropped_messages_total``,
+  ``crosspose_websocket_unencodable_messages_total``,
+  ``crosspose_websocket_client_dropped_messages_total{client,format}``,
+  ``crosspose_websocket_client_queued_messages{client,format}``
+- ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from crosspose.api.state import ServiceState
+
+
+class ServiceCollector(Collector):
+    """Builds every family from the state's current values at each scrape."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._pipeline()
+        yield from self._cameras()
+        yield from self._websockets()
+        yield from self._service()
+
+    def _pipeline(self) -> Iterator[Metric]:
+        hub, status = self.state.hub, self.state.status
+        yield GaugeMetricFamily(
+            "crosspose_solved_fps", "Skeletons published per second (last 2 s)", value=hub.solved_fps()
+        )
+        yield CounterMetricFamily(
+            "crosspose_skeletons_published", "Skeletons published to websocket clients", value=hub.skeletons
+        )
+        latency = HistogramMetricFamily(
+            "crosspose_stage_latency_seconds",
+            "Per-stage latency reported in skeleton messages (latency_ms)",
+            labels=["stage"],
+        )
+        for stage, hist in sorted(hub.latency().items()):
+            latency.add_metric([stage], hist.cumulative(), hist.sum_s)
+        yield latency
+        drops = CounterMetricFamily(
+            "crosspose_stage_drops", "Items each stage dropped (latest wins)", labels=["stage"]
+        )
+        for stage, n in sorted(status.stage_drops().items()):
+            drops.add_metric([stage], n)
+        yield drops
+        fps = GaugeMetricFamily("crosspose_stage_fps", "Rate each stage reports", labels=["stage"])
+        ages = GaugeMetricFamily(
+            "crosspose_stage_heartbeat_age_seconds",
+            "Seconds since each stage's last heartbeat",
+            labels=["stage"],
+        )
+        for stage, age in status.heartbeat_ages().items():
+            if age is not None:
+                ages.add_metric([stage], age)
+            rate = status.stage_value(stage, "fps")
+            if rate is not None:
+                fps.add_metric([stage], rate)
+        yield fps
+        yield ages
+
+    def _cameras(self) -> Iterator[Metric]:
+        drops = CounterMetricFamily(
+            "crosspose_camera_drops",
+            "Frames lost per camera: by its grabber, or missing from sync's sets",
+            labels=["camera", "stage"],
+        )
+        skew = GaugeMetricFamily(
+            "crosspose_camera_skew_seconds", "Capture-time offset from the frame set", labels=["camera"]
+        )
+        fps = GaugeMetricFamily("crosspose_camera_fps", "Frames per second per camera", labels=["camera"])
+        up = GaugeMetricFamily("crosspose_camera_up", "1 when the camera is up", labels=["camera"])
+        age = GaugeMetricFamily(
+            "crosspose_camera_frame_age_seconds", "Age of each camera's latest frame", labels=["camera"]
+        )
+        for cam in self.state.status.cameras():
+            drops.add_metric([cam.name, "grabber"], cam.drops)
+            drops.add_metric([cam.name, "sync"], cam.sync_drops)
+            up.add_metric([cam.name], 1.0 if cam.state == "up" else 0.0)
+            if cam.skew_ms is not None:
+                skew.add_metric([cam.name], cam.skew_ms / 1000)
+            if cam.fps is not None:
+                fps.add_metric([cam.name], cam.fps)
+            if cam.last_frame_age_s is not None:
+                age.add_metric([cam.name], cam.last_frame_age_s)
+        yield from (drops, skew, fps, up, age)
+
+    def _websockets(self) -> Iterator[Metric]:
+        hub = self.state.hub
+        subs = hub.subscribers()
+        yield GaugeMetricFamily("crosspose_websocket_clients", "Connected websocket clients", value=len(subs))
+        yield CounterMetricFamily(
+            "crosspose_websocket_dropped_messages",
+            "Messages dropped for slow websocket clients (all clients, ever)",
+            value=hub.dropped_total,
+        )
+        yield CounterMetricFamily(
+            "crosspose_websocket_unencodable_messages",
+            "Messages dropped because they could not be encoded (an upstream bug; see the log)",
+            value=hub.unencodable,
+        )
+        dropped = CounterMetricFamily(
+            "crosspose_websocket_client_dropped_messages",
+            "Messages dropped for each connected client",
+            labels=["client", "format"],
+        )
+        queued = GaugeMetricFamily(
+            "crosspose_websocket_client_queued_messages",
+            "Messages waiting in each connected client's queue",
+            labels=["client", "format"],
+        )
+        for s in subs:
+            dropped.add_metric([str(s["id"]), s["format"]], s["dropped"])
+            queued.add_metric([str(s["id"]), s["format"]], s["queued"])
+        yield dropped
+        yield queued
+
+    def _service(self) -> Iterator[Metric]:
+        active = self.state.calibration.active()
+        yield GaugeMetricFamily(
+            "crosspose_calibration_version",
+            "Active calibration version (0: none)",
+            value=active.version if active else 0,
+        )
+        readiness = self.state.status.ready()
+        yield GaugeMetricFamily(
+            "crosspose_ready",
+            "1 when every stage heartbeats and a calibration is active",
+            value=1.0 if readiness.ready and active is not None else 0.0,
+        )
+        provider = GaugeMetricFamily(
+            "crosspose_inference_provider", "ONNX Runtime provider in use (value 1)", labels=["provider"]
+        )
+        if readiness.provider is not None:
+            provider.add_metric([readiness.provider], 1.0)
+        yield provider
+
+
+def metrics_registry(state: ServiceState) -> CollectorRegistry:
+    """A fresh registry holding only this service's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(state))
+    return registry

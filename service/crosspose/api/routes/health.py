@@ -1,0 +1,53 @@
+"""Liveness, readiness and per-camera status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+import crosspose
+from crosspose.api.routes import StateDep
+from crosspose.api.schemas import CameraOut, Cameras, Health, Ready
+
+router = APIRouter(prefix="/api/v1", tags=["health"])
+
+
+@router.get("/health", summary="Liveness", response_model=Health)
+def health(state: StateDep) -> Health:
+    """Always 200 while the process serves requests; says nothing about the pipeline (see `/ready`)."""
+    return Health(status="ok", uptime_s=state.uptime_s, version=crosspose.__version__)
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: every stage heartbeating",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "Not ready; `reasons` say why"}},
+)
+def ready(state: StateDep) -> JSONResponse:
+    """200 when every configured stage (grabbers, sync, inference, solver) heartbeated within the
+    timeout, the inference stage reported the ONNX Runtime provider that actually runs, and a
+    calibration is active; 503 with the reasons otherwise."""
+    report = state.status.ready()
+    reasons = list(report.reasons)
+    active = state.calibration.active()
+    if active is None:
+        stale = state.calibration.stale
+        reasons.append(
+            f"calibration: {stale}" if stale else "calibration: none yet; PUT one to /api/v1/calibration"
+        )
+    body = Ready(
+        ready=not reasons,
+        reasons=reasons,
+        provider=report.provider,
+        heartbeat_age_s=report.heartbeat_age_s,
+        calibration_version=active.version if active else None,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+@router.get("/cameras", summary="Per-camera state, rate, drops, skew and frame age", response_model=Cameras)
+def cameras(state: StateDep) -> Cameras:
+    """Configured cameras in rig order. A camera whose grabber has not heartbeated within the
+    timeout is `down`."""
+    return Cameras(cameras=[CameraOut(**vars(c)) for c in state.status.cameras()])

@@ -1,0 +1,69 @@
+"""``WS /ws/skeletons?format=json|msgpack``: one message per solved frame (DESIGN §5), JSON text or
+msgpack binary frames. Each client has its own bounded queue; a slow client loses its oldest messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from crosspose.api.hub import WIRE_FORMATS, Subscriber, WireFormat
+from crosspose.api.routes import websocket_state
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["skeletons"])
+
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+async def _send_all(websocket: WebSocket, sub: Subscriber) -> None:
+    while True:
+        frame = await sub.next()
+        if isinstance(frame, bytes):
+            await websocket.send_bytes(frame)
+        else:
+            await websocket.send_text(frame)
+        sub.mark_delivered()
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()  # client messages are ignored
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+@router.websocket("/ws/skeletons")
+async def skeletons(websocket: WebSocket) -> None:
+    """Stream skeletons; an unsupported ``format`` is closed with 1008, a full house with 1013."""
+    state = websocket_state(websocket)
+    asked = websocket.query_params.get("format", "json")
+    await websocket.accept()
+    if asked not in WIRE_FORMATS:
+        await websocket.close(
+            POLICY_VIOLATION, f"unsupported format {asked[:40]!r}; use format=json or msgpack"
+        )
+        return
+    fmt: WireFormat = "msgpack" if asked == "msgpack" else "json"
+    sub = state.hub.subscribe(fmt)
+    if sub is None:
+        await websocket.close(TRY_AGAIN_LATER, f"too many subscribers (limit {state.hub.max_clients})")
+        return
+    tasks = [
+        asyncio.create_task(_send_all(websocket, sub)),
+        asyncio.create_task(_until_disconnect(websocket)),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
+                log.warning("websocket client %d: %r", sub.id, exc)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        state.hub.unsubscribe(sub)

@@ -1,0 +1,73 @@
+"""Response bodies of the REST API (they document themselves in the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Model):
+    """Every 4xx/5xx answer."""
+
+    detail: str = Field(description="What went wrong, in one sentence")
+    problems: list[str] = Field(description="Every specific reason, each naming what to fix")
+
+
+class Health(_Model):
+    status: Literal["ok"] = Field(description="Always ok while the process serves requests")
+    uptime_s: float = Field(description="Seconds since the API state was created")
+    version: str = Field(description="crosspose version")
+
+
+class Ready(_Model):
+    ready: bool = Field(description="Every stage heartbeating, a provider reported and a calibration active")
+    reasons: list[str] = Field(description="Why not ready (empty when ready)")
+    provider: str | None = Field(description="ONNX Runtime provider the inference stage actually runs")
+    heartbeat_age_s: dict[str, float | None] = Field(
+        description="Seconds since each stage's last heartbeat (null: never heard from)"
+    )
+    calibration_version: int | None = Field(description="Active calibration version (null: none)")
+
+
+class CameraOut(_Model):
+    name: str = Field(description="Configured camera name")
+    state: Literal["up", "down", "reconnecting"] = Field(description="Grabber state")
+    fps: float | None = Field(description="Frames per second the grabber delivers")
+    drops: int = Field(description="Frames the grabber lost")
+    sync_drops: int = Field(description="Frame sets this camera was missing from")
+    skew_ms: float | None = Field(description="Capture-time offset from the frame set's reference (ms)")
+    last_frame_age_s: float | None = Field(description="Age of the camera's latest frame (s)")
+    heartbeat_age_s: float | None = Field(description="Seconds since the grabber's last heartbeat")
+
+
+class Cameras(_Model):
+    cameras: list[CameraOut] = Field(description="Configured cameras in rig order")
+
+
+class CalibrationVersionOut(_Model):
+    version: int = Field(description="1, 2, … in acceptance order")
+    sha256: str = Field(description="SHA-256 of the stored crosspose JSON (GET ?format=crosspose)")
+    created: str = Field(description="When it was accepted (ISO 8601, UTC)")
+    created_ns: int = Field(description="When it was accepted (ns since the Unix epoch)")
+    format: str = Field(description="Format the upload was in")
+    source: str = Field(description="Who supplied it")
+    cameras: list[str] = Field(description="Camera names in rig order")
+
+
+class CalibrationOut(CalibrationVersionOut):
+    rig: dict[str, Any] = Field(description="The rig as crosspose JSON (metres, x_cam = R X + t)")
+    warnings: list[str] = Field(description="Validation warnings found when it was accepted")
+
+
+class CalibrationAccepted(CalibrationVersionOut):
+    warnings: list[str] = Field(description="Validation warnings (the calibration was accepted)")
+
+
+class CalibrationHistory(_Model):
+    active: int | None = Field(description="The version in force (null: none)")
+    versions: list[CalibrationVersionOut] = Field(description="Every accepted version, oldest first")

@@ -1,0 +1,79 @@
+"""What the API serves from: the skeleton hub, the status board, the calibration store and its settings.
+
+The runtime builds one ``ServiceState``, feeds it from its bus threads (``hub.publish``,
+``status.update``) and hands it to ``create_app``; the API itself never touches ZeroMQ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crosspose.api.hub import SkeletonHub
+from crosspose.api.status import StatusBoard
+from crosspose.calibration.store import ActiveCalibration, CalibrationStore
+
+
+class ApiSettings(BaseModel):
+    """The API's own settings (the runtime maps the service config onto these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: Annotated[
+        str | None,
+        Field(
+            description="Bearer token that calibration writes need (config `api.token` or "
+            "CROSSPOSE_API_TOKEN); None refuses every write",
+            min_length=1,
+        ),
+    ] = None
+    max_upload_bytes: Annotated[
+        int, Field(description="Largest calibration upload accepted (bytes)", gt=0)
+    ] = 4 * 1024 * 1024
+    ws_queue: Annotated[
+        int, Field(description="Messages queued per websocket client before its oldest are dropped", ge=1)
+    ] = 64
+    ws_max_clients: Annotated[
+        int, Field(description="Websocket subscribers served at once; more are refused (close 1013)", ge=1)
+    ] = 256
+    heartbeat_timeout_s: Annotated[
+        float, Field(description="A stage silent for longer than this is reported not ready (seconds)", gt=0)
+    ] = 2.0
+
+
+class ServiceState:
+    """Everything the API reads and writes; every member is safe to use from any thread.
+
+    Args:
+        calibration: the calibration store (its ``expected_names`` are the configured cameras).
+        settings: API settings.
+        cameras: configured camera names (default: the store's expected names).
+        stages: stages that must heartbeat (default: a grabber per camera, sync, inference, solver).
+        on_calibration_change: called (in a worker thread) after each accepted calibration upload.
+    Attributes:
+        hub: websocket fan-out; call ``hub.publish(message)`` from any thread.
+        status: stage heartbeats; call ``status.update(stage, payload)`` from any thread.
+    """
+
+    def __init__(
+        self,
+        calibration: CalibrationStore,
+        settings: ApiSettings | None = None,
+        cameras: Sequence[str] | None = None,
+        stages: Sequence[str] | None = None,
+        on_calibration_change: Callable[[ActiveCalibration], None] | None = None,
+    ) -> None:
+        self.settings = settings or ApiSettings()
+        self.calibration = calibration
+        names = list(cameras) if cameras is not None else list(calibration.expected_names or [])
+        self.hub = SkeletonHub(self.settings.ws_queue, self.settings.ws_max_clients)
+        self.status = StatusBoard(names, stages, self.settings.heartbeat_timeout_s)
+        self.on_calibration_change = on_calibration_change
+        self.started_ns = time.monotonic_ns()
+
+    @property
+    def uptime_s(self) -> float:
+        return (time.monotonic_ns() - self.started_ns) / 1e9

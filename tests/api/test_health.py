@@ -1,0 +1,181 @@
+"""Liveness, readiness, cameras, metrics, docs and the index page, over a real server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from api_service import CALIBRATION, DEMO_NAMES, Service, running_service
+from prometheus_client.parser import text_string_to_metric_families
+
+import crosspose
+
+STAGES = [f"grabber.{c}" for c in DEMO_NAMES] + ["sync", "inference", "solver"]
+
+
+def heartbeat_everything(service: Service, provider: str | None = "CPUExecutionProvider") -> None:
+    status = service.state.status
+    for cam in DEMO_NAMES:
+        status.update(f"grabber.{cam}", {"fps": 60.0, "drops": 2, "state": "up", "frame_age_ms": 5.0})
+    status.update(
+        "sync",
+        {"fps": 59.5, "drops": {"cam01": 3, "cam02": 0}, "skew_ms": {c: 1.5 for c in DEMO_NAMES}},
+    )
+    status.update("inference", {"fps": 30.0, "drops": 4, **({"provider": provider} if provider else {})})
+    status.update("solver", {"fps": 30.0, "drops": 1})
+
+
+def test_health_is_always_ok(service: Service) -> None:
+    with service.client() as client:
+        body = client.get("/api/v1/health").json()
+    assert body["status"] == "ok"
+    assert body["version"] == crosspose.__version__
+    assert body["uptime_s"] >= 0
+
+
+def test_ready_needs_every_stage_a_provider_and_a_calibration(service: Service) -> None:
+    with service.client() as client:
+        r = client.get("/api/v1/ready")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["ready"] is False
+        assert set(body["heartbeat_age_s"]) == set(STAGES)
+        assert all(age is None for age in body["heartbeat_age_s"].values())
+        assert any("sync: no heartbeat yet" in reason for reason in body["reasons"])
+        assert any(reason.startswith("calibration:") for reason in body["reasons"])
+
+        heartbeat_everything(service, provider=None)
+        service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
+        body = client.get("/api/v1/ready").json()
+        assert body["reasons"] == ["inference: has not reported its ONNX Runtime provider"]
+
+        heartbeat_everything(service)
+        r = client.get("/api/v1/ready")
+        assert r.status_code == 200
+        body = r.json()
+        assert (body["ready"], body["reasons"], body["provider"]) == (True, [], "CPUExecutionProvider")
+        assert body["calibration_version"] == 1
+        assert all(0 <= age < 2 for age in body["heartbeat_age_s"].values())
+
+        # a solver silent for 10 s makes the service unready again
+        service.state.status.update("solver", {"fps": 30.0}, now_ns=time.monotonic_ns() - 10_000_000_000)
+        r = client.get("/api/v1/ready")
+        assert r.status_code == 503
+        assert [reason.split(":")[0] for reason in r.json()["reasons"]] == ["solver"]
+
+
+def test_cameras_report_state_rate_drops_skew_and_age(service: Service) -> None:
+    heartbeat_everything(service)
+    status = service.state.status
+    status.update("grabber.cam03", {"state": "reconnecting", "fps": 0.0, "drops": 9})
+    status.update("grabber.cam04", {"fps": 60.0}, now_ns=time.monotonic_ns() - 5_000_000_000)
+    status.update("grabber.nosuchcam", {"fps": 1.0})
+    with service.client() as client:
+        cameras = client.get("/api/v1/cameras").json()["cameras"]
+    by_name = {c["name"]: c for c in cameras}
+    assert [c["name"] for c in cameras] == DEMO_NAMES
+    assert by_name["cam01"]["state"] == "up"
+    assert by_name["cam01"]["fps"] == 60.0
+    assert (by_name["cam01"]["drops"], by_name["cam01"]["sync_drops"]) == (2, 3)
+    assert by_name["cam01"]["skew_ms"] == 1.5
+    assert 0.005 <= by_name["cam01"]["last_frame_age_s"] < 2
+    assert by_name["cam03"]["state"] == "reconnecting"
+    assert by_name["cam03"]["drops"] == 9
+    assert by_name["cam04"]["state"] == "down"
+    assert by_name["cam04"]["heartbeat_age_s"] >= 5
+    assert status.unknown_updates == 1
+
+
+def test_metrics_parse_and_hold_every_family(service: Service) -> None:
+    heartbeat_everything(service)
+    service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
+    for seq in range(5):
+        service.state.hub.publish(
+            {
+                "v": 1,
+                "type": "skeleton",
+                "seq": seq,
+                "latency_ms": {"sync": 2.0, "solve": 12.0, "total": 40.0},
+            }
+        )
+    with service.client() as client:
+        r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    expected = {
+        "crosspose_solved_fps",
+        "crosspose_skeletons_published",
+        "crosspose_stage_latency_seconds",
+        "crosspose_stage_drops",
+        "crosspose_stage_fps",
+        "crosspose_stage_heartbeat_age_seconds",
+        "crosspose_camera_drops",
+        "crosspose_camera_skew_seconds",
+        "crosspose_camera_fps",
+        "crosspose_camera_up",
+        "crosspose_camera_frame_age_seconds",
+        "crosspose_websocket_clients",
+        "crosspose_websocket_dropped_messages",
+        "crosspose_websocket_client_dropped_messages",
+        "crosspose_websocket_client_queued_messages",
+        "crosspose_calibration_version",
+        "crosspose_ready",
+        "crosspose_inference_provider",
+    }
+    assert expected <= set(families)
+    assert not any(name.startswith(("python_", "process_")) for name in families)  # own registry only
+
+    def value(family: str, suffix: str = "", **labels: str) -> float:
+        for s in families[family].samples:
+            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+        raise AssertionError(f"{family}{suffix} {labels} not exported")
+
+    assert value("crosspose_skeletons_published", "_total") == 5
+    assert value("crosspose_stage_latency_seconds", "_count", stage="solve") == 5
+    assert value("crosspose_stage_latency_seconds", "_sum", stage="total") == pytest.approx(0.2)
+    assert value("crosspose_stage_latency_seconds", "_bucket", stage="solve", le="0.01") == 0
+    assert value("crosspose_stage_latency_seconds", "_bucket", stage="solve", le="0.02") == 5
+    assert value("crosspose_stage_drops", "_total", stage="inference") == 4
+    assert value("crosspose_stage_drops", "_total", stage="sync") == 3
+    assert value("crosspose_camera_drops", "_total", camera="cam01", stage="sync") == 3
+    assert value("crosspose_camera_drops", "_total", camera="cam02", stage="grabber") == 2
+    assert value("crosspose_camera_skew_seconds", camera="cam04") == pytest.approx(0.0015)
+    assert value("crosspose_camera_up", camera="cam02") == 1
+    assert value("crosspose_calibration_version") == 1
+    assert value("crosspose_ready") == 1
+    assert value("crosspose_inference_provider", provider="CPUExecutionProvider") == 1
+    assert value("crosspose_websocket_clients") == 0
+
+
+def test_two_apps_keep_separate_metrics(tmp_path: Path) -> None:
+    with running_service(tmp_path / "a") as a, running_service(tmp_path / "b") as b:
+        a.state.hub.publish({"v": 1, "type": "skeleton", "seq": 0})
+        texts = [httpx.get(svc.base_url + "/metrics").text for svc in (a, b)]
+    published = [
+        next(s.value for f in text_string_to_metric_families(t) for s in f.samples
+             if s.name == "crosspose_skeletons_published_total")
+        for t in texts
+    ]  # fmt: skip
+    assert published == [1, 0]
+
+
+def test_index_docs_static_and_json_errors(service: Service) -> None:
+    with service.client() as client:
+        index = client.get("/")
+        assert index.status_code == 200
+        assert index.headers["content-type"].startswith("text/html")
+        assert 'href="/docs"' in index.text
+        assert client.get("/static/crosspose.css").status_code == 200
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+        for path in ("/api/v1/health", "/api/v1/ready", "/api/v1/cameras", "/api/v1/calibration", "/metrics"):
+            for operation in spec["paths"][path].values():
+                assert operation["summary"]
+        assert "requestBody" in spec["paths"]["/api/v1/calibration"]["put"]
+        missing = client.get("/api/v1/nothing")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "Not Found", "problems": []}
