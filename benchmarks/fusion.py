@@ -16,15 +16,24 @@ left for the learned confidence to notice). Parameters are the untrained initial
 
 Speed: one forward of 4 views x 17 joints x 64x64 on one torch thread, median of repeated runs,
 next to the plain dense configuration (every pixel, 32 depths, no dilation) measured in the same run.
+Then the fusion layer alone exported to ONNX twice — reading the other views with ``GridSample`` (the
+old graph) and with row gathers (``sampler="gather"``, what ``crosspose model export`` now writes) —
+and run alternately in ONNX Runtime on the CPU with 1 and 2 intra-op threads (same inputs, same run),
+with the largest difference between the two graphs' outputs. ``--network OLD.onnx NEW.onnx`` also
+times two exported full networks (backbone + fusion) the same way.
 
-Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N]
+Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N] [--no-onnx]
+       [--network OLD.onnx NEW.onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,16 +158,94 @@ def speed(repeats: int) -> None:
         print(f"  {label:<58} {statistics.median(times):7.1f} ms per frame set")
 
 
+class _Layer(torch.nn.Module):
+    """The fusion layer with the exported network's calling convention (one frame set, no batch axis)."""
+
+    def __init__(self, sampler: str) -> None:
+        super().__init__()
+        self.fusion = CrossViewFusion(sampler=sampler)  # type: ignore[arg-type]
+
+    def forward(self, h: torch.Tensor, p: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return self.fusion(h[None], p[None], v[None], r[None], 1.2)[0]
+
+
+def _alternate(runs: dict[str, Any], feeds: dict[str, dict[str, np.ndarray]],
+               repeats: int) -> dict[str, float]:
+    """Median ms of each session's run, the sessions taking turns (a busy machine slows both alike)."""
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for name, session in runs.items():
+        session.run(None, feeds[name])
+    for _ in range(repeats):
+        for name, session in runs.items():
+            t = time.perf_counter()
+            session.run(None, feeds[name])
+            times[name].append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def onnx_speed(repeats: int, networks: list[str] | None) -> None:
+    import onnxruntime as ort
+
+    batch = scene_batch(7, 1, HeatmapErrors.realistic())
+    heatmaps, P = batch["heatmaps"], batch["projections"]
+    assert isinstance(heatmaps, torch.Tensor)
+    assert isinstance(P, torch.Tensor)
+    root = torch.tensor(np.asarray(batch["joints3d"])[0, 0], dtype=torch.float32)
+    inputs = (heatmaps[0], P[0], torch.ones(4, dtype=torch.bool), root)
+    feeds = dict(zip(("h", "p", "v", "r"), (t.numpy() for t in inputs), strict=True))
+    cameras = torch.export.Dim("C", min=2, max=64)
+    outputs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for sampler in ("grid_sample", "gather"):
+            paths[sampler] = Path(folder) / f"{sampler}.onnx"
+            with torch.no_grad():
+                torch.onnx.export(_Layer(sampler).eval(), inputs, str(paths[sampler]), dynamo=True,
+                                  input_names=["h", "p", "v", "r"], opset_version=18, verbose=False,
+                                  dynamic_shapes={"h": {0: cameras}, "p": {0: cameras}, "v": {0: cameras},
+                                                  "r": None})
+        print(f"\nONNX Runtime CPU, fusion layer alone (4 views), median of {repeats}, sessions alternating:")
+        for threads in (1, 2):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            sessions = {k: ort.InferenceSession(str(v), options, providers=["CPUExecutionProvider"])
+                        for k, v in paths.items()}
+            ms = _alternate(sessions, {k: feeds for k in sessions}, repeats)
+            outputs = {k: s.run(None, feeds)[0] for k, s in sessions.items()}
+            print(f"  {threads} thread(s): GridSample {ms['grid_sample']:6.1f} ms, gather "
+                  f"{ms['gather']:6.1f} ms (x{ms['grid_sample'] / ms['gather']:.2f})")
+    diff = float(np.abs(outputs["gather"] - outputs["grid_sample"]).max())
+    print(f"  max |gather - GridSample| over the fused heatmaps: {diff:.1e}")
+    if networks:
+        from crosspose.nets.export import example_inputs
+
+        full = dict(zip(("crops", "projections", "valid", "root"), (t.numpy() for t in example_inputs(4)),
+                        strict=True))
+        print(f"\nONNX Runtime CPU, full networks (backbone + fusion, 4 views), median of {repeats}:")
+        for threads in (1, 2):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            sessions = {f"{Path(p).name} [{i}]": ort.InferenceSession(p, options,
+                                                                       providers=["CPUExecutionProvider"])
+                        for i, p in enumerate(networks)}
+            ms = _alternate(sessions, {k: full for k in sessions}, repeats)
+            print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 scenes x 5 frames, few timing repeats")
     parser.add_argument("--scenes", type=int, default=3)
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime comparison")
+    parser.add_argument("--network", nargs=2, metavar=("OLD", "NEW"), help="also time two exported networks")
     args = parser.parse_args()
     torch.set_num_threads(1)
     scenes, frames, repeats = (2, 5, 5) if args.quick else (args.scenes, args.frames, 20)
     accuracy(scenes, frames)
     speed(repeats)
+    if not args.no_onnx:
+        onnx_speed(repeats, args.network)
 
 
 if __name__ == "__main__":

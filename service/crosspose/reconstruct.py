@@ -1,18 +1,27 @@
-"""Offline reconstruction: a calibration + per-camera OpenPose JSON folders → 3D skeletons → TRC / JSON.
+"""Offline reconstruction: calibration + per-camera OpenPose JSON or videos → 3D skeletons → TRC / JSON.
 
-For Pose2Sim/OpenPose users (DESIGN §5, ``crosspose reconstruct``). Each frame's detections are mapped
-into H36M-17 (:func:`crosspose.skeleton.map_keypoints`) and solved by the same
-:meth:`crosspose.solver.Solver.solve_keypoints` as the live service, frame by frame with its tracking
-and per-performer limb lengths. Outputs: ``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint
-names as markers) or ``.json`` (ours: Z-up metres, per-joint confidence and supporting views).
+Two inputs (DESIGN §5, ``crosspose reconstruct``):
+
+* ``--keypoints``, for Pose2Sim/OpenPose users: each frame's detections are mapped into H36M-17
+  (:func:`crosspose.skeleton.map_keypoints`) and solved by
+  :meth:`crosspose.solver.Solver.solve_keypoints`;
+* ``--videos``: synchronized videos, one per camera, through the same images → heatmaps step as the
+  live service (:class:`crosspose.inference.pipeline.FramePipeline`: crops from the previous pose,
+  the detector on a cold start, backbone + fusion network) and :meth:`crosspose.solver.Solver.solve`.
+
+Both solve frame by frame with the solver's tracking and per-performer limb lengths. Outputs:
+``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint names as markers) or ``.json`` (ours: Z-up
+metres, per-joint confidence and supporting views).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +31,7 @@ import typer
 from crosspose.calibration import load_rig
 from crosspose.calibration.validation import CalibrationError
 from crosspose.geometry import CameraRig
-from crosspose.io.openpose import KeypointsError, PersonChoice, read_multiview
+from crosspose.io.openpose import KeypointsError, PersonChoice, match_cameras, read_multiview
 from crosspose.io.trc import Trc, TrcError, write_trc
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 
@@ -46,6 +55,7 @@ class Reconstruction:
         frame_numbers: ``(N,)`` frame numbers from the keypoint file names.
         camera_names: the calibration's cameras, in the order solved.
         fps: frames per second of the take.
+        stats: extras of the run (for videos: inference timings, detector runs, the network's provider).
     """
 
     joints: np.ndarray
@@ -55,6 +65,7 @@ class Reconstruction:
     frame_numbers: np.ndarray
     camera_names: tuple[str, ...]
     fps: float = 30.0
+    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -209,6 +220,235 @@ def reconstruct(
     return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps))
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def video_files(folder: str | Path, camera_names: Sequence[str]) -> list[Path | None]:
+    """For each calibration camera, its video in ``folder`` (None: no video, a missing view).
+
+    Matched by the number in the names (``cam01.mp4`` ↔ ``cam_01``; see
+    :func:`crosspose.io.openpose.match_cameras`), else by order when there are as many videos as
+    cameras. Raises :class:`ReconstructError` naming both lists when they cannot be matched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReconstructError(f"{folder}: not a folder (expected one video file per camera)")
+    videos = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES),
+                    key=lambda f: f.name)
+    if len(videos) < 2:
+        raise ReconstructError(f"{folder}: found {len(videos)} video file(s) ({', '.join(VIDEO_SUFFIXES)}); "
+                               "need one per camera, at least two")
+    try:
+        index = match_cameras([f.stem for f in videos], camera_names)
+    except KeypointsError:
+        raise ReconstructError(
+            f"cannot match the videos to the calibration cameras: videos {[f.name for f in videos]}, "
+            f"cameras {list(camera_names)}. Name each video with its camera's number (cam01.mp4 ↔ cam_01) "
+            "or give one video per camera, in calibration order.") from None
+    matched = sum(i is not None for i in index)
+    if matched < 2:
+        raise ReconstructError(f"only {matched} of the cameras {list(camera_names)} have a video in "
+                               f"{folder}; need at least two")
+    return [None if i is None else videos[i] for i in index]
+
+
+class SyncedVideos:
+    """Frame sets from one video file per camera, read in step (the files are frame-synchronized).
+
+    Iterating yields per camera a BGR uint8 frame, or None for a camera without a video. Iteration
+    stops at the shortest video or after ``max_frames``.
+    """
+
+    def __init__(self, paths: Sequence[Path | None], max_frames: int | None = None) -> None:
+        import cv2
+
+        self.paths = list(paths)
+        self._captures: list[Any] = []
+        counts, rates = [], []
+        for path in self.paths:
+            if path is None:
+                self._captures.append(None)
+                continue
+            cap = cv2.VideoCapture(str(path))
+            if not cap.isOpened():
+                self.close()
+                raise ReconstructError(f"{path}: OpenCV cannot open this video")
+            self._captures.append(cap)
+            counts.append(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            rates.append(float(cap.get(cv2.CAP_PROP_FPS)))
+        known = [n for n in counts if n > 0]
+        self.num_frames = min(known) if known else 0
+        if max_frames is not None:
+            self.num_frames = min(self.num_frames, max_frames) if known else max_frames
+        good = [r for r in rates if math.isfinite(r) and r > 0]
+        self.fps = float(np.median(good)) if good else 30.0
+
+    def __iter__(self) -> Iterator[list[np.ndarray | None]]:
+        for _ in range(self.num_frames):
+            frames: list[np.ndarray | None] = []
+            for cap in self._captures:
+                if cap is None:
+                    frames.append(None)
+                    continue
+                ok, image = cap.read()
+                if not ok:
+                    return
+                frames.append(image)
+            yield frames
+
+    def close(self) -> None:
+        for cap in self._captures:
+            if cap is not None:
+                cap.release()
+        self._captures = [None] * len(self._captures)
+
+    def __enter__(self) -> SyncedVideos:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
+                    rig: CameraRig, fused: bool) -> None:
+    import cv2
+
+    from crosspose.inference.overlays import draw_overlay
+
+    reprojected = None
+    if pose is not None:
+        joints = np.where((pose.views >= 2)[:, None], pose.joints, np.nan)
+        reprojected = np.swapaxes(np.asarray(rig.project(joints), dtype=np.float64), 0, 1)  # (C, J, 2)
+    maxima = result.argmax_pixels(fused=fused)
+    for c, image in enumerate(images):
+        if image is None:
+            continue
+        label = f"{rig.names[c]} frame {index} crop:{result.sources[c]} presence {result.presence[c]:.2f}"
+        out = draw_overlay(image, result.crops[c], None if reprojected is None else reprojected[c],
+                           maxima[c] if result.valid[c] else None, label)
+        target = folder / rig.names[c]
+        target.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target / f"{index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrame:
+    """One frame set of :func:`track_videos`: the images, what the network made of them, the solved pose."""
+
+    index: int
+    images: list[np.ndarray | None]
+    result: Any  # crosspose.inference.pipeline.InferenceResult
+    pose: Any  # crosspose.solver.Pose3D, or None when fewer than two views saw the performer
+    solve_ms: float
+
+
+def default_network(device: str = "auto", num_cameras: int = 4) -> Any:
+    """An ``OnnxRunner`` of ``crosspose model export``'s cached file (ReconstructError when missing)."""
+    from crosspose.inference import OnnxRunner
+    from crosspose.nets.export import default_onnx_path
+
+    model = default_onnx_path()
+    if not model.is_file():
+        raise ReconstructError(f"{model} does not exist: write the network with `crosspose model export`")
+    return OnnxRunner(model, device=device, warmup_cameras=num_cameras)  # type: ignore[arg-type]
+
+
+def track_videos(
+    rig: CameraRig, videos: SyncedVideos, network: Any, solver: Any, *, fused: bool = True,
+    detector: Any = None, progress: bool = True, pipeline: Any = None,
+) -> Iterator[VideoFrame]:
+    """Frame by frame: images → :class:`~crosspose.inference.pipeline.FramePipeline` → ``solver.solve``,
+    the pose fed back for the next crops (the same loop as the live service, in one process)."""
+    from tqdm import tqdm
+
+    from crosspose.inference.pipeline import FramePipeline
+
+    pipeline = FramePipeline(rig, network, detector) if pipeline is None else pipeline
+    for i, images in enumerate(tqdm(videos, total=videos.num_frames, desc="reconstruct", unit="frame",
+                                    disable=not progress)):
+        result = pipeline.process(images)
+        pose, ms = None, math.nan
+        if int(result.seen().sum()) >= 2:
+            t0 = time.perf_counter()
+            pose = solver.solve(*result.solver_inputs(fused=fused))
+            ms = 1e3 * (time.perf_counter() - t0)
+        pipeline.update(pose)
+        yield VideoFrame(i, images, result, pose, ms)
+
+
+def reconstruct_videos(
+    calibration: str | Path | CameraRig,
+    videos_dir: str | Path,
+    *,
+    network: Any = None,
+    fused: bool = True,
+    max_frames: int | None = None,
+    overlays_dir: str | Path | None = None,
+    progress: bool = True,
+    solver: Any = None,
+    detector: Any = None,
+    device: str = "auto",
+) -> Reconstruction:
+    """Reconstruct a take from synchronized videos: crops → backbone + fusion → solver, frame by frame.
+
+    Args:
+        calibration: calibration file (any format :func:`~crosspose.calibration.load_rig` reads) or a rig.
+        videos_dir: one video per camera (see :func:`video_files`).
+        network: what runs the network (an ``OnnxRunner`` or ``TorchRunner``); default:
+            :func:`default_network` on ``device``.
+        fused: solve from the fused heatmaps (False: each view's own).
+        max_frames: only the first frames.
+        overlays_dir: write per-view JPEGs there (``<camera>/<frame>.jpg``) with the crop, the
+            heatmap maxima and the reprojected 3D joints.
+        progress: show a progress bar.
+        solver: a :class:`~crosspose.solver.Solver` (default: a new one).
+        detector: the cold-start ``PersonDetector`` (default: built on first use).
+        device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` for the default network.
+    Raises:
+        ReconstructError, CalibrationError: bad inputs, with a message saying which.
+    """
+    from crosspose.inference.pipeline import FramePipeline
+    from crosspose.solver import Solver
+
+    rig = _rig(calibration)
+    paths = video_files(videos_dir, rig.names)
+    network = default_network(device, len(rig)) if network is None else network
+    solver = Solver() if solver is None else solver
+    pipeline = FramePipeline(rig, network, detector)
+    overlays = None if overlays_dir is None else Path(overlays_dir)
+    if overlays is not None:
+        overlays.mkdir(parents=True, exist_ok=True)
+    j = H36M17.num_joints
+    joints, confidence, views, solve_ms, timings = [], [], [], [], []
+    with SyncedVideos(paths, max_frames) as videos:
+        fps = videos.fps
+        for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
+                                  pipeline=pipeline):
+            pose = frame.pose
+            joints.append(np.full((j, 3), np.nan) if pose is None else pose.joints)
+            confidence.append(np.zeros(j) if pose is None else pose.confidence)
+            views.append(np.zeros(j, np.int64) if pose is None else pose.views)
+            solve_ms.append(frame.solve_ms)
+            timings.append(frame.result.timings_ms)
+            if overlays is not None:
+                _write_overlays(overlays, frame.index, frame.images, frame.result, pose, rig, fused)
+    n = len(joints)
+    stats: dict[str, Any] = {
+        "heatmaps": "fused" if fused else "raw",
+        "provider": getattr(network, "provider", type(network).__name__),
+        "detector_runs": pipeline.detector_runs,
+        "detector_views": pipeline.detector_views,
+        "inference_ms": {k: float(np.median([t[k] for t in timings])) if timings else math.nan
+                         for k in ("detect", "crop", "network", "total")},
+        "videos": [None if p is None else p.name for p in paths],
+    }
+    return Reconstruction(
+        np.stack(joints) if n else np.zeros((0, j, 3)), np.stack(confidence) if n else np.zeros((0, j)),
+        np.stack(views).astype(np.int64) if n else np.zeros((0, j), np.int64),
+        np.array(solve_ms, dtype=np.float64), np.arange(n, dtype=np.int64), tuple(rig.names), float(fps),
+        stats)
+
+
 def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:
     """Write ``rec`` by the suffix of ``path``: ``.trc`` (OpenSim, Y-up) or ``.json`` (ours, Z-up)."""
     path = Path(path)
@@ -250,38 +490,81 @@ _HELP_LAYOUT = "Keypoint layout of the detector: openpose-body25b, body25, coco1
 _HELP_MAX_FRAMES = "Only the first N frames."
 _HELP_PERSON = ("Which detection to follow per frame: confidence (the most confident person) or nearest "
                 "(the one closest to the previous frame's choice).")
+_HELP_VIDEOS = ("Folder with one synchronized video per camera (cam01.mp4 ↔ calibration camera cam_01 …, "
+                "else in calibration order): images → crops → BlazePose + fusion network → solver.")
+_HELP_OVERLAYS = ("With --videos: write per-view JPEGs here (<camera>/<frame>.jpg) with the crop box, the "
+                  "heatmap maxima (orange) and the reprojected 3D joints (green; left joints dotted blue).")
+_HELP_FUSED = "With --videos: solve from the cross-view fused heatmaps (--raw: each view's own heatmaps)."
+_HELP_DEVICE = "With --videos: where the network runs: auto (TensorRT → CUDA → CPU), cuda, tensorrt or cpu."
+_HELP_MODEL = "With --videos: the exported network (default: crosspose model export's cached file)."
+_DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 
 def reconstruct_command(
     calibration: Annotated[Path, typer.Option("--calibration", help=_HELP_CALIBRATION)],
-    keypoints: Annotated[Path, typer.Option("--keypoints", help=_HELP_KEYPOINTS)],
     out: Annotated[Path, typer.Option("--out", help=_HELP_OUT)],
+    keypoints: Annotated[Path | None, typer.Option("--keypoints", help=_HELP_KEYPOINTS)] = None,
+    videos: Annotated[Path | None, typer.Option("--videos", help=_HELP_VIDEOS)] = None,
     layout: Annotated[str, typer.Option("--layout", help=_HELP_LAYOUT)] = "openpose-body25b",
-    fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of the videos.")] = 30.0,
-    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help=_HELP_MAX_FRAMES)] = None,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=0.001, help="Frame rate (default: the videos' own, or 30 for keypoints).")] = None,
+    max_frames: Annotated[int | None, typer.Option("--frames", "--max-frames", min=1,
+                                                   help=_HELP_MAX_FRAMES)] = None,
     person: Annotated[str, typer.Option("--person", help=_HELP_PERSON)] = "confidence",
+    save_overlays: Annotated[Path | None, typer.Option("--save-overlays", help=_HELP_OVERLAYS)] = None,
+    fused: Annotated[bool, typer.Option("--fused/--raw", help=_HELP_FUSED)] = True,
+    device: Annotated[str, typer.Option("--device", help=_HELP_DEVICE)] = "auto",
+    model: Annotated[Path | None, typer.Option("--model", help=_HELP_MODEL)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Turn per-camera 2D detections (OpenPose JSON) into a 3D skeleton file (H36M-17 joints).
+    """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (H36M-17).
 
-    Example: crosspose reconstruct --calibration Calib.toml --keypoints pose/ --layout openpose-body25b
-    --fps 60 --out take.trc
+    Example (keypoints): crosspose reconstruct --calibration Calib.toml --keypoints pose/ --fps 60 --out a.trc
+
+    Example (videos): crosspose reconstruct --calibration Calib.qca.txt --videos videos/ --out take.trc
+    --save-overlays overlays/
     """
+    if (keypoints is None) == (videos is None):
+        raise typer.BadParameter("give either --keypoints DIR or --videos DIR (one of them)",
+                                 param_hint="--keypoints / --videos")
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise typer.BadParameter(f"{out.name}: use a .trc or .json file name", param_hint="--out")
     if person not in ("confidence", "nearest"):
         raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
+    if device not in _DEVICES:
+        raise typer.BadParameter(f"{device!r}: use one of {', '.join(_DEVICES)}", param_hint="--device")
     try:
         get_layout(layout)
     except KeyError as e:
         raise typer.BadParameter(str(e.args[0]), param_hint="--layout") from None
+    if save_overlays is not None and videos is None:
+        raise typer.BadParameter("overlays need --videos (there are no images with --keypoints)",
+                                 param_hint="--save-overlays")
     from crosspose.solver import use_one_thread
 
     use_one_thread()
     try:
-        rec = reconstruct(calibration, keypoints, layout, fps=fps, max_frames=max_frames,
-                          person=person,  # type: ignore[arg-type]  # checked above
-                          progress=progress)
+        if not out.parent.is_dir():
+            raise ReconstructError(f"{out}: folder {out.parent} does not exist")
+        if videos is not None:
+            network = None
+            if model is not None:
+                from crosspose.inference import OnnxRunner
+
+                if not model.is_file():
+                    raise ReconstructError(f"{model}: no such network file (write one with `crosspose model "
+                                           "export`)")
+                network = OnnxRunner(model, device=device)  # type: ignore[arg-type]  # checked above
+            rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
+                                     overlays_dir=save_overlays, progress=progress, device=device)
+            if fps is not None:
+                rec = dataclasses.replace(rec, fps=float(fps))
+        else:
+            assert keypoints is not None
+            rec = reconstruct(calibration, keypoints, layout, fps=30.0 if fps is None else fps,
+                              max_frames=max_frames,
+                              person=person,  # type: ignore[arg-type]  # checked above
+                              progress=progress)
         written = write_reconstruction(rec, out)
     except (ReconstructError, KeypointsError, CalibrationError, TrcError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -290,4 +573,12 @@ def reconstruct_command(
         typer.echo(f"error: {e.filename or out}: {e.strerror or e}", err=True)
         raise typer.Exit(1) from None
     typer.echo(_summary(rec))
+    if rec.stats:
+        ms = rec.stats.get("inference_ms", {})
+        network_ms, total_ms = ms.get("network", math.nan), ms.get("total", math.nan)
+        typer.echo(f"network on {rec.stats.get('provider')}: median {network_ms:.0f} ms per frame set "
+                   f"({total_ms:.0f} ms with crops); detector ran {rec.stats.get('detector_runs')} time(s); "
+                   f"solved from {rec.stats.get('heatmaps')} heatmaps")
+    if save_overlays is not None:
+        typer.echo(f"overlays in {save_overlays}")
     typer.echo(f"wrote {written}")

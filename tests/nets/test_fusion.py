@@ -200,3 +200,83 @@ def test_device_agnostic(device: str) -> None:
                               root.to(device), radius)
     assert fused.device.type == device
     torch.testing.assert_close(fused.cpu(), expected, atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# The gather sampler (what the ONNX graph uses) against grid_sample (eager torch)
+
+
+def test_bilinear_gather_equals_grid_sample() -> None:
+    from torch.nn import functional
+
+    from crosspose.nets.fusion import bilinear_gather
+
+    generator = torch.Generator().manual_seed(0)
+    sources = torch.rand(3, 5, 16, 20, generator=generator)
+    grid = torch.rand(3, 40, 7, 2, generator=generator) * 2.6 - 1.3  # inside, across the border, outside
+    grid[0, 0] = -4.0  # the "no evidence" point
+    grid[1, 1, :, 0] = 1.0  # the last column exactly
+    grid[1, 2, :, 1] = -1.0  # the first row exactly
+    expected = functional.grid_sample(sources, grid, mode="bilinear", padding_mode="zeros",
+                                      align_corners=True)
+    got = bilinear_gather(sources, grid)
+    assert got.shape == (3, 40, 7, 5)
+    torch.testing.assert_close(got.permute(0, 3, 1, 2), expected, atol=1e-6, rtol=0)
+    assert not got[0, 0].any()
+
+
+@pytest.mark.parametrize(("consensus", "reduction"), [(True, "max"), (True, "softmax"), (False, "max")])
+def test_gather_and_grid_sample_fuse_the_same(consensus: bool, reduction: str) -> None:
+    heatmaps, P, root, _, _ = studio(21, cameras=4, frames=2, errors=HeatmapErrors.realistic())
+    valid = all_valid(heatmaps)
+    valid[1, 2] = False
+    P = P.clone()
+    P[1, 3] = float("nan")  # an uncalibrated view too
+    options = {"consensus": consensus, "reduction": reduction}
+    slow = CrossViewFusion(sampler="grid_sample", **options)  # type: ignore[arg-type]
+    fast = CrossViewFusion(sampler="gather", **options)  # type: ignore[arg-type]
+    with torch.no_grad():
+        expected = slow(heatmaps, P, valid, root)
+        got = fast(heatmaps, P, valid, root)
+    torch.testing.assert_close(got, expected, atol=2e-6, rtol=0)
+    assert expected.amax() > 0.5
+    with pytest.raises(ValueError, match="sampler"):
+        CrossViewFusion(sampler="nearest")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow  # the export alone takes 10-40 s here
+def test_exported_fusion_gathers_and_matches_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ONNX (sampler auto → gather while exporting; no GridSample node) against eager torch (grid_sample)."""
+    import onnx
+    import onnxruntime as ort
+
+    class Layer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fusion = CrossViewFusion()
+
+        def forward(self, h: torch.Tensor, p: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+            return self.fusion(h[None], p[None], v[None], r[None], 1.2)[0]
+
+    layer = Layer().eval()
+    heatmaps, P, root, _, _ = studio(22, cameras=5, frames=1, errors=HeatmapErrors.realistic())
+    inputs = (heatmaps[0, :3], P[0, :3], torch.ones(3, dtype=torch.bool), root[0])
+    path = tmp_path / "fusion.onnx"
+    cameras = torch.export.Dim("C", min=2, max=16)
+    with torch.no_grad():
+        torch.onnx.export(layer, inputs, str(path), dynamo=True, input_names=["h", "p", "v", "r"],
+                          dynamic_shapes={"h": {0: cameras}, "p": {0: cameras}, "v": {0: cameras}, "r": None},
+                          opset_version=18, verbose=False)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "GridSample" not in ops
+    assert "Gather" in ops
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for c in (3, 5):
+        valid = torch.ones(c, dtype=torch.bool)
+        valid[1] = c != 5
+        feeds = {"h": heatmaps[0, :c].numpy(), "p": P[0, :c].numpy(), "v": valid.numpy(),
+                 "r": root[0].numpy()}
+        with torch.no_grad():
+            expected = layer(heatmaps[0, :c], P[0, :c], valid, root[0]).numpy()
+        got = session.run(None, feeds)[0]
+        assert float(np.abs(got - expected).max()) < 5e-5  # float rounding of two summation orders

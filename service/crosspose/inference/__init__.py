@@ -1,4 +1,5 @@
-"""Images → heatmaps: per-view person crops, the cold-start person detector and the network runner."""
+"""Images → heatmaps: per-view person crops, the cold-start person detector, the network runner and the
+per-frame pipeline that ties them together (:class:`FramePipeline`)."""
 
 from crosspose.inference.crops import (
     Crop,
@@ -16,14 +17,18 @@ from crosspose.inference.detector import (
     detect_person,
     ssd_anchors,
 )
-from crosspose.inference.runner import OnnxRunner, ProviderUnavailableError
+from crosspose.inference.pipeline import FramePipeline, InferenceResult
+from crosspose.inference.runner import OnnxRunner, ProviderUnavailableError, TorchRunner
 
 __all__ = [
     "Crop",
     "Detection",
+    "FramePipeline",
+    "InferenceResult",
     "OnnxRunner",
     "PersonDetector",
     "ProviderUnavailableError",
+    "TorchRunner",
     "crop_from_alignment",
     "crops_from_pose",
     "decode_detections",

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +142,43 @@ class OnnxRunner:
         }
         outputs = self.session.run(self.output_names, feeds)
         return dict(zip(self.output_names, outputs, strict=True))
+
+
+class HeatmapNetwork(Protocol):
+    """What :class:`~crosspose.inference.pipeline.FramePipeline` needs of a network: one call a frame set."""
+
+    def run(
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, root: np.ndarray
+    ) -> dict[str, np.ndarray]: ...
+
+
+class TorchRunner:
+    """The eager torch ``FusionNetwork`` behind :class:`OnnxRunner`'s ``run`` (tests, debugging, training).
+
+    Args:
+        network: a ``crosspose.nets.export.FusionNetwork`` (put in eval mode here).
+    """
+
+    provider = "torch"
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        self.network = network.eval()
+
+    def run(
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, root: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Same inputs and outputs as :meth:`OnnxRunner.run`."""
+        c = crops.shape[0] if crops.ndim == 4 else -1
+        if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
+                or root.shape != (3,)):
+            raise ValueError("expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), root (3,); "
+                             f"got {crops.shape}, {projections.shape}, {valid.shape}, {root.shape}")
+        with torch.inference_mode():
+            outputs = self.network(
+                torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(projections, dtype=np.float32)),
+                torch.from_numpy(np.asarray(valid, dtype=bool)),
+                torch.from_numpy(np.ascontiguousarray(root, dtype=np.float32)),
+            )
+        names = ("heatmaps", "fused", "presence")
+        return {name: out.numpy() for name, out in zip(names, outputs, strict=True)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import torch
 import typer
 
@@ -193,3 +194,52 @@ def export_command(
     export.write_model_card(info, card)
     typer.echo(f"wrote {target} ({info['bytes'] / 2**20:.1f} MiB, sha256 {info['sha256'][:12]}…, "
                f"{time.perf_counter() - start:.0f} s)\nmodel card: {card}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    start: Annotated[int, typer.Option("--start", min=0, help="First evaluated frame; earlier frames only "
+                                       "warm up tracking (keep frames used for fitting before it)")] = 60,
+    frames: Annotated[int | None, typer.Option("--frames", min=2, help="Only the first N frames")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or tensorrt")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers here")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Joint detection rate of raw vs fused heatmaps on the real Pose2Sim clip (OpenPose as the reference).
+
+    Runs the exported network (`crosspose model export`) through the same crops → network → solver loop
+    as `crosspose reconstruct --videos`; prints overall, per-joint and per-view rates, wrists and
+    left/right swaps. Default: frames 60–99 evaluated (0–59 reserved for fitting).
+
+    Example: crosspose model evaluate --device cpu --json eval.json
+    """
+    import json
+
+    from crosspose.nets import evaluate
+    from crosspose.reconstruct import ReconstructError
+    from crosspose.solver import use_one_thread
+
+    if device not in ("auto", "cpu", "cuda", "tensorrt"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu, cuda or tensorrt", param_hint="--device")
+    if frames is not None and start >= frames:
+        raise typer.BadParameter(f"--start {start} leaves no frame of the first {frames}",
+                                 param_hint="--start")
+    use_one_thread()
+    try:
+        predictions = evaluate.predict_clip(frames=frames, device=device, progress=progress)
+    except ReconstructError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    reference = evaluate.reference_keypoints(predictions.camera_names, frames)
+    if start >= min(len(reference), len(predictions.raw)):
+        raise typer.BadParameter(f"--start {start} is past the clip's {len(reference)} frames",
+                                 param_hint="--start")
+    summary = evaluate.summarize(predictions, reference, start)
+    summary["network"] = {"provider": predictions.provider, "detector_runs": predictions.detector_runs,
+                          "median_ms": float(np.median(predictions.network_ms))}
+    typer.echo(evaluate.format_report(summary))
+    typer.echo(f"network on {predictions.provider}: median {summary['network']['median_ms']:.0f} ms per "
+               f"frame set; detector ran {predictions.detector_runs} time(s)")
+    if json_out is not None:
+        json_out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")

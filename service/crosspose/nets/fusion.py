@@ -4,7 +4,8 @@ The paper learns one dense ``(h·w)×(h·w)`` matrix per ordered camera pair for
 the pairing is computed from the projection matrices every frame: each heatmap pixel of view ``u``
 is back-projected to a ray, the ray's chord through a sphere around the current root estimate is
 sampled at ``S`` depths, and those 3D points are projected into every other view ``v``, whose
-heatmap is read there (``grid_sample``) and reduced over the depths (max or a soft max). Only the
+heatmap is read there (bilinearly: ``grid_sample`` in eager torch, row gathers in the exported graph,
+see :func:`bilinear_gather`) and reduced over the depths (max or a soft max). Only the
 mixing is learned: a few hundred parameters that work for any rig and any camera count ``C ≥ 2``.
 
 Conventions (DESIGN §4): projections map world metres to heatmap pixels with pixel centres at
@@ -170,6 +171,72 @@ def epipolar_sampling_grid(
                          hit[..., :, None, :], projections[..., None, :, :, :], heatmap_size)
 
 
+def _exporting() -> bool:
+    """True while ``torch.onnx.export`` / ``torch.export`` traces the module."""
+    return bool(torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
+
+
+def _bilinear_corners(grid: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grid (..., 2)`` normalized ``x, y`` → ``index (..., 4)`` row-major pixel of each bilinear corner
+    (clamped into the map) and ``weight (..., 4)`` (zero for a corner outside the map, as zero padding)."""
+    x = (grid[..., 0] + 1.0) * (0.5 * (w - 1))
+    y = (grid[..., 1] + 1.0) * (0.5 * (h - 1))
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0
+    indices, weights = [], []
+    for dy, wy in ((0.0, 1.0 - fy), (1.0, fy)):
+        yy = y0 + dy
+        inside_y = (yy >= 0) & (yy <= h - 1)
+        for dx, wx in ((0.0, 1.0 - fx), (1.0, fx)):
+            xx = x0 + dx
+            inside = inside_y & (xx >= 0) & (xx <= w - 1)
+            weights.append(wy * wx * inside.to(wx.dtype))
+            row = yy.clamp(0.0, float(h - 1)) * float(w) + xx.clamp(0.0, float(w - 1))
+            indices.append(row.to(torch.int64))
+    return torch.stack(indices, -1), torch.stack(weights, -1)
+
+
+def bilinear_gather(sources: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``grid_sample(sources, grid, "bilinear", padding_mode="zeros", align_corners=True)`` by row gathers.
+
+    Same answer as ``grid_sample`` (to float rounding), laid out joints-last: the 4 corners of every
+    sample point are rows of the ``(B·h·w, J)`` transposed maps (one ``Gather`` of whole ``J``-vectors),
+    combined by one small matrix product. ONNX Runtime's CPU ``GridSample`` walks the ``J`` channels of
+    each point separately and was measured several times slower.
+
+    Args:
+        sources: ``(B, J, h, w)``; grid: ``(B, Q, S, 2)`` normalized ``x, y`` (−1 … 1 = pixel 0 … w−1).
+    Returns:
+        ``(B, Q, S, J)``; points outside the maps read zeros (also partly, at the border).
+    """
+    b, j, h, w = sources.shape
+    rows = sources.permute(0, 2, 3, 1).reshape(b * h * w, j)  # (B·h·w, J)
+    index, weight = _bilinear_corners(grid, h, w)  # (B, Q, S, 4)
+    index = index + (torch.arange(b, device=sources.device) * (h * w)).view(b, 1, 1, 1)
+    corners = rows.index_select(0, index.reshape(-1)).reshape(*index.shape, j)  # (B, Q, S, 4, J)
+    return (weight[..., None, :] @ corners).squeeze(-2)
+
+
+def _consensus_gather(weighted: torch.Tensor, grid: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """``Σ_v`` of the other views' bilinear samples, for every ray point of every view (one gather).
+
+    Args:
+        weighted: ``(N, C, J, h, w)`` heatmaps already multiplied by each view's confidence.
+        grid: ``(N, C, Q, S, C-1, 2)`` where view ``u``'s ray points land in view ``others[u, k]``.
+        others: ``(C, C-1)`` from :func:`other_views`.
+    Returns:
+        ``(N, C, Q, S, J)``: the views and the 4 bilinear corners summed by one ``(1×4(C-1)) @ (4(C-1)×J)``
+        product per point, joints last.
+    """
+    n, c, j, h, w = weighted.shape
+    rows = weighted.permute(0, 1, 3, 4, 2).reshape(n * c * h * w, j)  # (N·C·h·w, J)
+    index, weight = _bilinear_corners(grid, h, w)  # (N, C, Q, S, C-1, 4)
+    view = (torch.arange(n, device=grid.device).view(n, 1, 1) * c + others[None]) * (h * w)  # (N, C, C-1)
+    index = (index + view[:, :, None, None, :, None]).flatten(-2)  # (N, C, Q, S, K = (C-1)·4)
+    points = rows.index_select(0, index.reshape(-1)).reshape(*index.shape, j)  # (N, C, Q, S, K, J)
+    return (weight.flatten(-2)[..., None, :] @ points).squeeze(-2)
+
+
 def _dilate(heatmaps: torch.Tensor, radius: int) -> torch.Tensor:
     """Separable ``(2r+1)²`` max filter over the last two axes (zero outside; inputs are ``≥ 0``).
 
@@ -242,6 +309,10 @@ class CrossViewFusion(nn.Module):
         temperature: initial soft-max temperature (heatmap units).
         confidence_gain, confidence_threshold: initial ``a_j`` and ``b_j``.
         from_logits: apply ``sigmoid`` to the input heatmaps.
+        sampler: how the other views are read; all compute the same bilinear samples.
+            ``"gather"``: :func:`bilinear_gather` (row gathers; faster in ONNX Runtime on CPU, whose
+            ``GridSample`` is slow); ``"grid_sample"``: ``torch.nn.functional.grid_sample`` (faster in
+            eager torch); ``"auto"`` (default): gather while being exported, grid_sample otherwise.
     """
 
     def __init__(
@@ -260,8 +331,12 @@ class CrossViewFusion(nn.Module):
         confidence_gain: float = 8.0,
         confidence_threshold: float = 0.5,
         from_logits: bool = False,
+        sampler: Literal["auto", "gather", "grid_sample"] = "auto",
     ) -> None:
         super().__init__()
+        if sampler not in ("auto", "gather", "grid_sample"):
+            raise ValueError(f"sampler must be 'auto', 'gather' or 'grid_sample', got {sampler!r}")
+        self.sampler = sampler
         if reduction not in ("max", "softmax"):
             raise ValueError(f"reduction must be 'max' or 'softmax', got {reduction!r}")
         if query_stride < 1:
@@ -285,12 +360,12 @@ class CrossViewFusion(nn.Module):
     def extra_repr(self) -> str:
         return f"num_joints={self.num_joints}, samples={self.samples}, reduction={self.reduction!r}"
 
-    def _reduce_depths(self, x: torch.Tensor) -> torch.Tensor:
-        """Max (or soft max) over the last axis, the ``S`` depths of a ray."""
+    def _reduce_depths(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """Max (or soft max) over ``dim``, the ``S`` depths of a ray."""
         if self.reduction == "max":
-            return x.amax(-1)
-        weights = torch.softmax(x / self.log_temperature.exp(), dim=-1)
-        return (weights * x).sum(-1)
+            return x.amax(dim)
+        weights = torch.softmax(x / self.log_temperature.exp(), dim=dim)
+        return (weights * x).sum(dim)
 
     def cross_evidence(
         self,
@@ -316,25 +391,43 @@ class CrossViewFusion(nn.Module):
                              P[:, others], (h, w))  # (N, C, C-1, Q, S, 2)
         # A wider peak is not missed between two depth steps: fewer samples for the same recall.
         heatmaps = _dilate(heatmaps, self.dilation)
-        sources = heatmaps[:, others].reshape(-1, j, h, w)  # (N·C·(C-1), J, h, w)
-        sampled = functional.grid_sample(
-            sources, grid.reshape(sources.shape[0], hq * wq, s, 2),
-            mode="bilinear", padding_mode="zeros", align_corners=True,
-        )  # (N·C·(C-1), J, Q, S)
-        sampled = sampled.reshape(n, c, c - 1, j, hq * wq, s)
 
         peak = heatmaps.flatten(3).amax(-1)  # (N, C, J)
         confidence = functional.softplus(self.confidence_gain * (peak - self.confidence_threshold))
         confidence = confidence * usable[..., None].to(confidence.dtype)
         weight = confidence[:, others]  # (N, C, C-1, J)
         support = weight.sum(2)
-        norm = support.clamp_min(_EPS)[..., None]
-        if self.consensus:
-            # Views combined at each depth first: only a 3D point that all views see scores high.
-            at_depth = (weight[..., None, None] * sampled).sum(2) / norm[..., None]  # (N, C, J, Q, S)
-            cross = self._reduce_depths(at_depth)
+        norm = support.clamp_min(_EPS)
+        gather = self.sampler == "gather" or (self.sampler == "auto" and _exporting())
+        if gather and self.consensus:
+            # Joints last: confidence folded into the maps, views and corners summed by one product.
+            # The grid's views next to its corners: (N, C, Q, S, C-1, 2), small next to what is gathered.
+            by_point = grid.reshape(n, c, c - 1, hq * wq, s, 2).permute(0, 1, 3, 4, 2, 5)
+            weighted = heatmaps * confidence[..., None, None]
+            summed = _consensus_gather(weighted, by_point, others)  # (N, C, Q, S, J)
+            if self.reduction == "max":  # the max commutes with the positive normalisation: divide less
+                cross = summed.amax(-2) / norm[:, :, None, :]
+            else:
+                cross = self._reduce_depths(summed / norm[:, :, None, None, :], dim=-2)
+            cross = cross.transpose(-1, -2)  # (N, C, J, Q)
+        elif gather:
+            sources = heatmaps[:, others].reshape(-1, j, h, w)  # (N·C·(C-1), J, h, w)
+            sampled = bilinear_gather(sources, grid.reshape(-1, hq * wq, s, 2))
+            sampled = sampled.reshape(n, c, c - 1, hq * wq, s, j)
+            cross = (weight[:, :, :, None, :] * self._reduce_depths(sampled, dim=-2)).sum(2)
+            cross = (cross / norm[:, :, None, :]).transpose(-1, -2)  # (N, C, J, Q)
         else:
-            cross = (weight[..., None] * self._reduce_depths(sampled)).sum(2) / norm
+            sources = heatmaps[:, others].reshape(-1, j, h, w)  # (N·C·(C-1), J, h, w)
+            sampled = functional.grid_sample(
+                sources, grid.reshape(-1, hq * wq, s, 2), mode="bilinear", padding_mode="zeros",
+                align_corners=True,
+            ).reshape(n, c, c - 1, j, hq * wq, s)
+            if self.consensus:
+                # Views combined at each depth first: only a 3D point that all views see scores high.
+                at_depth = (weight[..., None, None] * sampled).sum(2) / norm[..., None, None]  # N,C,J,Q,S
+                cross = self._reduce_depths(at_depth)
+            else:
+                cross = (weight[..., None] * self._reduce_depths(sampled)).sum(2) / norm[..., None]
         cross = cross.reshape(n * c, j, hq, wq)
         if self.query_stride > 1:
             cross = functional.interpolate(cross, size=(h, w), mode="bilinear", align_corners=True)

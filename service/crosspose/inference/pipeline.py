@@ -1,0 +1,308 @@
+"""Images → heatmaps for one frame set: where to crop each view, the network call, and the tracking state.
+
+``FramePipeline`` is the inference stage without its sockets. Per frame set it crops every view
+around the performer, runs backbone + fusion on all views at once and returns the raw and fused
+heatmaps with the projection matrices (crop folded in) the solver takes. The crops come from the
+solved 3D pose fed back with :meth:`FramePipeline.update` (projected into each view, DESIGN §2); the
+BlazePose detector runs only where there is no such crop — a cold start, no pose, or a view whose
+presence dropped — and every run is counted. The fusion's root is the previous pose's pelvis, or on a
+cold start the detector's hip centres triangulated: never ground truth.
+
+Typical loop (one process; the live stage splits it across the bus)::
+
+    pipeline = FramePipeline(rig, OnnxRunner(path))
+    for images in frame_sets:
+        result = pipeline.process(images)
+        pose = solver.solve(*result.solver_inputs())
+        pipeline.update(pose)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from crosspose.geometry import CameraRig
+from crosspose.inference.crops import (
+    CROP_SIZE,
+    HEATMAP_SIZE,
+    Crop,
+    crops_from_pose,
+    extract_crops,
+    heatmap_projections,
+)
+from crosspose.inference.detector import PersonDetector
+from crosspose.inference.heatmaps import heatmap_maxima, midpoint_heatmaps
+from crosspose.inference.runner import HeatmapNetwork
+from crosspose.skeleton import H36M17
+
+CropSource = Literal["pose", "detector", "previous", "none"]
+
+#: Presence (BlazePose's pose flag) below which a view counts as having lost the performer.
+MIN_PRESENCE = 0.5
+#: Frames to wait before running the detector again on a view where it found nobody.
+REDETECT_INTERVAL = 10
+#: Fewest joints a fed-back pose must have with two supporting views to place crops.
+MIN_POSE_JOINTS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class InferenceResult:
+    """One frame set through the network (``C`` views, ``J = 17`` H36M joints, ``64 × 64`` heatmaps).
+
+    Attributes:
+        heatmaps: ``(C, J, h, w)`` float32 in [0, 1], each view's own (BlazePose) heatmaps.
+        fused: ``(C, J, h, w)`` float32 in [0, 1], after cross-view fusion.
+        projections: ``(C, 3, 4)`` world metres → heatmap pixels (crop folded in); NaN rows for
+            views without a crop.
+        valid: ``(C,)`` bool, the views the network saw (an image and a crop).
+        presence: ``(C,)`` probability that each crop holds a person (0 for an invalid view).
+        crops: per view the :class:`Crop` used (image pixels), or None.
+        sources: per view where the crop came from: ``pose`` (the fed-back 3D pose), ``detector``,
+            ``previous`` (the last frame's crop, no pose arrived since) or ``none``.
+        root: ``(3,)`` metres, the fusion's root, or None when there was none (fused = raw then).
+        timings_ms: ``detect``, ``crop``, ``network`` and ``total`` milliseconds of this call.
+    """
+
+    heatmaps: np.ndarray
+    fused: np.ndarray
+    projections: np.ndarray
+    valid: np.ndarray
+    presence: np.ndarray
+    crops: tuple[Crop | None, ...]
+    sources: tuple[CropSource, ...]
+    root: np.ndarray | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_views(self) -> int:
+        return int(self.valid.shape[0])
+
+    def seen(self, min_presence: float = MIN_PRESENCE) -> np.ndarray:
+        """``(C,)`` bool: valid views whose crop holds the performer."""
+        return self.valid & (self.presence >= min_presence)
+
+    def solver_inputs(
+        self, fused: bool = True, min_presence: float = MIN_PRESENCE
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(heatmaps (C, J, h, w), projections (C, 3, 4))`` for ``Solver.solve``.
+
+        Views that are invalid or whose presence is below ``min_presence`` get zero heatmaps and NaN
+        projections (the solver's "missing camera").
+        """
+        seen = self.seen(min_presence)
+        heatmaps = np.where(seen[:, None, None, None], self.fused if fused else self.heatmaps, 0.0)
+        projections = np.where(seen[:, None, None], self.projections, np.nan)
+        return heatmaps.astype(np.float32), projections
+
+    def argmax_pixels(self, fused: bool = True) -> np.ndarray:
+        """``(C, J, 2)`` image pixels of each heatmap's maximum (NaN for invalid views).
+
+        Sub-pixel maxima (:func:`~crosspose.inference.heatmaps.heatmap_maxima`) mapped through the crops.
+        """
+        maps = self.fused if fused else self.heatmaps
+        c, j, h, _ = maps.shape
+        xy, _ = heatmap_maxima(maps)
+        out = np.full((c, j, 2), np.nan)
+        for v, crop in enumerate(self.crops):
+            if crop is not None and self.valid[v]:
+                A = crop.from_heatmap(CROP_SIZE, h)
+                out[v] = xy[v] @ A[:, :2].T + A[:, 2]
+        return out
+
+
+class FramePipeline:
+    """Crops → network → heatmaps for a rig, with the tracking state that chooses the next crops.
+
+    Args:
+        rig: the calibrated cameras (the images of :meth:`process` come in its order).
+        network: anything with :class:`~crosspose.inference.runner.OnnxRunner`'s ``run`` (an
+            ``OnnxRunner``, or a :class:`~crosspose.inference.runner.TorchRunner` around an eager
+            ``FusionNetwork``).
+        detector: the cold-start :class:`PersonDetector` (default: built on first use).
+        min_presence: presence below which a view has lost the performer (detector next frame).
+        redetect_interval: frames between detector retries on a view where it found nobody.
+        midpoints: redraw the pelvis, spine and thorax heatmaps as one peak at their sources' mean
+            (:func:`~crosspose.inference.heatmaps.midpoint_heatmaps`), in both outputs.
+    Attributes:
+        detector_runs: how many times the detector ran (one batched call over the views needing it).
+        detector_views: how many view images it looked at in total.
+        frames: frame sets processed.
+    """
+
+    def __init__(
+        self,
+        rig: CameraRig,
+        network: HeatmapNetwork,
+        detector: PersonDetector | None = None,
+        *,
+        min_presence: float = MIN_PRESENCE,
+        redetect_interval: int = REDETECT_INTERVAL,
+        midpoints: bool = True,
+    ) -> None:
+        if len(rig) < 2:
+            raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
+        self.rig = rig
+        self.network = network
+        self._detector = detector
+        self.min_presence = float(min_presence)
+        self.redetect_interval = int(redetect_interval)
+        self.midpoints = midpoints
+        self.detector_runs = 0
+        self.detector_views = 0
+        self.frames = 0
+        self.reset()
+
+    # State ---------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the performer: the next frame set starts cold (detector on every view)."""
+        c = len(self.rig)
+        self._crops: list[Crop | None] = [None] * c
+        self._sources: list[CropSource] = ["none"] * c
+        self._root: np.ndarray | None = None
+        self._retry_at = np.zeros(c, dtype=np.int64)  # frame from which the detector may retry a view
+
+    @property
+    def detector(self) -> PersonDetector:
+        if self._detector is None:
+            self._detector = PersonDetector()
+        return self._detector
+
+    @property
+    def root(self) -> np.ndarray | None:
+        """``(3,)`` metres: the root the next frame's fusion will use (None: not known yet)."""
+        return None if self._root is None else self._root.copy()
+
+    def set_rig(self, rig: CameraRig) -> None:
+        """Swap the calibration (hot). Same cameras: the image-space crops are kept and the root is
+        re-derived from them under the new calibration; another camera count starts cold."""
+        if len(rig) < 2:
+            raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
+        same_views = len(rig) == len(self.rig) and np.array_equal(rig.image_size, self.rig.image_size)
+        self.rig = rig
+        if not same_views:
+            self.reset()
+            return
+        # The previous pose lives in the old calibration's world frame: re-derive the root.
+        self._root = self._root_from_crops(self._crops)
+
+    def update(self, pose: object | None) -> None:
+        """Feed back the pose solved from the last frame set (a ``Pose3D`` or None).
+
+        With a pose (enough joints supported by two views), each view's next crop is the pose
+        projected into it; views the pose does not place (out of view), and every view when there is
+        no usable pose, go back to the detector.
+        """
+        joints = getattr(pose, "joints", None)
+        views = getattr(pose, "views", None)
+        if joints is None or views is None:
+            self._lose_all()
+            return
+        joints = np.asarray(joints, dtype=np.float64)
+        supported = np.asarray(views) >= 2
+        if joints.shape != (H36M17.num_joints, 3) or int(supported.sum()) < MIN_POSE_JOINTS:
+            self._lose_all()
+            return
+        joints = np.where(supported[:, None], joints, np.nan)
+        crops = crops_from_pose(joints, self.rig)
+        for c, crop in enumerate(crops):
+            self._crops[c] = crop
+            self._sources[c] = "pose" if crop is not None else "none"
+        root = joints[H36M17.root]
+        self._root = root.copy() if np.isfinite(root).all() else self._root_from_crops(self._crops)
+
+    def _lose_all(self) -> None:
+        self._crops = [None] * len(self.rig)
+        self._sources = ["none"] * len(self.rig)
+        self._root = None
+
+    def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
+        """The crops' centres (mid-hips in every view) triangulated; None with fewer than two views."""
+        centres = np.full((len(self.rig), 2), np.nan)
+        for c, crop in enumerate(crops):
+            if crop is not None:
+                centres[c] = crop.center
+        if int(np.isfinite(centres).all(-1).sum()) < 2:
+            return None
+        point, ok = self.rig.triangulate(centres, np.isfinite(centres).all(-1).astype(np.float64))
+        point = np.asarray(point, dtype=np.float64)
+        return point.copy() if bool(np.asarray(ok)) and np.isfinite(point).all() else None
+
+    # One frame set -------------------------------------------------------------------------------
+    def _detect(self, images: Sequence[np.ndarray | None]) -> None:
+        """Run the detector on the views with an image but no crop (and not waiting for a retry)."""
+        wanted = [c for c, (image, crop) in enumerate(zip(images, self._crops, strict=True))
+                  if image is not None and crop is None and self.frames >= self._retry_at[c]]
+        if not wanted:
+            return
+        found = self.detector.crops([im for c, im in enumerate(images) if c in wanted and im is not None])
+        self.detector_runs += 1
+        self.detector_views += len(wanted)
+        for c, crop in zip(wanted, found, strict=True):
+            self._crops[c] = crop
+            self._sources[c] = "detector" if crop is not None else "none"
+            if crop is None:
+                self._retry_at[c] = self.frames + self.redetect_interval
+        if self._root is None:
+            self._root = self._root_from_crops(self._crops)
+
+    def process(self, images: Sequence[np.ndarray | None]) -> InferenceResult:
+        """Heatmaps of one frame set.
+
+        Args:
+            images: one BGR uint8 ``(H, W, 3)`` image per camera in rig order; None for a camera
+                whose frame is missing (an invalid view: zero heatmaps, NaN projection).
+        Returns:
+            the :class:`InferenceResult`. Views whose presence falls below ``min_presence`` go back
+            to the detector on the next call.
+        """
+        if len(images) != len(self.rig):
+            raise ValueError(f"got {len(images)} images for a rig of {len(self.rig)} cameras "
+                             f"({', '.join(self.rig.names)}); pass None for a missing camera")
+        t0 = time.perf_counter()
+        self._detect(images)
+        t1 = time.perf_counter()
+        crops: list[Crop | None] = [crop if image is not None else None
+                                    for image, crop in zip(images, self._crops, strict=True)]
+        sources: list[CropSource] = [s if crop is not None else "none"
+                                     for s, crop in zip(self._sources, crops, strict=True)]
+        batch = extract_crops(images, crops)
+        projections = heatmap_projections(crops, self.rig)
+        valid = np.array([crop is not None for crop in crops])
+        t2 = time.perf_counter()
+        c = len(self.rig)
+        if valid.any():
+            root = self._root if self._root is not None else np.zeros(3)
+            # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
+            feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
+            out = self.network.run(batch, feed.astype(np.float32), valid, root.astype(np.float32))
+            heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
+            if self._root is None:  # no root, no fusion: the epipolar segments would be anywhere
+                fused = heatmaps.copy()
+            if self.midpoints:
+                heatmaps, fused = midpoint_heatmaps(heatmaps), midpoint_heatmaps(fused)
+            zero = ~valid
+            heatmaps[zero] = 0.0
+            fused[zero] = 0.0
+            presence = np.where(valid, presence.reshape(c), 0.0).astype(np.float32)
+        else:
+            heatmaps = np.zeros((c, H36M17.num_joints, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
+            fused = heatmaps.copy()
+            presence = np.zeros(c, np.float32)
+        t3 = time.perf_counter()
+        # A crop that lost the performer goes back to the detector next time.
+        for v in range(c):
+            if valid[v] and presence[v] < self.min_presence:
+                self._crops[v] = None
+                self._sources[v] = "none"
+            elif sources[v] != "none":
+                self._sources[v] = "previous"
+        self.frames += 1
+        timings = {"detect": 1e3 * (t1 - t0), "crop": 1e3 * (t2 - t1), "network": 1e3 * (t3 - t2),
+                   "total": 1e3 * (time.perf_counter() - t0)}
+        return InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops), tuple(sources),
+                               None if self._root is None else self._root.copy(), timings)

@@ -1,0 +1,175 @@
+"""``crosspose model evaluate``: 2D joint detection rate of raw vs fused heatmaps on the real Pose2Sim clip.
+
+The clip (PyPI, BSD-3, via :mod:`crosspose.assets`): 4 synchronized portrait videos and their Qualisys
+calibration (pose2sim 0.10.49) and, as the 2D reference, the OpenPose BODY_25B keypoints of the same
+frames (pose2sim 0.4.15; the same files as 0.8.4's) mapped to H36M-17 by :mod:`crosspose.skeleton`.
+
+The videos run through the product's own loop (:func:`crosspose.reconstruct.track_videos`: crops
+from the previous solved pose, the detector only on a cold start or loss, backbone + fusion, the
+solver on the fused heatmaps). Raw and fused heatmaps of each frame come from the same network call on
+the same crops. A joint is detected when its heatmap maximum, mapped back to the image, lies within
+half the head size (OpenPose's UpperNeck→HeadTop distance in that view) of the reference (the paper's
+JDR). Reference joints with confidence below ``min_confidence`` are not counted.
+
+``neck`` and ``head`` are proxies in BlazePose (nose, mid-eyes) and other points than OpenPose's
+(upper neck, head top): they are reported but left out of the overall rate. ``swapped`` counts
+left/right joints that miss their own reference but hit their mirror joint's.
+
+Frames: every frame runs (tracking needs its past), the rates are over ``start:`` only, so that
+frames used to fit anything (none here: the fusion parameters are the untrained initialisation
+unless the exported file says otherwise) can be kept apart from the evaluated ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crosspose.skeleton import H36M17, head_size
+
+VIDEOS = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/videos")
+CALIBRATION = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt")
+KEYPOINTS = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
+PROXIES = ("neck", "head")
+WRISTS = ("l_wrist", "r_wrist")
+MIN_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True, eq=False)
+class ClipPredictions:
+    """2D maxima of every frame's heatmaps, in image pixels.
+
+    Attributes:
+        raw: ``(N, C, J, 2)`` maxima of each view's own heatmaps (NaN for a view the network did not see).
+        fused: ``(N, C, J, 2)`` maxima of the fused heatmaps.
+        presence: ``(N, C)`` the network's presence per view.
+        camera_names: ``C`` names.
+        detector_runs: how often the cold-start detector ran.
+        network_ms: ``(N,)`` network time per frame set.
+        provider: the ONNX Runtime provider (or ``torch``).
+    """
+
+    raw: np.ndarray
+    fused: np.ndarray
+    presence: np.ndarray
+    camera_names: tuple[str, ...]
+    detector_runs: int
+    network_ms: np.ndarray
+    provider: str
+
+
+def predict_clip(network: Any = None, frames: int | None = None, device: str = "auto",
+                 progress: bool = True) -> ClipPredictions:
+    """Run the clip's videos through crops → network → solver and keep each frame's 2D maxima."""
+    from crosspose import assets
+    from crosspose.calibration import load_rig
+    from crosspose.inference.pipeline import FramePipeline
+    from crosspose.reconstruct import SyncedVideos, default_network, track_videos, video_files
+    from crosspose.solver import Solver
+
+    rig = load_rig(assets.extract(*CALIBRATION))
+    videos_dir = assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam01.mp4").parent
+    for c in range(2, len(rig) + 1):
+        assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
+    network = default_network(device, len(rig)) if network is None else network
+    pipeline = FramePipeline(rig, network)
+    raw, fused, presence, ms = [], [], [], []
+    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
+        for frame in track_videos(rig, videos, network, Solver(), fused=True, progress=progress,
+                                  pipeline=pipeline):
+            raw.append(frame.result.argmax_pixels(fused=False))
+            fused.append(frame.result.argmax_pixels(fused=True))
+            presence.append(frame.result.presence)
+            ms.append(frame.result.timings_ms["network"])
+    return ClipPredictions(np.stack(raw), np.stack(fused), np.stack(presence), tuple(rig.names),
+                           pipeline.detector_runs, np.array(ms), str(getattr(network, "provider", "torch")))
+
+
+def reference_keypoints(camera_names: list[str] | tuple[str, ...], frames: int | None = None) -> np.ndarray:
+    """``(N, C, 17, 3)`` the clip's OpenPose BODY_25B keypoints as H36M-17 ``[x, y, confidence]``."""
+    from crosspose import assets
+    from crosspose.io import read_multiview
+    from crosspose.skeleton import get_layout, map_keypoints
+
+    layout = get_layout("openpose-body25b")
+    views = read_multiview(assets.extract_tree(*KEYPOINTS), list(camera_names), layout.num_joints)
+    keypoints = views.keypoints if frames is None else views.keypoints[:frames]
+    return np.asarray(map_keypoints(keypoints, layout))
+
+
+def detection_rates(predicted: np.ndarray, reference: np.ndarray,
+                    min_confidence: float = MIN_CONFIDENCE) -> dict[str, np.ndarray]:
+    """Hits of ``(N, C, J, 2)`` predictions against ``(N, C, J, 3)`` references.
+
+    Returns ``hit``, ``swapped`` and ``counted`` ``(N, C, J)`` bool arrays: within half the head size of
+    the reference; missed it but within half the head size of the mirror joint's reference; the
+    reference is confident enough to count (and the frame's head size is known).
+    """
+    if predicted.shape[:-1] != reference.shape[:-1] or predicted.shape[-1] != 2 or reference.shape[-1] != 3:
+        raise ValueError(f"expected predicted (N, C, J, 2) and reference (N, C, J, 3), got {predicted.shape} "
+                         f"and {reference.shape}")
+    xy, confidence = reference[..., :2], reference[..., 2]
+    threshold = 0.5 * head_size(xy)[..., None]  # (N, C, 1)
+    counted = (confidence >= min_confidence) & np.isfinite(xy).all(-1) & np.isfinite(threshold)
+    error = np.linalg.norm(predicted - xy, axis=-1)
+    mirrored = xy[..., list(H36M17.mirror), :]
+    mirror_error = np.linalg.norm(predicted - mirrored, axis=-1)
+    with np.errstate(invalid="ignore"):
+        hit = counted & (error <= threshold)
+        has_mirror = np.arange(H36M17.num_joints) != np.asarray(H36M17.mirror)
+        swapped = counted & ~hit & (mirror_error <= threshold) & has_mirror
+    return {"hit": hit, "swapped": swapped, "counted": counted}
+
+
+def _rate(hit: np.ndarray, counted: np.ndarray, axis: tuple[int, ...] | int | None = None) -> np.ndarray:
+    """Share of the ``counted`` entries that are ``hit`` (NaN where none is counted)."""
+    total = counted.sum(axis=axis)
+    return np.where(total > 0, (hit & counted).sum(axis=axis) / np.maximum(total, 1), np.nan)
+
+
+def summarize(predictions: ClipPredictions, reference: np.ndarray, start: int) -> dict[str, Any]:
+    """Rates over frames ``start:``: overall (without the proxy joints), per joint, per view, wrists."""
+    n = min(predictions.raw.shape[0], reference.shape[0])
+    if not 0 <= start < n:
+        raise ValueError(f"start must be in [0, {n}), got {start}")
+    scored = np.array([name not in PROXIES for name in H36M17.joints])
+    wrists = np.array([name in WRISTS for name in H36M17.joints])
+    out: dict[str, Any] = {"frames": [start, n], "cameras": list(predictions.camera_names)}
+    for kind in ("raw", "fused"):
+        r = detection_rates(getattr(predictions, kind)[start:n], reference[start:n])
+        hit, swapped, counted = r["hit"], r["swapped"], r["counted"]
+        body = counted & scored
+        out[kind] = {
+            "overall": float(_rate(hit, body)),
+            "overall_all_joints": float(_rate(hit, counted)),
+            "wrists": float(_rate(hit, counted & wrists)),
+            "per_joint": dict(zip(H36M17.joints, _rate(hit, counted, (0, 1)).tolist(), strict=True)),
+            "per_view": dict(zip(predictions.camera_names, _rate(hit, body, (0, 2)).tolist(), strict=True)),
+            "swapped_per_view": dict(zip(predictions.camera_names, _rate(swapped, body, (0, 2)).tolist(),
+                                         strict=True)),
+            "counted": int(body.sum()),
+        }
+    return out
+
+
+def format_report(summary: dict[str, Any]) -> str:
+    """The summary as the table ``crosspose model evaluate`` prints."""
+    raw, fused = summary["raw"], summary["fused"]
+    lines = [
+        f"frames {summary['frames'][0]}–{summary['frames'][1] - 1} evaluated; joint detection rate = heatmap "
+        "maximum within half the head size of OpenPose BODY_25B (H36M-mapped)",
+        f"{'':<26}{'raw':>8}{'fused':>8}",
+        f"{'overall (15 joints)':<26}{raw['overall']:>8.3f}{fused['overall']:>8.3f}",
+        f"{'all 17 (with proxies)':<26}{raw['overall_all_joints']:>8.3f}{fused['overall_all_joints']:>8.3f}",
+        f"{'wrists':<26}{raw['wrists']:>8.3f}{fused['wrists']:>8.3f}",
+    ]
+    for name in H36M17.joints:
+        note = "  (proxy)" if name in PROXIES else ""
+        lines.append(f"{'  ' + name:<26}{raw['per_joint'][name]:>8.3f}{fused['per_joint'][name]:>8.3f}{note}")
+    for cam in summary["cameras"]:
+        lines.append(f"{'view ' + cam:<26}{raw['per_view'][cam]:>8.3f}{fused['per_view'][cam]:>8.3f}"
+                     f"   left/right swapped: {raw['swapped_per_view'][cam]:.3f} → "
+                     f"{fused['swapped_per_view'][cam]:.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,313 @@
+"""``FramePipeline``: crops from the fed-back pose, the detector only on cold start or loss, missing views,
+the projections handed to the solver, calibration hot-swap; and the midpoint heatmaps.
+
+A stand-in network draws each joint's heatmap where the *given* projections put the scene's true 3D
+joints, so a wrong crop fold, camera order or view mask shows up as a wrong 3D answer of the real
+solver. The real network on real footage is tested in ``tests/test_reconstruct_videos.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crosspose.geometry import CameraRig
+from crosspose.inference import Crop, crops_from_pose, heatmap_projections
+from crosspose.inference.heatmaps import MIDPOINT_SOURCES, heatmap_maxima, midpoint_heatmaps
+from crosspose.inference.pipeline import FramePipeline, InferenceResult
+from crosspose.skeleton import H36M17
+from crosspose.solver import Pose3D, Solver
+from crosspose.studio import make_scene, random_rig
+
+SIZE = 64
+
+
+class TruthNetwork:
+    """Heatmaps of the true joints through the projections it is given (sigma 1.5 px), fused = raw."""
+
+    provider = "stand-in"
+
+    def __init__(self, joints3d: np.ndarray) -> None:
+        self.joints3d = joints3d
+        self.presence = np.ones(8, np.float32)
+        self.calls: list[dict[str, np.ndarray]] = []
+
+    def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
+            root: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls.append({"crops": crops, "projections": projections, "valid": valid, "root": root})
+        c = crops.shape[0]
+        hom = np.einsum("cij,pj->cpi", projections.astype(np.float64),
+                        np.c_[self.joints3d, np.ones(len(self.joints3d))])
+        uv = hom[..., :2] / hom[..., 2:]
+        gy, gx = np.mgrid[0:SIZE, 0:SIZE]
+        d2 = (gx - uv[..., 0, None, None]) ** 2 + (gy - uv[..., 1, None, None]) ** 2
+        heatmaps = np.exp(-0.5 * d2 / 1.5**2).astype(np.float32)
+        heatmaps *= np.asarray(valid, bool)[:, None, None, None]
+        return {"heatmaps": heatmaps, "fused": heatmaps.copy(), "presence": self.presence[:c].copy()}
+
+
+class TruthDetector:
+    """Crops around the true joints, as the real detector would find them; counts its calls."""
+
+    def __init__(self, rig: CameraRig, joints3d: np.ndarray, blind: tuple[int, ...] = ()) -> None:
+        self.crops_true = crops_from_pose(joints3d, rig)
+        self.blind = blind
+        self.calls: list[int] = []
+
+    def crops(self, images: list[np.ndarray]) -> list[Crop | None]:
+        self.calls.append(len(images))
+        # Which views were asked for: match by image identity with the frame set in hand.
+        out = []
+        for image in images:
+            view = int(image[0, 0, 0])  # the test writes the view index into the first pixel
+            out.append(None if view in self.blind else self.crops_true[view])
+        return out
+
+
+def _images(rig: CameraRig) -> list[np.ndarray | None]:
+    images: list[np.ndarray | None] = []
+    for c, (w, h) in enumerate(rig.image_size):
+        image = np.zeros((int(h), int(w), 3), np.uint8)
+        image[0, 0, 0] = c
+        images.append(image)
+    return images
+
+
+@pytest.fixture(scope="module")
+def scene():  # type: ignore[no-untyped-def]
+    rig = random_rig(3, 4, distortion=0.0)
+    return make_scene(3, 3, 4, rig=rig)
+
+
+def _worst_error(pose: Pose3D, truth: np.ndarray) -> float:
+    """Metres; the midpoint joints are left out (the pipeline redraws them at their sources' mean,
+    which the synthetic skeleton's pelvis, spine and thorax are not exactly)."""
+    keep = [j for j, name in enumerate(H36M17.joints) if name not in MIDPOINT_SOURCES]
+    return float(np.max(np.linalg.norm(pose.joints[keep] - truth[keep], axis=-1)))
+
+
+def _pose(joints: np.ndarray, views: int = 4) -> Pose3D:
+    j = joints.shape[0]
+    return Pose3D(joints, np.ones(j), np.full(j, views), np.ones((4, j), bool))
+
+
+def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
+    first = pipeline.process(_images(scene.rig))
+    assert first.sources == ("detector",) * 4
+    assert pipeline.detector_runs == 1
+    assert detector.calls == [4]
+    # No ground truth: the cold-start root is the detector's hip centres (crop centres) triangulated.
+    assert first.root is not None
+    hips = truth[[H36M17.index("l_hip"), H36M17.index("r_hip")]].mean(0)
+    np.testing.assert_allclose(first.root, hips, atol=1e-6)
+    np.testing.assert_allclose(network.calls[0]["root"], hips, atol=1e-5)
+    np.testing.assert_allclose(first.projections, heatmap_projections(first.crops, scene.rig))
+    assert first.heatmaps.shape == first.fused.shape == (4, 17, SIZE, SIZE)
+    assert set(first.timings_ms) == {"detect", "crop", "network", "total"}
+
+    # The real solver on these heatmaps and projections lands on the truth.
+    pose = Solver().solve(*first.solver_inputs())
+    assert _worst_error(pose, truth) < 0.005
+    # Heatmap maxima mapped back through the crops are the true image points.
+    image_points = np.swapaxes(np.asarray(scene.rig.project(truth)), 0, 1)
+    keep = [j for j, name in enumerate(H36M17.joints) if name not in MIDPOINT_SOURCES]
+    error_px = np.linalg.norm(first.argmax_pixels() - image_points, axis=-1)[:, keep]
+    sizes = np.array([crop.size for crop in first.crops])
+    assert np.max(error_px / sizes[:, None] * SIZE) < 0.2  # heatmap pixels
+
+    # Next frame: crops from the fed-back pose, no detector; the root is the pose's pelvis.
+    moved = scene.joints3d[1]
+    pipeline.update(_pose(moved))
+    second = pipeline.process(_images(scene.rig))
+    assert second.sources == ("pose",) * 4
+    assert pipeline.detector_runs == 1
+    assert second.crops == tuple(crops_from_pose(moved, scene.rig))
+    np.testing.assert_allclose(second.root, moved[H36M17.root])
+    # No pose since: the last crops are reused, still no detector.
+    third = pipeline.process(_images(scene.rig))
+    assert third.sources == ("previous",) * 4
+    assert pipeline.detector_runs == 1
+    assert pipeline.frames == 3
+
+
+def test_a_lost_view_goes_back_to_the_detector_alone(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
+    pipeline.process(_images(scene.rig))
+    pipeline.update(_pose(truth))
+    network.presence[2] = 0.1  # view 2's crop no longer holds the performer
+    result = pipeline.process(_images(scene.rig))
+    assert not result.seen()[2]
+    heatmaps, projections = result.solver_inputs()
+    assert not heatmaps[2].any()
+    assert np.isnan(projections[2]).all()
+    network.presence[2] = 1.0
+    again = pipeline.process(_images(scene.rig))
+    assert detector.calls == [4, 1]  # only the lost view
+    assert again.sources == ("previous", "previous", "detector", "previous")
+    # No usable pose (none, or too few supported joints): every view goes back to the detector.
+    pipeline.update(None)
+    pipeline.process(_images(scene.rig))
+    pipeline.update(_pose(truth, views=1))
+    pipeline.process(_images(scene.rig))
+    assert detector.calls == [4, 1, 4, 4]
+    assert pipeline.detector_runs == 4
+    assert pipeline.detector_views == 13
+
+
+def test_missing_images_are_invalid_views(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    network = TruthNetwork(truth)
+    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    images = _images(scene.rig)
+    images[1] = None
+    result = pipeline.process(images)
+    np.testing.assert_array_equal(result.valid, [True, False, True, True])
+    assert result.crops[1] is None
+    assert result.sources[1] == "none"
+    assert np.isnan(result.projections[1]).all()
+    assert not result.heatmaps[1].any()
+    assert not result.fused[1].any()
+    assert result.presence[1] == 0
+    # The network got a finite stand-in projection and valid=False for that view.
+    assert np.isfinite(network.calls[0]["projections"]).all()
+    np.testing.assert_array_equal(network.calls[0]["valid"], result.valid)
+    pose = Solver().solve(*result.solver_inputs())
+    assert _worst_error(pose, truth) < 0.005
+    assert np.isnan(result.argmax_pixels()[1]).all()
+    # The view comes back: only it needs the detector.
+    pipeline.update(pose)
+    back = pipeline.process(_images(scene.rig))
+    assert back.sources == ("pose",) * 4  # the pose places a crop in the view that came back
+
+
+def test_detector_misses_are_retried_after_an_interval(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    detector = TruthDetector(scene.rig, truth, blind=(3,))
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector,  # type: ignore[arg-type]
+                             redetect_interval=3)
+    for _ in range(5):
+        result = pipeline.process(_images(scene.rig))
+    assert detector.calls == [4, 1]  # frame 0 (all), frame 3 (the blind view again)
+    assert not result.valid[3]
+    assert result.valid[:3].all()
+
+
+def test_no_root_means_no_fusion() -> None:
+    rig = random_rig(5, 3, distortion=0.0)
+    truth = make_scene(5, 1, 3, rig=rig).joints3d[0]
+
+    class Shifting(TruthNetwork):
+        def run(self, crops, projections, valid, root):  # type: ignore[no-untyped-def]
+            out = super().run(crops, projections, valid, root)
+            out["fused"] = np.zeros_like(out["fused"])
+            return out
+
+    # Only one view finds the performer: no triangulated root, so fused is the raw heatmaps.
+    pipeline = FramePipeline(rig, Shifting(truth), TruthDetector(rig, truth, blind=(1, 2)))  # type: ignore[arg-type]
+    result = pipeline.process(_images(rig))
+    assert result.root is None
+    np.testing.assert_array_equal(result.fused, result.heatmaps)
+    assert result.heatmaps[0].any()
+
+
+def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    pipeline.process(_images(scene.rig))
+    pipeline.update(_pose(truth))
+    # The same cameras in a world shifted by 1 m along x: image-space crops still hold; the root moves.
+    shift = np.array([1.0, 0.0, 0.0])
+    t = scene.rig.t - np.einsum("cij,j->ci", scene.rig.R, shift)
+    moved = CameraRig.from_arrays(scene.rig.names, scene.rig.K, scene.rig.dist, scene.rig.R, t,
+                                  scene.rig.image_size)
+    pipeline.set_rig(moved)
+    assert pipeline.root is not None
+    # The crop centres are the projected mid-hips, so the root comes back as the mid-hips.
+    hips = truth[[H36M17.index("l_hip"), H36M17.index("r_hip")]].mean(0)
+    np.testing.assert_allclose(pipeline.root, hips + shift, atol=1e-6)
+    result = pipeline.process(_images(moved))
+    assert result.sources == ("pose",) * 4
+    np.testing.assert_allclose(result.projections, heatmap_projections(result.crops, moved))
+    # Another camera count starts cold.
+    pipeline.set_rig(random_rig(9, 3, distortion=0.0))
+    assert pipeline.root is None
+    with pytest.raises(ValueError, match="at least 2 cameras"):
+        pipeline.set_rig(CameraRig([moved[0]]))
+
+
+def test_bad_inputs(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="got 3 images for a rig of 4 cameras"):
+        pipeline.process(_images(scene.rig)[:3])
+    assert pipeline.frames == 0
+    with pytest.raises(ValueError, match="at least 2 cameras"):
+        FramePipeline(CameraRig([scene.rig[0]]), TruthNetwork(truth))  # type: ignore[arg-type]
+
+
+def test_all_views_missing_gives_empty_result(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    network = TruthNetwork(truth)
+    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    result = pipeline.process([None] * 4)
+    assert isinstance(result, InferenceResult)
+    assert not result.valid.any()
+    assert not result.heatmaps.any()
+    assert network.calls == []  # nothing to run
+
+
+def test_midpoint_heatmaps_put_one_peak_between_the_sources() -> None:
+    gy, gx = np.mgrid[0:SIZE, 0:SIZE]
+
+    def blob(x: float, y: float, height: float = 1.0) -> np.ndarray:
+        return height * np.exp(-0.5 * ((gx - x) ** 2 + (gy - y) ** 2) / 1.5**2)
+
+    maps = np.zeros((1, 17, SIZE, SIZE))
+    points = {"l_hip": (20.3, 40.0, 0.9), "r_hip": (30.0, 41.6, 0.7), "l_shoulder": (22.0, 20.0, 0.8),
+              "r_shoulder": (31.0, 19.4, 0.95)}
+    for name, (x, y, h) in points.items():
+        maps[0, H36M17.index(name)] = blob(x, y, h)
+    # The linear channel map's pelvis: two half peaks at the hips, its maximum on one of them.
+    maps[0, H36M17.index("pelvis")] = 0.5 * (maps[0, H36M17.index("l_hip")] + maps[0, H36M17.index("r_hip")])
+    xy, value = heatmap_maxima(maps)
+    np.testing.assert_allclose(xy[0, H36M17.index("l_hip")], [20.3, 40.0], atol=0.1)
+    np.testing.assert_allclose(value[0, H36M17.index("r_shoulder")], 0.95, atol=0.05)
+    out = midpoint_heatmaps(maps)
+    after, height = heatmap_maxima(out)
+    np.testing.assert_allclose(after[0, H36M17.index("pelvis")], [25.15, 40.8], atol=0.15)
+    np.testing.assert_allclose(after[0, H36M17.index("thorax")], [26.5, 19.7], atol=0.15)
+    np.testing.assert_allclose(after[0, H36M17.index("spine")], [25.825, 30.25], atol=0.15)
+    assert height[0, H36M17.index("pelvis")] == pytest.approx(0.7, abs=0.05)  # the weaker source
+    np.testing.assert_array_equal(out[0, H36M17.index("l_hip")], maps[0, H36M17.index("l_hip")])
+    with pytest.raises(ValueError, match="17"):
+        midpoint_heatmaps(maps[:, :5])
+
+
+def test_torch_runner_has_the_onnx_runner_interface() -> None:
+    import torch
+
+    from crosspose.inference.runner import TorchRunner
+
+    class Tiny(torch.nn.Module):
+        """FusionNetwork's signature: (crops, projections, valid, root) → (heatmaps, fused, presence)."""
+
+        def forward(self, crops, projections, valid, root):  # type: ignore[no-untyped-def]
+            grey = torch.nn.functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)
+            heatmaps = grey.expand(-1, 17, -1, -1)
+            return heatmaps, heatmaps * valid[:, None, None, None], crops.mean((1, 2, 3)) + 0 * root.sum()
+
+    runner = TorchRunner(Tiny())
+    crops = np.random.default_rng(0).uniform(0, 1, (3, 256, 256, 3)).astype(np.float32)
+    valid = np.array([True, False, True])
+    out = runner.run(crops, np.tile(np.eye(3, 4), (3, 1, 1)), valid, np.zeros(3))
+    assert out["heatmaps"].shape == (3, 17, 64, 64)
+    assert out["heatmaps"].dtype == np.float32
+    assert not out["fused"][1].any()
+    np.testing.assert_allclose(out["presence"], crops.mean((1, 2, 3)), rtol=1e-5)
+    with pytest.raises(ValueError, match="expected crops"):
+        runner.run(crops[:, :128], np.tile(np.eye(3, 4), (3, 1, 1)), valid, np.zeros(3))
