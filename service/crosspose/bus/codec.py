@@ -1,0 +1,125 @@
+"""The one wire format: ``[topic, msgpack header, *raw buffers]`` (DESIGN §4). No pickle.
+
+The header is a msgpack map with ``"v"`` (schema version), ``"type"`` and ``"n_buffers"``; arrays
+travel as raw buffers described by :func:`pack_array` metadata (dtype, shape), never inside the map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+VERSION = 1
+MAX_HEADER_BYTES = 1 << 20  # 1 MiB of msgpack is far beyond any header we write
+MAX_BUFFER_BYTES = 256 << 20  # one 8K RGB frame is ~100 MB
+Buffer = bytes | bytearray | memoryview | np.ndarray
+
+
+class MessageError(ValueError):
+    """A message that does not follow the wire format (named reason)."""
+
+
+@dataclass
+class Message:
+    """A decoded message: ``topic``, ``header`` (dict) and its raw ``buffers``."""
+
+    topic: bytes
+    header: dict[str, Any]
+    buffers: list[memoryview] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        """The header's ``"type"``."""
+        return str(self.header["type"])
+
+
+def _as_buffer(b: Buffer) -> Buffer:
+    if isinstance(b, np.ndarray):
+        return np.ascontiguousarray(b).data
+    return b
+
+
+def encode(topic: bytes, header: Mapping[str, Any], buffers: Sequence[Buffer] = ()) -> list[Any]:
+    """Frames of one multipart message; ``header`` needs ``"type"`` (``"v"``, ``"n_buffers"`` are set)."""
+    if not isinstance(topic, bytes) or not topic:
+        raise MessageError("topic must be non-empty bytes")
+    if "type" not in header:
+        raise MessageError("header has no 'type'")
+    h = dict(header)
+    h.setdefault("v", VERSION)
+    h["n_buffers"] = len(buffers)
+    try:
+        packed = msgpack.packb(h, use_bin_type=True)
+    except (TypeError, ValueError) as err:
+        raise MessageError(f"header cannot be msgpack-encoded: {err}") from None
+    return [topic, packed, *(_as_buffer(b) for b in buffers)]
+
+
+def decode(parts: Sequence[Any], *, max_buffer_bytes: int = MAX_BUFFER_BYTES) -> Message:
+    """Parse received frames (bytes, memoryview or zmq.Frame) into a :class:`Message`.
+
+    Raises:
+        MessageError: fewer than two parts, header not msgpack / not a map, no ``"v"`` or another
+            version, no ``"type"``, buffer count not matching ``"n_buffers"``, or oversize parts.
+    """
+    if len(parts) < 2:
+        raise MessageError(f"expected [topic, header, *buffers], got {len(parts)} part(s)")
+    views = [memoryview(getattr(p, "buffer", p)) for p in parts]
+    topic = views[0].tobytes()
+    if len(views[1]) > MAX_HEADER_BYTES:
+        raise MessageError(f"header of {len(views[1])} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(views[1], raw=False, strict_map_key=True)
+    except Exception as err:  # msgpack raises several unrelated types for garbage
+        raise MessageError(f"header is not msgpack ({type(err).__name__})") from None
+    if not isinstance(header, dict):
+        raise MessageError(f"header must be a map, got {type(header).__name__}")
+    if "v" not in header:
+        raise MessageError("header has no schema version 'v'")
+    if header["v"] != VERSION:
+        raise MessageError(f"schema version {header['v']!r} is not supported (this build reads {VERSION})")
+    if "type" not in header or not isinstance(header["type"], str):
+        raise MessageError("header has no string 'type'")
+    buffers = views[2:]
+    if header.get("n_buffers", 0) != len(buffers):
+        raise MessageError(
+            f"header announces {header.get('n_buffers', 0)} buffer(s), message has {len(buffers)}"
+        )
+    for b in buffers:
+        if b.nbytes > max_buffer_bytes:
+            raise MessageError(f"buffer of {b.nbytes} bytes exceeds {max_buffer_bytes}")
+    return Message(topic, header, list(buffers))
+
+
+def pack_array(arr: np.ndarray) -> tuple[dict[str, Any], Buffer]:
+    """An array as ``({"dtype", "shape"}, buffer)``; no copy when it is already C-contiguous."""
+    a = np.ascontiguousarray(arr)
+    if a.dtype.hasobject:
+        raise MessageError("object arrays cannot travel on the bus")
+    return {"dtype": a.dtype.str, "shape": list(a.shape)}, a.data
+
+
+def unpack_array(meta: Mapping[str, Any], buffer: Buffer) -> np.ndarray:
+    """Inverse of :func:`pack_array`: a read-only view on ``buffer`` (no copy).
+
+    Raises:
+        MessageError: missing/invalid dtype or shape, or a buffer size that does not match them.
+    """
+    try:
+        dtype = np.dtype(meta["dtype"])
+        shape = tuple(int(s) for s in meta["shape"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise MessageError(f"array metadata must hold a valid 'dtype' and 'shape' ({err})") from None
+    if dtype.hasobject or any(s < 0 for s in shape):
+        raise MessageError(f"invalid array metadata dtype={dtype} shape={shape}")
+    view = (
+        memoryview(buffer).cast("B") if not isinstance(buffer, np.ndarray) else memoryview(buffer.tobytes())
+    )
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if view.nbytes != expected:
+        raise MessageError(f"buffer holds {view.nbytes} bytes, dtype {dtype} shape {shape} needs {expected}")
+    return np.frombuffer(view, dtype=dtype).reshape(shape)

@@ -1,0 +1,289 @@
+"""Publisher / Subscriber wrappers: non-blocking, bounded, counted (DESIGN §2 "latency beats completeness").
+
+A :class:`Publisher` never blocks its caller: when a subscriber's queue is at the high-water mark
+the message is dropped and ``dropped_hwm`` counts it. A :class:`Subscriber` returns decoded
+:class:`~crosspose.bus.codec.Message` objects and drops (and counts) malformed ones instead of raising.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import zmq
+
+from crosspose.bus.codec import MAX_BUFFER_BYTES, Buffer, Message, MessageError, decode, encode
+from crosspose.bus.curve import CurveClient, CurveServer, apply_client, apply_server, start_authenticator
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_ipc(endpoint: str) -> None:
+    if endpoint.startswith("ipc://"):
+        from pathlib import Path
+
+        Path(endpoint[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def connect_address(endpoint: str) -> str:
+    """Where to connect for an endpoint a local socket binds: ``tcp://0.0.0.0:P`` / ``tcp://*:P`` →
+    ``tcp://127.0.0.1:P``; anything else unchanged."""
+    for wildcard in ("tcp://0.0.0.0:", "tcp://*:"):
+        if endpoint.startswith(wildcard):
+            return "tcp://127.0.0.1:" + endpoint[len(wildcard) :]
+    return endpoint
+
+
+class Publisher:
+    """A PUB-like socket (XPUB with no-drop so a full queue is seen and counted, never blocking).
+
+    Args:
+        endpoint: ``tcp://…`` / ``ipc://…`` / ``inproc://…``.
+        bind: bind (a stage's output) or connect (a grabber into sync).
+        hwm: send high-water mark in messages per subscriber.
+        curve: CURVE client keys when connecting to an authenticated server.
+        context: ZeroMQ context (default: the process-wide one).
+        count_drops: True: a full subscriber queue makes :meth:`send` return False and count the
+            drop — but then NO subscriber gets that message (ZeroMQ's XPUB_NODROP). Right for one
+            consumer per socket; with several independent subscribers pass False (plain PUB: each
+            slow subscriber silently loses its own messages, the others are unaffected).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        bind: bool,
+        hwm: int = 4,
+        curve: CurveClient | None = None,
+        context: zmq.Context | None = None,
+        count_drops: bool = True,
+    ) -> None:
+        self.endpoint = endpoint
+        self.sent = 0
+        self.dropped_hwm = 0
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.XPUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.SNDHWM, hwm)
+        self._sock.setsockopt(zmq.RCVHWM, 1000)
+        self._sock.setsockopt(zmq.XPUB_NODROP, 1 if count_drops else 0)
+        if curve is not None:
+            apply_client(self._sock, curve)
+        if bind:
+            _prepare_ipc(endpoint)
+            self._sock.bind(endpoint)
+            self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        else:
+            self._sock.connect(connect_address(endpoint))
+
+    def send(self, topic: bytes, header: Mapping[str, Any], buffers: Sequence[Buffer] = ()) -> bool:
+        """Publish one message; False (and ``dropped_hwm`` + 1) when a subscriber's queue is full."""
+        self._drain_subscriptions()
+        parts = encode(topic, header, buffers)
+        try:
+            self._sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self.dropped_hwm += 1
+            return False
+        self.sent += 1
+        return True
+
+    def _drain_subscriptions(self) -> None:
+        # XPUB hands subscription messages up; they are only bookkeeping here.
+        try:
+            while True:
+                self._sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def wait_for_subscriber(self, timeout_s: float = 5.0) -> bool:
+        """Block until at least one subscription arrives (tests, one-shot tools). True if one did."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._sock.poll(50, zmq.POLLIN):
+                self._sock.recv()
+                return True
+        return False
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """``{"sent", "dropped_hwm"}``."""
+        return {"sent": self.sent, "dropped_hwm": self.dropped_hwm}
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the socket; unsent messages are discarded (default) or get ``linger_ms`` to leave
+        (a stage's final status on a clean stop)."""
+        self._sock.close(linger=linger_ms)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Subscriber:
+    """A SUB socket returning decoded messages; malformed ones are dropped and counted.
+
+    Args:
+        endpoint: where to bind or connect.
+        topics: topic prefixes to receive (``b""`` = all).
+        bind: bind (sync's frames input, so grabbers can connect in) or connect.
+        hwm: receive high-water mark (messages).
+        conflate: :meth:`recv` returns only the newest queued message (skipped ones counted in
+            ``skipped``); ZeroMQ's own CONFLATE cannot carry multipart messages, so this drains.
+        curve: CURVE server keys and client allow-list (binding side only).
+        max_buffer_bytes: larger buffers make a message malformed.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        topics: Iterable[bytes] = (b"",),
+        *,
+        bind: bool,
+        hwm: int = 4,
+        conflate: bool = False,
+        curve: CurveServer | None = None,
+        max_buffer_bytes: int = MAX_BUFFER_BYTES,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.conflate = conflate
+        self.max_buffer_bytes = max_buffer_bytes
+        self.received = 0
+        self.dropped_malformed = 0
+        self.skipped = 0
+        self.last_error: str | None = None
+        self._auth = None
+        self._own_ctx = False
+        if curve is not None:
+            # One ZAP handler per context: an authenticated socket gets its own context.
+            self._ctx = zmq.Context()
+            self._own_ctx = True
+            self._auth = start_authenticator(self._ctx, curve)
+        else:
+            self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.SUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RCVHWM, hwm)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_buffer_bytes + (1 << 20))
+        for t in topics:
+            self._sock.setsockopt(zmq.SUBSCRIBE, t)
+        try:
+            if curve is not None:
+                apply_server(self._sock, curve)
+            if bind:
+                _prepare_ipc(endpoint)
+                self._sock.bind(endpoint)
+                self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            else:
+                self._sock.connect(connect_address(endpoint))
+        except Exception:
+            self.close()
+            raise
+
+    def _recv_one(self) -> Message | None:
+        """One queued message, or None when the queue is empty (malformed ones counted, skipped)."""
+        while True:
+            try:
+                parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return None
+            try:
+                msg = decode(parts, max_buffer_bytes=self.max_buffer_bytes)
+            except MessageError as err:
+                self.dropped_malformed += 1
+                self.last_error = str(err)
+                log.debug("dropped malformed message on %s: %s", self.endpoint, err)
+                continue
+            self.received += 1
+            return msg
+
+    def recv(self, timeout_ms: int | None = 100) -> Message | None:
+        """The next (``conflate``: the newest) well-formed message, or None after ``timeout_ms``.
+
+        ``timeout_ms=None`` waits forever; 0 only looks at what is queued.
+        """
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            msg = self._recv_one()
+            if msg is not None:
+                if self.conflate:
+                    newer, skipped = self._drain(msg)
+                    self.skipped += skipped
+                    return newer
+                return msg
+            wait = -1 if deadline is None else int(max(0.0, deadline - time.monotonic()) * 1000)
+            if not self._sock.poll(wait, zmq.POLLIN):
+                return None
+            if deadline is not None and time.monotonic() >= deadline and not self._sock.poll(0, zmq.POLLIN):
+                return None
+
+    def _drain(self, first: Message) -> tuple[Message, int]:
+        latest, skipped = first, 0
+        while (msg := self._recv_one()) is not None:
+            latest, skipped = msg, skipped + 1
+        return latest, skipped
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """``{"received", "dropped_malformed", "skipped"}``."""
+        return {
+            "received": self.received,
+            "dropped_malformed": self.dropped_malformed,
+            "skipped": self.skipped,
+        }
+
+    def close(self) -> None:
+        """Close the socket (and its authenticator and own context, if any)."""
+        self._sock.close(linger=0) if hasattr(self, "_sock") else None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._own_ctx:
+            self._ctx.term()
+            self._own_ctx = False
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def drain_latest(sub: Subscriber, timeout_ms: int | None = 0) -> tuple[Message | None, int]:
+    """Latest-wins: the newest queued message (waiting up to ``timeout_ms`` for a first one) and how
+    many older ones were skipped (also added to ``sub.skipped``)."""
+    first = sub._recv_one()
+    if first is None:
+        if timeout_ms == 0:
+            return None, 0
+        conflate, sub.conflate = sub.conflate, False
+        try:
+            first = sub.recv(timeout_ms)
+        finally:
+            sub.conflate = conflate
+        if first is None:
+            return None, 0
+    latest, skipped = sub._drain(first)
+    sub.skipped += skipped
+    return latest, skipped
+
+
+def shutdown(linger_ms: int = 500) -> None:
+    """End of a process: close any socket left on the process-wide context and terminate it.
+
+    Frames are sent zero-copy; a process that exits while ZeroMQ's I/O thread still reads a frame's
+    memory can abort (EFAULT). Call this last in a process entry point, from its main thread,
+    once no other thread uses the bus.
+    """
+    zmq.Context.instance().destroy(linger=linger_ms)

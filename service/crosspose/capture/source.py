@@ -1,0 +1,129 @@
+"""The camera-source interface every kind implements, and :func:`open_source` that picks the kind."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from crosspose.config import CameraConfig
+
+
+class SourceError(RuntimeError):
+    """The source failed (cannot open, read error, stream lost); the grabber retries with backoff."""
+
+
+class SourceEnded(SourceError):  # noqa: N818 (an end, not an error; the contract names it)
+    """A finite source (a video file without ``loop``) has no more frames."""
+
+
+class Source(ABC):
+    """A camera source. ``read`` returns ``(frame (H, W, 3) uint8 BGR, device_ts_ns | None)``."""
+
+    #: "opencv", "file" or "synthetic"
+    kind: str = ""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open the device/stream/file; raise :class:`SourceError` naming what failed."""
+
+    @abstractmethod
+    def read(self) -> tuple[np.ndarray, int | None]:
+        """The next frame; raise :class:`SourceEnded` at the end, :class:`SourceError` on failure."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device (idempotent)."""
+
+    @property
+    @abstractmethod
+    def fps(self) -> float | None:
+        """Frame rate: the configured one, else the source's own (None when unknown)."""
+
+    @property
+    def paced(self) -> bool:
+        """True when the grabber must pace reads itself (files, synthetic); live cameras pace themselves."""
+        return False
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def resize_to(frame: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
+    """Resize to the configured size (either side alone keeps the aspect ratio); INTER_LINEAR (DESIGN §7)."""
+    import cv2
+
+    if width is None and height is None:
+        return frame
+    h, w = frame.shape[:2]
+    if width is None:
+        width = max(1, round(w * height / h))
+    if height is None:
+        height = max(1, round(h * width / w))
+    if (w, h) == (width, height):
+        return frame
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """Grey or BGRA → ``(H, W, 3)`` uint8 BGR."""
+    import cv2
+
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
+
+
+_DEVICE = re.compile(r"^(\d+|/dev/video\d+)$")
+_URL = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
+
+
+def source_kind(source: str) -> str:
+    """``"synthetic"``, ``"opencv"`` (device index, /dev/videoN, stream URL) or ``"file"``."""
+    s = source.strip()
+    if s == "synthetic" or s.startswith("synthetic?") or s.startswith("synthetic:"):
+        return "synthetic"
+    if _DEVICE.match(s) or _URL.match(s):
+        return "opencv"
+    return "file"
+
+
+def open_source(camera: CameraConfig, *, camera_index: int = 0, num_cameras: int = 1) -> Source:
+    """The :class:`Source` for a camera config (not opened yet).
+
+    ``camera_index`` / ``num_cameras`` tell a synthetic source which camera of the synthetic rig it
+    is (its ``?index=&cameras=`` query overrides them).
+
+    Raises:
+        SourceError: a file source whose path does not exist.
+    """
+    kind = source_kind(camera.source)
+    if kind == "synthetic":
+        from crosspose.capture.synthetic import SyntheticSource
+
+        return SyntheticSource.from_config(camera, camera_index=camera_index, num_cameras=num_cameras)
+    if kind == "opencv":
+        from crosspose.capture.opencv import OpenCVSource
+
+        return OpenCVSource(camera.source, fps=camera.fps, width=camera.width, height=camera.height)
+    from crosspose.capture.file import FileSource
+
+    path = Path(camera.source).expanduser()
+    if not path.is_file():
+        raise SourceError(
+            f"camera {camera.name!r}: source {camera.source!r} is not a device index, /dev/videoN, "
+            "stream URL, 'synthetic' or an existing video file"
+        )
+    return FileSource(path, fps=camera.fps, loop=camera.loop, width=camera.width, height=camera.height,
+                      preload=camera.preload)

@@ -1,0 +1,135 @@
+"""Synthetic-studio cameras: rendered frames of a seeded :func:`crosspose.studio.make_scene`.
+
+``synthetic`` or ``synthetic?seed=0&index=1&cameras=4&frames=300``: every grabber of one studio
+uses the same seed and camera count, so they render the same performer from their own camera of
+the same rig. Deterministic by seed and camera index; the take loops.
+
+``live=1`` makes the cameras of one studio behave like real ones watching one performer: each read
+shows the take's frame for the current tick of the host's monotonic clock at the source's rate (the
+same instant in every grabber process), instead of each camera's own next frame. Frame ``n`` is the
+same image either way; the device timestamp is ``tick / fps``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import numpy as np
+
+from crosspose.capture.source import Source, SourceError, resize_to
+from crosspose.config import DEFAULT_FPS, CameraConfig
+
+if TYPE_CHECKING:
+    from crosspose.studio import Renderer, Scene
+
+_KEYS = {"seed", "index", "cameras", "frames", "live"}
+
+
+def parse_synthetic(source: str) -> dict[str, int]:
+    """Query parameters of a ``synthetic?…`` source string (integers; unknown keys rejected)."""
+    _, _, query = source.partition("?")
+    out: dict[str, int] = {}
+    for key, values in parse_qs(query, keep_blank_values=True, strict_parsing=False).items():
+        if key not in _KEYS:
+            raise SourceError(f"synthetic source: unknown parameter {key!r} (use {', '.join(sorted(_KEYS))})")
+        try:
+            out[key] = int(values[-1])
+        except ValueError:
+            raise SourceError(f"synthetic source: {key}={values[-1]!r} is not an integer") from None
+    return out
+
+
+class SyntheticSource(Source):
+    """Camera ``index`` of a ``cameras``-camera synthetic studio (seed ``seed``), ``frames`` long, looped."""
+
+    kind = "synthetic"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        index: int = 0,
+        cameras: int = 1,
+        frames: int = 300,
+        fps: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        live: bool = False,
+    ) -> None:
+        if not 1 <= cameras <= 12:
+            raise SourceError(f"synthetic source: cameras={cameras} must be 1..12")
+        if not 0 <= index < cameras:
+            raise SourceError(f"synthetic source: index={index} must be in 0..{cameras - 1}")
+        if frames < 1:
+            raise SourceError(f"synthetic source: frames={frames} must be >= 1")
+        self.seed = seed
+        self.index = index
+        self.cameras = cameras
+        self.frames = frames
+        self._fps = fps or DEFAULT_FPS
+        self.width = width
+        self.height = height
+        self._scene: Scene | None = None
+        self._renderer: Renderer | None = None
+        self._i = 0
+        self.live = live
+        self._last_tick = -1
+
+    @classmethod
+    def from_config(
+        cls, camera: CameraConfig, *, camera_index: int = 0, num_cameras: int = 1
+    ) -> SyntheticSource:
+        """From a camera config; the source's query overrides the given index / camera count."""
+        params = parse_synthetic(camera.source)
+        return cls(
+            seed=params.get("seed", 0),
+            index=params.get("index", camera_index),
+            cameras=params.get("cameras", max(num_cameras, camera_index + 1)),
+            frames=params.get("frames", 300),
+            fps=camera.fps,
+            width=camera.width,
+            height=camera.height,
+            live=bool(params.get("live", 0)),
+        )
+
+    def open(self) -> None:
+        from crosspose.studio import Renderer, make_scene
+
+        # The studio's rigs need >= 2 cameras; a single synthetic camera is camera 0 of a pair.
+        scene = make_scene(self.seed, self.frames, max(self.cameras, 2), fps=self._fps)
+        name = scene.rig.names[self.index]
+        self._scene = scene
+        self._renderer = Renderer(scene.rig.subset([name]), seed=self.seed)
+        self._i = 0
+
+    def read(self) -> tuple[np.ndarray, int | None]:
+        if self._scene is None or self._renderer is None:
+            raise SourceError("synthetic source is not open")
+        if self.live:
+            tick = max(time.monotonic_ns() * self._fps // 1e9, self._last_tick + 1)
+            self._last_tick = int(tick)
+            self._i = self._last_tick
+        n = self._i % self.frames
+        frame = self._renderer.render(self._scene.joints3d[n])[0]
+        device_ns = int(self._i * 1e9 / self._fps)
+        self._i += 1
+        return resize_to(frame, self.width, self.height), device_ns
+
+    @property
+    def frame_index(self) -> int:
+        """Index in the take of the next frame ``read`` returns."""
+        return self._i % self.frames
+
+    def close(self) -> None:
+        self._scene = None
+        self._renderer = None
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def paced(self) -> bool:
+        return True

@@ -1,0 +1,48 @@
+"""``crosspose config …``: check a configuration file without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Service configuration files.", no_args_is_help=True)
+
+
+@app.command("validate")
+def validate(
+    file: Annotated[Path, typer.Argument(help="YAML configuration file.")],
+) -> None:
+    """Check a config (YAML + environment overrides); print a summary, or each error with its location.
+
+    Example: crosspose config validate deploy/config.example.yaml
+    """
+    from crosspose.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(file)
+    except ConfigError as err:
+        typer.echo(f"{file}: {len(err.errors)} error(s)", err=True)
+        for line in err.errors:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: OK")
+    typer.echo(f"cameras ({len(cfg.cameras)}):")
+    for cam in cfg.cameras:
+        extra = []
+        if cam.fps:
+            extra.append(f"{cam.fps:g} fps")
+        if cam.remote:
+            extra.append("remote")
+        if cam.jpeg_quality:
+            extra.append(f"jpeg q{cam.jpeg_quality}")
+        typer.echo(f"  {cam.name}: {cam.source}" + (f" ({', '.join(extra)})" if extra else ""))
+    typer.echo(
+        f"sync tolerance {cfg.sync_tolerance_ns() / 1e6:.1f} ms; frames {cfg.bus.frames_endpoint}"
+        f"{' (CURVE)' if cfg.bus.curve else ''}"
+    )
+    typer.echo(
+        f"inference {cfg.inference.backend} on {cfg.inference.device}; api {cfg.api.host}:{cfg.api.port}"
+        f" (token {'set' if cfg.api.token else 'not set: writes refused'})"
+    )

@@ -1,0 +1,289 @@
+"""The service's one typed settings tree (DESIGN §3/§4): cameras, bus, sync, inference, solver, api …
+
+Every model rejects unknown keys and describes each field; :func:`crosspose.config.load_config`
+builds it from a YAML file plus environment overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+DEFAULT_FPS = 30.0
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def default_ipc_dir() -> str:
+    """Folder of the default ``ipc://`` endpoints: one per user, so two users never collide."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return str(Path(tempfile.gettempdir()) / f"crosspose-{uid}")
+
+
+def _ipc(name: str) -> str:
+    return f"ipc://{default_ipc_dir()}/{name}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class CameraConfig(_Model):
+    """One camera: where its frames come from and how its grabber publishes them."""
+
+    name: str = Field(description="Camera name, as in the calibration ([A-Za-z0-9_-]+).")
+    source: str = Field(
+        description=(
+            "Frame source: a device index ('0'), '/dev/videoN', an rtsp:// or http(s):// URL, a video "
+            "file path, or 'synthetic' (optionally 'synthetic?seed=0&index=1&cameras=4')."
+        )
+    )
+    fps: float | None = Field(
+        default=None, gt=0, description="Frames per second to pace at; None = the source's own rate."
+    )
+    loop: bool = Field(default=False, description="Replay a video file from the start when it ends.")
+    width: int | None = Field(default=None, gt=0, description="Frame width to request or resize to (px).")
+    height: int | None = Field(default=None, gt=0, description="Frame height to request or resize to (px).")
+    jpeg_quality: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="JPEG-encode frames at this quality (remote grabbers); None = raw BGR buffers.",
+    )
+    remote: bool = Field(
+        default=False, description="The grabber runs on another host and connects in (not started here)."
+    )
+    preload: bool = Field(
+        default=False,
+        description=(
+            "Video files only: decode the whole file once into memory (after any resize) and replay it "
+            "from there, so a small machine can replay several HD files at their own rate."
+        ),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"camera name {v!r} may only use letters, digits, '_' and '-'")
+        return v
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_to_str(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("source must not be empty")
+        return v
+
+
+class CurveConfig(_Model):
+    """CURVE authentication of the frames link: the server's secret key and the allowed grabbers."""
+
+    server_secret_key: Path = Field(
+        description="Certificate file with the server's secret key (from `crosspose keys generate`)."
+    )
+    client_public_keys: Path = Field(
+        description="Folder of allowed client public-key certificates (*.key); any other client is refused."
+    )
+
+
+class BusConfig(_Model):
+    """ZeroMQ endpoints of the pipeline. Grabbers connect a PUB to the frames endpoint that sync binds."""
+
+    frames_endpoint: str = Field(
+        default_factory=lambda: _ipc("frames"),
+        description="Sync binds here, grabbers connect in (tcp://0.0.0.0:PORT lets remote grabbers in).",
+    )
+    framesets_endpoint: str = Field(
+        default_factory=lambda: _ipc("framesets"), description="Sync publishes frame sets here (bound)."
+    )
+    heatmaps_endpoint: str = Field(
+        default_factory=lambda: _ipc("heatmaps"), description="Inference publishes heatmaps here (bound)."
+    )
+    skeletons_endpoint: str = Field(
+        default_factory=lambda: _ipc("skeletons"), description="The solver publishes skeletons here (bound)."
+    )
+    control_endpoint: str = Field(
+        default_factory=lambda: _ipc("control"), description="Control-plane messages (calibration.updated …)."
+    )
+    status_endpoint: str = Field(
+        default_factory=lambda: _ipc("status"), description="Stage heartbeats and counters (status.<stage>.)."
+    )
+    hwm: int = Field(
+        default=4,
+        ge=1,
+        le=10_000,
+        description="High-water mark (messages) of every data socket; small = low latency.",
+    )
+    curve: CurveConfig | None = Field(
+        default=None, description="CURVE keys for the frames link; None = no authentication."
+    )
+
+    @field_validator(
+        "frames_endpoint",
+        "framesets_endpoint",
+        "heatmaps_endpoint",
+        "skeletons_endpoint",
+        "control_endpoint",
+        "status_endpoint",
+    )
+    @classmethod
+    def _check_endpoint(cls, v: str) -> str:
+        if not re.match(r"^(tcp|ipc|inproc)://.+", v):
+            raise ValueError(f"endpoint {v!r} must start with tcp://, ipc:// or inproc://")
+        return v
+
+
+class SyncConfig(_Model):
+    """Frame-set assembly."""
+
+    tolerance_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="Max |t_capture - t_ref| in a set (ms); None = half the slowest camera's frame period.",
+    )
+    max_wait_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="Extra wait for a silent camera beyond a set's window (ms); None = the tolerance.",
+    )
+
+
+class InferenceConfig(_Model):
+    """The fusion network stage."""
+
+    model: Path | None = Field(
+        default=None, description="ONNX file of the fusion network; None = the default built one."
+    )
+    device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."
+    )
+    heatmaps: Literal["fused", "raw"] = Field(
+        default="fused",
+        description="Heatmaps the solver gets: 'fused' (cross-view fusion output) or 'raw' (per view).",
+    )
+    backend: Literal["network", "simulated"] = Field(
+        default="network",
+        description="'network' runs the model; 'simulated' = synthetic-studio heatmaps, no network.",
+    )
+
+
+class SolverConfig(_Model):
+    """The 3D solver stage."""
+
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword options passed to crosspose.solver.Solver(**options)."
+    )
+    threads: int = Field(default=1, ge=1, le=256, description="torch threads of the solver process.")
+
+
+class ApiConfig(_Model):
+    """The HTTP / websocket API."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0 = any free port).")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for writes (or env CROSSPOSE_API_TOKEN); None = writes refused.",
+    )
+    max_upload_bytes: int = Field(
+        default=1_000_000, gt=0, description="Largest calibration upload accepted (bytes)."
+    )
+    ws_queue: int = Field(
+        default=64, ge=1, description="Messages queued per websocket client before the oldest drop."
+    )
+    preview_hz: float = Field(
+        default=2.0, ge=0, description="Rate of camera preview images for the viewer (0 = off)."
+    )
+
+
+class CalibrationConfig(_Model):
+    """Where the calibration comes from and is stored."""
+
+    file: Path | None = Field(
+        default=None, description="Initial rig file (any format crosspose.calibration.load_rig reads)."
+    )
+    store: Path = Field(
+        default=Path("calibration/store"), description="Folder of accepted calibrations with version history."
+    )
+
+
+class LoggingConfig(_Model):
+    """Logging of every process."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Log level."
+    )
+    json_format: bool = Field(default=False, alias="json", description="One JSON object per log line.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class SupervisorConfig(_Model):
+    """Process supervision."""
+
+    restart_backoff_s: float = Field(
+        default=0.5, gt=0, description="First restart delay of a crashed stage (s)."
+    )
+    restart_backoff_max_s: float = Field(default=10.0, gt=0, description="Longest restart delay (s).")
+    heartbeat_s: float = Field(default=1.0, gt=0, description="Interval of stage heartbeats (s).")
+    stage_timeout_s: float = Field(
+        default=5.0, gt=0, description="A stage silent for this long counts as down (s)."
+    )
+
+
+class Config(_Model):
+    """The whole service configuration."""
+
+    cameras: list[CameraConfig] = Field(min_length=1, description="The cameras, in rig order.")
+    bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ endpoints.")
+    sync: SyncConfig = Field(default_factory=SyncConfig, description="Frame-set assembly.")
+    inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Fusion network.")
+    solver: SolverConfig = Field(default_factory=SolverConfig, description="3D solver.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP / websocket API.")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="Calibration.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Process supervision.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.name in seen:
+                raise ValueError(f"camera name {cam.name!r} is used twice; names must be unique")
+            seen.add(cam.name)
+        return self
+
+    @property
+    def camera_names(self) -> list[str]:
+        """Names of the cameras in rig order."""
+        return [c.name for c in self.cameras]
+
+    def sync_tolerance_ns(self) -> int:
+        """Frame-set tolerance (ns): configured, or half the frame period of the slowest camera."""
+        if self.sync.tolerance_ms is not None:
+            return int(self.sync.tolerance_ms * 1e6)
+        slowest = min((c.fps or DEFAULT_FPS) for c in self.cameras)
+        return int(0.5e9 / slowest)
+
+    def sync_max_wait_ns(self) -> int:
+        """Longest wait for a late camera (ns): configured, or the tolerance."""
+        if self.sync.max_wait_ms is not None:
+            return int(self.sync.max_wait_ms * 1e6)
+        return self.sync_tolerance_ns()

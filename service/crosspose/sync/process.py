@@ -1,0 +1,134 @@
+"""The sync process: SUB (bound) on the frames endpoint → :class:`FrameSetAssembler` → PUB frame sets.
+
+Grabbers' ``status.grabber.<cam>.`` messages arrive on the same link and are relayed to the
+status endpoint, where sync also publishes ``status.sync.`` about once a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from crosspose.bus import FRAME, FRAMESET, CurveServer, Publisher, Subscriber, status_topic
+from crosspose.capture.grabber import StopEvent
+from crosspose.config import Config
+from crosspose.sync.assembler import ClockAligner, FrameSet, FrameSetAssembler
+
+log = logging.getLogger(__name__)
+GRABBER_STATUS = status_topic("grabber")
+SYNC_STATUS = status_topic("sync")
+
+
+class SyncStage:
+    """Sockets around a :class:`FrameSetAssembler`; :meth:`step` handles one receive/poll round.
+
+    The frames socket binds (grabbers connect in, CURVE when ``config.bus.curve`` is set); the
+    frame-set PUB binds ``framesets_endpoint``; the status PUB connects to ``status_endpoint``.
+    """
+
+    def __init__(self, config: Config, *, status_interval_s: float | None = None) -> None:
+        bus = config.bus
+        self.config = config
+        self.assembler = FrameSetAssembler(
+            config.camera_names, config.sync_tolerance_ns(), config.sync_max_wait_ns()
+        )
+        self._remote = {c.name for c in config.cameras if c.remote}
+        self._clocks = {name: ClockAligner() for name in self._remote}
+        self.status_interval_s = status_interval_s or config.supervisor.heartbeat_s
+        self.grabbers: dict[str, dict[str, Any]] = {}
+        curve = None
+        if bus.curve is not None:
+            curve = CurveServer(bus.curve.server_secret_key, bus.curve.client_public_keys)
+        # The frames socket queues one frame per camera per HWM slot.
+        self.frames = Subscriber(
+            bus.frames_endpoint,
+            (FRAME, GRABBER_STATUS),
+            bind=True,
+            hwm=bus.hwm * len(config.cameras),
+            curve=curve,
+        )
+        try:
+            self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=bus.hwm)
+            self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
+        except Exception:
+            self.frames.close()
+            raise
+        self._next_status = 0.0
+
+    def _publish(self, sets: list[FrameSet]) -> None:
+        for fs in sets:
+            self.framesets.send(FRAMESET, fs.header(), fs.present_buffers())
+
+    def step(self, timeout_ms: int = 5) -> int:
+        """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns
+        the number of sets published."""
+        msg = self.frames.recv(timeout_ms)
+        now = time.monotonic_ns()
+        sets: list[FrameSet] = []
+        if msg is not None:
+            if msg.topic.startswith(GRABBER_STATUS):
+                cam = msg.header.get("camera")
+                if isinstance(cam, str):
+                    self.grabbers[cam] = msg.header
+                self.status_pub.send(msg.topic, msg.header)
+            elif msg.type == "frame" and len(msg.buffers) == 1:
+                cam = msg.header.get("camera")
+                t = msg.header.get("t_capture_ns")
+                t_local = None
+                if cam in self._clocks and isinstance(t, int):
+                    t_local = self._clocks[cam].to_local(t, now)
+                sets = self.assembler.add(msg.header, msg.buffers[0], now, t_ns=t_local)
+            else:
+                self.assembler.dropped_foreign += 1
+        sets += self.assembler.poll(time.monotonic_ns())
+        self._publish(sets)
+        if time.monotonic() >= self._next_status:
+            self.publish_status()
+        return len(sets)
+
+    def status(self) -> dict[str, Any]:
+        """The ``status.sync.`` header: assembler counters, socket counters, grabber states."""
+        st = self.assembler.status(time.monotonic_ns())
+        for cam, g in self.grabbers.items():
+            if cam in st["cameras"]:
+                st["cameras"][cam]["grabber_state"] = g.get("state")
+        return {
+            "v": 1,
+            "type": "status",
+            "stage": "sync",
+            "t_wall_ns": time.time_ns(),
+            **st,
+            "frames_socket": self.frames.counters,
+            "framesets_socket": self.framesets.counters,
+        }
+
+    def publish_status(self) -> None:
+        """Send ``status.sync.`` now."""
+        self.status_pub.send(SYNC_STATUS, self.status())
+        self._next_status = time.monotonic() + self.status_interval_s
+
+    def close(self) -> None:
+        """Close every socket."""
+        self.frames.close()
+        self.framesets.close()
+        self.status_pub.close(linger_ms=500)  # the final counters
+
+
+def run_sync(config: Config, stop_event: StopEvent | None = None) -> None:
+    """Process entry point: assemble and publish frame sets until ``stop_event`` is set."""
+    stop = stop_event if stop_event is not None else threading.Event()
+    stage = SyncStage(config)
+    log.info(
+        "sync: %d cameras, tolerance %.1f ms, frames on %s",
+        len(config.cameras),
+        config.sync_tolerance_ns() / 1e6,
+        stage.frames.endpoint,
+    )
+    try:
+        while not stop.is_set():
+            stage.step(timeout_ms=5)
+        stage.publish_status()  # the final counters
+    finally:
+        stage.close()

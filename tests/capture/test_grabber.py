@@ -1,0 +1,133 @@
+"""The grabber against a real bound SUB socket: stamped frames, JPEG, end of file, reconnect with backoff."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crosspose.bus import FRAME, STATUS, Message, Subscriber
+from crosspose.capture import Grabber, decode_frame
+from crosspose.config import BusConfig, CameraConfig
+
+pytestmark = pytest.mark.timeout(60)
+W, H, N = 64, 48, 20  # the conftest video
+
+
+def _collect(sub: Subscriber, until: Callable[[list[Message]], bool], timeout_s: float = 20) -> list[Message]:
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not until(got):
+        msg = sub.recv(50)
+        if msg is not None:
+            got.append(msg)
+    return got
+
+
+def _run(grabber: Grabber) -> tuple[threading.Thread, threading.Event, dict[str, Any]]:
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("state", grabber.run(stop)), daemon=True)
+    thread.start()
+    return thread, stop, result
+
+
+def _states(msgs: list[Message]) -> list[str]:
+    return [m.header["state"] for m in msgs if m.topic.startswith(STATUS)]
+
+
+def test_grabber_publishes_stamped_frames_and_reports_the_end(tmp_path: Path, video: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/frames"
+    with Subscriber(endpoint, [FRAME, STATUS], bind=True, hwm=1000) as sub:
+        # A slower pace than the file's own rate, so the pacing is visibly the configured one.
+        cam = CameraConfig(name="cam1", source=str(video), fps=40)
+        grabber = Grabber(cam, BusConfig(frames_endpoint=endpoint, hwm=1000), status_interval_s=0.1)
+        thread, stop, result = _run(grabber)
+        msgs = _collect(sub, lambda got: "ended" in _states(got))
+        stop.set()
+        thread.join(10)
+    assert result["state"] == "ended"
+    frames = [m for m in msgs if m.topic == b"frame.cam1."]
+    assert frames, "no frame arrived"
+    seqs = [m.header["seq"] for m in frames]
+    assert seqs == sorted(seqs)
+    assert seqs[-1] == N - 1  # the subscriber may miss the first frames (slow joiner), never the last
+    h = frames[-1].header
+    assert h["v"] == 1
+    assert h["type"] == "frame"
+    assert h["camera"] == "cam1"
+    assert h["encoding"] == "raw"
+    assert h["shape"] == [H, W, 3]
+    assert h["fps"] == 40
+    assert isinstance(h["t_wall_ns"], int)
+    caps = [m.header["t_capture_ns"] for m in frames]
+    devs = [m.header["t_device_ns"] for m in frames]
+    assert all(b > a for a, b in itertools.pairwise(caps))
+    assert all(b > a for a, b in itertools.pairwise(devs))
+    assert all(c <= time.monotonic_ns() for c in caps)  # host monotonic clock
+    img = decode_frame(h, frames[-1].buffers[0])
+    assert img.shape == (H, W, 3)
+    assert abs(float(img.mean()) - 10 * (N - 1)) < 5  # the last frame of the clip
+    status = [m.header for m in msgs if m.topic == b"status.grabber.cam1."]
+    assert status[-1]["state"] == "ended"
+    assert status[-1]["frames"] == N
+    assert "ended" in status[-1]["error"]
+
+
+def test_jpeg_frames_decode_to_the_image(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/frames"
+    with Subscriber(endpoint, [FRAME], bind=True, hwm=100) as sub:
+        cam = CameraConfig(name="s1", source="synthetic?seed=2&frames=3", width=320, jpeg_quality=95, fps=30)
+        grabber = Grabber(cam, BusConfig(frames_endpoint=endpoint, hwm=100))
+        thread, stop, _ = _run(grabber)
+        msgs = _collect(sub, lambda got: len(got) >= 4)
+        stop.set()
+        thread.join(10)
+    assert len(msgs) >= 4
+    h = msgs[0].header
+    assert h["encoding"] == "jpeg"
+    img = decode_frame(h, msgs[0].buffers[0])
+    assert img.shape[1] == 320
+    assert list(img.shape) == h["shape"]
+    assert len(msgs[0].buffers[0]) < img.nbytes / 4  # compressed
+    assert h["t_device_ns"] is not None
+    # Synthetic frames loop (3 frames): seq k and k+3 show the same image.
+    by_seq = {m.header["seq"]: decode_frame(m.header, m.buffers[0]) for m in msgs}
+    pairs = [(s, s + 3) for s in by_seq if s + 3 in by_seq]
+    for a, b in pairs:
+        assert float(np.abs(by_seq[a].astype(int) - by_seq[b]).mean()) < 1.0
+
+
+def test_grabber_reconnects_with_backoff_until_the_source_appears(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    endpoint = f"ipc://{tmp_path}/frames"
+    late = tmp_path / "late.mp4"
+    with Subscriber(endpoint, [FRAME, STATUS], bind=True, hwm=1000) as sub:
+        cam = CameraConfig(name="cam2", source=str(late), loop=True, fps=50)
+        grabber = Grabber(
+            cam,
+            BusConfig(frames_endpoint=endpoint, hwm=1000),
+            backoff_s=0.02,
+            backoff_max_s=0.1,
+            status_interval_s=0.05,
+        )
+        thread, stop, result = _run(grabber)
+        msgs = _collect(sub, lambda got: "reconnecting" in _states(got) and grabber.stats.reconnects >= 3)
+        assert grabber.stats.state == "reconnecting"
+        reconnecting = [m.header for m in msgs if m.topic.startswith(STATUS)][-1]
+        assert "late.mp4" in reconnecting["error"]
+        make_video(late)  # the camera comes back
+        msgs = _collect(sub, lambda got: sum(m.topic == b"frame.cam2." for m in got) >= 5)
+        stop.set()
+        thread.join(10)
+    assert result["state"] == "stopped"
+    assert sum(m.topic == b"frame.cam2." for m in msgs) >= 5
+    assert grabber.stats.state == "stopped"
+    assert grabber.stats.reconnects >= 3

@@ -1,0 +1,138 @@
+"""run_sync over real sockets: four jittered publisher threads, one stops mid-run, sets keep coming."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosspose.bus import FRAMESET, STATUS, Message, Publisher, Subscriber, frame_topic, status_topic
+from crosspose.capture import decode_frame, encode_frame, frame_header
+from crosspose.config import config_from_dict
+from crosspose.sync import run_sync
+
+pytestmark = pytest.mark.timeout(60)
+CAMS = ["c0", "c1", "c2", "c3"]
+FPS = 50.0
+
+
+def _camera(endpoint: str, cam: str, index: int, stop: threading.Event, seed: int) -> None:
+    """A fake grabber: 50 fps, stamps jittered by up to 3 ms; every 10 frames a status and a bogus message."""
+    rng = random.Random(seed)
+    image = np.full((6, 8, 3), index, dtype=np.uint8)
+    with Publisher(endpoint, bind=False, hwm=16) as pub:
+        seq, next_t = 0, time.monotonic()
+        while not stop.is_set():
+            if seq % 10 == 0:
+                pub.send(status_topic("grabber", cam), {"type": "status", "stage": "grabber", "camera": cam,
+                                                         "state": "running"})  # fmt: skip
+            t_cap = time.monotonic_ns() - rng.randrange(0, 3_000_000)
+            encoding, buf = encode_frame(image, None)
+            header = frame_header(cam, seq, image, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),
+                                  t_device_ns=None, encoding=encoding, fps=FPS)  # fmt: skip
+            pub.send(frame_topic(cam), header, [buf])
+            if seq % 10 == 3:
+                pub.send(frame_topic(cam), {"type": "bogus"})  # a foreign message: counted, ignored
+            seq += 1
+            next_t += 1 / FPS
+            stop.wait(max(0.0, next_t - time.monotonic()))
+
+
+def test_sets_keep_coming_when_a_camera_stops(tmp_path: Path) -> None:
+    cfg = config_from_dict(
+        {
+            "cameras": [{"name": c, "source": "synthetic", "fps": FPS} for c in CAMS],
+            "bus": {
+                "frames_endpoint": f"ipc://{tmp_path}/frames",
+                "framesets_endpoint": f"ipc://{tmp_path}/framesets",
+                "status_endpoint": f"ipc://{tmp_path}/status",
+                "hwm": 8,
+            },
+            "supervisor": {"heartbeat_s": 0.2},
+        }
+    )
+    tol = cfg.sync_tolerance_ns()
+    assert tol == 10_000_000  # half of 20 ms
+    status = Subscriber(cfg.bus.status_endpoint, [STATUS], bind=True, hwm=1000)
+    sets_sub = Subscriber(cfg.bus.framesets_endpoint, [FRAMESET], bind=False, hwm=1000)
+    sync_stop = threading.Event()
+    sync = threading.Thread(target=run_sync, args=(cfg, sync_stop), daemon=True)
+    sync.start()
+    cam_stops = {c: threading.Event() for c in CAMS}
+    cams = [
+        threading.Thread(target=_camera, args=(cfg.bus.frames_endpoint, c, i, cam_stops[c], i), daemon=True)
+        for i, c in enumerate(CAMS)
+    ]
+    for t in cams:
+        t.start()
+    try:
+        full: list[Message] = []
+        partial: list[Message] = []
+        statuses: list[Message] = []
+        deadline = time.monotonic() + 40
+
+        def done() -> bool:
+            last = [m.header for m in statuses if m.topic == b"status.sync."][-1:]
+            return len(partial) >= 25 and bool(last) and last[0]["cameras"]["c3"]["missing"] >= 25
+
+        while time.monotonic() < deadline and not done():
+            while (m := status.recv(0)) is not None:  # a bound SUB subscribes only when it is used
+                statuses.append(m)
+            msg = sets_sub.recv(100)
+            if msg is None:
+                continue
+            present = msg.header["present"]
+            if all(present) and not cam_stops["c3"].is_set():
+                full.append(msg)
+                relayed_c3 = any(m.topic == b"status.grabber.c3." for m in statuses)
+                if len(full) >= 25 and relayed_c3:
+                    cam_stops["c3"].set()  # camera c3 dies
+            elif cam_stops["c3"].is_set() and present == [True, True, True, False] and len(partial) < 25:
+                partial.append(msg)
+    finally:
+        for e in cam_stops.values():
+            e.set()
+        for t in cams:
+            t.join(5)
+        sync_stop.set()
+        sync.join(5)
+        sets_sub.close()
+        while (m := status.recv(300)) is not None:  # what sync sent before it stopped
+            statuses.append(m)
+        status.close()
+    assert not sync.is_alive()
+    assert len(full) >= 25
+    assert len(partial) >= 25, "sets stopped (or kept waiting on the dead camera)"
+    for msg in full + partial:
+        h = msg.header
+        assert h["type"] == "frameset"
+        assert h["cameras"] == CAMS
+        assert len(msg.buffers) == sum(h["present"])  # one buffer per PRESENT camera, in camera order
+        k = 0
+        for i, (p, f, s) in enumerate(zip(h["present"], h["frames"], h["skew_ns"], strict=True)):
+            if not p:
+                assert f is None
+                assert s is None
+                continue
+            assert f["camera"] == CAMS[i]
+            assert abs(f["t_capture_ns"] - h["t_ref_ns"]) <= tol
+            assert s == f["t_capture_ns"] - h["t_ref_ns"]
+            assert int(decode_frame(f, msg.buffers[k])[0, 0, 0]) == i
+            k += 1
+    seqs = [m.header["seq"] for m in full + partial]
+    assert seqs == sorted(seqs)
+    # Sync's status: per-camera counters, grabber states relayed, the foreign messages counted.
+    sync_status = [m.header for m in statuses if m.topic == b"status.sync."]
+    assert sync_status, "no status.sync. heartbeat"
+    last = sync_status[-1]
+    assert last["dropped_foreign"] >= 1
+    assert last["cameras"]["c3"]["missing"] >= 25
+    assert last["cameras"]["c0"]["in_sets"] >= 50
+    assert last["cameras"]["c0"]["fps"] > 0
+    assert last["cameras"]["c0"]["grabber_state"] == "running"
+    relayed = {m.header["camera"] for m in statuses if m.topic.startswith(b"status.grabber.")}
+    assert relayed == set(CAMS)
