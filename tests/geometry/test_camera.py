@@ -85,3 +85,27 @@ def test_from_arrays_round_trip_and_allclose(make_rig, rng):
     assert moved.allclose(rig, atol=1e-5)
     np.testing.assert_allclose(rig.centers, [c.center for c in rig])
     np.testing.assert_allclose(rig.projection_matrices()[2], rig[2].projection_matrix())
+
+
+def test_resized_rig_projects_onto_the_resized_image() -> None:
+    """A point's pixel in a half-size (cv2.resize) image is the resized camera's projection of it."""
+    import cv2
+
+    from crosspose.studio import random_rig
+
+    rig = random_rig(5, 3, distortion=0.05)
+    points = np.array([[0.1, -0.2, 1.0], [0.3, 0.2, 1.6], [-0.2, 0.1, 0.4]])
+    for scale in (0.5, 0.25, 2.0):
+        small = rig.resized(scale)
+        assert small.names == rig.names
+        uv, uv_small = np.asarray(rig.project(points)), np.asarray(small.project(points))
+        np.testing.assert_allclose(uv_small, scale * (uv + 0.5) - 0.5, atol=1e-9)
+        w, h = rig[0].image_size
+        assert small[0].image_size == (round(w * scale), round(h * scale))
+    # Check the pixel-centre convention against OpenCV's resize of a one-pixel dot.
+    image = np.zeros((64, 64), np.float32)
+    image[20, 36] = 1.0
+    half = cv2.resize(image, (32, 32), interpolation=cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(half)
+    centroid = np.array([np.average(xs, weights=half[ys, xs]), np.average(ys, weights=half[ys, xs])])
+    np.testing.assert_allclose(centroid, 0.5 * (np.array([36, 20]) + 0.5) - 0.5, atol=0.3)

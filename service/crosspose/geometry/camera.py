@@ -105,6 +105,18 @@ class Camera:
         fields.update(changes)
         return Camera(**fields)
 
+    def resized(self, scale: float) -> Camera:
+        """The same camera seeing its images resized by ``scale`` (e.g. 0.5 for half-size frames).
+
+        Pixel centres stay at integer coordinates: ``u' = scale (u + 0.5) - 0.5``; distortion acts on
+        normalized coordinates and does not change.
+        """
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        S = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
+        w, h = self.image_size
+        return self.replace(K=S @ self.K, image_size=(max(1, round(w * scale)), max(1, round(h * scale))))
+
     def allclose(self, other: Camera, atol: float = 1e-9) -> bool:
         """Same name, image size and parameters within ``atol``."""
         return (
@@ -223,6 +235,10 @@ class CameraRig(Sequence[Camera]):
     def reprojection_error(self, points3d: ArrayLike, pixels: ArrayLike) -> ArrayLike:
         """``(..., C)`` pixels between the projections of ``points3d (..., 3)`` and ``pixels (..., C, 2)``."""
         return reprojection_error(points3d, pixels, self)
+
+    def resized(self, scale: float) -> CameraRig:
+        """Every camera :meth:`Camera.resized` by ``scale``."""
+        return CameraRig([c.resized(scale) for c in self], self.metadata)
 
     def subset(self, names: Sequence[str]) -> CameraRig:
         """A rig of the named cameras, in the order of ``names``."""
