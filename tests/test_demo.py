@@ -1,4 +1,5 @@
-"""The main job end to end on a short synthetic take: videos, skeleton stream, accuracy."""
+"""The offline synthetic take (``crosspose bench synthetic``): videos, skeleton stream, accuracy; and
+the demo command's argument checks (the live demo itself is tested in tests/runtime)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,16 @@ def test_synthetic_take_is_solved_and_written(tmp_path: Path) -> None:
 
 
 def test_demo_command_rejects_an_unknown_studio(tmp_path: Path) -> None:
-    out = CliRunner().invoke(app, ["demo", "--studio", "mars", "--out", str(tmp_path)])
+    workdir = tmp_path / "demo"
+    out = CliRunner().invoke(app, ["demo", "--studio", "mars", "--workdir", str(workdir)])
     assert out.exit_code != 0
     assert "unknown studio 'mars'" in out.output
-    assert not any(tmp_path.iterdir())
+    assert not workdir.exists()
+
+
+def test_bench_synthetic_command_reports_the_error(tmp_path: Path) -> None:
+    out = CliRunner().invoke(app, ["bench", "synthetic", "--frames", "3", "--no-video", "--clean",
+                                   "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "MPJPE" in out.output
+    assert (tmp_path / "skeletons.jsonl").is_file()

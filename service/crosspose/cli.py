@@ -13,9 +13,13 @@ from typing import Annotated
 import typer
 
 from crosspose import __version__
+from crosspose.bus.commands import app as keys_app
 from crosspose.calibration.commands import app as calibration_app
+from crosspose.capture.commands import grab_command
+from crosspose.config.commands import app as config_app
 from crosspose.nets.build import app as model_app
 from crosspose.reconstruct import reconstruct_command
+from crosspose.runtime.commands import demo_command, serve_command
 
 app = typer.Typer(
     name="crosspose",
@@ -27,36 +31,36 @@ app = typer.Typer(
 app.add_typer(calibration_app, name="calibration")
 app.add_typer(model_app, name="model")
 app.command("reconstruct")(reconstruct_command)
+app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+app.command("grab")(grab_command)
 
 
-DEMO_OUT = Path("out/demo")
+bench_app = typer.Typer(help="Offline runs that measure the pipeline's parts.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.command("serve")(serve_command)
+app.command("demo")(demo_command)
+
+BENCH_OUT = Path("out/bench-synthetic")
 
 
-@app.command()
-def demo(
-    studio: Annotated[str, typer.Option(help="Which studio to replay: synthetic.")] = "synthetic",
+@bench_app.command("synthetic")
+def bench_synthetic(
     frames: Annotated[int, typer.Option(min=1, help="Frames to run.")] = 90,
     cameras: Annotated[int, typer.Option(min=2, max=12, help="Cameras in the synthetic rig.")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic scene (rig, motion, heatmap errors).")] = 0,
-    out: Annotated[Path, typer.Option(help="Folder for the videos and the skeleton stream.")] = DEMO_OUT,
+    out: Annotated[Path, typer.Option(help="Folder for the videos and the skeleton stream.")] = BENCH_OUT,
     video: Annotated[bool, typer.Option(help="Render one video file per camera.")] = True,
     clean: Annotated[bool, typer.Option(help="Perfect heatmaps (no simulated network errors).")] = False,
 ) -> None:
-    """Run the main job with no hardware: a synthetic studio take through the 3D solver.
+    """A synthetic studio take through the 3D solver offline, with its error against the ground truth.
 
-    Example: crosspose demo --frames 60 --cameras 6 --out /tmp/take
+    Example: crosspose bench synthetic --frames 60 --cameras 6 --out /tmp/take
     """
     from crosspose.demo import report, run_synthetic
     from crosspose.solver import use_one_thread
 
     use_one_thread()
-
-    if studio != "synthetic":
-        raise typer.BadParameter(
-            f"unknown studio {studio!r}; available now: synthetic "
-            "(real footage arrives with the live service)",
-            param_hint="--studio",
-        )
     typer.echo(f"synthetic studio: seed {seed}, {cameras} cameras, {frames} frames → {out}")
     result = run_synthetic(
         out, seed=seed, num_frames=frames, num_cameras=cameras, realistic_errors=not clean, video=video

@@ -112,9 +112,16 @@ class Supervisor:
         on_restart: called with ``(name, exit_code, restarts)`` when a stage is restarted.
     """
 
-    def __init__(self, stages: list[StageSpec], backoff_s: float = 0.5, backoff_max_s: float = 10.0,
-                 stable_s: float = 30.0, stop_timeout_s: float = 5.0, log_level: int = logging.INFO,
-                 on_restart: Callable[[str, int | None, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        stages: list[StageSpec],
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+        stable_s: float = 30.0,
+        stop_timeout_s: float = 5.0,
+        log_level: int = logging.INFO,
+        on_restart: Callable[[str, int | None, int], None] | None = None,
+    ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")
@@ -132,8 +139,12 @@ class Supervisor:
     # Lifecycle ---------------------------------------------------------------------------------------
     def _spawn(self, spec: StageSpec) -> tuple[SpawnProcess, Event]:
         stop = self._ctx.Event()
-        process = self._ctx.Process(target=_child_main, name=spec.name,
-                                    args=(spec.target, stop, spec.args, self.log_level), daemon=False)
+        process = self._ctx.Process(
+            target=_child_main,
+            name=spec.name,
+            args=(spec.target, stop, spec.args, self.log_level),
+            daemon=False,
+        )
         process.start()
         log.info("started %s (pid %s)", spec.name, process.pid)
         return process, stop
@@ -176,15 +187,18 @@ class Supervisor:
             r.restarts += 1
             r.backoff = self.backoff_s if r.backoff == 0.0 else min(2 * r.backoff, self.backoff_max_s)
             r.next_start = now + r.backoff
-            log.warning("%s exited with code %s; restarting in %.1f s (restart %d)", name, code, r.backoff,
-                        r.restarts)
+            log.warning(
+                "%s exited with code %s; restarting in %.1f s (restart %d)", name, code, r.backoff, r.restarts
+            )
 
     def run(self, install_signals: bool = True, poll_s: float = 0.1) -> None:
         """Start, keep stages alive until SIGINT/SIGTERM (or :meth:`request_stop`), then stop them."""
         if install_signals:
+
             def handler(signum: int, _frame: FrameType | None) -> None:
                 log.info("received %s; stopping", signal.Signals(signum).name)
                 self._stopping.set()
+
             signal.signal(signal.SIGINT, handler)
             signal.signal(signal.SIGTERM, handler)
         try:
@@ -199,13 +213,14 @@ class Supervisor:
         self._stopping.set()
 
     def stop(self) -> None:
-        """Stop every stage, last started first: event, then SIGTERM, then SIGKILL."""
+        """Stop every stage: all stop events at once, then (past ``stop_timeout_s``) SIGTERM, then SIGKILL."""
         self._stopping.set()
-        for name, r in reversed(list(self._running.items())):
-            if r.next_start is not None:
-                continue
+        running = [(n, r) for n, r in reversed(list(self._running.items())) if r.next_start is None]
+        for _, r in running:  # every stage winds down at once; the joins below only wait
             r.stop.set()
-            r.process.join(self.stop_timeout_s)
+        deadline = time.monotonic() + self.stop_timeout_s
+        for name, r in running:
+            r.process.join(max(0.0, deadline - time.monotonic()))
             if r.process.is_alive():
                 log.warning("%s did not stop in %.1f s; terminating", name, self.stop_timeout_s)
                 r.process.terminate()

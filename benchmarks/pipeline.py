@@ -1,0 +1,160 @@
+"""Live pipeline benchmark: the whole service (supervisor, grabbers, sync, inference, solver, API) on
+this machine, measured from websocket clients on loopback.
+
+Studios:
+* ``synthetic`` — rendered synthetic cameras, inference backend ``simulated`` (the network bypassed,
+  named as such): isolates transport, sync and solver cost.
+* ``pose2sim`` — the real 4-camera clip (1080x1920, 60 fps, looped) through the real ONNX network.
+
+Reported: solved frame sets per second as the clients receive them, capture → websocket latency
+(host monotonic clock, client side) median / p99, the per-stage latencies the messages carry, the
+share of messages each subscriber received, and every drop counter the service exposes (/metrics).
+
+Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
+       [--duration 20] [--subscribers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from crosspose.runtime.demo import pose2sim_config, synthetic_config
+from crosspose.runtime.service import make_supervisor
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+
+
+async def subscribe(url: str, duration: float, out: list[dict[str, Any]]) -> None:
+    async with websockets.connect(url, max_size=None) as ws:
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.05, end - time.monotonic()))
+            except TimeoutError:
+                break
+            now = time.monotonic_ns()
+            m = json.loads(raw)
+            out.append(
+                {
+                    "seq": m["seq"],
+                    "capture": m["t_capture_ns"],
+                    "recv": now,
+                    "lat": m["latency_ms"],
+                    "views": m["views"],
+                }
+            )
+
+
+async def clients(url: str, n: int, duration: float) -> list[list[dict[str, Any]]]:
+    results: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    await asyncio.gather(*(subscribe(url, duration, r) for r in results))
+    return results
+
+
+def wait_ready(base: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/v1/ready", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--studio", choices=["synthetic", "pose2sim"], default="synthetic")
+    parser.add_argument("--cameras", type=int, default=8, help="synthetic cameras")
+    parser.add_argument("--fps", type=float, default=60.0, help="synthetic camera rate")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
+    parser.add_argument("--subscribers", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
+        wd = Path(tmp)
+        if args.studio == "synthetic":
+            config = synthetic_config(wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps)
+        else:
+            config = pose2sim_config(wd, "127.0.0.1", 0)
+        port_file = wd / "port"
+        sup = make_supervisor(config, str(port_file))
+        thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 120
+            while not port_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            base = f"http://127.0.0.1:{int(port_file.read_text())}"
+            if not wait_ready(base, 180):
+                raise SystemExit(f"service not ready: {httpx.get(f'{base}/api/v1/ready').text}")
+            time.sleep(args.warmup)
+            metrics_before = httpx.get(f"{base}/metrics").text
+            results = asyncio.run(
+                clients(base.replace("http", "ws") + "/ws/skeletons", args.subscribers, args.duration)
+            )
+            metrics_after = httpx.get(f"{base}/metrics").text
+            cameras = httpx.get(f"{base}/api/v1/cameras").json()
+        finally:
+            sup.request_stop()
+            thread.join(60)
+
+    first = results[0]
+    seqs = sorted({m["seq"] for r in results for m in r})
+    produced = len(seqs)
+    rate = produced / args.duration
+    latency = [(m["recv"] - m["capture"]) / 1e6 for m in first]
+    print(
+        f"# pipeline benchmark: studio {args.studio}, {len(config.cameras)} cameras, "
+        f"backend {config.inference.backend}, {args.duration:.0f} s measured, "
+        f"{args.subscribers} subscriber(s)"
+    )
+    print("| metric | value |\n|---|---|")
+    print(f"| solved frame sets / s (received) | {rate:.1f} |")
+    print(f"| capture → websocket latency median | {percentile(latency, 50):.1f} ms |")
+    print(f"| capture → websocket latency p99 | {percentile(latency, 99):.1f} ms |")
+    for stage in ("sync", "inference", "solve", "total"):
+        vals = [m["lat"].get(stage) for m in first if m["lat"].get(stage) is not None]
+        if vals:
+            print(f"| stage {stage} median (server) | {statistics.median(vals):.1f} ms |")
+    shares = [len(r) / max(produced, 1) for r in results]
+    print(
+        f"| subscribers receiving ≥ 95% of messages | {sum(s >= 0.95 for s in shares)}/{len(shares)} "
+        f"(min {100 * min(shares):.1f}%) |"
+    )
+    views = [statistics.mean(m["views"]) for m in first]
+    if views:
+        print(f"| mean views per joint | {statistics.mean(views):.2f} |")
+    print("\ncameras:", json.dumps(cameras))
+    print("\ndrop counters (/metrics, before → after):")
+    before = {
+        ln.rsplit(" ", 1)[0]: ln.rsplit(" ", 1)[1]
+        for ln in metrics_before.splitlines()
+        if ln and not ln.startswith("#")
+    }
+    for line in metrics_after.splitlines():
+        if line and not line.startswith("#") and "drop" in line:
+            key, value = line.rsplit(" ", 1)
+            print(f"  {key}: {before.get(key, '0')} → {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The API stage: uvicorn serving :func:`crosspose.api.create_app`, fed from the bus.
+
+One thread subscribes to ``skeleton.`` (→ ``state.hub``) and ``status.`` (→ ``state.status``, the
+stages' heartbeats, translated to the keys the status board reads); accepted calibration uploads are
+published on the control plane (``control.calibration.updated.``) for the inference stage.
+The API binds the status and control endpoints; every other stage connects to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from crosspose.bus import CALIBRATION_UPDATED, SKELETON, STATUS, Message, Publisher, Subscriber, shutdown
+from crosspose.config import Config
+from crosspose.runtime.messages import PREVIEW
+
+log = logging.getLogger(__name__)
+
+_GRABBER_STATE = {
+    "running": "up",
+    "reconnecting": "reconnecting",
+    "ended": "down",
+    "starting": "reconnecting",
+    "stopped": "down",
+    "error": "down",
+}
+
+
+def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``(stage, payload)`` for the status board from a ``status.`` message header (None: not one)."""
+    stage = header.get("stage")
+    if not isinstance(stage, str):
+        return None
+    if stage == "grabber":
+        camera = header.get("camera")
+        if not isinstance(camera, str):
+            return None
+        payload = dict(header)
+        payload["state"] = _GRABBER_STATE.get(str(header.get("state")), "down")
+        payload["drops"] = header.get("dropped", header.get("drops", 0))
+        return f"grabber.{camera}", payload
+    if stage == "sync":
+        payload = dict(header)
+        cams = header.get("cameras")
+        if isinstance(cams, dict):  # per-camera details → the board's {camera: value} maps
+            payload.setdefault(
+                "drops",
+                {c: v.get("missing", v.get("drops", 0)) for c, v in cams.items() if isinstance(v, dict)},
+            )
+            payload.setdefault(
+                "skew_ms", {c: v.get("skew_ms") for c, v in cams.items() if isinstance(v, dict)}
+            )
+        return "sync", payload
+    return stage, dict(header)
+
+
+class BusBridge:
+    """Background thread: bus → ``ServiceState`` (skeletons to the hub, heartbeats to the board)."""
+
+    def __init__(self, config: Config, state: Any) -> None:
+        bus = config.bus
+        self.state = state
+        self.skeletons = Subscriber(bus.skeletons_endpoint, [SKELETON], bind=False, hwm=max(bus.hwm, 64))
+        self.status = Subscriber(bus.status_endpoint, [STATUS, PREVIEW], bind=True, hwm=1000)
+        self.control = Publisher(bus.control_endpoint, bind=True, hwm=16)
+        self._control_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bus-bridge", daemon=True)
+        self.forwarded = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def publish_calibration(self, active: Any) -> None:
+        """Send the accepted calibration to the pipeline (called by the API after a good upload)."""
+        from crosspose.calibration import dumps_rig
+        from crosspose.runtime.messages import calibration_message
+
+        text = dumps_rig(active.rig, "crosspose").decode()
+        with self._control_lock:
+            self.control.send(CALIBRATION_UPDATED, calibration_message(active.version, active.sha256, text))
+        log.info("calibration v%d published to the pipeline", active.version)
+
+    def _handle_status(self, msg: Message) -> None:
+        if msg.topic.startswith(PREVIEW):
+            previews = getattr(self.state, "previews", None)
+            camera = msg.header.get("camera")
+            if previews is not None and isinstance(camera, str) and len(msg.buffers) == 1:
+                previews.update(camera, bytes(msg.buffers[0]), dict(msg.header))
+            return
+        translated = translate_status(msg.header)
+        if translated is not None:
+            self.state.status.update(translated[0], translated[1], time.monotonic_ns())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            got = False
+            skeleton = self.skeletons.recv(0)
+            if skeleton is not None:
+                self.state.hub.publish(skeleton.header)
+                self.forwarded += 1
+                got = True
+            status = self.status.recv(0)
+            if status is not None:
+                self._handle_status(status)
+                got = True
+            if not got:
+                # Block briefly on the skeleton socket (the latency-critical one).
+                skeleton = self.skeletons.recv(5)
+                if skeleton is not None:
+                    self.state.hub.publish(skeleton.header)
+                    self.forwarded += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        for sock in (self.skeletons, self.status, self.control):
+            sock.close()
+
+
+def build_state(config: Config, on_calibration_change: Any = None) -> Any:
+    """The API's ``ServiceState`` for this config (store opened, seeded from ``calibration.file``)."""
+    from crosspose.api.state import ApiSettings, ServiceState
+    from crosspose.calibration.store import CalibrationStore
+
+    names = [c.name for c in config.cameras]
+    store = CalibrationStore(config.calibration.store, expected_names=names)
+    store.open()
+    if store.active() is None and config.calibration.file is not None:
+        store.seed(config.calibration.file)
+    token = config.api.token.get_secret_value() if config.api.token is not None else None
+    settings = ApiSettings(
+        token=token or None,
+        max_upload_bytes=config.api.max_upload_bytes,
+        ws_queue=config.api.ws_queue,
+        heartbeat_timeout_s=max(2.0, 2.5 * config.supervisor.heartbeat_s),
+    )
+    stages = [f"grabber.{n}" for n in names] + ["sync", "inference", "solver"]
+    return ServiceState(
+        store, settings, cameras=names, stages=stages, on_calibration_change=on_calibration_change
+    )
+
+
+def run_api(stop: Event, config: Config, port_file: str | None = None) -> None:
+    """Process entry point: uvicorn on ``api.host:api.port`` until ``stop`` is set.
+
+    ``port_file``: where to write the bound port (useful with ``api.port: 0``).
+    """
+    import uvicorn
+
+    from crosspose.api import create_app
+
+    holder: dict[str, BusBridge] = {}
+    state = build_state(
+        config, on_calibration_change=lambda active: holder["bridge"].publish_calibration(active)
+    )
+    bridge = BusBridge(config, state)
+    holder["bridge"] = bridge
+    app = create_app(state)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.api.host,
+            port=config.api.port,
+            log_level="warning",
+            lifespan="on",
+            ws_ping_interval=20.0,
+        )
+    )
+
+    def watch() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    bridge.start()
+
+    def report_port() -> None:
+        while not server.started and not stop.is_set():
+            time.sleep(0.02)
+        if server.started and server.servers:
+            port = server.servers[0].sockets[0].getsockname()[1]
+            log.info("API listening on http://%s:%d (docs at /docs)", config.api.host, port)
+            if port_file is not None:
+                tmp = f"{port_file}.tmp"
+                with open(tmp, "w") as f:
+                    f.write(str(port))
+                os.replace(tmp, port_file)
+
+    threading.Thread(target=report_port, name="port-report", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        bridge.close()
+        shutdown()

@@ -1,0 +1,115 @@
+"""``crosspose serve`` (the service from a config file) and ``crosspose demo`` (the service on
+replayed footage, no hardware)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path("out/demo-service")
+
+
+def serve_command(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            help="Service config (YAML); check it with `crosspose config validate`.",
+        ),
+    ],
+) -> None:
+    """Run the live service: grabbers, sync, inference, solver and the API, supervised.
+
+    Stops cleanly on Ctrl-C / SIGTERM. Example: crosspose serve --config deploy/config.example.yaml
+    """
+    from crosspose.config import ConfigError, load_config
+    from crosspose.runtime.service import serve
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    serve(cfg)
+
+
+def ensure_network(echo: bool = True) -> Path:
+    """The exported ONNX fusion network, built and exported on first use (BlazePose from PyPI)."""
+    from crosspose.nets import export
+
+    path = export.default_onnx_path()
+    if path.is_file():
+        return path
+    if echo:
+        typer.echo(
+            f"first run: building the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …"
+        )
+    start = time.perf_counter()
+    network = export.build_fusion_network(build=True)
+    export.export_onnx(network, path)
+    if echo:
+        typer.echo(f"  done in {time.perf_counter() - start:.0f} s")
+    return path
+
+
+def demo_command(
+    studio: Annotated[str, typer.Option(help="pose2sim (real 4-camera footage) or synthetic.")] = "pose2sim",
+    host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="API port (0 = any free port).")] = 8000,
+    cameras: Annotated[int, typer.Option(min=2, max=12, help="Cameras of the synthetic studio.")] = 4,
+    duration: Annotated[
+        float, typer.Option(min=0, help="Stop after this many seconds (0 = until Ctrl-C).")
+    ] = 0,
+    workdir: Annotated[Path, typer.Option(help="Folder for sockets and the calibration store.")] = DEMO_DIR,
+) -> None:
+    """The main job with no hardware: replayed cameras through the whole live pipeline.
+
+    pose2sim: the real 4-camera Pose2Sim clip (1080x1920, 60 fps; fetched from PyPI on first use) looped
+    as live cameras, through the real network. synthetic: a rendered studio with simulated heatmaps
+    (network bypassed). Prints the URL to open. Example: crosspose demo --studio synthetic --port 8080
+    """
+    from crosspose.runtime.demo import pose2sim_config, synthetic_config
+    from crosspose.runtime.service import make_supervisor
+    from crosspose.runtime.supervisor import configure_logging
+
+    if studio not in ("pose2sim", "synthetic"):
+        raise typer.BadParameter(
+            f"unknown studio {studio!r}; use pose2sim or synthetic", param_hint="--studio"
+        )
+    configure_logging(logging.INFO)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if studio == "pose2sim":
+        typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
+        config = pose2sim_config(workdir, host, port)
+        ensure_network()
+    else:
+        config = synthetic_config(workdir, host, port, cameras=cameras)
+    port_file = workdir / "api.port"
+    port_file.unlink(missing_ok=True)
+    supervisor = make_supervisor(config, str(port_file))
+
+    def announce() -> None:
+        deadline = time.monotonic() + 300
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if port_file.exists():
+            url = f"http://{host}:{port_file.read_text().strip()}"
+            typer.echo(
+                f"\ncrosspose demo ({studio}) is live: open {url}/  (API docs {url}/docs, "
+                f"skeletons on ws://{url.removeprefix('http://')}/ws/skeletons). Ctrl-C stops.\n"
+            )
+
+    threading.Thread(target=announce, daemon=True).start()
+    if duration > 0:
+        threading.Timer(duration, supervisor.request_stop).start()
+    supervisor.run()

@@ -1,0 +1,87 @@
+"""Configs of the no-hardware demo: real footage (Pose2Sim) or the synthetic studio, as live cameras.
+
+* ``pose2sim`` — the 4 real cameras of the Pose2Sim demo clip (BSD-3, ``pose2sim==0.10.49`` on PyPI,
+  fetched and cached on first use), each replayed as a live camera at its own 60 fps, looped, with
+  the clip's Qualisys calibration, through the real network.
+* ``synthetic`` — a seeded synthetic studio; the inference stage runs the ``simulated`` backend (the
+  network bypassed, named as such), since rendered capsule people are not what the network knows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from crosspose.config import Config
+
+Studio = Literal["pose2sim", "synthetic"]
+POSE2SIM = "pose2sim-0.10.49"
+POSE2SIM_VIDEOS = "Pose2Sim/Demo_SinglePerson/videos/"
+POSE2SIM_CALIBRATION = "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt"
+
+
+def _bus(workdir: Path) -> dict[str, str]:
+    # ipc endpoints inside the demo's own folder: two demos on one host do not collide.
+    sock = workdir / "sock"
+    sock.mkdir(parents=True, exist_ok=True)
+    names = ("frames", "framesets", "heatmaps", "skeletons", "control", "status")
+    return {f"{n}_endpoint": f"ipc://{sock / n}" for n in names}
+
+
+def pose2sim_config(workdir: Path, host: str, port: int) -> Config:
+    """The real 4-camera footage replayed live (downloads the wheel from PyPI on first use)."""
+    from crosspose import assets
+
+    videos = assets.extract_tree(POSE2SIM, POSE2SIM_VIDEOS)
+    calibration = assets.extract(POSE2SIM, POSE2SIM_CALIBRATION)
+    cameras = [
+        {
+            "name": f"cam{i:02d}",
+            "source": str(videos / f"cam{i:02d}.mp4"),
+            "fps": 60.0,
+            "loop": True,
+            "preload": True,  # decoded once: live decoding of 4 HD streams needs more than 2 cores
+            "width": 540,  # half size: the network sees 256-pixel crops of a ~1000-pixel person
+            "height": 960,
+        }
+        for i in range(1, 5)
+    ]
+    return Config.model_validate(
+        {
+            "cameras": cameras,
+            "bus": _bus(workdir),
+            "inference": {"backend": "network", "device": "auto"},
+            "api": {"host": host, "port": port},
+            "calibration": {"file": str(calibration), "store": str(workdir / "calibration")},
+        }
+    )
+
+
+def synthetic_config(
+    workdir: Path, host: str, port: int, cameras: int = 4, seed: int = 0, fps: float = 30.0, frames: int = 300
+) -> Config:
+    """A synthetic studio (rendered cameras, simulated heatmaps) with its rig written to ``workdir``."""
+    from crosspose.calibration import save_rig
+    from crosspose.studio import make_scene
+
+    scene = make_scene(seed, frames, cameras, fps=fps)
+    rig_file = workdir / "synthetic_rig.json"
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_rig(scene.rig, rig_file)
+    cams = [
+        {
+            "name": name,
+            "source": f"synthetic?seed={seed}&index={i}&cameras={cameras}&frames={frames}&live=1",
+            "fps": fps,
+        }
+        for i, name in enumerate(scene.rig.names)
+    ]
+    return Config.model_validate(
+        {
+            "cameras": cams,
+            "bus": _bus(workdir),
+            "inference": {"backend": "simulated"},
+            "api": {"host": host, "port": port},
+            "calibration": {"file": str(rig_file), "store": str(workdir / "calibration")},
+        }
+    )

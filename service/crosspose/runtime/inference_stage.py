@@ -1,0 +1,422 @@
+"""The inference stage: ``frameset.`` → per-view heatmaps + projections → ``heatmaps.``.
+
+Backends (``inference.backend``):
+
+* ``network`` — :class:`crosspose.inference.pipeline.FramePipeline` with the ONNX fusion network on
+  the provider ONNX Runtime actually gives (reported in every heartbeat): crops from the previous 3D
+  pose (the solver's ``skeleton.`` messages come back here), the detector on a cold start or loss.
+* ``simulated`` — **the network bypassed**: heatmaps simulated from the synthetic studio's ground
+  truth for the frame each synthetic camera rendered (``crosspose.studio``, realistic error modes).
+  It isolates transport, sync and solver cost; it is named as such in every message and heartbeat.
+
+Latest frame set wins; skipped ones are counted. The calibration comes from the store at start and
+from ``control.calibration.updated.`` afterwards; it takes effect on the next frame set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from types import SimpleNamespace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from crosspose.bus import (
+    CALIBRATION_UPDATED,
+    FRAMESET,
+    HEATMAPS,
+    SKELETON,
+    Message,
+    Publisher,
+    Subscriber,
+    shutdown,
+)
+from crosspose.capture.frames import decode_frame
+from crosspose.config import Config
+from crosspose.geometry import CameraRig
+from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.messages import heatmaps_message, preview_topic
+
+log = logging.getLogger(__name__)
+
+
+def frameset_images(header: dict[str, Any], buffers: list[Any]) -> list[np.ndarray | None]:
+    """One image per camera of a ``frameset.`` message (None where the camera is missing)."""
+    present = header["present"]
+    if sum(bool(p) for p in present) != len(buffers):
+        raise ValueError(f"frame set has {len(buffers)} buffers for {sum(present)} present cameras")
+    it = iter(buffers)
+    out: list[np.ndarray | None] = []
+    for p, frame in zip(present, header["frames"], strict=True):
+        out.append(decode_frame(frame, next(it)) if p else None)
+    return out
+
+
+@dataclass
+class BackendOutput:
+    heatmaps: np.ndarray  # (C, J, h, w)
+    projections: np.ndarray  # (C, 3, 4)
+    extra: dict[str, Any]
+    crop_corners: list[np.ndarray | None]  # per view (4, 2) image px of the crop square, or None
+
+
+class SimulatedBackend:
+    """Network bypassed: heatmaps simulated from the synthetic studio's ground truth (see module doc).
+
+    Each camera's source must be ``synthetic…`` of the same studio (seed, camera count, frames); the
+    frame index is recovered from the frame's device timestamp (``seq / fps``).
+    """
+
+    name = "simulated"
+    provider = "simulated (network bypassed)"
+
+    def __init__(self, config: Config, seed: int = 0) -> None:
+        from crosspose.capture.synthetic import parse_synthetic
+        from crosspose.studio import HeatmapErrors, make_scene
+
+        params = [parse_synthetic(c.source) for c in config.cameras if c.source.startswith("synthetic")]
+        if len(params) != len(config.cameras):
+            raise ValueError("inference.backend 'simulated' needs every camera source to be synthetic")
+        p = params[0]
+        self.fps = config.cameras[0].fps or 30.0
+        self.frames = p.get("frames", 300)
+        self.scene = make_scene(p.get("seed", 0), self.frames, max(len(config.cameras), 2), fps=self.fps)
+        self.errors = HeatmapErrors.realistic()
+        self.rng = np.random.default_rng(seed)
+
+    def set_rig(self, rig: CameraRig) -> None:
+        self.rig = rig
+
+    def run(self, header: dict[str, Any], images: list[np.ndarray | None], rig: CameraRig) -> BackendOutput:
+        from crosspose.studio import heatmap_projection_matrices, person_crops, simulate_heatmaps
+
+        c = len(images)
+        if c != len(rig):
+            raise ValueError(f"{c} images for a rig of {len(rig)} cameras")
+        index = 0
+        for frame in header["frames"]:
+            if frame is not None and frame.get("t_device_ns") is not None:
+                index = round(frame["t_device_ns"] * self.fps / 1e9) % self.frames
+                break
+        joints = self.scene.joints3d[index]
+        joints2d = np.asarray(rig.project(joints)).transpose(1, 0, 2)  # (C, J, 2)
+        transforms = person_crops(joints2d, (64, 64))
+        heatmaps, _ = simulate_heatmaps(joints2d, transforms=transforms, errors=self.errors, rng=self.rng)
+        projections = heatmap_projection_matrices(np.asarray(rig.projection_matrices()), transforms)
+        present = np.array([im is not None for im in images])
+        heatmaps = np.where(present[:, None, None, None], heatmaps, 0.0).astype(np.float32)
+        projections = np.where(present[:, None, None], projections, np.nan)
+        corners: list[np.ndarray | None] = []
+        for v in range(c):
+            T = np.vstack([transforms[v], [0.0, 0.0, 1.0]])
+            if not present[v] or not np.isfinite(T).all():
+                corners.append(None)
+                continue
+            inv = np.linalg.inv(T)
+            square = np.array([[-0.5, -0.5, 1.0], [63.5, -0.5, 1.0], [63.5, 63.5, 1.0], [-0.5, 63.5, 1.0]])
+            corners.append((square @ inv.T)[:, :2])
+        return BackendOutput(heatmaps, projections, {"frame_index": int(index)}, corners)
+
+    def feedback(self, pose: Any) -> None:
+        """Nothing to track: crops come from the ground truth."""
+
+
+class NetworkBackend:
+    """The ONNX fusion network through :class:`~crosspose.inference.pipeline.FramePipeline`."""
+
+    name = "network"
+
+    def __init__(self, config: Config, rig: CameraRig) -> None:
+        from crosspose.inference.pipeline import FramePipeline
+        from crosspose.inference.runner import OnnxRunner
+        from crosspose.nets.export import default_onnx_path
+
+        path = config.inference.model or default_onnx_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; build it with `crosspose model export`")
+        self.runner = OnnxRunner(path, device=config.inference.device, warmup_cameras=len(rig))
+        self.provider = self.runner.provider
+        self.fused = config.inference.heatmaps == "fused"
+        self.pipeline = FramePipeline(rig, self.runner)
+
+    def set_rig(self, rig: CameraRig) -> None:
+        self.pipeline.set_rig(rig)
+
+    def run(self, header: dict[str, Any], images: list[np.ndarray | None], rig: CameraRig) -> BackendOutput:
+        result = self.pipeline.process(images)
+        heatmaps, projections = result.solver_inputs(fused=self.fused)
+        corners = [None if crop is None else crop.corners() for crop in result.crops]
+        extra = {
+            "sources": list(result.sources),
+            "presence": [round(float(p), 3) for p in result.presence],
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        }
+        return BackendOutput(heatmaps, projections, extra, corners)
+
+    def feedback(self, pose: Any) -> None:
+        self.pipeline.update(pose)
+
+
+def image_scale(rig: CameraRig, images: list[np.ndarray | None]) -> float:
+    """Scale of the frames relative to the calibration's image size (1.0, or e.g. 0.5 for half-size
+    frames from a grabber configured with a smaller ``width``/``height``).
+
+    Calibration tools pad sizes (Qualisys writes 1088 for 1080-pixel rows), so the scale is the
+    height ratio, accepted when the width ratio agrees within 2 %.
+
+    Raises:
+        ValueError: frames whose size does not match the calibration at any single scale.
+    """
+    scales = set()
+    for camera, image in zip(rig, images, strict=True):
+        if image is None:
+            continue
+        w, h = camera.image_size
+        sy, sx = image.shape[0] / h, image.shape[1] / w
+        if abs(sx / sy - 1.0) > 0.02:
+            raise ValueError(
+                f"camera {camera.name}: frame {image.shape[1]}x{image.shape[0]} does not match "
+                f"its calibration's {w}x{h} at any single scale"
+            )
+        scales.add(round(sy, 3))
+    if len(scales) > 1:
+        raise ValueError(f"cameras deliver frames at different scales of their calibration: {sorted(scales)}")
+    return scales.pop() if scales else 1.0
+
+
+def preview_of(image: np.ndarray, width: int = 320, quality: int = 70) -> tuple[bytes, float]:
+    """A small JPEG of ``image`` and its scale (preview px per image px)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, width / w)
+    small = (
+        cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR
+        )
+        if scale < 1.0
+        else image
+    )
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding of a preview failed")
+    return buf.tobytes(), scale
+
+
+def pose_from_skeleton(header: dict[str, Any]) -> SimpleNamespace | None:
+    """The ``joints (J, 3)`` / ``views (J,)`` of a ``skeleton.`` message (None if unusable)."""
+    try:
+        joints = np.array([[np.nan if v is None else v for v in j[:3]] for j in header["joints"]], np.float64)
+        views = np.asarray(header["views"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return SimpleNamespace(joints=joints, views=views)
+
+
+class InferenceStage:
+    """Sockets and state of the inference process (usable in-process for tests)."""
+
+    def __init__(self, config: Config) -> None:
+        from crosspose.calibration.store import CalibrationStore
+
+        self.config = config
+        bus = config.bus
+        self.names = [c.name for c in config.cameras]
+        self.framesets = Subscriber(
+            bus.framesets_endpoint, [FRAMESET], bind=False, hwm=bus.hwm, conflate=True
+        )
+        self.control = Subscriber(bus.control_endpoint, [CALIBRATION_UPDATED], bind=False, hwm=16)
+        self.poses = Subscriber(bus.skeletons_endpoint, [SKELETON], bind=False, hwm=4, conflate=True)
+        self.out = Publisher(bus.heatmaps_endpoint, bind=True, hwm=bus.hwm)
+        self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
+        self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s)
+        store = CalibrationStore(config.calibration.store, expected_names=self.names)
+        store.open()
+        if store.active() is None and config.calibration.file is not None:
+            store.seed(config.calibration.file)
+        active = store.active()
+        self.rig: CameraRig | None = active.rig if active is not None else None
+        self.calibration_version: int | None = active.version if active is not None else None
+        self.backend: SimulatedBackend | NetworkBackend | None = None
+        self.rate = RateMeter()
+        self.processed = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self._scaled: tuple[float, CameraRig] | None = None  # rig resized to the frames' size
+        self._last_pose: SimpleNamespace | None = None
+        self._preview_every_ns = int(1e9 / config.api.preview_hz) if config.api.preview_hz > 0 else 0
+        self._next_preview = 0
+        self._ensure_backend()
+
+    def _ensure_backend(self) -> None:
+        if self.backend is not None or self.rig is None:
+            return
+        if self.config.inference.backend == "simulated":
+            self.backend = SimulatedBackend(self.config)
+        else:
+            self.backend = NetworkBackend(self.config, self.rig)
+        log.info("inference backend %s on %s", self.backend.name, self.backend.provider)
+
+    def _apply_calibration(self, msg: Message) -> None:
+        from crosspose.calibration import load_rig
+
+        try:
+            rig = load_rig(msg.header["rig"].encode(), format="crosspose")
+            if list(rig.names) != self.names:
+                rig = rig.subset(self.names)
+        except Exception as err:  # a bad control message must not stop the stage
+            self.errors += 1
+            log.warning("ignored calibration update: %s", err)
+            return
+        self.rig = rig
+        self._scaled = None
+        self.calibration_version = int(msg.header.get("version", 0))
+        if self.backend is not None:
+            self.backend.set_rig(rig)
+        self._ensure_backend()
+        log.info("calibration v%s in force from the next frame set", self.calibration_version)
+
+    def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
+        """Handle control messages and pose feedback, then the newest frame set; returns the header sent."""
+        while (ctl := self.control.recv(0)) is not None:
+            self._apply_calibration(ctl)
+        pose_msg = self.poses.recv(0)
+        if pose_msg is not None and self.backend is not None:
+            self._last_pose = pose_from_skeleton(pose_msg.header)
+            self.backend.feedback(self._last_pose)
+        msg = self.framesets.recv(timeout_ms)
+        sent = None
+        if msg is not None:
+            sent = self._process(msg)
+        self.heartbeat.maybe_send(self.payload())
+        return sent
+
+    def _process(self, msg: Message) -> dict[str, Any] | None:
+        t0 = time.monotonic_ns()
+        header = msg.header
+        if self.rig is None or self.backend is None:
+            self.errors += 1
+            self.last_error = "no calibration yet: PUT one to /api/v1/calibration"
+            return None
+        try:
+            if list(header["cameras"]) != self.names:
+                raise ValueError(f"frame set cameras {header['cameras']} are not the configured {self.names}")
+            images = frameset_images(header, msg.buffers)
+            rig = self._rig_for(images)
+            out = self.backend.run(header, images, rig)
+        except (KeyError, TypeError, ValueError) as err:
+            self.errors += 1
+            self.last_error = str(err)
+            log.warning("dropped frame set %s: %s", header.get("seq"), err)
+            return None
+        frames = [f for f, p in zip(header["frames"], header["present"], strict=True) if p and f]
+        t_capture = min((int(f["t_capture_ns"]) for f in frames), default=int(header["t_ref_ns"]))
+        t_emit = int(header.get("t_emit_ns", t0))
+        latency = {"sync": (t_emit - t_capture) / 1e6, "inference": (time.monotonic_ns() - t0) / 1e6}
+        hdr, buffers = heatmaps_message(
+            seq=int(header["seq"]),
+            t_capture_ns=t_capture,
+            cameras=self.names,
+            present=header["present"],
+            heatmaps=out.heatmaps,
+            projections=out.projections,
+            latency_ms=latency,
+            calibration_version=self.calibration_version,
+            backend=self.backend.name,
+            extra=out.extra,
+        )
+        self.out.send(HEATMAPS, hdr, buffers)
+        self.processed += 1
+        self.rate.tick()
+        if self._preview_every_ns and t0 >= self._next_preview:
+            self._next_preview = t0 + self._preview_every_ns
+            self._send_previews(header, images, rig, out)
+        return hdr
+
+    def _rig_for(self, images: list[np.ndarray | None]) -> CameraRig:
+        """The calibration at the frames' scale (cached; the backend follows a change of scale)."""
+        if self.rig is None or self.backend is None:
+            raise ValueError("no calibration yet")
+        scale = image_scale(self.rig, images)
+        if self._scaled is None or self._scaled[0] != scale:
+            rig = self.rig if scale == 1.0 else self.rig.resized(scale)
+            if self._scaled is not None or scale != 1.0:
+                self.backend.set_rig(rig)
+                log.info("frames arrive at %.3g x the calibration's size; rig rescaled", scale)
+            self._scaled = (scale, rig)
+        return self._scaled[1]
+
+    def _send_previews(
+        self, header: dict[str, Any], images: list[np.ndarray | None], rig: CameraRig, out: BackendOutput
+    ) -> None:
+        """``preview.<cam>.``: a small JPEG per present camera with the last solved pose reprojected
+        (2D joints) and the crop square, for the viewer (a few Hz; never the full stream)."""
+        joints2d = None
+        pose = self._last_pose
+        if pose is not None:
+            uv = np.asarray(rig.project(pose.joints))  # (J, C, 2)
+            conf = (pose.views >= 2).astype(float)
+            joints2d = uv.transpose(1, 0, 2), conf
+        for c, (name, image) in enumerate(zip(self.names, images, strict=True)):
+            if image is None:
+                continue
+            jpeg, scale = preview_of(image)
+            meta: dict[str, Any] = {
+                "v": 1,
+                "type": "preview",
+                "camera": name,
+                "seq": int(header["seq"]),
+                "t_capture_ns": int((header["frames"][c] or {}).get("t_capture_ns", 0)),
+                "width": round(image.shape[1] * scale),
+                "height": round(image.shape[0] * scale),
+                "scale": scale,
+                "joints2d": None,
+                "crop": None,
+            }
+            if joints2d is not None:
+                pts = joints2d[0][c] * scale
+                meta["joints2d"] = [
+                    [
+                        None if not np.isfinite(x) else round(float(x), 1),
+                        None if not np.isfinite(y) else round(float(y), 1),
+                        float(k),
+                    ]
+                    for (x, y), k in zip(pts, joints2d[1], strict=True)
+                ]
+            corners = out.crop_corners[c] if c < len(out.crop_corners) else None
+            if corners is not None:
+                meta["crop"] = [[round(float(x) * scale, 1), round(float(y) * scale, 1)] for x, y in corners]
+            self.status.send(preview_topic(name), meta, [jpeg])
+
+    def payload(self) -> dict[str, Any]:
+        c = self.framesets.counters
+        return {
+            "fps": round(self.rate.rate(), 2),
+            "processed": self.processed,
+            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors,
+            "provider": None if self.backend is None else self.backend.provider,
+            "backend": self.config.inference.backend,
+            "calibration_version": self.calibration_version,
+            "error": self.last_error,
+        }
+
+    def close(self) -> None:
+        for sock in (self.framesets, self.control, self.poses, self.out, self.status):
+            sock.close()
+
+
+def run_inference(stop: Event, config: Config) -> None:
+    """Process entry point (ONNX Runtime session created here, in the child; DESIGN §2)."""
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    stage = InferenceStage(config)
+    try:
+        while not stop.is_set():
+            stage.step(100)
+    finally:
+        stage.close()
+        shutdown()

@@ -1,0 +1,77 @@
+"""The whole service from one config: the stages in start order under the supervisor.
+
+Start order: API first (it binds the status and control endpoints every stage connects to), then the
+solver, inference, sync (binds the frames endpoint) and one grabber per local camera. Remote cameras
+(``remote: true``) run ``crosspose grab`` on their own hosts and connect to the frames endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from crosspose.config import CameraConfig, Config
+from crosspose.runtime.api_stage import run_api
+from crosspose.runtime.inference_stage import run_inference
+from crosspose.runtime.solver_stage import run_solver
+from crosspose.runtime.supervisor import StageSpec, Supervisor, configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def run_sync_stage(stop: Event, config: Config) -> None:
+    from crosspose.bus import shutdown
+    from crosspose.sync.process import run_sync
+
+    try:
+        run_sync(config, stop_event=stop)
+    finally:
+        shutdown()
+
+
+def run_grabber_stage(stop: Event, camera: CameraConfig, config: Config, index: int) -> None:
+    from crosspose.bus import shutdown
+    from crosspose.capture.grabber import run_grabber
+
+    try:
+        run_grabber(camera, config.bus, stop_event=stop, camera_index=index, num_cameras=len(config.cameras))
+    finally:
+        shutdown()
+
+
+def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec]:
+    """The supervised stages of ``config`` in start order."""
+    stages = [
+        StageSpec("api", run_api, (config, port_file)),
+        StageSpec("solver", run_solver, (config,)),
+        StageSpec("inference", run_inference, (config,)),
+        StageSpec("sync", run_sync_stage, (config,)),
+    ]
+    for i, cam in enumerate(config.cameras):
+        if not cam.remote:
+            stages.append(StageSpec(f"grabber.{cam.name}", run_grabber_stage, (cam, config, i)))
+    return stages
+
+
+def make_supervisor(config: Config, port_file: str | None = None) -> Supervisor:
+    s = config.supervisor
+    return Supervisor(
+        build_stages(config, port_file),
+        backoff_s=s.restart_backoff_s,
+        backoff_max_s=s.restart_backoff_max_s,
+        log_level=logging.getLevelName(config.logging.level),
+    )
+
+
+def serve(config: Config, port_file: str | Path | None = None) -> None:
+    """Run the service until SIGINT/SIGTERM (blocking)."""
+    configure_logging(config.logging.level)
+    Path(config.calibration.store).mkdir(parents=True, exist_ok=True)
+    log.info(
+        "crosspose service: %d cameras (%s), inference backend %s",
+        len(config.cameras),
+        ", ".join(c.name for c in config.cameras),
+        config.inference.backend,
+    )
+    make_supervisor(config, None if port_file is None else str(port_file)).run()

@@ -1,0 +1,109 @@
+"""The solver stage: ``heatmaps.`` → :class:`crosspose.solver.Solver` → ``skeleton.`` (the websocket message).
+
+Latest frame set wins: when heatmaps queue up, the older ones are skipped and counted as drops. The
+solver keeps its tracking state across frames; it resets when the performer is lost for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from multiprocessing.synchronize import Event
+from typing import Any
+
+import torch
+
+from crosspose.bus import HEATMAPS, SKELETON, MessageError, Publisher, Subscriber, shutdown
+from crosspose.config import Config
+from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.messages import read_heatmaps, skeleton_message
+
+log = logging.getLogger(__name__)
+
+
+class SolverStage:
+    """Sockets and state of the solver process (usable in-process for tests).
+
+    Args:
+        config: the service config (bus endpoints, ``solver.options``, ``solver.threads``).
+    """
+
+    def __init__(self, config: Config) -> None:
+        from crosspose.solver import Solver
+
+        torch.set_num_threads(config.solver.threads)
+        bus = config.bus
+        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=False, hwm=bus.hwm, conflate=True)
+        # Several independent readers (API, inference feedback, recorders): a full one must not hold
+        # back the others, so this socket drops for the slow reader instead of counting (bus docs).
+        self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
+        self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
+        self.heartbeat = Heartbeat(self.status, "solver", config.supervisor.heartbeat_s)
+        self.solver = Solver(**config.solver.options)
+        self.rate = RateMeter()
+        self.solved = 0
+        self.errors = 0
+        self.last_solve_ms = float("nan")
+
+    def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
+        """Solve the newest queued heatmaps (if any arrive within ``timeout_ms``); returns the message."""
+        msg = self.heatmaps.recv(timeout_ms)
+        out = None
+        if msg is not None:
+            out = self._solve(msg.header, msg.buffers)
+        self.heartbeat.maybe_send(self.payload())
+        return out
+
+    def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
+        t0 = time.monotonic_ns()
+        try:
+            heatmaps, projections = read_heatmaps(header, buffers)
+        except (ValueError, KeyError, MessageError) as err:
+            self.errors += 1
+            log.warning("dropped a malformed heatmaps message: %s", err)
+            return None
+        pose = self.solver.solve(heatmaps, projections)
+        solve_ms = (time.monotonic_ns() - t0) / 1e6
+        self.last_solve_ms = solve_ms
+        latency = dict(header.get("latency_ms") or {})
+        latency["solve"] = solve_ms
+        message = skeleton_message(
+            pose,
+            seq=int(header["seq"]),
+            t_capture_ns=int(header["t_capture_ns"]),
+            cameras=header["cameras"],
+            latency_ms=latency,
+            calibration_version=header.get("calibration_version"),
+        )
+        self.skeletons.send(SKELETON, message)
+        self.solved += 1
+        self.rate.tick()
+        return message
+
+    def payload(self) -> dict[str, Any]:
+        counters = self.heatmaps.counters
+        return {
+            "fps": round(self.rate.rate(), 2),
+            "solved": self.solved,
+            "drops": int(counters.get("skipped", 0))
+            + int(counters.get("dropped_malformed", 0))
+            + self.errors,
+            "solve_ms": None if self.last_solve_ms != self.last_solve_ms else round(self.last_solve_ms, 2),
+            "publisher": self.skeletons.counters,
+        }
+
+    def close(self) -> None:
+        for sock in (self.heatmaps, self.skeletons, self.status):
+            sock.close()
+
+
+def run_solver(stop: Event, config: Config) -> None:
+    """Process entry point (see :mod:`crosspose.runtime.supervisor`)."""
+    stage = SolverStage(config)
+    log.info("solver ready (options %s)", config.solver.options or "default")
+    try:
+        while not stop.is_set():
+            stage.step(100)
+    finally:
+        stage.close()
+        shutdown()

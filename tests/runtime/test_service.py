@@ -1,0 +1,189 @@
+"""The whole service, really started: supervisor, synthetic grabbers, sync, inference (simulated
+backend: the network bypassed), solver and the API on 127.0.0.1, observed through a real websocket
+client and HTTP. One service is shared by the module's tests (starting one costs ~10 s here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+from pydantic import SecretStr
+
+from crosspose.calibration import dumps_rig, load_rig
+from crosspose.config import Config
+from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.service import make_supervisor
+from crosspose.runtime.supervisor import Supervisor
+from crosspose.skeleton import H36M17
+
+pytestmark = pytest.mark.timeout(300)
+TOKEN = "test-token-123"
+
+
+@dataclass
+class Running:
+    config: Config
+    supervisor: Supervisor
+    thread: threading.Thread
+    base: str
+    workdir: Path
+
+    def stop(self) -> None:
+        self.supervisor.request_stop()
+        self.thread.join(60)
+
+
+def start_service(workdir: Path, cameras: int = 3) -> Running:
+    config = synthetic_config(workdir, "127.0.0.1", 0, cameras=cameras, fps=15.0, frames=90)
+    config = config.model_copy(update={"api": config.api.model_copy(update={"token": SecretStr(TOKEN)})})
+    port_file = workdir / "port"
+    port_file.unlink(missing_ok=True)
+    sup = make_supervisor(config, str(port_file))
+    thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    running = Running(config, sup, thread, "", workdir)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert time.monotonic() < deadline, "the API never reported its port"
+            time.sleep(0.1)
+        running.base = f"http://127.0.0.1:{int(port_file.read_text())}"
+        while (ready := httpx.get(f"{running.base}/api/v1/ready")).status_code != 200:
+            assert time.monotonic() < deadline, f"service not ready: {ready.text}"
+            time.sleep(0.5)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running = start_service(tmp_path_factory.mktemp("service"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def receive(base: str, count: int, timeout: float = 60.0, until: Any = None) -> list[dict[str, Any]]:
+    """``count`` skeleton messages (or until ``until(message)`` is true) from a websocket client."""
+
+    async def run() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        async with websockets.connect(base.replace("http", "ws") + "/ws/skeletons?format=json") as ws:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                try:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic()))
+                except TimeoutError:
+                    break
+                out.append(m)
+                if until is not None and until(m):
+                    break
+                if until is None and len(out) >= count:
+                    break
+        return out
+
+    return asyncio.run(run())
+
+
+def test_skeleton_stream_follows_the_contract(service: Running) -> None:
+    msgs = receive(service.base, 30)
+    assert len(msgs) == 30
+    m = msgs[-1]
+    assert m["v"] == 1
+    assert m["type"] == "skeleton"
+    assert m["skeleton"] == "h36m17"
+    assert m["units"] == "m"
+    assert len(m["joints"]) == H36M17.num_joints
+    assert all(len(j) == 4 for j in m["joints"])
+    assert set(m["latency_ms"]) >= {"sync", "inference", "solve", "total"}
+    assert m["t_publish_ns"] >= m["t_capture_ns"]
+    seqs = [x["seq"] for x in msgs]
+    assert seqs == sorted(seqs)
+    # The synthetic performer is solved: most joints of most frames seen by two or more of 3 views,
+    # and the solved bones have human lengths (the template's within 25%).
+    good = [x for x in msgs if sum(v >= 2 for v in x["views"]) >= 12]
+    assert len(good) >= len(msgs) // 2
+    joints = np.array([[j[:3] for j in x["joints"]] for x in good], dtype=float)
+    lengths = np.median([H36M17.bone_lengths(j) for j in joints], axis=0)
+    template = H36M17.template_bone_lengths()
+    assert np.all(np.abs(lengths / template - 1) < 0.25), (lengths, template)
+
+
+def test_health_ready_cameras_and_metrics(service: Running) -> None:
+    assert httpx.get(f"{service.base}/api/v1/health").json()["status"] == "ok"
+    ready = httpx.get(f"{service.base}/api/v1/ready").json()
+    assert ready["ready"] is True
+    assert "simulated" in ready["provider"]
+    cams = httpx.get(f"{service.base}/api/v1/cameras").json()["cameras"]
+    assert [c["name"] for c in cams] == [c.name for c in service.config.cameras]
+    assert all(c["state"] == "up" for c in cams)
+    metrics = httpx.get(f"{service.base}/metrics").text
+    assert "crosspose" in metrics
+
+
+def test_calibration_upload_is_hot_swapped(service: Running) -> None:
+    before = httpx.get(f"{service.base}/api/v1/calibration").json()
+    rig = load_rig(service.config.calibration.file or "")
+    body = dumps_rig(rig, "anipose")  # another format, same cameras
+    bad = httpx.put(f"{service.base}/api/v1/calibration", content=body)
+    assert bad.status_code == 401
+    ok = httpx.put(f"{service.base}/api/v1/calibration", content=body,
+                   headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200, ok.text
+    version = ok.json()["version"]
+    assert version == before["version"] + 1
+    # The pipeline switches without stopping: skeletons keep coming and carry the new version.
+    msgs = receive(service.base, 0, timeout=60, until=lambda m: m.get("calibration_version") == version)
+    assert msgs
+    assert msgs[-1]["calibration_version"] == version
+
+
+def test_killed_grabber_is_restarted_and_rejoins(service: Running) -> None:
+    name = f"grabber.{service.config.cameras[1].name}"
+    pid = service.supervisor.pids()[name]
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    # While it is down the others keep the stream going with fewer views.
+    fewer = receive(service.base, 0, timeout=60, until=lambda m: max(m["views"]) <= 2)
+    assert fewer
+    assert max(fewer[-1]["views"]) <= 2
+    # The supervisor restarts it and the camera rejoins.
+    deadline = time.monotonic() + 90
+    while service.supervisor.pids().get(name) in (None, pid):
+        assert time.monotonic() < deadline, "grabber not restarted"
+        time.sleep(0.2)
+    back = receive(service.base, 0, timeout=90, until=lambda m: max(m["views"]) == 3)
+    assert back
+    assert max(back[-1]["views"]) == 3
+
+
+def test_restart_keeps_the_last_accepted_calibration(tmp_path: Path) -> None:
+    first = start_service(tmp_path, cameras=2)
+    try:
+        rig = load_rig(first.config.calibration.file or "")
+        ok = httpx.put(f"{first.base}/api/v1/calibration", content=dumps_rig(rig, "crosspose"),
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200, ok.text
+        version = ok.json()["version"]
+    finally:
+        first.stop()
+    second = start_service(tmp_path, cameras=2)
+    try:
+        assert httpx.get(f"{second.base}/api/v1/calibration").json()["version"] == version
+    finally:
+        second.stop()
