@@ -43,6 +43,7 @@ class GrabberStats:
     reconnects: int = 0
     error: str | None = None
     fps: float = 0.0
+    last_capture_ns: int | None = None  # host monotonic time of the newest published frame
     _window_frames: int = 0
     _window_start: float = field(default_factory=time.monotonic)
 
@@ -102,6 +103,9 @@ class Grabber:
             "dropped": s.dropped,
             "reconnects": s.reconnects,
             "error": s.error,
+            "frame_age_ms": None
+            if s.last_capture_ns is None
+            else round((time.monotonic_ns() - s.last_capture_ns) / 1e6, 1),
             "t_wall_ns": time.time_ns(),
         }
 
@@ -146,6 +150,7 @@ class Grabber:
         )
         self._seq += 1
         if pub.send(self._topic, header, [buf]):
+            self.stats.last_capture_ns = t_cap
             self.stats.frames += 1
             self.stats._window_frames += 1
         else:

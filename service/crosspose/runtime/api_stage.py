@@ -48,13 +48,11 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
         payload = dict(header)
         cams = header.get("cameras")
         if isinstance(cams, dict):  # per-camera details → the board's {camera: value} maps
-            payload.setdefault(
-                "drops",
-                {c: v.get("missing", v.get("drops", 0)) for c, v in cams.items() if isinstance(v, dict)},
-            )
-            payload.setdefault(
-                "skew_ms", {c: v.get("skew_ms") for c, v in cams.items() if isinstance(v, dict)}
-            )
+            drops = {c: v.get("missing", 0) for c, v in cams.items() if isinstance(v, dict)}
+            # Frame sets sync had ready but inference was still busy with an older one (latest wins).
+            busy = (header.get("framesets_socket") or {}).get("dropped_hwm", 0)
+            payload["drops"] = {**drops, "(inference busy)": busy}
+            payload["skew_ms"] = {c: v.get("skew_ms") for c, v in cams.items() if isinstance(v, dict)}
         return "sync", payload
     return stage, dict(header)
 

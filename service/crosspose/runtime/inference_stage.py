@@ -224,12 +224,10 @@ class InferenceStage:
         self.config = config
         bus = config.bus
         self.names = [c.name for c in config.cameras]
-        self.framesets = Subscriber(
-            bus.framesets_endpoint, [FRAMESET], bind=False, hwm=bus.hwm, conflate=True
-        )
+        self.framesets = Subscriber(bus.framesets_endpoint, [FRAMESET], bind=False, hwm=1, conflate=True)
         self.control = Subscriber(bus.control_endpoint, [CALIBRATION_UPDATED], bind=False, hwm=16)
         self.poses = Subscriber(bus.skeletons_endpoint, [SKELETON], bind=False, hwm=4, conflate=True)
-        self.out = Publisher(bus.heatmaps_endpoint, bind=True, hwm=bus.hwm)
+        self.out = Publisher(bus.heatmaps_endpoint, bind=True, hwm=1)  # latest wins, as framesets
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s)
         store = CalibrationStore(config.calibration.store, expected_names=self.names)

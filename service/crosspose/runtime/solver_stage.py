@@ -33,7 +33,7 @@ class SolverStage:
 
         torch.set_num_threads(config.solver.threads)
         bus = config.bus
-        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=False, hwm=bus.hwm, conflate=True)
+        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=False, hwm=1, conflate=True)
         # Several independent readers (API, inference feedback, recorders): a full one must not hold
         # back the others, so this socket drops for the slow reader instead of counting (bus docs).
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)

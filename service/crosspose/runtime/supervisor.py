@@ -10,6 +10,7 @@ process group; the supervisor decides the order of the shutdown) and logs in the
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
 import multiprocessing as mp
 import os
@@ -64,6 +65,9 @@ def _child_main(target: Callable[..., None], stop: Event, args: tuple[Any, ...],
     # this same thread waits on it deadlocks (its Condition's notify waits for the sleeper to wake).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     configure_logging(level)
+    # `kill -USR1 <pid>` prints every thread's stack to the log: the supervisor does it to a stage that
+    # does not stop in time, before it terminates it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if os.getppid() == 1:  # the parent died before prctl took effect
         return
     target(stop, *args)
@@ -222,7 +226,12 @@ class Supervisor:
         for name, r in running:
             r.process.join(max(0.0, deadline - time.monotonic()))
             if r.process.is_alive():
-                log.warning("%s did not stop in %.1f s; terminating", name, self.stop_timeout_s)
+                log.warning(
+                    "%s did not stop in %.1f s; its stacks follow; terminating", name, self.stop_timeout_s
+                )
+                if r.process.pid is not None:
+                    os.kill(r.process.pid, signal.SIGUSR1)
+                    time.sleep(0.2)
                 r.process.terminate()
                 r.process.join(2.0)
             if r.process.is_alive():

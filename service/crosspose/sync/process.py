@@ -50,7 +50,9 @@ class SyncStage:
             curve=curve,
         )
         try:
-            self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=bus.hwm)
+            # One frame set in flight: when inference is busy the newest set waits and older ones are
+            # dropped here (counted), so latency never builds up in queues (latest wins).
+            self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=1)
             self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         except Exception:
             self.frames.close()
