@@ -242,10 +242,14 @@ class InferenceStage:
         self.processed = 0
         self.errors = 0
         self.last_error: str | None = None
+        self._next_warning = 0.0
         self._scaled: tuple[float, CameraRig] | None = None  # rig resized to the frames' size
         self._last_pose: SimpleNamespace | None = None
         self._preview_every_ns = int(1e9 / config.api.preview_hz) if config.api.preview_hz > 0 else 0
         self._next_preview = 0
+        fps = max((c.fps or 30.0) for c in config.cameras)
+        self.max_age_ns = max(int(2e9 / fps), 20_000_000)  # two frame periods, at least 20 ms
+        self.stale = 0
         self._ensure_backend()
 
     def _ensure_backend(self) -> None:
@@ -284,12 +288,33 @@ class InferenceStage:
         if pose_msg is not None and self.backend is not None:
             self._last_pose = pose_from_skeleton(pose_msg.header)
             self.backend.feedback(self._last_pose)
-        msg = self.framesets.recv(timeout_ms)
+        msg = self._fresh(self.framesets.recv(timeout_ms))
         sent = None
         if msg is not None:
             sent = self._process(msg)
         self.heartbeat.maybe_send(self.payload())
         return sent
+
+    def _warn(self, text: str, key: str) -> None:
+        """Log a problem once, then at most every 10 s while it repeats (a bad camera at 60 fps must
+        not flood the log); the heartbeat always carries the latest one."""
+        now = time.monotonic()
+        if key != self.last_error or now >= self._next_warning:
+            log.warning("%s", text)
+            self._next_warning = now + 10.0
+        self.last_error = key
+
+    def _fresh(self, msg: Message | None) -> Message | None:
+        """Latest wins, also against the queues: a frame set that waited in the socket buffers while
+        the network ran (older than ``max_age_ns`` since sync emitted it) is dropped (counted) when a
+        fresher one arrives within a frame period or two; otherwise it is still used."""
+        while msg is not None and time.monotonic_ns() - int(msg.header.get("t_emit_ns", 0)) > self.max_age_ns:
+            newer = self.framesets.recv(max(1, self.max_age_ns // 1_000_000))
+            if newer is None:
+                break
+            self.stale += 1
+            msg = newer
+        return msg
 
     def _process(self, msg: Message) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
@@ -302,12 +327,12 @@ class InferenceStage:
             if list(header["cameras"]) != self.names:
                 raise ValueError(f"frame set cameras {header['cameras']} are not the configured {self.names}")
             images = frameset_images(header, msg.buffers)
-            rig = self._rig_for(images)
+            # The simulated backend reads no pixels (its cameras may send placeholder frames).
+            rig = self._rig_for(images) if self.backend.name == "network" else self.rig
             out = self.backend.run(header, images, rig)
         except (KeyError, TypeError, ValueError) as err:
             self.errors += 1
-            self.last_error = str(err)
-            log.warning("dropped frame set %s: %s", header.get("seq"), err)
+            self._warn(f"dropped frame set {header.get('seq')}: {err}", str(err))
             return None
         frames = [f for f, p in zip(header["frames"], header["present"], strict=True) if p and f]
         t_capture = min((int(f["t_capture_ns"]) for f in frames), default=int(header["t_ref_ns"]))
@@ -393,7 +418,8 @@ class InferenceStage:
         return {
             "fps": round(self.rate.rate(), 2),
             "processed": self.processed,
-            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors,
+            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale,
+            "stale": self.stale,
             "provider": None if self.backend is None else self.backend.provider,
             "backend": self.config.inference.backend,
             "calibration_version": self.calibration_version,
