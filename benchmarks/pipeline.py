@@ -2,8 +2,8 @@
 this machine, measured from websocket clients on loopback.
 
 Studios:
-* ``synthetic`` — rendered synthetic cameras, inference backend ``simulated`` (the network bypassed,
-  named as such): isolates transport, sync and solver cost.
+* ``synthetic`` — synthetic cameras (placeholder frames unless ``--render``), inference backend
+  ``simulated`` (the network bypassed, named as such): isolates transport, sync and solver cost.
 * ``pose2sim`` — the real 4-camera clip (1080x1920, 60 fps, looped) through the real ONNX network.
 
 Reported: solved frame sets per second as the clients receive them, capture → websocket latency
@@ -87,12 +87,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
     parser.add_argument("--subscribers", type=int, default=1)
+    parser.add_argument(
+        "--render",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="synthetic: render camera images (default: flat placeholder frames, so the run "
+        "measures transport, sync and solver, not the renderer)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
         wd = Path(tmp)
         if args.studio == "synthetic":
-            config = synthetic_config(wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps)
+            config = synthetic_config(
+                wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=args.render
+            )
         else:
             config = pose2sim_config(wd, "127.0.0.1", 0)
         port_file = wd / "port"

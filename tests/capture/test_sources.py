@@ -127,3 +127,19 @@ def test_synthetic_source_index_from_rig_position_and_bad_parameters() -> None:
         open_source(CameraConfig(name="s", source="synthetic?index=5&cameras=2"))
     with pytest.raises(SourceError, match="not an integer"):
         open_source(CameraConfig(name="s", source="synthetic?seed=x"))
+
+
+def test_live_synthetic_cameras_show_the_same_instant_and_placeholders_skip_rendering() -> None:
+    """``live=1``: cameras of one studio read at the same moment show the same take frame (the host
+    clock's tick), like real cameras watching one performer; ``render=0`` sends placeholders."""
+    base = "synthetic?seed=2&cameras=3&frames=50&live=1&render=0"
+    a = open_source(CameraConfig(name="a", source=f"{base}&index=0", fps=20))
+    b = open_source(CameraConfig(name="b", source=f"{base}&index=2", fps=20))
+    with a, b:
+        (fa, ta), (_, tb) = a.read(), b.read()
+        assert fa.shape == (48, 64, 3)
+        assert int(fa.mean()) == 128
+        assert abs(ta - tb) <= 50_000_000  # the same 20 fps tick (or the next one)
+        (_, ta2) = a.read()
+        assert ta2 > ta  # never the same tick twice
+    assert isinstance(a, SyntheticSource)

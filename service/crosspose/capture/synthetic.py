@@ -8,6 +8,10 @@ the same rig. Deterministic by seed and camera index; the take loops.
 shows the take's frame for the current tick of the host's monotonic clock at the source's rate (the
 same instant in every grabber process), instead of each camera's own next frame. Frame ``n`` is the
 same image either way; the device timestamp is ``tick / fps``.
+
+``render=0`` skips the renderer and sends a flat grey 64x48 frame with the same timestamps: for
+measuring transport, sync and the solver with the simulated inference backend, which reads only the
+timestamps (rendering 8 cameras at 60 fps alone needs more than this machine's two cores).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from crosspose.config import DEFAULT_FPS, CameraConfig
 if TYPE_CHECKING:
     from crosspose.studio import Renderer, Scene
 
-_KEYS = {"seed", "index", "cameras", "frames", "live"}
+_KEYS = {"seed", "index", "cameras", "frames", "live", "render"}
 
 
 def parse_synthetic(source: str) -> dict[str, int]:
@@ -57,6 +61,7 @@ class SyntheticSource(Source):
         width: int | None = None,
         height: int | None = None,
         live: bool = False,
+        render: bool = True,
     ) -> None:
         if not 1 <= cameras <= 12:
             raise SourceError(f"synthetic source: cameras={cameras} must be 1..12")
@@ -75,6 +80,7 @@ class SyntheticSource(Source):
         self._renderer: Renderer | None = None
         self._i = 0
         self.live = live
+        self.render = render
         self._last_tick = -1
 
     @classmethod
@@ -92,6 +98,7 @@ class SyntheticSource(Source):
             width=camera.width,
             height=camera.height,
             live=bool(params.get("live", 0)),
+            render=bool(params.get("render", 1)),
         )
 
     def open(self) -> None:
@@ -101,18 +108,21 @@ class SyntheticSource(Source):
         scene = make_scene(self.seed, self.frames, max(self.cameras, 2), fps=self._fps)
         name = scene.rig.names[self.index]
         self._scene = scene
-        self._renderer = Renderer(scene.rig.subset([name]), seed=self.seed)
+        self._renderer = Renderer(scene.rig.subset([name]), seed=self.seed) if self.render else None
         self._i = 0
 
     def read(self) -> tuple[np.ndarray, int | None]:
-        if self._scene is None or self._renderer is None:
+        if self._scene is None or (self.render and self._renderer is None):
             raise SourceError("synthetic source is not open")
         if self.live:
             tick = max(time.monotonic_ns() * self._fps // 1e9, self._last_tick + 1)
             self._last_tick = int(tick)
             self._i = self._last_tick
         n = self._i % self.frames
-        frame = self._renderer.render(self._scene.joints3d[n])[0]
+        if self._renderer is None:
+            frame = np.full((48, 64, 3), 128, np.uint8)
+        else:
+            frame = self._renderer.render(self._scene.joints3d[n])[0]
         device_ns = int(self._i * 1e9 / self._fps)
         self._i += 1
         return resize_to(frame, self.width, self.height), device_ns

@@ -58,9 +58,19 @@ def pose2sim_config(workdir: Path, host: str, port: int) -> Config:
 
 
 def synthetic_config(
-    workdir: Path, host: str, port: int, cameras: int = 4, seed: int = 0, fps: float = 30.0, frames: int = 300
+    workdir: Path,
+    host: str,
+    port: int,
+    cameras: int = 4,
+    seed: int = 0,
+    fps: float = 30.0,
+    frames: int = 300,
+    render: bool = True,
 ) -> Config:
-    """A synthetic studio (rendered cameras, simulated heatmaps) with its rig written to ``workdir``."""
+    """A synthetic studio (rendered cameras, simulated heatmaps) with its rig written to ``workdir``.
+
+    ``render=False``: grabbers send flat placeholder frames (transport/sync/solver measurements).
+    """
     from crosspose.calibration import save_rig
     from crosspose.studio import make_scene
 
@@ -71,7 +81,8 @@ def synthetic_config(
     cams = [
         {
             "name": name,
-            "source": f"synthetic?seed={seed}&index={i}&cameras={cameras}&frames={frames}&live=1",
+            "source": f"synthetic?seed={seed}&index={i}&cameras={cameras}&frames={frames}&live=1"
+            f"&render={int(render)}",
             "fps": fps,
         }
         for i, name in enumerate(scene.rig.names)
