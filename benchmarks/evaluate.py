@@ -13,7 +13,10 @@ wider, its "neck" is the nose and its "head" the mid-eyes), so the video rows ca
 difference on top of their error. Then ``crosspose model evaluate``'s 2D detection table (frames
 ``--start``: on, see crosspose.nets.evaluate) from the fused run's heatmaps.
 
-Usage: python benchmarks/evaluate.py [--frames N] [--start S] [--device cpu]
+``--model A.onnx B.onnx`` compares exported networks (e.g. untrained vs trained fusion): one fused row
+and one 2D table each; the raw row (the backbone alone) is the same for all.
+
+Usage: python benchmarks/evaluate.py [--frames N] [--start S] [--device cpu] [--model A.onnx ...]
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100, help="frames of the clip (max 100)")
     parser.add_argument("--start", type=int, default=60, help="first frame of the 2D detection table")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or tensorrt")
+    parser.add_argument("--model", nargs="+", default=None,
+                        help="exported .onnx file(s) to compare (default: the cached export)")
     args = parser.parse_args()
     use_one_thread()
 
@@ -73,16 +78,26 @@ def main() -> None:
     trc = read_trc(assets.extract(*TRC))
     n = min(args.frames, trc.num_frames)
     reference = pose2sim_as_h36m(trc.markers, trc.frames[:n])
-    network = default_network(args.device, len(rig))
+    if args.model:
+        from pathlib import Path
 
-    fused, predictions, fused_wall = run_videos(rig, network, n, fused=True)
+        from crosspose.inference import OnnxRunner
+
+        networks = {Path(m).stem: OnnxRunner(m, device=args.device, warmup_cameras=len(rig))
+                    for m in args.model}
+    else:
+        networks = {"cached": default_network(args.device, len(rig))}
+    fused_runs = {name: run_videos(rig, net, n, fused=True) for name, net in networks.items()}
+    network = next(iter(networks.values()))
     raw, _, raw_wall = run_videos(rig, network, n, fused=False)
     layout = get_layout("openpose-body25b")
     views = read_multiview(assets.extract_tree(*POSE), rig.names, layout.num_joints)
     keypoints, _, support, _ = solve_sequence(map_keypoints(views.keypoints[:n], layout), rig, progress=False)
     keypoints = np.where((support >= 2)[..., None], keypoints, np.nan)
 
-    methods = {"videos, fused": fused, "videos, raw": raw, "keypoints": keypoints}
+    columns = {k: ("videos, fused" if len(fused_runs) == 1 else f"fused {k}") for k in fused_runs}
+    methods = {**{columns[k]: v[0] for k, v in fused_runs.items()}, "videos, raw": raw,
+               "keypoints": keypoints}
     body = [j for j, name in enumerate(H36M17.joints) if name not in evaluate.PROXIES]
 
     def dist_mm(x: np.ndarray, joints: list[int] | int) -> float:
@@ -103,7 +118,8 @@ def main() -> None:
     rows.append(("jitter (mm/frame²)", [f"{1e3 * jitter(v):.2f}" for v in everything.values()]))
     rows.append(("joints with ≥ 2 views (%)", ["—", *(f"{100 * np.isfinite(m).all(-1).mean():.1f}"
                                                      for m in methods.values())]))
-    rows.append(("wall per frame (ms)", ["—", f"{1e3 * fused_wall:.0f}", f"{1e3 * raw_wall:.0f}", "—"]))
+    rows.append(("wall per frame (ms)", ["—", *(f"{1e3 * v[2]:.0f}" for v in fused_runs.values()),
+                                         f"{1e3 * raw_wall:.0f}", "—"]))
 
     print(f"Pose2Sim clip, {n} frames, network on {network.provider}; distances to Pose2Sim's TRC and "
           "bone-length std, mm")
@@ -112,10 +128,11 @@ def main() -> None:
     print(f"{header[0]:<{width}}" + "".join(f"{h:>16}" for h in header[1:]))
     for label, cells in rows:
         print(f"{label:<{width}}" + "".join(f"{c:>16}" for c in cells))
-    print(f"network median {np.median(predictions.network_ms):.0f} ms per frame set; detector ran "
-          f"{predictions.detector_runs} time(s)\n")
     reference2d = evaluate.reference_keypoints(rig.names, n)
-    print(evaluate.format_report(evaluate.summarize(predictions, reference2d, min(args.start, n - 1))))
+    for name, (_, predictions, _) in fused_runs.items():
+        print(f"\n[{name}] network median {np.median(predictions.network_ms):.0f} ms per frame set; "
+              f"detector ran {predictions.detector_runs} time(s)")
+        print(evaluate.format_report(evaluate.summarize(predictions, reference2d, min(args.start, n - 1))))
 
 
 if __name__ == "__main__":

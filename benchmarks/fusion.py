@@ -12,7 +12,9 @@ For every frame:
 
 Fusion gets no ground truth: its root is the pelvis the solver finds on the raw heatmaps (a live
 service would use the previous frame's), radius 1.2 m, every view marked valid (dropped views are
-left for the learned confidence to notice). Parameters are the untrained initialisation.
+left for the learned confidence to notice). Columns: the untrained initialisation (``init``) and each
+``--weights`` file (default ``models/fusion_weights.pt``, ``crosspose model train-fusion``'s output),
+same frames. The training scenes use other seeds (``(seed + 1)·1000 + k``) than these (100 + k).
 
 Speed: one forward of 4 views x 17 joints x 64x64 on one torch thread, median of repeated runs,
 next to the plain dense configuration (every pixel, 32 depths, no dilation) measured in the same run.
@@ -22,8 +24,11 @@ and run alternately in ONNX Runtime on the CPU with 1 and 2 intra-op threads (sa
 with the largest difference between the two graphs' outputs. ``--network OLD.onnx NEW.onnx`` also
 times two exported full networks (backbone + fusion) the same way.
 
-Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N] [--no-onnx]
-       [--network OLD.onnx NEW.onnx]
+``--layouts``: accuracy vs ONNX Runtime time (1 thread, layer alone) of cheaper layouts of the layer
+(query stride, depth samples, dilation), all with the same trained weights.
+
+Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N] [--no-onnx] [--no-speed]
+       [--network OLD.onnx NEW.onnx] [--weights A.pt ...] [--modes NAME ...] [--layouts]
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from crosspose.studio import (
 )
 
 SIZE = 64
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "fusion_weights.pt"
 MODES: dict[str, HeatmapErrors] = {
     "clean (jitter 0.7 px)": HeatmapErrors(jitter_px=0.7),
     "left/right swap 30%/view": HeatmapErrors(jitter_px=0.7, swap_prob=0.3),
@@ -94,19 +100,35 @@ def mpjpe(solver: Solver, heatmaps: torch.Tensor, projections: torch.Tensor, joi
     return float(np.nanmean(np.linalg.norm(estimate - joints3d, axis=-1)) * 1000), estimate
 
 
-def accuracy(scenes: int, frames: int) -> None:
+def _fusions(weights: list[str]) -> dict[str, CrossViewFusion]:
+    """The fusion layers compared: the untrained initialisation and each weights file."""
+    out = {"init": CrossViewFusion()}
+    for path in weights:
+        fusion = CrossViewFusion()
+        fusion.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        name = Path(path).stem
+        out[name if name not in out else f"{Path(path).parent.name}/{name}"] = fusion.eval()
+    return out
+
+
+def accuracy(scenes: int, frames: int, fusions: dict[str, CrossViewFusion],
+             modes: list[str] | None = None) -> None:
     solver = Solver()
-    fusion = CrossViewFusion()
+    names = list(fusions)
     print(f"{scenes} scenes x {frames} frames x 4 views, 17 joints, 64x64 heatmaps; detection rate = argmax "
-          "within 2 px / within half the head size; MPJPE = solver on raw vs fused heatmaps")
-    header = (f"{'error mode':<26} {'raw 2px':>8} {'fused 2px':>9} {'raw ½head':>9} {'fused ½head':>11} "
-              f"{'wrist raw':>9} {'wrist fus':>9} {'MPJPE raw':>9} {'MPJPE fus':>9}")
+          "within half the head size; MPJPE (mm) = solver on raw vs fused heatmaps; fusions: "
+          + ", ".join(names))
+    header = (f"{'error mode':<26} {'raw ½head':>9} " + " ".join(f"{n[:11]:>11}" for n in names)
+              + f" {'wrist raw':>9} " + " ".join(f"{'wr ' + n[:8]:>11}" for n in names)
+              + f" {'MPJPE raw':>9} " + " ".join(f"{'mm ' + n[:8]:>11}" for n in names))
     print(header)
     print("-" * len(header))
     wrists = [H36M17.index("l_wrist"), H36M17.index("r_wrist")]
     for name, errors in MODES.items():
-        hits: dict[str, list[np.ndarray]] = {k: [] for k in ("r2", "f2", "rh", "fh", "in")}
-        errs_raw, errs_fused = [], []
+        if modes and name not in modes:
+            continue
+        hits: dict[str, list[np.ndarray]] = {k: [] for k in ("raw", "in", *names)}
+        errs: dict[str, list[float]] = {k: [] for k in ("raw", *names)}
         for seed in range(scenes):
             batch = scene_batch(100 + seed, frames, errors)
             heatmaps, P = batch["heatmaps"], batch["projections"]
@@ -114,27 +136,28 @@ def accuracy(scenes: int, frames: int) -> None:
             assert isinstance(P, torch.Tensor)
             truth, joints3d = batch["truth"], np.asarray(batch["joints3d"])
             raw_mm, raw_pose = mpjpe(solver, heatmaps, P, joints3d)
+            errs["raw"].append(raw_mm)
             root = torch.tensor(raw_pose[:, H36M17.root], dtype=torch.float32)
             root = torch.nan_to_num(root, nan=0.0)
-            with torch.no_grad():
-                fused = fusion(heatmaps, P, torch.ones(heatmaps.shape[:2], dtype=torch.bool), root, 1.2)
-            fused_mm, _ = mpjpe(solver, fused.clamp_min(0.0), P, joints3d)
-            errs_raw.append(raw_mm)
-            errs_fused.append(fused_mm)
             targets = truth.targets  # type: ignore[attr-defined]
             inside = ~truth.has(HeatmapError.OUT_OF_VIEW)  # type: ignore[attr-defined]
-            r2, rh = detections(heatmaps, targets, inside)
-            f2, fh = detections(fused, targets, inside)
-            for key, value in (("r2", r2), ("f2", f2), ("rh", rh), ("fh", fh), ("in", inside)):
-                hits[key].append(value)
+            hits["raw"].append(detections(heatmaps, targets, inside)[1])
+            hits["in"].append(inside)
+            for label, fusion in fusions.items():
+                with torch.no_grad():
+                    fused = fusion(heatmaps, P, torch.ones(heatmaps.shape[:2], dtype=torch.bool), root, 1.2)
+                errs[label].append(mpjpe(solver, fused.clamp_min(0.0), P, joints3d)[0])
+                hits[label].append(detections(fused, targets, inside)[1])
         cat = {k: np.concatenate(v) for k, v in hits.items()}
         n = cat["in"].sum()
         nw = cat["in"][..., wrists].sum()
-        rate = {k: cat[k].sum() / n for k in ("r2", "f2", "rh", "fh")}
-        wrist = {k: cat[k][..., wrists].sum() / nw for k in ("rh", "fh")}
-        print(f"{name:<26} {rate['r2']:>8.3f} {rate['f2']:>9.3f} {rate['rh']:>9.3f} {rate['fh']:>11.3f} "
-              f"{wrist['rh']:>9.3f} {wrist['fh']:>9.3f} {np.mean(errs_raw):>9.1f} "
-              f"{np.mean(errs_fused):>9.1f}")
+        keys = ["raw", *names]
+        rate = [cat[k].sum() / n for k in keys]
+        wrist = [cat[k][..., wrists].sum() / nw for k in keys]
+        mm = [float(np.mean(errs[k])) for k in keys]
+        print(f"{name:<26} {rate[0]:>9.3f} " + " ".join(f"{r:>11.3f}" for r in rate[1:])
+              + f" {wrist[0]:>9.3f} " + " ".join(f"{r:>11.3f}" for r in wrist[1:])
+              + f" {mm[0]:>9.1f} " + " ".join(f"{r:>11.1f}" for r in mm[1:]), flush=True)
 
 
 def speed(repeats: int) -> None:
@@ -161,9 +184,9 @@ def speed(repeats: int) -> None:
 class _Layer(torch.nn.Module):
     """The fusion layer with the exported network's calling convention (one frame set, no batch axis)."""
 
-    def __init__(self, sampler: str) -> None:
+    def __init__(self, sampler: str, **options: Any) -> None:
         super().__init__()
-        self.fusion = CrossViewFusion(sampler=sampler)  # type: ignore[arg-type]
+        self.fusion = CrossViewFusion(sampler=sampler, **options)  # type: ignore[arg-type]
 
     def forward(self, h: torch.Tensor, p: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         return self.fusion(h[None], p[None], v[None], r[None], 1.2)[0]
@@ -232,6 +255,89 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
             print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
 
 
+#: Cheaper layouts of the fusion layer: (query stride, depth samples, dilation).
+CONFIGS = ((2, 16, 1), (4, 16, 1), (2, 8, 2), (4, 8, 2), (4, 12, 1), (8, 16, 1))
+
+
+def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -> None:
+    """Accuracy (realistic mix and 30% swaps) against ONNX Runtime time of the layer alone, per layout.
+
+    Every layout gets the same (trained) mixing weights: they are per joint, not per layout.
+    """
+    import onnxruntime as ort
+
+    state = torch.load(weights[-1], map_location="cpu", weights_only=True) if weights else None
+    solver = Solver()
+    modes = ("realistic mix", "left/right swap 30%/view")
+    batches = {m: [scene_batch(100 + s, frames, MODES[m]) for s in range(scenes)] for m in modes}
+    timing = scene_batch(7, 1, HeatmapErrors.realistic())
+    h, P = timing["heatmaps"], timing["projections"]
+    assert isinstance(h, torch.Tensor)
+    assert isinstance(P, torch.Tensor)
+    root = torch.tensor(np.asarray(timing["joints3d"])[0, 0], dtype=torch.float32)
+    inputs = (h[0], P[0], torch.ones(4, dtype=torch.bool), root)
+    feeds = dict(zip(("h", "p", "v", "r"), (t.numpy() for t in inputs), strict=True))
+    cameras = torch.export.Dim("C", min=2, max=64)
+    print(f"\nfusion layouts ({Path(weights[-1]).name if weights else 'initialisation'}; {scenes} scenes x "
+          f"{frames} frames per mode; ONNX Runtime CPU, 1 thread, layer alone, median of {repeats}):")
+    print(f"  {'stride':>6} {'S':>3} {'dil':>3} {'ms':>7} " + " ".join(f"{m[:12] + ' ½head':>19} {'mm':>6}"
+                                                                 for m in modes))
+    raw_cells = []
+    for m in modes:
+        hits, mm = [], []
+        for b in batches[m]:
+            heat, proj = b["heatmaps"], b["projections"]
+            assert isinstance(heat, torch.Tensor)
+            assert isinstance(proj, torch.Tensor)
+            inside = ~b["truth"].has(HeatmapError.OUT_OF_VIEW)  # type: ignore[attr-defined]
+            targets = b["truth"].targets  # type: ignore[attr-defined]
+            hits.append(detections(heat, targets, inside)[1].sum() / inside.sum())
+            mm.append(mpjpe(solver, heat, proj, np.asarray(b["joints3d"]))[0])
+        raw_cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
+    print(f"  {'raw':>6} {'':>3} {'':>3} {'':>7} " + " ".join(raw_cells))
+    layers = {}
+    for stride, samples, dilation in CONFIGS:
+        layer = _Layer("gather", query_stride=stride, samples=samples, dilation=dilation)
+        if state is not None:
+            layer.fusion.load_state_dict(state)
+        layers[(stride, samples, dilation)] = layer.eval()
+    with tempfile.TemporaryDirectory() as folder:
+        sessions = {}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        for key, layer in layers.items():
+            path = Path(folder) / "s{}_{}_{}.onnx".format(*key)
+            with torch.no_grad():
+                torch.onnx.export(layer, inputs, str(path), dynamo=True, input_names=["h", "p", "v", "r"],
+                                  opset_version=18, verbose=False,
+                                  dynamic_shapes={"h": {0: cameras}, "p": {0: cameras}, "v": {0: cameras},
+                                                  "r": None})
+            sessions[str(key)] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # All layouts take turns, so a busy machine slows them alike.
+        times = _alternate(sessions, {k: feeds for k in sessions}, repeats)
+    for key, layer in layers.items():
+        cells = []
+        for m in modes:
+            hits, mm = [], []
+            for b in batches[m]:
+                heat, proj = b["heatmaps"], b["projections"]
+                assert isinstance(heat, torch.Tensor)
+                assert isinstance(proj, torch.Tensor)
+                joints3d = np.asarray(b["joints3d"])
+                _, raw_pose = mpjpe(solver, heat, proj, joints3d)
+                r = torch.nan_to_num(torch.tensor(raw_pose[:, H36M17.root], dtype=torch.float32), nan=0.0)
+                with torch.no_grad():
+                    fused = layer.fusion(heat, proj, torch.ones(heat.shape[:2], dtype=torch.bool), r, 1.2)
+                inside = ~b["truth"].has(HeatmapError.OUT_OF_VIEW)  # type: ignore[attr-defined]
+                targets = b["truth"].targets  # type: ignore[attr-defined]
+                hits.append(detections(fused, targets, inside)[1].sum() / inside.sum())
+                mm.append(mpjpe(solver, fused, proj, joints3d)[0])
+            cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
+        stride, samples, dilation = key
+        print(f"  {stride:>6} {samples:>3} {dilation:>3} {times[str(key)]:>7.1f} " + " ".join(cells),
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 scenes x 5 frames, few timing repeats")
@@ -239,10 +345,25 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime comparison")
     parser.add_argument("--network", nargs=2, metavar=("OLD", "NEW"), help="also time two exported networks")
+    parser.add_argument("--weights", nargs="*", default=None,
+                        help="fusion weights to compare with the initialisation (default: "
+                             "models/fusion_weights.pt when it exists)")
+    parser.add_argument("--modes", nargs="*", default=None, help="only these error-mode rows")
+    parser.add_argument("--no-speed", action="store_true", help="accuracy only")
+    parser.add_argument("--layouts", action="store_true",
+                        help="only the accuracy-vs-speed table of cheaper fusion layouts")
     args = parser.parse_args()
     torch.set_num_threads(1)
     scenes, frames, repeats = (2, 5, 5) if args.quick else (args.scenes, args.frames, 20)
-    accuracy(scenes, frames)
+    weights = args.weights
+    if weights is None:
+        weights = [str(DEFAULT_WEIGHTS)] if DEFAULT_WEIGHTS.is_file() else []
+    if args.layouts:
+        configurations(scenes, frames, weights, repeats)
+        return
+    accuracy(scenes, frames, _fusions(weights), args.modes)
+    if args.no_speed:
+        return
     speed(repeats)
     if not args.no_onnx:
         onnx_speed(repeats, args.network)

@@ -16,8 +16,9 @@ JDR). Reference joints with confidence below ``min_confidence`` are not counted.
 left/right joints that miss their own reference but hit their mirror joint's.
 
 Frames: every frame runs (tracking needs its past), the rates are over ``start:`` only, so that
-frames used to fit anything (none here: the fusion parameters are the untrained initialisation
-unless the exported file says otherwise) can be kept apart from the evaluated ones.
+frames used to fit anything can be kept apart from the evaluated ones: ``crosspose model train-fusion``
+takes its real pseudo-labels from frames 0–59 only (:data:`crosspose.nets.train.EVALUATED_FROM`), so the
+default ``start`` of 60 reports on frames the fusion weights never saw.
 """
 
 from __future__ import annotations

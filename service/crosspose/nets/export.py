@@ -89,6 +89,8 @@ class FusionNetwork(nn.Module):
         self.radius = float(radius)
         self.register_buffer("channel_map", blazepose_to_h36m_matrix(), persistent=False)
         self.channel_map: Tensor
+        #: The file the fusion parameters came from (None: the initialisation); set by build_fusion_network.
+        self.fusion_weights: Path | None = None
 
     def forward(
         self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor
@@ -103,18 +105,34 @@ class FusionNetwork(nn.Module):
         return heatmaps, fused, out.pose_flag
 
 
-def build_fusion_network(fusion_weights: Path | None = None, build: bool = True) -> FusionNetwork:
-    """The network with the cached BlazePose backbone and, if given, trained fusion parameters.
+def default_fusion_weights() -> Path | None:
+    """``models/fusion_weights.pt`` (``crosspose model train-fusion``'s output) when the tree has it."""
+    from crosspose.nets.train import default_weights_path
 
-    ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; without it the fusion
-    layer keeps its documented initialisation. ``build=False`` raises instead of building BlazePose.
+    path = default_weights_path()
+    return path if path.is_file() else None
+
+
+def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
+                         untrained: bool = False) -> FusionNetwork:
+    """The network with the cached BlazePose backbone and trained fusion parameters.
+
+    ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; by default
+    ``models/fusion_weights.pt`` when it exists (:func:`default_fusion_weights`), else (or with
+    ``untrained=True``) the fusion layer keeps its documented initialisation. ``build=False`` raises
+    instead of building BlazePose.
     """
     from crosspose.nets.build import load_blazepose_landmarks
 
+    if untrained and fusion_weights is not None:
+        raise ValueError("give fusion_weights or untrained=True, not both")
     fusion = CrossViewFusion(num_joints=H36M17.num_joints)
-    if fusion_weights is not None:
-        fusion.load_state_dict(torch.load(fusion_weights, map_location="cpu", weights_only=True))
-    return FusionNetwork(load_blazepose_landmarks(build=build), fusion).eval()
+    path = None if untrained else (fusion_weights if fusion_weights is not None else default_fusion_weights())
+    if path is not None:
+        fusion.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    network = FusionNetwork(load_blazepose_landmarks(build=build), fusion).eval()
+    network.fusion_weights = path
+    return network
 
 
 def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -250,8 +268,8 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
             "samples": network.fusion.samples, "reduction": network.fusion.reduction,
             "query_stride": network.fusion.query_stride, "dilation": network.fusion.dilation,
             "radius_m": network.radius,
-            "parameters": ("default initialisation (untrained)" if fusion_weights is None
-                           else {"file": fusion_weights.name, "sha256": assets.sha256_file(fusion_weights)}),
+            "parameters": _weights_provenance(fusion_weights if fusion_weights is not None
+                                              else network.fusion_weights),
         },
         "provenance": {
             "backbone": {"project": wheel.project, "version": wheel.version, "wheel": wheel.filename,
@@ -262,6 +280,24 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
         },
         "licence": {"weights": wheel.licence, "note": "BlazePose weights from the mediapipe wheel"},
     }
+
+
+def _weights_provenance(path: Path | None) -> Any:
+    """The card's record of the fusion parameters: file, sha256 and the training run's commit."""
+    if path is None:
+        return "default initialisation (untrained)"
+    out: dict[str, Any] = {"file": path.name, "sha256": assets.sha256_file(path)}
+    log = path.with_name("fusion_training.json")
+    if log.is_file():
+        try:
+            run = json.loads(log.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            run = {}
+        if run.get("weights_sha256") == out["sha256"]:
+            out.update({"training_commit": run.get("git_commit"), "training_log": log.name,
+                        "training_seed": run.get("config", {}).get("seed"),
+                        "training_steps": run.get("config", {}).get("steps")})
+    return out
 
 
 def write_model_card(card: dict[str, Any], path: Path) -> Path:

@@ -287,7 +287,9 @@ class CrossViewFusion(nn.Module):
     suppressed, a joint the view missed is recovered from ``cross_u``, and where both agree the
     view's own sharper peak decides the location. ``own=α, cross=1-α, agree=0`` is the paper's
     linear form (``α = 0.4`` in its reference code); it corrects far fewer whole-body left/right swaps
-    (measured 60% against 100%). About ``5·J + 1`` parameters.
+    (measured 60% against 100%). About ``5·J + 1`` parameters; ``crosspose model train-fusion``
+    (:mod:`crosspose.nets.train`) learns them, keeping ``own, cross, agree ≥ 0`` with a sum ``≤ 1``.
+    The output is clipped to ``[0, 1]`` (a no-op for such weights).
 
     Heatmaps are expected in ``[0, 1]`` (probabilities; peaks near 1); pass ``from_logits=True`` to
     apply a sigmoid first (BlazePose's heatmaps are logits). The output is on the same scale.
@@ -468,6 +470,8 @@ class CrossViewFusion(nn.Module):
         shape = (1, 1, self.num_joints, 1, 1)
         fused = (self.own.view(shape) * own + self.cross.view(shape) * cross
                  + self.agree.view(shape) * own * cross)
+        # Trained weights need not sum to one: keep the documented [0, 1] scale of the output.
+        fused = fused.clamp(0.0, 1.0)
         alone = (support <= _EPS)[..., None, None]
         fused = torch.where(alone, own, fused)
         return torch.where(valid[..., None, None, None], fused, cross)
