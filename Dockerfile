@@ -2,11 +2,13 @@
 # crosspose service image.
 #
 # GPU (default): CUDA 13 runtime + cuDNN 9, matching onnxruntime-gpu 1.31 (built against CUDA 13 and
-# cuDNN 9) and torch's cu130 build (same CUDA and cuDNN majors).
+# cuDNN 9) and torch's cu130 build (same CUDA and cuDNN majors: CUDA 13, cuDNN 9).
 # CPU variant:   docker build --build-arg VARIANT=cpu -t crosspose:cpu .
 #
-# First version (foundations): installs the package and runs `crosspose`. The live-service issue adds
-# the model build at image build time, the health check on /api/v1/health and the exposed ports.
+# The network is built and exported at image build time (needs PyPI for the mediapipe wheel), so the
+# container starts offline. It runs `crosspose serve --config $CROSSPOSE_CONFIG` (deploy/entrypoint.sh);
+# any arguments run another crosspose command instead (e.g. `grab …` on a camera host).
+# Ports: 8000 = API + viewer, 5555 = frames from remote grabbers (bus.frames_endpoint). See deploy/README.md.
 
 ARG VARIANT=gpu
 ARG CUDA_BASE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
@@ -40,12 +42,25 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
+COPY models ./models
+COPY deploy/entrypoint.sh /usr/local/bin/crosspose-entrypoint
+COPY deploy/healthcheck.py /usr/local/bin/crosspose-healthcheck
 RUN pip install --no-cache-dir . \
  && useradd --create-home --uid 10001 --user-group crosspose \
- && mkdir -p "$CROSSPOSE_CACHE" /var/lib/crosspose \
- && chown crosspose:crosspose "$CROSSPOSE_CACHE" /var/lib/crosspose
+ && mkdir -p "$CROSSPOSE_CACHE" /var/lib/crosspose/calibration/store /etc/crosspose \
+ && chown -R crosspose:crosspose "$CROSSPOSE_CACHE" /var/lib/crosspose /src/models \
+ && chmod 0755 /usr/local/bin/crosspose-entrypoint /usr/local/bin/crosspose-healthcheck
 
 USER 10001:10001
+# BlazePose rebuilt from the mediapipe wheel, then backbone + fusion exported as one ONNX file into
+# $CROSSPOSE_CACHE/models (where `inference.model: null` finds it).
+RUN crosspose model build \
+ && if [ -f models/fusion_weights.pt ]; then set -- --fusion-weights models/fusion_weights.pt; fi \
+ && crosspose model export --card "$CROSSPOSE_CACHE/models/crosspose_fusion.json" "$@"
+
+ENV CROSSPOSE_CONFIG=/etc/crosspose/config.yaml \
+    CROSSPOSE__API__HOST=0.0.0.0
 WORKDIR /var/lib/crosspose
-ENTRYPOINT ["crosspose"]
-CMD ["--help"]
+EXPOSE 8000 5555
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["crosspose-healthcheck"]
+ENTRYPOINT ["crosspose-entrypoint"]

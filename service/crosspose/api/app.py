@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 import crosspose
 from crosspose.api.errors import install_error_handlers
 from crosspose.api.metrics import metrics_registry
-from crosspose.api.routes import calibration, health, metrics, skeletons
+from crosspose.api.routes import calibration, health, metrics, skeletons, viewer
 from crosspose.api.state import ServiceState
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -27,6 +27,8 @@ Live 3D skeletons from a multi-camera studio, and the calibration that produces 
   bounded queue: a client that reads too slowly loses its oldest messages, counted in `/metrics`.
 * **Calibration**: `GET`/`PUT /api/v1/calibration`; writes need `Authorization: Bearer <token>`.
 * **Health**: `/api/v1/health` (liveness), `/api/v1/ready`, `/api/v1/cameras`, `/metrics` (Prometheus).
+* **Viewer**: `/` (the live browser viewer), `/api/v1/cameras/{name}/preview(.jpg)` (a small JPEG per
+  camera a few times a second, with the reprojected joints and crop box), `/api/v1/skeleton` (joint layout).
 
 Errors are JSON: `{"detail": "...", "problems": ["..."]}` with a 4xx status.
 """
@@ -42,12 +44,13 @@ def create_app(state: ServiceState) -> FastAPI:
             {"name": "health", "description": "Liveness, readiness, cameras"},
             {"name": "calibration", "description": "The active camera calibration and its history"},
             {"name": "metrics", "description": "Prometheus metrics"},
+            {"name": "viewer", "description": "Camera previews and the skeleton layout for the viewer"},
         ],
     )
     app.state.service = state
     app.state.metrics_registry = metrics_registry(state)
     install_error_handlers(app)
-    for module in (health, calibration, skeletons, metrics):
+    for module in (health, calibration, skeletons, metrics, viewer):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from crosspose.api.hub import SkeletonHub
+from crosspose.api.previews import PreviewBoard
 from crosspose.api.status import StatusBoard
 from crosspose.calibration.store import ActiveCalibration, CalibrationStore
 
@@ -56,6 +57,7 @@ class ServiceState:
     Attributes:
         hub: websocket fan-out; call ``hub.publish(message)`` from any thread.
         status: stage heartbeats; call ``status.update(stage, payload)`` from any thread.
+        previews: latest camera preview JPEGs; call ``previews.update(camera, jpeg, meta)`` from any thread.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class ServiceState:
         names = list(cameras) if cameras is not None else list(calibration.expected_names or [])
         self.hub = SkeletonHub(self.settings.ws_queue, self.settings.ws_max_clients)
         self.status = StatusBoard(names, stages, self.settings.heartbeat_timeout_s)
+        self.previews = PreviewBoard(names)
         self.on_calibration_change = on_calibration_change
         self.started_ns = time.monotonic_ns()
 

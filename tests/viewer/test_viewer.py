@@ -1,0 +1,174 @@
+"""The viewer in a real browser (headless Chromium) against a real server fed like the runtime feeds it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from viewer_browser import Browser
+from viewer_service import CAMERAS, LOW_CONFIDENCE_JOINT, PREVIEW_GREY, STANDING, TOKEN, FedService
+
+from crosspose.skeleton import H36M17
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+def patch(image: np.ndarray, xy: list[float], r: int = 1) -> np.ndarray:
+    x, y = round(xy[0]), round(xy[1])
+    return image[y - r : y + r + 1, x - r : x + r + 1].reshape(-1, 3).astype(int)
+
+
+def test_page_loads_offline_with_only_its_own_files(service: FedService, browser: Browser) -> None:
+    browser.open(service.base_url)
+    urls = browser.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(u.endswith("/static/js/main.js") for u in urls)
+    assert all(u.startswith(service.base_url) for u in urls), urls  # nothing from elsewhere (no CDN)
+    assert browser.evaluate("document.title").startswith("crosspose")
+
+
+def test_skeleton_is_drawn_where_its_joints_project(service: FedService, browser: Browser) -> None:
+    browser.open(service.base_url)
+    browser.wait_for("window.crosspose.scene.cameras.length === 4")  # frusta from the calibration
+    browser.frames()
+    empty = browser.screenshot()
+
+    service.publish_skeletons.set()
+    browser.wait_for("window.crosspose.stats.received >= 3")
+    browser.frames()
+    drawn = browser.screenshot()
+    points = browser.evaluate(
+        f"{json.dumps(STANDING.tolist())}.map(p => window.crosspose.scene.projectToPage(p))"
+    )
+    assert all(p is not None for p in points)
+    changed = [np.abs(patch(drawn, p) - patch(empty, p)).max() > 40 for p in points]
+    assert all(changed), [H36M17.joints[i] for i, c in enumerate(changed) if not c]
+
+    # joints are shaded by confidence: the confident head green, the zero-confidence ankle red
+    head = patch(drawn, points[H36M17.index("head")], 0)[0]  # BGR
+    ankle = patch(drawn, points[LOW_CONFIDENCE_JOINT], 0)[0]
+    assert head[1] > head[2] + 60, head
+    assert ankle[2] > ankle[1] + 60, ankle
+
+    # away from the skeleton the 3D view is as it was: the differences above are the skeleton's
+    xs, ys = zip(*points, strict=True)
+    rect = browser.evaluate(
+        "(() => { const r = document.getElementById('scene').getBoundingClientRect();"
+        " return [r.left, r.top, r.right, r.bottom]; })()"
+    )
+    left, top = int(rect[0]) + 5, int(rect[1]) + 40
+    box = (int(min(xs)) - 20, int(min(ys)) - 20, int(max(xs)) + 20, int(max(ys)) + 20)
+    region = np.zeros(drawn.shape[:2], bool)
+    region[top : int(rect[3]) - 20, left : int(rect[2]) - 5] = True
+    region[max(0, box[1]) : box[3], max(0, box[0]) : box[2]] = False
+    diff = np.abs(drawn.astype(int) - empty.astype(int)).max(axis=2)[region]
+    assert (diff > 40).mean() < 1e-3  # (anti-aliasing of a redraw varies a few pixels)
+
+    # the status bar shows the stream's rate and per-stage latency, the provider and the calibration
+    browser.wait_for("document.getElementById('st-provider').textContent === 'CPUExecutionProvider'")
+    assert browser.evaluate("document.getElementById('lat-inference').textContent") == "20.0"
+    assert browser.evaluate("document.getElementById('lat-total').textContent") == "40.0"
+    assert browser.evaluate("document.getElementById('st-calib').textContent") == "v1"
+    assert browser.wait_for("Number(document.getElementById('st-fps').textContent)") > 0
+    assert browser.wait_for("document.getElementById('st-subs').textContent === '1'")
+
+
+def test_camera_panels_show_previews_and_a_stopped_camera_turns_down(
+    service: FedService, browser: Browser
+) -> None:
+    browser.open(service.base_url)
+    names = browser.wait_for(
+        "(() => { const n = [...document.querySelectorAll('.cam')].map(e => e.dataset.camera);"
+        " return n.length === 4 && n; })()"
+    )
+    assert names == CAMERAS
+    browser.wait_for("[...document.querySelectorAll('.cam')].every(e => e.dataset.state === 'up')")
+    assert "20.0 fps" in browser.evaluate("document.querySelector('.cam .stats').textContent")
+
+    # the preview is drawn with the 2D joints over it
+    browser.wait_for("[...window.crosspose.panels.panels.values()].every(p => p.seq !== null)")
+    pixels = browser.evaluate(
+        "(() => { const p = window.crosspose.panels.panels.get('cam01');"
+        " const m = window.crosspose.panels; const c = p.canvas.getContext('2d');"
+        " return [c.getImageData(2, 2, 1, 1).data[0], p.canvas.width]; })()"
+    )
+    assert abs(pixels[0] - PREVIEW_GREY) < 8
+    assert pixels[1] == 320
+    meta = httpx.get(f"{service.base_url}/api/v1/cameras/cam01/preview").json()
+    head = meta["joints2d"][H36M17.index("head")]
+    rgba = browser.evaluate(
+        f"Array.from(window.crosspose.panels.panels.get('cam01').canvas.getContext('2d')"
+        f".getImageData({round(head[0])}, {round(head[1])}, 1, 1).data)"
+    )
+    assert abs(rgba[0] - PREVIEW_GREY) > 40 or abs(rgba[1] - PREVIEW_GREY) > 40, rgba
+
+    service.silent.add("cam03")  # its grabber stops heartbeating
+    browser.wait_for("document.querySelector('.cam[data-camera=cam03]').dataset.state === 'down'")
+    assert browser.evaluate(
+        "(() => { const e = document.querySelector('.cam[data-camera=cam03]');"
+        " return [e.querySelector('.state').textContent,"
+        " getComputedStyle(e.querySelector('.down-label')).display]; })()"
+    ) == ["down", "flex"]
+    others = browser.evaluate(
+        "[...document.querySelectorAll('.cam')].filter(e => e.dataset.camera !== 'cam03')"
+        ".map(e => e.dataset.state)"
+    )
+    assert others == ["up", "up", "up"]
+
+    service.silent.discard("cam03")  # and back
+    browser.wait_for("document.querySelector('.cam[data-camera=cam03]').dataset.state === 'up'")
+
+
+def _upload(browser: Browser, path: Path, token: str) -> tuple[str, list[str]]:
+    doc = browser.call("DOM.getDocument")
+    node = browser.call("DOM.querySelector", nodeId=doc["root"]["nodeId"], selector="#upload-file")
+    browser.call("DOM.setFileInputFiles", nodeId=node["nodeId"], files=[str(path)])
+    browser.evaluate(
+        f"(() => {{ document.getElementById('upload-box').open = true;"
+        f" document.getElementById('upload-result').textContent = '';"
+        f" document.getElementById('upload-token').value = {json.dumps(token)};"
+        f" document.getElementById('upload').requestSubmit(); return 1; }})()"
+    )
+    browser.wait_for("/^(refused|accepted)/.test(document.getElementById('upload-result').textContent)")
+    return browser.evaluate(
+        "[document.getElementById('upload-result').textContent,"
+        " [...document.querySelectorAll('#upload-problems li')].map(li => li.textContent)]"
+    )
+
+
+def test_upload_form_shows_the_problems_of_a_bad_file_in_words(
+    service: FedService, browser: Browser, tmp_path: Path
+) -> None:
+    good = httpx.get(f"{service.base_url}/api/v1/calibration", params={"format": "crosspose"}).content
+    rig = json.loads(good)
+    rig["cameras"][1]["K"][0][0] = -5.0  # a negative focal length
+    rig["cameras"][2]["R"][0][0] = 3.0  # not a rotation
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(rig))
+    expected = httpx.put(
+        f"{service.base_url}/api/v1/calibration",
+        content=bad.read_bytes(),
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).json()
+    assert len(expected["problems"]) >= 2
+
+    browser.open(service.base_url)
+    result, problems = _upload(browser, bad, TOKEN)
+    assert result == f"refused (HTTP 422): {expected['detail']}"
+    assert problems == expected["problems"]
+    assert any("cam02" in p for p in problems)
+    assert any("cam03" in p for p in problems)
+
+    result, problems = _upload(browser, bad, "wrong-token")
+    assert result == "refused (HTTP 401): invalid API token"
+    assert problems
+    assert "Bearer" in problems[0]
+    assert service.state.calibration.active().version == 1  # type: ignore[union-attr]
+
+    good_file = tmp_path / "good.json"
+    good_file.write_bytes(good)
+    result, problems = _upload(browser, good_file, TOKEN)
+    assert result.startswith("accepted: calibration v2"), (result, problems)
+    browser.wait_for("document.getElementById('st-calib').textContent === 'v2'", timeout_s=10)
