@@ -187,3 +187,25 @@ def test_restart_keeps_the_last_accepted_calibration(tmp_path: Path) -> None:
         assert httpx.get(f"{second.base}/api/v1/calibration").json()["version"] == version
     finally:
         second.stop()
+
+
+def test_foreign_and_malformed_bus_messages_are_dropped(service: Running) -> None:
+    """Garbage on the status link (which the API binds, so anything local can connect to it) is
+    dropped; the service keeps serving and streaming."""
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(service.config.bus.status_endpoint)
+    try:
+        time.sleep(0.5)  # let the subscription reach this publisher
+        for _ in range(20):
+            sock.send_multipart([b"status.sync.", b"\xc1 not msgpack"])  # malformed
+            sock.send_multipart([b"status.evil.", b"\x81\xa1v\x07"])  # {"v": 7}: foreign schema
+            sock.send(b"status.")  # one part only
+            time.sleep(0.01)
+    finally:
+        sock.close()
+    assert httpx.get(f"{service.base}/api/v1/ready").status_code == 200
+    assert len(receive(service.base, 5)) == 5
