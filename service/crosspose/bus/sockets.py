@@ -37,6 +37,16 @@ def connect_address(endpoint: str) -> str:
     return endpoint
 
 
+def _attach(sock: zmq.Socket, endpoint: str, bind: bool) -> str:
+    """Bind (returning the endpoint actually bound, e.g. the port chosen for ``:0``) or connect."""
+    if bind:
+        _prepare_ipc(endpoint)
+        sock.bind(endpoint)
+        return str(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+    sock.connect(connect_address(endpoint))
+    return endpoint
+
+
 class Publisher:
     """A PUB-like socket (XPUB with no-drop so a full queue is seen and counted, never blocking).
 
@@ -73,12 +83,7 @@ class Publisher:
         self._sock.setsockopt(zmq.XPUB_NODROP, 1 if count_drops else 0)
         if curve is not None:
             apply_client(self._sock, curve)
-        if bind:
-            _prepare_ipc(endpoint)
-            self._sock.bind(endpoint)
-            self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        else:
-            self._sock.connect(connect_address(endpoint))
+        self.endpoint = _attach(self._sock, endpoint, bind)
 
     def send(self, topic: bytes, header: Mapping[str, Any], buffers: Sequence[Buffer] = ()) -> bool:
         """Publish one message; False (and ``dropped_hwm`` + 1) when a subscriber's queue is full."""
@@ -179,12 +184,7 @@ class Subscriber:
         try:
             if curve is not None:
                 apply_server(self._sock, curve)
-            if bind:
-                _prepare_ipc(endpoint)
-                self._sock.bind(endpoint)
-                self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
-            else:
-                self._sock.connect(connect_address(endpoint))
+            self.endpoint = _attach(self._sock, endpoint, bind)
         except Exception:
             self.close()
             raise
