@@ -45,9 +45,12 @@ class Running:
         self.thread.join(60)
 
 
-def start_service(workdir: Path, cameras: int = 3) -> Running:
+def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = None) -> Running:
     config = synthetic_config(workdir, "127.0.0.1", 0, cameras=cameras, fps=15.0, frames=90)
     config = config.model_copy(update={"api": config.api.model_copy(update={"token": SecretStr(TOKEN)})})
+    if bus:
+        config = Config.model_validate({**config.model_dump(mode="json", by_alias=True),
+                                        "bus": {**config.bus.model_dump(mode="json"), **bus}})  # fmt: skip
     port_file = workdir / "port"
     port_file.unlink(missing_ok=True)
     sup = make_supervisor(config, str(port_file))
@@ -209,3 +212,30 @@ def test_foreign_and_malformed_bus_messages_are_dropped(service: Running) -> Non
         sock.close()
     assert httpx.get(f"{service.base}/api/v1/ready").status_code == 200
     assert len(receive(service.base, 5)) == 5
+
+
+def test_curve_on_the_frames_link_still_serves_the_local_grabbers(tmp_path: Path) -> None:
+    """With CURVE keys configured (remote camera hosts must authenticate), the grabbers the service
+    starts itself hold no client key: they use the local endpoint, and the stream flows."""
+    import socket
+
+    from crosspose.bus import generate_keypair
+
+    _, server_secret = generate_keypair(tmp_path / "keys", "server")
+    (tmp_path / "allowed").mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = start_service(tmp_path, cameras=2, bus={
+        "frames_endpoint": f"tcp://127.0.0.1:{port}",
+        "curve": {"server_secret_key": str(server_secret), "client_public_keys": str(tmp_path / "allowed")},
+    })  # fmt: skip
+    try:
+        assert running.config.bus.curve is not None
+        cams = httpx.get(f"{running.base}/api/v1/cameras").json()["cameras"]
+        assert all(c["state"] == "up" for c in cams), cams
+        msgs = receive(running.base, 5, timeout=60)
+        assert len(msgs) == 5
+        assert max(max(m["views"]) for m in msgs) == 2
+    finally:
+        running.stop()

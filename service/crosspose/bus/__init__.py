@@ -10,7 +10,7 @@ from crosspose.bus.codec import (
     unpack_array,
 )
 from crosspose.bus.curve import CurveClient, CurveKeyError, CurveServer, generate_keypair
-from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_latest, shutdown
+from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_latest, recv_any, shutdown
 from crosspose.bus.topics import (
     CALIBRATION_UPDATED,
     CONTROL,
@@ -48,6 +48,7 @@ __all__ = [
     "frame_topic",
     "generate_keypair",
     "pack_array",
+    "recv_any",
     "shutdown",
     "status_topic",
     "unpack_array",

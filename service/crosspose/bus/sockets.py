@@ -226,6 +226,10 @@ class Subscriber:
             if deadline is not None and time.monotonic() >= deadline and not self._sock.poll(0, zmq.POLLIN):
                 return None
 
+    def poll_socket(self) -> Any:
+        """The underlying socket, for :func:`recv_any` only."""
+        return self._sock
+
     def _drain(self, first: Message) -> tuple[Message, int]:
         latest, skipped = first, 0
         while (msg := self._recv_one()) is not None:
@@ -287,3 +291,20 @@ def shutdown(linger_ms: int = 500) -> None:
     once no other thread uses the bus.
     """
     zmq.Context.instance().destroy(linger=linger_ms)
+
+
+def recv_any(subscribers: Sequence[Subscriber], timeout_ms: int = 100) -> tuple[int, Message] | None:
+    """The next well-formed message from any of ``subscribers`` as ``(index, message)``, taking them in
+    turn so none starves; None after ``timeout_ms``. (Not for ``conflate`` subscribers.)"""
+    deadline = time.monotonic() + timeout_ms / 1000
+    poller = zmq.Poller()
+    for sub in subscribers:
+        poller.register(sub.poll_socket(), zmq.POLLIN)
+    while True:
+        for i, sub in enumerate(subscribers):
+            msg = sub._recv_one()
+            if msg is not None:
+                return i, msg
+        wait = int(max(0.0, deadline - time.monotonic()) * 1000)
+        if not poller.poll(wait) and time.monotonic() >= deadline:
+            return None

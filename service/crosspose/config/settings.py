@@ -130,6 +130,19 @@ class BusConfig(_Model):
         default=None, description="CURVE keys for the frames link; None = no authentication."
     )
 
+    local_frames_endpoint: str = Field(
+        default_factory=lambda: _ipc("frames-local"),
+        description="With `curve` set, sync also binds this unauthenticated endpoint for the grabbers "
+        "the service starts itself (keep it ipc:// on the fusion host: it must not be reachable remotely).",
+    )
+
+    def for_local_grabbers(self) -> BusConfig:
+        """The bus as a grabber started by the service itself sees it: with CURVE on, its frames go to
+        the local unauthenticated endpoint (it holds no client key); otherwise unchanged."""
+        if self.curve is None:
+            return self
+        return self.model_copy(update={"frames_endpoint": self.local_frames_endpoint})
+
     @field_validator(
         "frames_endpoint",
         "framesets_endpoint",
@@ -137,6 +150,7 @@ class BusConfig(_Model):
         "skeletons_endpoint",
         "control_endpoint",
         "status_endpoint",
+        "local_frames_endpoint",
     )
     @classmethod
     def _check_endpoint(cls, v: str) -> str:

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from crosspose.bus import FRAME, FRAMESET, CurveServer, Publisher, Subscriber, status_topic
+from crosspose.bus import FRAME, FRAMESET, CurveServer, Publisher, Subscriber, recv_any, status_topic
 from crosspose.capture.grabber import StopEvent
 from crosspose.config import Config
 from crosspose.sync.assembler import ClockAligner, FrameSet, FrameSetAssembler
@@ -49,6 +49,20 @@ class SyncStage:
             hwm=bus.hwm * len(config.cameras),
             curve=curve,
         )
+        # With CURVE on, the grabbers the service starts itself hold no client key: they use a second,
+        # unauthenticated local (ipc) endpoint. Remote grabbers still need a listed key.
+        self.local_frames: Subscriber | None = None
+        try:
+            if curve is not None:
+                self.local_frames = Subscriber(
+                    bus.local_frames_endpoint,
+                    (FRAME, GRABBER_STATUS),
+                    bind=True,
+                    hwm=bus.hwm * len(config.cameras),
+                )
+        except Exception:
+            self.frames.close()
+            raise
         try:
             # One frame set in flight: when inference is busy the newest set waits and older ones are
             # dropped here (counted), so latency never builds up in queues (latest wins).
@@ -56,6 +70,8 @@ class SyncStage:
             self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         except Exception:
             self.frames.close()
+            if self.local_frames is not None:
+                self.local_frames.close()
             raise
         self._next_status = 0.0
 
@@ -66,7 +82,11 @@ class SyncStage:
     def step(self, timeout_ms: int = 5) -> int:
         """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns
         the number of sets published."""
-        msg = self.frames.recv(timeout_ms)
+        if self.local_frames is None:
+            msg = self.frames.recv(timeout_ms)
+        else:
+            got = recv_any([self.frames, self.local_frames], timeout_ms)
+            msg = None if got is None else got[1]
         now = time.monotonic_ns()
         sets: list[FrameSet] = []
         if msg is not None:
@@ -103,6 +123,7 @@ class SyncStage:
             "t_wall_ns": time.time_ns(),
             **st,
             "frames_socket": self.frames.counters,
+            **({"local_frames_socket": self.local_frames.counters} if self.local_frames else {}),
             "framesets_socket": self.framesets.counters,
         }
 
@@ -114,6 +135,8 @@ class SyncStage:
     def close(self) -> None:
         """Close every socket."""
         self.frames.close()
+        if self.local_frames is not None:
+            self.local_frames.close()
         self.framesets.close()
         self.status_pub.close(linger_ms=500)  # the final counters
 
