@@ -35,7 +35,9 @@ def run_grabber_stage(stop: Event, camera: CameraConfig, config: Config, index: 
     from crosspose.capture.grabber import run_grabber
 
     try:
-        run_grabber(camera, config.bus.for_local_grabbers(), stop_event=stop, camera_index=index, num_cameras=len(config.cameras))
+        # With CURVE on, the service's own grabbers use the local endpoint (they hold no client key).
+        bus = config.bus.for_local_grabbers()
+        run_grabber(camera, bus, stop_event=stop, camera_index=index, num_cameras=len(config.cameras))
     finally:
         shutdown()
 
