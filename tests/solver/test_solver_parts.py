@@ -10,7 +10,13 @@ from solver_scene import make_scene, project, render
 from crosspose.skeleton import H36M17
 from crosspose.solver import LimbLengthEstimate, Pose3D, Solver
 from crosspose.solver import reference as ref
-from crosspose.solver.labels import epipolar_swaps, fundamental_matrices, mirror_groups
+from crosspose.solver.labels import (
+    epipolar_swaps,
+    fundamental_matrices,
+    mirror_groups,
+    relabel,
+    view_permutation,
+)
 from crosspose.solver.root import RootSearchOptions, search_root
 from crosspose.solver.sampling import sample_shared, valid_cameras, view_centre_point
 from crosspose.solver.search import first_level
@@ -145,6 +151,22 @@ def test_mirror_groups_are_the_limbs() -> None:
     names = sorted(sorted(H36M17.joints[j] for j in range(17) if g[j]) for g in groups.members)
     assert names == [["l_ankle", "l_hip", "l_knee", "r_ankle", "r_hip", "r_knee"],
                      ["l_elbow", "l_shoulder", "l_wrist", "r_elbow", "r_shoulder", "r_wrist"]]
+
+
+def test_relabel_swaps_the_flagged_groups_of_the_flagged_views_only() -> None:
+    groups = mirror_groups(H36M17)
+    heatmaps = torch.rand(2, 3, H36M17.num_joints, 5, 6)
+    flips = torch.zeros(2, 3, groups.num_groups, dtype=torch.bool)
+    flips[1, 2, 0] = True  # frame 1, view 2: the first limb group's left and right crossed
+    out = relabel(heatmaps, view_permutation(flips, groups))
+    members = [j for j, m in enumerate(groups.members[0]) if m]
+    mirror = torch.tensor(groups.mirror)
+    for n in range(2):
+        for c in range(3):
+            for j in range(H36M17.num_joints):
+                src = int(mirror[j]) if (n, c) == (1, 2) and j in members else j
+                assert torch.equal(out[n, c, j], heatmaps[n, c, src]), (n, c, j)
+    assert members and any(int(mirror[j]) != j for j in members)
 
 
 def test_fundamental_matrices_map_matching_pixels_to_epipolar_lines() -> None:

@@ -11,13 +11,13 @@ from crosspose.skeleton import H36M17
 from crosspose.solver import Solver
 
 
-def _moving_frames(count: int, step: float = 0.02):  # type: ignore[no-untyped-def]
+def _moving_frames(count: int, step: float = 0.02, size: int = 64):  # type: ignore[no-untyped-def]
     """A pose gliding along x by ``step`` m per frame, perfect heatmaps."""
-    scene = make_scene(20)
+    scene = make_scene(20, size=size)
     frames = []
     for k in range(count):
         joints = scene.joints + np.array([k * step, 0.5 * k * step, 0.0])
-        frames.append((joints, render(project(joints, scene.projections), 64)))
+        frames.append((joints, render(project(joints, scene.projections), size)))
     return scene.projections, frames
 
 
@@ -47,6 +47,27 @@ def test_tracking_swaps_back_a_left_right_swap_in_one_view() -> None:
         assert 1e3 * np.abs(pose.joints - joints).max() < 1.0
         assert (pose.views == 4).all()
         assert pose.diagnostics["relabelled"][view].tolist() == list(H36M17.mirror)
+
+
+def test_tracking_runs_the_full_swap_test_only_when_the_prediction_leaves_a_doubt() -> None:
+    """Limbs well apart in the views (128-pixel heatmaps): a clean tracked frame skips the epipolar
+    left/right test; a frame with one view swapped runs it and relabels that view."""
+    P, frames = _moving_frames(8, size=128)
+    solver = Solver()
+    tests = []
+    for k, (joints, hm) in enumerate(frames):
+        swapped = k in (4, 6)
+        if swapped:
+            hm = hm.copy()
+            hm[1] = hm[1, list(H36M17.mirror)]
+        pose = solver.solve(hm, P)
+        tests.append(pose.diagnostics["swap_test"])
+        assert 1e3 * np.abs(pose.joints - joints).max() < 1.0
+        relabelled = pose.diagnostics["relabelled"]
+        assert (relabelled is not None and relabelled[1].tolist() == list(H36M17.mirror)) == swapped
+    assert tests[0] == "full"  # cold
+    assert tests[4] == tests[6] == "full"
+    assert tests.count("skipped") >= 4, tests
 
 
 def test_jump_falls_back_to_cold_search() -> None:

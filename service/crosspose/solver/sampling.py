@@ -42,8 +42,15 @@ def project(points: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     return uv.reshape(n, P.shape[1], *points.shape[1:-1], 2)
 
 
+_SCALES: dict[tuple[int, int, torch.dtype, torch.device], torch.Tensor] = {}
+
+
 def _grid(uv: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=uv.dtype, device=uv.device)
+    key = (h, w, uv.dtype, uv.device)
+    scale = _SCALES.get(key)
+    if scale is None:  # one small tensor per heatmap size, not one per call
+        scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=uv.dtype, device=uv.device)
+        _SCALES[key] = scale
     g = uv * scale - 1.0
     return torch.nan_to_num(g, nan=_OUTSIDE, posinf=_OUTSIDE, neginf=_OUTSIDE).clamp(_OUTSIDE, -_OUTSIDE)
 
