@@ -166,7 +166,8 @@ def test_relabel_swaps_the_flagged_groups_of_the_flagged_views_only() -> None:
             for j in range(H36M17.num_joints):
                 src = int(mirror[j]) if (n, c) == (1, 2) and j in members else j
                 assert torch.equal(out[n, c, j], heatmaps[n, c, src]), (n, c, j)
-    assert members and any(int(mirror[j]) != j for j in members)
+    assert members
+    assert any(int(mirror[j]) != j for j in members)
 
 
 def test_fundamental_matrices_map_matching_pixels_to_epipolar_lines() -> None:
