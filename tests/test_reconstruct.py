@@ -62,6 +62,31 @@ def test_outputs_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(trc.frames[0], rec.joints[0], atol=1e-12)
 
 
+def test_motion_outputs(tmp_path: Path) -> None:
+    import ezc3d
+
+    from crosspose.studio.motion import generate_motion
+
+    clip = generate_motion(seed=2, num_frames=40, fps=50.0)
+    views = np.full((40, 17), 3)
+    views[7, H36M17.index("l_wrist")] = 1  # one view: written as missing
+    rec = Reconstruction(clip.joints, np.ones((40, 17)), views, np.full(40, 5.0), np.arange(40), ("a", "b"),
+                         50.0)
+    bvh = write_reconstruction(rec, tmp_path / "r.bvh").read_text()
+    assert bvh.startswith("HIERARCHY\nROOT Hips")
+    assert "Frames: 40\nFrame Time: 0.02000000" in bvh
+    c3d = ezc3d.c3d(str(write_reconstruction(rec, tmp_path / "r.c3d")))
+    points = c3d["data"]["points"]
+    assert points.shape == (4, 17, 40)
+    assert c3d["parameters"]["POINT"]["RATE"]["value"][0] == 50.0
+    assert np.isnan(points[:3, H36M17.index("l_wrist"), 7]).all()
+    np.testing.assert_allclose(points[:3, :, 0].T / 1000.0, clip.joints[0], atol=1e-6)
+    lines = write_reconstruction(rec, tmp_path / "r.jsonl").read_text().splitlines()
+    assert len(lines) == 41
+    assert json.loads(lines[8])["joints"][H36M17.index("l_wrist")] is None
+    assert len(json.loads(lines[1])["rotations"]) == 19
+
+
 def test_unknown_output_suffix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.trc, \.json"):
         write_reconstruction(_rec(), tmp_path / "r.csv")
@@ -76,7 +101,7 @@ def test_cli_user_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
     result = runner.invoke(_app(), [*base, "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2
-    assert ".trc or .json" in result.output
+    assert ".trc, .json, .bvh, .c3d or .jsonl" in result.output
     result = runner.invoke(_app(), [*base, "--layout", "body99", "--out", str(tmp_path / "x.trc")])
     assert result.exit_code == 2
     assert "unknown layout" in result.output
@@ -131,6 +156,9 @@ def test_cli_end_to_end(clip: tuple[Path, Path, Path], tmp_path: Path) -> None:
     assert done_json.exit_code == 0, done_json.output
     done_trc = runner.invoke(_app(), [*args, "--out", str(tmp_path / "take.trc")])
     assert done_trc.exit_code == 0, done_trc.output
+    done_bvh = runner.invoke(_app(), [*args, "--out", str(tmp_path / "take.bvh")])
+    assert done_bvh.exit_code == 0, done_bvh.output
+    assert "Frames: 5\nFrame Time: 0.01666667" in (tmp_path / "take.bvh").read_text()
     assert "wrote" in done_trc.output
     doc = json.loads((tmp_path / "take.json").read_text())
     assert doc["skeleton"] == "h36m17"

@@ -10,8 +10,9 @@ Two inputs (DESIGN §5, ``crosspose reconstruct``):
   the detector on a cold start, backbone + fusion network) and :meth:`crosspose.solver.Solver.solve`.
 
 Both solve frame by frame with the solver's tracking and per-performer limb lengths. Outputs:
-``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint names as markers) or ``.json`` (ours: Z-up
-metres, per-joint confidence and supporting views).
+``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint names as markers), ``.json`` (ours: Z-up
+metres, per-joint confidence and supporting views), or :mod:`crosspose.motion`'s ``.bvh`` (rotations),
+``.c3d`` and ``.jsonl``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from crosspose.io.openpose import KeypointsError, PersonChoice, match_cameras, r
 from crosspose.io.trc import Trc, TrcError, write_trc
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 
-OUTPUT_SUFFIXES = (".trc", ".json")
+OUTPUT_SUFFIXES = (".trc", ".json", ".bvh", ".c3d", ".jsonl")
 JSON_FORMAT = "crosspose-reconstruction"
 
 
@@ -450,7 +451,10 @@ def reconstruct_videos(
 
 
 def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:
-    """Write ``rec`` by the suffix of ``path``: ``.trc`` (OpenSim, Y-up) or ``.json`` (ours, Z-up)."""
+    """Write ``rec`` by the suffix of ``path``: ``.trc`` (OpenSim, Y-up) or ``.json`` (ours, Z-up), or
+    through :func:`crosspose.motion.write_motion`: ``.bvh`` (joint rotations, Y-up), ``.c3d`` (points in
+    mm, Z-up) or ``.jsonl`` (a frame per line with rotations). Joints fewer than two views support count
+    as missing in all but ``.json``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
@@ -460,6 +464,14 @@ def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:
         raise ReconstructError(f"{path}: folder {path.parent} does not exist")
     if suffix == ".trc":
         return write_trc(rec.to_trc(), path)
+    if suffix in (".bvh", ".c3d", ".jsonl"):
+        from crosspose.motion import write_motion
+
+        joints = np.where((rec.views >= 2)[..., None], rec.joints, np.nan)
+        try:
+            return write_motion(path, joints, rec.confidence, rec.times, fps=rec.fps)
+        except ValueError as e:
+            raise ReconstructError(f"{path}: {e}") from None
     path.write_text(json.dumps(rec.to_json()), encoding="utf-8")
     return path
 
@@ -485,7 +497,9 @@ _HELP_CALIBRATION = ("Calibration file (crosspose JSON, anipose/Pose2Sim TOML, Q
                      "OpenCV yml).")
 _HELP_KEYPOINTS = ("Folder with one sub-folder of OpenPose JSON per camera (cam1_json ↔ calibration camera "
                    "cam_01 …).")
-_HELP_OUT = "Output file: .trc (OpenSim, Y-up as Pose2Sim writes it) or .json (crosspose, Z-up)."
+_HELP_OUT = ("Output file: .trc (OpenSim markers, Y-up as Pose2Sim writes it), .json (crosspose, Z-up), .bvh "
+             "(joint rotations on a T-pose, Y-up, metres, ZXY Euler), .c3d (points, mm, Z-up) or .jsonl "
+             "(one frame per line: joints, confidence, rotations).")
 _HELP_LAYOUT = "Keypoint layout of the detector: openpose-body25b, body25, coco17, blazepose33."
 _HELP_MAX_FRAMES = "Only the first N frames."
 _HELP_PERSON = ("Which detection to follow per frame: confidence (the most confident person) or nearest "
@@ -528,7 +542,8 @@ def reconstruct_command(
         raise typer.BadParameter("give either --keypoints DIR or --videos DIR (one of them)",
                                  param_hint="--keypoints / --videos")
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise typer.BadParameter(f"{out.name}: use a .trc or .json file name", param_hint="--out")
+        raise typer.BadParameter(f"{out.name}: use a .trc, .json, .bvh, .c3d or .jsonl file name",
+                                 param_hint="--out")
     if person not in ("confidence", "nearest"):
         raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
     if device not in _DEVICES:

@@ -1,0 +1,258 @@
+"""Motion files other tools open: BVH (rotations), C3D and TRC (markers), JSON lines (everything).
+
+=======  =====================================  =========  ===================================
+format   content                                axes       units
+=======  =====================================  =========  ===================================
+bvh      rest-pose hierarchy + root position +  Y up      metres (``units="cm"``: centimetres);
+         Euler ZXY channels per bone                       angles in degrees
+c3d      the 17 H36M joints as points            Z up       millimetres (POINT:UNITS ``mm``)
+trc      the 17 H36M joints as OpenSim markers   Y up       metres (as Pose2Sim writes it)
+jsonl    header line, then one object per        joints Z   metres; quaternions (w, x, y, z)
+         frame: t, joints, confidence, root,     up, root
+         local rotations                         and rots Y
+=======  =====================================  =========  ===================================
+
+BVH channels: ``Zrotation Xrotation Yrotation`` means the local rotation ``R = Rz(z) · Rx(x) · Ry(y)``
+(column vectors), each joint's position ``parent + R_parent_global · OFFSET``; the angles are
+continuous over time (of a rotation's two ZXY decompositions the one nearest the previous frame,
+unwrapped). C3D marks missing joints invalid (residual -1). Joints with confidence
+below ``min_confidence`` count as missing everywhere except in JSON lines, which keeps every value and
+its confidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from crosspose.io.trc import Trc, write_trc
+from crosspose.motion.bones import BONE_PARENTS, BONES, UNITY_BONES, RestPose
+from crosspose.motion.filter import FilterSettings, filter_joints
+from crosspose.motion.quaternions import continuous_euler_zxy, quat_to_matrix
+from crosspose.motion.rotations import Motion, solve_rotations
+from crosspose.skeleton import H36M17
+
+MotionFormat = Literal["bvh", "c3d", "trc", "jsonl"]
+MOTION_FORMATS: tuple[str, ...] = ("bvh", "c3d", "trc", "jsonl")
+JSONL_FORMAT = "crosspose-motion"
+
+#: Our bone → BVH joint name, in the MotionBuilder / Mixamo style most BVH tools recognise (the
+#: head's End Site is the H36M head joint).
+BVH_NAMES: dict[str, str] = {
+    "hips": "Hips", "spine": "Spine", "chest": "Chest", "neck": "Neck", "head": "Head"}
+for _side in ("left", "right"):
+    _s = _side.capitalize()
+    BVH_NAMES.update({
+        f"{_side}_upper_leg": f"{_s}UpLeg", f"{_side}_lower_leg": f"{_s}Leg", f"{_side}_foot": f"{_s}Foot",
+        f"{_side}_shoulder": f"{_s}Shoulder", f"{_side}_upper_arm": f"{_s}Arm",
+        f"{_side}_lower_arm": f"{_s}ForeArm", f"{_side}_hand": f"{_s}Hand",
+    })
+
+
+def _children(b: int) -> list[int]:
+    return [c for c, p in enumerate(BONE_PARENTS) if p == b]
+
+
+def _fmt(v: np.ndarray) -> str:
+    return " ".join(f"{x:.6f}" for x in v)
+
+
+def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m") -> Path:
+    """Write ``motion`` as BVH: joints named by :data:`BVH_NAMES`, Y up,
+    ``units`` (metres or centimetres), root ``Xposition Yposition Zposition`` then ``Zrotation Xrotation
+    Yrotation`` for every joint (degrees)."""
+    path = Path(path)
+    scale = {"m": 1.0, "cm": 100.0}[units]
+    rest = motion.rest
+    lines = ["HIERARCHY"]
+
+    def emit(b: int, depth: int) -> None:
+        pad = "  " * depth
+        name = BVH_NAMES[BONES[b]]
+        if BONE_PARENTS[b] < 0:
+            lines.append(f"ROOT {name}")
+        else:
+            lines.append(f"{pad}JOINT {name}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}  OFFSET {_fmt(rest.offsets[b] * scale)}")
+        if BONE_PARENTS[b] < 0:
+            lines.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
+        else:
+            lines.append(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation")
+        kids = _children(b)
+        for c in kids:
+            emit(c, depth + 1)
+        if not kids:
+            lines.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {_fmt(rest.ends[b] * scale)}",
+                          pad + "  }"])
+        lines.append(pad + "}")
+
+    emit(0, 0)
+    n = motion.num_frames
+    euler = np.degrees(continuous_euler_zxy(quat_to_matrix(motion.rotations)))  # (N, B, 3)
+    # channel order in the file follows the hierarchy's depth-first order
+    order: list[int] = []
+
+    def visit(b: int) -> None:
+        order.append(b)
+        for c in _children(b):
+            visit(c)
+
+    visit(0)
+    values = np.concatenate([motion.root * scale, euler[:, order].reshape(n, -1)], axis=1)
+    lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / motion.fps:.8f}"]
+    lines += [" ".join(f"{v:.6f}" for v in row) for row in values]
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    return path
+
+
+def bvh_joint_order() -> list[str]:
+    """BVH joint names in the file's (depth-first) order."""
+    order: list[str] = []
+
+    def visit(b: int) -> None:
+        order.append(BVH_NAMES[BONES[b]])
+        for c in _children(b):
+            visit(c)
+
+    visit(0)
+    return order
+
+
+def write_c3d(path: str | Path, joints: np.ndarray, fps: float) -> Path:
+    """Write ``(N, 17, 3)`` joints (metres, our Z-up world; NaN = missing) as C3D points in millimetres,
+    Z up (``POINT:X_SCREEN +X``, ``POINT:Y_SCREEN +Z``), labelled with the H36M-17 joint names."""
+    import ezc3d
+
+    path = Path(path)
+    joints = np.asarray(joints, dtype=np.float64)
+    n, m = joints.shape[:2]
+    c = ezc3d.c3d()
+    points = np.ones((4, m, n))
+    points[:3] = np.transpose(joints * 1000.0, (2, 1, 0))
+    c["parameters"]["POINT"]["RATE"]["value"] = [float(fps)]
+    c["parameters"]["POINT"]["LABELS"]["value"] = tuple(H36M17.joints)
+    c["parameters"]["POINT"]["DESCRIPTIONS"]["value"] = tuple(
+        f"H36M-17 {name}, mm, Z up" for name in H36M17.joints)
+    c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
+    c["data"]["points"] = points
+    c.add_parameter("POINT", "X_SCREEN", "+X")
+    c.add_parameter("POINT", "Y_SCREEN", "+Z")
+    c.add_parameter("MANUFACTURER", "COMPANY", "crosspose")
+    c.add_parameter("MANUFACTURER", "SOFTWARE", "crosspose markerless motion capture (H36M-17 joints)")
+    c.write(str(path))
+    return path
+
+
+def _rows(a: np.ndarray, digits: int) -> list[list[list[float] | None]]:
+    """``(N, M, K)`` → nested lists rounded to ``digits``, None for a row with a non-finite value."""
+    values = np.round(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), digits).tolist()
+    missing = (~np.isfinite(a).all(-1)).tolist()
+    return [[None if gone else row for row, gone in zip(frame, lost, strict=True)]
+            for frame, lost in zip(values, missing, strict=True)]
+
+
+def write_jsonl(path: str | Path, joints: np.ndarray, confidence: np.ndarray, times_s: np.ndarray,
+                motion: Motion) -> Path:
+    """JSON lines: a header object (format, axes, units, names, rest pose), then one object per frame
+    ``{"frame", "t", "joints" (Z up m, null = missing), "confidence", "root" (Y up m), "rotations"
+    (local wxyz per bone)}``."""
+    path = Path(path)
+    header = {
+        "format": JSONL_FORMAT, "v": 1, "fps": motion.fps, "units": "m",
+        "joints_axes": "z-up, right-handed (crosspose world)",
+        "rotations_axes": "y-up, right-handed; rest pose = T-pose facing +z, subject's left along +x",
+        "quaternion": "w, x, y, z; local to the parent, identity = rest pose",
+        "joint_names": list(H36M17.joints), "bones": list(BONES), "bone_parents": list(BONE_PARENTS),
+        "unity_bones": [UNITY_BONES[b] for b in BONES],
+        "rest_offsets": [[round(float(v), 6) for v in o] for o in motion.rest.offsets],
+    }
+    n = joints.shape[0]
+    all_joints = _rows(joints, 6)
+    all_conf = [[None if c is None else c[0] for c in frame] for frame in _rows(confidence[..., None], 4)]
+    roots = np.round(motion.root, 6).tolist()
+    rotations = np.round(motion.rotations, 7).tolist()
+    times = np.round(times_s, 6).tolist()
+    with path.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(header) + "\n")
+        for i in range(n):
+            frame = {"frame": i, "t": times[i], "joints": all_joints[i], "confidence": all_conf[i],
+                     "root": roots[i], "rotations": rotations[i]}
+            f.write(json.dumps(frame) + "\n")
+    return path
+
+
+def _rate(times_s: np.ndarray) -> float:
+    if times_s.shape[0] < 2:
+        return 30.0
+    dt = float(np.median(np.diff(times_s)))
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError("times_s must increase (got a non-positive median frame interval)")
+    return 1.0 / dt
+
+
+def write_motion(
+    path: str | Path,
+    joints: np.ndarray,
+    confidence: np.ndarray,
+    times_s: np.ndarray,
+    format: MotionFormat | None = None,
+    filter: FilterSettings | None = None,
+    rest: RestPose | None = None,
+    *,
+    fps: float | None = None,
+    min_confidence: float = 0.1,
+) -> Path:
+    """Write a take of H36M-17 joints as BVH, C3D, TRC or JSON lines (see the module docstring).
+
+    Args:
+        path: output file; its folder must exist.
+        joints: ``(N, 17, 3)`` metres, our Z-up world (NaN = missing).
+        confidence: ``(N, 17)`` in ``[0, 1]``.
+        times_s: ``(N,)`` seconds, increasing.
+        format: ``bvh``, ``c3d``, ``trc`` or ``jsonl``; None: from the suffix of ``path``.
+        filter: One Euro settings applied to the joints first (None: raw joints).
+        rest: rest pose for the rotations (None: estimated from the take).
+        fps: frame rate written to the file (None: from the median interval of ``times_s``).
+        min_confidence: joints below it count as missing.
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if format is None:
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix not in MOTION_FORMATS:
+            raise ValueError(f"{path}: cannot tell the format from the suffix {path.suffix or '(none)'}; "
+                             f"use one of {', '.join('.' + f for f in MOTION_FORMATS)} or pass format=")
+        format = suffix  # type: ignore[assignment]
+    if format not in MOTION_FORMATS:
+        raise ValueError(f"unknown motion format {format!r}; use one of {', '.join(MOTION_FORMATS)}")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: folder {path.parent} does not exist")
+    joints = np.asarray(joints, dtype=np.float64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (17, 3):
+        raise ValueError(f"joints must have shape (N, 17, 3) (H36M-17, metres, Z up), got {joints.shape}")
+    if confidence.shape != joints.shape[:2] or times_s.shape != joints.shape[:1]:
+        raise ValueError(f"confidence must have shape {joints.shape[:2]} and times_s ({joints.shape[0]},); "
+                         f"got {confidence.shape} and {times_s.shape}")
+    if joints.shape[0] == 0:
+        raise ValueError(f"{path}: no frames to write")
+    rate = float(fps) if fps is not None else _rate(times_s)
+    if filter is not None:
+        joints = filter_joints(joints, times_s, filter)
+    if format == "c3d" or format == "trc":
+        markers = np.where((np.nan_to_num(confidence) >= min_confidence)[..., None], joints, np.nan)
+        if format == "c3d":
+            return write_c3d(path, markers, rate)
+        return write_trc(Trc(H36M17.joints, markers, rate, "m", times_s - times_s[0]), path)
+    motion = solve_rotations(joints, rest, confidence, fps=rate, min_confidence=min_confidence)
+    if format == "bvh":
+        return write_bvh(path, motion)
+    return write_jsonl(path, joints, confidence, times_s, motion)
+

@@ -1,0 +1,368 @@
+"""Joint rotations from H36M-17 positions: swing-twist with twists from the body's planes.
+
+Each bone's global orientation maps its rest direction onto its segment (the *swing*); the spin about
+the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.motion.bones`):
+
+- trunk bones (hips, spine, chest, neck, head) take their twist from the hip line and/or the
+  shoulder line, which are never parallel to those segments in a human pose;
+- upper arms and thighs take it from the limb's bending plane (elbow / knee flexion), which is
+  undefined when the limb is straight: below 15° of flexion the twist (about the segment, relative to
+  the plain swing from the parent) of the last clearly bent frame is held, between 15° and 30° it
+  blends into the measured one, so it never spins on noise;
+- clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
+  hands and feet keep the identity (H36M-17 has no joint beyond the wrist and ankle).
+
+Missing joints (NaN, or confidence below ``min_confidence``) hold the bone's previous local rotation;
+quaternion signs are chosen nearest the previous frame. :func:`solve_rotations` (a take, vectorised
+over frames in numpy) and :class:`LiveRotations` (frame by frame, the same steps on plain floats in
+:mod:`crosspose.motion._frame`, ~0.2-0.4 ms) agree to rounding (``tests/motion`` checks 1e-9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crosspose.motion._frame import solve_frame
+from crosspose.motion.bones import (
+    BONE_HEAD_JOINTS,
+    BONE_PARENTS,
+    BONES,
+    HEAD,
+    L_HIP,
+    L_SHOULDER,
+    PELVIS,
+    R_HIP,
+    R_SHOULDER,
+    REST_DIRECTIONS,
+    SPINE,
+    THORAX,
+    RestPose,
+    estimate_rest_pose,
+    yup_to_zup,
+    zup_to_yup,
+)
+from crosspose.motion.quaternions import (
+    axis_angle_matrix,
+    make_continuous,
+    matrix_to_quat,
+    quat_to_matrix,
+    swing_matrix,
+)
+from crosspose.motion.recipes import BENT_DEG, STRAIGHT_DEG
+from crosspose.motion.recipes import FIXED as _FIXED
+from crosspose.motion.recipes import LIMB_INDEX as _LIMB_INDEX
+from crosspose.motion.recipes import LIMBS as _LIMBS
+from crosspose.motion.recipes import REF_JOINTS as _REF_JOINTS
+from crosspose.motion.recipes import SWINGS as _SWINGS
+from crosspose.motion.recipes import TRUNK as _TRUNK
+
+B = len(BONES)
+_X, _Y, _Z = np.eye(3)
+
+
+
+@dataclass(frozen=True, eq=False)
+class Motion:
+    """Rotations of :data:`~crosspose.motion.bones.BONES` over a take.
+
+    Attributes:
+        rest: the rest pose the rotations are relative to.
+        root: ``(N, 3)`` hips position, metres, Y-up export world.
+        rotations: ``(N, B, 4)`` local unit quaternions ``(w, x, y, z)`` of each bone relative to its
+            parent, the rest pose being the identity everywhere.
+        fps: frames per second.
+    """
+
+    rest: RestPose
+    root: np.ndarray
+    rotations: np.ndarray
+    fps: float
+
+    def __post_init__(self) -> None:
+        n = self.root.shape[0]
+        if self.root.shape != (n, 3) or self.rotations.shape != (n, B, 4):
+            raise ValueError(f"root must be (N, 3) and rotations (N, {B}, 4); got {self.root.shape} and "
+                             f"{self.rotations.shape}")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.root.shape[0])
+
+
+# ---------------------------------------------------------------------------------------------------
+# vectorised solver (the single-frame twin is crosspose.motion._frame)
+
+
+def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.sqrt((v * v).sum(-1))
+    return v / np.maximum(n, 1e-12)[..., None], n
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], -1)
+
+
+def _frame(primary: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal frames ``(N, 3, 3)`` (columns: primary, reference ⟂ primary, their cross) and validity."""
+    e1, n1 = _unit(primary)
+    ref_unit, nr = _unit(reference)
+    r = ref_unit - (ref_unit * e1).sum(-1)[..., None] * e1
+    e2, n2 = _unit(r)
+    ok = (n1 > 1e-6) & (nr > 1e-9) & (n2 > 0.1)  # reference at least ~6° off the primary axis
+    return np.stack([e1, e2, _cross(e1, e2)], -1), ok
+
+
+def _ffill(values: np.ndarray, valid: np.ndarray, seed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-fill ``values`` ``(N, ...)`` over frames where ``valid`` is False, starting from ``seed``.
+
+    Returns the filled values and ``(N,)`` whether each frame has a value (False only before the first
+    valid frame when ``seed`` is None).
+    """
+    n = values.shape[0]
+    idx = np.maximum.accumulate(np.where(valid, np.arange(n), -1)) if n else np.zeros(0, dtype=np.int64)
+    out = values[np.maximum(idx, 0)]
+    known = idx >= 0
+    if seed is not None and not known.all():
+        out[~known] = seed
+        known[:] = True
+    return out, known
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass
+class _State:
+    """What carries from one block of frames to the next."""
+
+    root: np.ndarray | None = None
+    local: np.ndarray = field(default_factory=lambda: np.broadcast_to(np.eye(3), (B, 3, 3)).copy())
+    quat: np.ndarray | None = None
+    twist: np.ndarray = field(default_factory=lambda: np.zeros(len(_LIMBS)))
+
+
+def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarray, np.ndarray, _State]:
+    """``(N, 17, 3)`` Y-up joints and ``(N, 17)`` usable mask → root ``(N, 3)``, quaternions
+    ``(N, B, 4)`` and the new state."""
+    n = P.shape[0]
+    local = np.empty((n, B, 3, 3))
+    glob = np.empty((n, B, 3, 3))
+    twist = state.twist.copy()
+    eye = np.broadcast_to(np.eye(3), (n, 3, 3))
+    for b, name in enumerate(BONES):
+        p = BONE_PARENTS[b]
+        Gp = eye if p < 0 else glob[:, p]
+        d = REST_DIRECTIONS[b]
+        if name in _FIXED:
+            L = eye.copy()
+            valid = np.ones(n, dtype=bool)
+        elif name in _TRUNK:
+            (a, c), d, ref, dref = _TRUNK[name]
+            joints = (a, c, *_REF_JOINTS[ref])
+            if ref == "both":
+                reference = (_unit(P[:, L_HIP] - P[:, R_HIP])[0]
+                             + _unit(P[:, L_SHOULDER] - P[:, R_SHOULDER])[0])
+            else:
+                i, j = _REF_JOINTS[ref]
+                reference = P[:, j] - P[:, i]
+            M, valid = _frame(P[:, c] - P[:, a], reference)
+            rest = np.stack([d, dref, _cross(d, dref)], -1)
+            G = M @ rest.T
+            L = G if p < 0 else np.swapaxes(Gp, -1, -2) @ G
+            valid &= ok[:, list(joints)].all(-1)
+        else:
+            head, tail = _LIMBS[name][:2] if name in _LIMBS else _SWINGS[name]
+            GpT = np.swapaxes(Gp, -1, -2)
+            u, length = _unit((GpT @ (P[:, tail] - P[:, head])[..., None])[..., 0])
+            L, valid = swing_matrix(d, u)
+            valid &= (length > 1e-6) & ok[:, head] & ok[:, tail]
+            if name in _LIMBS:
+                k = _LIMB_INDEX[name]
+                tip, rest_bend = _LIMBS[name][2:]
+                c = (GpT @ (P[:, tip] - P[:, tail])[..., None])[..., 0]
+                along = (c * u).sum(-1)
+                perp = c - along[..., None] * u
+                flexion = np.degrees(np.arctan2(np.sqrt((perp * perp).sum(-1)), along))
+                w = np.clip((flexion - STRAIGHT_DEG) / (BENT_DEG - STRAIGHT_DEG), 0.0, 1.0)
+                w = np.where(ok[:, tip] & valid & np.isfinite(w), w * w * (3 - 2 * w), 0.0)
+                base = (L @ rest_bend)
+                bend = np.arctan2((_cross(base, perp) * u).sum(-1), (base * perp).sum(-1))
+                bend = np.where(w > 0, bend, 0.0)  # as the single-frame path: no tip, no bend (and no NaN)
+                full = w >= 1.0
+                held, _ = _ffill(np.concatenate([[twist[k]], np.where(full, bend, 0.0)]),
+                                 np.concatenate([[True], full]), None)
+                before = held[:-1]  # the last fully bent twist strictly before each frame
+                theta = before + w * _wrap(bend - before)
+                twist[k] = held[-1]
+                L = axis_angle_matrix(u, np.where(valid, theta, 0.0)) @ L
+        finite = np.asarray(np.isfinite(L).all(axis=(-1, -2)))
+        L = np.where(finite[:, None, None], L, np.eye(3))
+        local[:, b], _ = _ffill(L, valid, state.local[b])
+        glob[:, b] = local[:, b] if p < 0 else Gp @ local[:, b]
+    quat = make_continuous(matrix_to_quat(local), state.quat)
+    root, known = _ffill(P[:, PELVIS], ok[:, PELVIS], state.root)
+    if not known.all():
+        first = np.flatnonzero(known)
+        root[~known] = root[first[0]] if first.size else np.nan
+    new = _State(
+        root=root[-1].copy() if n and known.any() else state.root,
+        local=local[-1].copy() if n else state.local,
+        quat=quat[-1].copy() if n else state.quat,
+        twist=twist,
+    )
+    return root, quat, new
+
+
+def _usable(joints: np.ndarray, confidence: np.ndarray | None, min_confidence: float) -> np.ndarray:
+    ok = np.isfinite(joints).all(-1)
+    if confidence is not None:
+        ok &= np.nan_to_num(confidence, nan=0.0) >= min_confidence
+    return ok
+
+
+def _check(joints: np.ndarray, confidence: np.ndarray | None, batch: bool
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    joints = np.asarray(joints, dtype=np.float64)
+    shape = (17, 3)
+    if (joints.ndim != 3 or joints.shape[1:] != shape) if batch else joints.shape != shape:
+        raise ValueError(f"joints must have shape {'(N, 17, 3)' if batch else '(17, 3)'} (H36M-17, metres, "
+                         f"Z up), got {joints.shape}")
+    if confidence is not None:
+        confidence = np.asarray(confidence, dtype=np.float64)
+        if confidence.shape != joints.shape[:-1]:
+            raise ValueError(f"confidence must have shape {joints.shape[:-1]}, got {confidence.shape}")
+    return joints, confidence
+
+
+def solve_rotations(joints: np.ndarray, rest: RestPose | None = None, confidence: np.ndarray | None = None,
+                    fps: float = 60.0, min_confidence: float = 0.1) -> Motion:
+    """Local bone rotations of a take.
+
+    Args:
+        joints: ``(N, 17, 3)`` H36M-17 joints, metres, our Z-up world; NaN = missing.
+        rest: the rest pose (default: :func:`~crosspose.motion.bones.estimate_rest_pose` of the take).
+        confidence: ``(N, 17)``; joints below ``min_confidence`` count as missing.
+        fps: frame rate recorded in the result.
+    Returns:
+        :class:`Motion` (root and rotations in the Y-up export world).
+    """
+    joints, confidence = _check(joints, confidence, batch=True)
+    if rest is None:
+        rest = estimate_rest_pose(joints, confidence)
+    ok = _usable(joints, confidence, min_confidence)
+    root, quat, _ = _solve_block(zup_to_yup(joints), ok, _State())
+    if np.isnan(root).any():
+        root = np.nan_to_num(root)  # no pelvis in the whole take: the root stays at the origin
+    return Motion(rest, root, quat, float(fps))
+
+
+def forward_kinematics(motion: Motion) -> np.ndarray:
+    """``(N, B, 3)`` bone head positions (metres, Y up) of ``motion`` applied to its rest pose."""
+    R = quat_to_matrix(motion.rotations)  # (N, B, 3, 3)
+    n = motion.num_frames
+    pos = np.empty((n, B, 3))
+    glob = np.empty((n, B, 3, 3))
+    for b in range(B):
+        p = BONE_PARENTS[b]
+        if p < 0:
+            glob[:, b] = R[:, b]
+            pos[:, b] = motion.root
+        else:
+            glob[:, b] = glob[:, p] @ R[:, b]
+            pos[:, b] = pos[:, p] + glob[:, p] @ motion.rest.offsets[b]
+    return pos
+
+
+def joints_from_fk(motion: Motion) -> np.ndarray:
+    """``(N, 17, 3)`` H36M-17 joints (metres, **Z up**) that forward kinematics of ``motion`` gives."""
+    pos = forward_kinematics(motion)
+    out = np.empty((motion.num_frames, 17, 3))
+    for b, j in enumerate(BONE_HEAD_JOINTS):
+        out[:, j] = pos[:, b]
+    h = BONES.index("head")
+    R = quat_to_matrix(motion.rotations)
+    glob = np.broadcast_to(np.eye(3), (*R.shape[:1], 3, 3)).copy()
+    for b in _chain(h):
+        glob = glob @ R[:, b]
+    out[:, HEAD] = pos[:, h] + glob @ motion.rest.ends[h]
+    return yup_to_zup(out)
+
+
+def _chain(b: int) -> list[int]:
+    out = []
+    while b >= 0:
+        out.append(b)
+        b = BONE_PARENTS[b]
+    return out[::-1]
+
+
+_WARMUP_CORE = [PELVIS, L_HIP, R_HIP, SPINE, THORAX]
+_WARMUP_MIN_JOINTS = 12
+
+
+class LiveRotations:
+    """Frame-by-frame :func:`solve_rotations` for streaming (same results on the same frames).
+
+    Without a rest pose, the first ``warmup_frames`` frames whose trunk (pelvis, hips, spine, thorax) and
+    at least 12 of the 17 joints reach ``warmup_confidence`` estimate one
+    (:func:`~crosspose.motion.bones.estimate_rest_pose`, the less confident joints left out);
+    :meth:`update` returns None until then.
+    """
+
+    def __init__(self, rest: RestPose | None = None, warmup_frames: int = 30, min_confidence: float = 0.1,
+                 warmup_confidence: float = 0.5) -> None:
+        if warmup_frames < 1:
+            raise ValueError(f"warmup_frames must be at least 1, got {warmup_frames}")
+        self._given = rest
+        self.warmup_frames = int(warmup_frames)
+        self.min_confidence = float(min_confidence)
+        self.warmup_confidence = float(warmup_confidence)
+        self.reset()
+
+    @property
+    def rest(self) -> RestPose | None:
+        """The rest pose in use (None while it is being estimated)."""
+        return self._rest
+
+    def reset(self) -> None:
+        """Forget the performer: state, and the estimated rest pose (a given one is kept)."""
+        self._rest = self._given
+        self._state = _State()
+        self._warmup: list[np.ndarray] = []
+
+    def update(self, joints: np.ndarray, confidence: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+        """One frame: ``(17, 3)`` joints (metres, Z up) and ``(17,)`` confidence → ``(root (3,) Y-up m,
+        rotations (B, 4) wxyz local)``, or None while no rest pose (or no pelvis yet) is known."""
+        joints, confidence = _check(joints, confidence, batch=False)
+        ok = _usable(joints, confidence, self.min_confidence)
+        if self._rest is None:
+            conf_ok = ok if confidence is None else ok & (confidence >= self.warmup_confidence)
+            if conf_ok[_WARMUP_CORE].all() and conf_ok.sum() >= _WARMUP_MIN_JOINTS:
+                self._warmup.append(np.where(conf_ok[:, None], joints, np.nan))
+            if len(self._warmup) < self.warmup_frames:
+                return None
+            self._rest = estimate_rest_pose(np.stack(self._warmup))
+            self._warmup = []
+        j = joints.tolist()
+        P = [(y, z, x) for x, y, z in j]  # zup_to_yup
+        okl = ok.tolist()
+        state = self._state
+        local_prev = [tuple(m) for m in state.local.reshape(B, 9).tolist()]
+        quat_prev = None if state.quat is None else [tuple(q) for q in state.quat.tolist()]
+        local, quats, twist = solve_frame(
+            P, okl, local_prev, quat_prev, state.twist.tolist())
+        root = np.array(P[PELVIS]) if okl[PELVIS] else state.root
+        quat = np.array(quats)
+        self._state = _State(root=root, local=np.array(local).reshape(B, 3, 3), quat=quat,
+                             twist=np.array(twist))
+        if root is None:
+            return None
+        return root.copy(), quat.copy()
