@@ -255,8 +255,9 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
             print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
 
 
-#: Cheaper layouts of the fusion layer: (query stride, depth samples, dilation).
-CONFIGS = ((2, 16, 1), (4, 16, 1), (2, 8, 2), (4, 8, 2), (4, 12, 1), (8, 16, 1))
+#: Cheaper layouts of the fusion layer: (query stride, depth samples, dilation, interpolation).
+CONFIGS = ((2, 16, 1, "bilinear"), (2, 16, 1, "nearest"), (4, 16, 1, "bilinear"), (4, 16, 1, "nearest"),
+           (2, 8, 2, "bilinear"), (2, 8, 2, "nearest"), (4, 8, 2, "nearest"), (8, 16, 1, "bilinear"))
 
 
 def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -> None:
@@ -280,8 +281,8 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
     cameras = torch.export.Dim("C", min=2, max=64)
     print(f"\nfusion layouts ({Path(weights[-1]).name if weights else 'initialisation'}; {scenes} scenes x "
           f"{frames} frames per mode; ONNX Runtime CPU, 1 thread, layer alone, median of {repeats}):")
-    print(f"  {'stride':>6} {'S':>3} {'dil':>3} {'ms':>7} " + " ".join(f"{m[:12] + ' ½head':>19} {'mm':>6}"
-                                                                 for m in modes))
+    columns = " ".join(f"{m[:12] + ' ½head':>19} {'mm':>6}" for m in modes)
+    print(f"  {'stride':>6} {'S':>3} {'dil':>3} {'interp':>5} {'ms':>7} " + columns)
     raw_cells = []
     for m in modes:
         hits, mm = [], []
@@ -294,19 +295,20 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
             hits.append(detections(heat, targets, inside)[1].sum() / inside.sum())
             mm.append(mpjpe(solver, heat, proj, np.asarray(b["joints3d"]))[0])
         raw_cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
-    print(f"  {'raw':>6} {'':>3} {'':>3} {'':>7} " + " ".join(raw_cells))
+    print(f"  {'raw':>6} {'':>3} {'':>3} {'':>5} {'':>7} " + " ".join(raw_cells))
     layers = {}
-    for stride, samples, dilation in CONFIGS:
-        layer = _Layer("gather", query_stride=stride, samples=samples, dilation=dilation)
+    for stride, samples, dilation, interpolation in CONFIGS:
+        layer = _Layer("gather", query_stride=stride, samples=samples, dilation=dilation,
+                       interpolation=interpolation)
         if state is not None:
             layer.fusion.load_state_dict(state)
-        layers[(stride, samples, dilation)] = layer.eval()
+        layers[(stride, samples, dilation, interpolation)] = layer.eval()
     with tempfile.TemporaryDirectory() as folder:
         sessions = {}
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         for key, layer in layers.items():
-            path = Path(folder) / "s{}_{}_{}.onnx".format(*key)
+            path = Path(folder) / "s{}_{}_{}_{}.onnx".format(*key)
             with torch.no_grad():
                 torch.onnx.export(layer, inputs, str(path), dynamo=True, input_names=["h", "p", "v", "r"],
                                   opset_version=18, verbose=False,
@@ -333,9 +335,9 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
                 hits.append(detections(fused, targets, inside)[1].sum() / inside.sum())
                 mm.append(mpjpe(solver, fused, proj, joints3d)[0])
             cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
-        stride, samples, dilation = key
-        print(f"  {stride:>6} {samples:>3} {dilation:>3} {times[str(key)]:>7.1f} " + " ".join(cells),
-              flush=True)
+        stride, samples, dilation, interpolation = key
+        print(f"  {stride:>6} {samples:>3} {dilation:>3} {interpolation[:4]:>5} {times[str(key)]:>7.1f} "
+              + " ".join(cells), flush=True)
 
 
 def main() -> None:

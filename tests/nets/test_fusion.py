@@ -206,7 +206,8 @@ def test_device_agnostic(device: str) -> None:
 # The gather sampler (what the ONNX graph uses) against grid_sample (eager torch)
 
 
-def test_bilinear_gather_equals_grid_sample() -> None:
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_bilinear_gather_equals_grid_sample(mode: str) -> None:
     from torch.nn import functional
 
     from crosspose.nets.fusion import bilinear_gather
@@ -217,22 +218,24 @@ def test_bilinear_gather_equals_grid_sample() -> None:
     grid[0, 0] = -4.0  # the "no evidence" point
     grid[1, 1, :, 0] = 1.0  # the last column exactly
     grid[1, 2, :, 1] = -1.0  # the first row exactly
-    expected = functional.grid_sample(sources, grid, mode="bilinear", padding_mode="zeros",
+    expected = functional.grid_sample(sources, grid, mode=mode, padding_mode="zeros",
                                       align_corners=True)
-    got = bilinear_gather(sources, grid)
+    got = bilinear_gather(sources, grid, nearest=mode == "nearest")
     assert got.shape == (3, 40, 7, 5)
     torch.testing.assert_close(got.permute(0, 3, 1, 2), expected, atol=1e-6, rtol=0)
     assert not got[0, 0].any()
 
 
-@pytest.mark.parametrize(("consensus", "reduction"), [(True, "max"), (True, "softmax"), (False, "max")])
-def test_gather_and_grid_sample_fuse_the_same(consensus: bool, reduction: str) -> None:
+@pytest.mark.parametrize(("consensus", "reduction", "interpolation"),
+                         [(True, "max", "bilinear"), (True, "softmax", "bilinear"),
+                          (False, "max", "bilinear"), (True, "max", "nearest"), (False, "max", "nearest")])
+def test_gather_and_grid_sample_fuse_the_same(consensus: bool, reduction: str, interpolation: str) -> None:
     heatmaps, P, root, _, _ = studio(21, cameras=4, frames=2, errors=HeatmapErrors.realistic())
     valid = all_valid(heatmaps)
     valid[1, 2] = False
     P = P.clone()
     P[1, 3] = float("nan")  # an uncalibrated view too
-    options = {"consensus": consensus, "reduction": reduction}
+    options = {"consensus": consensus, "reduction": reduction, "interpolation": interpolation}
     slow = CrossViewFusion(sampler="grid_sample", **options)  # type: ignore[arg-type]
     fast = CrossViewFusion(sampler="gather", **options)  # type: ignore[arg-type]
     with torch.no_grad():
@@ -242,6 +245,8 @@ def test_gather_and_grid_sample_fuse_the_same(consensus: bool, reduction: str) -
     assert expected.amax() > 0.5
     with pytest.raises(ValueError, match="sampler"):
         CrossViewFusion(sampler="nearest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="interpolation"):
+        CrossViewFusion(interpolation="cubic")  # type: ignore[arg-type]
 
 
 @pytest.mark.slow  # the export alone takes 10-40 s here
