@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -314,3 +315,29 @@ def test_two_store_handles_on_one_folder_never_clash(tmp_path: Path, demo_rig: C
     assert active is not None
     assert active.version == 8
     assert b.seed(DEMO_JSON) is None  # seeding sees the versions the other handle wrote
+
+
+def test_a_bad_initial_file_is_reported_and_the_store_stays_empty(tmp_path: Path, demo_rig: CameraRig
+                                                                  ) -> None:
+    """A missing file or one with other cameras: problems named, no version, nothing raised (the service
+    then runs without a calibration and says so instead of crash-looping)."""
+    store = CalibrationStore(tmp_path / "store", expected_names=demo_rig.names)
+    store.open()
+    missing = store.try_seed(tmp_path / "nope.toml")
+    assert len(missing) == 1
+    assert "nope.toml" in missing[0]
+    assert "cannot read" in missing[0]
+    renamed = CameraRig([dataclasses.replace(c, name=f"x{i}") for i, c in enumerate(demo_rig)])
+    other = tmp_path / "other.json"
+    other.write_bytes(dumps_rig(renamed, "crosspose"))
+    problems = store.try_seed(other)
+    assert problems
+    assert all("other.json" in p for p in problems)
+    assert any("x0" in p for p in problems)
+    assert store.active() is None
+    good = tmp_path / "good.json"
+    good.write_bytes(dumps_rig(demo_rig, "crosspose"))
+    assert store.try_seed(good) == []
+    active = store.active()
+    assert active is not None
+    assert active.version == 1

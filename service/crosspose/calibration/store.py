@@ -441,6 +441,17 @@ class CalibrationStore:
         log.info("calibration store: version %d active (%s, %s)", version, fmt, source)
         return active
 
+    def try_seed(self, path: Path | str) -> list[str]:
+        """:meth:`seed`, but a file that cannot be used is reported, not raised: the problems (empty
+        when seeded or when a stored version is already in force). A running service must come up
+        without a calibration (and say why) rather than crash on a bad initial file."""
+        try:
+            self.seed(path)
+        except CalibrationError as err:
+            return [f"initial calibration {path} not used: {p}" for p in err.problems] or [
+                f"initial calibration {path} not used: {err}"]
+        return []
+
     def seed(self, path: Path | str) -> ActiveCalibration | None:
         """Import the configured initial calibration file when no stored version is in force.
 

@@ -233,7 +233,8 @@ class InferenceStage:
         store = CalibrationStore(config.calibration.store, expected_names=self.names)
         store.open()
         if store.active() is None and config.calibration.file is not None:
-            store.seed(config.calibration.file)
+            for problem in store.try_seed(config.calibration.file):  # running without one beats a crash loop
+                log.error("%s; upload one (PUT /api/v1/calibration) or fix calibration.file", problem)
         active = store.active()
         self.rig: CameraRig | None = active.rig if active is not None else None
         self.calibration_version: int | None = active.version if active is not None else None
