@@ -47,7 +47,7 @@ COPY deploy/entrypoint.sh /usr/local/bin/crosspose-entrypoint
 COPY deploy/healthcheck.py /usr/local/bin/crosspose-healthcheck
 RUN pip install --no-cache-dir . \
  && useradd --create-home --uid 10001 --user-group crosspose \
- && mkdir -p "$CROSSPOSE_CACHE" /var/lib/crosspose/calibration/store /etc/crosspose \
+ && mkdir -p "$CROSSPOSE_CACHE" /var/lib/crosspose/calibration/store /var/lib/crosspose/takes /etc/crosspose \
  && chown -R crosspose:crosspose "$CROSSPOSE_CACHE" /var/lib/crosspose /src/models \
  && chmod 0755 /usr/local/bin/crosspose-entrypoint /usr/local/bin/crosspose-healthcheck
 
