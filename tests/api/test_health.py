@@ -24,7 +24,12 @@ def heartbeat_everything(service: Service, provider: str | None = "CPUExecutionP
         {"fps": 59.5, "drops": {"cam01": 3, "cam02": 0}, "skew_ms": {c: 1.5 for c in DEMO_NAMES}},
     )
     status.update("inference", {"fps": 30.0, "drops": 4, **({"provider": provider} if provider else {})})
-    status.update("solver", {"fps": 30.0, "drops": 1})
+    status.update("solver", {"fps": 30.0, "drops": 1, "live": {"vmc": {
+        "send_delay_ms_p50": 0.25, "send_delay_ms_p99": 4.0,
+        "targets": [{"target": "127.0.0.1:39539", "sent": 120, "refused": 0, "dropped": 0, "errors": 0,
+                     "unresolved": 0},
+                    {"target": "studio-pc:39539", "sent": 0, "refused": 7, "dropped": 0, "errors": 0,
+                     "unresolved": 3}]}}})  # fmt: skip
 
 
 def test_health_is_always_ok(service: Service) -> None:
@@ -124,6 +129,8 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
         "crosspose_calibration_version",
         "crosspose_ready",
         "crosspose_inference_provider",
+        "crosspose_vmc_datagrams",
+        "crosspose_vmc_send_delay_seconds",
     }
     assert expected <= set(families)
     assert not any(name.startswith(("python_", "process_")) for name in families)  # own registry only
@@ -149,6 +156,9 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
     assert value("crosspose_ready") == 1
     assert value("crosspose_inference_provider", provider="CPUExecutionProvider") == 1
     assert value("crosspose_websocket_clients") == 0
+    assert value("crosspose_vmc_datagrams", "_total", target="127.0.0.1:39539", result="sent") == 120
+    assert value("crosspose_vmc_datagrams", "_total", target="studio-pc:39539", result="refused") == 7
+    assert value("crosspose_vmc_send_delay_seconds", quantile="0.99") == pytest.approx(0.004)
 
 
 def test_two_apps_keep_separate_metrics(tmp_path: Path) -> None:

@@ -4,6 +4,11 @@
 format in use, appends it to every subscriber's queue and wakes the event loop, never waiting for a
 client. A subscriber that cannot keep up loses its own oldest messages (counted per client and in total);
 memory is bounded by ``clients × queue_size`` encoded messages.
+
+Rotations (``?rotations=true``): a message may carry a ``rotations`` key (the solver stage's per-frame
+joint rotations, see :func:`crosspose.runtime.messages.rotations_payload`). Clients that asked for
+rotations get it (``null`` while none is known); the others get the message without that key, exactly
+as before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 )  # fmt: skip
 """Histogram bucket upper bounds for per-stage latency (seconds)."""
 FPS_WINDOW_S = 2.0
+ROTATIONS_KEY = "rotations"
+"""The skeleton message's optional rotations payload (only clients that ask for it get it)."""
 MAX_LATENCY_STAGES = 16
 """Distinct ``latency_ms`` keys tracked (a bounded set of metric labels)."""
 
@@ -77,14 +84,16 @@ class Subscriber:
     Attributes:
         id: unique per hub, in connection order.
         format: the wire format it asked for.
+        rotations: whether it asked for the rotations payload (``?rotations=true``).
         queue_size: capacity of its queue (messages).
         delivered: messages handed to the socket.
         dropped: messages lost because the client was too slow (its oldest queued ones).
     """
 
-    def __init__(self, id: int, format: WireFormat, queue_size: int) -> None:
+    def __init__(self, id: int, format: WireFormat, queue_size: int, rotations: bool = False) -> None:
         self.id = id
         self.format = format
+        self.rotations = rotations
         self.queue_size = queue_size
         self.delivered = 0
         self.dropped = 0
@@ -127,6 +136,7 @@ class Subscriber:
             return {
                 "id": self.id,
                 "format": self.format,
+                "rotations": self.rotations,
                 "queued": len(self._queue),
                 "queue_size": self.queue_size,
                 "delivered": self.delivered,
@@ -182,14 +192,16 @@ class SkeletonHub:
 
     # -- subscribers (event loop side) ----------------------------------------------------------------
 
-    def subscribe(self, format: WireFormat) -> Subscriber | None:
-        """Register a client on the running event loop; None when ``max_clients`` are connected."""
+    def subscribe(self, format: WireFormat, rotations: bool = False) -> Subscriber | None:
+        """Register a client on the running event loop; None when ``max_clients`` are connected.
+
+        ``rotations``: the client gets the messages' ``rotations`` key (module doc)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if len(self._subscribers) >= self.max_clients:
                 return None
             self._loop = loop
-            sub = Subscriber(next(self._ids), format, self.queue_size)
+            sub = Subscriber(next(self._ids), format, self.queue_size, rotations)
             self._subscribers[sub.id] = sub
             return sub
 
@@ -217,10 +229,15 @@ class SkeletonHub:
             loop = self._loop
         if not subs:
             return
-        frames: dict[WireFormat, str | bytes] = {}
+        frames: dict[tuple[WireFormat, bool], str | bytes] = {}
+        variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
+        if ROTATIONS_KEY in message:
+            variants[False] = {k: v for k, v in message.items() if k != ROTATIONS_KEY}
+        elif message.get("type") == "skeleton":
+            variants[True] = {**message, ROTATIONS_KEY: None}
         try:
-            for fmt in {sub.format for sub in subs}:
-                frames[fmt] = encode(message, fmt)
+            for fmt, rot in {(sub.format, sub.rotations) for sub in subs}:
+                frames[fmt, rot] = encode(variants[rot], fmt)
         except (TypeError, ValueError, OverflowError) as exc:
             # a bug upstream, not a network condition: count and say so, but keep the bus thread alive
             with self._lock:
@@ -229,7 +246,7 @@ class SkeletonHub:
             if first:
                 log.error("skeleton hub: dropping a message that cannot be encoded: %s", exc)
             return
-        lost = sum(sub._offer(frames[sub.format]) for sub in subs)
+        lost = sum(sub._offer(frames[sub.format, sub.rotations]) for sub in subs)
         if lost:
             with self._lock:
                 self.dropped_total += lost

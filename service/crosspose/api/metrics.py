@@ -38,6 +38,7 @@ class ServiceCollector(Collector):
         yield from self._pipeline()
         yield from self._cameras()
         yield from self._websockets()
+        yield from self._vmc()
         yield from self._service()
 
     def _pipeline(self) -> Iterator[Metric]:
@@ -132,6 +133,34 @@ class ServiceCollector(Collector):
             queued.add_metric([str(s["id"]), s["format"]], s["queued"])
         yield dropped
         yield queued
+
+    def _vmc(self) -> Iterator[Metric]:
+        """VMC/OSC streaming to engines, from the solver stage's heartbeat (``live.vmc``)."""
+        entry = self.state.status.snapshot().get("solver")
+        live = entry[1].get("live") if entry else None
+        vmc = live.get("vmc") if isinstance(live, dict) else None
+        datagrams = CounterMetricFamily(
+            "crosspose_vmc_datagrams", "VMC bundles per target and outcome (sent, refused, dropped, errors, "
+            "unresolved)", labels=["target", "result"],
+        )
+        delay = GaugeMetricFamily(
+            "crosspose_vmc_send_delay_seconds", "Delay from skeleton publication to the VMC send (last 1000)",
+            labels=["quantile"],
+        )
+        if isinstance(vmc, dict):
+            for target in vmc.get("targets") or []:
+                if not isinstance(target, dict):
+                    continue
+                for result in ("sent", "refused", "dropped", "errors", "unresolved"):
+                    value = target.get(result)
+                    if isinstance(value, int | float):
+                        datagrams.add_metric([str(target.get("target")), result], value)
+            for quantile, key in (("0.5", "send_delay_ms_p50"), ("0.99", "send_delay_ms_p99")):
+                value = vmc.get(key)
+                if isinstance(value, int | float):
+                    delay.add_metric([quantile], value / 1e3)
+        yield datagrams
+        yield delay
 
     def _service(self) -> Iterator[Metric]:
         active = self.state.calibration.active()

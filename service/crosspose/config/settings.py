@@ -129,7 +129,6 @@ class BusConfig(_Model):
     curve: CurveConfig | None = Field(
         default=None, description="CURVE keys for the frames link; None = no authentication."
     )
-
     local_frames_endpoint: str = Field(
         default_factory=lambda: _ipc("frames-local"),
         description="With `curve` set, sync also binds this unauthenticated endpoint for the grabbers "
@@ -262,6 +261,126 @@ class SupervisorConfig(_Model):
     )
 
 
+class RecordingConfig(_Model):
+    """Take recording (``crosspose.recording``): where takes go and how frames are stored."""
+
+    enabled: bool = Field(default=True, description="Run the recorder stage (idle until a take starts).")
+    store: Path = Field(default=Path("takes"), description="Folder of recorded takes (one sub-folder each).")
+    frames: Literal["jpeg", "png", "none"] = Field(
+        default="jpeg",
+        description=(
+            "Camera frames in a take: 'jpeg' (JPEG frames stored as received; raw frames encoded at "
+            "jpeg_quality), 'png' (lossless, several times the CPU and disk), 'none' (timestamps only)."
+        ),
+    )
+    jpeg_quality: int = Field(default=95, ge=50, le=100, description="JPEG quality for raw frames.")
+    encode_threads: int = Field(
+        default=2, ge=1, le=32, description="Threads encoding a frame set's raw frames in parallel."
+    )
+    nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="CPU niceness of the recorder: on a busy host the live stream goes first (the recorder "
+        "catches up from its queue; sets it cannot keep are counted as lost in the take).",
+    )
+    flush_s: float = Field(
+        default=0.5, gt=0, le=1.0, description="Flush + fsync interval (s): at most this much is at risk."
+    )
+    queue_sets: int = Field(
+        default=60,
+        ge=4,
+        le=10_000,
+        description="Frame sets queued for a busy recorder before it loses some (memory: sets x frames).",
+    )
+    max_take_bytes: int | None = Field(
+        default=None, gt=0, description="Stop a take (state 'failed') at this size (bytes); None = no cap."
+    )
+    min_free_bytes: int = Field(
+        default=200_000_000, ge=0, description="Stop a take (state 'failed') when the disk has less free."
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="Sync publishes every frame set here for the recorder; None = by framesets_endpoint.",
+    )
+
+    def tap_endpoint(self, bus: BusConfig) -> str:
+        """The recorder's frame-set endpoint: configured, or derived from ``bus.framesets_endpoint``
+        (``ipc://…/framesets`` → ``ipc://…/framesets-record``; tcp port + 1000)."""
+        if self.endpoint is not None:
+            return self.endpoint
+        base = bus.framesets_endpoint
+        m = re.match(r"^(tcp://.+):(\d+)$", base)
+        if m:
+            return f"{m.group(1)}:{int(m.group(2)) + 1000}"
+        return base + "-record"
+
+
+class VmcConfig(_Model):
+    """Live VMC protocol (OSC over UDP) to engines: VSeeFace, VirtualMotionCapture, EVMC4U, VMC4UE, VMC4B."""
+
+    enabled: bool = Field(default=False, description="Send one VMC bundle per solved frame to every target.")
+    targets: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:39539"],
+        description="Receivers as host:port (default port 39539; IPv6: [addr]:port); each gets every frame.",
+    )
+    send_hz: float = Field(
+        default=0.0, ge=0, description="At most this many bundles per second (0 = every solved frame)."
+    )
+    root: Literal["pelvis", "floor"] = Field(
+        default="floor",
+        description=(
+            "Model root: 'floor' (/VMC/Ext/Root/Pos on the floor under the pelvis, Hips at the pelvis "
+            "height, as VMC senders do: the avatar stands even in receivers that ignore bone positions) or "
+            "'pelvis' (root at the pelvis, Hips at local zero)."
+        ),
+    )
+    diagnostics: bool = Field(
+        default=False,
+        description="Add /crosspose/frame (seq, t_publish_ns, t_send_ns) to each bundle (for benchmarks).",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _check_targets(cls, v: list[str]) -> list[str]:
+        from crosspose.streaming.transport import parse_target
+
+        for target in v:
+            parse_target(target, 39539)
+        return v
+
+
+class StreamingConfig(_Model):
+    """Per-frame joint rotations in the solver stage and their live outputs."""
+
+    rotations: bool = Field(
+        default=True,
+        description=(
+            "Compute local joint rotations for every solved frame (crosspose.motion.LiveRotations): the "
+            "websocket's ?rotations=true payload and VMC need them."
+        ),
+    )
+    vmc: VmcConfig = Field(default_factory=VmcConfig, description="VMC over OSC/UDP.")
+
+
+class FilterGroupConfig(_Model):
+    """One Euro filter parameters of one joint group (unset = the group's default)."""
+
+    min_cutoff: float | None = Field(default=None, gt=0, description="Cutoff at rest (Hz): lower = smoother.")
+    beta: float | None = Field(default=None, ge=0, description="Speed coefficient: higher = less lag moving.")
+    d_cutoff: float | None = Field(default=None, gt=0, description="Cutoff of the speed estimate (Hz).")
+
+
+class FilterConfig(_Model):
+    """Live One Euro filter of the published joints (applied in the solver stage, before rotations)."""
+
+    enabled: bool = Field(default=False, description="Filter the published joints (off: raw solver output).")
+    groups: dict[Literal["torso", "head", "arms", "legs"], FilterGroupConfig] = Field(
+        default_factory=dict,
+        description="Per joint group (torso, head, arms, legs) overrides of motion.FilterSettings.default().",
+    )
+
+
 class Config(_Model):
     """The whole service configuration."""
 
@@ -274,6 +393,11 @@ class Config(_Model):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="Calibration.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Process supervision.")
+    recording: RecordingConfig = Field(default_factory=RecordingConfig, description="Take recording.")
+    streaming: StreamingConfig = Field(
+        default_factory=StreamingConfig, description="Joint rotations and live streaming (VMC)."
+    )
+    filter: FilterConfig = Field(default_factory=FilterConfig, description="Live One Euro joint filter.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

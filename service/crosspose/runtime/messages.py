@@ -134,6 +134,50 @@ def skeleton_message(
     }
 
 
+def rotations_payload(
+    bones: Sequence[str],
+    unity_bones: Sequence[str],
+    parents: Sequence[int],
+    rest_offsets: np.ndarray,
+    root: np.ndarray,
+    rotations: np.ndarray,
+) -> dict[str, Any]:
+    """The skeleton message's optional ``rotations`` key (websocket clients with ``?rotations=true``).
+
+    Self-contained in EVERY message (bone names, hierarchy and the rest pose's offsets included, about
+    1 KB of JSON), so a client can join at any time and the rest pose may be re-estimated (a new
+    performer) without a separate channel::
+
+        {"frame": "y_up_rh", "units": "m",
+         "bones": ["hips", …], "unity": ["Hips", …], "parents": [-1, 0, …],
+         "rest_offsets": [[x, y, z], …],   # each bone's head from its parent's head, T-pose (m)
+         "root": [x, y, z],                # the pelvis (m)
+         "local": [[w, x, y, z], …]}       # local rotations relative to the T-pose, unit quaternions
+
+    Frame ``y_up_rh``: right-handed, Y up, metres; the T-pose faces +Z with the subject's left arm along
+    +X (our Z-up world ``(x, y, z)`` is ``(y, z, x)`` there). World rotation of a bone = the product of
+    its ancestors' local rotations and its own (parents first).
+    """
+    b = len(bones)
+    rest_offsets = np.asarray(rest_offsets, dtype=np.float64)
+    rotations = np.asarray(rotations, dtype=np.float64)
+    if rest_offsets.shape != (b, 3) or rotations.shape != (b, 4) or np.shape(root) != (3,):
+        raise ValueError(
+            f"rotations payload for {b} bones needs rest_offsets ({b}, 3), rotations ({b}, 4), root (3,); "
+            f"got {rest_offsets.shape}, {rotations.shape}, {np.shape(root)}"
+        )
+    return {
+        "frame": "y_up_rh",
+        "units": "m",
+        "bones": list(bones),
+        "unity": list(unity_bones),
+        "parents": [int(p) for p in parents],
+        "rest_offsets": [[_finite(v, 4) for v in row] for row in rest_offsets.tolist()],
+        "root": [_finite(v, 4) for v in np.asarray(root, dtype=np.float64).tolist()],
+        "local": [[_finite(v, 6) for v in row] for row in rotations.tolist()],
+    }
+
+
 def calibration_message(version: int, sha256: str, rig_json: str) -> dict[str, Any]:
     """``control.calibration.updated.``: the new active rig (crosspose JSON text)."""
     return {"v": SCHEMA, "type": "calibration", "version": int(version), "sha256": sha256, "rig": rig_json}

@@ -2,21 +2,31 @@
 
 Latest frame set wins: when heatmaps queue up, the older ones are skipped and counted as drops. The
 solver keeps its tracking state across frames; it resets when the performer is lost for long.
+
+Live outputs (:class:`crosspose.streaming.live.LiveMotion`), in this order per frame: the optional One
+Euro filter (config ``filter``, off by default) on the joints that are published; the joint rotations
+(config ``streaming.rotations``) attached to the message as ``rotations`` (the API passes it only to
+websocket clients that ask with ``?rotations=true``); and one VMC bundle to every ``streaming.vmc``
+target, sent here as soon as the message is stamped with ``t_publish_ns`` and before it goes on the bus
+(so engines get the frame no later than websocket clients; ``benchmarks/vmc.py`` measures it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
+import numpy as np
 import torch
 
 from crosspose.bus import HEATMAPS, SKELETON, MessageError, Publisher, Subscriber, shutdown
 from crosspose.config import Config
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.messages import read_heatmaps, skeleton_message
+from crosspose.runtime.messages import read_heatmaps, rotations_payload, skeleton_message
+from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,7 @@ class SolverStage:
         self.solved = 0
         self.errors = 0
         self.last_solve_ms = float("nan")
+        self.live = LiveMotion.from_config(config)
 
     def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
         """Solve the newest queued heatmaps (if any arrive within ``timeout_ms``); returns the message."""
@@ -65,6 +76,10 @@ class SolverStage:
         pose = self.solver.solve(heatmaps, projections)
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
+        t_s = int(header["t_capture_ns"]) / 1e9
+        if self.live.filtering:
+            pose = dataclasses.replace(pose, joints=self.live.filter_joints(t_s, pose.joints))
+        frame = self.live.update(t_s, pose.joints, pose.confidence)
         latency = dict(header.get("latency_ms") or {})
         latency["solve"] = solve_ms
         message = skeleton_message(
@@ -75,6 +90,14 @@ class SolverStage:
             latency_ms=latency,
             calibration_version=header.get("calibration_version"),
         )
+        # The VMC bundle leaves as soon as the message is stamped, before the bus publication.
+        tracking = bool(np.isfinite(pose.joints[0]).all() and pose.confidence[0] >= 0.1)  # pelvis seen
+        self.live.send_vmc(message["seq"], message["t_publish_ns"], tracking=tracking)
+        if self.live.rotations_enabled:
+            live = self.live
+            message["rotations"] = None if frame is None else rotations_payload(
+                live.bones, live.unity_bones, live.parents, frame.offsets, frame.root, frame.rotations
+            )
         self.skeletons.send(SKELETON, message)
         self.solved += 1
         self.rate.tick()
@@ -90,11 +113,13 @@ class SolverStage:
             + self.errors,
             "solve_ms": None if self.last_solve_ms != self.last_solve_ms else round(self.last_solve_ms, 2),
             "publisher": self.skeletons.counters,
+            "live": self.live.stats(),
         }
 
     def close(self) -> None:
         for sock in (self.heatmaps, self.skeletons, self.status):
             sock.close()
+        self.live.close()
 
 
 def run_solver(stop: Event, config: Config) -> None:

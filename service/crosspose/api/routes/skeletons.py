@@ -1,5 +1,7 @@
-"""``WS /ws/skeletons?format=json|msgpack``: one message per solved frame (DESIGN §5), JSON text or
-msgpack binary frames. Each client has its own bounded queue; a slow client loses its oldest messages."""
+"""``WS /ws/skeletons?format=json|msgpack[&rotations=true]``: one message per solved frame (DESIGN §5),
+JSON text or msgpack binary frames. Each client has its own bounded queue; a slow client loses its oldest
+messages. ``rotations=true`` adds the ``rotations`` payload (local joint quaternions, bone names, rest
+offsets: :func:`crosspose.runtime.messages.rotations_payload`); without it the message is unchanged."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ router = APIRouter(tags=["skeletons"])
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 async def _send_all(websocket: WebSocket, sub: Subscriber) -> None:
@@ -38,17 +41,24 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 @router.websocket("/ws/skeletons")
 async def skeletons(websocket: WebSocket) -> None:
-    """Stream skeletons; an unsupported ``format`` is closed with 1008, a full house with 1013."""
+    """Stream skeletons; an unsupported ``format`` or ``rotations`` value is closed with 1008, a full house
+    with 1013."""
     state = websocket_state(websocket)
     asked = websocket.query_params.get("format", "json")
+    rotations = websocket.query_params.get("rotations", "false").lower()
     await websocket.accept()
     if asked not in WIRE_FORMATS:
         await websocket.close(
             POLICY_VIOLATION, f"unsupported format {asked[:40]!r}; use format=json or msgpack"
         )
         return
+    if rotations not in _FLAGS:
+        await websocket.close(
+            POLICY_VIOLATION, f"unsupported rotations {rotations[:40]!r}; use rotations=true or false"
+        )
+        return
     fmt: WireFormat = "msgpack" if asked == "msgpack" else "json"
-    sub = state.hub.subscribe(fmt)
+    sub = state.hub.subscribe(fmt, rotations=_FLAGS[rotations])
     if sub is None:
         await websocket.close(TRY_AGAIN_LATER, f"too many subscribers (limit {state.hub.max_clients})")
         return
