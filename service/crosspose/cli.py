@@ -19,6 +19,8 @@ from crosspose.capture.commands import grab_command
 from crosspose.config.commands import app as config_app
 from crosspose.nets.build import app as model_app
 from crosspose.reconstruct import reconstruct_command
+from crosspose.recording.commands import app as take_app
+from crosspose.recording.commands import replay_command
 from crosspose.runtime.commands import demo_command, serve_command
 
 app = typer.Typer(
@@ -40,6 +42,8 @@ bench_app = typer.Typer(help="Offline runs that measure the pipeline's parts.", 
 app.add_typer(bench_app, name="bench")
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
+app.add_typer(take_app, name="take")
+app.command("replay")(replay_command)
 
 BENCH_OUT = Path("out/bench-synthetic")
 

@@ -172,3 +172,17 @@ def test_upload_form_shows_the_problems_of_a_bad_file_in_words(
     result, problems = _upload(browser, good_file, TOKEN)
     assert result.startswith("accepted: calibration v2"), (result, problems)
     browser.wait_for("document.getElementById('st-calib').textContent === 'v2'", timeout_s=10)
+
+
+def test_takes_box_asks_for_the_token_then_reports_the_recorder(
+    service: FedService, browser: Browser
+) -> None:
+    browser.open(service.base_url)
+    browser.wait_for("/API token/.test(document.getElementById('takes-status').textContent)")
+    assert browser.evaluate("document.getElementById('take-record').disabled") is True
+    browser.evaluate(
+        f"(() => {{ const t = document.getElementById('upload-token'); t.value = {json.dumps(TOKEN)};"
+        " t.dispatchEvent(new Event('change')); return 1; })()"
+    )
+    # This fed service has no recorder stage: the box says so in words (the API's 503 reason).
+    browser.wait_for("/recording is disabled/.test(document.getElementById('takes-status').textContent)")

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 import crosspose
 from crosspose.api.errors import install_error_handlers
 from crosspose.api.metrics import metrics_registry
-from crosspose.api.routes import calibration, health, metrics, skeletons, viewer
+from crosspose.api.routes import calibration, health, metrics, recordings, skeletons, viewer
 from crosspose.api.state import ServiceState
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,7 +25,19 @@ Live 3D skeletons from a multi-camera studio, and the calibration that produces 
   "joints":[[x,y,z,confidence],…],"views":[…],"latency_ms":{"sync","inference","solve","total"}}`
   (JSON text frames, non-finite numbers as `null`; or msgpack binary frames). Each client has its own
   bounded queue: a client that reads too slowly loses its oldest messages, counted in `/metrics`.
+  `&rotations=true` adds `"rotations"`: local joint rotations of a humanoid skeleton, self-contained in
+  every message (`null` until the performer's rest pose is known):
+  `{"frame":"y_up_rh","units":"m","bones":["hips",…],"unity":["Hips",…],"parents":[-1,0,…],
+  "rest_offsets":[[x,y,z],…],"root":[x,y,z],"local":[[w,x,y,z],…]}` (right-handed, Y up, T-pose
+  facing +Z; `local` relative to the T-pose). Without it the message is exactly the one above.
+* **Engines**: with `streaming.vmc.enabled`, every solved frame also goes out as one VMC-protocol OSC
+  bundle over UDP (`/VMC/Ext/Root/Pos`, `/VMC/Ext/Bone/Pos` with Unity bone names and local
+  rotations; default port 39539) to each configured target (VSeeFace, VirtualMotionCapture, EVMC4U,
+  VMC4UE, VMC4B).
 * **Calibration**: `GET`/`PUT /api/v1/calibration`; writes need `Authorization: Bearer <token>`.
+* **Recordings** (token): `POST /api/v1/recordings` (start a take), `POST /api/v1/recordings/{id}/stop`,
+  `GET /api/v1/recordings` (takes with durations, frame counts, sizes),
+  `GET /api/v1/recordings/{id}/download?format=jsonl|trc|bvh|c3d|zip`.
 * **Health**: `/api/v1/health` (liveness), `/api/v1/ready`, `/api/v1/cameras`, `/metrics` (Prometheus).
 * **Viewer**: `/` (the live browser viewer), `/api/v1/cameras/{name}/preview(.jpg)` (a small JPEG per
   camera a few times a second, with the reprojected joints and crop box), `/api/v1/skeleton` (joint layout).
@@ -45,12 +57,13 @@ def create_app(state: ServiceState) -> FastAPI:
             {"name": "calibration", "description": "The active camera calibration and its history"},
             {"name": "metrics", "description": "Prometheus metrics"},
             {"name": "viewer", "description": "Camera previews and the skeleton layout for the viewer"},
+            {"name": "recordings", "description": "Takes: start/stop recording, list, download (token)"},
         ],
     )
     app.state.service = state
     app.state.metrics_registry = metrics_registry(state)
     install_error_handlers(app)
-    for module in (health, calibration, skeletons, metrics, viewer):
+    for module in (health, calibration, skeletons, metrics, viewer, recordings):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +76,8 @@ class ServiceState:
         self.previews = PreviewBoard(names)
         self.on_calibration_change = on_calibration_change
         self.started_ns = time.monotonic_ns()
+        # Recording control (crosspose.recording.control.RecordingControl), set by the runtime; None = off.
+        self.recordings: Any = None
 
     @property
     def uptime_s(self) -> float:

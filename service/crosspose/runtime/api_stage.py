@@ -84,6 +84,13 @@ class BusBridge:
             self.control.send(CALIBRATION_UPDATED, calibration_message(active.version, active.sha256, text))
         log.info("calibration v%d published to the pipeline", active.version)
 
+    def publish_recording(self, command: dict[str, Any]) -> None:
+        """Send a ``control.recording.`` command (start/stop a take) to the recorder stage."""
+        from crosspose.runtime.recorder_stage import RECORDING_CONTROL
+
+        with self._control_lock:
+            self.control.send(RECORDING_CONTROL, command)
+
     def _handle_status(self, msg: Message) -> None:
         if msg.topic.startswith(PREVIEW):
             previews = getattr(self.state, "previews", None)
@@ -91,6 +98,9 @@ class BusBridge:
             if previews is not None and isinstance(camera, str) and len(msg.buffers) == 1:
                 previews.update(camera, bytes(msg.buffers[0]), dict(msg.header))
             return
+        recordings = getattr(self.state, "recordings", None)
+        if recordings is not None and msg.header.get("stage") == "recorder":
+            recordings.on_status(msg.header)
         translated = translate_status(msg.header)
         if translated is not None:
             self.state.status.update(translated[0], translated[1], time.monotonic_ns())
@@ -122,8 +132,9 @@ class BusBridge:
             sock.close()
 
 
-def build_state(config: Config, on_calibration_change: Any = None) -> Any:
-    """The API's ``ServiceState`` for this config (store opened, seeded from ``calibration.file``)."""
+def build_state(config: Config, on_calibration_change: Any = None, send_recording: Any = None) -> Any:
+    """The API's ``ServiceState`` for this config (store opened, seeded from ``calibration.file``);
+    ``send_recording(command)`` publishes recorder commands (recording on when given and enabled)."""
     from crosspose.api.state import ApiSettings, ServiceState
     from crosspose.calibration.store import CalibrationStore
 
@@ -131,7 +142,8 @@ def build_state(config: Config, on_calibration_change: Any = None) -> Any:
     store = CalibrationStore(config.calibration.store, expected_names=names)
     store.open()
     if store.active() is None and config.calibration.file is not None:
-        store.seed(config.calibration.file)
+        for problem in store.try_seed(config.calibration.file):  # running without one beats a crash loop
+            log.error("%s; upload one (PUT /api/v1/calibration) or fix calibration.file", problem)
     token = config.api.token.get_secret_value() if config.api.token is not None else None
     settings = ApiSettings(
         token=token or None,
@@ -140,9 +152,19 @@ def build_state(config: Config, on_calibration_change: Any = None) -> Any:
         heartbeat_timeout_s=max(2.0, 2.5 * config.supervisor.heartbeat_s),
     )
     stages = [f"grabber.{n}" for n in names] + ["sync", "inference", "solver"]
-    return ServiceState(
+    state = ServiceState(
         store, settings, cameras=names, stages=stages, on_calibration_change=on_calibration_change
     )
+    if config.recording.enabled and send_recording is not None:
+        from crosspose.recording.control import RecordingControl
+        from crosspose.recording.take import TakeStore
+
+        state.recordings = RecordingControl(
+            TakeStore(config.recording.store),
+            send_recording,
+            alive_s=max(5.0, 5.0 * config.supervisor.heartbeat_s),
+        )
+    return state
 
 
 def run_api(stop: Event, config: Config, port_file: str | None = None) -> None:
@@ -156,7 +178,9 @@ def run_api(stop: Event, config: Config, port_file: str | None = None) -> None:
 
     holder: dict[str, BusBridge] = {}
     state = build_state(
-        config, on_calibration_change=lambda active: holder["bridge"].publish_calibration(active)
+        config,
+        on_calibration_change=lambda active: holder["bridge"].publish_calibration(active),
+        send_recording=lambda command: holder["bridge"].publish_recording(command),
     )
     bridge = BusBridge(config, state)
     holder["bridge"] = bridge

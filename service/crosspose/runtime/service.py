@@ -25,7 +25,7 @@ def run_sync_stage(stop: Event, config: Config) -> None:
     from crosspose.sync.process import run_sync
 
     try:
-        run_sync(config, stop_event=stop)
+        run_sync(config, stop_event=stop)  # with the recording tap when recording is enabled
     finally:
         shutdown()
 
@@ -50,6 +50,10 @@ def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec
         StageSpec("inference", run_inference, (config,)),
         StageSpec("sync", run_sync_stage, (config,)),
     ]
+    if config.recording.enabled:
+        from crosspose.runtime.recorder_stage import run_recorder
+
+        stages.insert(2, StageSpec("recorder", run_recorder, (config,)))
     for i, cam in enumerate(config.cameras):
         if not cam.remote:
             stages.append(StageSpec(f"grabber.{cam.name}", run_grabber_stage, (cam, config, i)))

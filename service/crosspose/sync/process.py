@@ -68,6 +68,14 @@ class SyncStage:
             # dropped here (counted), so latency never builds up in queues (latest wins).
             self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=1)
             self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
+            # The recording tap: EVERY frame set again, for the recorder's takes, on a deep queue of its
+            # own (half on each side of the link), so neither the live stream nor a slow recorder holds
+            # up the other; with no recorder subscribed nothing is sent.
+            self.tap: Publisher | None = None
+            if config.recording.enabled:
+                rec = config.recording
+                self.tap = Publisher(rec.tap_endpoint(bus), bind=True, hwm=max(2, rec.queue_sets // 2),
+                                     count_drops=False)
         except Exception:
             self.frames.close()
             if self.local_frames is not None:
@@ -77,7 +85,10 @@ class SyncStage:
 
     def _publish(self, sets: list[FrameSet]) -> None:
         for fs in sets:
-            self.framesets.send(FRAMESET, fs.header(), fs.present_buffers())
+            header, buffers = fs.header(), fs.present_buffers()
+            self.framesets.send(FRAMESET, header, buffers)
+            if self.tap is not None:
+                self.tap.send(FRAMESET, header, buffers)
 
     def step(self, timeout_ms: int = 5) -> int:
         """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns
@@ -124,6 +135,7 @@ class SyncStage:
             **st,
             "frames_socket": self.frames.counters,
             **({"local_frames_socket": self.local_frames.counters} if self.local_frames else {}),
+            **({"recording_tap": self.tap.counters} if self.tap is not None else {}),
             "framesets_socket": self.framesets.counters,
         }
 
@@ -138,6 +150,8 @@ class SyncStage:
         if self.local_frames is not None:
             self.local_frames.close()
         self.framesets.close()
+        if self.tap is not None:
+            self.tap.close()
         self.status_pub.close(linger_ms=500)  # the final counters
 
 

@@ -3,6 +3,7 @@
 
 import { Scene } from "./scene.js";
 import { CameraPanels } from "./panels.js";
+import { initTakes } from "./takes.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["sync", "inference", "solve", "total"];
@@ -153,6 +154,7 @@ async function start() {
   $("frusta").addEventListener("change", (e) => { scene.showFrusta = e.target.checked; scene.dirty = true; });
   $("reset-view").addEventListener("click", () => scene.resetView());
   $("upload").addEventListener("submit", upload);
+  initTakes();
   const layout = await getJSON("/api/v1/skeleton");
   if (layout.ok) { scene.setLayout(layout.body); panels.setLayout(layout.body); }
   await loadCalibration();

@@ -1,0 +1,89 @@
+// Takes: record / stop buttons and the takes list (REST /api/v1/recordings, needs the API token).
+// The token is the one typed into the calibration upload form (kept in this page only).
+
+const $ = (id) => document.getElementById(id);
+
+function token() { return ($("upload-token").value || "").trim(); }
+
+async function call(method, url, body) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  if (body) headers["Content-Type"] = "application/json";
+  const r = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" });
+  let json = null;
+  try { json = await r.json(); } catch { json = null; }
+  return { ok: r.ok, status: r.status, body: json };
+}
+
+function say(text, error) {
+  const el = $("takes-status");
+  el.textContent = text;
+  el.classList.toggle("error", !!error);
+}
+
+function reason(res) {
+  const b = res.body || {};
+  return [b.detail, ...(b.problems || [])].filter(Boolean).join(": ") || `HTTP ${res.status}`;
+}
+
+let current = null;
+
+async function refresh() {
+  if (!token()) { say("type the API token (calibration form) to record"); return; }
+  const res = await call("GET", "/api/v1/recordings");
+  if (!res.ok) { say(reason(res), true); return; }
+  const rec = res.body.recorder;
+  current = rec.state === "recording" || rec.state === "stopping" ? rec.take : null;
+  $("take-record").disabled = !!current || !rec.running;
+  $("take-stop").disabled = !current;
+  if (!rec.running) say("recorder not running", true);
+  else if (current) say(`${rec.state} ${current}: ${(rec.counters || {}).framesets_written || 0} frame sets`);
+  else say(rec.error ? `last take failed: ${rec.error}` : "idle", !!rec.error);
+  const list = $("takes-list");
+  list.replaceChildren();
+  for (const t of res.body.takes.slice(0, 20)) {
+    const li = document.createElement("li");
+    li.dataset.take = t.id;
+    const frames = Object.values(t.frames).reduce((a, b) => a + b, 0);
+    li.textContent = `${t.name} · ${t.state} · ${t.duration_s.toFixed(1)} s · ${frames} frames · `
+      + `${(t.size_bytes / 1e6).toFixed(1)} MB${t.error ? " · " + t.error : ""} `;
+    if (t.state === "failed") li.classList.add("error");
+    for (const fmt of ["jsonl", "bvh", "trc"]) {
+      const a = document.createElement("a");
+      a.href = "#";
+      a.textContent = fmt;
+      a.addEventListener("click", (e) => { e.preventDefault(); download(t.id, fmt); });
+      li.append(a, " ");
+    }
+    list.appendChild(li);
+  }
+}
+
+async function download(id, fmt) {
+  const r = await fetch(`/api/v1/recordings/${id}/download?format=${fmt}`,
+    { headers: { Authorization: `Bearer ${token()}` } });
+  if (!r.ok) { say(`download failed: HTTP ${r.status}`, true); return; }
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `${id}.${fmt}`;
+  a.click();
+  URL.revokeObjectURL(url);
+}
+
+export function initTakes() {
+  $("take-record").addEventListener("click", async () => {
+    const name = ($("take-name").value || "").trim() || "take";
+    const res = await call("POST", "/api/v1/recordings", { name });
+    if (!res.ok) say(reason(res), true);
+    await refresh();
+  });
+  $("take-stop").addEventListener("click", async () => {
+    if (!current) return;
+    const res = await call("POST", `/api/v1/recordings/${current}/stop`);
+    if (!res.ok) say(reason(res), true);
+    await refresh();
+  });
+  $("upload-token").addEventListener("change", refresh);
+  setInterval(refresh, 2000);
+  refresh();
+}
