@@ -35,7 +35,7 @@ from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.pose import Pose3D
 from crosspose.solver.refine import RefineOptions, refine
 from crosspose.solver.root import RootSearchOptions, search_root
-from crosspose.solver.sampling import project, sample_per_joint, valid_cameras, view_centre_point
+from crosspose.solver.sampling import sample_per_joint, valid_cameras, view_centre_point
 from crosspose.solver.search import first_level, recurse
 from crosspose.solver.tree import TreeSchedule
 
@@ -149,6 +149,7 @@ class Solver:
         self._previous: Pose3D | None = None
         self._velocity: np.ndarray | None = None
         self._mirror: torch.Tensor | None = None
+        self._joints: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget the previous pose and the performer's limb lengths."""
@@ -312,16 +313,27 @@ class Solver:
         """
         if not self.options.relabel_swaps:
             return False
-        uv = project(prediction, b.projections)  # (1, C, J, 2)
+        if b.heatmaps.shape[0] != 1:
+            return True
+        P = b.projections[0]  # (C, 3, 4); one matmul, not the general projection (this runs every frame)
+        uvw = P[:, :, :3] @ prediction[0].T + P[:, :, 3:]  # (C, 3, J)
+        uv = (uvw[:, :2] / uvw[:, 2:]).transpose(1, 2)  # (C, J, 2); behind a camera reads as no evidence
         mirror = self._mirror_index(uv.device)
-        samples = sample_per_joint(b.heatmaps, torch.stack([uv, uv[:, :, mirror]], 3))  # (1, C, J, 2)
+        mirrored = uv[:, mirror]
+        samples = sample_per_joint(b.heatmaps, torch.stack([uv, mirrored], 2)[None])[0]  # (C, J, 2)
         own, crossed = samples[..., 0], samples[..., 1]
         # Where a view sees a joint and its mirror nearly on top of each other, crossing them changes
         # little and the epipolar test abstains there as well.
-        apart = (uv - uv[:, :, mirror]).norm(dim=-1) >= self.options.track_swap_separation
+        apart = (uv - mirrored).square().sum(-1) >= self.options.track_swap_separation ** 2
         doubt = (own < self.options.relabel_options.min_peak) | (apart & (crossed > 0.8 * own))
-        lateral = mirror != torch.arange(len(mirror), device=uv.device)
-        return bool((doubt & lateral & b.valid[..., None]).any())
+        lateral = mirror != self._joint_index(uv.device)
+        return bool((doubt & lateral & b.valid[0, :, None]).any())
+
+    def _joint_index(self, device: torch.device) -> torch.Tensor:
+        cached = self._joints
+        if cached is None or cached.device != device:
+            cached = self._joints = torch.arange(self.skeleton.num_joints, device=device)
+        return cached
 
     def _mirror_index(self, device: torch.device) -> torch.Tensor:
         cached = self._mirror
