@@ -40,7 +40,10 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-async def subscribe(url: str, duration: float, out: list[dict[str, Any]]) -> None:
+async def received_for(url: str, duration: float) -> list[tuple[int, str | bytes]]:
+    """Every websocket message received from ``url`` for ``duration`` s, with its arrival time
+    (host monotonic ns). Shared by the pipeline, recording and VMC benchmarks."""
+    out: list[tuple[int, str | bytes]] = []
     async with websockets.connect(url, max_size=None) as ws:
         end = time.monotonic() + duration
         while time.monotonic() < end:
@@ -48,17 +51,15 @@ async def subscribe(url: str, duration: float, out: list[dict[str, Any]]) -> Non
                 raw = await asyncio.wait_for(ws.recv(), timeout=max(0.05, end - time.monotonic()))
             except TimeoutError:
                 break
-            now = time.monotonic_ns()
-            m = json.loads(raw)
-            out.append(
-                {
-                    "seq": m["seq"],
-                    "capture": m["t_capture_ns"],
-                    "recv": now,
-                    "lat": m["latency_ms"],
-                    "views": m["views"],
-                }
-            )
+            out.append((time.monotonic_ns(), raw))
+    return out
+
+
+async def subscribe(url: str, duration: float, out: list[dict[str, Any]]) -> None:
+    for now, raw in await received_for(url, duration):
+        m = json.loads(raw)
+        out.append({"seq": m["seq"], "capture": m["t_capture_ns"], "recv": now, "lat": m["latency_ms"],
+                    "views": m["views"]})
 
 
 async def clients(url: str, n: int, duration: float) -> list[list[dict[str, Any]]]:

@@ -34,37 +34,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
 
 from crosspose.config import Config
 from crosspose.recording import TakeStore
 from crosspose.runtime.demo import pose2sim_config, synthetic_config
 from crosspose.runtime.service import make_supervisor
+from pipeline import percentile, received_for  # benchmarks/ is the script's folder
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
-
-
 async def window(url: str, duration: float) -> list[float]:
     """Capture → receive latencies (ms) of every skeleton message received for ``duration`` s."""
-    out: list[float] = []
-    async with websockets.connect(url, max_size=None) as ws:
-        end = time.monotonic() + duration
-        while time.monotonic() < end:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.05, end - time.monotonic()))
-            except TimeoutError:
-                break
-            now = time.monotonic_ns()
-            out.append((now - json.loads(raw)["t_capture_ns"]) / 1e6)
-    return out
+    return [(t - json.loads(raw)["t_capture_ns"]) / 1e6 for t, raw in await received_for(url, duration)]
 
 
 def wait(cond: Any, what: str, timeout: float) -> Any:

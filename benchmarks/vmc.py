@@ -27,20 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
 from pythonosc.osc_bundle import OscBundle
 
 from crosspose.config.settings import StreamingConfig, VmcConfig
 from crosspose.runtime.demo import synthetic_config
 from crosspose.runtime.service import make_supervisor
 from crosspose.streaming import BONE_ADDRESS, DIAGNOSTICS_ADDRESS
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+from pipeline import percentile, received_for, wait_ready  # benchmarks/ is the script's folder
 
 
 class UdpRecorder:
@@ -75,28 +68,7 @@ class UdpRecorder:
 
 
 async def websocket_client(url: str, duration: float) -> list[tuple[int, dict[str, Any]]]:
-    out = []
-    async with websockets.connect(url, max_size=None) as ws:
-        end = time.monotonic() + duration
-        while time.monotonic() < end:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.05, end - time.monotonic()))
-            except TimeoutError:
-                break
-            out.append((time.monotonic_ns(), json.loads(raw)))
-    return out
-
-
-def wait_ready(base: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/ready", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
+    return [(t, json.loads(raw)) for t, raw in await received_for(url, duration)]
 
 
 def row(name: str, values: list[float]) -> str:

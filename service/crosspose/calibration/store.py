@@ -42,6 +42,7 @@ from crosspose.calibration.rigfile import (
     load_rig_with_report,
 )
 from crosspose.calibration.validation import CalibrationError, Problem
+from crosspose.durable import write_atomic
 from crosspose.geometry import CameraRig
 
 log = logging.getLogger(__name__)
@@ -152,27 +153,9 @@ class ActiveCalibration:
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees either the old file or the whole new one."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    write_atomic(path, data, path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}"))
 
 
 def _unzip_easymocap(data: bytes) -> dict[str, bytes]:

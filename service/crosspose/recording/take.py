@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from crosspose.durable import fsync_dir, write_atomic
 from crosspose.recording.log import ReadResult, RecordWriter, read_records
 
 FramesFormat = Literal["jpeg", "png", "none"]
@@ -76,20 +77,7 @@ def _iso(ns: int | None) -> str | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a synced temporary file and an atomic rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def folder_bytes(folder: Path) -> int:
@@ -215,7 +203,7 @@ class TakeWriter:
         }
         self._next_flush = time.monotonic_ns() + self.flush_ns
         self._guard(self._write_manifest)
-        self._guard(lambda: _fsync_dir(self.folder.parent))
+        self._guard(lambda: fsync_dir(self.folder.parent))
 
     # -- helpers -----------------------------------------------------------------------------------
     def _guard(self, fn: Any) -> Any:
