@@ -26,7 +26,7 @@ class ApiSettings(BaseModel):
     token: Annotated[
         str | None,
         Field(
-            description="Bearer token that calibration writes need (config `api.token` or "
+            description="Bearer token that calibration uploads and recordings need (config `api.token` or "
             "CROSSPOSE_API_TOKEN); None refuses every write",
             min_length=1,
         ),

@@ -82,12 +82,13 @@ def _active_or_404(state: ServiceState) -> ActiveCalibration:
 
 
 def require_token(request: Request, state: StateDep) -> None:
-    """Calibration writes need ``Authorization: Bearer <token>``; without a configured token, none pass."""
+    """Calibration writes and recordings need ``Authorization: Bearer <token>``; without a configured
+    token, none pass."""
     token = state.settings.token
     if token is None:
         raise ApiError(
             403,
-            "calibration writes are disabled because no API token is configured",
+            "calibration uploads and recordings are disabled because no API token is configured",
             [
                 "set api.token in the service config or the CROSSPOSE_API_TOKEN environment variable, "
                 "restart, and send the header 'Authorization: Bearer <token>'"
