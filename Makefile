@@ -1,8 +1,10 @@
 # The two commands a newcomer needs: `make demo` (the main job) and `make test` (the test suite).
 # Each sets up its own virtual environment on first use.
 #
-# TORCH_SPEC: tests and CI use the CPU build torch==2.13.0. A GPU host installs its own CUDA build
-# instead, e.g. `make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"`.
+# TORCH_SPEC: tests and CI use torch==2.13.0, which the CI and development machines take as a CPU build
+# from their local wheels. Elsewhere PyPI's torch==2.13.0 is a CUDA build of several GB: a host without an
+# NVIDIA GPU asks for the CPU one, `make setup TORCH_SPEC="torch==2.13.0 --index-url
+# https://download.pytorch.org/whl/cpu"`, and a GPU host may pick its CUDA version, e.g. `.../whl/cu128`.
 
 PYTHON ?= python3
 VENV ?= .venv
