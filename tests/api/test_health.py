@@ -90,6 +90,7 @@ def test_cameras_report_state_rate_drops_skew_and_age(service: Service) -> None:
     assert by_name["cam03"]["drops"] == 9
     assert by_name["cam04"]["state"] == "down"
     assert by_name["cam04"]["heartbeat_age_s"] >= 5
+    assert by_name["cam04"]["fps"] == 0.0  # silent for 5 s: its last reported 60 fps is not shown
     assert status.unknown_updates == 1
 
 

@@ -160,7 +160,8 @@ class StatusBoard:
                 CameraStatus(
                     name=name,
                     state=state,
-                    fps=_number(payload.get("fps")),
+                    # A camera that is not up delivers nothing, whatever rate it reported last.
+                    fps=_number(payload.get("fps")) if state == "up" else 0.0,
                     drops=int(_number(payload.get("drops")) or 0),
                     sync_drops=int(_number(sync_drops.get(name)) or 0),
                     skew_ms=_number(skews.get(name)),
