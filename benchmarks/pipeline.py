@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
 
+from crosspose.config import Config
 from crosspose.runtime.demo import pose2sim_config, synthetic_config
 from crosspose.runtime.service import make_supervisor
 
@@ -80,6 +83,30 @@ def wait_ready(base: str, timeout: float) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def running_service(config: Config, workdir: Path, port_timeout: float = 120.0,
+                    ready_timeout: float = 180.0) -> Iterator[str]:
+    """The whole service under its supervisor; yields the API's base URL once ready, stops it after.
+    Shared by the pipeline, recording and VMC benchmarks."""
+    port_file = workdir / "port"
+    sup = make_supervisor(config, str(port_file))
+    thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + port_timeout
+        while not port_file.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the API did not report its port within {port_timeout:.0f} s")
+            time.sleep(0.1)
+        base = f"http://127.0.0.1:{int(port_file.read_text())}"
+        if not wait_ready(base, ready_timeout):
+            raise SystemExit(f"service not ready: {httpx.get(f'{base}/api/v1/ready').text}")
+        yield base
+    finally:
+        sup.request_stop()
+        thread.join(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studio", choices=["synthetic", "pose2sim"], default="synthetic")
@@ -105,17 +132,7 @@ def main() -> None:
             )
         else:
             config = pose2sim_config(wd, "127.0.0.1", 0)
-        port_file = wd / "port"
-        sup = make_supervisor(config, str(port_file))
-        thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 120
-            while not port_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            base = f"http://127.0.0.1:{int(port_file.read_text())}"
-            if not wait_ready(base, 180):
-                raise SystemExit(f"service not ready: {httpx.get(f'{base}/api/v1/ready').text}")
+        with running_service(config, wd) as base:
             time.sleep(args.warmup)
             metrics_before = httpx.get(f"{base}/metrics").text
             results = asyncio.run(
@@ -123,9 +140,6 @@ def main() -> None:
             )
             metrics_after = httpx.get(f"{base}/metrics").text
             cameras = httpx.get(f"{base}/api/v1/cameras").json()
-        finally:
-            sup.request_stop()
-            thread.join(60)
 
     first = results[0]
     seqs = sorted({m["seq"] for r in results for m in r})

@@ -28,7 +28,6 @@ import asyncio
 import json
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,7 @@ import httpx
 from crosspose.config import Config
 from crosspose.recording import TakeStore
 from crosspose.runtime.demo import pose2sim_config, synthetic_config
-from crosspose.runtime.service import make_supervisor
-from pipeline import percentile, received_for  # benchmarks/ is the script's folder
+from pipeline import percentile, received_for, running_service  # benchmarks/ is the script's folder
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -183,14 +181,8 @@ def main() -> None:
         store = args.store or wd / "takes"
         data["recording"] = {"store": str(store), "frames": args.frames}
         config = Config.model_validate(data)
-        port_file = wd / "port"
-        sup = make_supervisor(config, str(port_file))
-        thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
-        thread.start()
-        try:
-            wait(port_file.exists, "the API port", 600)
-            base = f"http://127.0.0.1:{int(port_file.read_text())}"
-            wait(lambda: httpx.get(f"{base}/api/v1/ready", timeout=2).status_code == 200, "ready", 300)
+        # The pose2sim studio builds the network on first use: minutes before the API answers.
+        with running_service(config, wd, port_timeout=600, ready_timeout=300) as base:
             wait(
                 lambda: httpx.get(f"{base}/api/v1/recordings", headers=AUTH).json()["recorder"]["running"],
                 "the recorder",
@@ -217,9 +209,6 @@ def main() -> None:
             )
             stop_s = time.monotonic() - t_stop
             lat_c = asyncio.run(window(ws, args.duration))
-        finally:
-            sup.request_stop()
-            thread.join(60)
         take = TakeStore(store).get(take_id)
         m = take.manifest
 

@@ -26,14 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pythonosc.osc_bundle import OscBundle
 
 from crosspose.config.settings import StreamingConfig, VmcConfig
 from crosspose.runtime.demo import synthetic_config
-from crosspose.runtime.service import make_supervisor
 from crosspose.streaming import BONE_ADDRESS, DIAGNOSTICS_ADDRESS
-from pipeline import percentile, received_for, wait_ready  # benchmarks/ is the script's folder
+from pipeline import percentile, received_for, running_service  # benchmarks/ is the script's folder
 
 
 class UdpRecorder:
@@ -90,26 +88,16 @@ def main() -> None:
         config = synthetic_config(wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=False)
         vmc = VmcConfig(enabled=True, targets=[f"127.0.0.1:{r.port}" for r in receivers], diagnostics=True)
         config = config.model_copy(update={"streaming": StreamingConfig(vmc=vmc)})
-        port_file = wd / "port"
-        sup = make_supervisor(config, str(port_file))
-        thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
-        thread.start()
         try:
-            deadline = time.monotonic() + 120
-            while not port_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            base = f"http://127.0.0.1:{int(port_file.read_text())}"
-            if not wait_ready(base, 180):
-                raise SystemExit(f"service not ready: {httpx.get(f'{base}/api/v1/ready').text}")
-            time.sleep(args.warmup)
-            for r in receivers:
-                r.recording = True
-            ws = asyncio.run(websocket_client(base.replace("http", "ws") + "/ws/skeletons", args.duration))
-            for r in receivers:
-                r.recording = False
+            with running_service(config, wd) as base:
+                time.sleep(args.warmup)
+                for r in receivers:
+                    r.recording = True
+                url = base.replace("http", "ws") + "/ws/skeletons"
+                ws = asyncio.run(websocket_client(url, args.duration))
+                for r in receivers:
+                    r.recording = False
         finally:
-            sup.request_stop()
-            thread.join(60)
             for r in receivers:
                 r.close()
 
