@@ -192,6 +192,14 @@ class _Layer(torch.nn.Module):
         return self.fusion(h[None], p[None], v[None], r[None], 1.2)[0]
 
 
+class _WindowLayer(_Layer):
+    """The same with the prior joints ``x (J, 3)`` as a fifth input (the windowed layouts)."""
+
+    def forward(self, h: torch.Tensor, p: torch.Tensor, v: torch.Tensor, r: torch.Tensor,  # type: ignore[override]
+                x: torch.Tensor) -> torch.Tensor:
+        return self.fusion(h[None], p[None], v[None], r[None], 1.2, joints=x[None])[0]
+
+
 def _alternate(runs: dict[str, Any], feeds: dict[str, dict[str, np.ndarray]],
                repeats: int) -> dict[str, float]:
     """Median ms of each session's run, the sessions taking turns (a busy machine slows both alike)."""
@@ -242,8 +250,9 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
     if networks:
         from crosspose.nets.export import example_inputs
 
-        full = dict(zip(("crops", "projections", "valid", "root"), (t.numpy() for t in example_inputs(4)),
-                        strict=True))
+        crops, projections, valid, prior = (t.numpy() for t in example_inputs(4))
+        # A file exported before the prior input takes the root (the prior's pelvis row) instead.
+        full = {"crops": crops, "projections": projections, "valid": valid, "prior": prior, "root": prior[0]}
         print(f"\nONNX Runtime CPU, full networks (backbone + fusion, 4 views), median of {repeats}:")
         for threads in (1, 2):
             options = ort.SessionOptions()
@@ -251,19 +260,34 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
             sessions = {f"{Path(p).name} [{i}]": ort.InferenceSession(p, options,
                                                                        providers=["CPUExecutionProvider"])
                         for i, p in enumerate(networks)}
-            ms = _alternate(sessions, {k: full for k in sessions}, repeats)
+            ms = _alternate(sessions, {k: {i.name: full[i.name] for i in s.get_inputs()}
+                                       for k, s in sessions.items()}, repeats)
             print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
 
 
-#: Cheaper layouts of the fusion layer: (query stride, depth samples, dilation, interpolation).
-CONFIGS = ((2, 16, 1, "bilinear"), (2, 16, 1, "nearest"), (4, 16, 1, "bilinear"), (4, 16, 1, "nearest"),
-           (2, 8, 2, "bilinear"), (2, 8, 2, "nearest"), (4, 8, 2, "nearest"), (8, 16, 1, "bilinear"))
+#: Layouts of the fusion layer: (query stride, depth samples, dilation, interpolation, window px). With a
+#: window (the exported default is 16), "stride" and "S" are the window's ray stride and depth samples.
+CONFIGS = ((2, 16, 1, "bilinear", 0), (4, 16, 1, "nearest", 0), (2, 8, 1, "bilinear", 16),
+           (4, 8, 1, "bilinear", 16), (2, 8, 1, "nearest", 16), (2, 8, 1, "bilinear", 24),
+           (2, 6, 1, "bilinear", 16))
+
+
+def _layout_layer(key: tuple[int, int, int, str, int]) -> _Layer:
+    stride, samples, dilation, interpolation, window = key
+    if window:
+        return _WindowLayer("gather", dilation=dilation, interpolation=interpolation, window=window,
+                            window_stride=stride, window_samples=samples)
+    return _Layer("gather", query_stride=stride, samples=samples, dilation=dilation,
+                  interpolation=interpolation)
 
 
 def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -> None:
     """Accuracy (realistic mix and 30% swaps) against ONNX Runtime time of the layer alone, per layout.
 
-    Every layout gets the same (trained) mixing weights: they are per joint, not per layout.
+    Every layout gets the same (trained) mixing weights: they are per joint, not per layout. The
+    whole-map layouts get the pelvis the solver finds on the raw heatmaps as their root; the windowed
+    ones get, as their prior, the pose the solver found on the raw heatmaps of the previous frame
+    (30 fps scenes; frame 0 uses its own), as a live service would with its last solved pose.
     """
     import onnxruntime as ort
 
@@ -276,13 +300,14 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
     assert isinstance(h, torch.Tensor)
     assert isinstance(P, torch.Tensor)
     root = torch.tensor(np.asarray(timing["joints3d"])[0, 0], dtype=torch.float32)
-    inputs = (h[0], P[0], torch.ones(4, dtype=torch.bool), root)
-    feeds = dict(zip(("h", "p", "v", "r"), (t.numpy() for t in inputs), strict=True))
+    prior = torch.tensor(np.asarray(timing["joints3d"])[0], dtype=torch.float32)
+    inputs = (h[0], P[0], torch.ones(4, dtype=torch.bool), root, prior)
+    feeds = dict(zip(("h", "p", "v", "r", "x"), (t.numpy() for t in inputs), strict=True))
     cameras = torch.export.Dim("C", min=2, max=64)
     print(f"\nfusion layouts ({Path(weights[-1]).name if weights else 'initialisation'}; {scenes} scenes x "
           f"{frames} frames per mode; ONNX Runtime CPU, 1 thread, layer alone, median of {repeats}):")
     columns = " ".join(f"{m[:12] + ' ½head':>19} {'mm':>6}" for m in modes)
-    print(f"  {'stride':>6} {'S':>3} {'dil':>3} {'interp':>5} {'ms':>7} " + columns)
+    print(f"  {'window':>6} {'stride':>6} {'S':>3} {'dil':>3} {'interp':>5} {'ms':>7} " + columns)
     raw_cells = []
     for m in modes:
         hits, mm = [], []
@@ -295,28 +320,31 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
             hits.append(detections(heat, targets, inside)[1].sum() / inside.sum())
             mm.append(mpjpe(solver, heat, proj, np.asarray(b["joints3d"]))[0])
         raw_cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
-    print(f"  {'raw':>6} {'':>3} {'':>3} {'':>5} {'':>7} " + " ".join(raw_cells))
+    print(f"  {'raw':>6} {'':>6} {'':>3} {'':>3} {'':>5} {'':>7} " + " ".join(raw_cells))
     layers = {}
-    for stride, samples, dilation, interpolation in CONFIGS:
-        layer = _Layer("gather", query_stride=stride, samples=samples, dilation=dilation,
-                       interpolation=interpolation)
+    for key in CONFIGS:
+        layer = _layout_layer(key)
         if state is not None:
             layer.fusion.load_state_dict(state)
-        layers[(stride, samples, dilation, interpolation)] = layer.eval()
+        layers[key] = layer.eval()
     with tempfile.TemporaryDirectory() as folder:
-        sessions = {}
+        sessions, session_feeds = {}, {}
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         for key, layer in layers.items():
-            path = Path(folder) / "s{}_{}_{}_{}.onnx".format(*key)
+            path = Path(folder) / "s{}_{}_{}_{}_{}.onnx".format(*key)
+            names = ["h", "p", "v", "r", "x"][: 5 if key[4] else 4]
             with torch.no_grad():
-                torch.onnx.export(layer, inputs, str(path), dynamo=True, input_names=["h", "p", "v", "r"],
+                torch.onnx.export(layer, inputs[: len(names)], str(path), dynamo=True, input_names=names,
                                   opset_version=18, verbose=False,
                                   dynamic_shapes={"h": {0: cameras}, "p": {0: cameras}, "v": {0: cameras},
+                                                  "r": None, "x": None}
+                                  if key[4] else {"h": {0: cameras}, "p": {0: cameras}, "v": {0: cameras},
                                                   "r": None})
             sessions[str(key)] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session_feeds[str(key)] = {n: feeds[n] for n in names}
         # All layouts take turns, so a busy machine slows them alike.
-        times = _alternate(sessions, {k: feeds for k in sessions}, repeats)
+        times = _alternate(sessions, session_feeds, repeats)
     for key, layer in layers.items():
         cells = []
         for m in modes:
@@ -328,16 +356,18 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
                 joints3d = np.asarray(b["joints3d"])
                 _, raw_pose = mpjpe(solver, heat, proj, joints3d)
                 r = torch.nan_to_num(torch.tensor(raw_pose[:, H36M17.root], dtype=torch.float32), nan=0.0)
+                previous = torch.tensor(np.concatenate([raw_pose[:1], raw_pose[:-1]]), dtype=torch.float32)
                 with torch.no_grad():
-                    fused = layer.fusion(heat, proj, torch.ones(heat.shape[:2], dtype=torch.bool), r, 1.2)
+                    fused = layer.fusion(heat, proj, torch.ones(heat.shape[:2], dtype=torch.bool), r, 1.2,
+                                         joints=previous)
                 inside = ~b["truth"].has(HeatmapError.OUT_OF_VIEW)  # type: ignore[attr-defined]
                 targets = b["truth"].targets  # type: ignore[attr-defined]
                 hits.append(detections(fused, targets, inside)[1].sum() / inside.sum())
                 mm.append(mpjpe(solver, fused, proj, joints3d)[0])
             cells.append(f"{np.mean(hits):>19.3f} {np.mean(mm):>6.1f}")
-        stride, samples, dilation, interpolation = key
-        print(f"  {stride:>6} {samples:>3} {dilation:>3} {interpolation[:4]:>5} {times[str(key)]:>7.1f} "
-              + " ".join(cells), flush=True)
+        stride, samples, dilation, interpolation, window = key
+        print(f"  {window or 'whole':>6} {stride:>6} {samples:>3} {dilation:>3} {interpolation[:4]:>5} "
+              f"{times[str(key)]:>7.1f} " + " ".join(cells), flush=True)
 
 
 def main() -> None:

@@ -33,8 +33,9 @@ class TruthNetwork:
         self.calls: list[dict[str, np.ndarray]] = []
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
-            root: np.ndarray) -> dict[str, np.ndarray]:
-        self.calls.append({"crops": crops, "projections": projections, "valid": valid, "root": root})
+            prior: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls.append({"crops": crops, "projections": projections, "valid": valid, "prior": prior,
+                           "root": prior[H36M17.root]})
         c = crops.shape[0]
         hom = np.einsum("cij,pj->cpi", projections.astype(np.float64),
                         np.c_[self.joints3d, np.ones(len(self.joints3d))])
@@ -104,6 +105,7 @@ def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: 
     hips = truth[[H36M17.index("l_hip"), H36M17.index("r_hip")]].mean(0)
     np.testing.assert_allclose(first.root, hips, atol=1e-6)
     np.testing.assert_allclose(network.calls[0]["root"], hips, atol=1e-5)
+    assert np.isnan(network.calls[0]["prior"][1:]).all()  # a cold start knows the root only
     np.testing.assert_allclose(first.projections, heatmap_projections(first.crops, scene.rig))
     assert first.heatmaps.shape == first.fused.shape == (4, 17, SIZE, SIZE)
     assert set(first.timings_ms) == {"detect", "crop", "network", "total"}
@@ -126,6 +128,8 @@ def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: 
     assert pipeline.detector_runs == 1
     assert second.crops == tuple(crops_from_pose(moved, scene.rig))
     np.testing.assert_allclose(second.root, moved[H36M17.root])
+    # The fusion's prior is the fed-back pose: each joint is looked for where it was.
+    np.testing.assert_allclose(network.calls[1]["prior"], moved, atol=1e-5)
     # No pose since: the last crops are reused, still no detector.
     third = pipeline.process(_images(scene.rig))
     assert third.sources == ("previous",) * 4
@@ -202,8 +206,8 @@ def test_no_root_means_no_fusion() -> None:
     truth = make_scene(5, 1, 3, rig=rig).joints3d[0]
 
     class Shifting(TruthNetwork):
-        def run(self, crops, projections, valid, root):  # type: ignore[no-untyped-def]
-            out = super().run(crops, projections, valid, root)
+        def run(self, crops, projections, valid, prior):  # type: ignore[no-untyped-def]
+            out = super().run(crops, projections, valid, prior)
             out["fused"] = np.zeros_like(out["fused"])
             return out
 
@@ -294,12 +298,13 @@ def test_torch_runner_has_the_onnx_runner_interface() -> None:
     from crosspose.inference.runner import TorchRunner
 
     class Tiny(torch.nn.Module):
-        """FusionNetwork's signature: (crops, projections, valid, root) → (heatmaps, fused, presence)."""
+        """FusionNetwork's signature: (crops, projections, valid, prior) → (heatmaps, fused, presence)."""
 
-        def forward(self, crops, projections, valid, root):  # type: ignore[no-untyped-def]
+        def forward(self, crops, projections, valid, prior):  # type: ignore[no-untyped-def]
             grey = torch.nn.functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)
             heatmaps = grey.expand(-1, 17, -1, -1)
-            return heatmaps, heatmaps * valid[:, None, None, None], crops.mean((1, 2, 3)) + 0 * root.sum()
+            presence = crops.mean((1, 2, 3)) + 0 * torch.nan_to_num(prior).sum()
+            return heatmaps, heatmaps * valid[:, None, None, None], presence
 
     runner = TorchRunner(Tiny())
     crops = np.random.default_rng(0).uniform(0, 1, (3, 256, 256, 3)).astype(np.float32)

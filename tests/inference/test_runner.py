@@ -24,12 +24,21 @@ from crosspose.nets.export import INPUT_NAMES, OUTPUT_NAMES, example_inputs
 class _StandIn(nn.Module):
     """Same signature as ``FusionNetwork``; heatmaps = the crops' grey level pooled to 64×64."""
 
-    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor) -> tuple[Tensor, ...]:
         grey = functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)  # (C, 1, 64, 64)
         heatmaps = grey.expand(-1, 17, -1, -1)
         fused = heatmaps * valid.to(heatmaps.dtype)[:, None, None, None]
-        presence = crops.mean((1, 2, 3)) + 0 * projections.sum((1, 2)) + 0 * root.sum()
+        presence = crops.mean((1, 2, 3)) + 0 * projections.sum((1, 2)) + 0 * torch.nan_to_num(prior).sum()
         return heatmaps, fused, presence
+
+
+class _RootStandIn(nn.Module):
+    """A file exported before the ``prior`` input: its 4th input is ``root (3,)``; presence = Σ root."""
+
+    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor) -> tuple[Tensor, ...]:
+        heatmaps = crops[:, :64, :64, :1].permute(0, 3, 1, 2).expand(-1, 17, -1, -1)
+        presence = 0 * projections.sum((1, 2)) + valid.to(crops.dtype) * root.sum()
+        return heatmaps, heatmaps, presence
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +49,31 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _StandIn().eval(), example_inputs(3), str(path), dynamo=True, external_data=False,
         input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
         dynamic_shapes={"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
-                        "root": None},
+                        "prior": None},
     )
     return path
+
+
+def test_a_file_with_the_old_root_input_gets_the_prior_pelvis(tmp_path: Path) -> None:
+    path = tmp_path / "old.onnx"
+    crops, projections, valid, prior = example_inputs(3)
+    cameras = torch.export.Dim("C", min=2, max=64)
+    torch.onnx.export(
+        _RootStandIn().eval(), (crops, projections, valid, prior[0]), str(path), dynamo=True,
+        external_data=False, input_names=["crops", "projections", "valid", "root"],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_shapes={"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
+                        "root": None},
+    )
+    runner = OnnxRunner(path, device="cpu")
+    pose = np.full((17, 3), np.nan, np.float32)
+    pose[0] = (1.0, 2.0, 3.5)  # the pelvis (H36M-17 root)
+    pose[5] = (9.0, 9.0, 9.0)
+    inputs = [t.numpy() for t in (crops, projections, valid)]
+    np.testing.assert_allclose(runner.run(*inputs, pose)["presence"], 6.5, atol=1e-5)
+    np.testing.assert_allclose(runner.run(*inputs, pose[0])["presence"], 6.5, atol=1e-5)  # a root alone
+    pose[0] = np.nan  # unknown pelvis: a finite stand-in, never NaN into the graph
+    np.testing.assert_allclose(runner.run(*inputs, pose)["presence"], 0.0, atol=1e-6)
 
 
 def _numpy_inputs(cameras: int) -> tuple[np.ndarray, ...]:
@@ -52,9 +83,9 @@ def _numpy_inputs(cameras: int) -> tuple[np.ndarray, ...]:
 def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
     runner = OnnxRunner(standin, device="cpu")
     assert runner.provider == "CPUExecutionProvider"
-    crops, projections, valid, root = _numpy_inputs(4)
+    crops, projections, valid, prior = _numpy_inputs(4)
     valid[1] = False
-    out = runner.run(crops, projections, valid.astype(np.float32), root)  # 0/1 floats are accepted
+    out = runner.run(crops, projections, valid.astype(np.float32), prior)  # 0/1 floats are accepted
     assert set(out) == set(OUTPUT_NAMES)
     assert out["heatmaps"].shape == (4, 17, 64, 64)
     assert out["presence"].shape == (4,)
@@ -90,11 +121,13 @@ def test_bad_arguments(standin: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="crosspose model export"):
         OnnxRunner(tmp_path / "missing.onnx")
     runner = OnnxRunner(standin, device="cpu", warmup_cameras=0)
-    crops, projections, valid, root = _numpy_inputs(2)
+    crops, projections, valid, prior = _numpy_inputs(2)
     with pytest.raises(ValueError, match="expected crops"):
-        runner.run(crops, projections[:1], valid, root)
+        runner.run(crops, projections[:1], valid, prior)
+    with pytest.raises(ValueError, match=r"prior \(17, 3\)"):
+        runner.run(crops, projections, valid, prior[:5])
     with pytest.raises(ValueError, match="C >= 2"):
-        runner.run(crops[:1], projections[:1], valid[:1], root)
+        runner.run(crops[:1], projections[:1], valid[:1], prior)
 
 
 @pytest.mark.gpu

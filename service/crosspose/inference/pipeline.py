@@ -5,8 +5,9 @@ around the performer, runs backbone + fusion on all views at once and returns th
 heatmaps with the projection matrices (crop folded in) the solver takes. The crops come from the
 solved 3D pose fed back with :meth:`FramePipeline.update` (projected into each view, DESIGN §2); the
 BlazePose detector runs only where there is no such crop — a cold start, no pose, or a view whose
-presence dropped — and every run is counted. The fusion's root is the previous pose's pelvis, or on a
-cold start the detector's hip centres triangulated: never ground truth.
+presence dropped — and every run is counted. The fusion's prior is the previous pose (each joint is
+looked for around where it was), or on a cold start only a root, the detector's hip centres
+triangulated: never ground truth.
 
 Typical loop (one process; the live stage splits it across the bus)::
 
@@ -164,6 +165,7 @@ class FramePipeline:
         self._crops: list[Crop | None] = [None] * c
         self._sources: list[CropSource] = ["none"] * c
         self._root: np.ndarray | None = None
+        self._prior: np.ndarray | None = None  # (17, 3) the last pose's supported joints, NaN elsewhere
         self._retry_at = np.zeros(c, dtype=np.int64)  # frame from which the detector may retry a view
 
     @property
@@ -188,6 +190,7 @@ class FramePipeline:
             self.reset()
             return
         # The previous pose lives in the old calibration's world frame: re-derive the root.
+        self._prior = None
         self._root = self._root_from_crops(self._crops)
 
     def update(self, pose: object | None) -> None:
@@ -212,6 +215,7 @@ class FramePipeline:
         for c, crop in enumerate(crops):
             self._crops[c] = crop
             self._sources[c] = "pose" if crop is not None else "none"
+        self._prior = joints.astype(np.float32)
         root = joints[H36M17.root]
         self._root = root.copy() if np.isfinite(root).all() else self._root_from_crops(self._crops)
 
@@ -219,6 +223,7 @@ class FramePipeline:
         self._crops = [None] * len(self.rig)
         self._sources = ["none"] * len(self.rig)
         self._root = None
+        self._prior = None
 
     def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
         """The crops' centres (mid-hips in every view) triangulated; None with fewer than two views."""
@@ -276,10 +281,14 @@ class FramePipeline:
         t2 = time.perf_counter()
         c = len(self.rig)
         if valid.any():
-            root = self._root if self._root is not None else np.zeros(3)
+            prior = np.full((H36M17.num_joints, 3), np.nan, np.float32)
+            if self._prior is not None:
+                prior[:] = self._prior
+            if self._root is not None:
+                prior[H36M17.root] = self._root
             # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
             feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
-            out = self.network.run(batch, feed.astype(np.float32), valid, root.astype(np.float32))
+            out = self.network.run(batch, feed.astype(np.float32), valid, prior)
             heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
             if self._root is None:  # no root, no fusion: the epipolar segments would be anywhere
                 fused = heatmaps.copy()

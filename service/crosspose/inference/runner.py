@@ -17,6 +17,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from crosspose.skeleton import H36M17
+
+NUM_JOINTS = H36M17.num_joints
+
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "tensorrt", "cuda", "cpu"]
@@ -110,7 +114,7 @@ class OnnxRunner:
         crops = np.zeros((num_cameras, 256, 256, 3), np.float32)
         projections = np.tile(np.eye(3, 4, dtype=np.float32), (num_cameras, 1, 1))
         projections[:, 2, 3] = 3.0  # a finite camera 3 m from the origin
-        self.run(crops, projections, np.ones(num_cameras, bool), np.zeros(3, np.float32))
+        self.run(crops, projections, np.ones(num_cameras, bool), np.zeros((NUM_JOINTS, 3), np.float32))
 
     def _feed(self, name: str, value: np.ndarray) -> np.ndarray:
         if self._input_types.get(name) == "tensor(bool)":
@@ -118,37 +122,61 @@ class OnnxRunner:
         return np.ascontiguousarray(value, dtype=np.float32)
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, root: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Heatmaps of one frame set.
 
         Args:
             crops: ``(C, 256, 256, 3)`` RGB in [0, 1], ``C ≥ 2``; projections: ``(C, 3, 4)`` world metres →
-                heatmap pixels; valid: ``(C,)`` bool (or 0/1); root: ``(3,)`` metres.
+                heatmap pixels; valid: ``(C,)`` bool (or 0/1); prior: ``(17, 3)`` the previous pose,
+                metres, NaN where unknown, or ``(3,)`` a root alone. A file exported before the
+                ``prior`` input (its 4th input is ``root``) gets the prior's pelvis row.
         Returns:
             ``{"heatmaps": (C, 17, 64, 64), "fused": (C, 17, 64, 64), "presence": (C,)}`` float32.
         """
-        c = crops.shape[0] if crops.ndim == 4 else -1
-        if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
-                or root.shape != (3,)):
-            raise ValueError("expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), root (3,); "
-                             f"got {crops.shape}, {projections.shape}, {valid.shape}, {root.shape}")
-        if c < 2:
-            # The graph's cross-view gather has no "other view" at C = 1 and fails inside ONNX Runtime.
-            raise ValueError(f"the network needs C >= 2 views (mark a missing one valid=False), got {c}")
+        check_inputs(crops, projections, valid, prior)
+        last = as_root(prior) if self.input_names[3] == "root" else as_prior(prior)
         feeds: dict[str, Any] = {
             name: self._feed(name, value)
-            for name, value in zip(self.input_names, (crops, projections, valid, root), strict=True)
+            for name, value in zip(self.input_names, (crops, projections, valid, last), strict=True)
         }
         outputs = self.session.run(self.output_names, feeds)
         return dict(zip(self.output_names, outputs, strict=True))
+
+
+def check_inputs(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray) -> None:
+    """ValueError naming the input whose shape is wrong (or a camera count below 2)."""
+    c = crops.shape[0] if crops.ndim == 4 else -1
+    if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
+            or prior.shape not in ((NUM_JOINTS, 3), (3,))):
+        raise ValueError(f"expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), prior "
+                         f"({NUM_JOINTS}, 3) or a root (3,); got {crops.shape}, {projections.shape}, "
+                         f"{valid.shape}, {prior.shape}")
+    if c < 2:
+        # The graph's cross-view gather has no "other view" at C = 1 and fails inside ONNX Runtime.
+        raise ValueError(f"the network needs C >= 2 views (mark a missing one valid=False), got {c}")
+
+
+def as_prior(prior: np.ndarray) -> np.ndarray:
+    """``(17, 3)`` float32: a prior as given, or a root ``(3,)`` as the pelvis row of an unknown pose."""
+    if prior.shape == (3,):
+        rows = np.full((NUM_JOINTS, 3), np.nan, np.float32)
+        rows[H36M17.root] = prior
+        return rows
+    return np.asarray(prior, dtype=np.float32)
+
+
+def as_root(prior: np.ndarray) -> np.ndarray:
+    """``(3,)`` float32: the pelvis row of a prior (zeros when unknown), or a root as given."""
+    root = np.asarray(prior if prior.shape == (3,) else prior[H36M17.root], dtype=np.float32)
+    return np.where(np.isfinite(root), root, 0.0).astype(np.float32)
 
 
 class HeatmapNetwork(Protocol):
     """What :class:`~crosspose.inference.pipeline.FramePipeline` needs of a network: one call a frame set."""
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, root: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
     ) -> dict[str, np.ndarray]: ...
 
 
@@ -165,20 +193,16 @@ class TorchRunner:
         self.network = network.eval()
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, root: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Same inputs and outputs as :meth:`OnnxRunner.run`."""
-        c = crops.shape[0] if crops.ndim == 4 else -1
-        if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
-                or root.shape != (3,)):
-            raise ValueError("expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), root (3,); "
-                             f"got {crops.shape}, {projections.shape}, {valid.shape}, {root.shape}")
+        check_inputs(crops, projections, valid, prior)
         with torch.inference_mode():
             outputs = self.network(
                 torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(projections, dtype=np.float32)),
                 torch.from_numpy(np.asarray(valid, dtype=bool)),
-                torch.from_numpy(np.ascontiguousarray(root, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(as_prior(prior), dtype=np.float32)),
             )
         names = ("heatmaps", "fused", "presence")
         return {name: out.numpy() for name, out in zip(names, outputs, strict=True)}

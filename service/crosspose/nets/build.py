@@ -181,6 +181,13 @@ def export_command(
     untrained: Annotated[
         bool, typer.Option("--untrained", help="Export the fusion layer's initialisation (for comparisons)"),
     ] = False,
+    window: Annotated[
+        int, typer.Option("--window", min=0, help="Fusion window per joint, heatmap px (0: the whole map "
+                                                  "around the root)"),
+    ] = 16,
+    window_stride: Annotated[
+        int, typer.Option("--window-stride", min=1, help="Rays from every N-th pixel of a window"),
+    ] = 2,
 ) -> None:
     """Write backbone + channel mapping + cross-view fusion as ONE ONNX file (dynamic camera count).
 
@@ -194,7 +201,11 @@ def export_command(
     start = time.perf_counter()
     if untrained and fusion_weights is not None:
         raise typer.BadParameter("give --fusion-weights or --untrained, not both", param_hint="--untrained")
-    network = export.build_fusion_network(fusion_weights, untrained=untrained)
+    if window % window_stride:
+        raise typer.BadParameter(f"--window {window} is not a multiple of --window-stride {window_stride}",
+                                 param_hint="--window")
+    layout = {**export.DEFAULT_WINDOW, "window": window, "window_stride": window_stride}
+    network = export.build_fusion_network(fusion_weights, untrained=untrained, window=layout)
     typer.echo(f"fusion parameters: {network.fusion_weights or 'initialisation (untrained)'}")
     export.export_onnx(network, target)
     info = export.model_card(target, network)

@@ -24,10 +24,13 @@ from crosspose.nets.fusion import CrossViewFusion
 from crosspose.skeleton import H36M17, LayoutMapping
 
 ONNX_OPSET = 18
-INPUT_NAMES = ("crops", "projections", "valid", "root")
+INPUT_NAMES = ("crops", "projections", "valid", "prior")
 OUTPUT_NAMES = ("heatmaps", "fused", "presence")
 MODEL_NAME = "crosspose_fusion"
 DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
+#: The exported fusion's layout: evidence only in a 16-pixel window around each joint's prior position,
+#: rays from every 2nd pixel (``CrossViewFusion(window=0)`` is the whole-map layout; see README).
+DEFAULT_WINDOW: dict[str, Any] = {"window": 16, "window_stride": 2, "window_radius": 0.4, "window_samples": 8}
 
 
 def default_onnx_path() -> Path:
@@ -61,7 +64,7 @@ class FusionNetwork(nn.Module):
     """One frame set's crops → raw and fused H36M-17 heatmaps and a per-view presence.
 
     ``forward(crops (C, 256, 256, 3) float RGB in [0, 1], projections (C, 3, 4), valid (C,) bool,
-    root (3,))`` returns ``(heatmaps, fused, presence)``:
+    prior (17, 3))`` returns ``(heatmaps, fused, presence)``:
 
     * ``heatmaps (C, 17, 64, 64)`` in [0, 1]: ``sigmoid`` of BlazePose's heatmap logits mapped to
       H36M-17 by :func:`blazepose_to_h36m_matrix`;
@@ -70,8 +73,11 @@ class FusionNetwork(nn.Module):
 
     ``projections`` map world metres to *heatmap* pixels of each view (the crop transform folded
     in, pixel centres at integer coordinates: heatmap pixel ``u`` covers crop pixels ``4u … 4u+3``).
-    ``root`` is the current root (pelvis) estimate in metres; the fusion samples a sphere of
-    ``radius`` metres around it. A view with ``valid=False`` contributes nothing to the others.
+    ``prior`` is the previous pose in metres (H36M-17 order), NaN for joints not known. A windowed
+    fusion (``fusion.window > 0``, the default export) looks for joint ``j`` only around
+    ``prior[j]`` and keeps a view's own map for joints with no prior; a whole-map fusion samples
+    a sphere of ``radius`` metres around ``prior[root]`` (the pelvis; give at least that row, e.g. the
+    detector crops' centres triangulated). A view with ``valid=False`` contributes nothing to the others.
     No data-dependent control flow: exports with a dynamic ``C``; the exported graph needs ``C ≥ 2``.
     """
 
@@ -93,15 +99,17 @@ class FusionNetwork(nn.Module):
         self.fusion_weights: Path | None = None
 
     def forward(
-        self, crops: Tensor, projections: Tensor, valid: Tensor, root: Tensor
+        self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         if crops.ndim != 4 or tuple(crops.shape[1:]) != (CROP_SIZE, CROP_SIZE, 3):
             raise ValueError(f"crops must be (C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
         out = self.backbone(crops)
         probabilities = torch.sigmoid(out.heatmaps)  # (C, 39, 64, 64)
         heatmaps = torch.einsum("jk,ckhw->cjhw", self.channel_map, probabilities)
+        root = prior[H36M17.root]
+        root = torch.where(torch.isfinite(root), root, torch.zeros_like(root))
         fused = self.fusion(heatmaps[None], projections[None], valid[None].to(torch.bool), root[None],
-                            self.radius)[0]
+                            self.radius, joints=prior[None])[0]
         return heatmaps, fused, out.pose_flag
 
 
@@ -114,19 +122,20 @@ def default_fusion_weights() -> Path | None:
 
 
 def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
-                         untrained: bool = False) -> FusionNetwork:
+                         untrained: bool = False, window: dict[str, Any] | None = None) -> FusionNetwork:
     """The network with the cached BlazePose backbone and trained fusion parameters.
 
     ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; by default
     ``models/fusion_weights.pt`` when it exists (:func:`default_fusion_weights`), else (or with
-    ``untrained=True``) the fusion layer keeps its documented initialisation. ``build=False`` raises
-    instead of building BlazePose.
+    ``untrained=True``) the fusion layer keeps its documented initialisation. ``window``: the
+    ``CrossViewFusion`` window options (default :data:`DEFAULT_WINDOW`; ``{"window": 0}`` for the
+    whole-map layout). ``build=False`` raises instead of building BlazePose.
     """
     from crosspose.nets.build import load_blazepose_landmarks
 
     if untrained and fusion_weights is not None:
         raise ValueError("give fusion_weights or untrained=True, not both")
-    fusion = CrossViewFusion(num_joints=H36M17.num_joints)
+    fusion = CrossViewFusion(num_joints=H36M17.num_joints, **(DEFAULT_WINDOW if window is None else window))
     path = None if untrained else (fusion_weights if fusion_weights is not None else default_fusion_weights())
     if path is not None:
         fusion.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -136,7 +145,8 @@ def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
 
 
 def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Plausible inputs: random crops and ``C`` cameras on a 4 m circle looking at a root at 1 m height.
+    """Plausible inputs: random crops, ``C`` cameras on a 4 m circle looking at a root at 1 m height, and
+    a prior of 17 joints scattered around that root.
 
     The projections map world metres to heatmap pixels of a 64×64 heatmap whose view spans ~2.5 m
     at the root, so every view's epipolar segments cross the others' heatmaps.
@@ -160,14 +170,17 @@ def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor,
         t = -R @ centre
         projections.append(K @ torch.cat([R, t[:, None]], dim=1))
     valid = torch.ones(num_cameras, dtype=torch.bool)
-    return crops, torch.stack(projections), valid, root
+    prior = root + 0.3 * torch.randn(H36M17.num_joints, 3, generator=generator)
+    prior[H36M17.root] = root
+    return crops, torch.stack(projections), valid, prior
 
 
 def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path:
     """Write ``network`` as ONE ONNX file (weights embedded) with a dynamic camera axis ``C``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     cameras = torch.export.Dim("C", min=2, max=64)
-    dynamic_shapes = {"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras}, "root": None}
+    dynamic_shapes = {"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
+                      "prior": None}
     tmp = out.with_name(out.name + ".part")
     # The exporter's optimizer logs every folded initializer at INFO, which drowns the CLI's output.
     quiet = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript")]
@@ -187,6 +200,13 @@ def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path
     _strip_trace_metadata(tmp)
     tmp.replace(out)
     return out
+
+
+def exported_inputs(path: Path) -> list[str]:
+    """The input names of an exported file (``INPUT_NAMES`` for one this version writes)."""
+    import onnx
+
+    return [value.name for value in onnx.load(str(path), load_external_data=False).graph.input]
 
 
 def _strip_trace_metadata(path: Path) -> None:
@@ -239,9 +259,12 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
              "description": "world metres → heatmap pixels (crop transform folded in; pixel centres at "
                             "integer coordinates; heatmap pixel u covers crop pixels 4u…4u+3)"},
             {"name": "valid", "shape": ["C"], "dtype": "bool", "description": "False for a missing view"},
-            {"name": "root", "shape": [3], "dtype": "float32",
-             "description": f"current root (pelvis) estimate, metres; fusion samples {network.radius} m "
-                            "around it"},
+            {"name": "prior", "shape": [17, 3], "dtype": "float32",
+             "description": "the previous pose, metres, joint order as joint_order, NaN where unknown; "
+                            + (f"the fusion looks for each joint within {network.fusion.window_radius} m of "
+                               "its prior (a joint with none keeps the view's own heatmap)"
+                               if network.fusion.window else
+                               f"the fusion samples {network.radius} m around the pelvis row")},
         ],
         "outputs": [
             {"name": "heatmaps", "shape": ["C", 17, size, size], "dtype": "float32",
@@ -267,7 +290,9 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
             "layer": "crosspose.nets.fusion.CrossViewFusion",
             "samples": network.fusion.samples, "reduction": network.fusion.reduction,
             "query_stride": network.fusion.query_stride, "dilation": network.fusion.dilation,
-            "radius_m": network.radius,
+            "radius_m": network.radius, "interpolation": network.fusion.interpolation,
+            "window_px": network.fusion.window, "window_stride": network.fusion.window_stride,
+            "window_radius_m": network.fusion.window_radius, "window_samples": network.fusion.window_samples,
             "parameters": _weights_provenance(fusion_weights if fusion_weights is not None
                                               else network.fusion_weights),
         },

@@ -249,6 +249,42 @@ def _consensus_gather(weighted: torch.Tensor, grid: torch.Tensor, others: torch.
     return (weight.flatten(-2)[..., None, :] @ points).squeeze(-2)
 
 
+def _bilinear_scalars(padded: torch.Tensor, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                      h: int, w: int, nearest: bool = False) -> torch.Tensor:
+    """Bilinear reads of single values (zero outside the map) from maps padded by one zero pixel.
+
+    Args:
+        padded: ``(M·(h+2)·(w+2),)`` the maps with a one-pixel zero border, flattened.
+        base: index of each point's map's first padded pixel (broadcasts against ``x``), long.
+        x, y: pixel coordinates (pixel centres at integers) of the points, any shape.
+        nearest: read the nearest pixel instead.
+    Returns:
+        values shaped like ``x``: exactly ``grid_sample(..., padding_mode="zeros", align_corners=True)``.
+
+    A coordinate clamped into ``[-1, w]`` moves a far-away point onto the zero border, so no point
+    needs a mask and every corner index is valid: four gathers and three lerps a point.
+    """
+    xc = x.clamp(-1.0, float(w))
+    yc = y.clamp(-1.0, float(h))
+    stride = w + 2
+    if nearest:
+        xn, yn = torch.floor(xc + 0.5), torch.floor(yc + 0.5)
+        index = base + ((yn + 1.0) * float(stride) + (xn + 1.0)).to(torch.int64)
+        return padded.index_select(0, index.reshape(-1)).reshape(index.shape)
+    x0 = torch.floor(xc).clamp_max(float(w - 1))
+    y0 = torch.floor(yc).clamp_max(float(h - 1))
+    fx, fy = xc - x0, yc - y0
+    index = (base + ((y0 + 1.0) * float(stride) + (x0 + 1.0)).to(torch.int64)).reshape(-1)
+
+    def read(offset: int) -> torch.Tensor:
+        return padded.index_select(0, index + offset).reshape(x.shape)
+
+    top, bottom = read(0), read(stride)
+    top = top + fx * (read(1) - top)
+    bottom = bottom + fx * (read(stride + 1) - bottom)
+    return top + fy * (bottom - top)
+
+
 def _dilate(heatmaps: torch.Tensor, radius: int) -> torch.Tensor:
     """Separable ``(2r+1)²`` max filter over the last two axes (zero outside; inputs are ``≥ 0``).
 
@@ -323,6 +359,15 @@ class CrossViewFusion(nn.Module):
         temperature: initial soft-max temperature (heatmap units).
         confidence_gain, confidence_threshold: initial ``a_j`` and ``b_j``.
         from_logits: apply ``sigmoid`` to the input heatmaps.
+        window: ``0`` (default) evaluates the cross-view evidence on the whole map, along rays through the
+            sphere of ``radius`` around the root. ``W > 0`` evaluates it only in a ``W``-pixel square
+            window per view and joint, centred where the joint's prior 3D position (the previous pose)
+            projects, along rays through a sphere of ``window_radius`` around that position
+            (:meth:`windowed_cross_evidence`); outside its window a joint gets no cross-view evidence.
+            The same parameters serve both modes (training uses the whole map).
+        window_stride: rays from every ``stride``-th pixel of a window (interpolated in between).
+        window_radius: metres around each joint's prior position that the window's rays sample.
+        window_samples: depths per ray in a window.
         interpolation: how the other views are read at each ray point: ``"bilinear"`` or
             ``"nearest"`` (one pixel instead of four: a quarter of the gathered memory; with
             ``dilation`` ≥ 1 a peak is wide enough that the nearest pixel loses little).
@@ -350,8 +395,24 @@ class CrossViewFusion(nn.Module):
         from_logits: bool = False,
         sampler: Literal["auto", "gather", "grid_sample"] = "auto",
         interpolation: Literal["bilinear", "nearest"] = "bilinear",
+        window: int = 0,
+        window_stride: int = 2,
+        window_radius: float = 0.4,
+        window_samples: int = 8,
     ) -> None:
         super().__init__()
+        if window < 0 or window % max(window_stride, 1) or window_stride < 1:
+            raise ValueError("window must be 0 or a positive multiple of window_stride >= 1, got "
+                             f"window={window}, window_stride={window_stride}")
+        if window and not consensus:
+            raise ValueError("the windowed evidence is computed with consensus=True only")
+        if window and (window_radius <= 0 or window_samples < 1):
+            raise ValueError(f"window_radius must be > 0 m and window_samples >= 1, got {window_radius}, "
+                             f"{window_samples}")
+        self.window = int(window)
+        self.window_stride = int(window_stride)
+        self.window_radius = float(window_radius)
+        self.window_samples = int(window_samples)
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
         self.interpolation = interpolation
@@ -379,8 +440,12 @@ class CrossViewFusion(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
 
     def extra_repr(self) -> str:
-        return (f"num_joints={self.num_joints}, samples={self.samples}, reduction={self.reduction!r}, "
+        text = (f"num_joints={self.num_joints}, samples={self.samples}, reduction={self.reduction!r}, "
                 f"interpolation={self.interpolation!r}")
+        if self.window:
+            text += (f", window={self.window}, window_stride={self.window_stride}, "
+                     f"window_radius={self.window_radius}, window_samples={self.window_samples}")
+        return text
 
     def _reduce_depths(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """Max (or soft max) over ``dim``, the ``S`` depths of a ray."""
@@ -457,6 +522,115 @@ class CrossViewFusion(nn.Module):
         cross = cross.reshape(n, c, j, h, w) * P_finite[..., None, None, None].to(cross.dtype)
         return cross, support
 
+    def windowed_cross_evidence(
+        self,
+        heatmaps: torch.Tensor,
+        projections: torch.Tensor,
+        valid: torch.Tensor,
+        joints: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The consensus evidence of :meth:`cross_evidence`, only where each joint can be.
+
+        For view ``u`` and joint ``j``: the rays of a ``window × window`` pixel square centred on the
+        projection of ``joints[j]`` (every ``window_stride``-th pixel, ``K = window / stride + 1`` per
+        side) are sampled at ``window_samples`` depths of their chord through the sphere of
+        ``window_radius`` around ``joints[j]``; each point reads joint ``j``'s map of every other view
+        (one scalar per bilinear corner, not a ``J``-vector), the views are averaged by confidence at
+        each depth and the depths reduced, as the whole-map mode does. The ``K × K`` window is put
+        back into the ``h × w`` map by two small matrix products (bilinear in between the rays, a
+        tent falling to zero half a stride outside the window). A joint whose prior is not finite or
+        lies behind a view gets no evidence in that view and zero support (the fusion then keeps the
+        view's own map for it).
+
+        Args:
+            heatmaps: ``(N, C, J, h, w)`` in ``[0, 1]``, zero for invalid views.
+            projections: ``(N, C, 3, 4)`` world metres → heatmap pixels.
+            valid: ``(N, C)`` bool.
+            joints: ``(N, J, 3)`` prior 3D joints (e.g. the previous pose), metres; NaN where unknown.
+        Returns:
+            ``cross (N, C, J, h, w)`` and ``support (N, C, J)``.
+        """
+        n, c, j, h, w = heatmaps.shape
+        if joints.shape != (n, j, 3):
+            raise ValueError(f"joints must have shape ({n}, {j}, 3), got {tuple(joints.shape)}")
+        dtype, device = heatmaps.dtype, heatmaps.device
+        stride, s = self.window_stride, self.window_samples
+        k = self.window // stride + 1
+        others = other_views(c, device)  # (C, C-1)
+        P = projections.to(dtype)
+        P_finite = torch.isfinite(P).flatten(2).all(-1)  # (N, C)
+        usable = valid & P_finite
+        P = torch.where(P_finite[..., None, None], P, torch.eye(3, 4, dtype=dtype, device=device))
+        X = joints.to(dtype)
+        known = torch.isfinite(X).all(-1)  # (N, J)
+        X = torch.where(known[..., None], X, torch.zeros_like(X))
+
+        # Where each joint's prior lands in each view: the window's centre pixel.
+        uvw = (P[:, :, None, :, :3] @ X[:, None, :, :, None]).squeeze(-1) + P[:, :, None, :, 3]  # (N,C,J,3)
+        front = uvw[..., 2] > _EPS
+        centre = (uvw[..., :2] / uvw[..., 2:].clamp_min(_EPS)).clamp(-2.0 * max(h, w), 3.0 * max(h, w))
+        ok = known[:, None, :] & front & P_finite[..., None]  # (N, C, J)
+        origin = torch.floor(centre + 0.5) - 0.5 * self.window  # (N, C, J, 2) pixel of the window's corner
+        steps = torch.arange(k, dtype=dtype, device=device) * float(stride)
+        qx = origin[..., 0, None] + steps  # (N, C, J, K) ray columns, heatmap px
+        qy = origin[..., 1, None] + steps  # (N, C, J, K) ray rows
+        ones = torch.ones_like(qx[..., :, None] * qx[..., None, :])
+        pixels = torch.stack([qx[..., None, :] * ones, qy[..., :, None] * ones, ones], -1)  # (N,C,J,K,K,3)
+        pixels = pixels.reshape(n, c, j, k * k, 3)
+
+        # Rays through the window's pixels, and their chords through the sphere around the joint.
+        Minv = _inverse3(P[..., :3])  # (N, C, 3, 3)
+        centres = -(Minv @ P[..., 3:]).squeeze(-1)  # (N, C, 3)
+        directions = (pixels @ Minv[:, :, None].transpose(-1, -2))  # (N, C, J, Q, 3)
+        directions = directions / directions.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+        offset = X[:, None] - centres[:, :, None]  # (N, C, J, 3) camera → prior joint
+        along = (directions * offset[..., None, :]).sum(-1)  # (N, C, J, Q)
+        half2 = self.window_radius ** 2 - ((offset * offset).sum(-1)[..., None] - along * along)
+        half = half2.clamp_min(0.0).sqrt()
+        near = (along - half).clamp_min(0.0)
+        far = along + half
+        hit = (half2 > 0) & (far > near)
+        fractions = (torch.arange(s, dtype=dtype, device=device) + 0.5) / s
+        depth = near[..., None] + (far - near)[..., None] * fractions  # (N, C, J, Q, S)
+
+        # Confidence-weighted consensus of the other views at each depth: joint j reads only map j.
+        heatmaps = _dilate(heatmaps, self.dilation)
+        peak = heatmaps.flatten(3).amax(-1)  # (N, C, J)
+        confidence = functional.softplus(self.confidence_gain * (peak - self.confidence_threshold))
+        confidence = confidence * usable[..., None].to(confidence.dtype)
+        support = confidence[:, others].sum(2) * ok.to(dtype)  # (N, C, J)
+        norm = support.clamp_min(_EPS)
+        # One zero pixel around every map, so that all four bilinear corners are always readable.
+        padded = functional.pad(heatmaps * confidence[..., None, None], (1, 1, 1, 1)).reshape(-1)
+        maps = (torch.arange(n, device=device).view(n, 1, 1) * c + others[None]) * j  # (N, C, C-1)
+        maps = (maps[..., None] + torch.arange(j, device=device)) * ((h + 2) * (w + 2))  # (N, C, C-1, J)
+        # Ray points c + t·d of view u in view v: P_v (c + t d) = a + t b, one product per ray.
+        target = P[:, others]  # (N, C, C-1, 3, 4)
+        a = (target[..., :3] @ centres[:, :, None, :, None]).squeeze(-1) + target[..., 3]  # (N, C, C-1, 3)
+        b = directions[:, :, None] @ target[:, :, :, None, :, :3].transpose(-1, -2)  # (N, C, C-1, J, Q, 3)
+        t = depth[:, :, None]  # (N, C, 1, J, Q, S)
+        u_, v_, w_ = (a[:, :, :, None, None, None, i] + t * b[..., i, None] for i in range(3))
+        seen = (w_ > _EPS) & hit[:, :, None, :, :, None]  # (N, C, C-1, J, Q, S)
+        inv = 1.0 / w_.clamp_min(_EPS)
+        x = torch.where(seen, u_ * inv, torch.full_like(u_, -1.0))
+        y = torch.where(seen, v_ * inv, torch.full_like(v_, -1.0))
+        sampled = _bilinear_scalars(padded, maps[..., None, None], x, y, h, w,
+                                    nearest=self.interpolation == "nearest")
+        summed = sampled.sum(2)  # (N, C, J, Q, S)
+        if self.reduction == "max":
+            window = summed.amax(-1) / norm[..., None]
+        else:
+            window = self._reduce_depths(summed / norm[..., None, None])
+        window = (window * ok[..., None].to(dtype)).reshape(n, c, j, k, k)
+
+        # Back into the map: bilinear between the rays, zero away from the window.
+        xs = torch.arange(w, dtype=dtype, device=device)
+        ys = torch.arange(h, dtype=dtype, device=device)
+        Rx = (1.0 - (xs[:, None] - qx[..., None, :]).abs() / stride).clamp_min(0.0)  # (N, C, J, w, K)
+        Ry = (1.0 - (ys[:, None] - qy[..., None, :]).abs() / stride).clamp_min(0.0)  # (N, C, J, h, K)
+        cross = Ry @ window @ Rx.transpose(-1, -2)  # (N, C, J, h, w)
+        return cross * P_finite[..., None, None, None].to(dtype), support
+
     def forward(
         self,
         heatmaps: torch.Tensor,
@@ -464,6 +638,7 @@ class CrossViewFusion(nn.Module):
         valid: torch.Tensor,
         root: torch.Tensor,
         radius: float | torch.Tensor = 1.2,
+        joints: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Fused heatmaps.
 
@@ -473,6 +648,8 @@ class CrossViewFusion(nn.Module):
             valid: ``(N, C)`` bool, False for a missing view.
             root: ``(N, 3)`` current root estimate (e.g. the previous frame's pelvis), metres.
             radius: metres around ``root`` that hold the whole body (float or ``(N,)``).
+            joints: ``(N, J, 3)`` prior joints, metres, NaN where unknown; required with ``window > 0``
+                (then ``root`` and ``radius`` are unused).
         Returns:
             ``(N, C, J, h, w)`` fused heatmaps, same scale as the input.
         """
@@ -487,7 +664,12 @@ class CrossViewFusion(nn.Module):
             heatmaps = torch.sigmoid(heatmaps)
         valid = valid.to(torch.bool)
         own = heatmaps * valid[..., None, None, None].to(heatmaps.dtype)
-        cross, support = self.cross_evidence(own, projections, valid, root, radius)
+        if self.window:
+            if joints is None:
+                raise ValueError(f"a windowed fusion (window={self.window}) needs the prior joints (N, J, 3)")
+            cross, support = self.windowed_cross_evidence(own, projections, valid, joints)
+        else:
+            cross, support = self.cross_evidence(own, projections, valid, root, radius)
         shape = (1, 1, self.num_joints, 1, 1)
         fused = (self.own.view(shape) * own + self.cross.view(shape) * cross
                  + self.agree.view(shape) * own * cross)

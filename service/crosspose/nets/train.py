@@ -198,9 +198,11 @@ class _Recorder:
         self.calls: list[dict[str, np.ndarray]] = []
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
-            root: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, root)
-        self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": root.copy(),
+            prior: np.ndarray) -> dict[str, np.ndarray]:
+        from crosspose.inference.runner import as_root
+
+        out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior)
+        self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": as_root(prior),
                            "heatmaps": out["heatmaps"].copy()})
         return out
 

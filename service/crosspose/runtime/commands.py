@@ -48,12 +48,11 @@ def ensure_network(echo: bool = True) -> Path:
     from crosspose.nets import export
 
     path = export.default_onnx_path()
-    if path.is_file():
+    if path.is_file() and export.exported_inputs(path) == list(export.INPUT_NAMES):
         return path
     if echo:
-        typer.echo(
-            f"first run: building the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …"
-        )
+        what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
+        typer.echo(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
     start = time.perf_counter()
     network = export.build_fusion_network(build=True)
     export.export_onnx(network, path)
