@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from crosspose.skeleton import Skeleton
@@ -69,13 +70,17 @@ def mirror_groups(skeleton: Skeleton) -> MirrorGroups:
 
 def view_permutation(flips: torch.Tensor, groups: MirrorGroups) -> torch.Tensor:
     """``(N, C, J)`` channel of each view that holds each joint once the flagged groups are swapped."""
-    device = flips.device
-    j = len(groups.mirror)
-    identity = torch.arange(j, device=device)
-    mirror = torch.tensor(groups.mirror, device=device)
-    members = torch.tensor(groups.members, device=device)  # (G, J)
+    key = (groups, str(flips.device))
+    if key not in _GROUP_TENSORS:  # built once per skeleton and device, not per relabelling
+        _GROUP_TENSORS[key] = (torch.arange(len(groups.mirror), device=flips.device),
+                               torch.tensor(groups.mirror, device=flips.device),
+                               torch.tensor(groups.members, device=flips.device))
+    identity, mirror, members = _GROUP_TENSORS[key]  # (J,), (J,), (G, J)
     swap = (flips[..., :, None] & members).any(-2)  # (N, C, J)
     return torch.where(swap, mirror, identity)
+
+
+_GROUP_TENSORS: dict[tuple[MirrorGroups, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
 def relabel(heatmaps: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
@@ -105,43 +110,53 @@ def fundamental_matrices(projections: torch.Tensor) -> torch.Tensor:
     return ex @ P[:, None] @ pinv[:, :, None]  # [e_v]x P_v P_u^+
 
 
-def _assignments(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _assignments(c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every "swapped" bit pattern of ``c`` views: ``bits (A, C)`` bool, ``differ (A, U, V)`` float64
     (1 where exactly one of views ``u < v`` is swapped) and ``changed (A,)`` (the number of such pairs)."""
-    key = (c, str(device))
-    if key not in _ASSIGNMENTS:
-        bits = ((torch.arange(2**c, device=device)[:, None] >> torch.arange(c, device=device)) & 1).bool()
-        upper = torch.triu(torch.ones(c, c, dtype=torch.bool, device=device), 1)
-        differ = ((bits[:, :, None] != bits[:, None, :]) & upper).to(torch.float64)
-        _ASSIGNMENTS[key] = (bits, differ, differ.sum((1, 2)))
-    return _ASSIGNMENTS[key]
+    if c not in _ASSIGNMENTS:
+        bits = ((np.arange(2**c)[:, None] >> np.arange(c)) & 1).astype(bool)
+        upper = np.triu(np.ones((c, c), dtype=bool), 1)
+        differ = ((bits[:, :, None] != bits[:, None, :]) & upper).astype(np.float64)
+        _ASSIGNMENTS[c] = (bits, differ, differ.sum((1, 2)))
+    return _ASSIGNMENTS[c]
 
 
-_ASSIGNMENTS: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+_ASSIGNMENTS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def heatmap_peaks(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def heatmap_peaks(heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(N, C, J, 2)`` sub-pixel peak (the argmax, moved to the centroid of its 5x5 neighbourhood) and
-    ``(N, C, J)`` its value."""
+    ``(N, C, J)`` its value, float32 on the host.
+
+    The argmax and the neighbourhoods are read on the heatmaps' device; the centroids of the
+    ``N x C x J`` small windows are computed in numpy after one transfer.
+    """
     h, w = heatmaps.shape[-2:]
     flat_maps = heatmaps.flatten(3)
     # Row maxima first: a whole-map max with indices is ~15x slower on CPU than amax.
     value, y = heatmaps.amax(-1).max(-1)  # (N, C, J)
     x = heatmaps.gather(3, y[..., None, None].expand(*y.shape, 1, w))[..., 0, :].argmax(-1)
-    d = torch.arange(-2, 3, device=heatmaps.device)
+    d = _WINDOW_OFFSETS.get(str(heatmaps.device))
+    if d is None:
+        d = _WINDOW_OFFSETS[str(heatmaps.device)] = torch.arange(-2, 3, device=heatmaps.device)
     xs = (x[..., None] + d).clamp(0, w - 1)  # (N, C, J, 5)
     ys = (y[..., None] + d).clamp(0, h - 1)
-    window = flat_maps.gather(3, (ys[..., :, None] * w + xs[..., None, :]).flatten(3)).clamp(min=0.0)
-    window = window.reshape(*window.shape[:-1], 5, 5)
-    total = window.sum((-1, -2)).clamp(min=1e-12)
-    dx = (window.sum(-2) * d).sum(-1) / total
-    dy = (window.sum(-1) * d).sum(-1) / total
-    return torch.stack([x + dx, y + dy], -1), value
+    window = flat_maps.gather(3, (ys[..., :, None] * w + xs[..., None, :]).flatten(3))  # (N, C, J, 25)
+    host = torch.cat([window, torch.stack([x, y], -1).to(window.dtype), value[..., None]], -1).cpu().numpy()
+    windows = host[..., :25].clip(min=0.0).reshape(*host.shape[:-1], 5, 5)
+    total = np.maximum(windows.sum((-1, -2)), np.float32(1e-12))
+    offsets = np.arange(-2, 3, dtype=windows.dtype)
+    dx = (windows.sum(-2) * offsets).sum(-1) / total
+    dy = (windows.sum(-1) * offsets).sum(-1) / total
+    return host[..., 25:27] + np.stack([dx, dy], -1), host[..., 27]
+
+
+_WINDOW_OFFSETS: dict[str, torch.Tensor] = {}
 
 
 def epipolar_swaps(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor,
                    groups: MirrorGroups, options: RelabelOptions = RelabelOptions(),
-                   fundamental: torch.Tensor | None = None) -> torch.Tensor:
+                   fundamental: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
     """``(N, C, G)`` bool: views whose labelling of a mirror group disagrees with the others', from the
     heatmap peaks and epipolar geometry alone (no 3D pose needed).
 
@@ -152,35 +167,43 @@ def epipolar_swaps(heatmaps: torch.Tensor, projections: torch.Tensor, valid: tor
     views wins if it beats "no view swapped" by ``epipolar_margin`` per pair of views it changes.
     Views that see the two limbs on one epipolar line abstain by themselves: both matchings cost the
     same. ``fundamental``: :func:`fundamental_matrices` of ``projections`` when the caller has them.
+
+    The peaks are found on the heatmaps' device; the test itself works on ``N x C x J`` peaks and runs
+    in numpy (float64) after one transfer of them.
     """
     n, c = heatmaps.shape[:2]
     g = groups.num_groups
     if c < 3 or c > 12 or g == 0:
         return torch.zeros(n, c, g, dtype=torch.bool, device=heatmaps.device)
     xy, value = heatmap_peaks(heatmaps)
-    xy1 = torch.cat([xy.to(torch.float64), torch.ones_like(xy[..., :1], dtype=torch.float64)], -1)
-    seen = (value >= options.min_peak) & valid[..., None]  # (N, C, J)
-    F = fundamental_matrices(projections) if fundamental is None else fundamental  # (N, U, V, 3, 3)
-    mirror = torch.tensor(groups.mirror, device=heatmaps.device)
+    valid_np = valid.cpu().numpy()
+    xy1 = np.concatenate([xy.astype(np.float64), np.ones_like(xy[..., :1], dtype=np.float64)], -1)
+    seen = (value >= options.min_peak) & valid_np[..., None]  # (N, C, J)
+    if fundamental is None:
+        fundamental = fundamental_matrices(projections)
+    F = fundamental.cpu().numpy() if isinstance(fundamental, torch.Tensor) else fundamental  # (N, U, V, 3, 3)
+    mirror = np.asarray(groups.mirror)
     # Peaks of view v matched as labelled (k = 0) and crossed (k = 1) with view u's.
-    b = torch.stack([xy1, xy1[:, :, mirror]], 2)  # (N, V, 2, J, 3)
-    line_v = torch.einsum("nuvik,nujk->nuvji", F, xy1)[:, :, :, None]  # u's peaks as lines in v
-    line_u = torch.einsum("nuvki,nvmjk->nuvmji", F, b)  # v's peaks as lines in u
-    algebraic = (line_v * b[:, None]).sum(-1).abs()  # (N, U, V, 2, J)
-    scale = (line_v[..., :2].square().sum(-1).clamp(min=1e-24).rsqrt()
-             + line_u[..., :2].square().sum(-1).clamp(min=1e-24).rsqrt())
-    distance = (0.5 * algebraic * scale).clamp(max=options.epipolar_clip)
+    b = np.stack([xy1, xy1[:, :, mirror]], 2)  # (N, V, 2, J, 3)
+    line_v = np.einsum("nuvik,nujk->nuvji", F, xy1)[:, :, :, None]  # u's peaks as lines in v
+    line_u = np.einsum("nuvki,nvmjk->nuvmji", F, b)  # v's peaks as lines in u
+    algebraic = np.abs((line_v * b[:, None]).sum(-1))  # (N, U, V, 2, J)
+    scale = (1.0 / np.sqrt(np.maximum(np.square(line_v[..., :2]).sum(-1), 1e-24))
+             + 1.0 / np.sqrt(np.maximum(np.square(line_u[..., :2]).sum(-1), 1e-24)))
+    distance = np.minimum(0.5 * algebraic * scale, options.epipolar_clip)
     # Compare the two matchings only on peaks present in both.
     ok = seen[:, :, None] & seen[:, None] & seen[:, None, :, mirror]  # (N, U, V, J)
-    members = torch.tensor(groups.members, dtype=torch.float64, device=heatmaps.device)  # (G, J)
-    cost = torch.einsum("nuvkj,gj->nkguv", torch.where(ok[:, :, :, None], distance, 0.0), members)
-    bits, differ, changed = _assignments(c, heatmaps.device)
+    members = np.asarray(groups.members, dtype=np.float64)  # (G, J)
+    cost = np.einsum("nuvkj,gj->nkguv", np.where(ok[:, :, :, None], distance, 0.0), members)
+    bits, differ, changed = _assignments(c)
     # Energy of an assignment = sum over pairs u < v of the labelled or crossed cost; relative to none.
-    delta = torch.einsum("auv,nguv->nga", differ, cost[:, 1] - cost[:, 0])  # (N, G, A)
-    swapped = bits[None] & valid[:, None, :]  # (N, A, C)
+    delta = np.einsum("auv,nguv->nga", differ, cost[:, 1] - cost[:, 0])  # (N, G, A)
+    swapped = bits[None] & valid_np[:, None, :]  # (N, A, C)
     count = swapped.sum(-1)[:, None, :]  # (N, 1, A)
-    minority = (count > 0) & (2 * count < valid.sum(-1)[:, None, None])
-    gain = torch.where(minority, -delta - options.epipolar_margin * changed, -1.0)
-    best_gain, best = gain.max(-1)  # (N, G)
-    choice = swapped.gather(1, best[..., None].expand(-1, -1, c))  # (N, G, C)
-    return (choice & (best_gain > 0)[..., None]).transpose(1, 2)
+    minority = (count > 0) & (2 * count < valid_np.sum(-1)[:, None, None])
+    gain = np.where(minority, -delta - options.epipolar_margin * changed, -1.0)
+    best = gain.argmax(-1)  # (N, G), the first of equal gains
+    best_gain = np.take_along_axis(gain, best[..., None], -1)[..., 0]
+    choice = swapped[np.arange(n)[:, None], best]  # (N, G, C)
+    flips = (choice & (best_gain > 0)[..., None]).transpose(0, 2, 1)
+    return torch.as_tensor(np.ascontiguousarray(flips), device=heatmaps.device)

@@ -53,11 +53,12 @@ class LimbLengthEstimate:
         return self._lengths.copy()
 
     def _estimate(self) -> np.ndarray:
-        est = self.template * self.scale
+        est = self.template * self.scale  # a new array
         own = self._count >= self.min_samples
+        if own.all():  # the settled case: every bone has its own median
+            return _nanmedian(self._samples, self.num_samples)
         if own.any():
-            est = est.copy()
-            est[own] = _nanmedian(self._samples[:, own])
+            est[own] = _nanmedian(self._samples[:, own], self.num_samples[own])
         return est
 
     @property
@@ -79,9 +80,9 @@ class LimbLengthEstimate:
         if self._scale_samples:
             ok &= np.abs(measured / current - 1) < self.max_deviation
         if ok.sum() >= max(3, self.template.size // 2):
-            ratio = float(np.median(measured[ok] / self.template[ok]))
+            ratio = _median(measured[ok] / self.template[ok])
             self._scale_samples = [*self._scale_samples, ratio][-self.window:]
-            self._scale = float(np.median(self._scale_samples))
+            self._scale = _median(np.array(self._scale_samples))
         slot = self._count % self.window
         rows = np.nonzero(ok)[0]
         self._samples[slot[rows], rows] = measured[rows]
@@ -89,10 +90,16 @@ class LimbLengthEstimate:
         self._lengths = None
 
 
-def _nanmedian(samples: np.ndarray) -> np.ndarray:
-    """Median over axis 0 ignoring NaN, for columns with at least one number (``np.nanmedian`` is
-    ~50x slower on these small arrays, and this runs every frame)."""
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array without NaN (the same number, ~10x faster on a few dozen values)."""
+    ordered = np.sort(values)
+    n = ordered.size
+    return float(0.5 * (ordered[(n - 1) // 2] + ordered[n // 2]))
+
+
+def _nanmedian(samples: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN, for columns with ``count`` (≥ 1) numbers each (``np.nanmedian``
+    is ~50x slower on these small arrays, and this runs every frame)."""
     ordered = np.sort(samples, axis=0)  # NaN last
-    count = np.isfinite(samples).sum(0)
     cols = np.arange(samples.shape[1])
     return 0.5 * (ordered[(count - 1) // 2, cols] + ordered[count // 2, cols])

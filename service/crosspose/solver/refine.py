@@ -9,11 +9,13 @@ that then reproject badly are dropped once more.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from crosspose.solver.sampling import project, sample_per_joint
+from crosspose.solver.sampling import grid_scale, project, to_grid
 
 
 @dataclass(frozen=True)
@@ -47,29 +49,66 @@ class RefineOptions:
     reweight_rounds: int = 3
 
 
-def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iterations: int) -> torch.Tensor:
-    """Mean shift from ``uv (N,C,J,2)`` towards the local peak of each joint's heatmap; same shape."""
-    r = torch.arange(-radius, radius + 1, dtype=heatmaps.dtype, device=heatmaps.device)
-    offsets = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2)  # (M, 2)
+def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iterations: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean shift from ``uv (N,C,J,2)`` towards the local peak of each joint's heatmap.
+
+    Returns the ``(N, C, J, 2)`` peaks and the ``(N, C, J)`` heatmap value there. The climb runs in
+    ``grid_sample`` coordinates (one conversion, not one per step); a start whose window holds no
+    evidence never moves and is returned as given (NaN stays NaN).
+    """
+    n, c, j, h, w = heatmaps.shape
     uv = uv.to(heatmaps.dtype)
+    scale = grid_scale(h, w, uv.dtype, uv.device)
+    offsets, summing = _window(radius, h, w, scale)  # (M, 2) grid units; (M, 3) the same and ones
+    maps = heatmaps.reshape(n * c * j, 1, h, w)
+    g = to_grid(uv, h, w).reshape(n * c * j, 1, 1, 2)
+    moved: torch.Tensor | None = None
     for _ in range(iterations):
-        points = uv[..., None, :] + offsets  # (N, C, J, M, 2)
-        w = sample_per_joint(heatmaps, points).clamp(min=0.0)  # (N, C, J, M)
-        total = w.sum(-1, keepdim=True)
-        moved = (w[..., None] * points).sum(-2) / total.clamp(min=1e-12)
-        uv = torch.where(total > 1e-9, moved, uv)
-    return uv
+        weights = _sample(maps, g + offsets).clamp(min=0.0)  # (NCJ, 1, 1, M)
+        sums = weights @ summing  # (NCJ, 1, 1, 3): weighted offsets, total weight
+        moving = sums[..., 2:] > 1e-9
+        # the weighted mean offset; a window without evidence stays put (divided by infinity)
+        g = torch.addcdiv(g, sums[..., :2], torch.where(moving, sums[..., 2:], math.inf))
+        moved = moving if moved is None else moved  # no evidence at the start: no evidence ever
+    evidence = _sample(maps, g).reshape(n, c, j)
+    if moved is None:
+        return uv, evidence
+    peaks = torch.where(moved, (g + 1.0) / scale, uv.reshape(n * c * j, 1, 1, 2))
+    return peaks.reshape(n, c, j, 2), evidence
+
+
+def _sample(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``functional.grid_sample(maps, grid, "bilinear", "zeros", align_corners=True)`` without the
+    wrapper's argument checks (this runs five times a frame)."""
+    return torch.grid_sampler(maps, grid, 0, 0, True)
+
+
+def _window(radius: int, h: int, w: int, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(M, 2)`` offsets of the mean-shift window in grid units (``scale``: :func:`.grid_scale`) and
+    ``(M, 3)`` the same with a column of ones (one matmul sums the weighted offsets and the weights)."""
+    key = (radius, h, w, scale.dtype, scale.device)
+    cached = _WINDOWS.get(key)
+    if cached is None:
+        r = torch.arange(-radius, radius + 1, dtype=scale.dtype, device=scale.device)
+        offsets = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2) * scale
+        cached = _WINDOWS[key] = (offsets, torch.cat([offsets, torch.ones_like(offsets[:, :1])], 1))
+    return cached
+
+
+_WINDOWS: dict[tuple[int, int, int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 class DLTSystem:
     """Confidence-weighted linear triangulation (as :func:`crosspose.geometry.triangulate`) of every
-    joint, for fixed pixels and changing view weights.
+    joint, for fixed pixels and changing view weights (numpy, float64, on the host).
 
     The refinement triangulates the same peaks several times with different view weights. Each view's
     two unit-normalised DLT rows ``r`` are reduced once to their ``4x4`` normal matrix ``r r^T``; a
     solve is then one weighted sum and one batched ``4x4`` symmetric eigendecomposition (the smallest
     eigenvector of ``A^T A`` is the smallest right singular vector of ``A``), instead of building
-    and decomposing the whole system each time.
+    and decomposing the whole system each time. These are a few hundred numbers a frame: numpy does
+    each step in a microsecond or two where a torch operation costs several.
 
     Args:
         uv: ``(N, C, J, 2)`` pixels; projections: ``(N, C, 3, 4)``.
@@ -79,36 +118,54 @@ class DLTSystem:
     # point (two views along one ray); eigenvalues are squared singular values.
     MIN_CONDITIONING = 1e-12
 
-    def __init__(self, uv: torch.Tensor, projections: torch.Tensor) -> None:
-        x = uv.to(torch.float64)
-        P = projections.to(torch.float64)
-        self.usable = torch.isfinite(x).all(-1) & torch.isfinite(P).flatten(2).all(-1)[..., None]  # (N, C, J)
-        x = torch.where(self.usable[..., None], x, 0.0)
-        P = torch.nan_to_num(P)
+    def __init__(self, uv: np.ndarray, projections: np.ndarray) -> None:
+        x = np.asarray(uv, dtype=np.float64)
+        P = np.asarray(projections, dtype=np.float64)
+        cameras = np.isfinite(P).reshape(*P.shape[:2], -1).all(axis=-1, keepdims=True)  # (N, C, 1)
+        self.usable = np.asarray(np.isfinite(x).all(-1) & cameras)  # (N, C, J)
+        x = np.where(self.usable[..., None], x, 0.0)
+        P = np.where(np.isfinite(P), P, 0.0)  # a missing camera: its rows get no weight
         rows = x[..., :, None] * P[:, :, None, 2:3, :] - P[:, :, None, 0:2, :]  # (N, C, J, 2, 4)
-        rows = rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-        self.normal = torch.einsum("ncjra,ncjrb->ncjab", rows, rows)  # (N, C, J, 4, 4)
+        rows = rows / np.maximum(np.sqrt((rows * rows).sum(-1, keepdims=True)), 1e-300)
+        self.normal = rows.swapaxes(-1, -2) @ rows  # (N, C, J, 4, 4)
 
-    def solve(self, weights: torch.Tensor) -> torch.Tensor:
+    def solve(self, weights: np.ndarray) -> np.ndarray:
         """``(N, J, 3)`` float64 points for view weights ``(N, C, J)``; NaN where not fixed."""
-        w = torch.where(self.usable & (weights > 0), weights.to(torch.float64), 0.0)
-        M = torch.einsum("ncj,ncjab->njab", w * w, self.normal)
-        values, vectors = torch.linalg.eigh(M)  # ascending
+        w = np.where(self.usable & (weights > 0), weights, 0.0).astype(np.float64)
+        M = ((w * w)[..., None, None] * self.normal).sum(1)  # (N, J, 4, 4)
+        values, vectors = np.linalg.eigh(M)  # ascending
         Xh = vectors[..., :, 0]
-        X = Xh[..., :3] / Xh[..., 3:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X = Xh[..., :3] / Xh[..., 3:]
         ok = ((w > 0).sum(1) >= 2) & (values[..., 1] > self.MIN_CONDITIONING * values[..., 3])
-        return torch.where(ok[..., None], X, float("nan"))
+        return np.where(ok[..., None], X, np.nan)
+
+
+def _fill_nan(x: np.ndarray, value: float) -> np.ndarray:
+    """``x`` with NaN replaced by ``value`` (``np.nan_to_num`` costs ~20x more on these small arrays)."""
+    return np.where(np.isnan(x), np.asarray(value, dtype=x.dtype), x)
+
+
+def project_points(points: np.ndarray, projections: np.ndarray) -> np.ndarray:
+    """:func:`.sampling.project` in numpy: ``(N, J, 3)`` world → ``(N, C, J, 2)`` pixels, NaN behind a
+    camera or for a missing one."""
+    uvw = points[:, None] @ projections[..., :3].swapaxes(-1, -2) + projections[:, :, None, :, 3]
+    # (N, C, J, 3)
+    w = uvw[..., 2:3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[..., :2] / w
+    return np.where(w > 1e-9, uv, np.nan)
 
 
 @dataclass(frozen=True)
 class Refinement:
-    """Result of :func:`refine` (``N`` frames, ``C`` views, ``J`` joints)."""
+    """Result of :func:`refine` (``N`` frames, ``C`` views, ``J`` joints), numpy arrays on the host."""
 
-    joints: torch.Tensor  # (N, J, 3) refined where views >= 2, else the searched position
-    support: torch.Tensor  # (N, C, J) bool, the view supports the joint
-    evidence: torch.Tensor  # (N, C, J) heatmap value at the view's refined peak
-    peaks: torch.Tensor  # (N, C, J, 2) refined 2D peaks
-    residual: torch.Tensor  # (N, C, J) reprojection error of the refined joint, pixels
+    joints: np.ndarray  # (N, J, 3) float64, refined where views >= 2, else the searched position
+    support: np.ndarray  # (N, C, J) bool, the view supports the joint
+    evidence: np.ndarray  # (N, C, J) heatmap value at the view's refined peak
+    peaks: np.ndarray  # (N, C, J, 2) refined 2D peaks
+    residual: np.ndarray  # (N, C, J) reprojection error of the refined joint, pixels
 
 
 def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor, joints: torch.Tensor,
@@ -117,54 +174,59 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
 
     Args:
         heatmaps: ``(N, C, J, h, w)``; projections: ``(N, C, 3, 4)``; valid: ``(N, C)`` usable cameras.
+
+    The peaks are climbed on the heatmaps' device; the choice of views and the triangulation work on
+    ``N x C x J`` numbers and run in numpy after one transfer of them (the caller reads the result on
+    the host anyway).
     """
     start = project(joints, projections)  # (N, C, J, 2)
-    peaks = local_peaks(heatmaps, start, options.radius, options.iterations)
-    evidence = sample_per_joint(heatmaps, peaks[..., None, :])[..., 0]  # (N, C, J)
-    evidence = torch.nan_to_num(evidence, nan=0.0)
-    best = evidence.masked_fill(~valid[..., None], 0.0).amax(1, keepdim=True)
-    shift = (peaks - start).norm(dim=-1)
-    support = (
-        valid[..., None]
-        & torch.isfinite(shift)
-        & (shift <= options.max_shift)
+    peaks_t, evidence_t = local_peaks(heatmaps, start, options.radius, options.iterations)
+    host = torch.cat([peaks_t, start, evidence_t[..., None]], -1).cpu().numpy()  # (N, C, J, 5)
+    peaks, evidence = host[..., :2], _fill_nan(host[..., 4], 0.0)
+    P = projections.cpu().numpy().astype(np.float64)
+    valid_np = valid.cpu().numpy()
+    searched = joints.cpu().numpy().astype(np.float64)
+    best = np.where(valid_np[..., None], evidence, 0.0).max(1, keepdims=True)
+    shift = np.sqrt(((peaks - host[..., 2:4]) ** 2).sum(-1))
+    support = (  # a NaN or infinite shift fails the first comparison
+        (shift <= options.max_shift)
+        & valid_np[..., None]
         & (evidence >= options.min_evidence)
         & (evidence >= options.relative_evidence * best)
     )
     # Evidence far from where the 3D vote put the joint counts less: with two candidate peaks close
     # together (a left/right swap in one view) the vote, not the heatmap, decides.
-    agreement = torch.exp(-0.5 * (torch.nan_to_num(shift, nan=1e9) / options.shift_sigma) ** 2)
+    agreement = np.exp(-0.5 * (_fill_nan(shift, 1e9) / options.shift_sigma) ** 2)
     weight = evidence * agreement
-    searched = joints.to(torch.float64)
     refined = searched
-    residual = torch.full_like(evidence, float("nan"))
-    enough = torch.zeros_like(support[:, 0])
-    system = DLTSystem(peaks, projections)
-    for attempt in range(valid.shape[1] - 1):
+    peaks64 = peaks.astype(np.float64)
+    residual = np.full_like(evidence, np.nan)
+    enough = np.zeros_like(support[:, 0])
+    system = DLTSystem(peaks64, P)
+    views = valid_np.shape[1]
+    for attempt in range(views - 1):
         X = system.solve(weight * support)
-        residual = (project(X, projections.to(torch.float64)) - peaks.to(torch.float64)).norm(dim=-1).to(
-            evidence.dtype)
-        enough = (support.sum(1) >= 2) & torch.isfinite(X).all(-1)
-        refined = torch.where(enough[..., None], X, searched)
-        if attempt == valid.shape[1] - 2:
+        residual = np.linalg.norm(project_points(X, P) - peaks64, axis=-1).astype(evidence.dtype)
+        enough = (support.sum(1) >= 2) & np.isfinite(X).all(-1)
+        refined = np.where(enough[..., None], X, searched)
+        if attempt == views - 2:
             break
         # Drop only the worst view per round: one bad view inflates every residual.
-        masked = torch.where(support, torch.nan_to_num(residual, nan=1e9), torch.zeros_like(residual))
-        worst_residual, worst = masked.max(1)  # (N, J)
+        masked = np.where(support, _fill_nan(residual, 1e9), 0.0)
+        worst = masked.argmax(1)  # (N, J)
+        worst_residual = np.take_along_axis(masked, worst[:, None], 1)[:, 0]
         drop = (worst_residual > options.max_residual) & (support.sum(1) > 2)
-        if not bool(drop.any()):
+        if not drop.any():
             break
-        views = torch.arange(support.shape[1], device=support.device)[None, :, None]
-        support = support & ~(drop[:, None] & (views == worst[:, None]))
+        support = support & ~(drop[:, None] & (np.arange(views)[None, :, None] == worst[:, None]))
     for _ in range(options.reweight_rounds):
-        centre = project(refined, projections.to(torch.float64)).to(peaks.dtype)
-        moved = torch.nan_to_num((peaks - centre).norm(dim=-1), nan=1e9)
-        weight = evidence * torch.exp(-0.5 * (moved / options.shift_sigma) ** 2)
+        centre = project_points(refined, P).astype(peaks.dtype)
+        moved = _fill_nan(np.linalg.norm(peaks - centre, axis=-1), 1e9)
+        weight = evidence * np.exp(-0.5 * (moved / options.shift_sigma) ** 2)
         X = system.solve(weight * support)
-        ok = enough & torch.isfinite(X).all(-1)
-        refined = torch.where(ok[..., None], X, refined)
+        ok = enough & np.isfinite(X).all(-1)
+        refined = np.where(ok[..., None], X, refined)
     if options.reweight_rounds:
-        residual = (project(refined, projections.to(torch.float64)) - peaks.to(torch.float64)).norm(
-            dim=-1).to(evidence.dtype)
+        residual = np.linalg.norm(project_points(refined, P) - peaks64, axis=-1).astype(evidence.dtype)
     support = support & enough[:, None]
-    return Refinement(refined.to(joints.dtype), support, evidence, peaks, residual)
+    return Refinement(refined, support, evidence, peaks, residual)

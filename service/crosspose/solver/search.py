@@ -66,8 +66,28 @@ def corner_offsets(size: int, dtype: torch.dtype, device: torch.device) -> torch
 
     ``size = 2`` gives the paper's corners at ±1/2; ``size = 3`` gives {-1, 0, 1}.
     """
-    r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    return torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+    key = (size, dtype, device)
+    cached = _OFFSETS.get(key)
+    if cached is None:  # one small tensor per grid size, not one per recursion
+        r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+        cached = _OFFSETS[key] = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+    return cached
+
+
+_OFFSETS: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def local_candidates(joints: torch.Tensor, size: int, spacing: float) -> torch.Tensor:
+    """``(N, J, size^3, 3)`` a ``size``-per-axis local grid of step ``spacing`` (m) around each joint
+    of ``joints (N, J, 3)``."""
+    key = (size, spacing, joints.dtype, joints.device)
+    offsets = _SCALED.get(key)
+    if offsets is None:
+        offsets = _SCALED[key] = corner_offsets(size, joints.dtype, joints.device) * spacing
+    return joints[:, :, None, :] + offsets
+
+
+_SCALED: dict[tuple[int, float, torch.dtype, torch.device], torch.Tensor] = {}
 
 
 def local_search(
@@ -82,14 +102,18 @@ def local_search(
     spacing: float,
     tolerance: float,
     slope: float = 0.0,
+    samples: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One tree inference over a ``size^3`` local grid of step ``spacing`` (m) around each joint.
 
-    Returns the new ``(N, J, 3)`` joints and the ``(N, J)`` chosen offset index.
+    ``samples``: the ``(N, C, J, size^3)`` heatmap values at :func:`local_candidates` when the caller
+    has read them already. Returns the new ``(N, J, 3)`` joints and the ``(N, J)`` chosen offset index.
     """
-    offsets = corner_offsets(size, joints.dtype, joints.device) * spacing
-    candidates = joints[:, :, None, :] + offsets  # (N, J, K, 3)
-    unary = candidate_unary(heatmaps, projections, valid, candidates)
+    candidates = local_candidates(joints, size, spacing)  # (N, J, K, 3)
+    if samples is None:
+        unary = candidate_unary(heatmaps, projections, valid, candidates)
+    else:
+        unary = log_unary(mean_over_views(samples, valid))
     choice, _ = max_product_candidates(schedule, candidates, unary, lengths, tolerance, slope)
     n, j = choice.shape
     return candidates.gather(2, choice[..., None, None].expand(n, j, 1, 3))[:, :, 0], choice

@@ -35,8 +35,8 @@ from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.pose import Pose3D
 from crosspose.solver.refine import RefineOptions, refine
 from crosspose.solver.root import RootSearchOptions, search_root
-from crosspose.solver.sampling import sample_per_joint, valid_cameras, view_centre_point
-from crosspose.solver.search import first_level, recurse
+from crosspose.solver.sampling import project, sample_per_joint, valid_cameras, view_centre_point
+from crosspose.solver.search import first_level, local_candidates, local_search, recurse
 from crosspose.solver.tree import TreeSchedule
 
 # Confidence given to a joint fewer than two views support, relative to its best single-view evidence.
@@ -145,11 +145,14 @@ class Solver:
         self.root_joints = (root, *self.skeleton.children(root))
         self.limbs = LimbLengthEstimate(self.skeleton)
         self.groups = mirror_groups(self.skeleton)
-        self._fundamental: tuple[torch.Tensor, torch.Tensor] | None = None  # (projections, their F)
+        self._fundamental: tuple[torch.Tensor, np.ndarray] | None = None  # (projections, their F)
         self._previous: Pose3D | None = None
         self._velocity: np.ndarray | None = None
         self._mirror: torch.Tensor | None = None
-        self._joints: torch.Tensor | None = None
+        self._lateral = np.array(self.groups.mirror) != np.arange(self.skeleton.num_joints)  # (J,)
+        self._bone_ends = (np.array([p for p, _ in self.skeleton.bones]),
+                           np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
+        self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     def reset(self) -> None:
         """Forget the previous pose and the performer's limb lengths."""
@@ -178,15 +181,13 @@ class Solver:
         pose: Pose3D | None = None
         fallback = None
         previous = self._previous if self.options.tracking else None
-        prediction = None if previous is None else self._predict(previous, batch.heatmaps.device)
-        unchecked = batch
-        # Tracking: the full left/right test runs only when the prediction leaves a doubt (see below).
-        tested = prediction is None or self._swap_suspected(batch, prediction)
-        batch = self._relabel(batch) if tested else batch
-        if previous is not None and prediction is not None:
-            pose, fallback = self._tracked(batch, previous, prediction)
+        # Whether `batch` went through the full left/right test: tracking runs it only when the
+        # prediction leaves a doubt, a cold search always.
+        tested = False
+        if previous is not None:
+            pose, fallback, batch, tested = self._tracked(batch, previous)
         if pose is None:
-            pose = self._cold(batch if tested else self._relabel(unchecked))[0]
+            pose = self._cold(batch if tested else self._relabel(batch))[0]
         if keypoints is not None and rig is not None:
             relabelled = pose.diagnostics.get("relabelled")
             if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
@@ -253,7 +254,13 @@ class Solver:
         return _Batch(hm, P, valid_cameras(hm, P))
 
     def _lengths(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.as_tensor(self.limbs.lengths, dtype=torch.float32, device=device)[None].expand(n, -1)
+        """``(n, B)`` the current limb-length estimate on ``device`` (converted once per estimate)."""
+        lengths = self.limbs.lengths
+        cached = self._lengths_cache
+        if cached is None or cached[1].device != device or not np.array_equal(cached[0], lengths):
+            cached = (lengths, torch.as_tensor(lengths, dtype=torch.float32, device=device)[None])
+            self._lengths_cache = cached
+        return cached[1].expand(n, -1)
 
     def _cold(self, b: _Batch) -> list[Pose3D]:
         joints, root, votes = self._search(b, b.valid)
@@ -268,7 +275,7 @@ class Solver:
         cached = self._fundamental
         if cached is None or cached[0].shape != P.shape or cached[0].device != P.device or not torch.equal(
                 cached[0], P):
-            cached = (P.clone(), fundamental_matrices(P))
+            cached = (P.clone(), fundamental_matrices(P).cpu().numpy())  # used on the host
             self._fundamental = cached
         flips = epipolar_swaps(b.heatmaps, P, b.valid, self.groups, self.options.relabel_options, cached[1])
         return b.relabelled(flips, self.groups) if bool(flips.any()) else b
@@ -292,48 +299,37 @@ class Solver:
                          iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
         return joints, root, votes
 
-    def _predict(self, previous: Pose3D, device: torch.device) -> torch.Tensor:
-        """``(1, J, 3)`` where the joints should be now: the previous pose moved by half its last
+    def _predict(self, previous: Pose3D) -> np.ndarray:
+        """``(J, 3)`` where the joints should be now: the previous pose moved by half its last
         velocity (damped: a wrong velocity costs less than a missed joint)."""
-        prev = torch.as_tensor(previous.joints, dtype=torch.float32, device=device)[None]
-        if self._velocity is not None:
-            prev = prev + 0.5 * torch.as_tensor(self._velocity, dtype=torch.float32, device=device)[None]
-        return prev
+        if self._velocity is None:
+            return previous.joints
+        return previous.joints + 0.5 * self._velocity
 
-    def _swap_suspected(self, b: _Batch, prediction: torch.Tensor) -> bool:
+    def _swap_suspected(self, b: _Batch, uv: torch.Tensor, samples: torch.Tensor) -> bool:
         """Could any view have left and right crossed, judged from the predicted pose?
+
+        Args:
+            uv: ``(C, J, 2, 2)`` where each view sees each predicted joint and its mirror (pixels).
+            samples: ``(C, J, 2)`` each joint's heatmap there.
 
         Each view's heatmap of each lateral joint is read where the prediction projects that joint
         and where it projects the joint's mirror. Unless every lateral joint of every view clearly
         favours its own side (evidence ≥ ``relabel_options.min_peak`` there, and more than 1.25 times
         the evidence at the mirror's place when the two are ``track_swap_separation`` pixels apart or
-        more), the full prediction-free test (:func:`.labels.epipolar_swaps`) runs. The check costs
-        about a third of the test; on the benchmark's clean tracked clip it is all that runs in 9
-        frames of 10, and a view with left and right swapped raises a doubt in 117 of 119 frames.
+        more), the full prediction-free test (:func:`.labels.epipolar_swaps`) runs. The samples come
+        with the first tracked recursion's (:meth:`_tracked`), so the check costs a few small
+        operations; on the benchmark's clean tracked clip it is all that runs in 9 frames of 10, and a
+        view with left and right swapped raises a doubt in 117 of 119 frames.
         """
-        if not self.options.relabel_swaps:
-            return False
-        if b.heatmaps.shape[0] != 1:
-            return True
-        P = b.projections[0]  # (C, 3, 4); one matmul, not the general projection (this runs every frame)
-        uvw = P[:, :, :3] @ prediction[0].T + P[:, :, 3:]  # (C, 3, J)
-        uv = (uvw[:, :2] / uvw[:, 2:]).transpose(1, 2)  # (C, J, 2); behind a camera reads as no evidence
-        mirror = self._mirror_index(uv.device)
-        mirrored = uv[:, mirror]
-        samples = sample_per_joint(b.heatmaps, torch.stack([uv, mirrored], 2)[None])[0]  # (C, J, 2)
-        own, crossed = samples[..., 0], samples[..., 1]
+        # C x J x 6 numbers: decided on the host, one transfer.
+        host = torch.cat([uv.flatten(-2), samples], -1).cpu().numpy()  # (C, J, 6)
+        own, crossed = host[..., 4], host[..., 5]
         # Where a view sees a joint and its mirror nearly on top of each other, crossing them changes
         # little and the epipolar test abstains there as well.
-        apart = (uv - mirrored).square().sum(-1) >= self.options.track_swap_separation ** 2
+        apart = np.square(host[..., 0:2] - host[..., 2:4]).sum(-1) >= self.options.track_swap_separation ** 2
         doubt = (own < self.options.relabel_options.min_peak) | (apart & (crossed > 0.8 * own))
-        lateral = mirror != self._joint_index(uv.device)
-        return bool((doubt & lateral & b.valid[0, :, None]).any())
-
-    def _joint_index(self, device: torch.device) -> torch.Tensor:
-        cached = self._joints
-        if cached is None or cached.device != device:
-            cached = self._joints = torch.arange(self.skeleton.num_joints, device=device)
-        return cached
+        return bool((doubt & self._lateral & b.valid[0, :, None].cpu().numpy()).any())
 
     def _mirror_index(self, device: torch.device) -> torch.Tensor:
         cached = self._mirror
@@ -341,62 +337,92 @@ class Solver:
             cached = self._mirror = torch.tensor(self.groups.mirror, device=device)
         return cached
 
-    def _tracked(self, b: _Batch, previous: Pose3D, prev: torch.Tensor) -> tuple[Pose3D | None, str | None]:
+    def _tracked(self, b: _Batch, previous: Pose3D) -> tuple[Pose3D | None, str | None, _Batch, bool]:
+        """Search near the prediction from ``previous``.
+
+        Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
+        as searched (views relabelled when the full left/right test ran) and whether that test ran.
+        """
         o = self.options
         device = b.heatmaps.device
+        predicted = self._predict(previous)  # (J, 3) float64
+        prev = torch.as_tensor(predicted, dtype=torch.float32, device=device)[None]  # (1, J, 3)
         lengths = self._lengths(1, device)
-        # RPSM recursions straight from the prediction: 3x3x3 local grids, spacing halved each time.
-        joints = recurse(self.schedule, b.heatmaps, b.projections, b.valid, prev, lengths,
-                         spacing=o.track_spacing, iterations=o.track_iterations, size=3,
-                         tolerance=o.tolerance)
+        # The first RPSM recursion's 3x3x3 grid around each predicted joint; the same projection and
+        # sampling also read each joint's heatmap at its own and its mirror's prediction for the
+        # left/right check (one batch with one frame here).
+        candidates = local_candidates(prev, 3, o.track_spacing)  # (1, J, K, 3)
+        k = candidates.shape[2]
+        check = o.relabel_swaps and b.heatmaps.shape[0] == 1  # (solve() passes one frame)
+        points = candidates
+        if check:
+            points = torch.cat([candidates, prev[:, :, None], prev[:, self._mirror_index(device), None]], 2)
+        uv = project(points, b.projections)  # (1, C, J, K', 2)
+        samples = sample_per_joint(b.heatmaps, uv)  # (1, C, J, K')
+        tested = o.relabel_swaps and (
+            not check or self._swap_suspected(b, uv[0, :, :, k:], samples[0, :, :, k:]))
+        if tested:
+            relabelled = self._relabel(b)
+            if relabelled is not b:  # a view's maps were swapped back: read them again
+                b = relabelled
+                samples = sample_per_joint(b.heatmaps, uv)
+        joints = prev
+        if o.track_iterations > 0:
+            # RPSM recursions from the prediction: 3x3x3 local grids, spacing halved each time.
+            joints, _ = local_search(self.schedule, b.heatmaps, b.projections, b.valid, prev, lengths,
+                                     size=3, spacing=o.track_spacing, tolerance=o.tolerance,
+                                     samples=samples[..., :k])
+            joints = recurse(self.schedule, b.heatmaps, b.projections, b.valid, joints, lengths,
+                             spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
+                             tolerance=o.tolerance)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
-                            root_votes=torch.full((1,), float("nan")))[0]
-        moved = np.linalg.norm(pose.joints - prev[0].double().cpu().numpy(), axis=-1)
+                            root_votes=None)[0]
+        moved = np.linalg.norm(pose.joints - predicted, axis=-1)
         if ((moved > o.track_max_move) & pose.supported()).sum() >= o.track_max_jumped_joints:
-            return None, "jump"
+            return None, "jump", b, tested
         if pose.confidence.mean() < o.track_min_confidence * previous.confidence.mean():
-            return None, "confidence"
-        return pose, None
+            return None, "confidence", b, tested
+        return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
-                root_votes: torch.Tensor) -> list[Pose3D]:
+                root_votes: torch.Tensor | None) -> list[Pose3D]:
+        """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
+        (``None``: no root search, NaN)."""
         options = b.refine_options or self.options.refine_options
         if mode == "tracked":
             options = dataclasses.replace(options, reweight_rounds=self.options.track_reweight_rounds)
         if self.options.refine:
             r = refine(b.heatmaps, b.projections, b.valid, joints, options)
-            final, support, evidence, residual = r.joints, r.support, r.evidence, r.residual
         else:
             r = refine(b.heatmaps, b.projections, b.valid, joints, dataclasses.replace(options, iterations=0))
-            final, support, evidence, residual = joints, r.support, r.evidence, r.residual
-        ev = evidence.clamp(0.0, 1.0)
-        views = support.sum(1)  # (N, J)
-        supported_mean = (ev * support).sum(1) / views.clamp(min=1)
-        best_single = (ev * b.valid[..., None]).amax(1)
-        confidence = torch.where(views >= 2, supported_mean, UNSUPPORTED_CONFIDENCE * best_single)
-        # A few device→host transfers for the whole batch (each tensor op costs microseconds here).
-        points = torch.stack([final.double(), joints.double()], 1).cpu().numpy()  # (N, 2, J, 3)
-        roots = root.double().cpu().numpy()
-        per_view = torch.stack([evidence, residual.to(evidence.dtype)], 1).cpu().numpy()  # (N, 2, C, J)
-        confidence_np, views_np = confidence.cpu().numpy(), views.cpu().numpy().astype(np.int64)
-        support_np, votes = support.cpu().numpy(), root_votes.cpu().numpy()
+        # The refinement's answer is on the host already; a few more transfers for the whole batch.
+        searched = torch.cat([joints, root[:, None]], 1).double().cpu().numpy()  # (N, J+1, 3)
+        j = joints.shape[1]
+        final = r.joints if self.options.refine else searched[:, :j]
+        votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
+        valid = b.valid.cpu().numpy()
+        ev = r.evidence.clip(0.0, 1.0)
+        views_np = r.support.sum(1)  # (N, J) int64
+        supported_mean = (ev * r.support).sum(1) / np.maximum(views_np, 1).astype(ev.dtype)
+        best_single = (ev * valid[..., None]).max(1)
+        confidence_np = np.where(views_np >= 2, supported_mean, UNSUPPORTED_CONFIDENCE * best_single)
         relabelled = None if b.permutation is None else b.permutation.cpu().numpy()
         out = []
         lengths = self.limbs.lengths
         for i in range(joints.shape[0]):
             out.append(Pose3D(
-                joints=points[i, 0],
+                joints=final[i],
                 confidence=confidence_np[i],
                 views=views_np[i],
-                support=support_np[i],
+                support=r.support[i],
                 skeleton=self.skeleton.name,
                 mode=mode,
                 diagnostics={
-                    "root": roots[i],
+                    "root": searched[i, j],
                     "root_votes": float(votes[i]),
-                    "searched": points[i, 1],
-                    "evidence": per_view[i, 0],
-                    "residual": per_view[i, 1],
+                    "searched": searched[i, :j],
+                    "evidence": r.evidence[i],
+                    "residual": r.residual[i],
                     "limb_lengths": lengths.copy(),
                     "relabelled": None if relabelled is None else relabelled[i],
                 },
@@ -407,10 +433,11 @@ class Solver:
         supported = pose.supported()
         if self.options.online_limbs:
             confident = supported & (pose.confidence >= 0.3)
-            parents = np.array([p for p, _ in self.skeleton.bones])
-            children = np.array([c for _, c in self.skeleton.bones])
+            parents, children = self._bone_ends
             both_ends = confident[parents] & confident[children]
-            self.limbs.update(self.skeleton.bone_lengths(pose.joints), both_ends)
+            # = Skeleton.bone_lengths, without rebuilding the bone list every frame
+            measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
+            self.limbs.update(measured, both_ends)
         # Only a pose most of whose joints are well seen is a good place to search next time.
         good = supported.mean() >= 0.5
         if good and self._previous is not None:

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from crosspose.skeleton import Skeleton
@@ -58,32 +59,52 @@ def limb_log_potential(distance: torch.Tensor, length: torch.Tensor, tolerance: 
     return -slope * excess.clamp(min=0.0) / tolerance
 
 
-_Level = tuple[int, int, torch.Tensor, torch.Tensor]  # edge slice (start, stop), parents, children
-_Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[_Level]]
+@dataclass(frozen=True)
+class _Plan:
+    """A schedule's edges laid out for :func:`max_product_candidates`.
+
+    Joints are kept in message order (``order``): the children of the deepest level first, each level's
+    children one contiguous run, the root after the ``E`` children (then any joint on no edge). Edge
+    ``e``'s child sits at position ``e``, so a level's beliefs are a slice, not a gather.
+    """
+
+    order: torch.Tensor  # (J,) joint at each position
+    children: torch.Tensor  # (E,) child joint of each edge (= order[:E])
+    parents: torch.Tensor  # (E,) parent joint of each edge
+    bones: torch.Tensor  # (E,) bone of each edge
+    levels: tuple[tuple[int, int, torch.Tensor], ...]  # each level's edge slice and its parents' positions
+    order_np: np.ndarray  # the same on the host, for the backtracking
+    levels_np: tuple[tuple[int, int, np.ndarray], ...]
 
 
-def _level_indices(schedule: TreeSchedule, device: torch.device) -> _Levels:
-    """All edges in message order as ``(parents, children, bones)`` index tensors, and per level its
-    ``(start, stop)`` slice of them with that level's parent and child index tensors."""
-    key = (schedule.levels, str(device))
-    cached = _LEVEL_CACHE.get(key)
+def _plan(schedule: TreeSchedule, num_joints: int, device: torch.device) -> _Plan:
+    key = (schedule, num_joints, str(device))
+    cached = _PLANS.get(key)
     if cached is None:
-        parents = [p for level in schedule.levels for p in level[0]]
         children = [c for level in schedule.levels for c in level[1]]
-        bones = [b for level in schedule.levels for b in level[2]]
-        slices: list[_Level] = []
+        order = children + [schedule.root] + [
+            k for k in range(num_joints) if k not in children and k != schedule.root]
+        position = {joint: i for i, joint in enumerate(order)}
+        levels_np = []
         start = 0
         for p, c, _ in schedule.levels:
             stop = start + len(c)
-            slices.append((start, stop, torch.tensor(p, device=device), torch.tensor(c, device=device)))
+            levels_np.append((start, stop, np.array([position[k] for k in p], dtype=np.int64)))
             start = stop
-        cached = (torch.tensor(parents, device=device), torch.tensor(children, device=device),
-                  torch.tensor(bones, device=device), slices)
-        _LEVEL_CACHE[key] = cached
+        cached = _Plan(
+            order=torch.tensor(order, device=device),
+            children=torch.tensor(children, device=device),
+            parents=torch.tensor([p for level in schedule.levels for p in level[0]], device=device),
+            bones=torch.tensor([b for level in schedule.levels for b in level[2]], device=device),
+            levels=tuple((a, b, torch.as_tensor(p, device=device)) for a, b, p in levels_np),
+            order_np=np.array(order),
+            levels_np=tuple(levels_np),
+        )
+        _PLANS[key] = cached
     return cached
 
 
-_LEVEL_CACHE: dict[tuple[object, str], _Levels] = {}
+_PLANS: dict[tuple[TreeSchedule, int, str], _Plan] = {}
 
 
 def max_product_candidates(
@@ -107,32 +128,40 @@ def max_product_candidates(
 
     The pairwise tables of all edges are built in one batch (they do not depend on the messages); the
     level loop then only adds, maximises and accumulates — the solver runs this every frame, where
-    per-operation overhead, not arithmetic, is the cost.
+    per-operation overhead, not arithmetic, is the cost. The backtracking is integer bookkeeping on
+    ``(N, J)`` indices: one transfer of the argmax tables to the host and a numpy lookup per level.
     """
-    n, j, _k, _ = candidates.shape
-    parents, children, bones, levels = _level_indices(schedule, candidates.device)
-    xp, xc = candidates[:, parents], candidates[:, children]  # (N, E, K, 3)
+    n, j, k, _ = candidates.shape
+    plan = _plan(schedule, j, candidates.device)
+    e = plan.parents.shape[0]
+    xp, xc = candidates[:, plan.parents], candidates[:, plan.children]  # (N, E, K, 3)
     # Squared distances by the expansion |a|^2 + |b|^2 - 2ab: one batched matmul, no (K, K, 3) temporary.
     d2 = (xp.square().sum(-1)[..., :, None] + xc.square().sum(-1)[..., None, :]
           - 2 * xp @ xc.transpose(-1, -2)).clamp(min=0.0)  # (N, E, K, K)
-    length = lengths[:, bones, None, None]
+    length = lengths[:, plan.bones, None, None]
     if slope <= 0:
         lo = (length - tolerance).clamp(min=0.0)
         allowed = (d2 >= lo * lo) & (d2 <= (length + tolerance) ** 2)
         pairwise = torch.where(allowed, 0.0, -BINARY_PENALTY).to(log_unary.dtype)
     else:
         pairwise = limb_log_potential(d2.sqrt(), length, tolerance, slope).to(log_unary.dtype)
-    belief = log_unary.clone()
+    belief = log_unary[:, plan.order]  # a copy, in message order
     back: list[torch.Tensor] = []
-    for start, stop, p, c in levels:
-        msg, arg = (belief[:, c, None, :] + pairwise[:, start:stop]).max(-1)  # (N, E_level, K)
+    for start, stop, p in plan.levels:
+        msg, arg = (belief[:, start:stop, None, :] + pairwise[:, start:stop]).max(-1)  # (N, E_level, K)
         belief.index_add_(1, p, msg)
         back.append(arg)
-    choice = torch.empty(n, j, dtype=torch.long, device=candidates.device)
-    score, choice[:, schedule.root] = belief[:, schedule.root].max(-1)
-    for (_, _, p, c), arg in zip(reversed(levels), reversed(back), strict=True):
-        choice[:, c] = arg.gather(2, choice[:, p, None]).squeeze(2)
-    return choice, score
+    score, best = belief[:, e:].max(-1)  # (N, J - E): the root, then any joint on no edge
+    # Every edge's argmax table and the root's choice in one transfer.
+    table = torch.cat([*back, best[:, :, None].expand(n, j - e, k)], 1).cpu().numpy()  # (N, J, K)
+    chosen = np.empty((n, j), dtype=np.int64)  # by position in message order
+    chosen[:, e:] = table[:, e:, 0]
+    rows = np.arange(n)[:, None]
+    for start, stop, p in reversed(plan.levels_np):
+        chosen[:, start:stop] = table[rows, np.arange(start, stop), chosen[:, p]]
+    choice = np.empty_like(chosen)
+    choice[:, plan.order_np] = chosen
+    return torch.as_tensor(choice, device=candidates.device), score[:, 0]
 
 
 @lru_cache(maxsize=64)
