@@ -250,9 +250,10 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
     if networks:
         from crosspose.nets.export import example_inputs
 
-        crops, projections, valid, prior = (t.numpy() for t in example_inputs(4))
+        crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(4))
         # A file exported before the prior input takes the root (the prior's pelvis row) instead.
-        full = {"crops": crops, "projections": projections, "valid": valid, "prior": prior, "root": prior[0]}
+        full = {"crops": crops, "projections": projections, "valid": valid, "prior": prior, "root": prior[0],
+                "window_scale": scale}
         print(f"\nONNX Runtime CPU, full networks (backbone + fusion, 4 views), median of {repeats}:")
         for threads in (1, 2):
             options = ort.SessionOptions()

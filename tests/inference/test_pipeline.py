@@ -33,9 +33,9 @@ class TruthNetwork:
         self.calls: list[dict[str, np.ndarray]] = []
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
-            prior: np.ndarray) -> dict[str, np.ndarray]:
+            prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
         self.calls.append({"crops": crops, "projections": projections, "valid": valid, "prior": prior,
-                           "root": prior[H36M17.root]})
+                           "root": prior[H36M17.root], "window_scale": window_scale})
         c = crops.shape[0]
         hom = np.einsum("cij,pj->cpi", projections.astype(np.float64),
                         np.c_[self.joints3d, np.ones(len(self.joints3d))])
@@ -130,6 +130,7 @@ def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: 
     np.testing.assert_allclose(second.root, moved[H36M17.root])
     # The fusion's prior is the fed-back pose: each joint is looked for where it was.
     np.testing.assert_allclose(network.calls[1]["prior"], moved, atol=1e-5)
+    assert network.calls[1]["window_scale"] == 1.0  # no capture times given: the prior counts as fresh
     # No pose since: the last crops are reused, still no detector.
     third = pipeline.process(_images(scene.rig))
     assert third.sources == ("previous",) * 4
@@ -206,8 +207,8 @@ def test_no_root_means_no_fusion() -> None:
     truth = make_scene(5, 1, 3, rig=rig).joints3d[0]
 
     class Shifting(TruthNetwork):
-        def run(self, crops, projections, valid, prior):  # type: ignore[no-untyped-def]
-            out = super().run(crops, projections, valid, prior)
+        def run(self, crops, projections, valid, prior, window_scale=1.0):  # type: ignore[no-untyped-def]
+            out = super().run(crops, projections, valid, prior, window_scale)
             out["fused"] = np.zeros_like(out["fused"])
             return out
 
@@ -300,7 +301,7 @@ def test_torch_runner_has_the_onnx_runner_interface() -> None:
     class Tiny(torch.nn.Module):
         """FusionNetwork's signature: (crops, projections, valid, prior) → (heatmaps, fused, presence)."""
 
-        def forward(self, crops, projections, valid, prior):  # type: ignore[no-untyped-def]
+        def forward(self, crops, projections, valid, prior, window_scale):  # type: ignore[no-untyped-def]
             grey = torch.nn.functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)
             heatmaps = grey.expand(-1, 17, -1, -1)
             presence = crops.mean((1, 2, 3)) + 0 * torch.nan_to_num(prior).sum()
@@ -316,3 +317,25 @@ def test_torch_runner_has_the_onnx_runner_interface() -> None:
     np.testing.assert_allclose(out["presence"], crops.mean((1, 2, 3)), rtol=1e-5)
     with pytest.raises(ValueError, match="expected crops"):
         runner.run(crops[:, :128], np.tile(np.eye(3, 4), (3, 1, 1)), valid, np.zeros(3))
+
+
+def test_an_older_prior_widens_the_fusion_windows(scene) -> None:  # type: ignore[no-untyped-def]
+    """The fusion looks for each joint around the last pose; the older that pose, the wider it looks."""
+    from crosspose.inference.pipeline import MAX_WINDOW_SCALE, PRIOR_REACH_S
+
+    truth = scene.joints3d[0]
+    network = TruthNetwork(truth)
+    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    pipeline.process(_images(scene.rig), t_ns=0)
+    assert network.calls[-1]["window_scale"] == 1.0  # cold start: no prior at all
+    pipeline.update(_pose(truth), t_ns=1_000_000_000)
+    expected = {1_000_000_000 + 30_000_000: 1.0,  # a frame later at 33 fps
+                1_000_000_000 + int(2 * PRIOR_REACH_S * 1e9): 2.0,
+                1_000_000_000 + 2_000_000_000: MAX_WINDOW_SCALE}
+    for t_ns, scale in expected.items():
+        result = pipeline.process(_images(scene.rig), t_ns=t_ns)
+        assert network.calls[-1]["window_scale"] == pytest.approx(scale)
+        assert result.window_scale == pytest.approx(scale)
+    pipeline.update(None)  # lost: no prior, no age
+    pipeline.process(_images(scene.rig), t_ns=5_000_000_000)
+    assert network.calls[-1]["window_scale"] == 1.0

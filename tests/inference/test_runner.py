@@ -24,9 +24,10 @@ from crosspose.nets.export import INPUT_NAMES, OUTPUT_NAMES, example_inputs
 class _StandIn(nn.Module):
     """Same signature as ``FusionNetwork``; heatmaps = the crops' grey level pooled to 64×64."""
 
-    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor,
+                window_scale: Tensor) -> tuple[Tensor, ...]:
         grey = functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)  # (C, 1, 64, 64)
-        heatmaps = grey.expand(-1, 17, -1, -1)
+        heatmaps = grey.expand(-1, 17, -1, -1) * window_scale  # the scale reaches the graph
         fused = heatmaps * valid.to(heatmaps.dtype)[:, None, None, None]
         presence = crops.mean((1, 2, 3)) + 0 * projections.sum((1, 2)) + 0 * torch.nan_to_num(prior).sum()
         return heatmaps, fused, presence
@@ -49,14 +50,14 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _StandIn().eval(), example_inputs(3), str(path), dynamo=True, external_data=False,
         input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
         dynamic_shapes={"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
-                        "prior": None},
+                        "prior": None, "window_scale": None},
     )
     return path
 
 
 def test_a_file_with_the_old_root_input_gets_the_prior_pelvis(tmp_path: Path) -> None:
     path = tmp_path / "old.onnx"
-    crops, projections, valid, prior = example_inputs(3)
+    crops, projections, valid, prior, _ = example_inputs(3)
     cameras = torch.export.Dim("C", min=2, max=64)
     torch.onnx.export(
         _RootStandIn().eval(), (crops, projections, valid, prior[0]), str(path), dynamo=True,
@@ -83,7 +84,7 @@ def _numpy_inputs(cameras: int) -> tuple[np.ndarray, ...]:
 def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
     runner = OnnxRunner(standin, device="cpu")
     assert runner.provider == "CPUExecutionProvider"
-    crops, projections, valid, prior = _numpy_inputs(4)
+    crops, projections, valid, prior, _ = _numpy_inputs(4)
     valid[1] = False
     out = runner.run(crops, projections, valid.astype(np.float32), prior)  # 0/1 floats are accepted
     assert set(out) == set(OUTPUT_NAMES)
@@ -93,6 +94,10 @@ def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
     np.testing.assert_allclose(out["presence"], crops.mean((1, 2, 3)), atol=1e-6)
     assert not out["fused"][1].any()
     assert out["fused"][0].any()
+    wider = runner.run(crops, projections, valid, prior, window_scale=2.0)["heatmaps"]
+    np.testing.assert_allclose(wider, 2.0 * out["heatmaps"], rtol=1e-6)
+    below_one = runner.run(crops, projections, valid, prior, window_scale=0.5)["heatmaps"]
+    np.testing.assert_allclose(below_one, out["heatmaps"], rtol=1e-6)  # never narrower than trained
 
 
 def test_auto_falls_back_and_says_which_provider_runs(
@@ -121,7 +126,7 @@ def test_bad_arguments(standin: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="crosspose model export"):
         OnnxRunner(tmp_path / "missing.onnx")
     runner = OnnxRunner(standin, device="cpu", warmup_cameras=0)
-    crops, projections, valid, prior = _numpy_inputs(2)
+    crops, projections, valid, prior, _ = _numpy_inputs(2)
     with pytest.raises(ValueError, match="expected crops"):
         runner.run(crops, projections[:1], valid, prior)
     with pytest.raises(ValueError, match=r"prior \(17, 3\)"):

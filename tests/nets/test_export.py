@@ -81,7 +81,7 @@ def test_one_self_contained_file_with_dynamic_cameras(exported: tuple[Path, Path
 @pytest.mark.network
 @pytest.mark.parametrize("cameras", [2, 3, 4])
 def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSession, cameras: int) -> None:
-    crops, projections, valid, prior = example_inputs(cameras, seed=cameras)
+    crops, projections, valid, prior, scale = example_inputs(cameras, seed=cameras)
     with np.load(FIXTURES / "blazepose_landmark_reference.npz") as data:
         real = torch.from_numpy(data["crops"].astype(np.float32) / 255.0)
     k = min(cameras, len(real))
@@ -90,10 +90,12 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
         valid[2] = False  # a missing view takes the other branch of the fusion
     if cameras == 3:
         prior[[3, 15]] = float("nan")  # joints the last pose did not place: no window for them
+    if cameras == 2:
+        scale[0] = 1.7  # an older prior: wider windows
     with torch.no_grad():
-        expected = [t.numpy() for t in network(crops, projections, valid, prior)]
+        expected = [t.numpy() for t in network(crops, projections, valid, prior, scale)]
     feeds = {"crops": crops.numpy(), "projections": projections.numpy(), "valid": valid.numpy(),
-             "prior": prior.numpy()}
+             "prior": prior.numpy(), "window_scale": scale.numpy()}
     got = session.run(list(OUTPUT_NAMES), feeds)
     for name, a, b in zip(OUTPUT_NAMES, got, expected, strict=True):
         assert a.shape == b.shape, name

@@ -49,6 +49,10 @@ MIN_PRESENCE = 0.5
 REDETECT_INTERVAL = 10
 #: Fewest joints a fed-back pose must have with two supporting views to place crops.
 MIN_POSE_JOINTS = 8
+#: Seconds of prior age the trained fusion window covers (a limb at 4 m/s moves 0.3 m); an older prior
+#: gets a proportionally wider window (``window_scale = age / PRIOR_REACH_S``), up to MAX_WINDOW_SCALE.
+PRIOR_REACH_S = 0.075
+MAX_WINDOW_SCALE = 2.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +71,7 @@ class InferenceResult:
             ``previous`` (the last frame's crop, no pose arrived since) or ``none``.
         root: ``(3,)`` metres, the fusion's root, or None when there was none (fused = raw then).
         timings_ms: ``detect``, ``crop``, ``network`` and ``total`` milliseconds of this call.
+        window_scale: how much wider than trained the fusion windows were (an older prior).
     """
 
     heatmaps: np.ndarray
@@ -78,6 +83,7 @@ class InferenceResult:
     sources: tuple[CropSource, ...]
     root: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    window_scale: float = 1.0
 
     @property
     def num_views(self) -> int:
@@ -166,6 +172,7 @@ class FramePipeline:
         self._sources: list[CropSource] = ["none"] * c
         self._root: np.ndarray | None = None
         self._prior: np.ndarray | None = None  # (17, 3) the last pose's supported joints, NaN elsewhere
+        self._prior_t_ns: int | None = None  # capture time of the frame set that pose was solved from
         self._retry_at = np.zeros(c, dtype=np.int64)  # frame from which the detector may retry a view
 
     @property
@@ -193,8 +200,11 @@ class FramePipeline:
         self._prior = None
         self._root = self._root_from_crops(self._crops)
 
-    def update(self, pose: object | None) -> None:
+    def update(self, pose: object | None, t_ns: int | None = None) -> None:
         """Feed back the pose solved from the last frame set (a ``Pose3D`` or None).
+
+        ``t_ns``: that frame set's capture time (any clock :meth:`process` gets too); with both, a
+        prior older than :data:`PRIOR_REACH_S` gets wider fusion windows.
 
         With a pose (enough joints supported by two views), each view's next crop is the pose
         projected into it; views the pose does not place (out of view), and every view when there is
@@ -216,6 +226,7 @@ class FramePipeline:
             self._crops[c] = crop
             self._sources[c] = "pose" if crop is not None else "none"
         self._prior = joints.astype(np.float32)
+        self._prior_t_ns = t_ns
         root = joints[H36M17.root]
         self._root = root.copy() if np.isfinite(root).all() else self._root_from_crops(self._crops)
 
@@ -224,6 +235,7 @@ class FramePipeline:
         self._sources = ["none"] * len(self.rig)
         self._root = None
         self._prior = None
+        self._prior_t_ns = None
 
     def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
         """The crops' centres (mid-hips in every view) triangulated; None with fewer than two views."""
@@ -255,12 +267,22 @@ class FramePipeline:
         if self._root is None:
             self._root = self._root_from_crops(self._crops)
 
-    def process(self, images: Sequence[np.ndarray | None]) -> InferenceResult:
+    def window_scale(self, t_ns: int | None) -> float:
+        """How much wider than trained the fusion windows are for a frame set captured at ``t_ns``:
+        1 for a prior up to :data:`PRIOR_REACH_S` old (or of unknown age), then in proportion."""
+        if t_ns is None or self._prior_t_ns is None:
+            return 1.0
+        age = (int(t_ns) - self._prior_t_ns) / 1e9
+        return float(np.clip(age / PRIOR_REACH_S, 1.0, MAX_WINDOW_SCALE))
+
+    def process(self, images: Sequence[np.ndarray | None], t_ns: int | None = None) -> InferenceResult:
         """Heatmaps of one frame set.
 
         Args:
             images: one BGR uint8 ``(H, W, 3)`` image per camera in rig order; None for a camera
                 whose frame is missing (an invalid view: zero heatmaps, NaN projection).
+            t_ns: the frame set's capture time (the clock of :meth:`update`'s ``t_ns``), to widen the
+                fusion windows around an old prior; None: the prior is taken as fresh.
         Returns:
             the :class:`InferenceResult`. Views whose presence falls below ``min_presence`` go back
             to the detector on the next call.
@@ -280,6 +302,7 @@ class FramePipeline:
         valid = np.array([crop is not None for crop in crops])
         t2 = time.perf_counter()
         c = len(self.rig)
+        scale = 1.0
         if valid.any():
             prior = np.full((H36M17.num_joints, 3), np.nan, np.float32)
             if self._prior is not None:
@@ -288,7 +311,8 @@ class FramePipeline:
                 prior[H36M17.root] = self._root
             # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
             feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
-            out = self.network.run(batch, feed.astype(np.float32), valid, prior)
+            scale = self.window_scale(t_ns) if self._prior is not None else 1.0
+            out = self.network.run(batch, feed.astype(np.float32), valid, prior, scale)
             heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
             if self._root is None:  # no root, no fusion: the epipolar segments would be anywhere
                 fused = heatmaps.copy()
@@ -314,4 +338,4 @@ class FramePipeline:
         timings = {"detect": 1e3 * (t1 - t0), "crop": 1e3 * (t2 - t1), "network": 1e3 * (t3 - t2),
                    "total": 1e3 * (time.perf_counter() - t0)}
         return InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops), tuple(sources),
-                               None if self._root is None else self._root.copy(), timings)
+                               None if self._root is None else self._root.copy(), timings, scale)

@@ -122,24 +122,24 @@ class OnnxRunner:
         return np.ascontiguousarray(value, dtype=np.float32)
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: float = 1.0,
     ) -> dict[str, np.ndarray]:
         """Heatmaps of one frame set.
 
         Args:
             crops: ``(C, 256, 256, 3)`` RGB in [0, 1], ``C ≥ 2``; projections: ``(C, 3, 4)`` world metres →
                 heatmap pixels; valid: ``(C,)`` bool (or 0/1); prior: ``(17, 3)`` the previous pose,
-                metres, NaN where unknown, or ``(3,)`` a root alone. A file exported before the
-                ``prior`` input (its 4th input is ``root``) gets the prior's pelvis row.
+                metres, NaN where unknown, or ``(3,)`` a root alone; window_scale: ``≥ 1``, wider
+                fusion windows for an older prior. A file exported before the ``prior`` input (its
+                4th input is ``root``) gets the prior's pelvis row (and no window scale).
         Returns:
             ``{"heatmaps": (C, 17, 64, 64), "fused": (C, 17, 64, 64), "presence": (C,)}`` float32.
         """
         check_inputs(crops, projections, valid, prior)
-        last = as_root(prior) if self.input_names[3] == "root" else as_prior(prior)
-        feeds: dict[str, Any] = {
-            name: self._feed(name, value)
-            for name, value in zip(self.input_names, (crops, projections, valid, last), strict=True)
-        }
+        values = {"crops": crops, "projections": projections, "valid": valid, "prior": as_prior(prior),
+                  "root": as_root(prior), "window_scale": np.array([as_scale(window_scale)])}
+        feeds: dict[str, Any] = {name: self._feed(name, values[name]) for name in self.input_names}
         outputs = self.session.run(self.output_names, feeds)
         return dict(zip(self.output_names, outputs, strict=True))
 
@@ -172,11 +172,17 @@ def as_root(prior: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(root), root, 0.0).astype(np.float32)
 
 
+def as_scale(window_scale: float | np.ndarray) -> float:
+    """A window scale (a number or a one-element array) as a float, never below 1 (the trained window)."""
+    return max(float(np.asarray(window_scale, dtype=np.float64).item()), 1.0)
+
+
 class HeatmapNetwork(Protocol):
     """What :class:`~crosspose.inference.pipeline.FramePipeline` needs of a network: one call a frame set."""
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: float = 1.0,
     ) -> dict[str, np.ndarray]: ...
 
 
@@ -193,7 +199,8 @@ class TorchRunner:
         self.network = network.eval()
 
     def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: float = 1.0,
     ) -> dict[str, np.ndarray]:
         """Same inputs and outputs as :meth:`OnnxRunner.run`."""
         check_inputs(crops, projections, valid, prior)
@@ -203,6 +210,7 @@ class TorchRunner:
                 torch.from_numpy(np.ascontiguousarray(projections, dtype=np.float32)),
                 torch.from_numpy(np.asarray(valid, dtype=bool)),
                 torch.from_numpy(np.ascontiguousarray(as_prior(prior), dtype=np.float32)),
+                torch.tensor([as_scale(window_scale)]),
             )
         names = ("heatmaps", "fused", "presence")
         return {name: out.numpy() for name, out in zip(names, outputs, strict=True)}

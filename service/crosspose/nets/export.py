@@ -24,7 +24,7 @@ from crosspose.nets.fusion import CrossViewFusion
 from crosspose.skeleton import H36M17, LayoutMapping
 
 ONNX_OPSET = 18
-INPUT_NAMES = ("crops", "projections", "valid", "prior")
+INPUT_NAMES = ("crops", "projections", "valid", "prior", "window_scale")
 OUTPUT_NAMES = ("heatmaps", "fused", "presence")
 MODEL_NAME = "crosspose_fusion"
 DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
@@ -64,7 +64,7 @@ class FusionNetwork(nn.Module):
     """One frame set's crops → raw and fused H36M-17 heatmaps and a per-view presence.
 
     ``forward(crops (C, 256, 256, 3) float RGB in [0, 1], projections (C, 3, 4), valid (C,) bool,
-    prior (17, 3))`` returns ``(heatmaps, fused, presence)``:
+    prior (17, 3), window_scale (1,))`` returns ``(heatmaps, fused, presence)``:
 
     * ``heatmaps (C, 17, 64, 64)`` in [0, 1]: ``sigmoid`` of BlazePose's heatmap logits mapped to
       H36M-17 by :func:`blazepose_to_h36m_matrix`;
@@ -77,7 +77,9 @@ class FusionNetwork(nn.Module):
     fusion (``fusion.window > 0``, the default export) looks for joint ``j`` only around
     ``prior[j]`` and keeps a view's own map for joints with no prior; a whole-map fusion samples
     a sphere of ``radius`` metres around ``prior[root]`` (the pelvis; give at least that row, e.g. the
-    detector crops' centres triangulated). A view with ``valid=False`` contributes nothing to the others.
+    detector crops' centres triangulated). ``window_scale ≥ 1`` widens the windows for an older prior
+    (1: the trained window, for a prior one frame old at ≥ 15 fps). A view with ``valid=False``
+    contributes nothing to the others.
     No data-dependent control flow: exports with a dynamic ``C``; the exported graph needs ``C ≥ 2``.
     """
 
@@ -99,7 +101,7 @@ class FusionNetwork(nn.Module):
         self.fusion_weights: Path | None = None
 
     def forward(
-        self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor
+        self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor, window_scale: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         if crops.ndim != 4 or tuple(crops.shape[1:]) != (CROP_SIZE, CROP_SIZE, 3):
             raise ValueError(f"crops must be (C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
@@ -109,7 +111,7 @@ class FusionNetwork(nn.Module):
         root = prior[H36M17.root]
         root = torch.where(torch.isfinite(root), root, torch.zeros_like(root))
         fused = self.fusion(heatmaps[None], projections[None], valid[None].to(torch.bool), root[None],
-                            self.radius, joints=prior[None])[0]
+                            self.radius, joints=prior[None], window_scale=window_scale.reshape(1))[0]
         return heatmaps, fused, out.pose_flag
 
 
@@ -144,9 +146,9 @@ def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
     return network
 
 
-def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Plausible inputs: random crops, ``C`` cameras on a 4 m circle looking at a root at 1 m height, and
-    a prior of 17 joints scattered around that root.
+    a prior of 17 joints scattered around that root (window scale 1).
 
     The projections map world metres to heatmap pixels of a 64×64 heatmap whose view spans ~2.5 m
     at the root, so every view's epipolar segments cross the others' heatmaps.
@@ -172,7 +174,7 @@ def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor,
     valid = torch.ones(num_cameras, dtype=torch.bool)
     prior = root + 0.3 * torch.randn(H36M17.num_joints, 3, generator=generator)
     prior[H36M17.root] = root
-    return crops, torch.stack(projections), valid, prior
+    return crops, torch.stack(projections), valid, prior, torch.ones(1)
 
 
 def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path:
@@ -180,7 +182,7 @@ def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path
     out.parent.mkdir(parents=True, exist_ok=True)
     cameras = torch.export.Dim("C", min=2, max=64)
     dynamic_shapes = {"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
-                      "prior": None}
+                      "prior": None, "window_scale": None}
     tmp = out.with_name(out.name + ".part")
     # The exporter's optimizer logs every folded initializer at INFO, which drowns the CLI's output.
     quiet = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript")]
@@ -265,6 +267,10 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
                                "its prior (a joint with none keeps the view's own heatmap)"
                                if network.fusion.window else
                                f"the fusion samples {network.radius} m around the pelvis row")},
+            {"name": "window_scale", "shape": [1], "dtype": "float32",
+             "description": "≥ 1: how much wider than trained each joint's window and sphere are (for "
+                            "an older prior; the same rays, spaced further apart); unused by a whole-map "
+                            "fusion"},
         ],
         "outputs": [
             {"name": "heatmaps", "shape": ["C", 17, size, size], "dtype": "float32",

@@ -528,6 +528,7 @@ class CrossViewFusion(nn.Module):
         projections: torch.Tensor,
         valid: torch.Tensor,
         joints: torch.Tensor,
+        scale: float | torch.Tensor = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The consensus evidence of :meth:`cross_evidence`, only where each joint can be.
 
@@ -547,6 +548,8 @@ class CrossViewFusion(nn.Module):
             projections: ``(N, C, 3, 4)`` world metres → heatmap pixels.
             valid: ``(N, C)`` bool.
             joints: ``(N, J, 3)`` prior 3D joints (e.g. the previous pose), metres; NaN where unknown.
+            scale: a float or ``(N,)``, ``≥ 1`` for an older prior: the window's pixel span, ray stride
+                and sphere radius grow by this factor (same number of rays and depths, so coarser).
         Returns:
             ``cross (N, C, J, h, w)`` and ``support (N, C, J)``.
         """
@@ -554,8 +557,11 @@ class CrossViewFusion(nn.Module):
         if joints.shape != (n, j, 3):
             raise ValueError(f"joints must have shape ({n}, {j}, 3), got {tuple(joints.shape)}")
         dtype, device = heatmaps.dtype, heatmaps.device
-        stride, s = self.window_stride, self.window_samples
-        k = self.window // stride + 1
+        s = self.window_samples
+        k = self.window // self.window_stride + 1
+        factor = torch.as_tensor(scale, dtype=dtype, device=device).reshape(-1, 1, 1, 1)  # (N or 1, 1, 1, 1)
+        stride = self.window_stride * factor  # (N, 1, 1, 1) pixels between rays
+        radius = self.window_radius * factor  # (N, 1, 1, 1) metres
         others = other_views(c, device)  # (C, C-1)
         P = projections.to(dtype)
         P_finite = torch.isfinite(P).flatten(2).all(-1)  # (N, C)
@@ -570,8 +576,8 @@ class CrossViewFusion(nn.Module):
         front = uvw[..., 2] > _EPS
         centre = (uvw[..., :2] / uvw[..., 2:].clamp_min(_EPS)).clamp(-2.0 * max(h, w), 3.0 * max(h, w))
         ok = known[:, None, :] & front & P_finite[..., None]  # (N, C, J)
-        origin = torch.floor(centre + 0.5) - 0.5 * self.window  # (N, C, J, 2) pixel of the window's corner
-        steps = torch.arange(k, dtype=dtype, device=device) * float(stride)
+        origin = torch.floor(centre + 0.5) - 0.5 * (k - 1) * stride  # (N, C, J, 2) the window's corner
+        steps = torch.arange(k, dtype=dtype, device=device) * stride  # (N, 1, 1, K)
         qx = origin[..., 0, None] + steps  # (N, C, J, K) ray columns, heatmap px
         qy = origin[..., 1, None] + steps  # (N, C, J, K) ray rows
         ones = torch.ones_like(qx[..., :, None] * qx[..., None, :])
@@ -585,7 +591,7 @@ class CrossViewFusion(nn.Module):
         directions = directions / directions.norm(dim=-1, keepdim=True).clamp_min(_EPS)
         offset = X[:, None] - centres[:, :, None]  # (N, C, J, 3) camera → prior joint
         along = (directions * offset[..., None, :]).sum(-1)  # (N, C, J, Q)
-        half2 = self.window_radius ** 2 - ((offset * offset).sum(-1)[..., None] - along * along)
+        half2 = radius * radius - ((offset * offset).sum(-1)[..., None] - along * along)
         half = half2.clamp_min(0.0).sqrt()
         near = (along - half).clamp_min(0.0)
         far = along + half
@@ -626,8 +632,9 @@ class CrossViewFusion(nn.Module):
         # Back into the map: bilinear between the rays, zero away from the window.
         xs = torch.arange(w, dtype=dtype, device=device)
         ys = torch.arange(h, dtype=dtype, device=device)
-        Rx = (1.0 - (xs[:, None] - qx[..., None, :]).abs() / stride).clamp_min(0.0)  # (N, C, J, w, K)
-        Ry = (1.0 - (ys[:, None] - qy[..., None, :]).abs() / stride).clamp_min(0.0)  # (N, C, J, h, K)
+        tent = stride[..., None]  # (N, 1, 1, 1, 1)
+        Rx = (1.0 - (xs[:, None] - qx[..., None, :]).abs() / tent).clamp_min(0.0)  # (N, C, J, w, K)
+        Ry = (1.0 - (ys[:, None] - qy[..., None, :]).abs() / tent).clamp_min(0.0)  # (N, C, J, h, K)
         cross = Ry @ window @ Rx.transpose(-1, -2)  # (N, C, J, h, w)
         return cross * P_finite[..., None, None, None].to(dtype), support
 
@@ -639,6 +646,7 @@ class CrossViewFusion(nn.Module):
         root: torch.Tensor,
         radius: float | torch.Tensor = 1.2,
         joints: torch.Tensor | None = None,
+        window_scale: float | torch.Tensor = 1.0,
     ) -> torch.Tensor:
         """Fused heatmaps.
 
@@ -650,6 +658,8 @@ class CrossViewFusion(nn.Module):
             radius: metres around ``root`` that hold the whole body (float or ``(N,)``).
             joints: ``(N, J, 3)`` prior joints, metres, NaN where unknown; required with ``window > 0``
                 (then ``root`` and ``radius`` are unused).
+            window_scale: float or ``(N,)``, ``≥ 1`` to look further from an older prior
+                (:meth:`windowed_cross_evidence`).
         Returns:
             ``(N, C, J, h, w)`` fused heatmaps, same scale as the input.
         """
@@ -667,7 +677,7 @@ class CrossViewFusion(nn.Module):
         if self.window:
             if joints is None:
                 raise ValueError(f"a windowed fusion (window={self.window}) needs the prior joints (N, J, 3)")
-            cross, support = self.windowed_cross_evidence(own, projections, valid, joints)
+            cross, support = self.windowed_cross_evidence(own, projections, valid, joints, window_scale)
         else:
             cross, support = self.cross_evidence(own, projections, valid, root, radius)
         shape = (1, 1, self.num_joints, 1, 1)

@@ -147,18 +147,21 @@ class NetworkBackend:
         self.pipeline.set_rig(rig)
 
     def run(self, header: dict[str, Any], images: list[np.ndarray | None], rig: CameraRig) -> BackendOutput:
-        result = self.pipeline.process(images)
+        frames = [f for f in header.get("frames", []) if f]
+        t_capture = min((int(f["t_capture_ns"]) for f in frames if "t_capture_ns" in f), default=None)
+        result = self.pipeline.process(images, t_capture)
         heatmaps, projections = result.solver_inputs(fused=self.fused)
         corners = [None if crop is None else crop.corners() for crop in result.crops]
         extra = {
             "sources": list(result.sources),
             "presence": [round(float(p), 3) for p in result.presence],
             "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+            "window_scale": round(result.window_scale, 2),
         }
         return BackendOutput(heatmaps, projections, extra, corners)
 
     def feedback(self, pose: Any) -> None:
-        self.pipeline.update(pose)
+        self.pipeline.update(pose, getattr(pose, "t_ns", None))
 
 
 def image_scale(rig: CameraRig, images: list[np.ndarray | None]) -> float:
@@ -212,7 +215,8 @@ def pose_from_skeleton(header: dict[str, Any]) -> SimpleNamespace | None:
         views = np.asarray(header["views"], dtype=np.int64)
     except (KeyError, TypeError, ValueError):
         return None
-    return SimpleNamespace(joints=joints, views=views)
+    t_ns = header.get("t_capture_ns")
+    return SimpleNamespace(joints=joints, views=views, t_ns=None if t_ns is None else int(t_ns))
 
 
 class InferenceStage:
