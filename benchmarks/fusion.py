@@ -21,14 +21,14 @@ next to the plain dense configuration (every pixel, 32 depths, no dilation) meas
 Then the fusion layer alone exported to ONNX twice — reading the other views with ``GridSample`` (the
 old graph) and with row gathers (``sampler="gather"``, what ``crosspose model export`` now writes) —
 and run alternately in ONNX Runtime on the CPU with 1 and 2 intra-op threads (same inputs, same run),
-with the largest difference between the two graphs' outputs. ``--network OLD.onnx NEW.onnx`` also
-times two exported full networks (backbone + fusion) the same way.
+with the largest difference between the two graphs' outputs. ``--network A.onnx B.onnx …`` instead
+times only exported full networks (backbone + fusion) the same way (40 alternating runs each).
 
 ``--layouts``: accuracy vs ONNX Runtime time (1 thread, layer alone) of cheaper layouts of the layer
 (query stride, depth samples, dilation), all with the same trained weights.
 
 Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N] [--no-onnx] [--no-speed]
-       [--network OLD.onnx NEW.onnx] [--weights A.pt ...] [--modes NAME ...] [--layouts]
+       [--network A.onnx ...] [--weights A.pt ...] [--modes NAME ...] [--layouts]
 """
 
 from __future__ import annotations
@@ -248,6 +248,14 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
     diff = float(np.abs(outputs["gather"] - outputs["grid_sample"]).max())
     print(f"  max |gather - GridSample| over the fused heatmaps: {diff:.1e}")
     if networks:
+        network_speed(repeats, networks)
+
+
+def network_speed(repeats: int, networks: list[str]) -> None:
+    """Exported full networks (backbone + fusion), sessions alternating, 1 and 2 intra-op threads."""
+    import onnxruntime as ort
+
+    if networks:
         from crosspose.nets.export import example_inputs
 
         crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(4))
@@ -377,7 +385,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=3)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime comparison")
-    parser.add_argument("--network", nargs=2, metavar=("OLD", "NEW"), help="also time two exported networks")
+    parser.add_argument("--network", nargs="+", metavar="ONNX",
+                        help="only time these exported networks (backbone + fusion), alternating")
     parser.add_argument("--weights", nargs="*", default=None,
                         help="fusion weights to compare with the initialisation (default: "
                              "models/fusion_weights.pt when it exists)")
@@ -394,12 +403,15 @@ def main() -> None:
     if args.layouts:
         configurations(scenes, frames, weights, repeats)
         return
+    if args.network:
+        network_speed(repeats if args.quick else 40, args.network)
+        return
     accuracy(scenes, frames, _fusions(weights), args.modes)
     if args.no_speed:
         return
     speed(repeats)
     if not args.no_onnx:
-        onnx_speed(repeats, args.network)
+        onnx_speed(repeats, None)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def test_defaults_and_tolerance() -> None:
     assert cfg.bus.frames_endpoint.startswith("ipc://")
     assert cfg.api.token is None
     assert cfg.inference.backend == "network"
+    assert cfg.inference.threads == 1  # one ONNX Runtime thread: the other core serves the other stages
     assert cfg.sync_tolerance_ns() == int(0.5e9 / 30)  # default 30 fps
     assert cfg.sync_max_wait_ns() == cfg.sync_tolerance_ns()
     cfg = config_from_dict(
@@ -63,7 +64,7 @@ cameras:
   - {name: b, source: "1"}
   - {name: c, source: "", fps: -1}
 bus: {hwm: 0, frames_endpont: "tcp://x:1"}
-inference: {device: tpu}
+inference: {device: tpu, threads: -1}
 """,
     )
     with pytest.raises(ConfigError) as info:
@@ -74,6 +75,7 @@ inference: {device: tpu}
     assert "bus.hwm:" in errors
     assert "bus.frames_endpont: unknown key" in errors
     assert "inference.device:" in errors
+    assert "inference.threads:" in errors
 
 
 def test_duplicate_and_bad_names(tmp_path: Path) -> None:

@@ -190,6 +190,13 @@ class InferenceConfig(_Model):
         default="network",
         description="'network' runs the model; 'simulated' = synthetic-studio heatmaps, no network.",
     )
+    threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="ONNX Runtime intra-op threads on the CPU (0 = one per core). 1 leaves the other "
+        "cores to the grabbers, sync and solver: measured 5.5 against 4.5 solved sets/s in the 2-core demo.",
+    )
 
 
 class SolverConfig(_Model):

@@ -138,7 +138,8 @@ class NetworkBackend:
         path = config.inference.model or default_onnx_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; build it with `crosspose model export`")
-        self.runner = OnnxRunner(path, device=config.inference.device, warmup_cameras=len(rig))
+        self.runner = OnnxRunner(path, device=config.inference.device, warmup_cameras=len(rig),
+                                 intra_op_threads=config.inference.threads)
         self.provider = self.runner.provider
         self.fused = config.inference.heatmaps == "fused"
         self.pipeline = FramePipeline(rig, self.runner)
