@@ -23,7 +23,8 @@ def heartbeat_everything(service: Service, provider: str | None = "CPUExecutionP
         "sync",
         {"fps": 59.5, "drops": {"cam01": 3, "cam02": 0}, "skew_ms": {c: 1.5 for c in DEMO_NAMES}},
     )
-    status.update("inference", {"fps": 30.0, "drops": 4, **({"provider": provider} if provider else {})})
+    status.update("inference", {"fps": 30.0, "drops": 4, "detector_runs": 3, "detector_views": 7,
+                                **({"provider": provider} if provider else {})})
     status.update("solver", {"fps": 30.0, "drops": 1, "live": {"vmc": {
         "send_delay_ms_p50": 0.25, "send_delay_ms_p99": 4.0,
         "targets": [{"target": "127.0.0.1:39539", "sent": 120, "refused": 0, "dropped": 0, "errors": 0,
@@ -132,6 +133,8 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
         "crosspose_inference_provider",
         "crosspose_vmc_datagrams",
         "crosspose_vmc_send_delay_seconds",
+        "crosspose_detector_runs",
+        "crosspose_detector_views",
     }
     assert expected <= set(families)
     assert not any(name.startswith(("python_", "process_")) for name in families)  # own registry only
@@ -148,6 +151,8 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
     assert value("crosspose_stage_latency_seconds", "_bucket", stage="solve", le="0.01") == 0
     assert value("crosspose_stage_latency_seconds", "_bucket", stage="solve", le="0.02") == 5
     assert value("crosspose_stage_drops", "_total", stage="inference") == 4
+    assert value("crosspose_detector_runs", "_total") == 3
+    assert value("crosspose_detector_views", "_total") == 7
     assert value("crosspose_stage_drops", "_total", stage="sync") == 3
     assert value("crosspose_camera_drops", "_total", camera="cam01", stage="sync") == 3
     assert value("crosspose_camera_drops", "_total", camera="cam02", stage="grabber") == 2

@@ -15,6 +15,8 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_websocket_client_dropped_messages_total{client,format}``,
   ``crosspose_websocket_client_queued_messages{client,format}``
 - ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``
+- ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
+  run on a cold start or a lost view only (from the inference stage's heartbeat)
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ class ServiceCollector(Collector):
                 fps.add_metric([stage], rate)
         yield fps
         yield ages
+        runs = CounterMetricFamily(
+            "crosspose_detector_runs", "Person detector calls (cold start or a lost view; batched over views)"
+        )
+        views = CounterMetricFamily("crosspose_detector_views", "View images the person detector looked at")
+        for family, key in ((runs, "detector_runs"), (views, "detector_views")):
+            value = status.stage_value("inference", key)
+            if value is not None:
+                family.add_metric([], value)
+            yield family
 
     def _cameras(self) -> Iterator[Metric]:
         drops = CounterMetricFamily(

@@ -430,6 +430,9 @@ class InferenceStage:
             "backend": self.config.inference.backend,
             "calibration_version": self.calibration_version,
             "error": self.last_error,
+            # The detector should run on a cold start or a lost view only; these say how often it did.
+            "detector_runs": int(getattr(getattr(self.backend, "pipeline", None), "detector_runs", 0)),
+            "detector_views": int(getattr(getattr(self.backend, "pipeline", None), "detector_views", 0)),
         }
 
     def close(self) -> None:
