@@ -52,9 +52,10 @@ def network() -> FusionNetwork:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("export")
-    onnx_path, card_path = folder / "net.onnx", folder / "card.json"
-    result = CliRunner().invoke(app, ["export", "--out", str(onnx_path), "--card", str(card_path)])
+    onnx_path, card_path = folder / "net.onnx", folder / "net.json"  # the card goes beside the model
+    result = CliRunner().invoke(app, ["export", "--out", str(onnx_path)])
     assert result.exit_code == 0, result.output
+    assert card_path.is_file(), result.output
     return onnx_path, card_path
 
 

@@ -169,9 +169,11 @@ def export_command(
                                     "(default: $CROSSPOSE_CACHE/models/crosspose_fusion.onnx)"),
     ] = None,
     card: Annotated[
-        Path,
-        typer.Option("--card", help="Where to write the model card JSON"),
-    ] = Path("models/crosspose_fusion.json"),
+        Path | None,
+        typer.Option("--card", help="Where to write the model card JSON (default: beside the .onnx, same "
+                                    "name; the repository's models/crosspose_fusion.json is written with "
+                                    "--card models/crosspose_fusion.json)"),
+    ] = None,
     fusion_weights: Annotated[
         Path | None,
         typer.Option("--fusion-weights", exists=True, dir_okay=False,
@@ -191,7 +193,8 @@ def export_command(
 ) -> None:
     """Write backbone + channel mapping + cross-view fusion as ONE ONNX file (dynamic camera count).
 
-    The .onnx (~11 MB, third-party weights) is built, never committed; the card goes in models/.
+    The .onnx (~11 MB, third-party weights) is built, never committed; its card goes beside it (the
+    repository's models/crosspose_fusion.json is the default build's card, written with --card).
 
     Example: crosspose model export --out /tmp/crosspose_fusion.onnx
     """
@@ -209,7 +212,7 @@ def export_command(
     typer.echo(f"fusion parameters: {network.fusion_weights or 'initialisation (untrained)'}")
     export.export_onnx(network, target)
     info = export.model_card(target, network)
-    export.write_model_card(info, card)
+    card = export.write_model_card(info, card if card is not None else target.with_suffix(".json"))
     typer.echo(f"wrote {target} ({info['bytes'] / 2**20:.1f} MiB, sha256 {info['sha256'][:12]}…, "
                f"{time.perf_counter() - start:.0f} s)\nmodel card: {card}")
 
