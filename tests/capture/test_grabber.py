@@ -131,3 +131,37 @@ def test_grabber_reconnects_with_backoff_until_the_source_appears(
     assert sum(m.topic == b"frame.cam2." for m in msgs) >= 5
     assert grabber.stats.state == "stopped"
     assert grabber.stats.reconnects >= 3
+
+
+def test_a_looping_preloaded_clip_is_jpeg_encoded_once_per_frame(
+    tmp_path: Path, video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's replayed clip: each preloaded frame is encoded on its first pass, then resent as is."""
+    from crosspose.capture import grabber as grabber_module
+
+    calls: list[int] = []
+    real = grabber_module.encode_frame
+
+    def counting(frame: np.ndarray, quality: int | None) -> Any:
+        calls.append(id(frame))
+        return real(frame, quality)
+
+    monkeypatch.setattr(grabber_module, "encode_frame", counting)
+    endpoint = f"ipc://{tmp_path}/frames"
+    with Subscriber(endpoint, [FRAME], bind=True, hwm=1000) as sub:
+        cam = CameraConfig(name="cam1", source=str(video), fps=200, loop=True, preload=True, jpeg_quality=90)
+        grabber = Grabber(cam, BusConfig(frames_endpoint=endpoint, hwm=1000))
+        thread, stop, _ = _run(grabber)
+        msgs = _collect(sub, lambda got: len(got) >= 3 * N)
+        stop.set()
+        thread.join(10)
+    assert len(msgs) >= 3 * N  # three passes over the 20-frame clip
+    assert len(calls) == len(set(calls)) == N  # one encode per distinct frame, none on later passes
+    by_position: dict[int, bytes] = {}
+    for m in msgs:
+        assert m.header["encoding"] == "jpeg"
+        position = m.header["seq"] % N
+        data = bytes(m.buffers[0])
+        assert by_position.setdefault(position, data) == data  # a later pass sends the same bytes
+    image = decode_frame(msgs[-1].header, msgs[-1].buffers[0])
+    assert abs(float(image.mean()) - 10 * (msgs[-1].header["seq"] % N)) < 5

@@ -124,6 +124,11 @@ class FileSource(Source):
         self._last_ns = device_ns
         return resize_to(as_bgr(frame), self.width, self.height), device_ns
 
+    @property
+    def repeats_frames(self) -> bool:
+        """Preloaded frames are replayed as the same arrays, never written to."""
+        return self._frames is not None
+
     def close(self) -> None:
         """Release the file; preloaded frames stay for a reopen (a reconnect does not decode again)."""
         if self._cap is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from crosspose.bus import CurveClient, Publisher, frame_topic, status_topic
-from crosspose.capture.frames import encode_frame, frame_header
+from crosspose.capture.frames import Encoding, encode_frame, frame_header
 from crosspose.capture.source import Source, SourceEnded, SourceError, open_source
 from crosspose.config import BusConfig, CameraConfig
 
@@ -88,6 +88,8 @@ class Grabber:
         self._topic = frame_topic(camera.name)
         self._status_topic = status_topic("grabber", camera.name)
         self._seq = 0
+        #: id(frame) → (frame, encoded) for sources that repeat their frames (a preloaded clip)
+        self._encoded: dict[int, tuple[Any, tuple[Encoding, bytes | memoryview]]] = {}
 
     def status(self) -> dict[str, Any]:
         """The ``status.grabber.<cam>.`` header."""
@@ -134,10 +136,21 @@ class Grabber:
             raise
         return src
 
+    def _encode(self, src: Source, frame: Any) -> tuple[Encoding, bytes | memoryview]:
+        """The frame's buffer; a looping preloaded clip's frames are JPEG-encoded once, then reused."""
+        quality = self.camera.jpeg_quality
+        if quality is None or not src.repeats_frames:
+            return encode_frame(frame, quality)
+        cached = self._encoded.get(id(frame))
+        if cached is None or cached[0] is not frame:  # an id is only unique while its array lives
+            cached = (frame, encode_frame(frame, quality))
+            self._encoded[id(frame)] = cached
+        return cached[1]
+
     def _publish_frame(
         self, pub: Publisher, src: Source, frame: Any, device_ns: int | None, t_cap: int
     ) -> None:
-        encoding, buf = encode_frame(frame, self.camera.jpeg_quality)
+        encoding, buf = self._encode(src, frame)
         header = frame_header(
             self.camera.name,
             self._seq,

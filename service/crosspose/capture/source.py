@@ -48,6 +48,12 @@ class Source(ABC):
         """True when the grabber must pace reads itself (files, synthetic); live cameras pace themselves."""
         return False
 
+    @property
+    def repeats_frames(self) -> bool:
+        """True when ``read`` hands out the same unchanging array objects again (a preloaded clip on a
+        loop), so a grabber may encode each of them once."""
+        return False
+
     def __enter__(self) -> Source:
         self.open()
         return self
