@@ -580,8 +580,8 @@ class CrossViewFusion(nn.Module):
         steps = torch.arange(k, dtype=dtype, device=device) * stride  # (N, 1, 1, K)
         qx = origin[..., 0, None] + steps  # (N, C, J, K) ray columns, heatmap px
         qy = origin[..., 1, None] + steps  # (N, C, J, K) ray rows
-        ones = torch.ones_like(qx[..., :, None] * qx[..., None, :])
-        pixels = torch.stack([qx[..., None, :] * ones, qy[..., :, None] * ones, ones], -1)  # (N,C,J,K,K,3)
+        xx, yy = torch.broadcast_tensors(qx[..., None, :], qy[..., :, None])  # (N, C, J, K, K)
+        pixels = torch.stack([xx, yy, torch.ones_like(xx)], -1)  # (N, C, J, K, K, 3)
         pixels = pixels.reshape(n, c, j, k * k, 3)
 
         # Rays through the window's pixels, and their chords through the sphere around the joint.

@@ -148,9 +148,7 @@ class NetworkBackend:
         self.pipeline.set_rig(rig)
 
     def run(self, header: dict[str, Any], images: list[np.ndarray | None], rig: CameraRig) -> BackendOutput:
-        frames = [f for f in header.get("frames", []) if f]
-        t_capture = min((int(f["t_capture_ns"]) for f in frames if "t_capture_ns" in f), default=None)
-        result = self.pipeline.process(images, t_capture)
+        result = self.pipeline.process(images, capture_time_ns(header))
         heatmaps, projections = result.solver_inputs(fused=self.fused)
         corners = [None if crop is None else crop.corners() for crop in result.crops]
         extra = {
@@ -163,6 +161,12 @@ class NetworkBackend:
 
     def feedback(self, pose: Any) -> None:
         self.pipeline.update(pose, getattr(pose, "t_ns", None))
+
+
+def capture_time_ns(header: dict[str, Any]) -> int:
+    """A frame set's capture time: its earliest present frame's ``t_capture_ns`` (else ``t_ref_ns``)."""
+    frames = [f for f, p in zip(header["frames"], header["present"], strict=True) if p and f]
+    return min((int(f["t_capture_ns"]) for f in frames), default=int(header["t_ref_ns"]))
 
 
 def image_scale(rig: CameraRig, images: list[np.ndarray | None]) -> float:
@@ -340,8 +344,7 @@ class InferenceStage:
             self.errors += 1
             self._warn(f"dropped frame set {header.get('seq')}: {err}", str(err))
             return None
-        frames = [f for f, p in zip(header["frames"], header["present"], strict=True) if p and f]
-        t_capture = min((int(f["t_capture_ns"]) for f in frames), default=int(header["t_ref_ns"]))
+        t_capture = capture_time_ns(header)
         t_emit = int(header.get("t_emit_ns", t0))
         latency = {"sync": (t_emit - t_capture) / 1e6, "inference": (time.monotonic_ns() - t0) / 1e6}
         hdr, buffers = heatmaps_message(
