@@ -107,7 +107,8 @@ class FusionNetwork(nn.Module):
             raise ValueError(f"crops must be (C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
         out = self.backbone(crops)
         probabilities = torch.sigmoid(out.heatmaps)  # (C, 39, 64, 64)
-        heatmaps = torch.einsum("jk,ckhw->cjhw", self.channel_map, probabilities)
+        # (17, 39) @ (C, 39, h·w): a MatMul (ONNX Runtime's Einsum took ~8x longer on the CPU).
+        heatmaps = (self.channel_map @ probabilities.flatten(2)).unflatten(2, probabilities.shape[2:])
         root = prior[H36M17.root]
         root = torch.where(torch.isfinite(root), root, torch.zeros_like(root))
         fused = self.fusion(heatmaps[None], projections[None], valid[None].to(torch.bool), root[None],
