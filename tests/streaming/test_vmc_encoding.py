@@ -129,3 +129,46 @@ def test_bad_shapes_are_named() -> None:
         enc.frame_bundle(np.zeros(3), np.zeros((3, 4)), np.zeros((8, 3)), 0.0)
     with pytest.raises(ValueError, match="root_mode"):
         VmcEncoder(UNITY, root_mode="ceiling")  # type: ignore[arg-type]
+
+
+def _face_turn(yaw_deg: np.ndarray) -> np.ndarray:
+    """A still body (Z-up joints) whose face points (neck = nose, head = mid-eyes, as the detectors give
+    them) turn ``yaw_deg`` to the performer's left about the vertical through the thorax."""
+    from crosspose.studio.motion import generate_motion
+
+    base = generate_motion(seed=1, num_frames=1, fps=60.0, actions=("walk",)).joints[0]
+    thorax, up = base[8], np.array([0.0, 0.0, 1.0])
+    lateral = base[11] - base[14]  # l_shoulder - r_shoulder
+    lateral[2] = 0.0
+    forward = np.cross(lateral / np.linalg.norm(lateral), up)
+    frames = np.repeat(base[None], len(yaw_deg), 0)
+    for i, a in enumerate(np.radians(yaw_deg)):
+        f = forward * math.cos(a) + np.cross(up, forward) * math.sin(a)
+        frames[i, 9] = thorax + 0.10 * f + 0.22 * up  # nose
+        frames[i, 10] = thorax + 0.08 * f + 0.26 * up  # mid-eyes
+    return frames
+
+
+def test_a_head_turn_reaches_unity_as_a_head_yaw() -> None:
+    """Shoulders still, face turning 0 → 60° to the left: Unity's Head bone turns (its local twist about
+    Unity's Y goes 0 → -60°, a left turn in Unity's mirrored frame) while Chest and Neck do not twist."""
+    from crosspose.motion import BONES, UNITY_BONES, LiveRotations, estimate_rest_pose
+
+    yaw = np.linspace(0.0, 60.0, 31)
+    joints = _face_turn(yaw)
+    live = LiveRotations(estimate_rest_pose(joints))
+    unity = [UNITY_BONES[b] for b in BONES]
+    enc = VmcEncoder(unity)
+    twist: dict[str, list[float]] = {"Head": [], "Neck": [], "Chest": []}
+    for frame in joints:
+        out = live.update(frame, np.ones(17))
+        assert out is not None
+        msgs = decode(enc.frame_bundle(out[0], out[1], live.rest.offsets, 0.0))  # type: ignore[union-attr]
+        for _, (name, *vals) in msgs[3 : 3 + len(unity)]:
+            if name in twist:
+                y, w = float(vals[4]), float(vals[6])  # type: ignore[arg-type]  # (x, y, z, w)
+                twist[name].append(math.degrees(2 * math.atan2(y, w)))  # swing-twist about Unity's Y
+    head = np.unwrap(np.radians(twist["Head"]))
+    np.testing.assert_allclose(np.degrees(head - head[0]), -yaw, atol=3.0)
+    assert np.ptp(twist["Chest"]) < 1e-3
+    assert np.ptp(twist["Neck"]) < 6.0

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import math
 
-from crosspose.motion.bones import BONE_PARENTS, BONES, L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, REST_DIRECTIONS
+from crosspose.motion.bones import (
+    BONE_PARENTS,
+    BONES,
+    HEAD,
+    L_HIP,
+    L_SHOULDER,
+    NECK,
+    R_HIP,
+    R_SHOULDER,
+    REST_DIRECTIONS,
+    THORAX,
+)
 from crosspose.motion.recipes import (
     BENT_DEG,
+    FACE_BEND_DEG,
+    FACE_RATIO,
+    FACE_TURN_DEG,
     FIXED,
     LIMB_INDEX,
     LIMBS,
@@ -125,6 +139,34 @@ def _wrap(a: float) -> float:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
+def _smooth(x: float) -> float:
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
+
+
+_SIN_BEND = (math.sin(math.radians(FACE_BEND_DEG[0])), math.sin(math.radians(FACE_BEND_DEG[1])))
+_COS_TURN = (math.cos(math.radians(FACE_TURN_DEG[0])), math.cos(math.radians(FACE_TURN_DEG[1])))
+
+
+def _face_reference(P: list[Vec], ok: list[bool]) -> tuple[Vec, float]:
+    """:func:`crosspose.motion.rotations.face_reference` of one frame (neck, head and shoulders usable)."""
+    e1, head_len = _unit(_sub(P[HEAD], P[NECK]))
+    fwd = _unit(_cross(_sub(P[L_SHOULDER], P[R_SHOULDER]), e1))[0]
+    if not (ok[THORAX] and head_len > 1e-6):
+        return fwd, 0.0
+    v, neck_len = _unit(_sub(P[NECK], P[THORAX]))
+    k = _dot(v, e1)
+    face, sin_bend = _unit((v[0] - k * e1[0], v[1] - k * e1[1], v[2] - k * e1[2]))
+    if not neck_len > 1e-6:
+        return fwd, 0.0
+    ratio = head_len / neck_len
+    w = (_smooth((FACE_RATIO[1] - ratio) / (FACE_RATIO[1] - FACE_RATIO[0]))
+         * _smooth((sin_bend - _SIN_BEND[0]) / (_SIN_BEND[1] - _SIN_BEND[0]))
+         * _smooth((_dot(face, fwd) - _COS_TURN[1]) / (_COS_TURN[0] - _COS_TURN[1])))
+    u = 1.0 - w
+    return (w * face[0] + u * fwd[0], w * face[1] + u * fwd[1], w * face[2] + u * fwd[2]), w
+
+
 def solve_frame(
     P: list[Vec], ok: list[bool], local_prev: list[Mat], quat_prev: list[Quat] | None, twist: list[float],
 ) -> tuple[list[Mat], list[Quat], list[float]]:
@@ -149,6 +191,8 @@ def solve_frame(
                     h = _unit(_sub(P[L_HIP], P[R_HIP]))[0]
                     s = _unit(_sub(P[L_SHOULDER], P[R_SHOULDER]))[0]
                     reference: Vec = (h[0] + s[0], h[1] + s[1], h[2] + s[2])
+                elif ref == "face":
+                    reference = _face_reference(P, ok)[0]
                 else:
                     i, j = REF_JOINTS[ref]
                     reference = _sub(P[j], P[i])

@@ -14,7 +14,9 @@ hips               pelvis          —                  hip line (x) and pelvis�
 spine              pelvis          spine              segment + mean of hip and shoulder lines
 chest              spine           thorax             segment + shoulder line
 neck               thorax          neck               segment + shoulder line
-head               neck            head (end site)    segment + shoulder line (no face joints)
+head               neck            head (end site)    segment + face forward (thorax offset from the
+                                                      nose → eyes line), the shoulder line where the
+                                                      head joints give no face direction
 *_shoulder         thorax          *_shoulder         swing only (clavicle)
 *_upper_arm/leg    shoulder/hip    elbow/knee         segment + the limb's bending plane
 *_lower_arm/leg    elbow/knee      wrist/ankle        swing only (hinge)

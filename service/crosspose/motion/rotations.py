@@ -3,8 +3,11 @@
 Each bone's global orientation maps its rest direction onto its segment (the *swing*); the spin about
 the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.motion.bones`):
 
-- trunk bones (hips, spine, chest, neck, head) take their twist from the hip line and/or the
-  shoulder line, which are never parallel to those segments in a human pose;
+- trunk bones (hips, spine, chest, neck) take their twist from the hip line and/or the shoulder line,
+  which are never parallel to those segments in a human pose; the head takes it from the face's
+  forward direction (the plane of thorax, nose and eyes, see :func:`face_reference`), so a head turn
+  with still shoulders is a head yaw; where the head joints carry no facing information (joints on the
+  cervical axis, or thorax, nose and eyes nearly in line) it blends into the shoulder line's twist;
 - upper arms and thighs take it from the limb's bending plane (elbow / knee flexion), which is
   undefined when the limb is straight: below 15° of flexion the twist (about the segment, relative to
   the plain swing from the parent) of the last clearly bent frame is held, between 15° and 30° it
@@ -32,6 +35,7 @@ from crosspose.motion.bones import (
     HEAD,
     L_HIP,
     L_SHOULDER,
+    NECK,
     PELVIS,
     R_HIP,
     R_SHOULDER,
@@ -50,7 +54,7 @@ from crosspose.motion.quaternions import (
     quat_to_matrix,
     swing_matrix,
 )
-from crosspose.motion.recipes import BENT_DEG, STRAIGHT_DEG
+from crosspose.motion.recipes import BENT_DEG, FACE_BEND_DEG, FACE_RATIO, FACE_TURN_DEG, STRAIGHT_DEG
 from crosspose.motion.recipes import FIXED as _FIXED
 from crosspose.motion.recipes import LIMB_INDEX as _LIMB_INDEX
 from crosspose.motion.recipes import LIMBS as _LIMBS
@@ -118,6 +122,45 @@ def _frame(primary: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.n
     return np.stack([e1, e2, _cross(e1, e2)], -1), ok
 
 
+def _smooth(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+_SIN_BEND = tuple(np.sin(np.radians(FACE_BEND_DEG)))
+_COS_TURN = tuple(np.cos(np.radians(FACE_TURN_DEG)))
+
+
+def face_reference(P: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The head bone's twist reference: the face's forward direction, blended with the shoulders'.
+
+    Args:
+        P: ``(N, 17, 3)`` H36M-17 joints (any right-handed world; Y-up here).
+        ok: ``(N, 17)`` usable joints.
+    Returns:
+        ``(N, 3)`` forward reference perpendicular to the head segment (neck → head; rest direction +Z),
+        unit where the weight is 0 or 1, and ``(N,)`` the weight ``w`` of the face direction in it
+        (0: the shoulder line's twist, as the chest and neck). See :mod:`crosspose.motion.recipes` for
+        the method and why; NaN only where the head segment or the shoulders are not finite.
+    """
+    seg = P[:, HEAD] - P[:, NECK]
+    e1, head_len = _unit(seg)
+    shoulder_fwd = _unit(_cross(P[:, L_SHOULDER] - P[:, R_SHOULDER], e1))[0]
+    v, neck_len = _unit(P[:, NECK] - P[:, THORAX])
+    face, sin_bend = _unit(v - (v * e1).sum(-1)[..., None] * e1)
+    ratio = head_len / np.maximum(neck_len, 1e-12)
+    cos_turn = (face * shoulder_fwd).sum(-1)
+    with np.errstate(invalid="ignore"):
+        w = (_smooth((FACE_RATIO[1] - ratio) / (FACE_RATIO[1] - FACE_RATIO[0]))
+             * _smooth((sin_bend - _SIN_BEND[0]) / (_SIN_BEND[1] - _SIN_BEND[0]))
+             * _smooth((cos_turn - _COS_TURN[1]) / (_COS_TURN[0] - _COS_TURN[1])))
+    usable = (ok[:, THORAX] & ok[:, NECK] & ok[:, HEAD] & np.isfinite(w)
+              & (neck_len > 1e-6) & (head_len > 1e-6))
+    w = np.where(usable, w, 0.0)
+    blended = w[:, None] * np.where(usable[:, None], face, 0.0) + (1 - w)[:, None] * shoulder_fwd
+    return blended, w
+
+
 def _ffill(values: np.ndarray, valid: np.ndarray, seed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Forward-fill ``values`` ``(N, ...)`` over frames where ``valid`` is False, starting from ``seed``.
 
@@ -169,6 +212,8 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarr
             if ref == "both":
                 reference = (_unit(P[:, L_HIP] - P[:, R_HIP])[0]
                              + _unit(P[:, L_SHOULDER] - P[:, R_SHOULDER])[0])
+            elif ref == "face":
+                reference = face_reference(P, ok)[0]
             else:
                 i, j = _REF_JOINTS[ref]
                 reference = P[:, j] - P[:, i]
