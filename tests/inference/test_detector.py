@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -186,3 +188,79 @@ def test_detector_on_a_rendered_studio_frame(detector: PersonDetector) -> None:
 @pytest.mark.network
 def test_empty_frame_has_nobody(detector: PersonDetector) -> None:
     assert detect_person(np.zeros((480, 640, 3), np.uint8), detector) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The exported detector in ONNX Runtime (what the live pipeline runs)
+
+
+@pytest.fixture(scope="module")
+def onnx_detector_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from crosspose.nets import load_blazepose_detector
+    from crosspose.nets.export import export_detector_onnx
+
+    out = tmp_path_factory.mktemp("det") / "crosspose_detector.onnx"
+    return export_detector_onnx(load_blazepose_detector(), out)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("index", [0, 50])
+def test_onnx_detector_finds_what_torch_finds(detector: PersonDetector, onnx_detector_path: Path,
+                                              index: int) -> None:
+    from crosspose.inference.detector import OnnxDetectorModel
+
+    onnx = PersonDetector(OnnxDetectorModel(onnx_detector_path, device="cpu", intra_op_threads=1))
+    assert onnx.runtime == "CPUExecutionProvider"
+    assert detector.runtime == "torch"
+    images = [_frame(camera, index) for camera in (1, 2, 3, 4)]
+    # Raw regressors first (224-px units, logits), then what the pipeline uses: detections and crops.
+    batch = np.stack([Letterbox.fit((im.shape[1], im.shape[0])).apply(im) for im in images])
+    (boxes, scores), (ref_boxes, ref_scores) = onnx._run(batch), detector._run(batch)
+    assert boxes.shape == ref_boxes.shape == (4, 2254, 12)
+    assert scores.shape == ref_scores.shape == (4, 2254)
+    assert np.abs(boxes - ref_boxes).max() < 2e-2
+    assert np.abs(scores - ref_scores).max() < 2e-2
+    for found, ref in zip(onnx.detect(images), detector.detect(images), strict=True):
+        assert len(found) == len(ref) >= 1
+        for a, b in zip(found, ref, strict=True):
+            assert abs(a.score - b.score) < 1e-3
+            np.testing.assert_allclose(a.box, b.box, atol=0.5)
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=0.5)
+    for a, b in zip(onnx.crops(images), detector.crops(images), strict=True):
+        assert a is not None
+        assert b is not None
+        np.testing.assert_allclose(a.corners(), b.corners(), atol=1.0)
+
+
+def test_onnx_detector_refuses_another_model(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from crosspose.inference.detector import OnnxDetectorModel
+
+    graph = helper.make_graph([helper.make_node("Identity", ["crops"], ["out"])], "other",
+                              [helper.make_tensor_value_info("crops", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])])
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), str(path))
+    with pytest.raises(ValueError, match="not an exported person detector"):
+        OnnxDetectorModel(path, device="cpu")
+    with pytest.raises(FileNotFoundError, match="crosspose model export"):
+        OnnxDetectorModel(tmp_path / "missing.onnx", device="cpu")
+
+
+def test_live_stage_takes_the_onnx_detector_beside_the_network(onnx_detector_path: Path, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from crosspose.runtime.inference_stage import person_detector
+
+    config: Any = SimpleNamespace(inference=SimpleNamespace(device="cpu", threads=1))
+    found = person_detector(onnx_detector_path.with_name("crosspose_fusion.onnx"), config)
+    assert isinstance(found, PersonDetector)
+    assert found.runtime == "CPUExecutionProvider"
+    # An older export without the detector file: the pipeline's torch detector, and a warning saying why.
+    with caplog.at_level("WARNING"):
+        assert person_detector(tmp_path / "crosspose_fusion.onnx", config) is None
+    assert "crosspose_detector.onnx" in caplog.text
+    assert "eager torch" in caplog.text

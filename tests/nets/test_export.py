@@ -7,6 +7,7 @@ heatmaps (values in [0, 1]) and ~2e-8 on presence, for 2, 3 and 4 cameras.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -67,7 +68,14 @@ def session(exported: tuple[Path, Path]) -> ort.InferenceSession:
 @pytest.mark.network
 def test_one_self_contained_file_with_dynamic_cameras(exported: tuple[Path, Path]) -> None:
     onnx_path, card_path = exported
-    assert sorted(p.name for p in onnx_path.parent.iterdir()) == sorted([onnx_path.name, card_path.name])
+    # The network, its card and the person detector (its card entry names the file), nothing else.
+    detector = onnx_path.with_name("crosspose_detector.onnx")
+    assert sorted(p.name for p in onnx_path.parent.iterdir()) == sorted([onnx_path.name, card_path.name,
+                                                                         detector.name])
+    card = json.loads(card_path.read_text())
+    assert card["detector"]["file"] == detector.name
+    assert card["detector"]["sha256"] == hashlib.sha256(detector.read_bytes()).hexdigest()
+    assert [i.name for i in onnx.load(str(detector)).graph.input] == ["images"]
     model = onnx.load(str(onnx_path), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     assert [i.name for i in model.graph.input] == list(INPUT_NAMES)

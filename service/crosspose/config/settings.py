@@ -177,7 +177,8 @@ class InferenceConfig(_Model):
     """The fusion network stage."""
 
     model: Path | None = Field(
-        default=None, description="ONNX file of the fusion network; None = the default built one."
+        default=None, description="ONNX file of the fusion network; None = the default built one. The person "
+        "detector is read from crosspose_detector.onnx beside it (`crosspose model export` writes both).",
     )
     device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."

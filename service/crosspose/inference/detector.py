@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -166,24 +167,73 @@ class Letterbox:
         return out
 
 
+class OnnxDetectorModel:
+    """The exported detector (``crosspose.nets.export.export_detector_onnx``) in ONNX Runtime.
+
+    ``model(images (N, 224, 224, 3) float32 RGB in [-1, 1])`` → ``(boxes (N, 2254, 12), scores
+    (N, 2254))`` float64, what :class:`PersonDetector` decodes. Providers as
+    :func:`~crosspose.inference.runner.open_session`.
+
+    Args:
+        path: the ``.onnx`` file; device, intra_op_threads: as :class:`~crosspose.inference.OnnxRunner`.
+        warm_up: run once on a blank image at load, so that the first cold start pays no set-up.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", intra_op_threads: int = 0,
+                 warm_up: bool = True) -> None:
+        from crosspose.inference.runner import open_session
+
+        self.path = Path(path)
+        self.session = open_session(self.path, device, intra_op_threads)  # type: ignore[arg-type]
+        names = [i.name for i in self.session.get_inputs()]
+        if names != ["images"]:
+            raise ValueError(f"{self.path} is not an exported person detector (inputs {names}, expected "
+                             "['images']); write it with `crosspose model export`")
+        if warm_up:
+            self(np.zeros((1, DETECTOR_SIZE, DETECTOR_SIZE, 3), np.float32))
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that actually runs the graph."""
+        return str(self.session.get_providers()[0])
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feed = {"images": np.ascontiguousarray(images, np.float32)}
+        boxes, scores = self.session.run(["boxes", "scores"], feed)
+        return boxes.astype(np.float64), scores.reshape(len(images), -1).astype(np.float64)
+
+
 class PersonDetector:
     """BlazePose's pose detector with decoding: BGR frames → detections and crops in image pixels.
 
     Args:
-        model: a ``BlazePoseDetector`` (default: ``crosspose.nets.load_blazepose_detector()``, which
-            builds it from the mediapipe wheel on first use).
+        model: a ``BlazePoseDetector`` torch module (default: ``crosspose.nets.load_blazepose_detector()``,
+            which builds it from the mediapipe wheel on first use), or an :class:`OnnxDetectorModel`
+            (the live pipeline's: same outputs, faster).
     """
 
-    def __init__(self, model: torch.nn.Module | None = None, min_score: float = MIN_SCORE,
+    def __init__(self, model: torch.nn.Module | OnnxDetectorModel | None = None, min_score: float = MIN_SCORE,
                  iou_threshold: float = IOU_THRESHOLD) -> None:
         if model is None:
             from crosspose.nets import load_blazepose_detector
 
             model = load_blazepose_detector()
-        self.model = model.eval()
+        self.model = model.eval() if isinstance(model, torch.nn.Module) else model
         self.min_score = min_score
         self.iou_threshold = iou_threshold
         self.anchors = ssd_anchors()
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: ``"torch"`` or the ONNX Runtime provider."""
+        return self.model.provider if isinstance(self.model, OnnxDetectorModel) else "torch"
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.model, OnnxDetectorModel):
+            return self.model(batch)
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(batch))
+        return out.boxes.double().numpy(), out.scores.double().numpy()
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """``N`` BGR uint8 ``(H, W, 3)`` images → per image, detections (image px), best first."""
@@ -193,10 +243,8 @@ class PersonDetector:
         if not images:
             return []
         boxes = [Letterbox.fit((im.shape[1], im.shape[0])) for im in images]
-        batch = torch.from_numpy(np.stack([lb.apply(im) for lb, im in zip(boxes, images, strict=True)]))
-        with torch.inference_mode():
-            out = self.model(batch)
-        raw_boxes, raw_scores = out.boxes.double().numpy(), out.scores.double().numpy()
+        batch = np.stack([lb.apply(im) for lb, im in zip(boxes, images, strict=True)])
+        raw_boxes, raw_scores = self._run(batch)
         results = []
         for lb, b, s in zip(boxes, raw_boxes, raw_scores, strict=True):
             found = decode_detections(b, s, self.anchors, self.min_score, self.iou_threshold)

@@ -54,6 +54,39 @@ def _missing_provider_message(device: str, wanted: str, active: list[str]) -> st
             f"{', '.join(active)}): {why}. Use device='auto' to fall back to the CPU.")
 
 
+def open_session(
+    path: str | Path, device: Device = "auto", intra_op_threads: int = 0
+) -> ort.InferenceSession:
+    """An ONNX Runtime session of ``path`` on the first active provider of ``device``'s preference list.
+
+    Logs the provider that actually runs (a warning when it fell back); ``device="cuda"`` or
+    ``"tensorrt"`` raise :class:`ProviderUnavailableError` when that provider did not start.
+    """
+    if device not in _PREFERENCE:
+        raise ValueError(f"device must be one of {', '.join(_PREFERENCE)}, got {device!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; write it with `crosspose model export`")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    available = set(ort.get_available_providers())
+    providers = [p for p in _PREFERENCE[device] if p in available]
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    active = session.get_providers()
+    required = _REQUIRED.get(device)
+    if required is not None and required not in active:
+        raise ProviderUnavailableError(_missing_provider_message(device, required, active))
+    preferred = _PREFERENCE[device]
+    skipped = list(preferred[: preferred.index(active[0])]) if active[0] in preferred else []
+    if skipped:
+        log.warning("ONNX Runtime runs %s on %s: %s not active (falling back)", path.name, active[0],
+                    ", ".join(skipped))
+    else:
+        log.info("ONNX Runtime runs %s on %s", path.name, active[0])
+    return session
+
+
 class OnnxRunner:
     """One ONNX Runtime session of the fusion network (``crosspose model export``).
 
@@ -69,30 +102,9 @@ class OnnxRunner:
     def __init__(
         self, path: str | Path, device: Device = "auto", intra_op_threads: int = 0, warmup_cameras: int = 4
     ) -> None:
-        if device not in _PREFERENCE:
-            raise ValueError(f"device must be one of {', '.join(_PREFERENCE)}, got {device!r}")
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; write it with `crosspose model export`")
-        self.path = path
+        self.path = Path(path)
         self.device = device
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        available = set(ort.get_available_providers())
-        providers = [p for p in _PREFERENCE[device] if p in available]
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        active = self.session.get_providers()
-        required = _REQUIRED.get(device)
-        if required is not None and required not in active:
-            raise ProviderUnavailableError(_missing_provider_message(device, required, active))
-        preferred = _PREFERENCE[device]
-        skipped = list(preferred[: preferred.index(active[0])]) if active[0] in preferred else []
-        if skipped:
-            log.warning("ONNX Runtime runs %s on %s: %s not active (falling back)", path.name, active[0],
-                        ", ".join(skipped))
-        else:
-            log.info("ONNX Runtime runs %s on %s", path.name, active[0])
+        self.session = open_session(self.path, device, intra_op_threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._input_types = {i.name: i.type for i in self.session.get_inputs()}

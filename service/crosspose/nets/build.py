@@ -211,10 +211,13 @@ def export_command(
     network = export.build_fusion_network(fusion_weights, untrained=untrained, window=layout)
     typer.echo(f"fusion parameters: {network.fusion_weights or 'initialisation (untrained)'}")
     export.export_onnx(network, target)
+    detector = export.detector_onnx_path(target)
+    export.export_detector_onnx(load_blazepose_detector(build=True), detector)
     info = export.model_card(target, network)
+    info["detector"] = export.detector_card(detector)
     card = export.write_model_card(info, card if card is not None else target.with_suffix(".json"))
     typer.echo(f"wrote {target} ({info['bytes'] / 2**20:.1f} MiB, sha256 {info['sha256'][:12]}…, "
-               f"{time.perf_counter() - start:.0f} s)\nmodel card: {card}")
+               f"{time.perf_counter() - start:.0f} s)\nperson detector: {detector}\nmodel card: {card}")
 
 
 @app.command("evaluate")

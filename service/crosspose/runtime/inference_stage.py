@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -142,7 +143,7 @@ class NetworkBackend:
                                  intra_op_threads=config.inference.threads)
         self.provider = self.runner.provider
         self.fused = config.inference.heatmaps == "fused"
-        self.pipeline = FramePipeline(rig, self.runner)
+        self.pipeline = FramePipeline(rig, self.runner, detector=person_detector(path, config))
 
     def set_rig(self, rig: CameraRig) -> None:
         self.pipeline.set_rig(rig)
@@ -161,6 +162,27 @@ class NetworkBackend:
 
     def feedback(self, pose: Any) -> None:
         self.pipeline.update(pose, getattr(pose, "t_ns", None))
+
+
+def person_detector(network_path: Path, config: Config) -> Any:
+    """The cold-start detector in ONNX Runtime (``crosspose_detector.onnx`` beside the network, same
+    device and threads), or None — the pipeline then builds the eager torch one, ~2-2.5x slower on
+    the CPU — when that file is missing (exported before the detector was) or does not load."""
+    from crosspose.inference.detector import OnnxDetectorModel, PersonDetector
+    from crosspose.nets.export import detector_onnx_path
+
+    path = detector_onnx_path(network_path)
+    if not path.is_file():
+        log.warning("no %s beside the network: the person detector runs in eager torch (slower); "
+                    "`crosspose model export` writes it", path.name)
+        return None
+    try:
+        model = OnnxDetectorModel(path, device=config.inference.device,
+                                  intra_op_threads=config.inference.threads)
+    except Exception as err:  # a bad detector file must not stop the network; torch still works
+        log.warning("person detector %s did not load (%s): using eager torch", path, err)
+        return None
+    return PersonDetector(model)
 
 
 def capture_time_ns(header: dict[str, Any]) -> int:
