@@ -176,7 +176,7 @@ def replay(
             backend=backend.name,
         )
         heatmaps, projections = read_heatmaps(hdr, bufs)  # float16 on the bus: the same rounding
-        pose = solver.solve(heatmaps, projections)
+        pose = solver.solve(heatmaps, projections, t_ns=t_capture)  # as the live solver stage
         msg = skeleton_message(
             pose,
             seq=seq,

@@ -73,7 +73,8 @@ class SolverStage:
             self.errors += 1
             log.warning("dropped a malformed heatmaps message: %s", err)
             return None
-        pose = self.solver.solve(heatmaps, projections)
+        # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
+        pose = self.solver.solve(heatmaps, projections, t_ns=int(header["t_capture_ns"]))
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
         t_s = int(header["t_capture_ns"]) / 1e9
