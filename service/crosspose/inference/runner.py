@@ -48,7 +48,7 @@ def _missing_provider_message(device: str, wanted: str, active: list[str]) -> st
                "(and never onnxruntime next to it)")
     else:
         why = (f"onnxruntime-gpu {ort.__version__} lists {wanted} but could not start it: no usable NVIDIA "
-               "GPU/driver, or the CUDA 12 / cuDNN 9" + (" / TensorRT 10" if wanted == TENSORRT else "")
+               "GPU/driver, or the CUDA 13 / cuDNN 9" + (" / TensorRT 10" if wanted == TENSORRT else "")
                + " libraries are not on the library path (see ONNX Runtime's log above)")
     return (f"device={device!r} requested but {wanted} is not active (the session runs on "
             f"{', '.join(active)}): {why}. Use device='auto' to fall back to the CPU.")

@@ -33,15 +33,24 @@ class RecordError(ValueError):
     """A record file that cannot be read from its start (wrong magic on the first record)."""
 
 
-def encode_record(header: Mapping[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> bytes:
-    """The bytes of one record (prefix + payload) for ``header`` (msgpack-able) and raw ``buffers``."""
+def record_parts(header: Mapping[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> list[Any]:
+    """One record as the pieces to write in order (prefix, header, each buffer with its length), the
+    buffers themselves not copied: the length and crc32 are computed piece by piece."""
     h = msgpack.packb(dict(header), use_bin_type=True)
-    parts: list[bytes | memoryview] = [_U32.pack(len(h)), h]
+    parts: list[Any] = [_U32.pack(len(h)), h]
     for b in buffers:
         parts.append(_U64.pack(memoryview(b).nbytes))
         parts.append(b)
-    payload = b"".join(parts)
-    return _PREFIX.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    length, crc = 0, 0
+    for part in parts:
+        length += memoryview(part).nbytes
+        crc = zlib.crc32(part, crc)
+    return [_PREFIX.pack(MAGIC, length, crc), *parts]
+
+
+def encode_record(header: Mapping[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> bytes:
+    """The bytes of one record (prefix + payload) for ``header`` (msgpack-able) and raw ``buffers``."""
+    return b"".join(record_parts(header, buffers))
 
 
 def _decode_payload(payload: bytes) -> tuple[dict[str, Any], list[bytes]]:
@@ -73,11 +82,14 @@ class RecordWriter:
 
     def append(self, header: Mapping[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> int:
         """Append one record (buffered; durable after :meth:`sync`); returns its size in bytes."""
-        data = encode_record(header, buffers)
-        self._f.write(data)
-        self.bytes_written += len(data)
+        parts = record_parts(header, buffers)  # written piece by piece: frames are not copied into one
+        size = 0
+        for part in parts:
+            self._f.write(part)
+            size += memoryview(part).nbytes
+        self.bytes_written += size
         self.records += 1
-        return len(data)
+        return size
 
     def sync(self) -> None:
         """Flush and ``fsync``: everything appended so far is on disk."""

@@ -85,15 +85,19 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def stored_as_received(header: Mapping[str, Any], frames: FramesFormat) -> bool:
+    """Whether a frame is stored as it came (a JPEG kept as JPEG): no decoding, no encoding."""
+    return header.get("encoding") == "jpeg" and frames == "jpeg"
+
+
 def encode_image(
     header: Mapping[str, Any], buffer: Any, frames: FramesFormat, jpeg_quality: int
-) -> tuple[str, bytes]:
+) -> tuple[str, bytes | memoryview]:
     """``(stored encoding, bytes)`` of one frame: JPEG as received, else encoded as ``frames``."""
     import cv2
 
-    encoding = header.get("encoding")
-    if encoding == "jpeg" and frames == "jpeg":
-        return "jpeg", bytes(buffer)
+    if stored_as_received(header, frames):
+        return "jpeg", memoryview(buffer)  # as received, not copied (written before the message is freed)
     from crosspose.capture.frames import decode_frame
 
     image = decode_frame(header, buffer)
@@ -265,13 +269,14 @@ class TakeWriter:
             raise ValueError(
                 f"frame set {seq}: {len(buffers)} buffers for {len(present_frames)} present cameras"
             )
-        encoded: list[tuple[str, bytes]] = []
+        encoded: list[tuple[str, bytes | memoryview]] = []
         if self.frames != "none":
             jobs = [
                 (fh, buf, self.frames, self.jpeg_quality)
                 for fh, buf in zip(present_frames, buffers, strict=True)
             ]
-            if self._pool is not None and len(jobs) > 1:  # cv2 releases the GIL while encoding
+            encoding = not all(stored_as_received(fh, self.frames) for fh in present_frames)
+            if encoding and self._pool is not None and len(jobs) > 1:  # cv2 releases the GIL while encoding
                 encoded = list(self._pool.map(lambda a: encode_image(*a), jobs))
             else:
                 encoded = [encode_image(*a) for a in jobs]
