@@ -53,7 +53,7 @@ RUN pip install --no-cache-dir . \
 
 USER 10001:10001
 # BlazePose rebuilt from the mediapipe wheel, then backbone + fusion exported as one ONNX file into
-# $CROSSPOSE_CACHE/models (where `inference.model: null` finds it).
+# $CROSSPOSE_CACHE/models (where `inference.model: null` finds it), the person detector beside it.
 RUN crosspose model build \
  && if [ -f models/fusion_weights.pt ]; then set -- --fusion-weights models/fusion_weights.pt; fi \
  && crosspose model export --card "$CROSSPOSE_CACHE/models/crosspose_fusion.json" "$@"

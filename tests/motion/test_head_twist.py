@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from test_motion_rotations import _globals
 
-from crosspose.motion import BONE_PARENTS, BONES, LiveRotations, RestPose, joints_from_fk, solve_rotations
-from crosspose.motion.quaternions import quat_to_matrix
+from crosspose.motion import BONES, LiveRotations, RestPose, joints_from_fk, solve_rotations
 from crosspose.motion.rotations import face_reference
 from crosspose.skeleton import H36M17
 from crosspose.studio.motion import Motion as Clip
@@ -55,12 +55,6 @@ def head_turn(yaw_deg: np.ndarray) -> np.ndarray:
     return face_layout(frames, yaw_deg)
 
 
-def _globals(rotations: np.ndarray) -> np.ndarray:
-    R = quat_to_matrix(rotations)
-    G = np.empty_like(R)
-    for b, p in enumerate(BONE_PARENTS):
-        G[:, b] = R[:, b] if p < 0 else G[:, p] @ R[:, b]
-    return G
 
 
 def heading_deg(G: np.ndarray) -> np.ndarray:

@@ -44,26 +44,24 @@ def serve_command(
 
 
 def ensure_network(echo: bool = True) -> Path:
-    """The exported ONNX fusion network, built and exported on first use (BlazePose from PyPI)."""
+    """The exported ONNX fusion network, built and exported on first use (BlazePose from PyPI), with the
+    person detector's file beside it (also written for a cache exported before the detector was)."""
     from crosspose.nets import export, load_blazepose_detector
 
     path = export.default_onnx_path()
+    if not (path.is_file() and export.exported_inputs(path) == list(export.INPUT_NAMES)):
+        if echo:
+            what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
+            typer.echo(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
+        start = time.perf_counter()
+        export.export_onnx(export.build_fusion_network(build=True), path)
+        if echo:
+            typer.echo(f"  done in {time.perf_counter() - start:.0f} s")
     detector = export.detector_onnx_path(path)
-    if path.is_file() and export.exported_inputs(path) == list(export.INPUT_NAMES):
-        if not detector.is_file():  # written beside the network since the detector runs in ONNX Runtime
-            if echo:
-                typer.echo(f"exporting the person detector into {detector} …")
-            export.export_detector_onnx(load_blazepose_detector(build=True), detector)
-        return path
-    if echo:
-        what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
-        typer.echo(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
-    start = time.perf_counter()
-    network = export.build_fusion_network(build=True)
-    export.export_onnx(network, path)
-    export.export_detector_onnx(load_blazepose_detector(build=True), detector)
-    if echo:
-        typer.echo(f"  done in {time.perf_counter() - start:.0f} s")
+    if not detector.is_file():
+        if echo:
+            typer.echo(f"exporting the person detector into {detector} …")
+        export.export_detector_onnx(load_blazepose_detector(build=True), detector)
     return path
 
 
