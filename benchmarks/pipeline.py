@@ -8,7 +8,8 @@ Studios:
 
 Reported: solved frame sets per second as the clients receive them, capture → websocket latency
 (host monotonic clock, client side) median / p99, the per-stage latencies the messages carry, the
-share of messages each subscriber received, and every drop counter the service exposes (/metrics).
+share of joints two or more views support (the solver's "views"), the share of messages each
+subscriber received, and every drop counter the service exposes (/metrics).
 
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
        [--duration 20] [--subscribers 1]
@@ -167,6 +168,9 @@ def main() -> None:
     views = [statistics.mean(m["views"]) for m in first]
     if views:
         print(f"| mean views per joint | {statistics.mean(views):.2f} |")
+        # The solver's own measure of a usable joint: two or more views agree on it.
+        supported = statistics.mean(statistics.mean(v >= 2 for v in m["views"]) for m in first)
+        print(f"| joints with ≥ 2 supporting views | {100 * supported:.1f} % |")
     print("\ncameras:", json.dumps(cameras))
     print("\ndrop counters (/metrics, before → after):")
     before = {
