@@ -23,12 +23,16 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
 from crosspose.inference.crops import CROP_SCALE, Crop, crop_from_alignment
+
+if TYPE_CHECKING:
+    from crosspose.inference.runner import Device
 
 DETECTOR_SIZE = 224
 STRIDES = (8, 16, 32, 32, 32)
@@ -179,12 +183,12 @@ class OnnxDetectorModel:
         warm_up: run once on a blank image at load, so that the first cold start pays no set-up.
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", intra_op_threads: int = 0,
+    def __init__(self, path: str | Path, device: Device = "auto", intra_op_threads: int = 0,
                  warm_up: bool = True) -> None:
         from crosspose.inference.runner import open_session
 
         self.path = Path(path)
-        self.session = open_session(self.path, device, intra_op_threads)  # type: ignore[arg-type]
+        self.session = open_session(self.path, device, intra_op_threads)
         names = [i.name for i in self.session.get_inputs()]
         if names != ["images"]:
             raise ValueError(f"{self.path} is not an exported person detector (inputs {names}, expected "
