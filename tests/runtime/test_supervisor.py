@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crosspose.runtime.supervisor import StageSpec, Supervisor
-from crosspose.runtime.testing import crashing_stage, idle_stage, stubborn_stage
+from crosspose.runtime.testing import crashing_stage, idle_stage, slow_teardown_stage, stubborn_stage
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -85,6 +85,21 @@ def test_stage_that_ignores_stop_is_killed(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     sup.stop()
     assert not alive(pid)
+
+
+def test_a_finished_stage_exits_without_the_interpreter_teardown(tmp_path: Path) -> None:
+    pid_file = tmp_path / "t.pid"
+    sup = Supervisor([StageSpec("slow", slow_teardown_stage, (str(pid_file), 30.0), ready=pid_file.exists)],
+                     stop_timeout_s=3.0)
+    sup.start()
+    assert wait_for(pid_file.exists)
+    process = sup._running["slow"].process
+    t0 = time.monotonic()
+    sup.stop()
+    # Exited by itself with code 0 long before its 30 s exit hook (not terminated at the 3 s timeout).
+    assert time.monotonic() - t0 < 2.5
+    assert process.exitcode == 0
+    assert not alive(int(pid_file.read_text()))
 
 
 SCRIPT = textwrap.dedent("""

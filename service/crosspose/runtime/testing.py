@@ -36,3 +36,12 @@ def stubborn_stage(stop: Event, pid_file: str) -> None:
     Path(pid_file).write_text(str(os.getpid()))
     while True:
         time.sleep(0.1)
+
+
+def slow_teardown_stage(stop: Event, pid_file: str, teardown_s: float) -> None:
+    """Like :func:`idle_stage`, with an interpreter-exit hook that takes ``teardown_s`` seconds (standing
+    in for collecting a large module graph at exit, which a stage that has finished must not wait for)."""
+    import atexit
+
+    atexit.register(time.sleep, teardown_s)
+    idle_stage(stop, pid_file)
