@@ -13,16 +13,28 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from crosspose.bus import pack_array, unpack_array
 from crosspose.solver import Pose3D
 
 SCHEMA = 1
 PREVIEW = b"preview."
+
+
+def _cast(a: np.ndarray, dtype: type[np.floating[Any]]) -> np.ndarray:
+    """``a`` as a new C-contiguous array of ``dtype``, converted by torch: numpy's float16 casts are
+    scalar loops (3.8 ms float32 → float16 and 1.8 ms back for 8 views' heatmaps, against 0.26 / 0.21 ms)."""
+    out = np.empty(a.shape, dtype=dtype)
+    with warnings.catch_warnings():  # a read-only source (a bus buffer) is only read
+        warnings.simplefilter("ignore", UserWarning)
+        torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(a)))
+    return out
 
 
 def preview_topic(camera: str) -> bytes:
@@ -55,7 +67,7 @@ def heatmaps_message(
             f"heatmaps (C, J, h, w) and projections (C, 3, 4) for C = {c} cameras, got "
             f"{heatmaps.shape} and {projections.shape}"
         )
-    hm_meta, hm_buf = pack_array(np.ascontiguousarray(heatmaps, dtype=np.float16))
+    hm_meta, hm_buf = pack_array(_cast(heatmaps, np.float16))
     p_meta, p_buf = pack_array(np.ascontiguousarray(projections, dtype=np.float32))
     header: dict[str, Any] = {
         "v": SCHEMA,
@@ -79,7 +91,7 @@ def read_heatmaps(header: Mapping[str, Any], buffers: Sequence[Any]) -> tuple[np
     """``(heatmaps (C, J, h, w) float32, projections (C, 3, 4) float32)`` of a ``heatmaps.`` message."""
     if header.get("type") != "heatmaps" or len(buffers) != 2:
         raise ValueError("not a heatmaps message (type 'heatmaps' with two buffers)")
-    heatmaps = unpack_array(header["heatmaps"], buffers[0]).astype(np.float32)
+    heatmaps = _cast(unpack_array(header["heatmaps"], buffers[0]), np.float32)
     projections = unpack_array(header["projections"], buffers[1]).astype(np.float32)
     c = len(header["cameras"])
     if heatmaps.ndim != 4 or heatmaps.shape[0] != c or projections.shape != (c, 3, 4):
