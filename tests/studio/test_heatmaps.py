@@ -207,6 +207,22 @@ def test_background_blobs_and_speckle() -> None:
     assert not truth.corrupted.any()  # background noise is not a per-joint corruption
 
 
+def test_coarse_speckle_is_the_same_noise_in_256_levels() -> None:
+    j2 = np.full((4, 17, 2), np.nan)  # no peaks: the maps are the speckle alone
+    errors = HeatmapErrors(speckle=0.05)
+    fine, truth_fine = simulate_heatmaps(j2, IMAGE, HM, errors=errors, rng=3)
+    coarse, truth_coarse = simulate_heatmaps(j2, IMAGE, HM, errors=errors, rng=3, coarse_speckle=True)
+    again, _ = simulate_heatmaps(j2, IMAGE, HM, errors=errors, rng=3, coarse_speckle=True)
+    np.testing.assert_array_equal(coarse, again)  # reproducible by seed
+    np.testing.assert_array_equal(truth_coarse.flags, truth_fine.flags)  # other draws unchanged
+    levels = np.unique(np.round(coarse / (0.05 / 255)))
+    assert 250 <= len(levels) <= 256 and levels.min() >= 0 and levels.max() <= 255
+    # Uniform on [0, 0.05]: mean 0.025, std 0.05 / sqrt(12) ≈ 0.0144, as the float draws.
+    for maps in (fine, coarse):
+        assert abs(maps.mean() - 0.025) < 5e-4
+        assert abs(maps.std() - 0.05 / 12**0.5) < 5e-4
+
+
 def test_scene_visibility_weakens_hidden_joints_only_when_asked() -> None:
     j2 = _joints2d()
     visibility = np.ones((4, 17), bool)

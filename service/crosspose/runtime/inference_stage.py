@@ -106,7 +106,9 @@ class SimulatedBackend:
         joints = self.scene.joints3d[index]
         joints2d = np.asarray(rig.project(joints)).transpose(1, 0, 2)  # (C, J, 2)
         transforms = person_crops(joints2d, (64, 64))
-        heatmaps, _ = simulate_heatmaps(joints2d, transforms=transforms, errors=self.errors, rng=self.rng)
+        heatmaps, _ = simulate_heatmaps(
+            joints2d, transforms=transforms, errors=self.errors, rng=self.rng, coarse_speckle=True
+        )
         projections = heatmap_projection_matrices(np.asarray(rig.projection_matrices()), transforms)
         present = np.array([im is not None for im in images])
         heatmaps = np.where(present[:, None, None, None], heatmaps, 0.0).astype(np.float32)
