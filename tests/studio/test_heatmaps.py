@@ -216,7 +216,9 @@ def test_coarse_speckle_is_the_same_noise_in_256_levels() -> None:
     np.testing.assert_array_equal(coarse, again)  # reproducible by seed
     np.testing.assert_array_equal(truth_coarse.flags, truth_fine.flags)  # other draws unchanged
     levels = np.unique(np.round(coarse / (0.05 / 255)))
-    assert 250 <= len(levels) <= 256 and levels.min() >= 0 and levels.max() <= 255
+    assert 250 <= len(levels) <= 256
+    assert levels.min() >= 0
+    assert levels.max() <= 255
     # Uniform on [0, 0.05]: mean 0.025, std 0.05 / sqrt(12) ≈ 0.0144, as the float draws.
     for maps in (fine, coarse):
         assert abs(maps.mean() - 0.025) < 5e-4
