@@ -165,3 +165,29 @@ def test_a_looping_preloaded_clip_is_jpeg_encoded_once_per_frame(
         assert by_position.setdefault(position, data) == data  # a later pass sends the same bytes
     image = decode_frame(msgs[-1].header, msgs[-1].buffers[0])
     assert abs(float(image.mean()) - 10 * (msgs[-1].header["seq"] % N)) < 5
+
+
+def test_grabbers_on_one_timeline_send_the_same_moment_of_their_files(tmp_path: Path, video: Path) -> None:
+    """The service's file cameras: started 0.4 s apart, one decoding live and one preloaded, they send
+    the same frame of the clip at the same moment (before the shared timeline they were that far apart)."""
+    endpoint = f"ipc://{tmp_path}/frames"
+    epoch = time.monotonic_ns()
+    bus = BusConfig(frames_endpoint=endpoint, hwm=1000)
+    with Subscriber(endpoint, [FRAME], bind=True, hwm=1000) as sub:
+        runs = []
+        for name, preload in (("a", True), ("b", False)):
+            cam = CameraConfig(name=name, source=str(video), fps=20, loop=True, preload=preload)
+            runs.append(_run(Grabber(cam, bus, epoch_ns=epoch)))
+            time.sleep(0.4)
+        msgs = _collect(sub, lambda got: sum(m.topic == b"frame.b." for m in got) >= 30)
+        for thread, stop, _ in runs:
+            stop.set()
+            thread.join(10)
+    by_camera: dict[str, dict[int, int]] = {"a": {}, "b": {}}  # t_device_ns -> t_capture_ns
+    for m in msgs:
+        by_camera[m.header["camera"]][m.header["t_device_ns"]] = m.header["t_capture_ns"]
+    common = sorted(set(by_camera["a"]) & set(by_camera["b"]))
+    assert len(common) >= 25  # b's frames are frames a sent too ...
+    gaps_ms = [abs(by_camera["a"][t] - by_camera["b"][t]) / 1e6 for t in common]
+    assert float(np.median(gaps_ms)) < 10  # ... at the same moment (a frame lasts 50 ms)
+    assert min(by_camera["b"]) >= 300_000_000  # b joined late: it never sent the clip's first frames

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,47 @@ def test_live_synthetic_cameras_show_the_same_instant_and_placeholders_skip_rend
         (_, ta2) = a.read()
         assert ta2 > ta  # never the same tick twice
     assert isinstance(a, SyntheticSource)
+
+
+def _timeline_source(video: Path, *, at_frame: float, preload: bool, loop: bool = True) -> FileSource:
+    """A 2-fps replay (500 ms a frame: timing noise cannot move it) whose timeline is at ``at_frame``."""
+    return FileSource(video, fps=2, loop=loop, preload=preload,
+                      epoch_ns=time.monotonic_ns() - round(at_frame * 500e6))
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_files_on_one_timeline_show_the_same_frame_whenever_they_start(video: Path, preload: bool) -> None:
+    epoch = time.monotonic_ns() - round(7.5 * 500e6)  # the service started 7.5 frames ago
+    early = FileSource(video, fps=2, loop=True, preload=True, epoch_ns=epoch)
+    late = FileSource(video, fps=2, loop=True, preload=preload, epoch_ns=epoch)
+    with early, late:
+        for k in range(7, 7 + 2 * N + 3):  # past two wraps of the 20-frame file
+            (a, ta), (b, tb) = early.read(), late.read()
+            assert ta == tb == round(k * 500e6)  # device time: the position on the timeline
+            assert early.due_ns == late.due_ns == epoch + round(k * 500e6)
+            assert float(b.mean()) == pytest.approx(10 * (k % N), abs=5)  # frame k of the file
+            np.testing.assert_array_equal(a, b)
+        assert early.skipped == late.skipped == 0  # the frames before they started are not drops
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_a_replay_that_falls_behind_its_timeline_passes_over_the_missed_frames(
+    video: Path, preload: bool
+) -> None:
+    with _timeline_source(video, at_frame=3.5, preload=preload) as src:
+        assert float(src.read()[0].mean()) == pytest.approx(30, abs=5)
+        assert src.epoch_ns is not None
+        src.epoch_ns -= round(5 * 500e6)  # the same as the grabber waking 5 frames late
+        frame, t = src.read()
+        assert float(frame.mean()) == pytest.approx(80, abs=5)  # frame 8, not 4
+        assert t == round(8 * 500e6)
+        assert src.skipped == 4  # frames 4..7 passed over
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_a_replay_that_plays_once_ends_with_its_timeline(video: Path, preload: bool) -> None:
+    with _timeline_source(video, at_frame=N - 1.5, preload=preload, loop=False) as src:
+        assert float(src.read()[0].mean()) == pytest.approx(10 * (N - 2), abs=5)
+        assert float(src.read()[0].mean()) == pytest.approx(10 * (N - 1), abs=5)
+        with pytest.raises(SourceEnded, match="ended"):
+            src.read()

@@ -60,6 +60,8 @@ class Grabber:
         backoff_s / backoff_max_s: reconnect delays (doubling).
         status_interval_s: period of ``status.grabber.<cam>.`` messages.
         max_frames: stop after this many published frames (tests, benchmarks).
+        epoch_ns: host monotonic time at which video files are at their first frame, shared by every
+            grabber of a service so that replayed files show the same moment in every view.
     """
 
     def __init__(
@@ -74,8 +76,10 @@ class Grabber:
         backoff_max_s: float = 10.0,
         status_interval_s: float = 1.0,
         max_frames: int | None = None,
+        epoch_ns: int | None = None,
     ) -> None:
         self.camera = camera
+        self.epoch_ns = epoch_ns
         self.bus = bus
         self.curve = curve
         self.camera_index = camera_index
@@ -128,7 +132,8 @@ class Grabber:
         pub.send(self._status_topic, self.status())
 
     def _open(self) -> Source:
-        src = open_source(self.camera, camera_index=self.camera_index, num_cameras=self.num_cameras)
+        src = open_source(self.camera, camera_index=self.camera_index, num_cameras=self.num_cameras,
+                          epoch_ns=self.epoch_ns)
         try:
             src.open()
         except BaseException:
@@ -175,6 +180,7 @@ class Grabber:
         backoff = self.backoff_s
         next_status = 0.0
         src: Source | None = None
+        skipped = 0  # src.skipped already counted
         pub = Publisher(self.bus.frames_endpoint, bind=False, hwm=self.bus.hwm, curve=self.curve)
         try:
             while not stop.is_set():
@@ -193,6 +199,7 @@ class Grabber:
                         continue
                     self._set_state("running")
                     pace_start, pace_n = time.monotonic(), 0
+                    skipped = src.skipped
                 try:
                     frame, device_ns = src.read()
                 except SourceEnded as err:
@@ -207,7 +214,14 @@ class Grabber:
                     stop.wait(backoff)  # a stream that opens but never delivers must not spin
                     backoff = min(backoff * 2, self.backoff_max_s)
                     continue
-                if src.paced and src.fps:
+                if src.skipped != skipped:  # timeline frames passed over: this camera's drops
+                    self.stats.dropped += src.skipped - skipped
+                    skipped = src.skipped
+                if src.due_ns is not None:  # on the service's shared timeline
+                    delay = (src.due_ns - time.monotonic_ns()) / 1e9
+                    if delay > 0 and stop.wait(delay):
+                        break
+                elif src.paced and src.fps:
                     due = pace_start + pace_n / src.fps
                     delay = due - time.monotonic()
                     if delay > 0:

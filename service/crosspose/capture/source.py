@@ -25,6 +25,12 @@ class Source(ABC):
 
     #: "opencv", "file" or "synthetic"
     kind: str = ""
+    #: host monotonic ns at which the frame ``read`` returned last is due, for a source that replays
+    #: on a timeline shared with the other cameras (the grabber then waits for it instead of pacing
+    #: by ``fps`` itself); None otherwise.
+    due_ns: int | None = None
+    #: frames passed over so far because the grabber fell behind that timeline (counted as drops).
+    skipped: int = 0
 
     @abstractmethod
     def open(self) -> None:
@@ -105,11 +111,14 @@ def source_kind(source: str) -> str:
     return "file"
 
 
-def open_source(camera: CameraConfig, *, camera_index: int = 0, num_cameras: int = 1) -> Source:
+def open_source(
+    camera: CameraConfig, *, camera_index: int = 0, num_cameras: int = 1, epoch_ns: int | None = None
+) -> Source:
     """The :class:`Source` for a camera config (not opened yet).
 
     ``camera_index`` / ``num_cameras`` tell a synthetic source which camera of the synthetic rig it
-    is (its ``?index=&cameras=`` query overrides them).
+    is (its ``?index=&cameras=`` query overrides them). ``epoch_ns``: the host monotonic time at which
+    every video file of the service is at its first frame (:class:`~crosspose.capture.file.FileSource`).
 
     Raises:
         SourceError: a file source whose path does not exist.
@@ -132,4 +141,4 @@ def open_source(camera: CameraConfig, *, camera_index: int = 0, num_cameras: int
             "stream URL, 'synthetic' or an existing video file"
         )
     return FileSource(path, fps=camera.fps, loop=camera.loop, width=camera.width, height=camera.height,
-                      preload=camera.preload)
+                      preload=camera.preload, epoch_ns=epoch_ns)

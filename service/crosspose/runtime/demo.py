@@ -1,8 +1,9 @@
 """Configs of the no-hardware demo: real footage (Pose2Sim) or the synthetic studio, as live cameras.
 
 * ``pose2sim`` — the 4 real cameras of the Pose2Sim demo clip (BSD-3, ``pose2sim==0.10.49`` on PyPI,
-  fetched and cached on first use), each replayed as a live camera at its own 60 fps, looped, with
-  the clip's Qualisys calibration, through the real network.
+  fetched and cached on first use), each replayed as a live camera at 60 fps, looped, all four on the
+  service's shared timeline (the same frame of the clip in every view), with the clip's Qualisys
+  calibration, through the real network.
 * ``synthetic`` — a seeded synthetic studio; the inference stage runs the ``simulated`` backend (the
   network bypassed, named as such), since rendered capsule people are not what the network knows.
 """

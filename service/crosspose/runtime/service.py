@@ -8,6 +8,7 @@ solver, inference, sync (binds the frames endpoint) and one grabber per local ca
 from __future__ import annotations
 
 import logging
+import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -30,14 +31,17 @@ def run_sync_stage(stop: Event, config: Config) -> None:
         shutdown()
 
 
-def run_grabber_stage(stop: Event, camera: CameraConfig, config: Config, index: int) -> None:
+def run_grabber_stage(
+    stop: Event, camera: CameraConfig, config: Config, index: int, epoch_ns: int | None = None
+) -> None:
     from crosspose.bus import shutdown
     from crosspose.capture.grabber import run_grabber
 
     try:
         # With CURVE on, the service's own grabbers use the local endpoint (they hold no client key).
         bus = config.bus.for_local_grabbers()
-        run_grabber(camera, bus, stop_event=stop, camera_index=index, num_cameras=len(config.cameras))
+        run_grabber(camera, bus, stop_event=stop, camera_index=index, num_cameras=len(config.cameras),
+                    epoch_ns=epoch_ns)
     finally:
         shutdown()
 
@@ -54,9 +58,12 @@ def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec
         from crosspose.runtime.recorder_stage import run_recorder
 
         stages.insert(2, StageSpec("recorder", run_recorder, (config,)))
+    # One timeline for every video file of the service (also across grabber restarts): each shows the
+    # same moment whenever its process came up (crosspose.capture.file).
+    epoch_ns = time.monotonic_ns()
     for i, cam in enumerate(config.cameras):
         if not cam.remote:
-            stages.append(StageSpec(f"grabber.{cam.name}", run_grabber_stage, (cam, config, i)))
+            stages.append(StageSpec(f"grabber.{cam.name}", run_grabber_stage, (cam, config, i, epoch_ns)))
     return stages
 
 
