@@ -141,8 +141,10 @@ def test_live_synthetic_cameras_show_the_same_instant_and_placeholders_skip_rend
         assert fa.shape == (48, 64, 3)
         assert int(fa.mean()) == 128
         assert abs(ta - tb) <= 50_000_000  # the same 20 fps tick (or the next one)
+        assert a.due_ns == ta  # the grabber sends the frame at its tick
         (_, ta2) = a.read()
         assert ta2 > ta  # never the same tick twice
+        assert a.due_ns == ta2
     assert isinstance(a, SyntheticSource)
 
 

@@ -6,8 +6,10 @@ the same rig. Deterministic by seed and camera index; the take loops.
 
 ``live=1`` makes the cameras of one studio behave like real ones watching one performer: each read
 shows the take's frame for the current tick of the host's monotonic clock at the source's rate (the
-same instant in every grabber process), instead of each camera's own next frame. Frame ``n`` is the
-same image either way; the device timestamp is ``tick / fps``.
+same instant in every grabber process), instead of each camera's own next frame, and the grabber sends
+it at that tick (``due_ns``), so the cameras expose together like genlocked ones and sync completes a
+set as soon as its frames arrive. Frame ``n`` is the same image either way; the device timestamp is
+``tick / fps``.
 
 ``render=0`` skips the renderer and sends a flat grey 64x48 frame with the same timestamps: for
 measuring transport, sync and the solver with the simulated inference backend, which reads only the
@@ -118,6 +120,8 @@ class SyntheticSource(Source):
             tick = max(time.monotonic_ns() * self._fps // 1e9, self._last_tick + 1)
             self._last_tick = int(tick)
             self._i = self._last_tick
+            # Sent at its tick (as genlocked cameras expose together), not at the grabber's own phase.
+            self.due_ns = int(self._i * 1e9 / self._fps)
         n = self._i % self.frames
         if self._renderer is None:
             frame = np.full((48, 64, 3), 128, np.uint8)
