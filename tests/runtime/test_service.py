@@ -239,3 +239,19 @@ def test_curve_on_the_frames_link_still_serves_the_local_grabbers(tmp_path: Path
         assert max(max(m["views"]) for m in msgs) == 2
     finally:
         running.stop()
+
+
+def test_every_grabber_of_a_service_gets_the_same_replay_timeline(tmp_path: Path) -> None:
+    """The stages' wiring of the shared timeline (crosspose.capture.file): one epoch for all grabbers,
+    taken when the service's stages are built, so restarted grabbers rejoin the same timeline."""
+    from crosspose.runtime.service import build_stages, run_grabber_stage
+
+    config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3)
+    before = time.monotonic_ns()
+    grabbers = [s for s in build_stages(config) if s.target is run_grabber_stage]
+    assert [s.name for s in grabbers] == ["grabber.cam1", "grabber.cam2", "grabber.cam3"]
+    epochs = {s.args[-1] for s in grabbers}
+    assert len(epochs) == 1
+    (epoch,) = epochs
+    assert isinstance(epoch, int)
+    assert before <= epoch <= time.monotonic_ns()
