@@ -8,7 +8,8 @@ Studios:
 
 Reported: solved frame sets per second as the clients receive them, capture → websocket latency
 (host monotonic clock, client side) median / p99, the per-stage latencies the messages carry, the
-share of joints two or more views support (the solver's "views"), the share of messages each
+share of joints two or more views support (the solver's "views"), how far apart in device time the
+views of a frame set are (0: the same moment in every view), the share of messages each
 subscriber received, and every drop counter the service exposes (/metrics).
 
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
@@ -70,6 +71,24 @@ async def clients(url: str, n: int, duration: float) -> list[list[dict[str, Any]
     results: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     await asyncio.gather(*(subscribe(url, duration, r) for r in results))
     return results
+
+
+def view_spread(endpoint: str, duration: float, out: list[float]) -> None:
+    """Per frame set of ``endpoint`` (sync's ``frameset.`` PUB) for ``duration`` s: the spread of its
+    present views' device timestamps (ms) — 0 when every view shows the same moment (replayed files on
+    the service's timeline, live synthetic ticks)."""
+    from crosspose.bus import FRAMESET, Subscriber
+
+    with Subscriber(endpoint, [FRAMESET], bind=False, hwm=1000) as sub:
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            msg = sub.recv(100)
+            if msg is None:
+                continue
+            frames = [f for f, p in zip(msg.header["frames"], msg.header["present"], strict=True) if p and f]
+            devices = [f["t_device_ns"] for f in frames if f.get("t_device_ns") is not None]
+            if len(devices) >= 2:
+                out.append((max(devices) - min(devices)) / 1e6)
 
 
 def wait_ready(base: str, timeout: float) -> bool:
@@ -136,9 +155,15 @@ def main() -> None:
         with running_service(config, wd) as base:
             time.sleep(args.warmup)
             metrics_before = httpx.get(f"{base}/metrics").text
+            spreads: list[float] = []
+            spread_thread = threading.Thread(
+                target=view_spread, args=(config.bus.framesets_endpoint, args.duration, spreads), daemon=True
+            )
+            spread_thread.start()
             results = asyncio.run(
                 clients(base.replace("http", "ws") + "/ws/skeletons", args.subscribers, args.duration)
             )
+            spread_thread.join(args.duration + 5)
             metrics_after = httpx.get(f"{base}/metrics").text
             cameras = httpx.get(f"{base}/api/v1/cameras").json()
 
@@ -171,6 +196,10 @@ def main() -> None:
         # The solver's own measure of a usable joint: two or more views agree on it.
         supported = statistics.mean(statistics.mean(v >= 2 for v in m["views"]) for m in first)
         print(f"| joints with ≥ 2 supporting views | {100 * supported:.1f} % |")
+    if spreads:
+        # Do the views of a set show the same moment? (They did not before the shared replay timeline.)
+        print(f"| views' device-time spread per set, median / max | {percentile(spreads, 50):.1f} / "
+              f"{max(spreads):.1f} ms |")
     print("\ncameras:", json.dumps(cameras))
     print("\ndrop counters (/metrics, before → after):")
     before = {
