@@ -128,3 +128,45 @@ def test_supervisor_signal_leaves_no_orphans(tmp_path: Path, sig: signal.Signals
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+PID1_SCRIPT = textwrap.dedent("""
+    import json, os, sys, time
+    from crosspose.runtime.supervisor import StageSpec, Supervisor
+    from crosspose.runtime.testing import idle_stage
+    d = sys.argv[1]
+    sup = Supervisor([StageSpec("x", idle_stage, (f"{d}/x.pid",))], backoff_s=0.1)
+    sup.start()
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        sup.poll()
+        time.sleep(0.05)
+    print(json.dumps({"pid": os.getpid(), "restarts": sup.restarts()["x"],
+                      "stage_alive": sup._running["x"].process.is_alive()}))
+    sup.stop()
+""")
+
+
+def test_stages_run_under_a_supervisor_that_is_pid_1(tmp_path: Path) -> None:
+    """In a container without an init the supervisor is PID 1; its stages must not take that parent
+    for "the supervisor died" (they returned at once and were restarted forever)."""
+    import json
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run([unshare, "--user", "--map-root-user", "--pid", "--fork", "true"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"new PID namespaces are not allowed here: {probe.stderr.decode().strip()}")
+    out = subprocess.run(
+        [unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+         sys.executable, "-c", PID1_SCRIPT, str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["pid"] == 1
+    assert result["restarts"] == 0
+    assert result["stage_alive"]

@@ -56,8 +56,10 @@ def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _child_main(target: Callable[..., None], stop: Event, args: tuple[Any, ...], level: int) -> None:
-    """Entry point of every stage process."""
+def _child_main(
+    target: Callable[..., None], stop: Event, args: tuple[Any, ...], level: int, parent: int
+) -> None:
+    """Entry point of every stage process (``parent``: the supervisor's pid)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # SIGTERM (escalation from the supervisor, or the parent's death) unwinds the stage through its
@@ -68,7 +70,10 @@ def _child_main(target: Callable[..., None], stop: Event, args: tuple[Any, ...],
     # `kill -USR1 <pid>` prints every thread's stack to the log: the supervisor does it to a stage that
     # does not stop in time, before it terminates it.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    # The parent died before prctl took effect: this process was re-parented. Compared with the
+    # supervisor's own pid, not with 1, since a supervisor may itself be PID 1 (a container without an
+    # init, systemd-nspawn), where every stage would otherwise return at once and be restarted forever.
+    if os.getppid() != parent:
         return
     target(stop, *args)
     # The stage has closed its sockets and files. Skip the interpreter's teardown: collecting torch's and
@@ -153,7 +158,7 @@ class Supervisor:
         process = self._ctx.Process(
             target=_child_main,
             name=spec.name,
-            args=(spec.target, stop, spec.args, self.log_level),
+            args=(spec.target, stop, spec.args, self.log_level, os.getpid()),
             daemon=False,
         )
         process.start()
