@@ -145,6 +145,7 @@ export class Scene {
 
   draw() {
     this.dirty = false;
+    this.draws = (this.draws || 0) + 1; // frames drawn (benchmarks/viewer.py compares with skeletons received)
     const { w, h, dpr } = this._size();
     if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
       this.canvas.width = Math.round(w * dpr);
