@@ -127,14 +127,12 @@ def running_service(config: Config, workdir: Path, port_timeout: float = 120.0,
         thread.join(60)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_studio_arguments(parser: argparse.ArgumentParser, cameras: int, fps: float) -> None:
+    """``--studio --cameras --fps --duration --render``: which service to run (:func:`studio_config`)."""
     parser.add_argument("--studio", choices=["synthetic", "pose2sim"], default="synthetic")
-    parser.add_argument("--cameras", type=int, default=8, help="synthetic cameras")
-    parser.add_argument("--fps", type=float, default=60.0, help="synthetic camera rate")
+    parser.add_argument("--cameras", type=int, default=cameras, help="synthetic cameras")
+    parser.add_argument("--fps", type=float, default=fps, help="synthetic camera rate")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
-    parser.add_argument("--subscribers", type=int, default=1)
     parser.add_argument(
         "--render",
         action=argparse.BooleanOptionalAction,
@@ -142,16 +140,27 @@ def main() -> None:
         help="synthetic: render camera images (default: flat placeholder frames, so the run "
         "measures transport, sync and solver, not the renderer)",
     )
+
+
+def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
+    """The demo's config for ``args.studio`` (API on 127.0.0.1, any free port)."""
+    if args.studio == "synthetic":
+        return synthetic_config(
+            workdir, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=args.render
+        )
+    return pose2sim_config(workdir, "127.0.0.1", 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_studio_arguments(parser, cameras=8, fps=60.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
+    parser.add_argument("--subscribers", type=int, default=1)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
         wd = Path(tmp)
-        if args.studio == "synthetic":
-            config = synthetic_config(
-                wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=args.render
-            )
-        else:
-            config = pose2sim_config(wd, "127.0.0.1", 0)
+        config = studio_config(args, wd)
         with running_service(config, wd) as base:
             time.sleep(args.warmup)
             metrics_before = httpx.get(f"{base}/metrics").text

@@ -21,8 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from crosspose.runtime.demo import pose2sim_config, synthetic_config
-from pipeline import received_for, running_service
+from pipeline import add_studio_arguments, received_for, running_service, studio_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "viewer"))
 from viewer_browser import Browser, find_chromium
@@ -53,17 +52,8 @@ def cpu_seconds(root_pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--studio", choices=["synthetic", "pose2sim"], default="synthetic")
-    parser.add_argument("--cameras", type=int, default=4, help="synthetic cameras")
-    parser.add_argument("--fps", type=float, default=30.0, help="synthetic camera rate")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
+    add_studio_arguments(parser, cameras=4, fps=30.0)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the page loads")
-    parser.add_argument(
-        "--render",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="synthetic: render camera images (default: placeholder frames, as benchmarks/pipeline.py)",
-    )
     args = parser.parse_args()
     chromium = find_chromium()
     if chromium is None:
@@ -71,12 +61,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="crosspose-viewerbench-") as tmp:
         wd = Path(tmp)
-        if args.studio == "synthetic":
-            config = synthetic_config(
-                wd, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=args.render
-            )
-        else:
-            config = pose2sim_config(wd, "127.0.0.1", 0)
+        config = studio_config(args, wd)
         with running_service(config, wd) as base:
             browser = Browser(chromium)
             try:
