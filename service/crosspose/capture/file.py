@@ -149,6 +149,8 @@ class FileSource(Source):
             image = self._frames[k % len(self._frames)][0]
             return image, self._taken(k)
         cap = self._cap
+        if cap is None:
+            raise SourceError(f"video file {self.path} is not open")
         target = k % self._count if (self.loop and self._count) else k
         if target < self._pos or target - self._pos > 2 * (self.fps or 30.0):
             cap.set(cv2.CAP_PROP_POS_FRAMES, target)  # wound round, or far behind: seek
