@@ -140,15 +140,21 @@ def add_studio_arguments(parser: argparse.ArgumentParser, cameras: int, fps: flo
         help="synthetic: render camera images (default: flat placeholder frames, so the run "
         "measures transport, sync and solver, not the renderer)",
     )
+    parser.add_argument("--inference-threads", type=int, default=None,
+                        help="ONNX Runtime threads of the inference stage (default: the config's)")
 
 
 def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
     """The demo's config for ``args.studio`` (API on 127.0.0.1, any free port)."""
     if args.studio == "synthetic":
-        return synthetic_config(
+        config = synthetic_config(
             workdir, "127.0.0.1", 0, cameras=args.cameras, fps=args.fps, render=args.render
         )
-    return pose2sim_config(workdir, "127.0.0.1", 0)
+    else:
+        config = pose2sim_config(workdir, "127.0.0.1", 0)
+    if args.inference_threads is not None:
+        config.inference.threads = args.inference_threads
+    return config
 
 
 def main() -> None:
