@@ -4,6 +4,7 @@ the demo command's argument checks (the live demo itself is tested in tests/runt
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import cv2
@@ -50,3 +51,38 @@ def test_bench_synthetic_command_reports_the_error(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "MPJPE" in out.output
     assert (tmp_path / "skeletons.jsonl").is_file()
+
+
+def _listening() -> tuple[socket.socket, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock, sock.getsockname()[1]
+
+
+def test_demo_on_a_taken_port_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    """A taken API port was a stage restarted with backoff for ever; now one message, exit code 1."""
+    sock, port = _listening()
+    with sock:
+        out = CliRunner().invoke(app, ["demo", "--studio", "synthetic", "--port", str(port),
+                                       "--workdir", str(tmp_path / "demo"), "--duration", "1"])
+    assert out.exit_code == 1
+    assert f"127.0.0.1:{port} already in use" in out.output
+    assert "--port" in out.output
+    assert not (tmp_path / "demo" / "api.port").exists()  # no stage was started
+
+
+def test_busy_ports_names_the_api_and_tcp_bus_endpoints_taken(tmp_path: Path) -> None:
+    from crosspose.config import Config
+    from crosspose.runtime.demo import synthetic_config
+    from crosspose.runtime.service import busy_ports
+
+    api_sock, api_port = _listening()
+    bus_sock, bus_port = _listening()
+    with api_sock, bus_sock:
+        data = synthetic_config(tmp_path, "127.0.0.1", api_port).model_dump(mode="json", by_alias=True)
+        data["bus"]["frames_endpoint"] = f"tcp://127.0.0.1:{bus_port}"
+        busy = busy_ports(Config.model_validate(data))
+        assert busy == [f"the API (api.port): 127.0.0.1:{api_port} already in use",
+                        f"bus.frames_endpoint: 127.0.0.1:{bus_port} already in use"]
+    assert busy_ports(Config.model_validate(data)) == []  # free again once closed

@@ -7,9 +7,12 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from crosspose.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,19 @@ def serve_command(
     except ConfigError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
+    refuse_busy_ports(cfg, "change the port in the config, or stop the program that holds it")
     serve(cfg)
+
+
+def refuse_busy_ports(config: Config, hint: str) -> None:
+    """Exit with code 1 and a message naming each port the service could not bind (see
+    :func:`crosspose.runtime.service.busy_ports`), before anything starts."""
+    from crosspose.runtime.service import busy_ports
+
+    busy = busy_ports(config)
+    if busy:
+        typer.echo("crosspose cannot start: " + "; ".join(busy) + f" ({hint}).", err=True)
+        raise typer.Exit(1)
 
 
 def ensure_network(echo: bool = True) -> Path:
@@ -97,6 +112,7 @@ def demo_command(
         ensure_network()
     else:
         config = synthetic_config(workdir, host, port, cameras=cameras)
+    refuse_busy_ports(config, "choose another --port, or stop the program that holds it")
     port_file = workdir / "api.port"
     port_file.unlink(missing_ok=True)
     supervisor = make_supervisor(config, str(port_file))

@@ -7,7 +7,9 @@ solver, inference, sync (binds the frames endpoint) and one grabber per local ca
 
 from __future__ import annotations
 
+import errno
 import logging
+import re
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -75,6 +77,49 @@ def make_supervisor(config: Config, port_file: str | None = None) -> Supervisor:
         backoff_max_s=s.restart_backoff_max_s,
         log_level=logging.getLevelName(config.logging.level),
     )
+
+
+def _can_bind(host: str, port: int) -> OSError | None:
+    """None when ``host:port`` (TCP) can be bound now (as uvicorn and ZeroMQ bind: SO_REUSEADDR), else
+    the error."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            return err
+    return None
+
+
+def busy_ports(config: Config) -> list[str]:
+    """What the service would fail to bind, in words: the API's port and the bus's ``tcp://`` endpoints
+    already taken (or not bindable) on this host. Checked before starting, so a taken port is one clear
+    error instead of a stage restarted with backoff for ever."""
+    wanted: list[tuple[str, str, int]] = []
+    if config.api.port != 0:
+        wanted.append(("the API (api.port)", config.api.host, config.api.port))
+    bus = config.bus
+    names = ["frames", "framesets", "heatmaps", "skeletons", "control", "status"]
+    if bus.curve is not None:
+        names.append("local_frames")
+    endpoints = {f"bus.{n}_endpoint": getattr(bus, f"{n}_endpoint") for n in names}
+    if config.recording.enabled:
+        endpoints["the recording tap"] = config.recording.tap_endpoint(bus)
+    for what, endpoint in endpoints.items():
+        m = re.match(r"^tcp://(\*|\[[^\]]+\]|[^:]+):(\d+)$", endpoint)
+        if m:
+            host = m.group(1).strip("[]")
+            wanted.append((what, "0.0.0.0" if host == "*" else host, int(m.group(2))))
+    out = []
+    for what, host, port in wanted:
+        err = _can_bind(host, port)
+        if err is not None:
+            reason = "already in use" if err.errno == errno.EADDRINUSE else err.strerror or str(err)
+            out.append(f"{what}: {host}:{port} {reason}")
+    return out
 
 
 def serve(config: Config, port_file: str | Path | None = None) -> None:
