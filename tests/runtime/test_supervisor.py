@@ -170,3 +170,38 @@ def test_stages_run_under_a_supervisor_that_is_pid_1(tmp_path: Path) -> None:
     assert result["pid"] == 1
     assert result["restarts"] == 0
     assert result["stage_alive"]
+
+
+CTRL_C_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[2])
+    from crosspose.runtime.supervisor import StageSpec, Supervisor
+    from slow_import_stage import stage
+    Supervisor([StageSpec("slow", stage, (f"{sys.argv[1]}/slow.pid",))]).run()
+""")
+
+
+def test_ctrl_c_while_a_stage_is_still_importing_stops_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group, children included; a child still importing its stage
+    used to die of it with a KeyboardInterrupt traceback."""
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path), str(Path(__file__).parent)],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        def child() -> int | None:
+            try:
+                kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            except OSError:
+                return None
+            return int(kids[0]) if kids else None
+
+        assert wait_for(lambda: child() is not None)
+        time.sleep(0.5)  # the child is in its 3 s import
+        assert not (tmp_path / "slow.pid").exists()
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err[-2000:]
+    assert "KeyboardInterrupt" not in err, err[-2000:]
+    assert "did not stop" not in err

@@ -61,7 +61,8 @@ def _child_main(
 ) -> None:
     """Entry point of every stage process (``parent``: the supervisor's pid)."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops the stages, not Ctrl-C
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked across the spawn (see _spawn)
     # SIGTERM (escalation from the supervisor, or the parent's death) unwinds the stage through its
     # ``finally`` blocks. Not ``stop.set()``: a multiprocessing Event set from a signal handler while
     # this same thread waits on it deadlocks (its Condition's notify waits for the sleeper to wake).
@@ -161,7 +162,14 @@ class Supervisor:
             args=(spec.target, stop, spec.args, self.log_level, os.getpid()),
             daemon=False,
         )
-        process.start()
+        # Ctrl-C goes to the whole process group, and a child still importing (before `_child_main`
+        # ignores SIGINT) would die of it with a traceback. Blocked across the spawn, SIGINT stays pending
+        # here (delivered when unblocked) and the child starts with it blocked.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         log.info("started %s (pid %s)", spec.name, process.pid)
         return process, stop
 
