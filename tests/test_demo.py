@@ -4,11 +4,18 @@ the demo command's argument checks (the live demo itself is tested in tests/runt
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from crosspose.cli import app
@@ -86,3 +93,60 @@ def test_busy_ports_names_the_api_and_tcp_bus_endpoints_taken(tmp_path: Path) ->
         assert busy == [f"the API (api.port): 127.0.0.1:{api_port} already in use",
                         f"bus.frames_endpoint: 127.0.0.1:{bus_port} already in use"]
     assert busy_ports(Config.model_validate(data)) == []  # free again once closed
+
+
+def test_demo_config_takes_the_environment_overrides_as_serve_does(tmp_path: Path) -> None:
+    from crosspose.config import ConfigError
+    from crosspose.runtime.demo import synthetic_config
+
+    environ = {"CROSSPOSE_API_TOKEN": "t0k", "CROSSPOSE__API__WS_QUEUE": "7"}
+    config = synthetic_config(tmp_path, "127.0.0.1", 0, environ=environ)
+    assert config.api.token is not None
+    assert config.api.token.get_secret_value() == "t0k"
+    assert config.api.ws_queue == 7
+    with pytest.raises(ConfigError, match="no_such_section"):
+        synthetic_config(tmp_path, "127.0.0.1", 0, environ={"CROSSPOSE__NO_SUCH_SECTION__X": "1"})
+
+
+def test_demo_with_a_bad_override_names_it_and_starts_nothing(tmp_path: Path) -> None:
+    out = CliRunner().invoke(
+        app, ["demo", "--studio", "synthetic", "--workdir", str(tmp_path), "--duration", "1"],
+        env={"CROSSPOSE__API__WS_QUEUE": "-3"},
+    )
+    assert out.exit_code == 1
+    assert "api.ws_queue" in out.output
+    assert not (tmp_path / "api.port").exists()
+
+
+@pytest.mark.timeout(180)
+def test_demo_with_an_api_token_accepts_writes_and_says_so(tmp_path: Path) -> None:
+    """``CROSSPOSE_API_TOKEN=t crosspose demo`` then an upload with ``Bearer t``: was 403 "no API token"."""
+    workdir = tmp_path / "demo"
+    env = {**os.environ, "CROSSPOSE_API_TOKEN": "demo-secret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crosspose", "demo", "--studio", "synthetic", "--cameras", "2", "--port", "0",
+         "--duration", "120", "--workdir", str(workdir)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        port_file = workdir / "api.port"
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the demo's API never reported its port"
+            time.sleep(0.2)
+        base = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        writes = httpx.get(f"{base}/api/v1/health", timeout=10).json()["writes"]
+        rig = (workdir / "synthetic_rig.json").read_bytes()
+        accepted = httpx.put(f"{base}/api/v1/calibration", content=rig,
+                             headers={"Authorization": "Bearer demo-secret"}, timeout=30)
+        wrong = httpx.put(f"{base}/api/v1/calibration", content=rig,
+                          headers={"Authorization": "Bearer nope"}, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=60)[0]
+    assert writes == {"enabled": True, "reason": None}
+    assert accepted.status_code == 200, accepted.text
+    assert wrong.status_code == 401
+    assert "Writes enabled" in output, output
+    assert proc.returncode == 0, output

@@ -39,6 +39,18 @@ def test_health_is_always_ok(service: Service) -> None:
     assert body["status"] == "ok"
     assert body["version"] == crosspose.__version__
     assert body["uptime_s"] >= 0
+    assert body["writes"] == {"enabled": True, "reason": None}
+
+
+def test_health_says_writes_are_disabled_without_a_token_and_how_to_enable_them(tmp_path: Path) -> None:
+    with running_service(tmp_path / "calibration", token=None) as svc, svc.client() as client:
+        writes = client.get("/api/v1/health").json()["writes"]
+        refused = client.put("/api/v1/calibration", content=b"{}", headers={"Authorization": "Bearer x"})
+    assert writes["enabled"] is False
+    assert "no API token is configured" in writes["reason"]
+    assert "CROSSPOSE_API_TOKEN" in writes["reason"]
+    assert refused.status_code == 403
+    assert refused.json()["detail"] in writes["reason"]  # the same words as the refusal
 
 
 def test_ready_needs_every_stage_a_provider_and_a_calibration(service: Service) -> None:

@@ -9,7 +9,15 @@ import httpx
 import numpy as np
 import pytest
 from viewer_browser import Browser
-from viewer_service import CAMERAS, LOW_CONFIDENCE_JOINT, PREVIEW_GREY, STANDING, TOKEN, FedService
+from viewer_service import (
+    CAMERAS,
+    LOW_CONFIDENCE_JOINT,
+    PREVIEW_GREY,
+    STANDING,
+    TOKEN,
+    FedService,
+    fed_service,
+)
 
 from crosspose.skeleton import H36M17
 
@@ -186,3 +194,32 @@ def test_takes_box_asks_for_the_token_then_reports_the_recorder(
     )
     # This fed service has no recorder stage: the box says so in words (the API's 503 reason).
     browser.wait_for("/recording is disabled/.test(document.getElementById('takes-status').textContent)")
+
+
+def test_without_an_api_token_the_writes_are_shown_disabled_with_the_reason(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A service without a token refuses every upload and recording: the page must not offer them."""
+    with fed_service(tmp_path / "store", token=None) as svc:
+        try:
+            browser.open(svc.base_url)
+            browser.wait_for("document.body.dataset.writes === 'disabled'")
+            disabled = browser.evaluate(
+                "['upload-file', 'upload-token', 'upload-submit', 'take-name', 'take-record', 'take-stop']"
+                ".map(id => document.getElementById(id).disabled)"
+            )
+            assert disabled == [True] * 6
+            upload_note = browser.evaluate("document.getElementById('upload-result').textContent")
+            takes_note = browser.evaluate("document.getElementById('takes-status').textContent")
+            for note in (upload_note, takes_note):
+                assert "no API token is configured" in note
+                assert "CROSSPOSE_API_TOKEN" in note
+        finally:
+            browser.call("Page.navigate", url="about:blank")
+
+
+def test_with_an_api_token_the_writes_are_offered(service: FedService, browser: Browser) -> None:
+    browser.open(service.base_url)
+    browser.wait_for("document.body.dataset.writes === 'enabled'")
+    assert browser.evaluate("document.getElementById('upload-submit').disabled") is False
+    assert browser.evaluate("document.getElementById('upload-result').textContent") == ""

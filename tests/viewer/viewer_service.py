@@ -88,10 +88,12 @@ class FedService:
 
 
 @contextlib.contextmanager
-def fed_service(store: Path, heartbeat_timeout_s: float = 0.6) -> Iterator[FedService]:
+def fed_service(
+    store: Path, heartbeat_timeout_s: float = 0.6, token: str | None = TOKEN
+) -> Iterator[FedService]:
     state = ServiceState(
         CalibrationStore(store, CAMERAS),
-        ApiSettings(token=TOKEN, heartbeat_timeout_s=heartbeat_timeout_s),
+        ApiSettings(token=token, heartbeat_timeout_s=heartbeat_timeout_s),
     )
     state.calibration.put(CALIBRATION.read_bytes())
     previews = [preview_of(c, 0) for c in range(len(CAMERAS))]

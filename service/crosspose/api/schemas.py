@@ -18,10 +18,18 @@ class ErrorBody(_Model):
     problems: list[str] = Field(description="Every specific reason, each naming what to fix")
 
 
+class Writes(_Model):
+    enabled: bool = Field(description="Whether calibration uploads and recordings can be made (an API token "
+                          "is configured)")
+    reason: str | None = Field(description="Why they are disabled and how to enable them (null: enabled)")
+
+
 class Health(_Model):
     status: Literal["ok"] = Field(description="Always ok while the process serves requests")
     uptime_s: float = Field(description="Seconds since the API state was created")
     version: str = Field(description="crosspose version")
+    writes: Writes = Field(description="Whether the token-guarded writes (calibration upload, recordings) "
+                           "are enabled; the viewer greys its controls out when they are not")
 
 
 class Ready(_Model):

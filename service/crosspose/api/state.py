@@ -17,6 +17,12 @@ from crosspose.api.previews import PreviewBoard
 from crosspose.api.status import StatusBoard
 from crosspose.calibration.store import ActiveCalibration, CalibrationStore
 
+#: Why token-guarded writes are refused when no token is configured, and how to enable them (the 403's
+#: words, the health report's and the viewer's).
+WRITES_DISABLED = "calibration uploads and recordings are disabled because no API token is configured"
+WRITES_HOW_TO = ("set api.token in the service config or the CROSSPOSE_API_TOKEN environment variable, "
+                 "restart, and send the header 'Authorization: Bearer <token>'")
+
 
 class ApiSettings(BaseModel):
     """The API's own settings (the runtime maps the service config onto these)."""

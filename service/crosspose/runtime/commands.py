@@ -4,6 +4,7 @@ replayed footage, no hardware)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,15 @@ def ensure_network(echo: bool = True) -> Path:
     return path
 
 
+def writes_banner(config: Config) -> str:
+    """One line saying whether calibration uploads and recordings are enabled, and how to enable them."""
+    if config.api.token is not None:
+        return ("Writes enabled: calibration uploads and recordings take the header "
+                "'Authorization: Bearer <the API token>' (the viewer's token field).")
+    return ("Writes disabled: no API token, so calibration uploads and recordings are refused. "
+            "To enable them, start with CROSSPOSE_API_TOKEN=<a secret> crosspose demo.")
+
+
 def demo_command(
     studio: Annotated[str, typer.Option(help="pose2sim (real 4-camera footage) or synthetic.")] = "pose2sim",
     host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
@@ -96,6 +106,7 @@ def demo_command(
     as live cameras, through the real network. synthetic: a rendered studio with simulated heatmaps
     (network bypassed). Prints the URL to open. Example: crosspose demo --studio synthetic --port 8080
     """
+    from crosspose.config import ConfigError
     from crosspose.runtime.demo import pose2sim_config, synthetic_config
     from crosspose.runtime.service import make_supervisor
     from crosspose.runtime.supervisor import configure_logging
@@ -106,12 +117,16 @@ def demo_command(
         )
     configure_logging(logging.INFO)
     workdir.mkdir(parents=True, exist_ok=True)
-    if studio == "pose2sim":
-        typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
-        config = pose2sim_config(workdir, host, port)
-        ensure_network()
-    else:
-        config = synthetic_config(workdir, host, port, cameras=cameras)
+    try:
+        if studio == "pose2sim":
+            typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
+            config = pose2sim_config(workdir, host, port, environ=os.environ)
+            ensure_network()
+        else:
+            config = synthetic_config(workdir, host, port, cameras=cameras, environ=os.environ)
+    except ConfigError as err:  # a CROSSPOSE__… override that is not a setting, or a bad value
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
     refuse_busy_ports(config, "choose another --port, or stop the program that holds it")
     port_file = workdir / "api.port"
     port_file.unlink(missing_ok=True)
@@ -126,9 +141,15 @@ def demo_command(
             typer.echo(
                 f"\ncrosspose demo ({studio}) is live: open {url}/  (API docs {url}/docs, "
                 f"skeletons on ws://{url.removeprefix('http://')}/ws/skeletons). Ctrl-C stops.\n"
+                f"{writes_banner(config)}\n"
             )
 
     threading.Thread(target=announce, daemon=True).start()
-    if duration > 0:
-        threading.Timer(duration, supervisor.request_stop).start()
-    supervisor.run()
+    timer = threading.Timer(duration, supervisor.request_stop) if duration > 0 else None
+    if timer is not None:
+        timer.start()
+    try:
+        supervisor.run()
+    finally:  # a Ctrl-C before --duration ran out: the pending timer must not hold the process
+        if timer is not None:
+            timer.cancel()

@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from crosspose.config import Config
+from crosspose.config import Config, config_from_dict
 
 Studio = Literal["pose2sim", "synthetic"]
 POSE2SIM = "pose2sim-0.10.49"
@@ -29,7 +30,13 @@ def _bus(workdir: Path) -> dict[str, str]:
     return {f"{n}_endpoint": f"ipc://{sock / n}" for n in names}
 
 
-def pose2sim_config(workdir: Path, host: str, port: int) -> Config:
+def _config(data: dict[str, Any], environ: Mapping[str, str] | None) -> Config:
+    """The demo's settings with ``environ``'s overrides applied as ``serve`` applies them
+    (``CROSSPOSE__SECTION__FIELD``, ``CROSSPOSE_API_TOKEN``); None: none."""
+    return config_from_dict(data, environ=environ, source="(crosspose demo)")
+
+
+def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, str] | None = None) -> Config:
     """The real 4-camera footage replayed live (downloads the wheel from PyPI on first use)."""
     from crosspose import assets
 
@@ -50,14 +57,15 @@ def pose2sim_config(workdir: Path, host: str, port: int) -> Config:
         }
         for i in range(1, 5)
     ]
-    return Config.model_validate(
+    return _config(
         {
             "cameras": cameras,
             "bus": _bus(workdir),
             "inference": {"backend": "network", "device": "auto"},
             "api": {"host": host, "port": port},
             "calibration": {"file": str(calibration), "store": str(workdir / "calibration")},
-        }
+        },
+        environ,
     )
 
 
@@ -70,10 +78,12 @@ def synthetic_config(
     fps: float = 30.0,
     frames: int = 300,
     render: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """A synthetic studio (rendered cameras, simulated heatmaps) with its rig written to ``workdir``.
 
     ``render=False``: grabbers send flat placeholder frames (transport/sync/solver measurements).
+    ``environ``: overrides as in :func:`pose2sim_config`.
     """
     from crosspose.calibration import save_rig
     from crosspose.studio import make_scene
@@ -91,12 +101,13 @@ def synthetic_config(
         }
         for i, name in enumerate(scene.rig.names)
     ]
-    return Config.model_validate(
+    return _config(
         {
             "cameras": cams,
             "bus": _bus(workdir),
             "inference": {"backend": "simulated"},
             "api": {"host": host, "port": port},
             "calibration": {"file": str(rig_file), "store": str(workdir / "calibration")},
-        }
+        },
+        environ,
     )

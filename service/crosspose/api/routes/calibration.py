@@ -27,7 +27,7 @@ from crosspose.api.schemas import (
     CalibrationVersionOut,
     ErrorBody,
 )
-from crosspose.api.state import ServiceState
+from crosspose.api.state import WRITES_DISABLED, WRITES_HOW_TO, ServiceState
 from crosspose.calibration import CalibrationError, rig_files
 from crosspose.calibration.store import ActiveCalibration, CalibrationVersion, CameraSetError
 
@@ -86,14 +86,7 @@ def require_token(request: Request, state: StateDep) -> None:
     token, none pass."""
     token = state.settings.token
     if token is None:
-        raise ApiError(
-            403,
-            "calibration uploads and recordings are disabled because no API token is configured",
-            [
-                "set api.token in the service config or the CROSSPOSE_API_TOKEN environment variable, "
-                "restart, and send the header 'Authorization: Bearer <token>'"
-            ],
-        )
+        raise ApiError(403, WRITES_DISABLED, [WRITES_HOW_TO])
     header = request.headers.get("authorization")
     if not header:
         raise ApiError(

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 import crosspose
 from crosspose.api.routes import StateDep
-from crosspose.api.schemas import CameraOut, Cameras, Health, Ready
+from crosspose.api.schemas import CameraOut, Cameras, Health, Ready, Writes
+from crosspose.api.state import WRITES_DISABLED, WRITES_HOW_TO
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -15,7 +16,9 @@ router = APIRouter(prefix="/api/v1", tags=["health"])
 @router.get("/health", summary="Liveness", response_model=Health)
 def health(state: StateDep) -> Health:
     """Always 200 while the process serves requests; says nothing about the pipeline (see `/ready`)."""
-    return Health(status="ok", uptime_s=state.uptime_s, version=crosspose.__version__)
+    enabled = state.settings.token is not None
+    writes = Writes(enabled=enabled, reason=None if enabled else f"{WRITES_DISABLED}: {WRITES_HOW_TO}")
+    return Health(status="ok", uptime_s=state.uptime_s, version=crosspose.__version__, writes=writes)
 
 
 @router.get(

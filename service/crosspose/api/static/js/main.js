@@ -147,6 +147,22 @@ function addItem(list, text) {
   list.appendChild(li);
 }
 
+// --- writes (token-guarded) ------------------------------------------------------------------------
+// Without an API token on the service every upload and recording is refused: grey the controls out
+// and say why instead of offering them.
+async function loadWrites() {
+  const { ok, body } = await getJSON("/api/v1/health");
+  const writes = ok && body && body.writes ? body.writes : { enabled: true, reason: null };
+  document.body.dataset.writes = writes.enabled ? "enabled" : "disabled";
+  if (!writes.enabled) {
+    for (const el of $("upload").elements) el.disabled = true;
+    const note = $("upload-result");
+    note.className = "error";
+    note.textContent = `writes disabled: ${writes.reason}`;
+  }
+  return writes;
+}
+
 // --- start -----------------------------------------------------------------------------------------
 async function start() {
   $("pause").addEventListener("change", (e) => { scene.paused = e.target.checked; });
@@ -154,7 +170,7 @@ async function start() {
   $("frusta").addEventListener("change", (e) => { scene.showFrusta = e.target.checked; scene.dirty = true; });
   $("reset-view").addEventListener("click", () => scene.resetView());
   $("upload").addEventListener("submit", upload);
-  initTakes();
+  initTakes(await loadWrites());
   const layout = await getJSON("/api/v1/skeleton");
   if (layout.ok) { scene.setLayout(layout.body); panels.setLayout(layout.body); }
   await loadCalibration();

@@ -70,7 +70,12 @@ async function download(id, fmt) {
   URL.revokeObjectURL(url);
 }
 
-export function initTakes() {
+export function initTakes(writes) {
+  if (writes && !writes.enabled) {  // no API token on the service: every recording call would be refused
+    for (const id of ["take-name", "take-record", "take-stop"]) $(id).disabled = true;
+    say(`recording disabled: ${writes.reason}`, true);
+    return;
+  }
   $("take-record").addEventListener("click", async () => {
     const name = ($("take-name").value || "").trim() || "take";
     const res = await call("POST", "/api/v1/recordings", { name });
