@@ -7,6 +7,8 @@ second); one ``network``/``slow`` test exports the real network and prints its C
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -161,3 +163,45 @@ def test_real_network_cpu_timing(tmp_path: Path) -> None:
         print(f"\nONNX Runtime CPU, 4 views, {threads} intra-op thread(s): median "
               f"{1e3 * float(np.median(times)):.1f} ms, min {1e3 * min(times):.1f} ms per frame set")
         assert out["fused"].shape == (4, 17, 64, 64)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU host: the CPU-only start is not what runs")
+def test_a_cpu_host_starts_quietly_with_one_line_saying_why(standin: Path) -> None:
+    """ONNX Runtime asked for TensorRT/CUDA without a GPU printed "Failed to load library …", "EP Error"
+    and "Please install TensorRT libraries" in red for every session; now nothing but our one line."""
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(message)s')\n"
+        "from crosspose.inference.runner import open_session\n"
+        f"open_session({str(standin)!r}, 'auto'); open_session({str(standin)!r}, 'auto')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert lines == [f"ONNX Runtime runs {standin.name} on CPUExecutionProvider: no NVIDIA GPU driver on "
+                     "this host (libcuda.so.1 not found)"] * 2, run.stderr
+    assert run.stdout == ""
+
+
+def test_a_gpu_host_without_its_cuda_libraries_gets_one_warning_naming_what_to_install(
+    standin: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from crosspose.inference import runner as runner_module
+
+    # The driver loads, cuBLAS does not: what a GPU host with a bare driver looks like to the loader.
+    monkeypatch.setattr(runner_module, "_loadable",
+                        lambda library: None if library == "libcuda.so.1" else "libcublas.so.13")
+    runner_module.gpu_blocker.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger="crosspose.inference.runner"):
+            session = runner_module.open_session(standin, "auto")
+        with pytest.raises(ProviderUnavailableError, match=r"libcublas\.so\.13.*CUDA 13.*cuDNN 9"):
+            runner_module.open_session(standin, "cuda")
+    finally:
+        runner_module.gpu_blocker.cache_clear()
+    assert session.get_providers()[0] == "CPUExecutionProvider"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "not the GPU" in warnings[0].getMessage()
+    assert "libcublas.so.13 is not on the library path" in warnings[0].getMessage()
+    assert "CUDA 13 and cuDNN 9" in warnings[0].getMessage()

@@ -9,7 +9,9 @@ session and its CUDA context do not survive being copied into another process.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -41,17 +43,61 @@ class ProviderUnavailableError(RuntimeError):
     """The requested device cannot run here (no GPU, no CUDA/cuDNN/TensorRT libraries, CPU-only wheel)."""
 
 
-def _missing_provider_message(device: str, wanted: str, active: list[str]) -> str:
-    available = ort.get_available_providers()
-    if wanted not in available:
-        why = (f"this onnxruntime build ({ort.__version__}) has no {wanted}: install onnxruntime-gpu "
-               "(and never onnxruntime next to it)")
-    else:
+#: Shared libraries each GPU provider needs beyond the NVIDIA driver (onnxruntime-gpu 1.31: CUDA 13,
+#: cuDNN 9, TensorRT 10); the provider's own library names the rest of its dependencies.
+_GPU_LIBRARIES: dict[str, tuple[str, ...]] = {
+    CUDA: ("libcudnn.so.9",),
+    TENSORRT: ("libcudnn.so.9", "libnvinfer.so.10"),
+}
+_PROVIDER_FILES = {CUDA: "libonnxruntime_providers_cuda.so", TENSORRT: "libonnxruntime_providers_tensorrt.so"}
+_INSTALL_HINT = ("install the NVIDIA driver, CUDA 13 and cuDNN 9 (e.g. torch's cu130 build, or pip install "
+                 "nvidia-cublas nvidia-cudnn-cu13), and TensorRT 10 for TensorRT")
+
+
+def _loadable(library: str) -> str | None:
+    """None when the dynamic loader finds ``library`` and its dependencies, else the missing one's name.
+
+    A failure other than a missing file (an unresolved symbol of a library that another one loads first)
+    proves nothing about the host: reported as loadable, and ONNX Runtime has the last word.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(library, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
+    except OSError as err:
+        text = str(err)
+        if "cannot open shared object file" in text:
+            return text.split(":", 1)[0].strip() or library
+    return None
+
+
+@functools.cache
+def gpu_blocker(provider: str) -> str | None:
+    """Why ``provider`` (TensorRT or CUDA) cannot start on this host, found without asking ONNX Runtime —
+    whose failed attempts print errors in red and then fall back — or None when it may start.
+
+    Checks, in order: the provider is in this onnxruntime build, the NVIDIA driver (``libcuda.so.1``)
+    loads, and the provider's libraries and the CUDA/cuDNN/TensorRT libraries they need load.
+    """
+    if provider not in ort.get_available_providers():
+        return f"this onnxruntime build ({ort.__version__}) has no {provider}"
+    if _loadable("libcuda.so.1") is not None:
+        return "no NVIDIA GPU driver on this host (libcuda.so.1 not found)"
+    for library in (str(Path(ort.__file__).parent / "capi" / _PROVIDER_FILES[provider]),
+                    *_GPU_LIBRARIES[provider]):
+        missing = _loadable(library)
+        if missing is not None:
+            return f"the NVIDIA driver is present but {missing} is not on the library path: {_INSTALL_HINT}"
+    return None
+
+
+def _missing_provider_message(device: str, wanted: str, active: str, why: str | None = None) -> str:
+    if why is None:
         why = (f"onnxruntime-gpu {ort.__version__} lists {wanted} but could not start it: no usable NVIDIA "
                "GPU/driver, or the CUDA 13 / cuDNN 9" + (" / TensorRT 10" if wanted == TENSORRT else "")
                + " libraries are not on the library path (see ONNX Runtime's log above)")
     return (f"device={device!r} requested but {wanted} is not active (the session runs on "
-            f"{', '.join(active)}): {why}. Use device='auto' to fall back to the CPU.")
+            f"{active}): {why}. Use device='auto' to fall back to the CPU.")
 
 
 def open_session(
@@ -59,32 +105,47 @@ def open_session(
 ) -> ort.InferenceSession:
     """An ONNX Runtime session of ``path`` on the first active provider of ``device``'s preference list.
 
-    Logs the provider that actually runs (a warning when it fell back); ``device="cuda"`` or
-    ``"tensorrt"`` raise :class:`ProviderUnavailableError` when that provider did not start.
+    GPU providers that cannot start here (:func:`gpu_blocker`) are not asked for, so a CPU-only host
+    starts quietly. Logs one line naming the provider that actually runs and why (a warning when a GPU
+    host lacks its CUDA libraries or ONNX Runtime fell back); ``device="cuda"`` or ``"tensorrt"`` raise
+    :class:`ProviderUnavailableError` when that provider cannot start.
     """
     if device not in _PREFERENCE:
         raise ValueError(f"device must be one of {', '.join(_PREFERENCE)}, got {device!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; write it with `crosspose model export`")
+    preferred = _PREFERENCE[device]
+    blocked = {p: why for p in preferred if p != CPU and (why := gpu_blocker(p)) is not None}
+    required = _REQUIRED.get(device)
+    if required is not None and required in blocked:
+        raise ProviderUnavailableError(_missing_provider_message(device, required, CPU, blocked[required]))
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    available = set(ort.get_available_providers())
-    providers = [p for p in _PREFERENCE[device] if p in available]
+    providers = [p for p in preferred if p not in blocked and p in ort.get_available_providers()]
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     active = session.get_providers()
-    required = _REQUIRED.get(device)
     if required is not None and required not in active:
-        raise ProviderUnavailableError(_missing_provider_message(device, required, active))
-    preferred = _PREFERENCE[device]
-    skipped = list(preferred[: preferred.index(active[0])]) if active[0] in preferred else []
-    if skipped:
-        log.warning("ONNX Runtime runs %s on %s: %s not active (falling back)", path.name, active[0],
-                    ", ".join(skipped))
-    else:
-        log.info("ONNX Runtime runs %s on %s", path.name, active[0])
+        raise ProviderUnavailableError(_missing_provider_message(device, required, active[0]))
+    _log_choice(path.name, active[0], preferred, blocked)
     return session
+
+
+def _log_choice(name: str, active: str, preferred: tuple[str, ...], blocked: dict[str, str]) -> None:
+    """One line: the provider that runs ``name`` and, when a preferred GPU provider does not, why."""
+    skipped = list(preferred[: preferred.index(active)]) if active in preferred else []
+    if not skipped:
+        log.info("ONNX Runtime runs %s on %s", name, active)
+        return
+    reasons = sorted({blocked[p] for p in skipped if p in blocked})
+    if not reasons:  # asked for and refused by ONNX Runtime itself (its own log says more)
+        log.warning("ONNX Runtime runs %s on %s: %s did not start (falling back)", name, active,
+                    ", ".join(skipped))
+    elif all(r.startswith(("no NVIDIA GPU driver", "this onnxruntime build")) for r in reasons):
+        log.info("ONNX Runtime runs %s on %s: %s", name, active, "; ".join(reasons))  # a CPU host: expected
+    else:  # a GPU host without its libraries: the operator has something to install
+        log.warning("ONNX Runtime runs %s on %s, not the GPU: %s", name, active, "; ".join(reasons))
 
 
 class OnnxRunner:
