@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from crosspose.cli.reconstruct import reconstruct_command
 from crosspose.io.trc import Trc, read_trc
 from crosspose.reconstruct import (
     Reconstruction,
     read_reconstruction,
-    reconstruct_command,
     write_reconstruction,
 )
 from crosspose.skeleton import H36M17

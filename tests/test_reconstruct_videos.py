@@ -13,11 +13,11 @@ import typer
 from typer.testing import CliRunner
 
 from crosspose.calibration import load_rig
+from crosspose.cli.reconstruct import reconstruct_command
 from crosspose.reconstruct import (
     ReconstructError,
     SyncedVideos,
     read_reconstruction,
-    reconstruct_command,
     reconstruct_videos,
     video_files,
 )

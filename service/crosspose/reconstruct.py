@@ -17,23 +17,20 @@ metres, per-joint confidence and supporting views), or :mod:`crosspose.motion`'s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 from crosspose.calibration import load_rig
-from crosspose.calibration.validation import CalibrationError
 from crosspose.geometry import CameraRig
 from crosspose.io.openpose import KeypointsError, PersonChoice, match_cameras, read_multiview
-from crosspose.io.trc import Trc, TrcError, write_trc
+from crosspose.io.trc import Trc, write_trc
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 
 OUTPUT_SUFFIXES = (".trc", ".json", ".bvh", ".c3d", ".jsonl")
@@ -483,117 +480,3 @@ def read_reconstruction(path: str | Path) -> Reconstruction:
         return Reconstruction.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ReconstructError(f"{path}: not a {JSON_FORMAT} file ({e})") from None
-
-
-def _summary(rec: Reconstruction) -> str:
-    ok = np.isfinite(rec.joints).all(-1) & (rec.views >= 2)
-    solved = np.isfinite(rec.solve_ms)
-    ms = float(np.median(rec.solve_ms[solved])) if solved.any() else float("nan")
-    return (f"{rec.num_frames} frames, {int(solved.sum())} solved; joints seen by ≥ 2 views: "
-            f"{100 * ok.mean():.1f} %; median solve {ms:.1f} ms/frame")
-
-
-_HELP_CALIBRATION = ("Calibration file (crosspose JSON, anipose/Pose2Sim TOML, Qualisys .qca.txt, EasyMocap, "
-                     "OpenCV yml).")
-_HELP_KEYPOINTS = ("Folder with one sub-folder of OpenPose JSON per camera (cam1_json ↔ calibration camera "
-                   "cam_01 …).")
-_HELP_OUT = ("Output file: .trc (OpenSim markers, Y-up as Pose2Sim writes it), .json (crosspose, Z-up), .bvh "
-             "(joint rotations on a T-pose, Y-up, metres, ZXY Euler), .c3d (points, mm, Z-up) or .jsonl "
-             "(one frame per line: joints, confidence, rotations).")
-_HELP_LAYOUT = "Keypoint layout of the detector: openpose-body25b, body25, coco17, blazepose33."
-_HELP_MAX_FRAMES = "Only the first N frames."
-_HELP_PERSON = ("Which detection to follow per frame: confidence (the most confident person) or nearest "
-                "(the one closest to the previous frame's choice).")
-_HELP_VIDEOS = ("Folder with one synchronized video per camera (cam01.mp4 ↔ calibration camera cam_01 …, "
-                "else in calibration order): images → crops → BlazePose + fusion network → solver.")
-_HELP_OVERLAYS = ("With --videos: write per-view JPEGs here (<camera>/<frame>.jpg) with the crop box, the "
-                  "heatmap maxima (orange) and the reprojected 3D joints (green; left joints dotted blue).")
-_HELP_FUSED = "With --videos: solve from the cross-view fused heatmaps (--raw: each view's own heatmaps)."
-_HELP_DEVICE = "With --videos: where the network runs: auto (TensorRT → CUDA → CPU), cuda, tensorrt or cpu."
-_HELP_MODEL = "With --videos: the exported network (default: crosspose model export's cached file)."
-_DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-
-
-def reconstruct_command(
-    calibration: Annotated[Path, typer.Option("--calibration", help=_HELP_CALIBRATION)],
-    out: Annotated[Path, typer.Option("--out", help=_HELP_OUT)],
-    keypoints: Annotated[Path | None, typer.Option("--keypoints", help=_HELP_KEYPOINTS)] = None,
-    videos: Annotated[Path | None, typer.Option("--videos", help=_HELP_VIDEOS)] = None,
-    layout: Annotated[str, typer.Option("--layout", help=_HELP_LAYOUT)] = "openpose-body25b",
-    fps: Annotated[float | None, typer.Option(
-        "--fps", min=0.001, help="Frame rate (default: the videos' own, or 30 for keypoints).")] = None,
-    max_frames: Annotated[int | None, typer.Option("--frames", "--max-frames", min=1,
-                                                   help=_HELP_MAX_FRAMES)] = None,
-    person: Annotated[str, typer.Option("--person", help=_HELP_PERSON)] = "confidence",
-    save_overlays: Annotated[Path | None, typer.Option("--save-overlays", help=_HELP_OVERLAYS)] = None,
-    fused: Annotated[bool, typer.Option("--fused/--raw", help=_HELP_FUSED)] = True,
-    device: Annotated[str, typer.Option("--device", help=_HELP_DEVICE)] = "auto",
-    model: Annotated[Path | None, typer.Option("--model", help=_HELP_MODEL)] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-) -> None:
-    """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (H36M-17).
-
-    Example (keypoints): crosspose reconstruct --calibration Calib.toml --keypoints pose/ --fps 60 --out a.trc
-
-    Example (videos): crosspose reconstruct --calibration Calib.qca.txt --videos videos/ --out take.trc
-    --save-overlays overlays/
-    """
-    if (keypoints is None) == (videos is None):
-        raise typer.BadParameter("give either --keypoints DIR or --videos DIR (one of them)",
-                                 param_hint="--keypoints / --videos")
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise typer.BadParameter(f"{out.name}: use a .trc, .json, .bvh, .c3d or .jsonl file name",
-                                 param_hint="--out")
-    if person not in ("confidence", "nearest"):
-        raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
-    if device not in _DEVICES:
-        raise typer.BadParameter(f"{device!r}: use one of {', '.join(_DEVICES)}", param_hint="--device")
-    try:
-        get_layout(layout)
-    except KeyError as e:
-        raise typer.BadParameter(str(e.args[0]), param_hint="--layout") from None
-    if save_overlays is not None and videos is None:
-        raise typer.BadParameter("overlays need --videos (there are no images with --keypoints)",
-                                 param_hint="--save-overlays")
-    from crosspose.solver import use_one_thread
-
-    use_one_thread()
-    try:
-        if not out.parent.is_dir():
-            raise ReconstructError(f"{out}: folder {out.parent} does not exist")
-        if videos is not None:
-            network = None
-            if model is not None:
-                from crosspose.inference import OnnxRunner
-
-                if not model.is_file():
-                    raise ReconstructError(f"{model}: no such network file (write one with `crosspose model "
-                                           "export`)")
-                network = OnnxRunner(model, device=device)  # type: ignore[arg-type]  # checked above
-            rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
-                                     overlays_dir=save_overlays, progress=progress, device=device)
-            if fps is not None:
-                rec = dataclasses.replace(rec, fps=float(fps))
-        else:
-            assert keypoints is not None
-            rec = reconstruct(calibration, keypoints, layout, fps=30.0 if fps is None else fps,
-                              max_frames=max_frames,
-                              person=person,  # type: ignore[arg-type]  # checked above
-                              progress=progress)
-        written = write_reconstruction(rec, out)
-    except (ReconstructError, KeypointsError, CalibrationError, TrcError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
-    except OSError as e:
-        typer.echo(f"error: {e.filename or out}: {e.strerror or e}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(_summary(rec))
-    if rec.stats:
-        ms = rec.stats.get("inference_ms", {})
-        network_ms, total_ms = ms.get("network", math.nan), ms.get("total", math.nan)
-        typer.echo(f"network on {rec.stats.get('provider')}: median {network_ms:.0f} ms per frame set "
-                   f"({total_ms:.0f} ms with crops); detector ran {rec.stats.get('detector_runs')} time(s); "
-                   f"solved from {rec.stats.get('heatmaps')} heatmaps")
-    if save_overlays is not None:
-        typer.echo(f"overlays in {save_overlays}")
-    typer.echo(f"wrote {written}")

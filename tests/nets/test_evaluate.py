@@ -66,7 +66,7 @@ def test_summary_rates_and_report() -> None:
 
 
 def test_cli_rejects_a_start_past_the_frames() -> None:
-    from crosspose.nets.build import app
+    from crosspose.cli.model import app
 
     result = CliRunner().invoke(app, ["evaluate", "--frames", "10", "--start", "10"])
     assert result.exit_code == 2

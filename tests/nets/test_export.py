@@ -19,7 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from crosspose import assets
-from crosspose.nets.build import app
+from crosspose.cli.model import app
 from crosspose.nets.export import (
     INPUT_NAMES,
     OUTPUT_NAMES,
@@ -43,6 +43,53 @@ def test_channel_map_follows_skeleton_recipes() -> None:
     assert W[H36M17.joints.index("l_wrist"), blaze.index("left_wrist")] == 1.0
     pelvis = W[H36M17.joints.index("pelvis")]
     assert pelvis[blaze.index("left_hip")] == pelvis[blaze.index("right_hip")] == 0.5
+
+
+def _onnx_with_inputs(path: Path, names: tuple[str, ...]) -> Path:
+    inputs = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1]) for n in names]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "net", inputs, [])), str(path))
+    return path
+
+
+def test_ensure_network_exports_on_first_use_only_and_reports_through_its_callback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from crosspose.nets import build, export
+
+    monkeypatch.setenv("CROSSPOSE_CACHE", str(tmp_path))
+    exports: list[Path] = []
+
+    def export_network(network: object, out: Path) -> Path:  # the real one takes ~25 s
+        exports.append(_onnx_with_inputs(out, INPUT_NAMES))
+        return out
+
+    def export_detector(detector: object, out: Path) -> Path:
+        out.write_bytes(b"onnx")
+        return out
+
+    monkeypatch.setattr(export, "build_fusion_network", lambda build=True: None)
+    monkeypatch.setattr(export, "export_onnx", export_network)
+    monkeypatch.setattr(build, "load_blazepose_detector", lambda build=True: None)
+    monkeypatch.setattr(export, "export_detector_onnx", export_detector)
+
+    lines: list[str] = []
+    path = export.ensure_network(lines.append)
+    assert path == tmp_path / "models" / "crosspose_fusion.onnx"
+    assert exports == [path]
+    assert lines[0].startswith("first run: building the network")
+    assert lines[-1].startswith("exporting the person detector")
+    assert (tmp_path / "models" / "crosspose_detector.onnx").is_file()
+
+    lines.clear()
+    assert export.ensure_network(lines.append) == path
+    assert (exports, lines) == ([path], [])  # both files there: nothing to do, nothing said
+
+    _onnx_with_inputs(path, ("crops", "projections"))  # an export by an older version
+    with caplog.at_level("INFO", logger="crosspose.nets.export"):
+        export.ensure_network()  # no callback: the steps are logged
+    assert len(exports) == 2
+    assert "older export (other inputs): re-exporting" in caplog.text
 
 
 @pytest.fixture(scope="module")

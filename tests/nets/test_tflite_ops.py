@@ -15,7 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from crosspose.nets.build import app as model_app
+from crosspose.cli.model import app as model_app
 from crosspose.nets.tflite_graph import densify
 from crosspose.nets.tflite_torch import Conv, DepthToSpace, MaxPool, Reshape, ResizeBilinear, same_padding
 

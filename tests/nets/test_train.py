@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from crosspose.nets.build import app
+from crosspose.cli.model import app
 from crosspose.nets.fusion import CrossViewFusion
 from crosspose.nets.train import (
     EVALUATED_FROM,

@@ -11,6 +11,8 @@ import json
 import logging
 import math
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from crosspose.nets.blazepose import (
 )
 from crosspose.nets.fusion import CrossViewFusion
 from crosspose.skeleton import H36M17, LayoutMapping
+
+log = logging.getLogger(__name__)
 
 ONNX_OPSET = 18
 INPUT_NAMES = ("crops", "projections", "valid", "prior", "window_scale")
@@ -257,6 +261,30 @@ def exported_inputs(path: Path) -> list[str]:
     import onnx
 
     return [value.name for value in onnx.load(str(path), load_external_data=False).graph.input]
+
+
+def ensure_network(progress: Callable[[str], None] | None = None) -> Path:
+    """The exported network at :func:`default_onnx_path`, built and exported on first use (BlazePose from
+    PyPI) or when the cached file has other inputs, with the person detector's file beside it (also written
+    for a cache exported before the detector was).
+
+    ``progress`` receives a line before and after each step, which can take minutes (default: logged at
+    INFO); nothing is reported when both files are already there."""
+    from crosspose.nets.build import load_blazepose_detector
+
+    report = log.info if progress is None else progress
+    path = default_onnx_path()
+    if not (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)):
+        what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
+        report(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
+        start = time.perf_counter()
+        export_onnx(build_fusion_network(build=True), path)
+        report(f"  done in {time.perf_counter() - start:.0f} s")
+    detector = detector_onnx_path(path)
+    if not detector.is_file():
+        report(f"exporting the person detector into {detector} …")
+        export_detector_onnx(load_blazepose_detector(build=True), detector)
+    return path
 
 
 def _strip_trace_metadata(path: Path) -> None:

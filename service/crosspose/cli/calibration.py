@@ -1,4 +1,4 @@
-"""``crosspose calibration …`` commands: show, validate and convert calibration files."""
+"""``crosspose calibration …``: show, validate and convert calibration files (``crosspose.calibration``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from crosspose.cli.choices import CALIBRATION_FORMATS
+
 if TYPE_CHECKING:
     from crosspose.geometry import CameraRig
 
 app = typer.Typer(help="Inspect, validate and convert camera calibration files.", no_args_is_help=True)
 
-_FORMATS_HELP = "crosspose, anipose, easymocap, opencv, qualisys (detected when omitted)"
+_FORMATS_HELP = f"{', '.join(CALIBRATION_FORMATS)} (detected when omitted)"
 CalibrationPath = Annotated[Path, typer.Argument(help="Calibration file (or EasyMocap folder).")]
 FormatOption = Annotated[str | None, typer.Option("--format", "-f", help=_FORMATS_HELP)]
 

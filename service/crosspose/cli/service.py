@@ -1,5 +1,5 @@
 """``crosspose serve`` (the service from a config file) and ``crosspose demo`` (the service on
-replayed footage, no hardware)."""
+replayed footage, no hardware); ``crosspose.runtime`` runs them."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import typer
 
 if TYPE_CHECKING:
     from crosspose.config import Config
-
-log = logging.getLogger(__name__)
 
 DEMO_DIR = Path("out/demo-service")
 
@@ -59,28 +57,6 @@ def refuse_busy_ports(config: Config, hint: str) -> None:
         raise typer.Exit(1)
 
 
-def ensure_network(echo: bool = True) -> Path:
-    """The exported ONNX fusion network, built and exported on first use (BlazePose from PyPI), with the
-    person detector's file beside it (also written for a cache exported before the detector was)."""
-    from crosspose.nets import export, load_blazepose_detector
-
-    path = export.default_onnx_path()
-    if not (path.is_file() and export.exported_inputs(path) == list(export.INPUT_NAMES)):
-        if echo:
-            what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
-            typer.echo(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
-        start = time.perf_counter()
-        export.export_onnx(export.build_fusion_network(build=True), path)
-        if echo:
-            typer.echo(f"  done in {time.perf_counter() - start:.0f} s")
-    detector = export.detector_onnx_path(path)
-    if not detector.is_file():
-        if echo:
-            typer.echo(f"exporting the person detector into {detector} …")
-        export.export_detector_onnx(load_blazepose_detector(build=True), detector)
-    return path
-
-
 def writes_banner(config: Config) -> str:
     """One line saying whether calibration uploads and recordings are enabled, and how to enable them."""
     if config.api.token is not None:
@@ -107,6 +83,7 @@ def demo_command(
     (network bypassed). Prints the URL to open. Example: crosspose demo --studio synthetic --port 8080
     """
     from crosspose.config import ConfigError
+    from crosspose.nets.export import ensure_network
     from crosspose.runtime.demo import pose2sim_config, synthetic_config
     from crosspose.runtime.service import make_supervisor
     from crosspose.runtime.supervisor import configure_logging
@@ -121,7 +98,7 @@ def demo_command(
         if studio == "pose2sim":
             typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
             config = pose2sim_config(workdir, host, port, environ=os.environ)
-            ensure_network()
+            ensure_network(progress=typer.echo)
         else:
             config = synthetic_config(workdir, host, port, cameras=cameras, environ=os.environ)
     except ConfigError as err:  # a CROSSPOSE__… override that is not a setting, or a bad value

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from crosspose.cli.choices import TAKE_EXPORT_FORMATS, spoken
+
 app = typer.Typer(help="Recorded takes: list them, export their skeletons.", no_args_is_help=True)
 STORE = Path("takes")
 StoreOpt = Annotated[Path, typer.Option("--store", help="Folder of takes (recording.store).")]
@@ -49,7 +51,7 @@ def list_command(
 @app.command("export")
 def export_command(
     take: Annotated[str, typer.Argument(help="Take id (in --store) or the take's folder.")],
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, trc, bvh, c3d or zip.")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", help=f"{spoken(TAKE_EXPORT_FORMATS)}.")] = "jsonl",
     out: Annotated[
         Path | None, typer.Option("--out", help="Output file (default: <take id>.<format>).")
     ] = None,
