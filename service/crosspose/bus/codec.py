@@ -2,13 +2,15 @@
 
 The header is a msgpack map with ``"v"`` (schema version), ``"type"`` and ``"n_buffers"``; arrays
 travel as raw buffers described by :func:`pack_array` metadata (dtype, shape), never inside the map.
+This module alone writes ``"v"`` (:func:`versioned`); what each message type holds is
+:mod:`crosspose.bus.schema`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import numpy as np
@@ -19,8 +21,23 @@ MAX_BUFFER_BYTES = 256 << 20  # one 8K RGB frame is ~100 MB
 Buffer = bytes | bytearray | memoryview | np.ndarray
 
 
+DropReason = Literal["malformed", "oversize", "foreign"]
+"""Why a received message is refused, as a short category a stage can count drops by: ``malformed``
+(not the wire format, or a field of the wrong type, shape or value), ``oversize`` (a part beyond the
+size limits), ``foreign`` (well formed, but not for this receiver: another schema version or type)."""
+
+
 class MessageError(ValueError):
-    """A message that does not follow the wire format (named reason)."""
+    """A message that does not follow the wire format or its type's schema.
+
+    ``str(err)`` says what was wrong, naming the field; ``reason`` is its :data:`DropReason` category
+    and ``field`` the header key at fault (``None`` for the message as a whole).
+    """
+
+    def __init__(self, detail: str, *, reason: DropReason = "malformed", field: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason: DropReason = reason
+        self.field = field
 
 
 @dataclass
@@ -43,14 +60,19 @@ def _as_buffer(b: Buffer) -> Buffer:
     return b
 
 
+def versioned(header: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``header`` stamped with this build's schema version ``"v"``: what :func:`encode` sends,
+    and what a message written outside the bus (a JSON line of skeletons) carries."""
+    return {**header, "v": VERSION}
+
+
 def encode(topic: bytes, header: Mapping[str, Any], buffers: Sequence[Buffer] = ()) -> list[Any]:
     """Frames of one multipart message; ``header`` needs ``"type"`` (``"v"``, ``"n_buffers"`` are set)."""
     if not isinstance(topic, bytes) or not topic:
         raise MessageError("topic must be non-empty bytes")
     if "type" not in header:
         raise MessageError("header has no 'type'")
-    h = dict(header)
-    h.setdefault("v", VERSION)
+    h = versioned(header)
     h["n_buffers"] = len(buffers)
     try:
         packed = msgpack.packb(h, use_bin_type=True)
@@ -71,7 +93,7 @@ def decode(parts: Sequence[Any], *, max_buffer_bytes: int = MAX_BUFFER_BYTES) ->
     views = [memoryview(getattr(p, "buffer", p)) for p in parts]
     topic = views[0].tobytes()
     if len(views[1]) > MAX_HEADER_BYTES:
-        raise MessageError(f"header of {len(views[1])} bytes exceeds {MAX_HEADER_BYTES}")
+        raise MessageError(f"header of {len(views[1])} bytes exceeds {MAX_HEADER_BYTES}", reason="oversize")
     try:
         header = msgpack.unpackb(views[1], raw=False, strict_map_key=True)
     except Exception as err:  # msgpack raises several unrelated types for garbage
@@ -79,19 +101,24 @@ def decode(parts: Sequence[Any], *, max_buffer_bytes: int = MAX_BUFFER_BYTES) ->
     if not isinstance(header, dict):
         raise MessageError(f"header must be a map, got {type(header).__name__}")
     if "v" not in header:
-        raise MessageError("header has no schema version 'v'")
+        raise MessageError("header has no schema version 'v'", field="v")
     if header["v"] != VERSION:
-        raise MessageError(f"schema version {header['v']!r} is not supported (this build reads {VERSION})")
+        raise MessageError(
+            f"schema version {header['v']!r} is not supported (this build reads {VERSION})",
+            reason="foreign",
+            field="v",
+        )
     if "type" not in header or not isinstance(header["type"], str):
-        raise MessageError("header has no string 'type'")
+        raise MessageError("header has no string 'type'", field="type")
     buffers = views[2:]
     if header.get("n_buffers", 0) != len(buffers):
         raise MessageError(
-            f"header announces {header.get('n_buffers', 0)} buffer(s), message has {len(buffers)}"
+            f"header announces {header.get('n_buffers', 0)} buffer(s), message has {len(buffers)}",
+            field="n_buffers",
         )
     for b in buffers:
         if b.nbytes > max_buffer_bytes:
-            raise MessageError(f"buffer of {b.nbytes} bytes exceeds {max_buffer_bytes}")
+            raise MessageError(f"buffer of {b.nbytes} bytes exceeds {max_buffer_bytes}", reason="oversize")
     return Message(topic, header, list(buffers))
 
 
