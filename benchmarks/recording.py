@@ -65,7 +65,8 @@ def writer_only(args: argparse.Namespace) -> None:
     """Sets per second the take writer sustains (encode + append + fsync), no service."""
     import numpy as np
 
-    from crosspose.capture.frames import encode_frame, frame_header
+    from crosspose.bus.schema import frame_message
+    from crosspose.capture.frames import encode_frame
     from crosspose.recording import TakeWriter
 
     w, h = (int(v) for v in args.size.split("x"))
@@ -94,7 +95,7 @@ def writer_only(args: argparse.Namespace) -> None:
                         jpegs[(n + i) % 8] if jpegs else encode_frame(np.roll(base, n + i, axis=1), None)
                     )
                     frames.append(
-                        frame_header(
+                        frame_message(
                             cam, n, img, t_capture_ns=n, t_wall_ns=n, t_device_ns=None, encoding=enc, fps=60.0
                         )
                     )

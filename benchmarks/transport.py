@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from crosspose.bus import FRAMESET, STATUS, Publisher, Subscriber, frame_topic, shutdown
-from crosspose.capture import encode_frame, frame_header
+from crosspose.bus.schema import frame_message
+from crosspose.capture import encode_frame
 from crosspose.config import Config, config_from_dict
 from crosspose.sync import run_sync
 
@@ -62,7 +63,7 @@ def _camera(endpoint: str, name: str, shape: tuple[int, int, int], fps: float, s
             if now < next_t:
                 time.sleep(next_t - now)
             t_cap = time.monotonic_ns()
-            header = frame_header(name, seq, frame, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),
+            header = frame_message(name, seq, frame, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),
                                   t_device_ns=None, encoding=encoding, fps=fps)  # fmt: skip
             pub.send(frame_topic(name), header, [buf])
             seq += 1

@@ -61,6 +61,8 @@ def run_synthetic(
     """
     from tqdm import tqdm
 
+    from crosspose.bus import versioned
+    from crosspose.bus.schema import skeleton_message
     from crosspose.solver import Solver
     from crosspose.solver.reference import softargmax_dlt
     from crosspose.studio import (
@@ -105,22 +107,14 @@ def run_synthetic(
             solve_ms[n] = 1e3 * (time.perf_counter() - t0)
             joints[n], confidence[n] = pose.joints, pose.confidence
             baseline[n] = softargmax_dlt(heatmaps, P)
-            message = {
-                "v": 1, "type": "skeleton", "seq": n, "t_capture_ns": int(n * 1e9 / scene.fps),
-                "skeleton": pose.skeleton, "units": "m", "mode": pose.mode,
-                "joints": _joint_rows(pose.joints, pose.confidence),
-                "views": pose.views.astype(int).tolist(),
-                "latency_ms": {"solve": round(float(solve_ms[n]), 3)},
-            }
-            stream.write(json.dumps(message, allow_nan=False) + "\n")
+            t_capture = int(n * 1e9 / scene.fps)  # the take's own clock: publish = capture + solve
+            message = skeleton_message(
+                pose, seq=n, t_capture_ns=t_capture, cameras=rig.names, latency_ms={"solve": solve_ms[n]},
+                t_publish_ns=t_capture + int(solve_ms[n] * 1e6),
+            )
+            stream.write(json.dumps(versioned(message), allow_nan=False) + "\n")
     files.append(stream_path)
     return DemoResult(joints, scene.joints3d, baseline, confidence, solve_ms, files)
-
-
-def _joint_rows(joints: np.ndarray, confidence: np.ndarray) -> list[list[float | None]]:
-    """``[[x, y, z, confidence], …]`` with ``null`` for an unknown coordinate (JSON has no NaN)."""
-    rows = np.concatenate([joints, confidence[:, None]], axis=1)
-    return [[float(v) if np.isfinite(v) else None for v in row] for row in rows]
 
 
 def report(result: DemoResult) -> str:

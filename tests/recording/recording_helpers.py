@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from crosspose.capture.frames import encode_frame, frame_header
+from crosspose.bus.schema import frame_message
+from crosspose.capture.frames import encode_frame
 
 CAMERAS = ["cam0", "cam1", "cam2"]
 
@@ -40,7 +41,7 @@ def frameset(
         img = image(seq, i)
         encoding, buf = encode_frame(img, 90 if jpeg else None)
         frames.append(
-            frame_header(
+            frame_message(
                 cam,
                 seq if cam_seq is None else cam_seq,
                 img,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from crosspose.bus import decode, encode
+from crosspose.bus.schema import heatmaps_message, parse_heatmaps, skeleton_message
 from crosspose.runtime.api_stage import translate_status
 from crosspose.runtime.inference_stage import frameset_images, image_scale, preview_of
-from crosspose.runtime.messages import heatmaps_message, read_heatmaps, skeleton_message
 from crosspose.skeleton import H36M17
 from crosspose.solver import Pose3D
 from crosspose.studio import random_rig
@@ -35,7 +35,8 @@ def test_heatmaps_message_round_trips_through_the_wire() -> None:
         backend="simulated",
     )
     msg = decode(encode(b"heatmaps.", header, buffers))
-    hm2, P2 = read_heatmaps(msg.header, msg.buffers)
+    received = parse_heatmaps(msg.header, msg.buffers)
+    hm2, P2 = received.heatmaps, received.projections
     np.testing.assert_allclose(hm2, hm, atol=1e-3)  # float16 on the wire
     np.testing.assert_array_equal(np.isnan(P2), np.isnan(P))
     assert msg.header["present"] == [True, False, True]

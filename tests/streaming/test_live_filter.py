@@ -11,10 +11,10 @@ import pytest
 from osc_receiver import osc_receiver
 
 from crosspose.bus import HEATMAPS, Publisher
+from crosspose.bus.schema import heatmaps_message, parse_heatmaps
 from crosspose.config import Config
 from crosspose.config.settings import StreamingConfig, VmcConfig
 from crosspose.runtime.demo import synthetic_config
-from crosspose.runtime.messages import heatmaps_message
 from crosspose.runtime.solver_stage import SolverStage
 from crosspose.solver import Solver
 from crosspose.streaming import BONE_ADDRESS
@@ -93,11 +93,11 @@ def test_filter_off_publishes_the_solvers_own_joints(tmp_path: Path, heatmaps: l
     config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES)
     assert config.filter.enabled is False  # off by default
     published = run_stage(config, heatmaps)
-    from crosspose.runtime.messages import read_heatmaps
 
     solver = Solver(**config.solver.options)
     for (header, buffers), message in zip(heatmaps, published, strict=True):
-        pose = solver.solve(*read_heatmaps(header, buffers))
+        received = parse_heatmaps(header, buffers)
+        pose = solver.solve(received.heatmaps, received.projections)
         np.testing.assert_array_equal(joints_of([message])[0], np.round(pose.joints, 4))
 
 

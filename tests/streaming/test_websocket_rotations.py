@@ -18,9 +18,9 @@ from websockets.asyncio.client import connect
 import crosspose.api.hub as hub_module
 from crosspose.api import ApiSettings, ServiceState, create_app
 from crosspose.api.testing import serve_in_thread
+from crosspose.bus.schema import rotations_payload
 from crosspose.calibration.store import CalibrationStore
 from crosspose.motion import BONE_PARENTS, BONES, UNITY_BONES
-from crosspose.runtime.messages import rotations_payload
 
 
 def skeleton(seq: int, with_rotations: bool) -> dict[str, Any]:

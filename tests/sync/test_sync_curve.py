@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from crosspose.bus import FRAMESET, CurveClient, Publisher, Subscriber, frame_topic, generate_keypair
-from crosspose.capture import decode_frame, encode_frame, frame_header
+from crosspose.bus.schema import frame_message
+from crosspose.capture import decode_frame, encode_frame
 from crosspose.config import config_from_dict
 from crosspose.sync.process import SyncStage
 
@@ -26,8 +27,9 @@ def _send_frames(endpoint: str, cam: str, value: int, stop: threading.Event,
         seq = 0
         while not stop.is_set():
             encoding, buf = encode_frame(image, None)
-            header = frame_header(cam, seq, image, t_capture_ns=time.monotonic_ns(), t_wall_ns=time.time_ns(),
-                                  t_device_ns=None, encoding=encoding, fps=FPS)  # fmt: skip
+            header = frame_message(cam, seq, image, t_capture_ns=time.monotonic_ns(),
+                                   t_wall_ns=time.time_ns(), t_device_ns=None, encoding=encoding,
+                                   fps=FPS)  # fmt: skip
             pub.send(frame_topic(cam), header, [buf])
             seq += 1
             stop.wait(1 / FPS)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from crosspose.bus import FRAMESET, STATUS, Message, Publisher, Subscriber, frame_topic, status_topic
-from crosspose.capture import decode_frame, encode_frame, frame_header
+from crosspose.bus.schema import frame_message
+from crosspose.capture import decode_frame, encode_frame
 from crosspose.config import config_from_dict
 from crosspose.sync import run_sync
 
@@ -32,8 +33,8 @@ def _camera(endpoint: str, cam: str, index: int, stop: threading.Event, seed: in
                                                          "state": "running"})  # fmt: skip
             t_cap = time.monotonic_ns() - rng.randrange(0, 3_000_000)
             encoding, buf = encode_frame(image, None)
-            header = frame_header(cam, seq, image, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),
-                                  t_device_ns=None, encoding=encoding, fps=FPS)  # fmt: skip
+            header = frame_message(cam, seq, image, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),
+                                   t_device_ns=None, encoding=encoding, fps=FPS)  # fmt: skip
             pub.send(frame_topic(cam), header, [buf])
             if seq % 10 == 3:
                 pub.send(frame_topic(cam), {"type": "bogus"})  # a foreign message: counted, ignored

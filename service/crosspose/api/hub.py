@@ -6,7 +6,7 @@ client. A subscriber that cannot keep up loses its own oldest messages (counted 
 memory is bounded by ``clients × queue_size`` encoded messages.
 
 Rotations (``?rotations=true``): a message may carry a ``rotations`` key (the solver stage's per-frame
-joint rotations, see :func:`crosspose.runtime.messages.rotations_payload`). Clients that asked for
+joint rotations, see :func:`crosspose.bus.schema.rotations_payload`). Clients that asked for
 rotations get it (``null`` while none is known); the others get the message without that key, exactly
 as before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
 """

@@ -1,28 +1,33 @@
-"""The message bus, and the only code that imports zmq: topics, the wire codec, sockets, CURVE keys."""
+"""The message bus, and the only code that imports zmq: topics and message schemas, the wire codec,
+sockets, CURVE keys."""
 
 from crosspose.bus.codec import (
     VERSION,
+    DropReason,
     Message,
     MessageError,
     decode,
     encode,
     pack_array,
     unpack_array,
+    versioned,
 )
 from crosspose.bus.curve import CurveClient, CurveKeyError, CurveServer, generate_keypair
-from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_latest, recv_any, shutdown
-from crosspose.bus.topics import (
+from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     CONTROL,
     FRAME,
     FRAMESET,
     HEATMAPS,
+    PREVIEW,
     SKELETON,
     STATUS,
     control_topic,
     frame_topic,
+    preview_topic,
     status_topic,
 )
+from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_latest, recv_any, shutdown
 
 __all__ = [
     "CALIBRATION_UPDATED",
@@ -30,12 +35,14 @@ __all__ = [
     "FRAME",
     "FRAMESET",
     "HEATMAPS",
+    "PREVIEW",
     "SKELETON",
     "STATUS",
     "VERSION",
     "CurveClient",
     "CurveKeyError",
     "CurveServer",
+    "DropReason",
     "Message",
     "MessageError",
     "Publisher",
@@ -48,8 +55,10 @@ __all__ = [
     "frame_topic",
     "generate_keypair",
     "pack_array",
+    "preview_topic",
     "recv_any",
     "shutdown",
     "status_topic",
     "unpack_array",
+    "versioned",
 ]

@@ -1,6 +1,6 @@
 """Capture: one grabber process per camera and one module per source kind (opencv, file, synthetic)."""
 
-from crosspose.capture.frames import decode_frame, encode_frame, frame_header
+from crosspose.capture.frames import decode_frame, encode_frame
 from crosspose.capture.grabber import Grabber, GrabberStats, run_grabber
 from crosspose.capture.source import Source, SourceEnded, SourceError, open_source, source_kind
 
@@ -12,7 +12,6 @@ __all__ = [
     "SourceError",
     "decode_frame",
     "encode_frame",
-    "frame_header",
     "open_source",
     "run_grabber",
     "source_kind",

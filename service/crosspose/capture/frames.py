@@ -1,15 +1,15 @@
-"""The ``frame`` message: header fields a grabber stamps, and the buffer's encoding (raw BGR or JPEG)."""
+"""A frame's image in and out of its message buffer: raw BGR (no copy) or JPEG. The header's fields are
+:func:`crosspose.bus.schema.frame_message`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from crosspose.bus import MessageError
-
-Encoding = Literal["raw", "jpeg"]
+from crosspose.bus.schema import Encoding
 
 
 def encode_frame(frame: np.ndarray, jpeg_quality: int | None) -> tuple[Encoding, bytes | memoryview]:
@@ -24,33 +24,6 @@ def encode_frame(frame: np.ndarray, jpeg_quality: int | None) -> tuple[Encoding,
     if not ok:
         raise ValueError("JPEG encoding failed")
     return "jpeg", buf.tobytes()
-
-
-def frame_header(
-    camera: str,
-    seq: int,
-    frame: np.ndarray,
-    *,
-    t_capture_ns: int,
-    t_wall_ns: int,
-    t_device_ns: int | None,
-    encoding: Encoding,
-    fps: float | None,
-) -> dict[str, Any]:
-    """The msgpack header of one frame (``shape``/``dtype`` are the decoded image's)."""
-    return {
-        "v": 1,
-        "type": "frame",
-        "camera": camera,
-        "seq": seq,
-        "t_capture_ns": t_capture_ns,
-        "t_wall_ns": t_wall_ns,
-        "t_device_ns": t_device_ns,
-        "shape": list(frame.shape),
-        "dtype": str(frame.dtype),
-        "encoding": encoding,
-        "fps": fps,
-    }
 
 
 def decode_frame(header: Mapping[str, Any], buffer: bytes | memoryview) -> np.ndarray:

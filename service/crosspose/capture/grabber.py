@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from crosspose.bus import CurveClient, Publisher, frame_topic, status_topic
-from crosspose.capture.frames import Encoding, encode_frame, frame_header
+from crosspose.bus import CurveClient, Publisher
+from crosspose.bus.schema import Encoding, frame_message, frame_topic, status_message, status_topic
+from crosspose.capture.frames import encode_frame
 from crosspose.capture.source import Source, SourceEnded, SourceError, open_source
 from crosspose.config import BusConfig, CameraConfig
 
@@ -98,22 +99,19 @@ class Grabber:
     def status(self) -> dict[str, Any]:
         """The ``status.grabber.<cam>.`` header."""
         s = self.stats
-        return {
-            "v": 1,
-            "type": "status",
-            "stage": "grabber",
-            "camera": self.camera.name,
+        age_ms = None
+        if s.last_capture_ns is not None:
+            age_ms = round((time.monotonic_ns() - s.last_capture_ns) / 1e6, 1)
+        fields = {
             "state": s.state,
             "fps": round(s.fps, 2),
             "frames": s.frames,
             "dropped": s.dropped,
             "reconnects": s.reconnects,
             "error": s.error,
-            "frame_age_ms": None
-            if s.last_capture_ns is None
-            else round((time.monotonic_ns() - s.last_capture_ns) / 1e6, 1),
-            "t_wall_ns": time.time_ns(),
+            "frame_age_ms": age_ms,
         }
+        return status_message("grabber", fields, camera=self.camera.name)
 
     def _set_state(self, state: State, error: str | None = None) -> None:
         if state != self.stats.state or error != self.stats.error:
@@ -156,7 +154,7 @@ class Grabber:
         self, pub: Publisher, src: Source, frame: Any, device_ns: int | None, t_cap: int
     ) -> None:
         encoding, buf = self._encode(src, frame)
-        header = frame_header(
+        header = frame_message(
             self.camera.name,
             self._seq,
             frame,

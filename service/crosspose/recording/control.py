@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from crosspose.bus.schema import recording_message
 from crosspose.recording.take import Take, TakeStore, check_name
 
 
@@ -107,17 +108,7 @@ class RecordingControl:
             if st.get("state") == "recording":
                 raise RecordingConflictError(f"take {st.get('take')!r} is recording; stop it first")
             take_id = self.store.new_id(name)
-            self.send(
-                {
-                    "v": 1,
-                    "type": "recording",
-                    "action": "start",
-                    "id": take_id,
-                    "name": name,
-                    "metadata": dict(metadata or {}),
-                    "max_bytes": max_bytes,
-                }
-            )
+            self.send(recording_message("start", take_id, name=name, metadata=metadata, max_bytes=max_bytes))
             got = self._wait(lambda s: s.get("take") == take_id or (s.get("last") or {}).get("id") == take_id)
             if got is None:
                 raise RecorderUnavailableError(
@@ -148,7 +139,7 @@ class RecordingControl:
                 raise RecorderUnavailableError(
                     f"the recorder recording {take_id!r} has not reported for a while"
                 )
-            self.send({"v": 1, "type": "recording", "action": "stop", "id": take_id})
+            self.send(recording_message("stop", take_id))
             got = self._wait(lambda s: s.get("take") != take_id or s.get("state") == "stopping")
             if got is None:
                 raise RecorderUnavailableError(

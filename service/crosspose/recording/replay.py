@@ -101,6 +101,7 @@ def replay(
     """
     import torch
 
+    from crosspose.bus.schema import heatmaps_message, parse_heatmaps, skeleton_message
     from crosspose.calibration import load_rig
     from crosspose.runtime.inference_stage import (
         NetworkBackend,
@@ -108,7 +109,6 @@ def replay(
         image_scale,
         pose_from_skeleton,
     )
-    from crosspose.runtime.messages import heatmaps_message, read_heatmaps, skeleton_message
     from crosspose.solver import Solver
 
     torch.manual_seed(seed)
@@ -175,7 +175,8 @@ def replay(
             calibration_version=versions[current][1],
             backend=backend.name,
         )
-        heatmaps, projections = read_heatmaps(hdr, bufs)  # float16 on the bus: the same rounding
+        received = parse_heatmaps(hdr, bufs)  # float16 on the bus: the same rounding
+        heatmaps, projections = received.heatmaps, received.projections
         pose = solver.solve(heatmaps, projections, t_ns=t_capture)  # as the live solver stage
         msg = skeleton_message(
             pose,

@@ -15,9 +15,16 @@ import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import CALIBRATION_UPDATED, SKELETON, STATUS, Message, Publisher, Subscriber, shutdown
+from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus.schema import (
+    CALIBRATION_UPDATED,
+    PREVIEW,
+    RECORDING_CONTROL,
+    SKELETON,
+    STATUS,
+    calibration_message,
+)
 from crosspose.config import Config
-from crosspose.runtime.messages import PREVIEW
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,6 @@ class BusBridge:
     def publish_calibration(self, active: Any) -> None:
         """Send the accepted calibration to the pipeline (called by the API after a good upload)."""
         from crosspose.calibration import dumps_rig
-        from crosspose.runtime.messages import calibration_message
 
         text = dumps_rig(active.rig, "crosspose").decode()
         with self._control_lock:
@@ -86,8 +92,6 @@ class BusBridge:
 
     def publish_recording(self, command: dict[str, Any]) -> None:
         """Send a ``control.recording.`` command (start/stop a take) to the recorder stage."""
-        from crosspose.runtime.recorder_stage import RECORDING_CONTROL
-
         with self._control_lock:
             self.control.send(RECORDING_CONTROL, command)
 

@@ -6,7 +6,8 @@ import time
 from collections import deque
 from typing import Any
 
-from crosspose.bus import Publisher, status_topic
+from crosspose.bus import Publisher
+from crosspose.bus.schema import status_message, status_topic
 
 
 class RateMeter:
@@ -44,5 +45,4 @@ class Heartbeat:
         if now < self._next:
             return False
         self._next = now + self.interval_ns
-        header = {"v": 1, "type": "status", "stage": self.stage, "t_wall_ns": time.time_ns(), **payload}
-        return self.publisher.send(self.topic, header)
+        return self.publisher.send(self.topic, status_message(self.stage, payload))

@@ -26,21 +26,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crosspose.bus import (
+from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
     HEATMAPS,
     SKELETON,
-    Message,
-    Publisher,
-    Subscriber,
-    shutdown,
+    heatmaps_message,
+    preview_message,
+    preview_topic,
 )
 from crosspose.capture.frames import decode_frame
 from crosspose.config import Config
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.messages import heatmaps_message, preview_topic
 
 log = logging.getLogger(__name__)
 
@@ -419,31 +418,18 @@ class InferenceStage:
             if image is None:
                 continue
             jpeg, scale = preview_of(image)
-            meta: dict[str, Any] = {
-                "v": 1,
-                "type": "preview",
-                "camera": name,
-                "seq": int(header["seq"]),
-                "t_capture_ns": int((header["frames"][c] or {}).get("t_capture_ns", 0)),
-                "width": round(image.shape[1] * scale),
-                "height": round(image.shape[0] * scale),
-                "scale": scale,
-                "joints2d": None,
-                "crop": None,
-            }
-            if joints2d is not None:
-                pts = joints2d[0][c] * scale
-                meta["joints2d"] = [
-                    [
-                        None if not np.isfinite(x) else round(float(x), 1),
-                        None if not np.isfinite(y) else round(float(y), 1),
-                        float(k),
-                    ]
-                    for (x, y), k in zip(pts, joints2d[1], strict=True)
-                ]
             corners = out.crop_corners[c] if c < len(out.crop_corners) else None
-            if corners is not None:
-                meta["crop"] = [[round(float(x) * scale, 1), round(float(y) * scale, 1)] for x, y in corners]
+            meta = preview_message(
+                camera=name,
+                seq=int(header["seq"]),
+                t_capture_ns=int((header["frames"][c] or {}).get("t_capture_ns", 0)),
+                width=round(image.shape[1] * scale),
+                height=round(image.shape[0] * scale),
+                scale=scale,
+                joints2d=None if joints2d is None else joints2d[0][c] * scale,
+                confidence=None if joints2d is None else joints2d[1],
+                crop=None if corners is None else np.asarray(corners) * scale,
+            )
             self.status.send(preview_topic(name), meta, [jpeg])
 
     def payload(self) -> dict[str, Any]:

@@ -23,24 +23,20 @@ from collections.abc import Mapping
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import (
+from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
+    RECORDER_STATUS,
+    RECORDING_CONTROL,
     SKELETON,
-    Message,
-    Publisher,
-    Subscriber,
-    control_topic,
-    shutdown,
-    status_topic,
+    status_message,
 )
 from crosspose.config import Config
 from crosspose.recording.take import TakeError, TakeStore, TakeWriteError, TakeWriter, check_name
 from crosspose.runtime.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
-RECORDING_CONTROL = control_topic("recording")
-RECORDER_STATUS = status_topic("recorder")
 
 
 class RecorderStage:
@@ -261,14 +257,7 @@ class RecorderStage:
 
     def send_status(self) -> None:
         """Publish ``status.recorder.`` now (after a state change)."""
-        header = {
-            "v": 1,
-            "type": "status",
-            "stage": "recorder",
-            "t_wall_ns": time.time_ns(),
-            **self.payload(),
-        }
-        self.status.send(RECORDER_STATUS, header)
+        self.status.send(RECORDER_STATUS, status_message("recorder", self.payload()))
 
     def close(self) -> None:
         """Finish a take still recording (what is queued, for at most 2 s; state ``stopped``) and close."""

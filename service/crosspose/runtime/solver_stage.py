@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosspose.bus import HEATMAPS, SKELETON, MessageError, Publisher, Subscriber, shutdown
+from crosspose.bus import MessageError, Publisher, Subscriber, shutdown
+from crosspose.bus.schema import HEATMAPS, SKELETON, parse_heatmaps, rotations_payload, skeleton_message
 from crosspose.config import Config
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.messages import read_heatmaps, rotations_payload, skeleton_message
 from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class SolverStage:
     def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
         try:
-            heatmaps, projections = read_heatmaps(header, buffers)
+            received = parse_heatmaps(header, buffers)
+            heatmaps, projections = received.heatmaps, received.projections
         except (ValueError, KeyError, MessageError) as err:
             self.errors += 1
             log.warning("dropped a malformed heatmaps message: %s", err)

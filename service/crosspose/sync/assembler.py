@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crosspose.bus.schema import frameset_message
+
 Buffer = Any  # bytes | memoryview: whatever the transport handed over
 
 
@@ -64,17 +66,15 @@ class FrameSet:
 
     def header(self) -> dict[str, Any]:
         """The ``frameset`` message header (buffers follow for PRESENT cameras, in camera order)."""
-        return {
-            "v": 1,
-            "type": "frameset",
-            "seq": self.seq,
-            "t_ref_ns": self.t_ref_ns,
-            "t_emit_ns": self.t_emit_ns,
-            "cameras": list(self.cameras),
-            "present": list(self.present),
-            "frames": list(self.frames),
-            "skew_ns": list(self.skew_ns),
-        }
+        return frameset_message(
+            seq=self.seq,
+            t_ref_ns=self.t_ref_ns,
+            t_emit_ns=self.t_emit_ns,
+            cameras=self.cameras,
+            present=self.present,
+            frames=self.frames,
+            skew_ns=self.skew_ns,
+        )
 
     def present_buffers(self) -> list[Buffer]:
         """Buffers of the present cameras, in camera order."""

@@ -11,14 +11,19 @@ import threading
 import time
 from typing import Any
 
-from crosspose.bus import FRAME, FRAMESET, CurveServer, Publisher, Subscriber, recv_any, status_topic
+from crosspose.bus import CurveServer, Publisher, Subscriber, recv_any
+from crosspose.bus.schema import (
+    FRAME,
+    FRAMESET,
+    GRABBER_STATUS,
+    SYNC_STATUS,
+    status_message,
+)
 from crosspose.capture.grabber import StopEvent
 from crosspose.config import Config
 from crosspose.sync.assembler import ClockAligner, FrameSet, FrameSetAssembler
 
 log = logging.getLogger(__name__)
-GRABBER_STATUS = status_topic("grabber")
-SYNC_STATUS = status_topic("sync")
 
 
 class SyncStage:
@@ -127,17 +132,13 @@ class SyncStage:
         for cam, g in self.grabbers.items():
             if cam in st["cameras"]:
                 st["cameras"][cam]["grabber_state"] = g.get("state")
-        return {
-            "v": 1,
-            "type": "status",
-            "stage": "sync",
-            "t_wall_ns": time.time_ns(),
-            **st,
-            "frames_socket": self.frames.counters,
-            **({"local_frames_socket": self.local_frames.counters} if self.local_frames else {}),
-            **({"recording_tap": self.tap.counters} if self.tap is not None else {}),
-            "framesets_socket": self.framesets.counters,
-        }
+        st["frames_socket"] = self.frames.counters
+        if self.local_frames is not None:
+            st["local_frames_socket"] = self.local_frames.counters
+        if self.tap is not None:
+            st["recording_tap"] = self.tap.counters
+        st["framesets_socket"] = self.framesets.counters
+        return status_message("sync", st)
 
     def publish_status(self) -> None:
         """Send ``status.sync.`` now."""

@@ -1,7 +1,7 @@
 """``WS /ws/skeletons?format=json|msgpack[&rotations=true]``: one message per solved frame (DESIGN §5),
 JSON text or msgpack binary frames. Each client has its own bounded queue; a slow client loses its oldest
 messages. ``rotations=true`` adds the ``rotations`` payload (local joint quaternions, bone names, rest
-offsets: :func:`crosspose.runtime.messages.rotations_payload`); without it the message is unchanged."""
+offsets: :func:`crosspose.bus.schema.rotations_payload`); without it the message is unchanged."""
 
 from __future__ import annotations
 
