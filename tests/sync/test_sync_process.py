@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crosspose.bus import FRAMESET, STATUS, Message, Publisher, Subscriber, frame_topic, status_topic
-from crosspose.bus.schema import frame_message
+from crosspose.bus.schema import frame_message, status_message
 from crosspose.capture import decode_frame, encode_frame
 from crosspose.config import config_from_dict
 from crosspose.sync import run_sync
@@ -29,8 +29,8 @@ def _camera(endpoint: str, cam: str, index: int, stop: threading.Event, seed: in
         seq, next_t = 0, time.monotonic()
         while not stop.is_set():
             if seq % 10 == 0:
-                pub.send(status_topic("grabber", cam), {"type": "status", "stage": "grabber", "camera": cam,
-                                                         "state": "running"})  # fmt: skip
+                status = status_message("grabber", {"state": "running"}, camera=cam)
+                pub.send(status_topic("grabber", cam), status)
             t_cap = time.monotonic_ns() - rng.randrange(0, 3_000_000)
             encoding, buf = encode_frame(image, None)
             header = frame_message(cam, seq, image, t_capture_ns=t_cap, t_wall_ns=time.time_ns(),

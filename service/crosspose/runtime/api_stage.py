@@ -15,7 +15,7 @@ import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus import Message, MessageError, Publisher, Subscriber, shutdown
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     PREVIEW,
@@ -23,6 +23,9 @@ from crosspose.bus.schema import (
     SKELETON,
     STATUS,
     calibration_message,
+    parse_preview,
+    parse_skeleton,
+    parse_status,
 )
 from crosspose.config import Config
 
@@ -96,26 +99,39 @@ class BusBridge:
             self.control.send(RECORDING_CONTROL, command)
 
     def _handle_status(self, msg: Message) -> None:
-        if msg.topic.startswith(PREVIEW):
-            previews = getattr(self.state, "previews", None)
-            camera = msg.header.get("camera")
-            if previews is not None and isinstance(camera, str) and len(msg.buffers) == 1:
-                previews.update(camera, bytes(msg.buffers[0]), dict(msg.header))
+        try:
+            if msg.topic.startswith(PREVIEW):
+                preview = parse_preview(msg.header, msg.buffers)
+                previews = getattr(self.state, "previews", None)
+                if previews is not None:
+                    previews.update(preview.camera, preview.jpeg, dict(msg.header))
+                return
+            header = parse_status(msg.header, msg.topic)
+        except MessageError as err:
+            log.debug("dropped a %s message on %r: %s", err.reason, msg.topic, err)
             return
         recordings = getattr(self.state, "recordings", None)
-        if recordings is not None and msg.header.get("stage") == "recorder":
-            recordings.on_status(msg.header)
-        translated = translate_status(msg.header)
+        if recordings is not None and header["stage"] == "recorder":
+            recordings.on_status(header)
+        translated = translate_status(header)
         if translated is not None:
             self.state.status.update(translated[0], translated[1], time.monotonic_ns())
+
+    def _forward(self, msg: Message) -> None:
+        try:
+            message = parse_skeleton(msg.header)
+        except MessageError as err:
+            log.debug("dropped a %s skeleton message: %s", err.reason, err)
+            return
+        self.state.hub.publish(message)
+        self.forwarded += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():
             got = False
             skeleton = self.skeletons.recv(0)
             if skeleton is not None:
-                self.state.hub.publish(skeleton.header)
-                self.forwarded += 1
+                self._forward(skeleton)
                 got = True
             status = self.status.recv(0)
             if status is not None:
@@ -125,8 +141,7 @@ class BusBridge:
                 # Block briefly on the skeleton socket (the latency-critical one).
                 skeleton = self.skeletons.recv(5)
                 if skeleton is not None:
-                    self.state.hub.publish(skeleton.header)
-                    self.forwarded += 1
+                    self._forward(skeleton)
 
     def close(self) -> None:
         self._stop.set()

@@ -33,6 +33,8 @@ from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
     heatmaps_message,
+    parse_calibration,
+    parse_frameset,
     preview_message,
     preview_topic,
 )
@@ -298,7 +300,8 @@ class InferenceStage:
         from crosspose.calibration import load_rig
 
         try:
-            rig = load_rig(msg.header["rig"].encode(), format="crosspose")
+            update = parse_calibration(msg.header)
+            rig = load_rig(update.rig.encode(), format="crosspose")
             if list(rig.names) != self.names:
                 rig = rig.subset(self.names)
         except Exception as err:  # a bad control message must not stop the stage
@@ -307,7 +310,7 @@ class InferenceStage:
             return
         self.rig = rig
         self._scaled = None
-        self.calibration_version = int(msg.header.get("version", 0))
+        self.calibration_version = update.version
         if self.backend is not None:
             self.backend.set_rig(rig)
         self._ensure_backend()
@@ -359,6 +362,7 @@ class InferenceStage:
         try:
             if list(header["cameras"]) != self.names:
                 raise ValueError(f"frame set cameras {header['cameras']} are not the configured {self.names}")
+            parse_frameset(header, msg.buffers)
             images = frameset_images(header, msg.buffers)
             # The simulated backend reads no pixels (its cameras may send placeholder frames).
             rig = self._rig_for(images) if self.backend.name == "network" else self.rig

@@ -23,13 +23,17 @@ from collections.abc import Mapping
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus import Message, MessageError, Publisher, Subscriber, shutdown
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
     RECORDER_STATUS,
     RECORDING_CONTROL,
     SKELETON,
+    parse_calibration,
+    parse_frameset,
+    parse_recording,
+    parse_skeleton,
     status_message,
 )
 from crosspose.config import Config
@@ -81,20 +85,22 @@ class RecorderStage:
 
     # -- control -----------------------------------------------------------------------------------
     def _handle_control(self, msg: Message) -> None:
-        h = msg.header
-        if msg.topic.startswith(CALIBRATION_UPDATED):
-            if isinstance(h.get("rig"), str):
-                self.calibration = (h.get("version"), h.get("sha256"), h["rig"])
+        try:
+            if msg.topic.startswith(CALIBRATION_UPDATED):
+                update = parse_calibration(msg.header)
+                self.calibration = (update.version, update.sha256, update.rig)
                 if self.writer is not None:
                     self._guarded(lambda w: w.set_calibration(*self.calibration))
+                return
+            command = parse_recording(msg.header)
+        except MessageError as err:
+            log.warning("recorder: ignored a control message: %s", err)
             return
-        action, take_id = h.get("action"), h.get("id")
-        if not isinstance(take_id, str):
-            return
-        if action == "start":
-            self.start(take_id, str(h.get("name", take_id)), h.get("metadata") or {}, h.get("max_bytes"))
-        elif action == "stop":
-            self.request_stop(take_id)
+        if command.action == "start":
+            self.start(command.take_id, command.name or command.take_id, command.metadata or {},
+                       command.max_bytes)
+        else:
+            self.request_stop(command.take_id)
 
     def start(
         self, take_id: str, name: str, metadata: Mapping[str, Any], max_bytes: int | None = None
@@ -199,14 +205,14 @@ class RecorderStage:
             if self.stop_ns is not None and int(msg.header.get("t_emit_ns") or 0) > self.stop_ns:
                 self.stop()  # every set emitted before the stop request is written
                 return n
-            if not self._guarded(lambda w, m=msg: w.add_frameset(m.header, m.buffers)):
+            if not self._guarded(lambda w, m=msg: w.add_frameset(_checked_frameset(m), m.buffers)):
                 return n
             n += 1
         while self.writer is not None and self.skeletons is not None:
             sk = self.skeletons.recv(0)
             if sk is None:
                 break
-            if not self._guarded(lambda w, m=sk: w.add_skeleton(m.header)):
+            if not self._guarded(lambda w, m=sk: w.add_skeleton(parse_skeleton(m.header))):
                 break
         return n
 
@@ -224,7 +230,7 @@ class RecorderStage:
             if n == 0 and self.tap is not None:
                 msg = self.tap.recv(min(timeout_ms, 5))
                 if msg is not None:
-                    n += int(self._guarded(lambda w: w.add_frameset(msg.header, msg.buffers)))
+                    n += int(self._guarded(lambda w: w.add_frameset(_checked_frameset(msg), msg.buffers)))
         else:
             ctl = self.control.recv(timeout_ms)
             if ctl is not None:
@@ -271,6 +277,13 @@ class RecorderStage:
             if sock is not None:
                 sock.close()
         self.status.close(linger_ms=200)
+
+
+def _checked_frameset(msg: Message) -> dict[str, Any]:
+    """A tap message's header once :func:`parse_frameset` accepts it (a bad one raises, counted as
+    malformed by the writer's guard)."""
+    parse_frameset(msg.header, msg.buffers)
+    return msg.header
 
 
 def run_recorder(stop: Event, config: Config) -> None:

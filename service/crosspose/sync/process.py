@@ -11,12 +11,14 @@ import threading
 import time
 from typing import Any
 
-from crosspose.bus import CurveServer, Publisher, Subscriber, recv_any
+from crosspose.bus import CurveServer, MessageError, Publisher, Subscriber, recv_any
 from crosspose.bus.schema import (
     FRAME,
     FRAMESET,
     GRABBER_STATUS,
     SYNC_STATUS,
+    parse_frame,
+    parse_status,
     status_message,
 )
 from crosspose.capture.grabber import StopEvent
@@ -106,20 +108,20 @@ class SyncStage:
         now = time.monotonic_ns()
         sets: list[FrameSet] = []
         if msg is not None:
-            if msg.topic.startswith(GRABBER_STATUS):
-                cam = msg.header.get("camera")
-                if isinstance(cam, str):
-                    self.grabbers[cam] = msg.header
-                self.status_pub.send(msg.topic, msg.header)
-            elif msg.type == "frame" and len(msg.buffers) == 1:
-                cam = msg.header.get("camera")
-                t = msg.header.get("t_capture_ns")
-                t_local = None
-                if cam in self._clocks and isinstance(t, int):
-                    t_local = self._clocks[cam].to_local(t, now)
-                sets = self.assembler.add(msg.header, msg.buffers[0], now, t_ns=t_local)
-            else:
+            try:
+                if msg.topic.startswith(GRABBER_STATUS):
+                    status = parse_status(msg.header, msg.topic)
+                    self.grabbers[status["camera"]] = status
+                    self.status_pub.send(msg.topic, status)
+                else:
+                    frame = parse_frame(msg.header, msg.buffers)
+                    t_local = None
+                    if frame.camera in self._clocks:
+                        t_local = self._clocks[frame.camera].to_local(frame.t_capture_ns, now)
+                    sets = self.assembler.add(msg.header, msg.buffers[0], now, t_ns=t_local)
+            except MessageError as err:
                 self.assembler.dropped_foreign += 1
+                log.debug("sync: dropped a %s message on %r: %s", err.reason, msg.topic, err)
         sets += self.assembler.poll(time.monotonic_ns())
         self._publish(sets)
         if time.monotonic() >= self._next_status:
