@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crosspose.api.hub import SkeletonHub
 from crosspose.api.previews import PreviewBoard
 from crosspose.api.status import StatusBoard
-from crosspose.calibration.store import ActiveCalibration, CalibrationStore
+
+if TYPE_CHECKING:  # the store loads the geometry (torch): the runtime hands one in, the API never imports it
+    from crosspose.calibration.store import ActiveCalibration, CalibrationStore
 
 #: Why token-guarded writes are refused when no token is configured, and how to enable them (the 403's
 #: words, the health report's and the viewer's).

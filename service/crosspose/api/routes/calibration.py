@@ -12,7 +12,7 @@ import json
 import logging
 import zipfile
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,8 +28,12 @@ from crosspose.api.schemas import (
     ErrorBody,
 )
 from crosspose.api.state import WRITES_DISABLED, WRITES_HOW_TO, ServiceState
-from crosspose.calibration import CalibrationError, rig_files
-from crosspose.calibration.store import ActiveCalibration, CalibrationVersion, CameraSetError
+
+if TYPE_CHECKING:
+    from crosspose.calibration.store import ActiveCalibration, CalibrationVersion
+
+# The calibration package loads the geometry and with it torch (~2 s): it is imported by the requests
+# that convert or validate a rig, not with the API (whose stage imports this module at start).
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/calibration", tags=["calibration"])
@@ -147,6 +151,8 @@ def get_calibration(
 ) -> Response:
     """The rig in force with its version and SHA-256 (of the stored crosspose JSON, i.e. of the body
     of `?format=crosspose`)."""
+    from crosspose.calibration import rig_files
+
     active = _active_or_404(state)
     canonical = state.calibration.canonical_bytes(active.version)
     headers = {"X-Calibration-Version": str(active.version), "X-Calibration-SHA256": active.sha256}
@@ -198,6 +204,9 @@ async def put_calibration(
     exactly the configured cameras), store it as a new version and make it active; the running pipeline
     picks it up on its next frame set. On any error the active calibration and the history stay as
     they were."""
+    from crosspose.calibration import CalibrationError
+    from crosspose.calibration.store import CameraSetError
+
     data = await _read_body(request, state.settings.max_upload_bytes)
     host = request.client.host if request.client else "unknown"
     source = f"upload from {host}" + (f": {note}" if note else "")
