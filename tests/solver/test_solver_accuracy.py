@@ -115,6 +115,27 @@ def test_missing_camera_is_ignored(how: str) -> None:
     assert (pose.views == 3).all()
 
 
+@pytest.mark.parametrize("noise", [0.01, 0.1])
+def test_a_view_without_signal_votes_nowhere(noise: float) -> None:
+    """A camera that sees nothing still sends maps of noise, and every noise map has a maximum. The
+    root, the search and the answer must be those of the camera missing (issue 15: without the peak
+    test the noise, normalised by its own maximum, moved the root 89 mm on this scene, and the search
+    with it)."""
+    scene = make_scene(2, jitter=0.25, noise=0.01)
+    missing, silent = scene.heatmaps.copy(), scene.heatmaps.copy()
+    missing[1] = 0.0
+    silent[1] = np.random.default_rng(2).normal(0.0, noise, silent[1].shape)
+    without = Solver().solve(missing, scene.projections)
+    pose = Solver().solve(silent, scene.projections)
+    root_error = 1e3 * np.linalg.norm(pose.diagnostics["root"] - scene.joints[0])
+    assert root_error <= 1e3 * np.linalg.norm(without.diagnostics["root"] - scene.joints[0]) + 1.0
+    assert error_mm(pose, scene.joints).mean() <= error_mm(without, scene.joints).mean() + 0.01
+    np.testing.assert_allclose(pose.diagnostics["searched"], without.diagnostics["searched"], atol=1e-6)
+    np.testing.assert_allclose(pose.joints, without.joints, atol=1e-6)
+    assert not pose.support[1].any()
+    np.testing.assert_array_equal(pose.views, without.views)
+
+
 def test_joint_seen_by_one_view_is_reported_with_low_confidence() -> None:
     scene = make_scene(8)
     hm = scene.heatmaps.copy()

@@ -156,7 +156,8 @@ _WINDOW_OFFSETS: dict[str, torch.Tensor] = {}
 
 def epipolar_swaps(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor,
                    groups: MirrorGroups, options: RelabelOptions = RelabelOptions(),
-                   fundamental: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+                   fundamental: torch.Tensor | np.ndarray | None = None,
+                   signal: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, G)`` bool: views whose labelling of a mirror group disagrees with the others', from the
     heatmap peaks and epipolar geometry alone (no 3D pose needed).
 
@@ -167,6 +168,8 @@ def epipolar_swaps(heatmaps: torch.Tensor, projections: torch.Tensor, valid: tor
     views wins if it beats "no view swapped" by ``epipolar_margin`` per pair of views it changes.
     Views that see the two limbs on one epipolar line abstain by themselves: both matchings cost the
     same. ``fundamental``: :func:`fundamental_matrices` of ``projections`` when the caller has them.
+    ``signal``: ``(N, C, J)`` the heatmaps that hold a peak (:func:`.sampling.view_signal`); a map
+    without one is not tested, however high its noise reaches.
 
     The peaks are found on the heatmaps' device; the test itself works on ``N x C x J`` peaks and runs
     in numpy (float64) after one transfer of them.
@@ -178,7 +181,8 @@ def epipolar_swaps(heatmaps: torch.Tensor, projections: torch.Tensor, valid: tor
     xy, value = heatmap_peaks(heatmaps)
     valid_np = valid.cpu().numpy()
     xy1 = np.concatenate([xy.astype(np.float64), np.ones_like(xy[..., :1], dtype=np.float64)], -1)
-    seen = (value >= options.min_peak) & valid_np[..., None]  # (N, C, J)
+    present = valid_np[..., None] if signal is None else signal.cpu().numpy()
+    seen = (value >= options.min_peak) & present  # (N, C, J)
     if fundamental is None:
         fundamental = fundamental_matrices(projections)
     F = fundamental.cpu().numpy() if isinstance(fundamental, torch.Tensor) else fundamental  # (N, U, V, 3, 3)

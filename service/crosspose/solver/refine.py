@@ -2,9 +2,9 @@
 
 For each joint and view, start at the reprojection of the searched 3D joint and climb to the local
 heatmap peak by mean shift (bilinear samples in a small window, so the answer is not tied to the
-pixel grid). Views whose local evidence contradicts the 3D vote — little evidence there, or a peak
-that pulls far away — are dropped; the rest are triangulated, weighted by their evidence, and views
-that then reproject badly are dropped once more.
+pixel grid). Views whose local evidence contradicts the 3D vote — no peak in the heatmap, little
+evidence there, or a peak that pulls far away — are dropped; the rest are triangulated, weighted by
+their evidence, and views that then reproject badly are dropped once more.
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     """Refine searched joints ``(N, J, 3)`` to sub-pixel precision from the views that agree.
 
     Args:
-        heatmaps: ``(N, C, J, h, w)``; projections: ``(N, C, 3, 4)``; valid: ``(N, C)`` usable cameras.
+        heatmaps: ``(N, C, J, h, w)``; projections: ``(N, C, 3, 4)``; valid: ``(N, C)`` usable cameras,
+            or ``(N, C, J)`` the views whose heatmap of each joint holds a peak
+            (:func:`.sampling.view_signal`): only those may support the joint.
 
     The peaks are climbed on the heatmaps' device; the choice of views and the triangulation work on
     ``N x C x J`` numbers and run in numpy after one transfer of them (the caller reads the result on
@@ -185,12 +187,14 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     peaks, evidence = host[..., :2], _fill_nan(host[..., 4], 0.0)
     P = projections.cpu().numpy().astype(np.float64)
     valid_np = valid.cpu().numpy()
+    if valid_np.ndim == 2:
+        valid_np = valid_np[..., None]
     searched = joints.cpu().numpy().astype(np.float64)
-    best = np.where(valid_np[..., None], evidence, 0.0).max(1, keepdims=True)
+    best = np.where(valid_np, evidence, 0.0).max(1, keepdims=True)
     shift = np.sqrt(((peaks - host[..., 2:4]) ** 2).sum(-1))
     support = (  # a NaN or infinite shift fails the first comparison
         (shift <= options.max_shift)
-        & valid_np[..., None]
+        & valid_np
         & (evidence >= options.min_evidence)
         & (evidence >= options.relative_evidence * best)
     )
@@ -203,7 +207,7 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     residual = np.full_like(evidence, np.nan)
     enough = np.zeros_like(support[:, 0])
     system = DLTSystem(peaks64, P)
-    views = valid_np.shape[1]
+    views = support.shape[1]
     for attempt in range(views - 1):
         X = system.solve(weight * support)
         residual = np.linalg.norm(project_points(X, P) - peaks64, axis=-1).astype(evidence.dtype)

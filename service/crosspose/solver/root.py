@@ -73,22 +73,27 @@ def search_root(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.
     """Find the root.
 
     Args:
-        heatmaps: ``(N, C, J, h, w)``; projections ``(N, C, 3, 4)``; valid ``(N, C)``.
+        heatmaps: ``(N, C, J, h, w)``; projections ``(N, C, 3, 4)``.
+        valid: ``(N, C)`` usable views, or ``(N, C, J)`` the views whose heatmap of each joint holds a
+            peak (:func:`.sampling.view_signal`): a map without one votes nowhere, where normalising
+            its noise by its own maximum would give it a full vote at random places.
         centre: ``(N, 3)`` centre of the capture volume, metres.
         joints: indices of the root evidence (pelvis, hips).
     Returns:
         ``(N, 3)`` root (metres) and ``(N,)`` its vote (the number of agreeing views, at most C).
     """
+    counts = valid[:, :, list(joints)] if valid.ndim == 3 else valid[..., None]  # (N, C, J' or 1)
     ev = heatmaps[:, :, list(joints)].clamp(min=0.0)
-    peak = ev.flatten(3).amax(-1)[..., None, None].clamp(min=1e-6)
-    ev = ev / peak
+    peak = ev.flatten(3).amax(-1).clamp(min=1e-6)
+    ev = ev * (counts / peak)[..., None, None]
+    views = counts.any(-1)
     n = ev.shape[0]
     dilated = _max_filter(ev, options.dilate)
     bins = max(round(options.volume_size / options.coarse_spacing), 1)
     points = cube(centre.to(heatmaps.dtype), options.volume_size, bins)
-    votes = vote(dilated, projections, valid, points)
+    votes = vote(dilated, projections, views, points)
     best = points[torch.arange(n), votes.argmax(-1)]
     points = cube(best, options.fine_spacing * options.fine_bins, options.fine_bins)
-    votes = vote(ev, projections, valid, points)
+    votes = vote(ev, projections, views, points)
     score, arg = votes.max(-1)
     return points[torch.arange(n), arg], score

@@ -1,10 +1,11 @@
 """The 3D search: a pictorial structure on a first grid around the root, then recursive refinement (RPSM).
 
 First level: a ``G^3`` grid (paper: 16^3 over a 2 m cube) centred on the root; every joint's unary is
-the heatmap evidence averaged over the valid views. Exact max-product either on the whole grid
-(shell messages) or on each joint's top-K bins (candidate messages). Recursion: a small grid of
-candidates around each joint (paper: 2x2x2 at ±s/2; ours 3x3x3 at {-s, 0, s}, which can also stay
-put), spacing halved each time, the same tree inference each time.
+the heatmap evidence averaged over the valid views (``valid``: ``(N, C)`` cameras, or ``(N, C, J)`` the
+views whose heatmap of each joint holds a peak, :func:`.sampling.view_signal`). Exact max-product
+either on the whole grid (shell messages) or on each joint's top-K bins (candidate messages).
+Recursion: a small grid of candidates around each joint (paper: 2x2x2 at ±s/2; ours 3x3x3 at
+{-s, 0, s}, which can also stay put), spacing halved each time, the same tree inference each time.
 """
 
 from __future__ import annotations

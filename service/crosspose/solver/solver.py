@@ -35,7 +35,7 @@ from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.pose import Pose3D
 from crosspose.solver.refine import RefineOptions, refine
 from crosspose.solver.root import RootSearchOptions, search_root
-from crosspose.solver.sampling import project, sample_per_joint, valid_cameras, view_centre_point
+from crosspose.solver.sampling import project, sample_per_joint, view_centre_point, view_signal
 from crosspose.solver.search import first_level, local_candidates, local_search, recurse
 from crosspose.solver.tree import TreeSchedule
 
@@ -74,6 +74,11 @@ class SolverOptions:
         track_swap_separation: in tracking mode the full left/right test runs only when the predicted
             pose leaves a doubt (:meth:`Solver._swap_suspected`); a joint and its mirror closer than this
             in a view (heatmap pixels) raise none there.
+        min_peak_snr: a view's heatmap of a joint counts — in the root vote, the pictorial structure,
+            the left/right test and the refinement — only when its maximum stands this many noise
+            standard deviations above the map's mean (:func:`.sampling.view_signal`). A view that sees
+            nothing still sends noise, and noise normalised or climbed votes like a peak: pure noise
+            reaches 3-5 (up to 7.5 clipped at zero), a real peak ten times the noise 8 or more.
         relabel_swaps: before the search, test each view's left/right labelling of each limb against
             the other views (epipolar geometry) and swap back the channels of a view that disagrees
             with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
@@ -104,6 +109,7 @@ class SolverOptions:
     track_reweight_rounds: int = 0
     track_swap_separation: float = 2.0
     track_max_age_s: float = 0.07
+    min_peak_snr: float = 6.0
     relabel_swaps: bool = True
     relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
     online_limbs: bool = True
@@ -115,7 +121,8 @@ class SolverOptions:
 class _Batch:
     heatmaps: torch.Tensor  # (N, C, J, h, w)
     projections: torch.Tensor  # (N, C, 3, 4)
-    valid: torch.Tensor  # (N, C)
+    valid: torch.Tensor  # (N, C) usable cameras
+    signal: torch.Tensor  # (N, C, J) valid and the heatmap holds a peak: the views that vote for a joint
     refine_options: RefineOptions | None = None  # overrides the solver's (keypoint input)
     permutation: torch.Tensor | None = None  # (N, C, J) channel read for each joint (relabelled views)
 
@@ -123,7 +130,8 @@ class _Batch:
         """The batch with the flagged ``(N, C, G)`` mirror groups of each view swapped back."""
         step = view_permutation(flips, groups)
         perm = step if self.permutation is None else self.permutation.gather(2, step)
-        return _Batch(relabel(self.heatmaps, step), self.projections, self.valid, self.refine_options, perm)
+        return _Batch(relabel(self.heatmaps, step), self.projections, self.valid, self.signal.gather(2, step),
+                      self.refine_options, perm)
 
 
 class Solver:
@@ -266,7 +274,7 @@ class Solver:
             raise ValueError(f"projections must have shape ({hm.shape[1]}, 3, 4) (one per camera), "
                              f"got {tuple(projections.shape)}")
         hm = torch.nan_to_num(hm, nan=0.0)
-        return _Batch(hm, P, valid_cameras(hm, P))
+        return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
 
     def _lengths(self, n: int, device: torch.device) -> torch.Tensor:
         """``(n, B)`` the current limb-length estimate on ``device`` (converted once per estimate)."""
@@ -278,7 +286,7 @@ class Solver:
         return cached[1].expand(n, -1)
 
     def _cold(self, b: _Batch) -> list[Pose3D]:
-        joints, root, votes = self._search(b, b.valid)
+        joints, root, votes = self._search(b)
         return self._finish(b, joints, "cold", root=root, root_votes=votes)
 
     def _relabel(self, b: _Batch) -> _Batch:
@@ -292,24 +300,27 @@ class Solver:
                 cached[0], P):
             cached = (P.clone(), fundamental_matrices(P).cpu().numpy())  # used on the host
             self._fundamental = cached
-        flips = epipolar_swaps(b.heatmaps, P, b.valid, self.groups, self.options.relabel_options, cached[1])
+        flips = epipolar_swaps(b.heatmaps, P, b.valid, self.groups, self.options.relabel_options, cached[1],
+                               b.signal)
         return b.relabelled(flips, self.groups) if bool(flips.any()) else b
 
-    def _search(self, b: _Batch, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Root vote, first-level PSM and RPSM recursions using the views in ``valid (N, C)``."""
+    def _search(self, b: _Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Root vote, first-level PSM and RPSM recursions, each joint from the views with its peak."""
         o = self.options
         n = b.heatmaps.shape[0]
         if o.volume_centre is not None:
             centre = torch.tensor(o.volume_centre, dtype=torch.float32, device=b.heatmaps.device).expand(n, 3)
         else:
             size = (int(b.heatmaps.shape[-2]), int(b.heatmaps.shape[-1]))
-            centre = view_centre_point(b.projections, valid, size).to(torch.float32)
-        root, votes = search_root(b.heatmaps, b.projections, valid, centre, self.root_joints, o.root_options)
+            # A camera without a single peak is looking elsewhere (or at nothing): it has no say either.
+            centre = view_centre_point(b.projections, b.signal.any(-1), size).to(torch.float32)
+        root, votes = search_root(b.heatmaps, b.projections, b.signal, centre, self.root_joints,
+                                  o.root_options)
         lengths = self._lengths(n, b.heatmaps.device)
-        joints = first_level(self.schedule, b.heatmaps, b.projections, valid, root, lengths,
+        joints = first_level(self.schedule, b.heatmaps, b.projections, b.signal, root, lengths,
                              bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance, top_k=o.top_k)
         spacing = o.grid_extent / o.grid_bins
-        joints = recurse(self.schedule, b.heatmaps, b.projections, valid, joints, lengths,
+        joints = recurse(self.schedule, b.heatmaps, b.projections, b.signal, joints, lengths,
                          spacing=spacing if o.recursion_size == 2 else spacing / 2,
                          iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
         return joints, root, votes
@@ -344,7 +355,8 @@ class Solver:
         # little and the epipolar test abstains there as well.
         apart = np.square(host[..., 0:2] - host[..., 2:4]).sum(-1) >= self.options.track_swap_separation ** 2
         doubt = (own < self.options.relabel_options.min_peak) | (apart & (crossed > 0.8 * own))
-        return bool((doubt & self._lateral & b.valid[0, :, None].cpu().numpy()).any())
+        # A view without a joint's peak has nothing to cross (the full test ignores it as well).
+        return bool((doubt & self._lateral & b.signal[0].cpu().numpy()).any())
 
     def _mirror_index(self, device: torch.device) -> torch.Tensor:
         cached = self._mirror
@@ -384,10 +396,10 @@ class Solver:
         joints = prev
         if o.track_iterations > 0:
             # RPSM recursions from the prediction: 3x3x3 local grids, spacing halved each time.
-            joints, _ = local_search(self.schedule, b.heatmaps, b.projections, b.valid, prev, lengths,
+            joints, _ = local_search(self.schedule, b.heatmaps, b.projections, b.signal, prev, lengths,
                                      size=3, spacing=o.track_spacing, tolerance=o.tolerance,
                                      samples=samples[..., :k])
-            joints = recurse(self.schedule, b.heatmaps, b.projections, b.valid, joints, lengths,
+            joints = recurse(self.schedule, b.heatmaps, b.projections, b.signal, joints, lengths,
                              spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
                              tolerance=o.tolerance)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
@@ -406,20 +418,19 @@ class Solver:
         options = b.refine_options or self.options.refine_options
         if mode == "tracked":
             options = dataclasses.replace(options, reweight_rounds=self.options.track_reweight_rounds)
-        if self.options.refine:
-            r = refine(b.heatmaps, b.projections, b.valid, joints, options)
-        else:
-            r = refine(b.heatmaps, b.projections, b.valid, joints, dataclasses.replace(options, iterations=0))
+        if not self.options.refine:
+            options = dataclasses.replace(options, iterations=0)
+        r = refine(b.heatmaps, b.projections, b.signal, joints, options)
         # The refinement's answer is on the host already; a few more transfers for the whole batch.
         searched = torch.cat([joints, root[:, None]], 1).double().cpu().numpy()  # (N, J+1, 3)
         j = joints.shape[1]
         final = r.joints if self.options.refine else searched[:, :j]
         votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
-        valid = b.valid.cpu().numpy()
+        signal = b.signal.cpu().numpy()
         ev = r.evidence.clip(0.0, 1.0)
         views_np = r.support.sum(1)  # (N, J) int64
         supported_mean = (ev * r.support).sum(1) / np.maximum(views_np, 1).astype(ev.dtype)
-        best_single = (ev * valid[..., None]).max(1)
+        best_single = (ev * signal).max(1)
         confidence_np = np.where(views_np >= 2, supported_mean, UNSUPPORTED_CONFIDENCE * best_single)
         relabelled = None if b.permutation is None else b.permutation.cpu().numpy()
         out = []
