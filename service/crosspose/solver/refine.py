@@ -4,7 +4,8 @@ For each joint and view, start at the reprojection of the searched 3D joint and 
 heatmap peak by mean shift (bilinear samples in a small window, so the answer is not tied to the
 pixel grid). Views whose local evidence contradicts the 3D vote — no peak in the heatmap, little
 evidence there, or a peak that pulls far away — are dropped; the rest are triangulated, weighted by
-their evidence, and views that then reproject badly are dropped once more.
+their evidence, and views that then reproject worse than the frame's own noise allows are dropped one
+by one.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ class RefineOptions:
         min_evidence: absolute heatmap value below which a view does not support a joint.
         relative_evidence: a view supports a joint only with at least this fraction of the best
             view's evidence.
-        max_residual: reprojection error (pixels) above which the worst view is dropped after
-            triangulation (one view per round, while more than two remain).
-        shift_sigma: scale (pixels) of the down-weighting of peaks away from the searched reprojection.
-        reweight_rounds: after the views are chosen, re-centre the down-weighting on the refined
-            joint's reprojection this many times (iteratively reweighted least squares): the search's
-            answer is only as good as its last grid (a few centimetres), so weighting views by their
-            distance from it biases the result towards whichever views happen to lie near it.
+        max_residual: reprojection error (pixels) up to which a view always agrees with the others.
+        outlier_sigmas: ... and beyond that, a view agrees while its reprojection error stays within
+            this many standard deviations of the frame's localisation noise (estimated from all of
+            the frame's reprojection errors, :func:`_outlier_limits`). The worst view above the limit
+            is dropped after triangulation, one view per round, while more than two remain. Views
+            that agree are triangulated weighted by their evidence alone: telling a disagreeing view
+            from noise is this test's job. Measured on 6 and 8 cameras whose peaks are all right but
+            0.6 px off (a 2D network's precision): a fixed 1.5 px limit dropped good views, and
+            down-weighting the rest by their distance from the search's answer (1.5 px scale) threw
+            away more of their information the more views there were; together 8 % more error than
+            triangulating every view's windowed soft-argmax, now within 0.3 % of it.
     """
 
     radius: int = 3
@@ -45,8 +50,7 @@ class RefineOptions:
     min_evidence: float = 0.05
     relative_evidence: float = 0.25
     max_residual: float = 1.5
-    shift_sigma: float = 1.5
-    reweight_rounds: int = 3
+    outlier_sigmas: float = 4.0
 
 
 def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iterations: int
@@ -168,6 +172,29 @@ class Refinement:
     residual: np.ndarray  # (N, C, J) reprojection error of the refined joint, pixels
 
 
+def _outlier_limits(residual: np.ndarray, support: np.ndarray, options: RefineOptions) -> np.ndarray:
+    """``(N, J)`` reprojection error (pixels) above which a supporting view disagrees with the others.
+
+    Every view's peak is off by localisation noise of some standard deviation ``s`` per axis, the same
+    for a frame's views and joints (the 2D network's precision at this scale). A triangulation from
+    ``n`` views absorbs 3 of their ``2n`` coordinates, so an agreeing view's error is Rayleigh
+    distributed with scale ``s * sqrt((2n - 3) / 2n)``; ``s`` is read off the median of the frame's
+    errors so scaled (Rayleigh median ``s * sqrt(2 ln 2)``; the median ignores the few views that
+    disagree), and a view disagrees beyond ``outlier_sigmas`` times that scale (4: one agreeing view in
+    3000 crosses it), never below ``max_residual``.
+
+    Args:
+        residual: ``(N, C, J)`` pixels; support: ``(N, C, J)`` the views triangulated.
+    """
+    n = support.sum(1)  # (N, J)
+    share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
+    scaled = residual / share[:, None]
+    counted = support & np.isfinite(scaled)
+    noise = np.array([np.median(s[m]) if m.any() else 0.0 for s, m in zip(scaled, counted, strict=True)])
+    noise = noise / math.sqrt(2.0 * math.log(2.0))
+    return np.maximum(options.max_residual, options.outlier_sigmas * noise[:, None] * share)
+
+
 def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor, joints: torch.Tensor,
            options: RefineOptions = RefineOptions()) -> Refinement:
     """Refine searched joints ``(N, J, 3)`` to sub-pixel precision from the views that agree.
@@ -198,39 +225,29 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
         & (evidence >= options.min_evidence)
         & (evidence >= options.relative_evidence * best)
     )
-    # Evidence far from where the 3D vote put the joint counts less: with two candidate peaks close
-    # together (a left/right swap in one view) the vote, not the heatmap, decides.
-    agreement = np.exp(-0.5 * (_fill_nan(shift, 1e9) / options.shift_sigma) ** 2)
-    weight = evidence * agreement
     refined = searched
     peaks64 = peaks.astype(np.float64)
     residual = np.full_like(evidence, np.nan)
     enough = np.zeros_like(support[:, 0])
     system = DLTSystem(peaks64, P)
     views = support.shape[1]
+    limits: np.ndarray | None = None
     for attempt in range(views - 1):
-        X = system.solve(weight * support)
+        X = system.solve(evidence * support)
         residual = np.linalg.norm(project_points(X, P) - peaks64, axis=-1).astype(evidence.dtype)
         enough = (support.sum(1) >= 2) & np.isfinite(X).all(-1)
         refined = np.where(enough[..., None], X, searched)
         if attempt == views - 2:
             break
+        if limits is None:  # from the first triangulation, with every candidate view
+            limits = _outlier_limits(residual, support, options)
         # Drop only the worst view per round: one bad view inflates every residual.
         masked = np.where(support, _fill_nan(residual, 1e9), 0.0)
         worst = masked.argmax(1)  # (N, J)
         worst_residual = np.take_along_axis(masked, worst[:, None], 1)[:, 0]
-        drop = (worst_residual > options.max_residual) & (support.sum(1) > 2)
+        drop = (worst_residual > limits) & (support.sum(1) > 2)
         if not drop.any():
             break
         support = support & ~(drop[:, None] & (np.arange(views)[None, :, None] == worst[:, None]))
-    for _ in range(options.reweight_rounds):
-        centre = project_points(refined, P).astype(peaks.dtype)
-        moved = _fill_nan(np.linalg.norm(peaks - centre, axis=-1), 1e9)
-        weight = evidence * np.exp(-0.5 * (moved / options.shift_sigma) ** 2)
-        X = system.solve(weight * support)
-        ok = enough & np.isfinite(X).all(-1)
-        refined = np.where(ok[..., None], X, refined)
-    if options.reweight_rounds:
-        residual = np.linalg.norm(project_points(refined, P) - peaks64, axis=-1).astype(evidence.dtype)
     support = support & enough[:, None]
     return Refinement(refined, support, evidence, peaks, residual)

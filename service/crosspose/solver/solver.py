@@ -63,10 +63,6 @@ class SolverOptions:
             below this fraction of the previous pose's.
         track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
             further than ``track_max_move`` metres from their prediction (the pose jumped).
-        track_reweight_rounds: the refinement's ``reweight_rounds`` in tracking mode. The tracked
-            search ends on a finer grid than the cold one, so re-centring buys nothing there
-            (measured on the benchmark's tracked clips: 22.3 mm with 0 rounds, 22.4 with 3) and
-            costs a third of the refinement.
         track_max_age_s: with frame times given (``solve(..., t_ns=)``), a previous pose older than this
             is too far back to search around (the 3x3x3 grid covers a few centimetres): cold search.
             On the real Pose2Sim clip (60 fps) a tracked solve every 3rd or 4th frame supports 99 % of
@@ -106,7 +102,6 @@ class SolverOptions:
     track_min_confidence: float = 0.7
     track_max_move: float = 0.15
     track_max_jumped_joints: int = 3
-    track_reweight_rounds: int = 0
     track_swap_separation: float = 2.0
     track_max_age_s: float = 0.07
     min_peak_snr: float = 6.0
@@ -416,8 +411,6 @@ class Solver:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
         (``None``: no root search, NaN)."""
         options = b.refine_options or self.options.refine_options
-        if mode == "tracked":
-            options = dataclasses.replace(options, reweight_rounds=self.options.track_reweight_rounds)
         if not self.options.refine:
             options = dataclasses.replace(options, iterations=0)
         r = refine(b.heatmaps, b.projections, b.signal, joints, options)
