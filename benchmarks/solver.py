@@ -2,11 +2,15 @@
 
 Scenes: crosspose.studio motion (seeded performers and actions) seen by seeded random rigs of
 256x256 px cameras 4-5 m from the volume axis, no lens distortion; 64x64 heatmaps (sigma 2 px) with
-small peak jitter and pixel noise, plus the error modes of issue 3. Compared on the same frames:
+small peak jitter and pixel noise, plus the error modes of issue 3, a view without signal (its maps
+noise only) and peaks jittered 0.6 px (a 2D network's realistic precision, see
+crosspose.studio.HeatmapErrors.realistic) (issue 15). Compared on the same frames:
 
 * PSM 16^3      — pictorial structure on a 16^3 grid over a 2 m cube, binary limb term ±150 mm;
 * RPSM (paper)  — PSM then 10 recursions of 2x2x2 with halving spacing;
 * DLT / wDLT    — soft-argmax in every view, plain / peak-weighted linear triangulation;
+* window DLT    — soft-argmax (beta 10) in the 7x7 pixels around each view's maximum, linear
+                  triangulation (the best of beta 1-20 and windows 5-11 px on the clean scenes);
 * ours          — crosspose.solver.Solver (root from 3D voting, template limb lengths, no ground truth).
 
 PSM and RPSM get the official demo's crutches: the ground-truth root and ground-truth limb lengths.
@@ -39,6 +43,7 @@ SIGMA = 2.0
 # Heatmap pixels, per view and joint: calibrated so that soft-argmax DLT on clean heatmaps lands near the
 # 21.7 mm DESIGN §1 records for its benchmark.
 JITTER = 0.22
+NOISY_JITTER = 0.6  # the "jitter 0.6 px" condition
 NOISE = 0.01  # pixel noise, heatmap units (peaks are 1)
 WRIST = (H36M17.index("l_wrist"), H36M17.index("r_wrist"))
 
@@ -78,7 +83,7 @@ def condition_frame(name: str, joints: np.ndarray, P: np.ndarray, size: int,
     amp = np.ones((c, j))
     perfect = name == "perfect"
     if not perfect:
-        peaks = peaks + rng.normal(0, JITTER, peaks.shape)
+        peaks = peaks + rng.normal(0, NOISY_JITTER if name == "jitter 0.6 px" else JITTER, peaks.shape)
     view = int(rng.integers(c))
     extra = np.zeros((c, j, size, size))
     if name == "wrong wrist":  # the wrist is occluded in one view; a strong peak elsewhere instead
@@ -92,6 +97,8 @@ def condition_frame(name: str, joints: np.ndarray, P: np.ndarray, size: int,
     elif name == "low confidence":  # a few joints barely visible in two views
         for v in rng.choice(c, 2, replace=False):
             amp[v, rng.choice(j, 4, replace=False)] = rng.uniform(0.1, 0.3, 4)
+    elif name == "view without signal":  # the camera sees nothing: its maps are the noise alone
+        amp[view] = 0.0
     heatmaps = render(peaks, size, amp) + extra
     if not perfect:
         heatmaps = heatmaps + rng.normal(0, NOISE, heatmaps.shape)
@@ -155,6 +162,8 @@ def run_condition(name: str, frames: list[Frame], dense_frames: int) -> dict[str
         add("RPSM", rpsm, ms, f.joints)
         add("DLT", *timed(partial(ref.softargmax_dlt, f.heatmaps, f.projections), 3), f.joints)
         add("wDLT", *timed(partial(ref.softargmax_dlt, f.heatmaps, f.projections, True), 3), f.joints)
+        windowed = partial(ref.softargmax_dlt, f.heatmaps, f.projections, beta=10.0, window=3)
+        add("window DLT", *timed(windowed, 3), f.joints)
         add("ours", *timed(partial(solve_ours, f), 3), f.joints)
     out = {}
     for method, vals in rows.items():
@@ -168,7 +177,8 @@ def run_condition(name: str, frames: list[Frame], dense_frames: int) -> dict[str
 def tracked_timing(frames: int, condition: str = "clean", cameras: int = 4, size: int = 64
                    ) -> tuple[float, float, float, int]:
     """Median ms of cold and tracked solves and MPJPE over a clip solved in tracking mode; every frame
-    gets ``condition``'s error in a random view (for "L/R swap": a different view swapped each frame)."""
+    gets ``condition``'s error in a random view (for "L/R swap": a different view swapped each frame; for
+    "view without signal": a different view seeing nothing each frame)."""
     rng = np.random.default_rng(7)
     motion = generate_motion(4242, frames)
     P = heatmap_projections(4343, cameras, size)
@@ -197,8 +207,9 @@ def main() -> None:
     dense_frames = 1 if args.quick else 3
     conditions = [
         ("perfect", 4, 64), ("clean", 4, 64), ("wrong wrist", 4, 64), ("L/R swap", 4, 64),
-        ("camera missing", 4, 64), ("low confidence", 4, 64),
+        ("camera missing", 4, 64), ("view without signal", 4, 64), ("low confidence", 4, 64),
         ("clean", 6, 64), ("clean", 8, 64), ("clean", 4, 128),
+        ("jitter 0.6 px", 4, 64), ("jitter 0.6 px", 6, 64), ("jitter 0.6 px", 8, 64),
     ]
     warm = scenes(1, 4, 64, "clean")[0]
     solve_ours(warm)  # first-call allocations and lazy imports stay out of the table
@@ -206,7 +217,8 @@ def main() -> None:
           f"{torch.get_num_threads()} CPU threads, device cpu")
     print(f"# heatmaps sigma {SIGMA} px, jitter {JITTER} px, noise {NOISE}; MPJPE mm (wrist mm); median ms")
     header = "| condition | cams | hm | " + " | ".join(
-        ["PSM 16^3*", "RPSM paper*", "soft-argmax DLT", "soft-argmax wDLT", "ours (cold)"]) + " | speed-up |"
+        ["PSM 16^3*", "RPSM paper*", "soft-argmax DLT", "soft-argmax wDLT", "window soft-argmax DLT",
+         "ours (cold)"]) + " | speed-up |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for name, cams, size in conditions:
@@ -218,7 +230,7 @@ def main() -> None:
         speedup = res["RPSM"][2] / res["ours"][2]
         print(f"| {name} | {cams} | {size} | " + " | ".join(cells) + f" | {speedup:.0f}x |")
     print()
-    for condition in ("clean", "L/R swap"):
+    for condition in ("clean", "L/R swap", "view without signal"):
         cold, tracked, err, count = tracked_timing(30 if args.quick else 120, condition)
         print(f"tracking ({condition}, 4 cams, 64 px): cold {cold:.1f} ms median, tracked {tracked:.1f} ms "
               f"median ({count} tracked frames), MPJPE {err:.1f} mm")
