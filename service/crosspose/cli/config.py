@@ -43,6 +43,7 @@ def validate(
         f"{' (CURVE)' if cfg.bus.curve else ''}"
     )
     typer.echo(
-        f"inference {cfg.inference.backend} on {cfg.inference.device}; api {cfg.api.host}:{cfg.api.port}"
+        f"inference {cfg.inference.backend} ({cfg.inference.runtime} on {cfg.inference.device}); "
+        f"api {cfg.api.host}:{cfg.api.port}"
         f" (token {'set' if cfg.api.token else 'not set: writes refused'})"
     )

@@ -11,9 +11,11 @@ from crosspose.config.settings import (
     CurveConfig,
     InferenceConfig,
     LoggingConfig,
+    OnnxRuntimeInference,
     SolverConfig,
     SupervisorConfig,
     SyncConfig,
+    TorchInference,
     default_ipc_dir,
 )
 
@@ -28,9 +30,11 @@ __all__ = [
     "CurveConfig",
     "InferenceConfig",
     "LoggingConfig",
+    "OnnxRuntimeInference",
     "SolverConfig",
     "SupervisorConfig",
     "SyncConfig",
+    "TorchInference",
     "config_from_dict",
     "default_ipc_dir",
     "format_validation_error",

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from crosspose.config.settings import Config
+from crosspose.config.settings import DISCRIMINATED, Config
 
 ENV_PREFIX = "CROSSPOSE__"
 TOKEN_ENV = "CROSSPOSE_API_TOKEN"
@@ -36,6 +36,23 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _untagged(loc: tuple[int | str, ...], error_type: str, msg: str,
+              ctx: dict[str, Any]) -> tuple[tuple[int | str, ...], str]:
+    """A discriminated section's error (:data:`~crosspose.config.settings.DISCRIMINATED`) located as the
+    user wrote it: ``inference.device …(with runtime: torch)``, not pydantic's ``inference.torch.device``;
+    an unknown tag at the discriminating key itself."""
+    for section, key in DISCRIMINATED.items():
+        n = len(section)
+        if loc[:n] != section:
+            continue
+        if error_type == "union_tag_invalid" and len(loc) == n:
+            expected = ctx.get("expected_tags")
+            return (*section, key), f"unknown {key} {ctx.get('tag')!r}; expected one of {expected}"
+        if len(loc) > n:
+            return (*section, *loc[n + 1:]), f"{msg} (with {key}: {loc[n]})"
+    return loc, msg
+
+
 def format_validation_error(err: ValidationError) -> list[str]:
     """One ``"cameras[2].source: message"`` line per pydantic error."""
     lines = []
@@ -43,7 +60,8 @@ def format_validation_error(err: ValidationError) -> list[str]:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (not a setting; check the spelling)"
-        lines.append(f"{_location(tuple(e['loc']))}: {msg}")
+        loc, msg = _untagged(tuple(e["loc"]), e["type"], msg, dict(e.get("ctx") or {}))
+        lines.append(f"{_location(loc)}: {msg}")
     return lines
 
 

@@ -10,9 +10,18 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_FPS = 30.0
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -173,15 +182,17 @@ class SyncConfig(_Model):
     )
 
 
-class InferenceConfig(_Model):
-    """The fusion network stage."""
+_RUNTIME = "Inference runtime: 'onnxruntime' (default) or 'torch'; the other settings follow from it."
 
+
+class _InferenceFields(_Model):
+    """The fusion network stage: what every inference runtime shares."""
+
+    runtime: str = Field(description=_RUNTIME)  # first in every dump; each runtime's model narrows it
     model: Path | None = Field(
         default=None, description="ONNX file of the fusion network; None = the default built one. The person "
-        "detector is read from crosspose_detector.onnx beside it (`crosspose model export` writes both).",
-    )
-    device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
-        default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."
+        "detector is read from crosspose_detector.onnx beside it (`crosspose model export` writes both). "
+        "Runtimes that build the network themselves (torch) do not read it.",
     )
     heatmaps: Literal["fused", "raw"] = Field(
         default="fused",
@@ -191,6 +202,15 @@ class InferenceConfig(_Model):
         default="network",
         description="'network' runs the model; 'simulated' = synthetic-studio heatmaps, no network.",
     )
+
+
+class OnnxRuntimeInference(_InferenceFields):
+    """``runtime: onnxruntime`` (the default): the exported ONNX files in ONNX Runtime."""
+
+    runtime: Literal["onnxruntime"] = Field(default="onnxruntime", description=_RUNTIME)
+    device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."
+    )
     threads: int = Field(
         default=1,
         ge=0,
@@ -199,6 +219,37 @@ class InferenceConfig(_Model):
         "cores to the grabbers, sync and solver: with raw frames on the bus the 2-core demo measured 5.5 "
         "against 4.5 solved sets/s for one per core; with JPEG frames both give 6.0-6.8.",
     )
+
+
+class TorchInference(_InferenceFields):
+    """``runtime: torch``: the eager torch modules (reference and debugging; slower than ONNX Runtime on the
+    CPU), built from the cached BlazePose and the default fusion weights."""
+
+    runtime: Literal["torch"] = Field(default="torch", description=_RUNTIME)
+    device: Literal["cpu", "cuda"] = Field(default="cpu", description="torch device to run on.")
+    threads: int = Field(
+        default=1, ge=0, le=256, description="torch intra-op threads of the inference process (0 = torch's "
+        "default, one per core)."
+    )
+
+
+def _runtime_tag(value: Any) -> Any:
+    """The ``inference`` section's runtime: its ``runtime`` key, ONNX Runtime where it has none."""
+    if isinstance(value, dict):
+        return value.get("runtime", "onnxruntime")
+    return getattr(value, "runtime", "onnxruntime")
+
+
+#: The ``inference`` section: one model per runtime, chosen by its ``runtime`` key (default onnxruntime).
+#: The runtimes themselves are :mod:`crosspose.inference.runtimes`, one module per tag.
+InferenceConfig = Annotated[
+    Annotated[OnnxRuntimeInference, Tag("onnxruntime")] | Annotated[TorchInference, Tag("torch")],
+    Discriminator(_runtime_tag),
+]
+
+#: Sections discriminated by a key (location → key): their errors are reported without the tag
+#: pydantic puts into the location (``inference.device``, not ``inference.torch.device``).
+DISCRIMINATED: dict[tuple[str, ...], str] = {("inference",): "runtime"}
 
 
 class SolverConfig(_Model):
@@ -396,7 +447,10 @@ class Config(_Model):
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras, in rig order.")
     bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ endpoints.")
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Frame-set assembly.")
-    inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Fusion network.")
+    inference: InferenceConfig = Field(
+        default_factory=OnnxRuntimeInference,
+        description="Fusion network and the runtime that runs it (discriminated by its 'runtime' key).",
+    )
     solver: SolverConfig = Field(default_factory=SolverConfig, description="3D solver.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP / websocket API.")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="Calibration.")

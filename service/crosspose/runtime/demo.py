@@ -61,7 +61,7 @@ def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, s
         {
             "cameras": cameras,
             "bus": _bus(workdir),
-            "inference": {"backend": "network", "device": "auto"},
+            "inference": {"backend": "network"},  # the default runtime and device, or CROSSPOSE__INFERENCE__…
             "api": {"host": host, "port": port},
             "calibration": {"file": str(calibration), "store": str(workdir / "calibration")},
         },
