@@ -1,4 +1,5 @@
-"""Person detector benchmark: eager torch vs the exported ONNX file in ONNX Runtime (CPU, 1 thread).
+"""Person detector benchmark: eager torch vs the exported ONNX file in ONNX Runtime (CPU, 1 thread), each
+opened by its runtime (``crosspose.inference.runtimes.open_detector``).
 
 The detector runs on a cold start and on every view that lost the performer, inside the inference
 loop, so its time is a latency spike the live stream sees. Both run the same BlazePose detector on
@@ -22,7 +23,9 @@ import numpy as np
 import torch
 
 from crosspose import assets
-from crosspose.inference.detector import Letterbox, OnnxDetectorModel, PersonDetector
+from crosspose.config import OnnxRuntimeInference, TorchInference
+from crosspose.inference.detector import Letterbox
+from crosspose.inference.runtimes import open_detector
 from crosspose.nets import load_blazepose_detector
 from crosspose.nets.export import export_detector_onnx
 
@@ -47,10 +50,11 @@ def main() -> None:
     torch.set_num_threads(1)
     images = frames()
     with tempfile.TemporaryDirectory() as tmp:
-        module = load_blazepose_detector()
-        path = export_detector_onnx(module, Path(tmp) / "crosspose_detector.onnx")
-        runners = {"torch": PersonDetector(module),
-                   "onnxruntime": PersonDetector(OnnxDetectorModel(path, device="cpu", intra_op_threads=1))}
+        path = export_detector_onnx(load_blazepose_detector(), Path(tmp) / "crosspose_detector.onnx")
+        network_path = path.with_name("crosspose_fusion.onnx")  # the detector is opened from beside it
+        runners = {"torch": open_detector(TorchInference(threads=1)),
+                   "onnxruntime": open_detector(OnnxRuntimeInference(device="cpu", threads=1),
+                                                network_path=network_path)}
         print("| views a call | eager torch | ONNX Runtime | ratio | max raw difference |")
         print("|---:|---:|---:|---:|---:|")
         for n in (1, 2, 4):

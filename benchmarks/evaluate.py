@@ -81,10 +81,7 @@ def main() -> None:
     if args.model:
         from pathlib import Path
 
-        from crosspose.inference import OnnxRunner
-
-        networks = {Path(m).stem: OnnxRunner(m, device=args.device, warmup_cameras=len(rig))
-                    for m in args.model}
+        networks = {Path(m).stem: default_network(args.device, len(rig), Path(m)) for m in args.model}
     else:
         networks = {"cached": default_network(args.device, len(rig))}
     fused_runs = {name: run_videos(rig, net, n, fused=True) for name, net in networks.items()}

@@ -34,9 +34,11 @@ Usage: python benchmarks/fusion.py [--quick] [--scenes K] [--frames N] [--no-onn
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,16 +202,15 @@ class _WindowLayer(_Layer):
         return self.fusion(h[None], p[None], v[None], r[None], 1.2, joints=x[None])[0]
 
 
-def _alternate(runs: dict[str, Any], feeds: dict[str, dict[str, np.ndarray]],
-               repeats: int) -> dict[str, float]:
-    """Median ms of each session's run, the sessions taking turns (a busy machine slows both alike)."""
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for name, session in runs.items():
-        session.run(None, feeds[name])
+def _alternate(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median ms of each call, the calls taking turns (a busy machine slows both alike)."""
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for call in calls.values():
+        call()
     for _ in range(repeats):
-        for name, session in runs.items():
+        for name, call in calls.items():
             t = time.perf_counter()
-            session.run(None, feeds[name])
+            call()
             times[name].append((time.perf_counter() - t) * 1000)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -241,7 +242,7 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
             options.intra_op_num_threads = threads
             sessions = {k: ort.InferenceSession(str(v), options, providers=["CPUExecutionProvider"])
                         for k, v in paths.items()}
-            ms = _alternate(sessions, {k: feeds for k in sessions}, repeats)
+            ms = _alternate({k: functools.partial(s.run, None, feeds) for k, s in sessions.items()}, repeats)
             outputs = {k: s.run(None, feeds)[0] for k, s in sessions.items()}
             print(f"  {threads} thread(s): GridSample {ms['grid_sample']:6.1f} ms, gather "
                   f"{ms['gather']:6.1f} ms (x{ms['grid_sample'] / ms['gather']:.2f})")
@@ -252,26 +253,22 @@ def onnx_speed(repeats: int, networks: list[str] | None) -> None:
 
 
 def network_speed(repeats: int, networks: list[str]) -> None:
-    """Exported full networks (backbone + fusion), sessions alternating, 1 and 2 intra-op threads."""
-    import onnxruntime as ort
+    """Exported full networks (backbone + fusion) opened as the service opens them (ONNX Runtime, CPU),
+    runs alternating, 1 and 2 intra-op threads."""
+    from crosspose.config import OnnxRuntimeInference
+    from crosspose.inference.runtimes import open_network
+    from crosspose.nets.export import example_inputs
 
-    if networks:
-        from crosspose.nets.export import example_inputs
-
-        crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(4))
-        # A file exported before the prior input takes the root (the prior's pelvis row) instead.
-        full = {"crops": crops, "projections": projections, "valid": valid, "prior": prior, "root": prior[0],
-                "window_scale": scale}
-        print(f"\nONNX Runtime CPU, full networks (backbone + fusion, 4 views), median of {repeats}:")
-        for threads in (1, 2):
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            sessions = {f"{Path(p).name} [{i}]": ort.InferenceSession(p, options,
-                                                                       providers=["CPUExecutionProvider"])
-                        for i, p in enumerate(networks)}
-            ms = _alternate(sessions, {k: {i.name: full[i.name] for i in s.get_inputs()}
-                                       for k, s in sessions.items()}, repeats)
-            print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
+    # A file exported before the prior input gets the prior's pelvis row from the runner.
+    crops, projections, valid, prior, _ = (t.numpy() for t in example_inputs(4))
+    print(f"\nONNX Runtime CPU, full networks (backbone + fusion, 4 views), median of {repeats}:")
+    for threads in (1, 2):
+        settings = OnnxRuntimeInference(device="cpu", threads=threads)
+        runners = {f"{Path(p).name} [{i}]": open_network(settings, path=Path(p), num_cameras=0)
+                   for i, p in enumerate(networks)}
+        ms = _alternate({k: functools.partial(r.run, crops, projections, valid, prior)
+                         for k, r in runners.items()}, repeats)
+        print(f"  {threads} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
 
 
 #: Layouts of the fusion layer: (query stride, depth samples, dilation, interpolation, window px). With a
@@ -353,7 +350,8 @@ def configurations(scenes: int, frames: int, weights: list[str], repeats: int) -
             sessions[str(key)] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             session_feeds[str(key)] = {n: feeds[n] for n in names}
         # All layouts take turns, so a busy machine slows them alike.
-        times = _alternate(sessions, session_feeds, repeats)
+        times = _alternate({k: functools.partial(s.run, None, session_feeds[k]) for k, s in sessions.items()},
+                           repeats)
     for key, layer in layers.items():
         cells = []
         for m in modes:

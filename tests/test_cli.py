@@ -95,7 +95,7 @@ def test_option_choices_are_the_domain_modules() -> None:
 
     from crosspose.calibration import FORMATS
     from crosspose.cli import choices
-    from crosspose.inference.runner import Device
+    from crosspose.inference.runtimes.onnxruntime import Device
     from crosspose.nets.build import MODELS
     from crosspose.recording.export import FORMATS as TAKE_FORMATS
     from crosspose.skeleton import LAYOUTS, get_layout

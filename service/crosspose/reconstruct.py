@@ -340,15 +340,17 @@ class VideoFrame:
     solve_ms: float
 
 
-def default_network(device: str = "auto", num_cameras: int = 4) -> Any:
-    """An ``OnnxRunner`` of ``crosspose model export``'s cached file (ReconstructError when missing)."""
-    from crosspose.inference import OnnxRunner
-    from crosspose.nets.export import default_onnx_path
+def default_network(device: str = "auto", num_cameras: int = 4, model: Path | None = None) -> Any:
+    """The exported network (``model``, default ``crosspose model export``'s cached file) in ONNX Runtime on
+    ``device`` (ReconstructError when the file is missing)."""
+    from crosspose.config import OnnxRuntimeInference
+    from crosspose.inference.runtimes import open_network
 
-    model = default_onnx_path()
-    if not model.is_file():
-        raise ReconstructError(f"{model} does not exist: write the network with `crosspose model export`")
-    return OnnxRunner(model, device=device, warmup_cameras=num_cameras)  # type: ignore[arg-type]
+    settings = OnnxRuntimeInference(device=device, threads=0)  # type: ignore[arg-type]  # checked by callers
+    try:
+        return open_network(settings, path=model, num_cameras=num_cameras)
+    except FileNotFoundError as err:
+        raise ReconstructError(str(err)) from None
 
 
 def track_videos(

@@ -207,7 +207,7 @@ def onnx_detector_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("index", [0, 50])
 def test_onnx_detector_finds_what_torch_finds(detector: PersonDetector, onnx_detector_path: Path,
                                               index: int) -> None:
-    from crosspose.inference.detector import OnnxDetectorModel
+    from crosspose.inference import OnnxDetectorModel
 
     onnx = PersonDetector(OnnxDetectorModel(onnx_detector_path, device="cpu", intra_op_threads=1))
     assert onnx.runtime == "CPUExecutionProvider"
@@ -236,7 +236,7 @@ def test_onnx_detector_refuses_another_model(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from crosspose.inference.detector import OnnxDetectorModel
+    from crosspose.inference import OnnxDetectorModel
 
     graph = helper.make_graph([helper.make_node("Identity", ["crops"], ["out"])], "other",
                               [helper.make_tensor_value_info("crops", TensorProto.FLOAT, [1])],
@@ -253,9 +253,10 @@ def test_live_stage_takes_the_onnx_detector_beside_the_network(onnx_detector_pat
                                                                caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
+    from crosspose.config import OnnxRuntimeInference
     from crosspose.runtime.inference_stage import person_detector
 
-    config: Any = SimpleNamespace(inference=SimpleNamespace(device="cpu", threads=1))
+    config: Any = SimpleNamespace(inference=OnnxRuntimeInference(device="cpu", threads=1))
     found = person_detector(onnx_detector_path.with_name("crosspose_fusion.onnx"), config)
     assert isinstance(found, PersonDetector)
     assert found.runtime == "CPUExecutionProvider"

@@ -1,7 +1,8 @@
 """``OnnxRunner``: provider choice read back from the session, fail-fast CUDA, warm-up, outputs.
 
 Most tests run a tiny stand-in graph with the fusion network's inputs and outputs (exported in a
-second); one ``network``/``slow`` test exports the real network and prints its CPU timing.
+second, ``conftest.standin``); one ``network``/``slow`` test exports the real network and prints its CPU
+timing.
 """
 
 from __future__ import annotations
@@ -17,22 +18,9 @@ import onnxruntime as ort
 import pytest
 import torch
 from torch import Tensor, nn
-from torch.nn import functional
 
 from crosspose.inference import OnnxRunner, ProviderUnavailableError
-from crosspose.nets.export import INPUT_NAMES, OUTPUT_NAMES, example_inputs
-
-
-class _StandIn(nn.Module):
-    """Same signature as ``FusionNetwork``; heatmaps = the crops' grey level pooled to 64×64."""
-
-    def forward(self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor,
-                window_scale: Tensor) -> tuple[Tensor, ...]:
-        grey = functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)  # (C, 1, 64, 64)
-        heatmaps = grey.expand(-1, 17, -1, -1) * window_scale  # the scale reaches the graph
-        fused = heatmaps * valid.to(heatmaps.dtype)[:, None, None, None]
-        presence = crops.mean((1, 2, 3)) + 0 * projections.sum((1, 2)) + 0 * torch.nan_to_num(prior).sum()
-        return heatmaps, fused, presence
+from crosspose.nets.export import OUTPUT_NAMES, example_inputs
 
 
 class _RootStandIn(nn.Module):
@@ -42,19 +30,6 @@ class _RootStandIn(nn.Module):
         heatmaps = crops[:, :64, :64, :1].permute(0, 3, 1, 2).expand(-1, 17, -1, -1)
         presence = 0 * projections.sum((1, 2)) + valid.to(crops.dtype) * root.sum()
         return heatmaps, heatmaps, presence
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("runner") / "standin.onnx"
-    cameras = torch.export.Dim("C", min=2, max=64)
-    torch.onnx.export(
-        _StandIn().eval(), example_inputs(3), str(path), dynamo=True, external_data=False,
-        input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-        dynamic_shapes={"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
-                        "prior": None, "window_scale": None},
-    )
-    return path
 
 
 def test_a_file_with_the_old_root_input_gets_the_prior_pelvis(tmp_path: Path) -> None:
@@ -105,7 +80,7 @@ def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
 def test_auto_falls_back_and_says_which_provider_runs(
     standin: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="crosspose.inference.runner"):
+    with caplog.at_level(logging.INFO, logger="crosspose.inference.runtimes.onnxruntime"):
         runner = OnnxRunner(standin, device="auto")
     assert runner.provider in ort.get_available_providers()
     assert runner.provider == runner.session.get_providers()[0]
@@ -172,7 +147,7 @@ def test_a_cpu_host_starts_quietly_with_one_line_saying_why(standin: Path) -> No
     script = (
         "import logging, sys\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(message)s')\n"
-        "from crosspose.inference.runner import open_session\n"
+        "from crosspose.inference.runtimes.onnxruntime import open_session\n"
         f"open_session({str(standin)!r}, 'auto'); open_session({str(standin)!r}, 'auto')\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -186,14 +161,14 @@ def test_a_cpu_host_starts_quietly_with_one_line_saying_why(standin: Path) -> No
 def test_a_gpu_host_without_its_cuda_libraries_gets_one_warning_naming_what_to_install(
     standin: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from crosspose.inference import runner as runner_module
+    from crosspose.inference.runtimes import onnxruntime as runner_module
 
     # The driver loads, cuBLAS does not: what a GPU host with a bare driver looks like to the loader.
     monkeypatch.setattr(runner_module, "_loadable",
                         lambda library: None if library == "libcuda.so.1" else "libcublas.so.13")
     runner_module.gpu_blocker.cache_clear()
     try:
-        with caplog.at_level(logging.INFO, logger="crosspose.inference.runner"):
+        with caplog.at_level(logging.INFO, logger="crosspose.inference.runtimes.onnxruntime"):
             session = runner_module.open_session(standin, "auto")
         with pytest.raises(ProviderUnavailableError, match=r"libcublas\.so\.13.*CUDA 13.*cuDNN 9"):
             runner_module.open_session(standin, "cuda")

@@ -3,7 +3,7 @@ none of those modules; ``tests/test_cli.py`` checks each one against its source,
 
 from __future__ import annotations
 
-#: Where the network runs: ``crosspose.inference.runner.Device``.
+#: Where the network runs in ONNX Runtime: ``crosspose.inference.runtimes.onnxruntime.Device``.
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 #: Detector layouts that ``crosspose reconstruct --layout`` names in its help: one name for each of

@@ -143,7 +143,7 @@ def evaluate_command(
     import numpy as np
 
     from crosspose.nets import evaluate
-    from crosspose.reconstruct import ReconstructError
+    from crosspose.reconstruct import ReconstructError, default_network
     from crosspose.solver import use_one_thread
 
     if device not in DEVICES:
@@ -153,11 +153,7 @@ def evaluate_command(
                                  param_hint="--start")
     use_one_thread()
     try:
-        network = None
-        if model is not None:
-            from crosspose.inference import OnnxRunner
-
-            network = OnnxRunner(model, device=device, warmup_cameras=4)  # type: ignore[arg-type]
+        network = None if model is None else default_network(device, 4, model)
         predictions = evaluate.predict_clip(network, frames=frames, device=device, progress=progress)
     except ReconstructError as e:
         typer.echo(f"error: {e}", err=True)

@@ -65,6 +65,7 @@ def reconstruct_command(
     from crosspose.reconstruct import (
         OUTPUT_SUFFIXES,
         ReconstructError,
+        default_network,
         reconstruct,
         reconstruct_videos,
         write_reconstruction,
@@ -95,14 +96,7 @@ def reconstruct_command(
         if not out.parent.is_dir():
             raise ReconstructError(f"{out}: folder {out.parent} does not exist")
         if videos is not None:
-            network = None
-            if model is not None:
-                from crosspose.inference import OnnxRunner
-
-                if not model.is_file():
-                    raise ReconstructError(f"{model}: no such network file (write one with `crosspose model "
-                                           "export`)")
-                network = OnnxRunner(model, device=device)  # type: ignore[arg-type]  # checked above
+            network = None if model is None else default_network(device, 4, model)
             rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
                                      overlays_dir=save_overlays, progress=progress, device=device)
             if fps is not None:

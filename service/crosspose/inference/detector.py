@@ -1,8 +1,9 @@
 """The cold-start person detector: BlazePose's pose detector decoded into crops.
 
-Used when a view has no prior pose (start-up, or the view lost the performer). The network
-(``crosspose.nets.load_blazepose_detector``) returns raw per-anchor regressors; this module owns
-what mediapipe's pose-detection graph documents around it, re-implemented here:
+Used when a view has no prior pose (start-up, or the view lost the performer). The network, as a
+runtime opens it (:func:`crosspose.inference.runtimes.open_detector`), returns raw per-anchor
+regressors; this module owns what mediapipe's pose-detection graph documents around it, re-implemented
+here, the same for every runtime:
 
 - letterbox: the frame scaled (aspect kept) into 224×224, centred, black padding; RGB in [-1, 1];
 - SSD anchors (``ssd_anchors``): 5 layers with strides 8, 16, 32, 32, 32 on the 224 input, anchor
@@ -22,17 +23,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from crosspose.inference.crops import CROP_SCALE, Crop, crop_from_alignment
-
-if TYPE_CHECKING:
-    from crosspose.inference.runner import Device
+from crosspose.inference.network import DetectorModel, RuntimeInfo
 
 DETECTOR_SIZE = 224
 STRIDES = (8, 16, 32, 32, 32)
@@ -171,73 +167,41 @@ class Letterbox:
         return out
 
 
-class OnnxDetectorModel:
-    """The exported detector (``crosspose.nets.export.export_detector_onnx``) in ONNX Runtime.
-
-    ``model(images (N, 224, 224, 3) float32 RGB in [-1, 1])`` → ``(boxes (N, 2254, 12), scores
-    (N, 2254))`` float64, what :class:`PersonDetector` decodes. Providers as
-    :func:`~crosspose.inference.runner.open_session`.
-
-    Args:
-        path: the ``.onnx`` file; device, intra_op_threads: as :class:`~crosspose.inference.OnnxRunner`.
-        warm_up: run once on a blank image at load, so that the first cold start pays no set-up.
-    """
-
-    def __init__(self, path: str | Path, device: Device = "auto", intra_op_threads: int = 0,
-                 warm_up: bool = True) -> None:
-        from crosspose.inference.runner import open_session
-
-        self.path = Path(path)
-        self.session = open_session(self.path, device, intra_op_threads)
-        names = [i.name for i in self.session.get_inputs()]
-        if names != ["images"]:
-            raise ValueError(f"{self.path} is not an exported person detector (inputs {names}, expected "
-                             "['images']); write it with `crosspose model export`")
-        if warm_up:
-            self(np.zeros((1, DETECTOR_SIZE, DETECTOR_SIZE, 3), np.float32))
-
-    @property
-    def provider(self) -> str:
-        """The execution provider that actually runs the graph."""
-        return str(self.session.get_providers()[0])
-
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feed = {"images": np.ascontiguousarray(images, np.float32)}
-        boxes, scores = self.session.run(["boxes", "scores"], feed)
-        return boxes.astype(np.float64), scores.reshape(len(images), -1).astype(np.float64)
-
-
 class PersonDetector:
     """BlazePose's pose detector with decoding: BGR frames → detections and crops in image pixels.
 
     Args:
-        model: a ``BlazePoseDetector`` torch module (default: ``crosspose.nets.load_blazepose_detector()``,
-            which builds it from the mediapipe wheel on first use), or an :class:`OnnxDetectorModel`
-            (the live pipeline's: same outputs, faster).
+        model: the detector network as a runtime opened it (images → raw boxes and scores; see
+            :class:`~crosspose.inference.network.DetectorModel` and
+            :func:`crosspose.inference.runtimes.open_detector`). Default: the eager torch one
+            (:class:`~crosspose.inference.runtimes.torch.TorchDetectorModel`, built from the mediapipe
+            wheel on first use).
     """
 
-    def __init__(self, model: torch.nn.Module | OnnxDetectorModel | None = None, min_score: float = MIN_SCORE,
+    def __init__(self, model: DetectorModel | None = None, min_score: float = MIN_SCORE,
                  iou_threshold: float = IOU_THRESHOLD) -> None:
         if model is None:
-            from crosspose.nets import load_blazepose_detector
+            from crosspose.inference.runtimes.torch import TorchDetectorModel
 
-            model = load_blazepose_detector()
-        self.model = model.eval() if isinstance(model, torch.nn.Module) else model
+            model = TorchDetectorModel()
+        self.model = model
         self.min_score = min_score
         self.iou_threshold = iou_threshold
         self.anchors = ssd_anchors()
 
     @property
+    def info(self) -> RuntimeInfo:
+        """The runtime, device and precision that run the network."""
+        return self.model.info
+
+    @property
     def runtime(self) -> str:
-        """What runs the network: ``"torch"`` or the ONNX Runtime provider."""
-        return self.model.provider if isinstance(self.model, OnnxDetectorModel) else "torch"
+        """What runs the network, as the heartbeat's ``provider`` names it: the ONNX Runtime provider, or
+        ``"torch"``."""
+        return self.model.info.provider
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(self.model, OnnxDetectorModel):
-            return self.model(batch)
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch))
-        return out.boxes.double().numpy(), out.scores.double().numpy()
+        return self.model(batch)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """``N`` BGR uint8 ``(H, W, 3)`` images → per image, detections (image px), best first."""

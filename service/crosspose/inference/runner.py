@@ -1,289 +1,41 @@
-"""ONNX Runtime runner for the exported fusion network: provider choice, warm-up, one call per frame set.
+"""The names ``crosspose.inference.runner`` held before the runtime registry, where they live now:
+:mod:`crosspose.inference.network` (shared) and :mod:`crosspose.inference.runtimes` (one module per
+runtime). Kept for imports written against it; new code imports from those modules."""
 
-Providers are tried TensorRT → CUDA → CPU (``device="auto"``) and the one that actually runs is read
-back from ``session.get_providers()``: onnxruntime-gpu lists CUDA as *available* even where it then
-falls back to CPU silently (DESIGN §7). Create the runner inside the process that uses it — with
-``spawn``, in the child after it starts, never in the parent before forking: an ONNX Runtime
-session and its CUDA context do not survive being copied into another process.
-"""
+from crosspose.inference.network import (
+    NUM_JOINTS,
+    HeatmapNetwork,
+    as_prior,
+    as_root,
+    as_scale,
+    check_inputs,
+)
+from crosspose.inference.runtimes.onnxruntime import (
+    CPU,
+    CUDA,
+    TENSORRT,
+    Device,
+    OnnxRunner,
+    ProviderUnavailableError,
+    gpu_blocker,
+    open_session,
+)
+from crosspose.inference.runtimes.torch import TorchRunner
 
-from __future__ import annotations
-
-import functools
-import logging
-import os
-from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import numpy as np
-import onnxruntime as ort
-import torch
-
-from crosspose.skeleton import H36M17
-
-NUM_JOINTS = H36M17.num_joints
-
-log = logging.getLogger(__name__)
-
-Device = Literal["auto", "tensorrt", "cuda", "cpu"]
-
-TENSORRT = "TensorrtExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
-_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "auto": (TENSORRT, CUDA, CPU),
-    "tensorrt": (TENSORRT, CUDA, CPU),  # TensorRT leaves the ops it cannot take to CUDA / CPU
-    "cuda": (CUDA, CPU),
-    "cpu": (CPU,),
-}
-_REQUIRED = {"tensorrt": TENSORRT, "cuda": CUDA}
-
-
-class ProviderUnavailableError(RuntimeError):
-    """The requested device cannot run here (no GPU, no CUDA/cuDNN/TensorRT libraries, CPU-only wheel)."""
-
-
-#: Shared libraries each GPU provider needs beyond the NVIDIA driver (onnxruntime-gpu 1.31: CUDA 13,
-#: cuDNN 9, TensorRT 10); the provider's own library names the rest of its dependencies.
-_GPU_LIBRARIES: dict[str, tuple[str, ...]] = {
-    CUDA: ("libcudnn.so.9",),
-    TENSORRT: ("libcudnn.so.9", "libnvinfer.so.10"),
-}
-_PROVIDER_FILES = {CUDA: "libonnxruntime_providers_cuda.so", TENSORRT: "libonnxruntime_providers_tensorrt.so"}
-_INSTALL_HINT = ("install the NVIDIA driver, CUDA 13 and cuDNN 9 (e.g. torch's cu130 build, or pip install "
-                 "nvidia-cublas nvidia-cudnn-cu13), and TensorRT 10 for TensorRT")
-
-
-def _loadable(library: str) -> str | None:
-    """None when the dynamic loader finds ``library`` and its dependencies, else the missing one's name.
-
-    A failure other than a missing file (an unresolved symbol of a library that another one loads first)
-    proves nothing about the host: reported as loadable, and ONNX Runtime has the last word.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL(library, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
-    except OSError as err:
-        text = str(err)
-        if "cannot open shared object file" in text:
-            return text.split(":", 1)[0].strip() or library
-    return None
-
-
-@functools.cache
-def gpu_blocker(provider: str) -> str | None:
-    """Why ``provider`` (TensorRT or CUDA) cannot start on this host, found without asking ONNX Runtime —
-    whose failed attempts print errors in red and then fall back — or None when it may start.
-
-    Checks, in order: the provider is in this onnxruntime build, the NVIDIA driver (``libcuda.so.1``)
-    loads, and the provider's libraries and the CUDA/cuDNN/TensorRT libraries they need load.
-    """
-    if provider not in ort.get_available_providers():
-        return f"this onnxruntime build ({ort.__version__}) has no {provider}"
-    if _loadable("libcuda.so.1") is not None:
-        return "no NVIDIA GPU driver on this host (libcuda.so.1 not found)"
-    for library in (str(Path(ort.__file__).parent / "capi" / _PROVIDER_FILES[provider]),
-                    *_GPU_LIBRARIES[provider]):
-        missing = _loadable(library)
-        if missing is not None:
-            return f"the NVIDIA driver is present but {missing} is not on the library path: {_INSTALL_HINT}"
-    return None
-
-
-def _missing_provider_message(device: str, wanted: str, active: str, why: str | None = None) -> str:
-    if why is None:
-        why = (f"onnxruntime-gpu {ort.__version__} lists {wanted} but could not start it: no usable NVIDIA "
-               "GPU/driver, or the CUDA 13 / cuDNN 9" + (" / TensorRT 10" if wanted == TENSORRT else "")
-               + " libraries are not on the library path (see ONNX Runtime's log above)")
-    return (f"device={device!r} requested but {wanted} is not active (the session runs on "
-            f"{active}): {why}. Use device='auto' to fall back to the CPU.")
-
-
-def open_session(
-    path: str | Path, device: Device = "auto", intra_op_threads: int = 0
-) -> ort.InferenceSession:
-    """An ONNX Runtime session of ``path`` on the first active provider of ``device``'s preference list.
-
-    GPU providers that cannot start here (:func:`gpu_blocker`) are not asked for, so a CPU-only host
-    starts quietly. Logs one line naming the provider that actually runs and why (a warning when a GPU
-    host lacks its CUDA libraries or ONNX Runtime fell back); ``device="cuda"`` or ``"tensorrt"`` raise
-    :class:`ProviderUnavailableError` when that provider cannot start.
-    """
-    if device not in _PREFERENCE:
-        raise ValueError(f"device must be one of {', '.join(_PREFERENCE)}, got {device!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; write it with `crosspose model export`")
-    preferred = _PREFERENCE[device]
-    blocked = {p: why for p in preferred if p != CPU and (why := gpu_blocker(p)) is not None}
-    required = _REQUIRED.get(device)
-    if required is not None and required in blocked:
-        raise ProviderUnavailableError(_missing_provider_message(device, required, CPU, blocked[required]))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = [p for p in preferred if p not in blocked and p in ort.get_available_providers()]
-    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    active = session.get_providers()
-    if required is not None and required not in active:
-        raise ProviderUnavailableError(_missing_provider_message(device, required, active[0]))
-    _log_choice(path.name, active[0], preferred, blocked)
-    return session
-
-
-def _log_choice(name: str, active: str, preferred: tuple[str, ...], blocked: dict[str, str]) -> None:
-    """One line: the provider that runs ``name`` and, when a preferred GPU provider does not, why."""
-    skipped = list(preferred[: preferred.index(active)]) if active in preferred else []
-    if not skipped:
-        log.info("ONNX Runtime runs %s on %s", name, active)
-        return
-    reasons = sorted({blocked[p] for p in skipped if p in blocked})
-    if not reasons:  # asked for and refused by ONNX Runtime itself (its own log says more)
-        log.warning("ONNX Runtime runs %s on %s: %s did not start (falling back)", name, active,
-                    ", ".join(skipped))
-    elif all(r.startswith(("no NVIDIA GPU driver", "this onnxruntime build")) for r in reasons):
-        log.info("ONNX Runtime runs %s on %s: %s", name, active, "; ".join(reasons))  # a CPU host: expected
-    else:  # a GPU host without its libraries: the operator has something to install
-        log.warning("ONNX Runtime runs %s on %s, not the GPU: %s", name, active, "; ".join(reasons))
-
-
-class OnnxRunner:
-    """One ONNX Runtime session of the fusion network (``crosspose model export``).
-
-    Args:
-        path: the ``.onnx`` file.
-        device: ``"auto"`` (TensorRT → CUDA → CPU, logs which runs), ``"tensorrt"``, ``"cuda"`` (fail
-            fast with :class:`ProviderUnavailableError` when that provider is not active after the
-            session starts) or ``"cpu"``.
-        intra_op_threads: ONNX Runtime intra-op threads (0: its default, one per core).
-        warmup_cameras: camera count of the warm-up run at load (0: no warm-up).
-    """
-
-    def __init__(
-        self, path: str | Path, device: Device = "auto", intra_op_threads: int = 0, warmup_cameras: int = 4
-    ) -> None:
-        self.path = Path(path)
-        self.device = device
-        self.session = open_session(self.path, device, intra_op_threads)
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = [o.name for o in self.session.get_outputs()]
-        self._input_types = {i.name: i.type for i in self.session.get_inputs()}
-        if warmup_cameras > 0:
-            self.warm_up(warmup_cameras)
-
-    @property
-    def provider(self) -> str:
-        """The execution provider that actually runs the graph (the first one the session kept)."""
-        return str(self.session.get_providers()[0])
-
-    @property
-    def providers(self) -> list[str]:
-        """All providers the session kept, in priority order (later ones take what earlier ones cannot)."""
-        return list(self.session.get_providers())
-
-    def warm_up(self, num_cameras: int = 4) -> None:
-        """One run on blank inputs so that the first real frame set pays no allocation/kernel set-up."""
-        crops = np.zeros((num_cameras, 256, 256, 3), np.float32)
-        projections = np.tile(np.eye(3, 4, dtype=np.float32), (num_cameras, 1, 1))
-        projections[:, 2, 3] = 3.0  # a finite camera 3 m from the origin
-        self.run(crops, projections, np.ones(num_cameras, bool), np.zeros((NUM_JOINTS, 3), np.float32))
-
-    def _feed(self, name: str, value: np.ndarray) -> np.ndarray:
-        if self._input_types.get(name) == "tensor(bool)":
-            return np.ascontiguousarray(value, dtype=bool)
-        return np.ascontiguousarray(value, dtype=np.float32)
-
-    def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
-        window_scale: float = 1.0,
-    ) -> dict[str, np.ndarray]:
-        """Heatmaps of one frame set.
-
-        Args:
-            crops: ``(C, 256, 256, 3)`` RGB in [0, 1], ``C ≥ 2``; projections: ``(C, 3, 4)`` world metres →
-                heatmap pixels; valid: ``(C,)`` bool (or 0/1); prior: ``(17, 3)`` the previous pose,
-                metres, NaN where unknown, or ``(3,)`` a root alone; window_scale: ``≥ 1``, wider
-                fusion windows for an older prior. A file exported before the ``prior`` input (its
-                4th input is ``root``) gets the prior's pelvis row (and no window scale).
-        Returns:
-            ``{"heatmaps": (C, 17, 64, 64), "fused": (C, 17, 64, 64), "presence": (C,)}`` float32.
-        """
-        check_inputs(crops, projections, valid, prior)
-        values = {"crops": crops, "projections": projections, "valid": valid, "prior": as_prior(prior),
-                  "root": as_root(prior), "window_scale": np.array([as_scale(window_scale)])}
-        feeds: dict[str, Any] = {name: self._feed(name, values[name]) for name in self.input_names}
-        outputs = self.session.run(self.output_names, feeds)
-        return dict(zip(self.output_names, outputs, strict=True))
-
-
-def check_inputs(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray) -> None:
-    """ValueError naming the input whose shape is wrong (or a camera count below 2)."""
-    c = crops.shape[0] if crops.ndim == 4 else -1
-    if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
-            or prior.shape not in ((NUM_JOINTS, 3), (3,))):
-        raise ValueError(f"expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), prior "
-                         f"({NUM_JOINTS}, 3) or a root (3,); got {crops.shape}, {projections.shape}, "
-                         f"{valid.shape}, {prior.shape}")
-    if c < 2:
-        # The graph's cross-view gather has no "other view" at C = 1 and fails inside ONNX Runtime.
-        raise ValueError(f"the network needs C >= 2 views (mark a missing one valid=False), got {c}")
-
-
-def as_prior(prior: np.ndarray) -> np.ndarray:
-    """``(17, 3)`` float32: a prior as given, or a root ``(3,)`` as the pelvis row of an unknown pose."""
-    if prior.shape == (3,):
-        rows = np.full((NUM_JOINTS, 3), np.nan, np.float32)
-        rows[H36M17.root] = prior
-        return rows
-    return np.asarray(prior, dtype=np.float32)
-
-
-def as_root(prior: np.ndarray) -> np.ndarray:
-    """``(3,)`` float32: the pelvis row of a prior (zeros when unknown), or a root as given."""
-    root = np.asarray(prior if prior.shape == (3,) else prior[H36M17.root], dtype=np.float32)
-    return np.where(np.isfinite(root), root, 0.0).astype(np.float32)
-
-
-def as_scale(window_scale: float | np.ndarray) -> float:
-    """A window scale (a number or a one-element array) as a float, never below 1 (the trained window)."""
-    return max(float(np.asarray(window_scale, dtype=np.float64).item()), 1.0)
-
-
-class HeatmapNetwork(Protocol):
-    """What :class:`~crosspose.inference.pipeline.FramePipeline` needs of a network: one call a frame set."""
-
-    def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
-        window_scale: float = 1.0,
-    ) -> dict[str, np.ndarray]: ...
-
-
-class TorchRunner:
-    """The eager torch ``FusionNetwork`` behind :class:`OnnxRunner`'s ``run`` (tests, debugging, training).
-
-    Args:
-        network: a ``crosspose.nets.export.FusionNetwork`` (put in eval mode here).
-    """
-
-    provider = "torch"
-
-    def __init__(self, network: torch.nn.Module) -> None:
-        self.network = network.eval()
-
-    def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
-        window_scale: float = 1.0,
-    ) -> dict[str, np.ndarray]:
-        """Same inputs and outputs as :meth:`OnnxRunner.run`."""
-        check_inputs(crops, projections, valid, prior)
-        with torch.inference_mode():
-            outputs = self.network(
-                torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(projections, dtype=np.float32)),
-                torch.from_numpy(np.asarray(valid, dtype=bool)),
-                torch.from_numpy(np.ascontiguousarray(as_prior(prior), dtype=np.float32)),
-                torch.tensor([as_scale(window_scale)]),
-            )
-        names = ("heatmaps", "fused", "presence")
-        return {name: out.numpy() for name, out in zip(names, outputs, strict=True)}
+__all__ = [
+    "CPU",
+    "CUDA",
+    "NUM_JOINTS",
+    "TENSORRT",
+    "Device",
+    "HeatmapNetwork",
+    "OnnxRunner",
+    "ProviderUnavailableError",
+    "TorchRunner",
+    "as_prior",
+    "as_root",
+    "as_scale",
+    "check_inputs",
+    "gpu_blocker",
+    "open_session",
+]

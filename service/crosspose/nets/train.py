@@ -199,7 +199,7 @@ class _Recorder:
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
             prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
-        from crosspose.inference.runner import as_root
+        from crosspose.inference.network import as_root
 
         out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior, window_scale)
         self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": as_root(prior),

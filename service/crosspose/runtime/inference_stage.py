@@ -2,9 +2,10 @@
 
 Backends (``inference.backend``):
 
-* ``network`` — :class:`crosspose.inference.pipeline.FramePipeline` with the ONNX fusion network on
-  the provider ONNX Runtime actually gives (reported in every heartbeat): crops from the previous 3D
-  pose (the solver's ``skeleton.`` messages come back here), the detector on a cold start or loss.
+* ``network`` — :class:`crosspose.inference.pipeline.FramePipeline` with the fusion network on the
+  runtime ``inference.runtime`` names (:mod:`crosspose.inference.runtimes`; the provider, runtime, device
+  and precision that really run are in every heartbeat): crops from the previous 3D pose (the solver's
+  ``skeleton.`` messages come back here), the detector on a cold start or loss.
 * ``simulated`` — **the network bypassed**: heatmaps simulated from the synthetic studio's ground
   truth for the frame each synthetic camera rendered (``crosspose.studio``, realistic error modes).
   It isolates transport, sync and solver cost; it is named as such in every message and heartbeat.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -42,6 +43,9 @@ from crosspose.capture.frames import decode_frame
 from crosspose.config import Config
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+
+if TYPE_CHECKING:
+    from crosspose.inference.network import RuntimeInfo
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ class SimulatedBackend:
 
     name = "simulated"
     provider = "simulated (network bypassed)"
+    info: RuntimeInfo | None = None  # no network runs
 
     def __init__(self, config: Config, seed: int = 0) -> None:
         from crosspose.capture.synthetic import parse_synthetic
@@ -130,23 +135,21 @@ class SimulatedBackend:
 
 
 class NetworkBackend:
-    """The ONNX fusion network through :class:`~crosspose.inference.pipeline.FramePipeline`."""
+    """The fusion network through :class:`~crosspose.inference.pipeline.FramePipeline`, on the runtime
+    that ``inference.runtime`` names (:func:`crosspose.inference.runtimes.open_network`)."""
 
     name = "network"
 
     def __init__(self, config: Config, rig: CameraRig) -> None:
         from crosspose.inference.pipeline import FramePipeline
-        from crosspose.inference.runner import OnnxRunner
-        from crosspose.nets.export import default_onnx_path
+        from crosspose.inference.runtimes import open_network
 
-        path = config.inference.model or default_onnx_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; build it with `crosspose model export`")
-        self.runner = OnnxRunner(path, device=config.inference.device, warmup_cameras=len(rig),
-                                 intra_op_threads=config.inference.threads)
-        self.provider = self.runner.provider
+        self.runner = open_network(config.inference, num_cameras=len(rig))
+        self.info: RuntimeInfo | None = self.runner.info
+        self.provider = self.info.provider
         self.fused = config.inference.heatmaps == "fused"
-        self.pipeline = FramePipeline(rig, self.runner, detector=person_detector(path, config))
+        detector = person_detector(config.inference.model, config)
+        self.pipeline = FramePipeline(rig, self.runner, detector=detector)
 
     def set_rig(self, rig: CameraRig) -> None:
         self.pipeline.set_rig(rig)
@@ -167,25 +170,20 @@ class NetworkBackend:
         self.pipeline.update(pose, getattr(pose, "t_ns", None))
 
 
-def person_detector(network_path: Path, config: Config) -> Any:
-    """The cold-start detector in ONNX Runtime (``crosspose_detector.onnx`` beside the network, same
-    device and threads), or None — the pipeline then builds the eager torch one, ~2-2.5x slower on
-    the CPU — when that file is missing (exported before the detector was) or does not load."""
-    from crosspose.inference.detector import OnnxDetectorModel, PersonDetector
-    from crosspose.nets.export import detector_onnx_path
+def person_detector(network_path: Path | None, config: Config) -> Any:
+    """The cold-start detector on the network's runtime (for ONNX Runtime ``crosspose_detector.onnx``
+    beside the network, same device and threads), or None — the pipeline then builds the eager torch one,
+    ~2-2.5x slower on the CPU — when that file is missing (exported before the detector was) or does not
+    load."""
+    from crosspose.inference.runtimes import open_detector
 
-    path = detector_onnx_path(network_path)
-    if not path.is_file():
-        log.warning("no %s beside the network: the person detector runs in eager torch (slower); "
-                    "`crosspose model export` writes it", path.name)
-        return None
     try:
-        model = OnnxDetectorModel(path, device=config.inference.device,
-                                  intra_op_threads=config.inference.threads)
+        return open_detector(config.inference, network_path=network_path)
+    except FileNotFoundError as err:
+        log.warning("%s: the person detector runs in eager torch (slower)", err)
     except Exception as err:  # a bad detector file must not stop the network; torch still works
-        log.warning("person detector %s did not load (%s): using eager torch", path, err)
-        return None
-    return PersonDetector(model)
+        log.warning("person detector did not load (%s): using eager torch", err)
+    return None
 
 
 def capture_time_ns(header: dict[str, Any]) -> int:
@@ -438,12 +436,17 @@ class InferenceStage:
 
     def payload(self) -> dict[str, Any]:
         c = self.framesets.counters
+        info = None if self.backend is None else self.backend.info
         return {
             "fps": round(self.rate.rate(), 2),
             "processed": self.processed,
             "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale,
             "stale": self.stale,
             "provider": None if self.backend is None else self.backend.provider,
+            # What really runs the network (None: not started yet, or the simulated backend).
+            "runtime": None if info is None else info.runtime,
+            "device": None if info is None else info.device,
+            "precision": None if info is None else info.precision,
             "backend": self.config.inference.backend,
             "calibration_version": self.calibration_version,
             "error": self.last_error,
