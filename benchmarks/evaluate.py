@@ -29,11 +29,13 @@ import numpy as np
 
 from crosspose import assets
 from crosspose.calibration import load_rig
+from crosspose.core.videos import track_videos
 from crosspose.geometry import CameraRig
 from crosspose.inference.pipeline import FramePipeline
 from crosspose.io import read_multiview, read_trc
+from crosspose.io.videos import SyncedVideos, video_files
 from crosspose.nets import evaluate
-from crosspose.reconstruct import SyncedVideos, default_network, solve_sequence, track_videos, video_files
+from crosspose.reconstruct import default_network, solve_sequence
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 from crosspose.solver import Solver, use_one_thread
 from reconstruct import CALIBRATION, POSE, TRC, bone_std, jitter, pose2sim_as_h36m

@@ -14,12 +14,10 @@ from typer.testing import CliRunner
 
 from crosspose.calibration import load_rig
 from crosspose.cli.reconstruct import reconstruct_command
+from crosspose.io.videos import SyncedVideos, VideoError, video_files
 from crosspose.reconstruct import (
-    ReconstructError,
-    SyncedVideos,
     read_reconstruction,
     reconstruct_videos,
-    video_files,
 )
 from crosspose.skeleton import H36M17
 
@@ -65,19 +63,19 @@ def test_videos_match_cameras_by_number_else_by_order(tmp_path: Path) -> None:
 
 
 def test_video_matching_errors_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(ReconstructError, match="not a folder"):
+    with pytest.raises(VideoError, match="not a folder"):
         video_files(tmp_path / "missing", ["cam_01", "cam_02"])
     (tmp_path / "cam07.mp4").write_bytes(b"")
-    with pytest.raises(ReconstructError, match="found 1 video"):
+    with pytest.raises(VideoError, match="found 1 video"):
         video_files(tmp_path, ["cam_01", "cam_02"])
     (tmp_path / "cam08.mp4").write_bytes(b"")
-    with pytest.raises(ReconstructError, match=r"cannot match the videos.*cam07\.mp4.*cam_01.*number"):
+    with pytest.raises(VideoError, match=r"cannot match the videos.*cam07\.mp4.*cam_01.*number"):
         video_files(tmp_path, ["cam_01", "cam_02", "cam_03", "cam_04"])
     unnamed = tmp_path / "unnamed"
     unnamed.mkdir()
     for name in ("a.mp4", "b.mp4"):
         (unnamed / name).write_bytes(b"")
-    with pytest.raises(ReconstructError, match="cannot match"):
+    with pytest.raises(VideoError, match="cannot match"):
         video_files(unnamed, ["x", "y", "z"])
 
 
@@ -97,7 +95,7 @@ def test_synced_videos_stop_at_the_shortest(tmp_path: Path) -> None:
     with SyncedVideos([a, b], max_frames=2) as videos:
         assert len(list(videos)) == 2
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
-    with pytest.raises(ReconstructError, match="OpenCV cannot open"):
+    with pytest.raises(VideoError, match="OpenCV cannot open"):
         SyncedVideos([a, tmp_path / "broken.mp4"])
 
 

@@ -5,9 +5,9 @@ Two inputs (DESIGN §5, ``crosspose reconstruct``):
 * ``--keypoints``, for Pose2Sim/OpenPose users: each frame's detections are mapped into H36M-17
   (:func:`crosspose.skeleton.map_keypoints`) and solved by
   :meth:`crosspose.solver.Solver.solve_keypoints`;
-* ``--videos``: synchronized videos, one per camera, through the same images → heatmaps step as the
-  live service (:class:`crosspose.inference.pipeline.FramePipeline`: crops from the previous pose,
-  the detector on a cold start, backbone + fusion network) and :meth:`crosspose.solver.Solver.solve`.
+* ``--videos``: synchronized videos, one per camera, through the live service's own path
+  (:func:`crosspose.core.videos.track_videos`: crops from the performer's track,
+  the detector on a cold start, backbone + fusion network, :meth:`crosspose.solver.Solver.solve`).
 
 Both solve frame by frame with the solver's tracking and per-performer limb lengths. Outputs:
 ``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint names as markers), ``.json`` (ours: Z-up
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ import numpy as np
 
 from crosspose.calibration import load_rig
 from crosspose.geometry import CameraRig
-from crosspose.io.openpose import KeypointsError, PersonChoice, match_cameras, read_multiview
+from crosspose.io.openpose import PersonChoice, read_multiview
 from crosspose.io.trc import Trc, write_trc
+from crosspose.io.videos import SyncedVideos, VideoError, video_files
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 
 OUTPUT_SUFFIXES = (".trc", ".json", ".bvh", ".c3d", ".jsonl")
@@ -218,95 +219,6 @@ def reconstruct(
     return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps))
 
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-
-
-def video_files(folder: str | Path, camera_names: Sequence[str]) -> list[Path | None]:
-    """For each calibration camera, its video in ``folder`` (None: no video, a missing view).
-
-    Matched by the number in the names (``cam01.mp4`` ↔ ``cam_01``; see
-    :func:`crosspose.io.openpose.match_cameras`), else by order when there are as many videos as
-    cameras. Raises :class:`ReconstructError` naming both lists when they cannot be matched.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ReconstructError(f"{folder}: not a folder (expected one video file per camera)")
-    videos = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES),
-                    key=lambda f: f.name)
-    if len(videos) < 2:
-        raise ReconstructError(f"{folder}: found {len(videos)} video file(s) ({', '.join(VIDEO_SUFFIXES)}); "
-                               "need one per camera, at least two")
-    try:
-        index = match_cameras([f.stem for f in videos], camera_names)
-    except KeypointsError:
-        raise ReconstructError(
-            f"cannot match the videos to the calibration cameras: videos {[f.name for f in videos]}, "
-            f"cameras {list(camera_names)}. Name each video with its camera's number (cam01.mp4 ↔ cam_01) "
-            "or give one video per camera, in calibration order.") from None
-    matched = sum(i is not None for i in index)
-    if matched < 2:
-        raise ReconstructError(f"only {matched} of the cameras {list(camera_names)} have a video in "
-                               f"{folder}; need at least two")
-    return [None if i is None else videos[i] for i in index]
-
-
-class SyncedVideos:
-    """Frame sets from one video file per camera, read in step (the files are frame-synchronized).
-
-    Iterating yields per camera a BGR uint8 frame, or None for a camera without a video. Iteration
-    stops at the shortest video or after ``max_frames``.
-    """
-
-    def __init__(self, paths: Sequence[Path | None], max_frames: int | None = None) -> None:
-        import cv2
-
-        self.paths = list(paths)
-        self._captures: list[Any] = []
-        counts, rates = [], []
-        for path in self.paths:
-            if path is None:
-                self._captures.append(None)
-                continue
-            cap = cv2.VideoCapture(str(path))
-            if not cap.isOpened():
-                self.close()
-                raise ReconstructError(f"{path}: OpenCV cannot open this video")
-            self._captures.append(cap)
-            counts.append(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-            rates.append(float(cap.get(cv2.CAP_PROP_FPS)))
-        known = [n for n in counts if n > 0]
-        self.num_frames = min(known) if known else 0
-        if max_frames is not None:
-            self.num_frames = min(self.num_frames, max_frames) if known else max_frames
-        good = [r for r in rates if math.isfinite(r) and r > 0]
-        self.fps = float(np.median(good)) if good else 30.0
-
-    def __iter__(self) -> Iterator[list[np.ndarray | None]]:
-        for _ in range(self.num_frames):
-            frames: list[np.ndarray | None] = []
-            for cap in self._captures:
-                if cap is None:
-                    frames.append(None)
-                    continue
-                ok, image = cap.read()
-                if not ok:
-                    return
-                frames.append(image)
-            yield frames
-
-    def close(self) -> None:
-        for cap in self._captures:
-            if cap is not None:
-                cap.release()
-        self._captures = [None] * len(self._captures)
-
-    def __enter__(self) -> SyncedVideos:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
                     rig: CameraRig, fused: bool) -> None:
     import cv2
@@ -329,17 +241,6 @@ def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None
         cv2.imwrite(str(target / f"{index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
-@dataclass(frozen=True, eq=False)
-class VideoFrame:
-    """One frame set of :func:`track_videos`: the images, what the network made of them, the solved pose."""
-
-    index: int
-    images: list[np.ndarray | None]
-    result: Any  # crosspose.inference.pipeline.InferenceResult
-    pose: Any  # crosspose.solver.Pose3D, or None when fewer than two views saw the performer
-    solve_ms: float
-
-
 def default_network(device: str = "auto", num_cameras: int = 4, model: Path | None = None) -> Any:
     """The exported network (``model``, default ``crosspose model export``'s cached file) in ONNX Runtime on
     ``device`` (ReconstructError when the file is missing)."""
@@ -351,29 +252,6 @@ def default_network(device: str = "auto", num_cameras: int = 4, model: Path | No
         return open_network(settings, path=model, num_cameras=num_cameras)
     except FileNotFoundError as err:
         raise ReconstructError(str(err)) from None
-
-
-def track_videos(
-    rig: CameraRig, videos: SyncedVideos, network: Any, solver: Any, *, fused: bool = True,
-    detector: Any = None, progress: bool = True, pipeline: Any = None,
-) -> Iterator[VideoFrame]:
-    """Frame by frame: images → :class:`~crosspose.inference.pipeline.FramePipeline` → ``solver.solve``,
-    the pose fed back for the next crops (the same loop as the live service, in one process)."""
-    from tqdm import tqdm
-
-    from crosspose.inference.pipeline import FramePipeline
-
-    pipeline = FramePipeline(rig, network, detector) if pipeline is None else pipeline
-    for i, images in enumerate(tqdm(videos, total=videos.num_frames, desc="reconstruct", unit="frame",
-                                    disable=not progress)):
-        result = pipeline.process(images)
-        pose, ms = None, math.nan
-        if int(result.seen().sum()) >= 2:
-            t0 = time.perf_counter()
-            pose = solver.solve(*result.solver_inputs(fused=fused))
-            ms = 1e3 * (time.perf_counter() - t0)
-        pipeline.update(pose)
-        yield VideoFrame(i, images, result, pose, ms)
 
 
 def reconstruct_videos(
@@ -407,11 +285,15 @@ def reconstruct_videos(
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which.
     """
+    from crosspose.core.videos import track_videos
     from crosspose.inference.pipeline import FramePipeline
     from crosspose.solver import Solver
 
     rig = _rig(calibration)
-    paths = video_files(videos_dir, rig.names)
+    try:
+        paths = video_files(videos_dir, rig.names)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
     network = default_network(device, len(rig)) if network is None else network
     solver = Solver() if solver is None else solver
     pipeline = FramePipeline(rig, network, detector)
@@ -420,7 +302,11 @@ def reconstruct_videos(
         overlays.mkdir(parents=True, exist_ok=True)
     j = H36M17.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
-    with SyncedVideos(paths, max_frames) as videos:
+    try:
+        videos = SyncedVideos(paths, max_frames)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
+    with videos:
         fps = videos.fps
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):

@@ -254,7 +254,7 @@ def test_live_stage_takes_the_onnx_detector_beside_the_network(onnx_detector_pat
     from types import SimpleNamespace
 
     from crosspose.config import OnnxRuntimeInference
-    from crosspose.runtime.inference_stage import person_detector
+    from crosspose.core.backends import person_detector
 
     config: Any = SimpleNamespace(inference=OnnxRuntimeInference(device="cpu", threads=1))
     found = person_detector(onnx_detector_path.with_name("crosspose_fusion.onnx"), config)

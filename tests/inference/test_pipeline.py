@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crosspose.core import Track
 from crosspose.geometry import CameraRig
 from crosspose.inference import Crop, crops_from_pose, heatmap_projections
 from crosspose.inference.heatmaps import MIDPOINT_SOURCES, heatmap_maxima, midpoint_heatmaps
@@ -122,7 +123,7 @@ def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: 
 
     # Next frame: crops from the fed-back pose, no detector; the root is the pose's pelvis.
     moved = scene.joints3d[1]
-    pipeline.update(_pose(moved))
+    pipeline.feedback(Track.from_pose(_pose(moved)))
     second = pipeline.process(_images(scene.rig))
     assert second.sources == ("pose",) * 4
     assert pipeline.detector_runs == 1
@@ -143,7 +144,7 @@ def test_a_lost_view_goes_back_to_the_detector_alone(scene) -> None:  # type: ig
     network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
     pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig))
-    pipeline.update(_pose(truth))
+    pipeline.feedback(Track.from_pose(_pose(truth)))
     network.presence[2] = 0.1  # view 2's crop no longer holds the performer
     result = pipeline.process(_images(scene.rig))
     assert not result.seen()[2]
@@ -155,9 +156,9 @@ def test_a_lost_view_goes_back_to_the_detector_alone(scene) -> None:  # type: ig
     assert detector.calls == [4, 1]  # only the lost view
     assert again.sources == ("previous", "previous", "detector", "previous")
     # No usable pose (none, or too few supported joints): every view goes back to the detector.
-    pipeline.update(None)
+    pipeline.feedback(None)
     pipeline.process(_images(scene.rig))
-    pipeline.update(_pose(truth, views=1))
+    pipeline.feedback(Track.from_pose(_pose(truth, views=1)))
     pipeline.process(_images(scene.rig))
     assert detector.calls == [4, 1, 4, 4]
     assert pipeline.detector_runs == 4
@@ -185,7 +186,7 @@ def test_missing_images_are_invalid_views(scene) -> None:  # type: ignore[no-unt
     assert _worst_error(pose, truth) < 0.005
     assert np.isnan(result.argmax_pixels()[1]).all()
     # The view comes back: only it needs the detector.
-    pipeline.update(pose)
+    pipeline.feedback(Track.from_pose(pose))
     back = pipeline.process(_images(scene.rig))
     assert back.sources == ("pose",) * 4  # the pose places a crop in the view that came back
 
@@ -224,7 +225,7 @@ def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ign
     truth = scene.joints3d[0]
     pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig))
-    pipeline.update(_pose(truth))
+    pipeline.feedback(Track.from_pose(_pose(truth)))
     # The same cameras in a world shifted by 1 m along x: image-space crops still hold; the root moves.
     shift = np.array([1.0, 0.0, 0.0])
     t = scene.rig.t - np.einsum("cij,j->ci", scene.rig.R, shift)
@@ -328,7 +329,7 @@ def test_an_older_prior_widens_the_fusion_windows(scene) -> None:  # type: ignor
     pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig), t_ns=0)
     assert network.calls[-1]["window_scale"] == 1.0  # cold start: no prior at all
-    pipeline.update(_pose(truth), t_ns=1_000_000_000)
+    pipeline.feedback(Track.from_pose(_pose(truth), t_capture_ns=1_000_000_000))
     expected = {1_000_000_000 + 30_000_000: 1.0,  # a frame later at 33 fps
                 1_000_000_000 + int(2 * PRIOR_REACH_S * 1e9): 2.0,
                 1_000_000_000 + 2_000_000_000: MAX_WINDOW_SCALE}
@@ -336,6 +337,17 @@ def test_an_older_prior_widens_the_fusion_windows(scene) -> None:  # type: ignor
         result = pipeline.process(_images(scene.rig), t_ns=t_ns)
         assert network.calls[-1]["window_scale"] == pytest.approx(scale)
         assert result.window_scale == pytest.approx(scale)
-    pipeline.update(None)  # lost: no prior, no age
+    pipeline.feedback(None)  # lost: no prior, no age
     pipeline.process(_images(scene.rig), t_ns=5_000_000_000)
     assert network.calls[-1]["window_scale"] == 1.0
+
+
+def test_a_track_of_another_layout_is_an_error_not_a_silent_loss_of_tracking(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    pipeline.process(_images(scene.rig))
+    pipeline.feedback(Track.from_pose(_pose(truth)))
+    wider = np.concatenate([truth, truth[:15]])  # a 32-joint pose
+    with pytest.raises(ValueError, match="32 joints"):
+        pipeline.feedback(Track.from_pose(_pose(wider)))
+    assert pipeline.process(_images(scene.rig)).sources == ("pose",) * 4  # the last good track still holds

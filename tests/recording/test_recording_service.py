@@ -133,8 +133,8 @@ def skeletons_received(base: str, count: int, timeout: float = 30.0) -> int:
 
 def ground_truth(take: Take) -> dict[int, np.ndarray]:
     """Synthetic studio joints ``(J, 3)`` per frame set number (from the frames' device timestamps)."""
+    from crosspose.core import SimulatedBackend
     from crosspose.recording.replay import take_config
-    from crosspose.runtime.inference_stage import SimulatedBackend
 
     backend = SimulatedBackend(take_config(take))
     out = {}

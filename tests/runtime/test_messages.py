@@ -11,8 +11,9 @@ import pytest
 
 from crosspose.bus import decode, encode
 from crosspose.bus.schema import heatmaps_message, parse_heatmaps, skeleton_message
+from crosspose.core import frameset_images, image_scale
 from crosspose.runtime.api_stage import translate_status
-from crosspose.runtime.inference_stage import frameset_images, image_scale, preview_of
+from crosspose.runtime.inference_stage import preview_of
 from crosspose.skeleton import H36M17
 from crosspose.solver import Pose3D
 from crosspose.studio import random_rig

@@ -16,7 +16,8 @@ type ``X`` is built by ``X_message`` and checked by ``parse_X``::
     status.grabber.<camera>.        status        grabber → sync → api
     frameset.                       frameset      sync → inference, recorder (tap)
     heatmaps.                       heatmaps      inference → solver
-    skeleton.                       skeleton      solver → api, inference, recorder
+    skeleton.                       skeleton      solver → api, recorder
+    track.                          track         solver → inference (private, full precision)
     preview.<camera>.               preview       inference → api
     status.<stage>.                 status        every stage → api
     control.calibration.updated.    calibration   api → inference, recorder
@@ -49,6 +50,7 @@ FRAME = b"frame."
 FRAMESET = b"frameset."
 HEATMAPS = b"heatmaps."
 SKELETON = b"skeleton."
+TRACK = b"track."
 PREVIEW = b"preview."
 CONTROL = b"control."
 STATUS = b"status."
@@ -474,7 +476,7 @@ def heatmaps_message(
 
 
 def _array(
-    f: _Fields, key: str, buffer: Any, dtype: type[np.floating[Any]], shape: str, ok: Callable[[Any], bool]
+    f: _Fields, key: str, buffer: Any, dtype: type[np.generic], shape: str, ok: Callable[[Any], bool]
 ) -> np.ndarray:
     meta = f.mapping(key)
     try:
@@ -510,6 +512,55 @@ def parse_heatmaps(header: Any, buffers: Sequence[Any]) -> HeatmapsMessage:
         calibration_version=f.opt_integer("calibration_version", 1),
         backend=f.text("backend"),
     )
+
+
+# -- track (private: solver → inference) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class TrackMessage:
+    """A checked ``track`` message: one performer's last solved pose at full precision (``J`` joints);
+    :meth:`crosspose.core.Track.from_message` makes the core's track of it."""
+
+    id: int
+    seq: int
+    t_capture_ns: int | None
+    skeleton: str
+    joints: np.ndarray  # (J, 3) float64 metres, NaN where unknown
+    views: np.ndarray  # (J,) int64
+    confidence: np.ndarray  # (J,) float64
+
+
+def track_message(
+    *, id: int, seq: int, t_capture_ns: int | None, skeleton: str, joints: np.ndarray, views: np.ndarray,
+    confidence: np.ndarray,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Header and buffers ``[joints (J, 3) float64, views (J,) int64, confidence (J,) float64]`` of one
+    ``track.`` message: what the inference stage places the next crops from (never the public skeleton
+    message, which is rounded and has null for NaN)."""
+    header: dict[str, Any] = {"type": "track", "id": int(id), "seq": int(seq),
+                              "t_capture_ns": None if t_capture_ns is None else int(t_capture_ns),
+                              "skeleton": skeleton}
+    buffers = []
+    for key, array, dtype in (("joints", joints, np.float64), ("views", views, np.int64),
+                              ("confidence", confidence, np.float64)):
+        header[key], buffer = pack_array(np.ascontiguousarray(array, dtype=dtype))
+        buffers.append(buffer)
+    return header, buffers
+
+
+def parse_track(header: Any, buffers: Sequence[Any]) -> TrackMessage:
+    """Check a ``track`` message (its three arrays against one joint count) and copy its arrays."""
+    f = _Fields("track", header)
+    f.type("track")
+    _buffers("track", buffers, 3)
+    joints = _array(f, "joints", buffers[0], np.float64, "(J, 3)", lambda s: len(s) == 2 and s[1] == 3)
+    j = joints.shape[0]
+    views = _array(f, "views", buffers[1], np.int64, f"({j},)", lambda s: s == (j,))
+    confidence = _array(f, "confidence", buffers[2], np.float64, f"({j},)", lambda s: s == (j,))
+    return TrackMessage(id=f.integer("id", 0), seq=f.integer("seq", 0),
+                        t_capture_ns=f.opt_integer("t_capture_ns"), skeleton=f.text("skeleton"),
+                        joints=joints.copy(), views=views.copy(), confidence=confidence.copy())
 
 
 # -- skeleton (DESIGN §5) ----------------------------------------------------------------------------

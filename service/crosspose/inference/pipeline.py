@@ -7,15 +7,16 @@ solved 3D pose fed back with :meth:`FramePipeline.update` (projected into each v
 BlazePose detector runs only where there is no such crop — a cold start, no pose, or a view whose
 presence dropped — and every run is counted. The fusion's prior is the previous pose (each joint is
 looked for around where it was), or on a cold start only a root, the detector's hip centres
-triangulated: never ground truth.
+triangulated: never ground truth. Where to look for the performer is one :class:`PerformerCrops`,
+fed from the solver's :class:`~crosspose.core.track.Track` with :meth:`FramePipeline.feedback`.
 
-Typical loop (one process; the live stage splits it across the bus)::
+Typical loop (:class:`crosspose.core.Core` runs it; the live stages split it across the bus)::
 
     pipeline = FramePipeline(rig, OnnxRunner(path))
     for images in frame_sets:
         result = pipeline.process(images)
         pose = solver.solve(*result.solver_inputs())
-        pipeline.update(pose)
+        pipeline.feedback(Track.from_pose(pose))
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from crosspose.inference.detector import PersonDetector
 from crosspose.inference.heatmaps import heatmap_maxima, midpoint_heatmaps
 from crosspose.inference.runner import HeatmapNetwork
 from crosspose.skeleton import H36M17
+
+if TYPE_CHECKING:
+    from crosspose.core.track import Track
 
 CropSource = Literal["pose", "detector", "previous", "none"]
 
@@ -122,6 +126,38 @@ class InferenceResult:
         return out
 
 
+@dataclass
+class PerformerCrops:
+    """Where one performer is looked for in each of ``C`` views, and the fusion's prior for them.
+
+    Attributes:
+        crops: per view the crop to use next (image pixels), or None (the detector's turn).
+        sources: per view where that crop came from (see :data:`CropSource`).
+        retry_at: ``(C,)`` frame count from which the detector may look at a view again.
+        root: ``(3,)`` metres, the root the fusion uses, or None when not known.
+        prior: ``(J, 3)`` float32 metres, the last pose's supported joints (NaN elsewhere), or None.
+        prior_t_ns: the capture time of the frame set that prior was solved from, or None.
+    """
+
+    crops: list[Crop | None]
+    sources: list[CropSource]
+    retry_at: np.ndarray
+    root: np.ndarray | None = None
+    prior: np.ndarray | None = None
+    prior_t_ns: int | None = None
+
+    @classmethod
+    def cold(cls, num_views: int) -> PerformerCrops:
+        """Nothing known yet: every view goes to the detector."""
+        return cls([None] * num_views, ["none"] * num_views, np.zeros(num_views, dtype=np.int64))
+
+    def lose(self) -> None:
+        """The performer is lost in every view (the detector's turn; detector retries stay scheduled)."""
+        n = len(self.crops)
+        self.crops, self.sources = [None] * n, ["none"] * n
+        self.root = self.prior = self.prior_t_ns = None
+
+
 class FramePipeline:
     """Crops → network → heatmaps for a rig, with the tracking state that chooses the next crops.
 
@@ -167,13 +203,7 @@ class FramePipeline:
     # State ---------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the performer: the next frame set starts cold (detector on every view)."""
-        c = len(self.rig)
-        self._crops: list[Crop | None] = [None] * c
-        self._sources: list[CropSource] = ["none"] * c
-        self._root: np.ndarray | None = None
-        self._prior: np.ndarray | None = None  # (17, 3) the last pose's supported joints, NaN elsewhere
-        self._prior_t_ns: int | None = None  # capture time of the frame set that pose was solved from
-        self._retry_at = np.zeros(c, dtype=np.int64)  # frame from which the detector may retry a view
+        self.performer = PerformerCrops.cold(len(self.rig))
 
     @property
     def detector(self) -> PersonDetector:
@@ -184,7 +214,8 @@ class FramePipeline:
     @property
     def root(self) -> np.ndarray | None:
         """``(3,)`` metres: the root the next frame's fusion will use (None: not known yet)."""
-        return None if self._root is None else self._root.copy()
+        root = self.performer.root
+        return None if root is None else root.copy()
 
     def set_rig(self, rig: CameraRig) -> None:
         """Swap the calibration (hot). Same cameras: the image-space crops are kept and the root is
@@ -197,45 +228,43 @@ class FramePipeline:
             self.reset()
             return
         # The previous pose lives in the old calibration's world frame: re-derive the root.
-        self._prior = None
-        self._root = self._root_from_crops(self._crops)
+        performer = self.performer
+        performer.prior = None
+        performer.root = self._root_from_crops(performer.crops)
 
-    def update(self, pose: object | None, t_ns: int | None = None) -> None:
-        """Feed back the pose solved from the last frame set (a ``Pose3D`` or None).
+    def feedback(self, track: Track | None) -> None:
+        """Take the performer's track (the pose solved from the last frame set), or None: lost.
 
-        ``t_ns``: that frame set's capture time (any clock :meth:`process` gets too); with both, a
-        prior older than :data:`PRIOR_REACH_S` gets wider fusion windows.
+        With a usable track (at least :data:`MIN_POSE_JOINTS` joints supported by two views), each
+        view's next crop is the pose projected into it and the fusion's prior is its supported joints,
+        as old as its ``t_capture_ns`` (the clock :meth:`process` gets too; a prior older than
+        :data:`PRIOR_REACH_S` gets wider fusion windows); views the pose does not place (out of view),
+        and every view when the track is None or too thin, go back to the detector.
 
-        With a pose (enough joints supported by two views), each view's next crop is the pose
-        projected into it; views the pose does not place (out of view), and every view when there is
-        no usable pose, go back to the detector.
+        Raises:
+            ValueError: a track of another joint layout than the network's (never a silent loss of
+                tracking).
         """
-        joints = getattr(pose, "joints", None)
-        views = getattr(pose, "views", None)
-        if joints is None or views is None:
-            self._lose_all()
+        performer = self.performer
+        if track is None:
+            performer.lose()
             return
-        joints = np.asarray(joints, dtype=np.float64)
-        supported = np.asarray(views) >= 2
-        if joints.shape != (H36M17.num_joints, 3) or int(supported.sum()) < MIN_POSE_JOINTS:
-            self._lose_all()
+        if track.joints.shape != (H36M17.num_joints, 3):
+            raise ValueError(f"track {track.id} has {track.num_joints} joints ({track.skeleton}); the "
+                             f"network gives {H36M17.num_joints} ({H36M17.name})")
+        supported = track.supported()
+        if int(supported.sum()) < MIN_POSE_JOINTS:
+            performer.lose()
             return
-        joints = np.where(supported[:, None], joints, np.nan)
+        joints = np.where(supported[:, None], track.joints, np.nan)
         crops = crops_from_pose(joints, self.rig)
         for c, crop in enumerate(crops):
-            self._crops[c] = crop
-            self._sources[c] = "pose" if crop is not None else "none"
-        self._prior = joints.astype(np.float32)
-        self._prior_t_ns = t_ns
+            performer.crops[c] = crop
+            performer.sources[c] = "pose" if crop is not None else "none"
+        performer.prior = joints.astype(np.float32)
+        performer.prior_t_ns = track.t_capture_ns
         root = joints[H36M17.root]
-        self._root = root.copy() if np.isfinite(root).all() else self._root_from_crops(self._crops)
-
-    def _lose_all(self) -> None:
-        self._crops = [None] * len(self.rig)
-        self._sources = ["none"] * len(self.rig)
-        self._root = None
-        self._prior = None
-        self._prior_t_ns = None
+        performer.root = root.copy() if np.isfinite(root).all() else self._root_from_crops(performer.crops)
 
     def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
         """The crops' centres (mid-hips in every view) triangulated; None with fewer than two views."""
@@ -252,27 +281,29 @@ class FramePipeline:
     # One frame set -------------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray | None]) -> None:
         """Run the detector on the views with an image but no crop (and not waiting for a retry)."""
-        wanted = [c for c, (image, crop) in enumerate(zip(images, self._crops, strict=True))
-                  if image is not None and crop is None and self.frames >= self._retry_at[c]]
+        performer = self.performer
+        wanted = [c for c, (image, crop) in enumerate(zip(images, performer.crops, strict=True))
+                  if image is not None and crop is None and self.frames >= performer.retry_at[c]]
         if not wanted:
             return
         found = self.detector.crops([im for c, im in enumerate(images) if c in wanted and im is not None])
         self.detector_runs += 1
         self.detector_views += len(wanted)
         for c, crop in zip(wanted, found, strict=True):
-            self._crops[c] = crop
-            self._sources[c] = "detector" if crop is not None else "none"
+            performer.crops[c] = crop
+            performer.sources[c] = "detector" if crop is not None else "none"
             if crop is None:
-                self._retry_at[c] = self.frames + self.redetect_interval
-        if self._root is None:
-            self._root = self._root_from_crops(self._crops)
+                performer.retry_at[c] = self.frames + self.redetect_interval
+        if performer.root is None:
+            performer.root = self._root_from_crops(performer.crops)
 
     def window_scale(self, t_ns: int | None) -> float:
         """How much wider than trained the fusion windows are for a frame set captured at ``t_ns``:
         1 for a prior up to :data:`PRIOR_REACH_S` old (or of unknown age), then in proportion."""
-        if t_ns is None or self._prior_t_ns is None:
+        prior_t_ns = self.performer.prior_t_ns
+        if t_ns is None or prior_t_ns is None:
             return 1.0
-        age = (int(t_ns) - self._prior_t_ns) / 1e9
+        age = (int(t_ns) - prior_t_ns) / 1e9
         return float(np.clip(age / PRIOR_REACH_S, 1.0, MAX_WINDOW_SCALE))
 
     def process(self, images: Sequence[np.ndarray | None], t_ns: int | None = None) -> InferenceResult:
@@ -293,10 +324,11 @@ class FramePipeline:
         t0 = time.perf_counter()
         self._detect(images)
         t1 = time.perf_counter()
+        performer = self.performer
         crops: list[Crop | None] = [crop if image is not None else None
-                                    for image, crop in zip(images, self._crops, strict=True)]
+                                    for image, crop in zip(images, performer.crops, strict=True)]
         sources: list[CropSource] = [s if crop is not None else "none"
-                                     for s, crop in zip(self._sources, crops, strict=True)]
+                                     for s, crop in zip(performer.sources, crops, strict=True)]
         batch = extract_crops(images, crops)
         projections = heatmap_projections(crops, self.rig)
         valid = np.array([crop is not None for crop in crops])
@@ -305,16 +337,16 @@ class FramePipeline:
         scale = 1.0
         if valid.any():
             prior = np.full((H36M17.num_joints, 3), np.nan, np.float32)
-            if self._prior is not None:
-                prior[:] = self._prior
-            if self._root is not None:
-                prior[H36M17.root] = self._root
+            if performer.prior is not None:
+                prior[:] = performer.prior
+            if performer.root is not None:
+                prior[H36M17.root] = performer.root
             # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
             feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
-            scale = self.window_scale(t_ns) if self._prior is not None else 1.0
+            scale = self.window_scale(t_ns) if performer.prior is not None else 1.0
             out = self.network.run(batch, feed.astype(np.float32), valid, prior, scale)
             heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
-            if self._root is None:  # no root, no fusion: the epipolar segments would be anywhere
+            if performer.root is None:  # no root, no fusion: the epipolar segments would be anywhere
                 fused = heatmaps.copy()
             if self.midpoints:
                 heatmaps, fused = midpoint_heatmaps(heatmaps), midpoint_heatmaps(fused)
@@ -330,12 +362,12 @@ class FramePipeline:
         # A crop that lost the performer goes back to the detector next time.
         for v in range(c):
             if valid[v] and presence[v] < self.min_presence:
-                self._crops[v] = None
-                self._sources[v] = "none"
+                performer.crops[v] = None
+                performer.sources[v] = "none"
             elif sources[v] != "none":
-                self._sources[v] = "previous"
+                performer.sources[v] = "previous"
         self.frames += 1
         timings = {"detect": 1e3 * (t1 - t0), "crop": 1e3 * (t2 - t1), "network": 1e3 * (t3 - t2),
                    "total": 1e3 * (time.perf_counter() - t0)}
         return InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops), tuple(sources),
-                               None if self._root is None else self._root.copy(), timings, scale)
+                               self.root, timings, scale)

@@ -4,7 +4,7 @@ The clip (PyPI, BSD-3, via :mod:`crosspose.assets`): 4 synchronized portrait vid
 calibration (pose2sim 0.10.49) and, as the 2D reference, the OpenPose BODY_25B keypoints of the same
 frames (pose2sim 0.4.15; the same files as 0.8.4's) mapped to H36M-17 by :mod:`crosspose.skeleton`.
 
-The videos run through the product's own loop (:func:`crosspose.reconstruct.track_videos`: crops
+The videos run through the product's own loop (:func:`crosspose.core.videos.track_videos`: crops
 from the previous solved pose, the detector only on a cold start or loss, backbone + fusion, the
 solver on the fused heatmaps). Raw and fused heatmaps of each frame come from the same network call on
 the same crops. A joint is detected when its heatmap maximum, mapped back to the image, lies within
@@ -66,8 +66,10 @@ def predict_clip(network: Any = None, frames: int | None = None, device: str = "
     """Run the clip's videos through crops → network → solver and keep each frame's 2D maxima."""
     from crosspose import assets
     from crosspose.calibration import load_rig
+    from crosspose.core.videos import track_videos
     from crosspose.inference.pipeline import FramePipeline
-    from crosspose.reconstruct import SyncedVideos, default_network, track_videos, video_files
+    from crosspose.io.videos import SyncedVideos, video_files
+    from crosspose.reconstruct import default_network
     from crosspose.solver import Solver
 
     rig = load_rig(assets.extract(*CALIBRATION))

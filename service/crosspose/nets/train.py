@@ -194,7 +194,7 @@ class _Recorder:
 
     def __init__(self, network: Any) -> None:
         self.network = network
-        self.provider = getattr(network, "provider", "torch")
+        self.info = network.info
         self.calls: list[dict[str, np.ndarray]] = []
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
@@ -231,11 +231,12 @@ def real_clip(frames: int = EVALUATED_FROM, progress: bool = True, cache: bool =
                             data["valid"], data["root"], data["joints"])
     from crosspose import assets
     from crosspose.calibration import load_rig
+    from crosspose.core.videos import track_videos
     from crosspose.inference import TorchRunner
+    from crosspose.io.videos import SyncedVideos, video_files
     from crosspose.nets.build import load_blazepose_landmarks
     from crosspose.nets.evaluate import CALIBRATION, VIDEOS
     from crosspose.nets.export import FusionNetwork
-    from crosspose.reconstruct import SyncedVideos, track_videos, video_files
     from crosspose.solver import Solver
 
     rig = load_rig(assets.extract(*CALIBRATION))

@@ -1,15 +1,15 @@
-"""Replay a take through the pipeline's own stage logic: frame sets in order → inference backend →
-the heatmaps message (float16, as on the bus) → the solver → the skeleton message.
+"""Replay a take through the pipeline's own path: frame sets in order → the core's inference half →
+the heatmaps message (float16, as on the bus) → the core's solver half → the skeleton message.
 
-It uses the take's recorded config and calibration (or ones given), the same backend classes as
-the inference stage (``network``: the ONNX fusion network with pose feedback for the crops;
-``simulated``: heatmaps from the synthetic studio's ground truth) and the same :class:`Solver`.
+It uses the take's recorded config and calibration (or ones given) and the same core as the live
+stages (:mod:`crosspose.core`: ``network``, the ONNX fusion network with the performer's track
+placing the crops; ``simulated``, heatmaps from the synthetic studio's ground truth).
 Differences from the recorded stream, and why:
 
 * the live pipeline skips frame sets while inference is busy (latest wins); a replay solves every
   recorded set (``only_solved=True`` restricts it to the sets the live stream solved);
 * tracking state: the live solver and crops start from whatever came before the take; the replay
-  starts cold at its first set, and feeds each pose back at once (live: when it arrives);
+  starts cold at its first set, and feeds each track back at once (live: when it arrives);
 * the ``simulated`` backend draws its heatmap errors from one random stream per process: a replay
   draws fresh (seeded) errors, so it matches the recorded stream only within the simulated error;
 * frames stored as JPEG from raw cameras are not bit-identical to what the live network saw.
@@ -103,12 +103,7 @@ def replay(
 
     from crosspose.bus.schema import heatmaps_message, parse_heatmaps, skeleton_message
     from crosspose.calibration import load_rig
-    from crosspose.runtime.inference_stage import (
-        NetworkBackend,
-        SimulatedBackend,
-        image_scale,
-        pose_from_skeleton,
-    )
+    from crosspose.core import HeatmapStep, ImageSet, PoseStep, backend_from_config, capture_time_ns
     from crosspose.solver import Solver
 
     torch.manual_seed(seed)
@@ -129,13 +124,9 @@ def replay(
 
     current = 0
     rig = rig_at(0)
-    backend: Any = (
-        SimulatedBackend(cfg, seed=seed) if cfg.inference.backend == "simulated" else NetworkBackend(cfg, rig)
-    )
-    backend.set_rig(rig)
-    solver = Solver(**cfg.solver.options)
+    heatmap_step = HeatmapStep(backend_from_config(cfg, rig, seed=seed), rig)
+    pose_step = PoseStep(Solver(**cfg.solver.options))
     solved = {int(m["seq"]) for m in take.skeleton_messages()} if only_solved else None
-    scaled: tuple[float, Any] | None = None
     out: list[dict[str, Any]] = []
     t0_wall = time.monotonic_ns()
     t0_ref: int | None = None
@@ -144,8 +135,7 @@ def replay(
         seq = int(h["seq"])
         while current + 1 < len(versions) and (versions[current + 1][0] or 0) <= seq:
             current += 1
-            rig, scaled = rig_at(current), None
-            backend.set_rig(rig)
+            heatmap_step.set_rig(rig_at(current))
         if solved is not None and seq not in solved:
             continue
         if realtime:
@@ -153,17 +143,10 @@ def replay(
             wait = (int(h["t_ref_ns"]) - t0_ref) - (time.monotonic_ns() - t0_wall)
             if wait > 0:
                 time.sleep(wait / 1e9)
-        images = fs.images()
-        use = rig
-        if backend.name == "network":
-            scale = image_scale(rig, images)
-            if scaled is None or scaled[0] != scale:
-                scaled = (scale, rig if scale == 1.0 else rig.resized(scale))
-                backend.set_rig(scaled[1])
-            use = scaled[1]
-        result = backend.run(h, images, use)
-        frames = [f for f, p in zip(h["frames"], h["present"], strict=True) if p and f]
-        t_capture = min((int(f["t_capture_ns"]) for f in frames), default=int(h["t_ref_ns"]))
+        t_capture = capture_time_ns(h)
+        images = ImageSet(seq, t_capture, fs.images(),
+                          [f if p else None for f, p in zip(h["frames"], h["present"], strict=True)])
+        result = heatmap_step.run(images)
         hdr, bufs = heatmaps_message(
             seq=seq,
             t_capture_ns=t_capture,
@@ -173,11 +156,10 @@ def replay(
             projections=result.projections,
             latency_ms={},
             calibration_version=versions[current][1],
-            backend=backend.name,
+            backend=heatmap_step.backend.name,
         )
         received = parse_heatmaps(hdr, bufs)  # float16 on the bus: the same rounding
-        heatmaps, projections = received.heatmaps, received.projections
-        pose = solver.solve(heatmaps, projections, t_ns=t_capture)  # as the live solver stage
+        pose, track = pose_step.run(received.heatmaps, received.projections, seq=seq, t_capture_ns=t_capture)
         msg = skeleton_message(
             pose,
             seq=seq,
@@ -188,8 +170,9 @@ def replay(
             calibration_version=versions[current][1],
         )
         msg["replay"] = True
-        backend.feedback(pose_from_skeleton(msg))
+        heatmap_step.feedback(track)
         out.append(msg)
         if on_message is not None:
             on_message(msg)
     return out
+

@@ -1,4 +1,5 @@
-"""The solver stage: ``heatmaps.`` → :class:`crosspose.solver.Solver` → ``skeleton.`` (the websocket message).
+"""The solver stage: ``heatmaps.`` → the core's solver half (:class:`crosspose.core.PoseStep`) →
+``skeleton.`` (the websocket message) and ``track.`` (the performer's track, back to inference).
 
 Latest frame set wins: when heatmaps queue up, the older ones are skipped and counted as drops. The
 solver keeps its tracking state across frames; it resets when the performer is lost for long.
@@ -23,8 +24,16 @@ import numpy as np
 import torch
 
 from crosspose.bus import MessageError, Publisher, Subscriber, shutdown
-from crosspose.bus.schema import HEATMAPS, SKELETON, parse_heatmaps, rotations_payload, skeleton_message
+from crosspose.bus.schema import (
+    HEATMAPS,
+    SKELETON,
+    TRACK,
+    parse_heatmaps,
+    rotations_payload,
+    skeleton_message,
+)
 from crosspose.config import Config
+from crosspose.core import PoseStep
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.streaming.live import LiveMotion
 
@@ -49,7 +58,7 @@ class SolverStage:
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "solver", config.supervisor.heartbeat_s)
-        self.solver = Solver(**config.solver.options)
+        self.pose_step = PoseStep(Solver(**config.solver.options))
         self.rate = RateMeter()
         self.solved = 0
         self.errors = 0
@@ -75,7 +84,10 @@ class SolverStage:
             log.warning("dropped a malformed heatmaps message: %s", err)
             return None
         # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
-        pose = self.solver.solve(heatmaps, projections, t_ns=int(header["t_capture_ns"]))
+        pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
+                                         t_capture_ns=received.t_capture_ns)
+        # The track goes back to inference first: the next frame set's crops wait for it.
+        self.skeletons.send(TRACK, *track.message())
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
         t_s = int(header["t_capture_ns"]) / 1e9
