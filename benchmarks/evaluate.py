@@ -11,7 +11,7 @@ offline; ours are causal and unfiltered). Rows:
 Pose2Sim triangulates OpenPose's joints; BlazePose's joints are other points (its hips sit higher and
 wider, its "neck" is the nose and its "head" the mid-eyes), so the video rows carry that detector
 difference on top of their error. Then ``crosspose model evaluate``'s 2D detection table (frames
-``--start``: on, see crosspose.nets.evaluate) from the fused run's heatmaps.
+``--start``: on, see crosspose.evaluation) from the fused run's heatmaps.
 
 ``--model A.onnx B.onnx`` compares exported networks (e.g. untrained vs trained fusion): one fused row
 and one 2D table each; the raw row (the backbone alone) is the same for all.
@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from crosspose import assets
+from crosspose import evaluation as evaluate
 from crosspose.calibration import load_rig
 from crosspose.core.videos import track_videos
 from crosspose.geometry import CameraRig
 from crosspose.inference.pipeline import FramePipeline
 from crosspose.io import read_multiview, read_trc
 from crosspose.io.videos import SyncedVideos, video_files
-from crosspose.nets import evaluate
 from crosspose.reconstruct import default_network, solve_sequence
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 from crosspose.solver import Solver, use_one_thread

@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from crosspose.cli.model import app
+from crosspose.evaluation import real_clip
 from crosspose.nets.fusion import CrossViewFusion
 from crosspose.nets.train import (
     EVALUATED_FROM,
@@ -19,7 +20,6 @@ from crosspose.nets.train import (
     TrainConfig,
     gaussian_maps,
     pseudo_labels,
-    real_clip,
     real_examples,
     single_source_joints,
     train_fusion,

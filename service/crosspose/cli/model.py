@@ -142,7 +142,7 @@ def evaluate_command(
 
     import numpy as np
 
-    from crosspose.nets import evaluate
+    from crosspose import evaluation as evaluate
     from crosspose.reconstruct import ReconstructError, default_network
     from crosspose.solver import use_one_thread
 
@@ -215,7 +215,9 @@ def train_fusion_command(
     if real:
         typer.echo(f"real clip: frames 0–{train.EVALUATED_FROM - 1} through the frozen backbone (cached "
                    "after the first run)")
-        clip = train.real_clip(config.real_frames, progress=progress)
+        from crosspose.evaluation import real_clip
+
+        clip = real_clip(config.real_frames, progress=progress)
     result = train.train_fusion(config, clip, progress=progress)
     train.save_weights(result.fusion, out)
     result.log["git_commit"] = _git_commit()

@@ -11,14 +11,14 @@ heatmaps. Two sources of examples:
   (``sigma`` 2 px). The fusion's root is the true pelvis moved by up to ±10 cm on each axis (uniform),
   standing in for the previous frame's pelvis a live service would give it: never the exact truth.
 * **real** (the paper's §3.2 idea) — the Pose2Sim clip, **frames 0–59 only** (``crosspose model
-  evaluate`` reports frames 60–99; the builder refuses any later frame): the clip runs through the
-  product's own loop (crops from the previous pose, frozen backbone, the solver on the *raw* heatmaps);
-  each solved joint is reprojected into every view and kept as a pseudo-label when the reprojection
-  lies within ``tolerance`` heatmap px of that view's own heatmap maximum in at least ``min_views``
-  views. A kept joint is a target in every view — also in a view whose own maximum is elsewhere (the
-  left/right-swapped one), which is what fusion must correct. Only joints that are one BlazePose
-  landmark each are labelled (hips, knees, ankles, shoulders, elbows, wrists, the nose as neck): a
-  derived joint's heatmap is a mean of its sources' (two half peaks), not a peak at the joint.
+  evaluate`` reports frames 60–99; :func:`crosspose.evaluation.real_clip` refuses any later frame): the
+  clip runs through the product's own loop (crops from the previous pose, frozen backbone, the solver on
+  the *raw* heatmaps); each solved joint is reprojected into every view and kept as a pseudo-label when
+  the reprojection lies within ``tolerance`` heatmap px of that view's own heatmap maximum in at least
+  ``min_views`` views. A kept joint is a target in every view — also in a view whose own maximum is
+  elsewhere (the left/right-swapped one), which is what fusion must correct. Only joints that are one
+  BlazePose landmark each are labelled (hips, knees, ankles, shoulders, elbows, wrists, the nose as
+  neck): a derived joint's heatmap is a mean of its sources' (two half peaks), not a peak at the joint.
 
 Loss per (view, joint) with a target: spatial cross-entropy between ``softmax(fused / τ)`` over the
 pixels and the normalised target Gaussian (where the fused map's mass is), plus ``mse_weight`` times
@@ -187,89 +187,6 @@ class RealClip:
     valid: np.ndarray
     root: np.ndarray
     joints: np.ndarray
-
-
-class _Recorder:
-    """Wraps a network's ``run`` and keeps the inputs and raw heatmaps of each call."""
-
-    def __init__(self, network: Any) -> None:
-        self.network = network
-        self.info = network.info
-        self.calls: list[dict[str, np.ndarray]] = []
-
-    def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
-            prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
-        from crosspose.inference.network import as_root
-
-        out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior, window_scale)
-        self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": as_root(prior),
-                           "heatmaps": out["heatmaps"].copy()})
-        return out
-
-
-def _clip_cache_path(frames: int) -> Path:
-    from crosspose import assets
-    from crosspose.nets.build import WHEEL
-
-    tag = assets.ASSETS[WHEEL].sha256[:12]
-    return assets.cache_dir() / "training" / f"pose2sim_frames0-{frames - 1}_{tag}.npz"
-
-
-def real_clip(frames: int = EVALUATED_FROM, progress: bool = True, cache: bool = True) -> RealClip:
-    """Run the Pose2Sim clip's first ``frames`` frames (≤ 60) through crops → frozen backbone → solver (raw).
-
-    The videos are opened with a frame limit, so later frames are never decoded. Cached in
-    ``$CROSSPOSE_CACHE/training/`` (float16 heatmaps) so training epochs never rerun the backbone.
-    """
-    if not 2 <= frames <= EVALUATED_FROM:
-        raise ValueError(f"pseudo-labels use frames 0…{EVALUATED_FROM - 1} only (the evaluation reports "
-                         f"frames {EVALUATED_FROM}–99); got frames={frames}")
-    path = _clip_cache_path(frames)
-    if cache and path.is_file():
-        with np.load(path) as data:
-            return RealClip(data["frames"], data["heatmaps"].astype(np.float32), data["projections"],
-                            data["valid"], data["root"], data["joints"])
-    from crosspose import assets
-    from crosspose.calibration import load_rig
-    from crosspose.core.videos import track_videos
-    from crosspose.inference import TorchRunner
-    from crosspose.io.videos import SyncedVideos, video_files
-    from crosspose.nets.build import load_blazepose_landmarks
-    from crosspose.nets.evaluate import CALIBRATION, VIDEOS
-    from crosspose.nets.export import FusionNetwork
-    from crosspose.solver import Solver
-
-    rig = load_rig(assets.extract(*CALIBRATION))
-    videos_dir = assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam01.mp4").parent
-    for c in range(2, len(rig) + 1):
-        assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
-    recorder = _Recorder(TorchRunner(FusionNetwork(load_blazepose_landmarks())))
-    joints, indices = [], []
-    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for frame in track_videos(rig, videos, recorder, Solver(), fused=False, progress=progress):
-            if frame.index >= EVALUATED_FROM:  # SyncedVideos' limit makes this unreachable
-                raise RuntimeError(f"frame {frame.index} is an evaluated frame")
-            pose = frame.pose
-            joints.append(np.full((H36M17.num_joints, 3), np.nan) if pose is None else
-                          np.where((pose.views >= 2)[:, None], pose.joints, np.nan))
-            indices.append(frame.index)
-    if len(recorder.calls) != len(indices):
-        raise RuntimeError("the network was not called once per frame (no view had a crop?)")
-    calls = recorder.calls
-    clip = RealClip(
-        frames=np.array(indices), heatmaps=np.stack([c["heatmaps"] for c in calls]).astype(np.float32),
-        projections=np.stack([c["projections"] for c in calls]).astype(np.float32),
-        valid=np.stack([c["valid"] for c in calls]),
-        root=np.stack([c["root"] for c in calls]).astype(np.float32),
-        joints=np.stack(joints))
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez_compressed(tmp, frames=clip.frames, heatmaps=clip.heatmaps.astype(np.float16),
-                            projections=clip.projections, valid=clip.valid, root=clip.root,
-                            joints=clip.joints)
-        tmp.replace(path)
-    return clip
 
 
 def single_source_joints() -> np.ndarray:

@@ -1,4 +1,6 @@
-"""``crosspose model evaluate``: 2D joint detection rate of raw vs fused heatmaps on the real Pose2Sim clip.
+"""The real Pose2Sim clip through the product's own loop: the network's evaluation (``crosspose model
+evaluate``: 2D joint detection rate of raw vs fused heatmaps) and the training frames whose
+pseudo-labels ``crosspose model train-fusion`` learns from (:func:`real_clip`).
 
 The clip (PyPI, BSD-3, via :mod:`crosspose.assets`): 4 synchronized portrait videos and their Qualisys
 calibration (pose2sim 0.10.49) and, as the 2D reference, the OpenPose BODY_25B keypoints of the same
@@ -19,15 +21,20 @@ Frames: every frame runs (tracking needs its past), the rates are over ``start:`
 frames used to fit anything can be kept apart from the evaluated ones: ``crosspose model train-fusion``
 takes its real pseudo-labels from frames 0–59 only (:data:`crosspose.nets.train.EVALUATED_FROM`), so the
 default ``start`` of 60 reports on frames the fusion weights never saw.
+
+This module sits above the packages it drives (the core, the network, the solver, the clip's files);
+nothing below it imports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crosspose.nets.train import EVALUATED_FROM, RealClip
 from crosspose.skeleton import H36M17, head_size
 
 VIDEOS = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/videos")
@@ -176,3 +183,89 @@ def format_report(summary: dict[str, Any]) -> str:
                      f"   left/right swapped: {raw['swapped_per_view'][cam]:.3f} → "
                      f"{fused['swapped_per_view'][cam]:.3f}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The training frames (pseudo-labels for crosspose model train-fusion)
+
+
+class _Recorder:
+    """Wraps a network's ``run`` and keeps the inputs and raw heatmaps of each call."""
+
+    def __init__(self, network: Any) -> None:
+        self.network = network
+        self.info = network.info
+        self.calls: list[dict[str, np.ndarray]] = []
+
+    def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
+            prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
+        from crosspose.inference.network import as_root
+
+        out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior, window_scale)
+        self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": as_root(prior),
+                           "heatmaps": out["heatmaps"].copy()})
+        return out
+
+
+def _clip_cache_path(frames: int) -> Path:
+    from crosspose import assets
+    from crosspose.nets.build import WHEEL
+
+    tag = assets.ASSETS[WHEEL].sha256[:12]
+    return assets.cache_dir() / "training" / f"pose2sim_frames0-{frames - 1}_{tag}.npz"
+
+
+def real_clip(frames: int = EVALUATED_FROM, progress: bool = True, cache: bool = True) -> RealClip:
+    """Run the Pose2Sim clip's first ``frames`` frames (≤ 60) through crops → frozen backbone → solver (raw).
+
+    The videos are opened with a frame limit, so later frames are never decoded. Cached in
+    ``$CROSSPOSE_CACHE/training/`` (float16 heatmaps) so training epochs never rerun the backbone.
+    """
+    if not 2 <= frames <= EVALUATED_FROM:
+        raise ValueError(f"pseudo-labels use frames 0…{EVALUATED_FROM - 1} only (the evaluation reports "
+                         f"frames {EVALUATED_FROM}–99); got frames={frames}")
+    path = _clip_cache_path(frames)
+    if cache and path.is_file():
+        with np.load(path) as data:
+            return RealClip(data["frames"], data["heatmaps"].astype(np.float32), data["projections"],
+                            data["valid"], data["root"], data["joints"])
+    from crosspose import assets
+    from crosspose.calibration import load_rig
+    from crosspose.core.videos import track_videos
+    from crosspose.inference import TorchRunner
+    from crosspose.io.videos import SyncedVideos, video_files
+    from crosspose.nets.build import load_blazepose_landmarks
+    from crosspose.nets.export import FusionNetwork
+    from crosspose.solver import Solver
+
+    rig = load_rig(assets.extract(*CALIBRATION))
+    videos_dir = assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam01.mp4").parent
+    for c in range(2, len(rig) + 1):
+        assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
+    recorder = _Recorder(TorchRunner(FusionNetwork(load_blazepose_landmarks())))
+    joints, indices = [], []
+    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
+        for frame in track_videos(rig, videos, recorder, Solver(), fused=False, progress=progress):
+            if frame.index >= EVALUATED_FROM:  # SyncedVideos' limit makes this unreachable
+                raise RuntimeError(f"frame {frame.index} is an evaluated frame")
+            pose = frame.pose
+            joints.append(np.full((H36M17.num_joints, 3), np.nan) if pose is None else
+                          np.where((pose.views >= 2)[:, None], pose.joints, np.nan))
+            indices.append(frame.index)
+    if len(recorder.calls) != len(indices):
+        raise RuntimeError("the network was not called once per frame (no view had a crop?)")
+    calls = recorder.calls
+    clip = RealClip(
+        frames=np.array(indices), heatmaps=np.stack([c["heatmaps"] for c in calls]).astype(np.float32),
+        projections=np.stack([c["projections"] for c in calls]).astype(np.float32),
+        valid=np.stack([c["valid"] for c in calls]),
+        root=np.stack([c["root"] for c in calls]).astype(np.float32),
+        joints=np.stack(joints))
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez_compressed(tmp, frames=clip.frames, heatmaps=clip.heatmaps.astype(np.float16),
+                            projections=clip.projections, valid=clip.valid, root=clip.root,
+                            joints=clip.joints)
+        tmp.replace(path)
+    return clip

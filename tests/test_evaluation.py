@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from crosspose.nets.evaluate import ClipPredictions, detection_rates, format_report, summarize
+from crosspose.evaluation import ClipPredictions, detection_rates, format_report, summarize
 from crosspose.skeleton import H36M17
 
 
@@ -75,8 +75,8 @@ def test_cli_rejects_a_start_past_the_frames() -> None:
 
 @pytest.mark.network
 def test_a_few_real_frames() -> None:
+    from crosspose.evaluation import predict_clip, reference_keypoints
     from crosspose.inference.runner import TorchRunner
-    from crosspose.nets.evaluate import predict_clip, reference_keypoints
     from crosspose.nets.export import build_fusion_network
 
     predictions = predict_clip(TorchRunner(build_fusion_network()), frames=3, progress=False)
