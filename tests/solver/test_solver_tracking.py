@@ -157,3 +157,25 @@ def test_a_previous_pose_too_old_to_track_from_is_searched_cold() -> None:
     recent = Solver()
     recent.solve(hm0, P, t_ns=1_000_000_000)
     assert recent.solve(hm0, P, t_ns=1_016_666_667).mode == "tracked"
+
+
+def test_one_solver_follows_two_performers_through_their_own_tracks() -> None:
+    """Each performer's previous pose, velocity and limb lengths live in its SolverTrack: one solver
+    alternating between two performers gives exactly what two solvers give."""
+    P, frames = _moving_frames(6)
+    other_scene = make_scene(21)
+    others = [render(project(other_scene.joints + [0.0, -0.01 * k, 0.0], P), 64) for k in range(6)]
+    shared = Solver()
+    first, second = shared.new_track(), shared.new_track()
+    alone_a, alone_b = Solver(), Solver()
+    for (_, hm_a), hm_b in zip(frames, others, strict=True):
+        a, b = shared.solve(hm_a, P, track=first), shared.solve(hm_b, P, track=second)
+        ref_a, ref_b = alone_a.solve(hm_a, P), alone_b.solve(hm_b, P)
+        np.testing.assert_array_equal(a.joints, ref_a.joints)
+        np.testing.assert_array_equal(b.joints, ref_b.joints)
+        assert (a.mode, b.mode) == (ref_a.mode, ref_b.mode)
+    assert a.mode == b.mode == "tracked"
+    np.testing.assert_array_equal(first.limbs.lengths, alone_a.limbs.lengths)
+    np.testing.assert_array_equal(second.limbs.lengths, alone_b.limbs.lengths)
+    assert not np.array_equal(first.limbs.lengths, second.limbs.lengths)
+    assert shared.track.previous is None  # its own track was never used

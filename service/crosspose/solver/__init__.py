@@ -11,7 +11,7 @@ from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.pose import Pose3D
 from crosspose.solver.refine import RefineOptions
 from crosspose.solver.root import RootSearchOptions
-from crosspose.solver.solver import Solver, SolverOptions
+from crosspose.solver.solver import Solver, SolverOptions, SolverTrack
 
 
 def use_one_thread() -> None:
@@ -31,5 +31,6 @@ __all__ = [
     "RootSearchOptions",
     "Solver",
     "SolverOptions",
+    "SolverTrack",
     "use_one_thread",
 ]

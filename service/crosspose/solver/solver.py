@@ -7,6 +7,10 @@ from the views that agree (:mod:`.refine`). Limb lengths come from the skeleton 
 refined online for the performer (:mod:`.limbs`).
 With a previous pose, the search is a local grid around each joint instead; it falls back to the cold
 search when confidence drops or a joint hits the edge of its local grid.
+
+What the solver remembers of a performer (previous pose, velocity, limb lengths) is a
+:class:`SolverTrack`, kept apart from the solver's caches: one solver serves several performers by
+passing each one's track to :meth:`Solver.solve`.
 """
 
 from __future__ import annotations
@@ -113,6 +117,33 @@ class SolverOptions:
 
 
 @dataclass
+class SolverTrack:
+    """One performer as the solver follows them.
+
+    Attributes:
+        limbs: the performer's limb lengths, refined online from confident frames.
+        previous: the last pose good enough to search around (most joints seen), or None.
+        previous_t_ns: that pose's capture time when :meth:`Solver.solve` got one, else None.
+        velocity: ``(J, 3)`` metres per frame of the well-seen joints between the last two good poses.
+    """
+
+    limbs: LimbLengthEstimate
+    previous: Pose3D | None = None
+    previous_t_ns: int | None = None
+    velocity: np.ndarray | None = None
+
+    @classmethod
+    def new(cls, skeleton: Skeleton) -> SolverTrack:
+        """A performer not seen yet: template limb lengths, nothing to track from."""
+        return cls(LimbLengthEstimate(skeleton))
+
+    def reset(self) -> None:
+        """Forget the previous pose and the limb lengths (a new performer)."""
+        self.previous = self.previous_t_ns = self.velocity = None
+        self.limbs.reset()
+
+
+@dataclass
 class _Batch:
     heatmaps: torch.Tensor  # (N, C, J, h, w)
     projections: torch.Tensor  # (N, C, 3, 4)
@@ -136,8 +167,9 @@ class Solver:
         skeleton: joint layout name (``h36m17``) or a :class:`~crosspose.skeleton.Skeleton`.
         **options: fields of :class:`SolverOptions`.
 
-    ``solve`` keeps state (previous pose for tracking, the performer's limb lengths); ``reset()``
-    forgets both (a new performer). ``solve_batch`` solves independent frames cold, without state.
+    ``solve`` keeps the performer's state (previous pose for tracking, limb lengths) in a
+    :class:`SolverTrack`: its own :attr:`track` by default, or the one passed (one per performer);
+    ``reset()`` forgets its own. ``solve_batch`` solves independent frames cold, without state.
     """
 
     def __init__(self, skeleton: str | Skeleton = "h36m17", **options: Any) -> None:
@@ -151,29 +183,33 @@ class Solver:
         self.schedule = TreeSchedule.from_skeleton(self.skeleton)
         root = self.skeleton.root
         self.root_joints = (root, *self.skeleton.children(root))
-        self.limbs = LimbLengthEstimate(self.skeleton)
+        self.track = SolverTrack.new(self.skeleton)
         self.groups = mirror_groups(self.skeleton)
+        # Caches (shared by every performer): fundamental matrices of the last projections, etc.
         self._fundamental: tuple[torch.Tensor, np.ndarray] | None = None  # (projections, their F)
-        self._previous: Pose3D | None = None
-        self._previous_t_ns: int | None = None  # capture time of the previous pose, when solve got one
-        self._velocity: np.ndarray | None = None
         self._mirror: torch.Tensor | None = None
         self._lateral = np.array(self.groups.mirror) != np.arange(self.skeleton.num_joints)  # (J,)
         self._bone_ends = (np.array([p for p, _ in self.skeleton.bones]),
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
+    @property
+    def limbs(self) -> LimbLengthEstimate:
+        """The limb lengths of the solver's own track."""
+        return self.track.limbs
+
+    def new_track(self) -> SolverTrack:
+        """A fresh track for another performer (pass it to :meth:`solve`)."""
+        return SolverTrack.new(self.skeleton)
+
     def reset(self) -> None:
-        """Forget the previous pose and the performer's limb lengths."""
-        self._previous = None
-        self._previous_t_ns = None
-        self._velocity = None
-        self.limbs.reset()
+        """Forget the previous pose and the limb lengths of the solver's own track."""
+        self.track.reset()
 
     # Public entry points ---------------------------------------------------------------------------
     @torch.inference_mode()
     def solve(self, heatmaps: np.ndarray | torch.Tensor, projections: np.ndarray | torch.Tensor,
-              t_ns: int | None = None) -> Pose3D:
+              t_ns: int | None = None, track: SolverTrack | None = None) -> Pose3D:
         """Solve one frame.
 
         Args:
@@ -183,28 +219,32 @@ class Solver:
             t_ns: the frame's capture time (any monotonic clock, nanoseconds); a live loop that falls
                 behind then searches cold when the previous pose is older than ``track_max_age_s``.
                 None: frames are taken as consecutive.
+            track: the performer's :class:`SolverTrack` (default: the solver's own, :attr:`track`).
         Returns:
-            the :class:`Pose3D`; tracking state and limb lengths are updated.
+            the :class:`Pose3D`; the track's previous pose and limb lengths are updated.
         """
-        return self._solve_frame(self._batch(heatmaps, projections, frames=False), t_ns=t_ns)
+        return self._solve_frame(self._batch(heatmaps, projections, frames=False), t_ns=t_ns,
+                                 track=self.track if track is None else track)
 
     def _solve_frame(self, batch: _Batch, keypoints: np.ndarray | None = None,
-                     rig: CameraRig | None = None, t_ns: int | None = None) -> Pose3D:
-        """Search (tracked or cold), optionally finish from exact keypoints, update the state."""
+                     rig: CameraRig | None = None, t_ns: int | None = None,
+                     track: SolverTrack | None = None) -> Pose3D:
+        """Search (tracked or cold), optionally finish from exact keypoints, update the track."""
+        track = self.track if track is None else track
         t0 = time.perf_counter()
         pose: Pose3D | None = None
         fallback = None
-        previous = self._previous if self.options.tracking else None
-        if (previous is not None and t_ns is not None and self._previous_t_ns is not None
-                and t_ns - self._previous_t_ns > self.options.track_max_age_s * 1e9):
+        previous = track.previous if self.options.tracking else None
+        if (previous is not None and t_ns is not None and track.previous_t_ns is not None
+                and t_ns - track.previous_t_ns > self.options.track_max_age_s * 1e9):
             previous, fallback = None, "previous pose too old"
         # Whether `batch` went through the full left/right test: tracking runs it only when the
         # prediction leaves a doubt, a cold search always.
         tested = False
         if previous is not None:
-            pose, fallback, batch, tested = self._tracked(batch, previous)
+            pose, fallback, batch, tested = self._tracked(batch, previous, track)
         if pose is None:
-            pose = self._cold(batch if tested else self._relabel(batch))[0]
+            pose = self._cold(batch if tested else self._relabel(batch), track.limbs)[0]
         if keypoints is not None and rig is not None:
             relabelled = pose.diagnostics.get("relabelled")
             if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
@@ -213,8 +253,8 @@ class Solver:
         pose.diagnostics["fallback"] = fallback
         pose.diagnostics["swap_test"] = "full" if tested or pose.mode == "cold" else "skipped"
         pose.diagnostics["solve_ms"] = 1e3 * (time.perf_counter() - t0)
-        self._remember(pose)
-        self._previous_t_ns = t_ns if self._previous is not None else None
+        self._remember(pose, track)
+        track.previous_t_ns = t_ns if track.previous is not None else None
         return pose
 
     @torch.inference_mode()
@@ -225,17 +265,19 @@ class Solver:
         Args:
             heatmaps: ``(N, C, J, h, w)``; projections: ``(C, 3, 4)`` or ``(N, C, 3, 4)``.
         """
-        return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)))
+        return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)), self.track.limbs)
 
     @torch.inference_mode()
     def solve_keypoints(self, keypoints: np.ndarray | torch.Tensor, rig: CameraRig,
-                        heatmap_size: int = 64, sigma: float = 2.0) -> Pose3D:
+                        heatmap_size: int = 64, sigma: float = 2.0,
+                        track: SolverTrack | None = None) -> Pose3D:
         """Solve one frame of 2D detections.
 
         Args:
             keypoints: ``(C, J, 3)`` ``[x, y, confidence]`` image pixels as detected (distorted), in the
                 solver's joint order; NaN or zero confidence for a missing keypoint.
             rig: the calibrated cameras in the same order.
+            track: the performer's :class:`SolverTrack` (default: the solver's own).
 
         The keypoints are drawn as heatmaps for the robust 3D search (root vote, limb prior, which
         views agree); the final position of each joint is then triangulated from the exact keypoints
@@ -249,7 +291,7 @@ class Solver:
         batch.refine_options = dataclasses.replace(
             self.options.refine_options, max_residual=self.options.keypoint_max_residual
         )
-        return self._solve_frame(batch, kp, rig)
+        return self._solve_frame(batch, kp, rig, track=track)
 
     # Stages --------------------------------------------------------------------------------------
     def _batch(self, heatmaps: Any, projections: Any, frames: bool) -> _Batch:
@@ -271,18 +313,18 @@ class Solver:
         hm = torch.nan_to_num(hm, nan=0.0)
         return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
 
-    def _lengths(self, n: int, device: torch.device) -> torch.Tensor:
-        """``(n, B)`` the current limb-length estimate on ``device`` (converted once per estimate)."""
-        lengths = self.limbs.lengths
+    def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
+        """``(n, B)`` a limb-length estimate on ``device`` (converted once per estimate)."""
+        lengths = limbs.lengths
         cached = self._lengths_cache
         if cached is None or cached[1].device != device or not np.array_equal(cached[0], lengths):
             cached = (lengths, torch.as_tensor(lengths, dtype=torch.float32, device=device)[None])
             self._lengths_cache = cached
         return cached[1].expand(n, -1)
 
-    def _cold(self, b: _Batch) -> list[Pose3D]:
-        joints, root, votes = self._search(b)
-        return self._finish(b, joints, "cold", root=root, root_votes=votes)
+    def _cold(self, b: _Batch, limbs: LimbLengthEstimate) -> list[Pose3D]:
+        joints, root, votes = self._search(b, limbs)
+        return self._finish(b, joints, "cold", root=root, root_votes=votes, limbs=limbs)
 
     def _relabel(self, b: _Batch) -> _Batch:
         """``b`` with the views whose left and right of a limb were swapped swapped back
@@ -299,7 +341,8 @@ class Solver:
                                b.signal)
         return b.relabelled(flips, self.groups) if bool(flips.any()) else b
 
-    def _search(self, b: _Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _search(self, b: _Batch,
+                limbs: LimbLengthEstimate) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Root vote, first-level PSM and RPSM recursions, each joint from the views with its peak."""
         o = self.options
         n = b.heatmaps.shape[0]
@@ -311,7 +354,7 @@ class Solver:
             centre = view_centre_point(b.projections, b.signal.any(-1), size).to(torch.float32)
         root, votes = search_root(b.heatmaps, b.projections, b.signal, centre, self.root_joints,
                                   o.root_options)
-        lengths = self._lengths(n, b.heatmaps.device)
+        lengths = self._lengths(limbs, n, b.heatmaps.device)
         joints = first_level(self.schedule, b.heatmaps, b.projections, b.signal, root, lengths,
                              bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance, top_k=o.top_k)
         spacing = o.grid_extent / o.grid_bins
@@ -320,12 +363,13 @@ class Solver:
                          iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
         return joints, root, votes
 
-    def _predict(self, previous: Pose3D) -> np.ndarray:
+    @staticmethod
+    def _predict(previous: Pose3D, track: SolverTrack) -> np.ndarray:
         """``(J, 3)`` where the joints should be now: the previous pose moved by half its last
         velocity (damped: a wrong velocity costs less than a missed joint)."""
-        if self._velocity is None:
+        if track.velocity is None:
             return previous.joints
-        return previous.joints + 0.5 * self._velocity
+        return previous.joints + 0.5 * track.velocity
 
     def _swap_suspected(self, b: _Batch, uv: torch.Tensor, samples: torch.Tensor) -> bool:
         """Could any view have left and right crossed, judged from the predicted pose?
@@ -359,7 +403,8 @@ class Solver:
             cached = self._mirror = torch.tensor(self.groups.mirror, device=device)
         return cached
 
-    def _tracked(self, b: _Batch, previous: Pose3D) -> tuple[Pose3D | None, str | None, _Batch, bool]:
+    def _tracked(self, b: _Batch, previous: Pose3D,
+                 track: SolverTrack) -> tuple[Pose3D | None, str | None, _Batch, bool]:
         """Search near the prediction from ``previous``.
 
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
@@ -367,9 +412,9 @@ class Solver:
         """
         o = self.options
         device = b.heatmaps.device
-        predicted = self._predict(previous)  # (J, 3) float64
+        predicted = self._predict(previous, track)  # (J, 3) float64
         prev = torch.as_tensor(predicted, dtype=torch.float32, device=device)[None]  # (1, J, 3)
-        lengths = self._lengths(1, device)
+        lengths = self._lengths(track.limbs, 1, device)
         # The first RPSM recursion's 3x3x3 grid around each predicted joint; the same projection and
         # sampling also read each joint's heatmap at its own and its mirror's prediction for the
         # left/right check (one batch with one frame here).
@@ -398,7 +443,7 @@ class Solver:
                              spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
                              tolerance=o.tolerance)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
-                            root_votes=None)[0]
+                            root_votes=None, limbs=track.limbs)[0]
         moved = np.linalg.norm(pose.joints - predicted, axis=-1)
         if ((moved > o.track_max_move) & pose.supported()).sum() >= o.track_max_jumped_joints:
             return None, "jump", b, tested
@@ -407,7 +452,7 @@ class Solver:
         return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
-                root_votes: torch.Tensor | None) -> list[Pose3D]:
+                root_votes: torch.Tensor | None, limbs: LimbLengthEstimate) -> list[Pose3D]:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
         (``None``: no root search, NaN)."""
         options = b.refine_options or self.options.refine_options
@@ -427,7 +472,7 @@ class Solver:
         confidence_np = np.where(views_np >= 2, supported_mean, UNSUPPORTED_CONFIDENCE * best_single)
         relabelled = None if b.permutation is None else b.permutation.cpu().numpy()
         out = []
-        lengths = self.limbs.lengths
+        lengths = limbs.lengths
         for i in range(joints.shape[0]):
             out.append(Pose3D(
                 joints=final[i],
@@ -448,7 +493,7 @@ class Solver:
             ))
         return out
 
-    def _remember(self, pose: Pose3D) -> None:
+    def _remember(self, pose: Pose3D, track: SolverTrack) -> None:
         supported = pose.supported()
         if self.options.online_limbs:
             confident = supported & (pose.confidence >= 0.3)
@@ -456,16 +501,16 @@ class Solver:
             both_ends = confident[parents] & confident[children]
             # = Skeleton.bone_lengths, without rebuilding the bone list every frame
             measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
-            self.limbs.update(measured, both_ends)
+            track.limbs.update(measured, both_ends)
         # Only a pose most of whose joints are well seen is a good place to search next time.
         good = supported.mean() >= 0.5
-        if good and self._previous is not None:
-            moved = pose.joints - self._previous.joints
-            both = supported & self._previous.supported()
-            self._velocity = np.where(both[:, None], moved, 0.0)
+        if good and track.previous is not None:
+            moved = pose.joints - track.previous.joints
+            both = supported & track.previous.supported()
+            track.velocity = np.where(both[:, None], moved, 0.0)
         else:
-            self._velocity = None
-        self._previous = pose if good else None
+            track.velocity = None
+        track.previous = pose if good else None
 
 
 def _finish_from_keypoints(pose: Pose3D, keypoints: np.ndarray, rig: CameraRig) -> Pose3D:
