@@ -191,6 +191,23 @@ def test_heatmaps_round_trip() -> None:
     np.testing.assert_array_equal(got.projections, PROJECTIONS)
 
 
+def test_track_round_trips_at_full_precision() -> None:
+    joints = np.array([[0.123456789012, -1.5, 2.0], [np.nan, np.nan, np.nan]])
+    header, buffers = s.track_message(id=3, seq=41, t_capture_ns=None, skeleton="h36m17", joints=joints,
+                                      views=np.array([4, 0]), confidence=np.array([0.9, 0.0]))
+    msg = wire(s.TRACK, header, buffers)
+    got = s.parse_track(msg.header, msg.buffers)
+    assert (got.id, got.seq, got.t_capture_ns, got.skeleton) == (3, 41, None, "h36m17")
+    np.testing.assert_array_equal(got.joints, joints)  # float64, NaN kept: not the rounded public message
+    np.testing.assert_array_equal(got.views, [4, 0])
+    bad_views = s.track_message(id=3, seq=41, t_capture_ns=5, skeleton="h36m17", joints=joints,
+                                views=np.array([4, 0, 1]), confidence=np.array([0.9, 0.0]))
+    msg = wire(s.TRACK, *bad_views)
+    with pytest.raises(MessageError, match="views") as err:
+        s.parse_track(msg.header, msg.buffers)
+    assert err.value.reason == "malformed"
+
+
 def test_skeleton_round_trips_unchanged() -> None:
     built = skeleton()
     msg = wire(s.SKELETON, built)

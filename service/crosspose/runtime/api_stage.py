@@ -155,14 +155,10 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
     """The API's ``ServiceState`` for this config (store opened, seeded from ``calibration.file``);
     ``send_recording(command)`` publishes recorder commands (recording on when given and enabled)."""
     from crosspose.api.state import ApiSettings, ServiceState
-    from crosspose.calibration.store import CalibrationStore
+    from crosspose.runtime.calibration import open_calibration_store
 
     names = [c.name for c in config.cameras]
-    store = CalibrationStore(config.calibration.store, expected_names=names)
-    store.open()
-    if store.active() is None and config.calibration.file is not None:
-        for problem in store.try_seed(config.calibration.file):  # running without one beats a crash loop
-            log.error("%s; upload one (PUT /api/v1/calibration) or fix calibration.file", problem)
+    store = open_calibration_store(config)
     token = config.api.token.get_secret_value() if config.api.token is not None else None
     settings = ApiSettings(
         token=token or None,

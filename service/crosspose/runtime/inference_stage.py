@@ -63,7 +63,7 @@ class InferenceStage:
     """Sockets and state of the inference process (usable in-process for tests)."""
 
     def __init__(self, config: Config) -> None:
-        from crosspose.calibration.store import CalibrationStore
+        from crosspose.runtime.calibration import open_calibration_store
 
         self.config = config
         bus = config.bus
@@ -74,11 +74,7 @@ class InferenceStage:
         self.out = Publisher(bus.heatmaps_endpoint, bind=True, hwm=1)  # latest wins, as framesets
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s)
-        store = CalibrationStore(config.calibration.store, expected_names=self.names)
-        store.open()
-        if store.active() is None and config.calibration.file is not None:
-            for problem in store.try_seed(config.calibration.file):  # running without one beats a crash loop
-                log.error("%s; upload one (PUT /api/v1/calibration) or fix calibration.file", problem)
+        store = open_calibration_store(config)
         active = store.active()
         self.rig: CameraRig | None = active.rig if active is not None else None
         self.calibration_version: int | None = active.version if active is not None else None

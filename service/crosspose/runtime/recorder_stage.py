@@ -68,14 +68,10 @@ class RecorderStage:
 
     def _initial_calibration(self) -> tuple[int | None, str | None, str] | None:
         from crosspose.calibration import dumps_rig
-        from crosspose.calibration.store import CalibrationStore
+        from crosspose.runtime.calibration import open_calibration_store
 
         try:
-            store = CalibrationStore(self.config.calibration.store, expected_names=self.config.camera_names)
-            store.open()
-            if store.active() is None and self.config.calibration.file is not None:
-                store.seed(self.config.calibration.file)
-            active = store.active()
+            active = open_calibration_store(self.config).active()
         except Exception as err:  # the recorder still records frames without one
             log.warning("recorder: no calibration to save with takes: %s", err)
             return None
