@@ -131,11 +131,6 @@ class SyntheticSource(Source):
         self._i += 1
         return resize_to(frame, self.width, self.height), device_ns
 
-    @property
-    def frame_index(self) -> int:
-        """Index in the take of the next frame ``read`` returns."""
-        return self._i % self.frames
-
     def close(self) -> None:
         self._scene = None
         self._renderer = None

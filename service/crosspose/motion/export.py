@@ -110,19 +110,6 @@ def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m")
     return path
 
 
-def bvh_joint_order() -> list[str]:
-    """BVH joint names in the file's (depth-first) order."""
-    order: list[str] = []
-
-    def visit(b: int) -> None:
-        order.append(BVH_NAMES[BONES[b]])
-        for c in _children(b):
-            visit(c)
-
-    visit(0)
-    return order
-
-
 def write_c3d(path: str | Path, joints: np.ndarray, fps: float) -> Path:
     """Write ``(N, 17, 3)`` joints (metres, our Z-up world; NaN = missing) as C3D points in millimetres,
     Z up (``POINT:X_SCREEN +X``, ``POINT:Y_SCREEN +Z``), labelled with the H36M-17 joint names."""

@@ -10,12 +10,6 @@ import numpy as np
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
 
 
-def normalize(v: np.ndarray, eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
-    """``(..., 3)`` → unit vectors and ``(...)`` norms (zero vectors stay zero)."""
-    n = np.linalg.norm(v, axis=-1)
-    return v / np.maximum(n, eps)[..., None], n
-
-
 def matrix_to_quat(R: np.ndarray) -> np.ndarray:
     """``(..., 3, 3)`` rotation matrices → ``(..., 4)`` unit quaternions ``(w, x, y, z)`` (Shepperd)."""
     R = np.asarray(R, dtype=np.float64)
@@ -48,18 +42,6 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
         np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
         np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
     ], -2)
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a ⊗ b`` of ``(..., 4)`` quaternions (rotation ``b`` first, then ``a``)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    ], -1)
 
 
 def axis_angle_matrix(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
@@ -119,13 +101,6 @@ def matrix_to_euler_zxy(R: np.ndarray) -> np.ndarray:
     z = np.arctan2(-R[..., 0, 1], R[..., 1, 1])
     y = np.arctan2(-R[..., 2, 0], R[..., 2, 2])
     return np.stack([z, x, y], -1)
-
-
-def euler_zxy_to_matrix(angles: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`matrix_to_euler_zxy`: ``(..., 3)`` ``(z, x, y)`` radians → ``Rz @ Rx @ Ry``."""
-    z, x, y = np.moveaxis(np.asarray(angles, dtype=np.float64), -1, 0)
-    return axis_angle_matrix(np.array([0.0, 0.0, 1.0]), z) @ axis_angle_matrix(
-        np.array([1.0, 0.0, 0.0]), x) @ axis_angle_matrix(np.array([0.0, 1.0, 0.0]), y)
 
 
 def continuous_euler_zxy(R: np.ndarray) -> np.ndarray:

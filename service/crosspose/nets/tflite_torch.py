@@ -353,14 +353,6 @@ def plan_from_graph(graph: TfliteGraph) -> tuple[Plan, dict[str, Tensor]]:
     return plan, weights
 
 
-def module_from_graph(graph: TfliteGraph) -> GraphModule:
-    """Build the torch module of ``graph`` with its weights loaded, in eval mode."""
-    plan, weights = plan_from_graph(graph)
-    module = GraphModule(plan)
-    module.load_state_dict(weights, strict=True)
-    return module.eval()
-
-
 def load_pruned(module: GraphModule, state_dict: dict[str, Tensor]) -> None:
     """Load a full plan's ``state_dict`` into a module built with fewer outputs (unused keys dropped)."""
     own = module.state_dict()

@@ -48,11 +48,6 @@ def record_parts(header: Mapping[str, Any], buffers: Sequence[bytes | memoryview
     return [_PREFIX.pack(MAGIC, length, crc), *parts]
 
 
-def encode_record(header: Mapping[str, Any], buffers: Sequence[bytes | memoryview] = ()) -> bytes:
-    """The bytes of one record (prefix + payload) for ``header`` (msgpack-able) and raw ``buffers``."""
-    return b"".join(record_parts(header, buffers))
-
-
 def _decode_payload(payload: bytes) -> tuple[dict[str, Any], list[bytes]]:
     (hlen,) = _U32.unpack_from(payload, 0)
     header = msgpack.unpackb(payload[4 : 4 + hlen], raw=False)

@@ -190,15 +190,6 @@ class UdpFanout:
         """Number of targets the datagram left for."""
         return sum(t.send(datagram) for t in self.targets)
 
-    def wait_resolved(self, timeout_s: float) -> bool:
-        """Wait until every target has a socket (tests); False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while any(t._sock is None for t in self.targets):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
     def snapshot(self) -> list[dict[str, Any]]:
         return [t.snapshot() for t in self.targets]
 

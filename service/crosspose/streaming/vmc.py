@@ -81,11 +81,6 @@ def osc_string(text: str) -> bytes:
     return raw + b"\0" * (4 - len(raw) % 4)
 
 
-def osc_message(address: str, typetags: str, args: bytes) -> bytes:
-    """One OSC message from its address, type tags (without the comma) and already-encoded arguments."""
-    return osc_string(address) + osc_string("," + typetags) + args
-
-
 def _element(content: bytes) -> bytes:
     return struct.pack(">i", len(content)) + content
 

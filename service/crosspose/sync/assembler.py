@@ -59,11 +59,6 @@ class FrameSet:
     skew_ns: list[int | None]
     t_emit_ns: int
 
-    @property
-    def num_present(self) -> int:
-        """How many cameras contributed a frame."""
-        return sum(self.present)
-
     def header(self) -> dict[str, Any]:
         """The ``frameset`` message header (buffers follow for PRESENT cameras, in camera order)."""
         return frameset_message(
