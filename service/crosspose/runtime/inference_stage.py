@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crosspose.bus import Message, Publisher, Subscriber, shutdown
+from crosspose.bus import Message, Publisher, Subscriber
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
@@ -38,6 +38,7 @@ from crosspose.config import Config
 from crosspose.core import BackendOutput, HeatmapStep, ImageSet, Track, backend_from_config, capture_time_ns
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.stage import run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +280,4 @@ def run_inference(stop: Event, config: Config) -> None:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     stage = InferenceStage(config)
-    try:
-        while not stop.is_set():
-            stage.step(100)
-    finally:
-        stage.close()
-        shutdown()
+    run_until_stopped(stop, stage)

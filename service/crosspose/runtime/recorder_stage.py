@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import Message, MessageError, Publisher, Subscriber, shutdown
+from crosspose.bus import Message, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
@@ -39,6 +39,7 @@ from crosspose.bus.schema import (
 from crosspose.config import Config
 from crosspose.recording.take import TakeError, TakeStore, TakeWriteError, TakeWriter, check_name
 from crosspose.runtime.heartbeat import Heartbeat
+from crosspose.runtime.stage import run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +294,4 @@ def run_recorder(stop: Event, config: Config) -> None:
         os.nice(config.recording.nice)  # the live stages first; the recorder has a queue
     stage = RecorderStage(config)
     log.info("recorder ready: takes in %s, frames as %s", stage.store.folder, config.recording.frames)
-    try:
-        while not stop.is_set():
-            stage.step(20)
-    finally:
-        stage.close()
-        shutdown()
+    run_until_stopped(stop, stage, timeout_ms=20)

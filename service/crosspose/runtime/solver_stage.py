@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosspose.bus import MessageError, Publisher, Subscriber, shutdown
+from crosspose.bus import MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
@@ -35,6 +35,7 @@ from crosspose.bus.schema import (
 from crosspose.config import Config
 from crosspose.core import PoseStep
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.stage import run_until_stopped
 from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,4 @@ def run_solver(stop: Event, config: Config) -> None:
     """Process entry point (see :mod:`crosspose.runtime.supervisor`)."""
     stage = SolverStage(config)
     log.info("solver ready (options %s)", config.solver.options or "default")
-    try:
-        while not stop.is_set():
-            stage.step(100)
-    finally:
-        stage.close()
-        shutdown()
+    run_until_stopped(stop, stage)
