@@ -140,7 +140,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[_Opened]:
 def test_reconstruct_and_model_evaluate_open_the_network_through_the_registry(
     opened: list[_Opened], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from crosspose.nets import evaluate
+    from crosspose import evaluation as evaluate
     from crosspose.reconstruct import ReconstructError, default_network
 
     model = tmp_path / "exported.onnx"
@@ -167,6 +167,7 @@ def test_reconstruct_and_model_evaluate_open_the_network_through_the_registry(
 def test_the_stage_opens_its_network_and_detector_on_the_configured_runtime(
     opened: list[_Opened], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from crosspose.core import NetworkBackend
     from crosspose.runtime import inference_stage
     from crosspose.runtime.demo import synthetic_config
 
@@ -177,7 +178,7 @@ def test_the_stage_opens_its_network_and_detector_on_the_configured_runtime(
     config = config.model_copy(update={"inference": TorchInference(backend="network", device="cpu")})
     stage = inference_stage.InferenceStage(config)
     try:
-        assert isinstance(stage.backend, inference_stage.NetworkBackend)
+        assert isinstance(stage.backend, NetworkBackend)
         assert opened[-1].settings is config.inference
         assert opened[-1].num_cameras == 3
         assert detectors == [(config.inference, None)]
@@ -204,7 +205,7 @@ def test_the_stage_heartbeat_reports_the_runtime_that_runs(
     stage = InferenceStage(config)
     try:
         payload = stage.payload()
-        out = stage.backend.runner.run(*_inputs(3))  # type: ignore[union-attr]
+        out = stage.backend.pipeline.network.run(*_inputs(3))  # type: ignore[union-attr]
     finally:
         stage.close()
     assert out["heatmaps"].shape == (3, 17, 64, 64)

@@ -164,7 +164,7 @@ def test_one_solver_follows_two_performers_through_their_own_tracks() -> None:
     alternating between two performers gives exactly what two solvers give."""
     P, frames = _moving_frames(6)
     other_scene = make_scene(21)
-    others = [render(project(other_scene.joints + [0.0, -0.01 * k, 0.0], P), 64) for k in range(6)]
+    others = [render(project(other_scene.joints + np.array([0.0, -0.01 * k, 0.0]), P), 64) for k in range(6)]
     shared = Solver()
     first, second = shared.new_track(), shared.new_track()
     alone_a, alone_b = Solver(), Solver()

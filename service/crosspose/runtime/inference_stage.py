@@ -35,7 +35,15 @@ from crosspose.bus.schema import (
     preview_topic,
 )
 from crosspose.config import Config
-from crosspose.core import BackendOutput, HeatmapStep, ImageSet, Track, backend_from_config, capture_time_ns
+from crosspose.core import (
+    BackendOutput,
+    HeatmapBackend,
+    HeatmapStep,
+    ImageSet,
+    Track,
+    backend_from_config,
+    capture_time_ns,
+)
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.stage import run_until_stopped
@@ -243,7 +251,7 @@ class InferenceStage:
 
     def payload(self) -> dict[str, Any]:
         c = self.framesets.counters
-        backend = None if self.heatmap_step is None else self.heatmap_step.backend
+        backend = self.backend
         info = None if backend is None else backend.info
         return {
             "fps": round(self.rate.rate(), 2),
@@ -262,6 +270,11 @@ class InferenceStage:
             "detector_runs": int(getattr(self._frame_pipeline, "detector_runs", 0)),
             "detector_views": int(getattr(self._frame_pipeline, "detector_views", 0)),
         }
+
+    @property
+    def backend(self) -> HeatmapBackend | None:
+        """The heatmap backend (None until a calibration is in force)."""
+        return None if self.heatmap_step is None else self.heatmap_step.backend
 
     @property
     def _frame_pipeline(self) -> Any:
