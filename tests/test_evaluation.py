@@ -76,7 +76,7 @@ def test_cli_rejects_a_start_past_the_frames() -> None:
 @pytest.mark.network
 def test_a_few_real_frames() -> None:
     from crosspose.evaluation import predict_clip, reference_keypoints
-    from crosspose.inference.runner import TorchRunner
+    from crosspose.inference.runtimes.torch import TorchRunner
     from crosspose.nets.export import build_fusion_network
 
     predictions = predict_clip(TorchRunner(build_fusion_network()), frames=3, progress=False)

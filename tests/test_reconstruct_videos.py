@@ -139,7 +139,7 @@ def test_cli_reports_unmatched_videos(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def torch_network():  # type: ignore[no-untyped-def]
-    from crosspose.inference.runner import TorchRunner
+    from crosspose.inference.runtimes.torch import TorchRunner
     from crosspose.nets.export import build_fusion_network
 
     return TorchRunner(build_fusion_network())

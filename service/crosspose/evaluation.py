@@ -195,6 +195,7 @@ class _Recorder:
     def __init__(self, network: Any) -> None:
         self.network = network
         self.info = network.info
+        self.skeleton = network.skeleton
         self.calls: list[dict[str, np.ndarray]] = []
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
@@ -202,7 +203,8 @@ class _Recorder:
         from crosspose.inference.network import as_root
 
         out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior, window_scale)
-        self.calls.append({"projections": projections.copy(), "valid": valid.copy(), "root": as_root(prior),
+        self.calls.append({"projections": projections.copy(), "valid": valid.copy(),
+                           "root": as_root(prior, self.skeleton),
                            "heatmaps": out["heatmaps"].copy()})
         return out
 

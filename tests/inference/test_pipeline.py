@@ -27,6 +27,7 @@ class TruthNetwork:
     """Heatmaps of the true joints through the projections it is given (sigma 1.5 px), fused = raw."""
 
     provider = "stand-in"
+    skeleton = H36M17
 
     def __init__(self, joints3d: np.ndarray) -> None:
         self.joints3d = joints3d
@@ -297,16 +298,20 @@ def test_midpoint_heatmaps_put_one_peak_between_the_sources() -> None:
 def test_torch_runner_has_the_onnx_runner_interface() -> None:
     import torch
 
-    from crosspose.inference.runner import TorchRunner
+    from crosspose.inference.runtimes.torch import TorchRunner
 
     class Tiny(torch.nn.Module):
-        """FusionNetwork's signature: (crops, projections, valid, prior) → (heatmaps, fused, presence)."""
+        """FusionNetwork's signature, a person axis first: (crops, projections, valid, prior, window_scale)
+        → (heatmaps, fused, presence), and its joint layout."""
+
+        skeleton = H36M17
 
         def forward(self, crops, projections, valid, prior, window_scale):  # type: ignore[no-untyped-def]
-            grey = torch.nn.functional.avg_pool2d(crops.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)
-            heatmaps = grey.expand(-1, 17, -1, -1)
-            presence = crops.mean((1, 2, 3)) + 0 * torch.nan_to_num(prior).sum()
-            return heatmaps, heatmaps * valid[:, None, None, None], presence
+            views = crops.flatten(0, 1)
+            grey = torch.nn.functional.avg_pool2d(views.permute(0, 3, 1, 2).mean(1, keepdim=True), 4)
+            heatmaps = grey.expand(-1, 17, -1, -1).unflatten(0, crops.shape[:2])
+            presence = crops.mean((2, 3, 4)) + 0 * torch.nan_to_num(prior).sum()
+            return heatmaps, heatmaps * valid[:, :, None, None, None], presence
 
     runner = TorchRunner(Tiny())
     crops = np.random.default_rng(0).uniform(0, 1, (3, 256, 256, 3)).astype(np.float32)

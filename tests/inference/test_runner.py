@@ -34,7 +34,7 @@ class _RootStandIn(nn.Module):
 
 def test_a_file_with_the_old_root_input_gets_the_prior_pelvis(tmp_path: Path) -> None:
     path = tmp_path / "old.onnx"
-    crops, projections, valid, prior, _ = example_inputs(3)
+    crops, projections, valid, prior, _ = (t[0] for t in example_inputs(3))  # one performer, no person axis
     cameras = torch.export.Dim("C", min=2, max=64)
     torch.onnx.export(
         _RootStandIn().eval(), (crops, projections, valid, prior[0]), str(path), dynamo=True,
@@ -55,7 +55,8 @@ def test_a_file_with_the_old_root_input_gets_the_prior_pelvis(tmp_path: Path) ->
 
 
 def _numpy_inputs(cameras: int) -> tuple[np.ndarray, ...]:
-    return tuple(t.numpy() for t in example_inputs(cameras))
+    """One performer's inputs (``run``'s: no person axis)."""
+    return tuple(t[0].numpy() for t in example_inputs(cameras))
 
 
 def test_cpu_runs_and_reports_its_provider(standin: Path) -> None:
@@ -180,3 +181,20 @@ def test_a_gpu_host_without_its_cuda_libraries_gets_one_warning_naming_what_to_i
     assert "not the GPU" in warnings[0].getMessage()
     assert "libcublas.so.13 is not on the library path" in warnings[0].getMessage()
     assert "CUDA 13 and cuDNN 9" in warnings[0].getMessage()
+
+
+def test_the_runner_reads_the_layout_the_file_declares(standin: Path, tmp_path: Path) -> None:
+    import onnx
+
+    assert OnnxRunner(standin, device="cpu", warmup_cameras=0).skeleton.name == "h36m17"
+    model = onnx.load(str(standin))
+    onnx.helper.set_model_props(model, {"skeleton": "crosspose-body99", "crosspose_export": "2"})
+    unknown = tmp_path / "unknown.onnx"
+    onnx.save(model, str(unknown))
+    with pytest.raises(ValueError, match=r"crosspose-body99.*does not know"):
+        OnnxRunner(unknown, device="cpu")
+    onnx.helper.set_model_props(model, {"skeleton": "h36m17", "joints": "pelvis,l_hip"})
+    wrong = tmp_path / "wrong.onnx"
+    onnx.save(model, str(wrong))
+    with pytest.raises(ValueError, match="declares the joints pelvis,l_hip"):
+        OnnxRunner(wrong, device="cpu")

@@ -32,12 +32,13 @@ from crosspose.inference import (
 )
 from crosspose.inference import runtimes as registry
 from crosspose.nets.export import OUTPUT_NAMES, example_inputs
+from crosspose.skeleton import H36M17
 
 CAMERAS = [{"name": "a", "source": "0"}, {"name": "b", "source": "1"}]
 
 
 def _inputs(cameras: int) -> tuple[np.ndarray, ...]:
-    crops, projections, valid, prior, _ = (t.numpy() for t in example_inputs(cameras))
+    crops, projections, valid, prior, _ = (t[0].numpy() for t in example_inputs(cameras))  # one performer
     return crops, projections, valid, prior
 
 
@@ -119,6 +120,7 @@ class _Opened:
     def __init__(self, settings: Any, path: Path | None, num_cameras: int) -> None:
         self.settings, self.path, self.num_cameras = settings, path, num_cameras
         self.info = RuntimeInfo("fake", "nowhere", "f32")
+        self.skeleton = H36M17
 
     def run(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
         raise AssertionError("not run here")

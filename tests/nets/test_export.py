@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 from crosspose import assets
 from crosspose.cli.model import app
 from crosspose.nets.export import (
+    EXPORT_FORMAT,
     INPUT_NAMES,
     OUTPUT_NAMES,
     FusionNetwork,
-    blazepose_to_h36m_matrix,
+    blazepose_channel_map,
     build_fusion_network,
     example_inputs,
 )
@@ -35,7 +36,7 @@ TOLERANCE = 1e-4  # measured ~5e-6; heatmaps are probabilities in [0, 1]
 
 
 def test_channel_map_follows_skeleton_recipes() -> None:
-    W = blazepose_to_h36m_matrix().numpy()
+    W = blazepose_channel_map().numpy()
     assert W.shape == (17, 39)
     np.testing.assert_allclose(W.sum(1), 1.0, atol=1e-6)
     assert not W[:, 33:].any()  # crop and hand points unused
@@ -45,10 +46,13 @@ def test_channel_map_follows_skeleton_recipes() -> None:
     assert pelvis[blaze.index("left_hip")] == pelvis[blaze.index("right_hip")] == 0.5
 
 
-def _onnx_with_inputs(path: Path, names: tuple[str, ...]) -> Path:
+def _onnx_with_inputs(path: Path, names: tuple[str, ...], export_format: str | None = EXPORT_FORMAT) -> Path:
     inputs = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1]) for n in names]
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "net", inputs, [])), str(path))
+    model = onnx.helper.make_model(onnx.helper.make_graph([], "net", inputs, []))
+    if export_format is not None:
+        onnx.helper.set_model_props(model, {"crosspose_export": export_format})
+    onnx.save(model, str(path))
     return path
 
 
@@ -90,6 +94,10 @@ def test_ensure_network_exports_on_first_use_only_and_reports_through_its_callba
         export.ensure_network()  # no callback: the steps are logged
     assert len(exports) == 2
     assert "older export (other inputs): re-exporting" in caplog.text
+    # The same input names without the person axis and the declared layout: exported again too.
+    _onnx_with_inputs(path, INPUT_NAMES, export_format=None)
+    export.ensure_network(lines.append)
+    assert len(exports) == 3
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +135,15 @@ def test_one_self_contained_file_with_dynamic_cameras(exported: tuple[Path, Path
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     assert [i.name for i in model.graph.input] == list(INPUT_NAMES)
     assert [o.name for o in model.graph.output] == list(OUTPUT_NAMES)
-    first_axes = {i.name: i.type.tensor_type.shape.dim[0] for i in model.graph.input}
+    axes = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    for name in ("crops", "projections", "valid", "prior", "window_scale"):
+        assert axes[name][0].dim_param, f"{name}'s person axis is not dynamic"
     for name in ("crops", "projections", "valid"):
-        assert first_axes[name].dim_param, f"{name}'s camera axis is not dynamic"
+        assert axes[name][1].dim_param, f"{name}'s camera axis is not dynamic"
+    # The file declares the joint layout of its heatmaps (the runner reads it).
+    declared = {p.key: p.value for p in model.metadata_props}
+    assert declared == {"skeleton": "h36m17", "joints": ",".join(H36M17.joints),
+                        "crosspose_export": EXPORT_FORMAT}
     assert onnx_path.stat().st_size > 10e6  # the backbone's weights are inside
     assert not any(node.metadata_props for node in model.graph.node)  # no source traces: reproducible
 
@@ -141,11 +155,11 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
     with np.load(FIXTURES / "blazepose_landmark_reference.npz") as data:
         real = torch.from_numpy(data["crops"].astype(np.float32) / 255.0)
     k = min(cameras, len(real))
-    crops[:k] = real[:k]  # real people, so the heatmaps have peaks worth fusing
+    crops[0, :k] = real[:k]  # real people, so the heatmaps have peaks worth fusing
     if cameras == 4:
-        valid[2] = False  # a missing view takes the other branch of the fusion
+        valid[0, 2] = False  # a missing view takes the other branch of the fusion
     if cameras == 3:
-        prior[[3, 15]] = float("nan")  # joints the last pose did not place: no window for them
+        prior[0, [3, 15]] = float("nan")  # joints the last pose did not place: no window for them
     if cameras == 2:
         scale[0] = 1.7  # an older prior: wider windows
     with torch.no_grad():
@@ -157,7 +171,7 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
         assert a.shape == b.shape, name
         diff = float(np.abs(a - b).max())
         assert diff < TOLERANCE, f"{name}: max abs diff {diff:.2e} at C={cameras}"
-    heatmaps, fused, presence = got
+    heatmaps, fused, presence = (out[0] for out in got)  # the one performer
     assert heatmaps.shape == (cameras, 17, 64, 64)
     assert presence.shape == (cameras,)
     assert heatmaps.min() >= 0.0
@@ -171,6 +185,28 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
 
 
 @pytest.mark.network
+def test_every_performer_goes_through_one_call_as_it_would_alone(exported: tuple[Path, Path]) -> None:
+    """The exported graph's batch axis is the person axis: three performers in one call give exactly
+    what each gives in a call of its own (the runner's ``run`` is ``run_persons`` with P = 1)."""
+    from crosspose.inference.runtimes.onnxruntime import OnnxRunner
+
+    runner = OnnxRunner(exported[0], device="cpu", warmup_cameras=0)
+    assert runner.skeleton is H36M17
+    crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(3, seed=5, num_persons=3))
+    valid[1, 0] = False
+    prior[2, :4] = np.nan
+    scale[0] = 2.0
+    together = runner.run_persons(crops, projections, valid, prior, scale)
+    assert together["fused"].shape == (3, 3, 17, 64, 64)
+    assert together["presence"].shape == (3, 3)
+    for p in range(3):
+        alone = runner.run(crops[p], projections[p], valid[p], prior[p], float(scale[p]))
+        for name in OUTPUT_NAMES:
+            np.testing.assert_allclose(together[name][p], alone[name], atol=1e-6,
+                                       err_msg=f"{name}, person {p}")
+
+
+@pytest.mark.network
 def test_model_card(exported: tuple[Path, Path]) -> None:
     onnx_path, card_path = exported
     card = json.loads(card_path.read_text())
@@ -178,7 +214,8 @@ def test_model_card(exported: tuple[Path, Path]) -> None:
     assert card["joint_order"] == list(H36M17.joints)
     assert [i["name"] for i in card["inputs"]] == list(INPUT_NAMES)
     assert [o["name"] for o in card["outputs"]] == list(OUTPUT_NAMES)
-    assert card["inputs"][0]["shape"] == ["C", 256, 256, 3]
+    assert card["inputs"][0]["shape"] == ["P", "C", 256, 256, 3]
+    assert card["skeleton"] == "h36m17"
     wheel = assets.ASSETS["mediapipe-0.10.21"]
     backbone = card["provenance"]["backbone"]
     assert (backbone["version"], backbone["wheel_sha256"]) == ("0.10.21", wheel.sha256)

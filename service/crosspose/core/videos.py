@@ -18,8 +18,8 @@ from crosspose.solver import Pose3D, Solver
 
 if TYPE_CHECKING:
     from crosspose.inference.detector import PersonDetector
+    from crosspose.inference.network import HeatmapNetwork
     from crosspose.inference.pipeline import FramePipeline, InferenceResult
-    from crosspose.inference.runner import HeatmapNetwork
 
 
 @dataclass(frozen=True, eq=False)

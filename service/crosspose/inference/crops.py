@@ -40,14 +40,15 @@ from crosspose.geometry import (
     pixels_to_normalized,
     radial_fold_limit,
 )
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
 CROP_SIZE = 256
 HEATMAP_SIZE = 64
 CROP_SCALE = 1.25
 
-_HIPS = (H36M17.index("l_hip"), H36M17.index("r_hip"))
-_SHOULDERS = (H36M17.index("l_shoulder"), H36M17.index("r_shoulder"))
+#: The joints that place a crop (mediapipe's alignment: hip centre, hips → shoulders up), by name.
+_HIPS = ("l_hip", "r_hip")
+_SHOULDERS = ("l_shoulder", "r_shoulder")
 
 
 def _pixel_scale(size_from: float, size_to: float) -> np.ndarray:
@@ -159,9 +160,10 @@ def crop_from_alignment(hip_center: Sequence[float] | np.ndarray, alignment: Seq
 
 def crops_from_pose(
     joints3d: np.ndarray, rig: CameraRig, scale: float = CROP_SCALE, min_inside: float = 0.5,
-    undistorted: bool = False,
+    undistorted: bool = False, skeleton: Skeleton = H36M17,
 ) -> list[Crop | None]:
-    """One BlazePose-style crop per view from a ``(17, 3)`` H36M pose (metres), or None per missing view.
+    """One BlazePose-style crop per view from a ``(J, 3)`` pose of ``skeleton`` (metres), or None per
+    missing view.
 
     In each view: centre ``c`` = projected mid-hips; ``v`` = projected mid-shoulders − ``c`` sets
     the rotation (hips→shoulders up); ``r = max_j |p_j − c|`` over the projected joints (head,
@@ -174,10 +176,11 @@ def crops_from_pose(
     pixels, to be cut by ``extract_crops(..., rig=rig)``.
     """
     joints3d = np.asarray(joints3d, dtype=np.float64)
-    if joints3d.shape != (H36M17.num_joints, 3):
-        raise ValueError(f"joints3d must have shape ({H36M17.num_joints}, 3), got {joints3d.shape}")
-    hips = joints3d[list(_HIPS)].mean(0)
-    shoulders = joints3d[list(_SHOULDERS)].mean(0)
+    if joints3d.shape != (skeleton.num_joints, 3):
+        raise ValueError(f"joints3d must have shape ({skeleton.num_joints}, 3) ({skeleton.name}), got "
+                         f"{joints3d.shape}")
+    hips = joints3d[[skeleton.index(j) for j in _HIPS]].mean(0)
+    shoulders = joints3d[[skeleton.index(j) for j in _SHOULDERS]].mean(0)
     if not np.isfinite([hips, shoulders]).all():
         return [None] * len(rig)
     finite = np.isfinite(joints3d).all(-1)

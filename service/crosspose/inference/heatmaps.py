@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
-#: H36M joint → the H36M joints whose mean it is (BlazePose-33 → H36M-17 recipes of ``crosspose.skeleton``).
+#: Joint → the joints whose mean it is (BlazePose-33 recipes of ``crosspose.skeleton``), by name: a layout
+#: gets the midpoints whose joint and sources it has.
 MIDPOINT_SOURCES: dict[str, tuple[str, ...]] = {
     "pelvis": ("l_hip", "r_hip"),
     "thorax": ("l_shoulder", "r_shoulder"),
@@ -56,24 +57,29 @@ def heatmap_maxima(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy.reshape(*lead, 2), value.reshape(lead)
 
 
-def midpoint_heatmaps(heatmaps: np.ndarray, sigma: float = MIDPOINT_SIGMA) -> np.ndarray:
-    """A copy of ``(C, 17, h, w)`` H36M heatmaps with the midpoint joints redrawn as one peak each.
+def midpoint_heatmaps(heatmaps: np.ndarray, sigma: float = MIDPOINT_SIGMA,
+                      skeleton: Skeleton = H36M17) -> np.ndarray:
+    """A copy of ``(C, J, h, w)`` heatmaps of ``skeleton`` with the midpoint joints redrawn as one peak each.
 
-    Each of :data:`MIDPOINT_SOURCES` becomes a Gaussian of ``sigma`` heatmap pixels at the mean of its
-    sources' sub-pixel maxima, as high as the lowest source peak (a midpoint is no surer than its
-    least sure source).
+    Each of :data:`MIDPOINT_SOURCES` the layout has becomes a Gaussian of ``sigma`` heatmap pixels at the
+    mean of its sources' sub-pixel maxima, as high as the lowest source peak (a midpoint is no surer than
+    its least sure source).
     """
     maps = np.asarray(heatmaps)
-    if maps.ndim != 4 or maps.shape[1] != H36M17.num_joints:
-        raise ValueError(f"heatmaps must have shape (C, {H36M17.num_joints}, h, w), got {maps.shape}")
+    j = skeleton.num_joints
+    if maps.ndim != 4 or maps.shape[1] != j:
+        raise ValueError(f"heatmaps must have shape (C, {j}, h, w) ({skeleton.name}), got {maps.shape}")
     out = maps.copy()
     h, w = maps.shape[-2:]
     xy, value = heatmap_maxima(maps)
     gy, gx = np.mgrid[0:h, 0:w]
+    names = set(skeleton.joints)
     for joint, sources in MIDPOINT_SOURCES.items():
-        idx = [H36M17.index(s) for s in sources]
+        if joint not in names or not names.issuperset(sources):
+            continue
+        idx = [skeleton.index(s) for s in sources]
         centre = xy[:, idx].mean(1)  # (C, 2)
         height = value[:, idx].min(1)  # (C,)
         d2 = (gx - centre[:, 0, None, None]) ** 2 + (gy - centre[:, 1, None, None]) ** 2
-        out[:, H36M17.index(joint)] = height[:, None, None] * np.exp(-0.5 * d2 / sigma**2)
+        out[:, skeleton.index(joint)] = height[:, None, None] * np.exp(-0.5 * d2 / sigma**2)
     return out

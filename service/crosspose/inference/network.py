@@ -6,14 +6,13 @@ The runtimes themselves (ONNX Runtime, eager torch) are modules of :mod:`crosspo
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from crosspose.skeleton import H36M17
-
-NUM_JOINTS = H36M17.num_joints
+from crosspose.skeleton import H36M17, Skeleton
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -43,23 +42,25 @@ class RuntimeInfo:
 
 
 class HeatmapNetwork(Protocol):
-    """The fusion network as a runtime opens it: one call a frame set, and what runs it."""
+    """The fusion network as a runtime opens it: one call a frame set, the joint layout its heatmaps are
+    in (the exported file declares it), and what runs it."""
 
     info: RuntimeInfo
+    skeleton: Skeleton
 
     def run(
         self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
         window_scale: float = 1.0,
     ) -> dict[str, np.ndarray]:
-        """Heatmaps of one frame set.
+        """Heatmaps of one frame set for one performer.
 
         Args:
             crops: ``(C, 256, 256, 3)`` RGB in [0, 1], ``C ≥ 2``; projections: ``(C, 3, 4)`` world metres →
-                heatmap pixels; valid: ``(C,)`` bool (or 0/1); prior: ``(17, 3)`` the previous pose,
-                metres, NaN where unknown, or ``(3,)`` a root alone; window_scale: ``≥ 1``, wider
-                fusion windows for an older prior.
+                heatmap pixels; valid: ``(C,)`` bool (or 0/1); prior: ``(J, 3)`` the previous pose in the
+                network's layout, metres, NaN where unknown, or ``(3,)`` a root alone; window_scale:
+                ``≥ 1``, wider fusion windows for an older prior.
         Returns:
-            ``{"heatmaps": (C, 17, 64, 64), "fused": (C, 17, 64, 64), "presence": (C,)}`` float32.
+            ``{"heatmaps": (C, J, 64, 64), "fused": (C, J, 64, 64), "presence": (C,)}`` float32.
         """
         ...
 
@@ -76,31 +77,47 @@ class DetectorModel(Protocol):
         ...
 
 
-def check_inputs(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray) -> None:
-    """ValueError naming the input whose shape is wrong (or a camera count below 2)."""
+def check_inputs(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+                 skeleton: Skeleton = H36M17) -> None:
+    """ValueError naming the input whose shape is wrong (or a camera count below 2), for one performer."""
     c = crops.shape[0] if crops.ndim == 4 else -1
+    j = skeleton.num_joints
     if (crops.shape[1:] != (256, 256, 3) or projections.shape != (c, 3, 4) or valid.shape != (c,)
-            or prior.shape not in ((NUM_JOINTS, 3), (3,))):
+            or prior.shape not in ((j, 3), (3,))):
         raise ValueError(f"expected crops (C, 256, 256, 3), projections (C, 3, 4), valid (C,), prior "
-                         f"({NUM_JOINTS}, 3) or a root (3,); got {crops.shape}, {projections.shape}, "
-                         f"{valid.shape}, {prior.shape}")
+                         f"({j}, 3) ({skeleton.name}) or a root (3,); got {crops.shape}, "
+                         f"{projections.shape}, {valid.shape}, {prior.shape}")
     if c < 2:
         # The graph's cross-view gather has no "other view" at C = 1 and fails inside ONNX Runtime.
         raise ValueError(f"the network needs C >= 2 views (mark a missing one valid=False), got {c}")
 
 
-def as_prior(prior: np.ndarray) -> np.ndarray:
-    """``(17, 3)`` float32: a prior as given, or a root ``(3,)`` as the pelvis row of an unknown pose."""
+def check_persons(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+                  window_scale: np.ndarray, skeleton: Skeleton = H36M17) -> None:
+    """:func:`check_inputs` for ``P`` performers at once (every input with a leading person axis)."""
+    p = crops.shape[0] if crops.ndim == 5 else -1
+    if (p < 1 or projections.shape[:1] != (p,) or valid.shape[:1] != (p,) or prior.shape[:1] != (p,)
+            or np.shape(window_scale) != (p,)):
+        raise ValueError(f"expected a person axis P >= 1 first on every input: crops (P, C, 256, 256, 3), "
+                         f"projections (P, C, 3, 4), valid (P, C), prior (P, J, 3), window_scale (P,); got "
+                         f"{crops.shape}, {projections.shape}, {valid.shape}, {prior.shape}, "
+                         f"{np.shape(window_scale)}")
+    for i in range(p):
+        check_inputs(crops[i], projections[i], valid[i], prior[i], skeleton)
+
+
+def as_prior(prior: np.ndarray, skeleton: Skeleton = H36M17) -> np.ndarray:
+    """``(J, 3)`` float32: a prior as given, or a root ``(3,)`` as the root row of an unknown pose."""
     if prior.shape == (3,):
-        rows = np.full((NUM_JOINTS, 3), np.nan, np.float32)
-        rows[H36M17.root] = prior
+        rows = np.full((skeleton.num_joints, 3), np.nan, np.float32)
+        rows[skeleton.root] = prior
         return rows
     return np.asarray(prior, dtype=np.float32)
 
 
-def as_root(prior: np.ndarray) -> np.ndarray:
-    """``(3,)`` float32: the pelvis row of a prior (zeros when unknown), or a root as given."""
-    root = np.asarray(prior if prior.shape == (3,) else prior[H36M17.root], dtype=np.float32)
+def as_root(prior: np.ndarray, skeleton: Skeleton = H36M17) -> np.ndarray:
+    """``(3,)`` float32: the root row of a prior (zeros when unknown), or a root as given."""
+    root = np.asarray(prior if prior.shape == (3,) else prior[skeleton.root], dtype=np.float32)
     return np.where(np.isfinite(root), root, 0.0).astype(np.float32)
 
 
@@ -109,10 +126,46 @@ def as_scale(window_scale: float | np.ndarray) -> float:
     return max(float(np.asarray(window_scale, dtype=np.float64).item()), 1.0)
 
 
-def warmup_inputs(num_cameras: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def warmup_inputs(num_cameras: int, skeleton: Skeleton = H36M17
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Blank but finite inputs for ``num_cameras`` views: a run on them pays allocation and kernel set-up
     before the first real frame set."""
     crops = np.zeros((num_cameras, 256, 256, 3), np.float32)
     projections = np.tile(np.eye(3, 4, dtype=np.float32), (num_cameras, 1, 1))
     projections[:, 2, 3] = 3.0  # a finite camera 3 m from the origin
-    return crops, projections, np.ones(num_cameras, bool), np.zeros((NUM_JOINTS, 3), np.float32)
+    return crops, projections, np.ones(num_cameras, bool), np.zeros((skeleton.num_joints, 3), np.float32)
+
+
+class PersonsNetwork(ABC):
+    """What the runtimes share: :meth:`run` (one performer) as :meth:`run_persons` with ``P = 1``.
+
+    A runtime implements :meth:`run_persons`: every performer's crops go through the network in one call,
+    the batch axis of the exported graph being the person axis.
+    """
+
+    info: RuntimeInfo
+    skeleton: Skeleton
+
+    def run(
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: float = 1.0,
+    ) -> dict[str, np.ndarray]:
+        """Heatmaps of one frame set for one performer (:meth:`HeatmapNetwork.run`)."""
+        check_inputs(crops, projections, valid, prior, self.skeleton)
+        out = self.run_persons(crops[None], projections[None], np.asarray(valid)[None],
+                               as_prior(prior, self.skeleton)[None], np.array([as_scale(window_scale)]))
+        return {name: value[0] for name, value in out.items()}
+
+    @abstractmethod
+    def run_persons(
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Heatmaps of one frame set for ``P`` performers at once.
+
+        Args:
+            crops: ``(P, C, 256, 256, 3)``; projections: ``(P, C, 3, 4)``; valid: ``(P, C)``; prior:
+                ``(P, J, 3)``; window_scale: ``(P,)``, each performer's as in :meth:`run`.
+        Returns:
+            ``{"heatmaps": (P, C, J, 64, 64), "fused": (P, C, J, 64, 64), "presence": (P, C)}`` float32.
+        """

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from crosspose.inference.crops import Crop
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
 # BGR colours: reprojected 3D (the answer) green, heatmap maxima (the network's own 2D) orange.
 REPROJECTED = (60, 220, 60)
@@ -21,15 +21,17 @@ def draw_overlay(
     reprojected: np.ndarray | None = None,
     heatmap_points: np.ndarray | None = None,
     label: str = "",
+    skeleton: Skeleton = H36M17,
 ) -> np.ndarray:
     """A copy of a BGR uint8 image with the view's 2D results drawn on it.
 
     Args:
         image: ``(H, W, 3)`` BGR uint8.
         crop: the crop the network saw (drawn as its rotated square, top edge thicker).
-        reprojected: ``(17, 2)`` image pixels of the solved 3D joints (NaN: not drawn).
-        heatmap_points: ``(17, 2)`` image pixels of the heatmap maxima (NaN: not drawn).
+        reprojected: ``(J, 2)`` image pixels of the solved 3D joints (NaN: not drawn).
+        heatmap_points: ``(J, 2)`` image pixels of the heatmap maxima (NaN: not drawn).
         label: text for the top-left corner.
+        skeleton: the joints' layout (its bones are drawn).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8 BGR, got {image.shape} {image.dtype}")
@@ -45,17 +47,18 @@ def draw_overlay(
         if points is None:
             continue
         p = np.asarray(points, dtype=np.float64)
-        if p.shape != (H36M17.num_joints, 2):
-            raise ValueError(f"2D joints must have shape ({H36M17.num_joints}, 2), got {p.shape}")
+        if p.shape != (skeleton.num_joints, 2):
+            raise ValueError(f"2D joints must have shape ({skeleton.num_joints}, 2) ({skeleton.name}), got "
+                             f"{p.shape}")
         ok = np.asarray(np.isfinite(p).all(axis=-1))
-        for a, b in H36M17.bones:
+        for a, b in skeleton.bones:
             if ok[a] and ok[b]:
                 cv2.line(out, (int(p[a, 0]), int(p[a, 1])), (int(p[b, 0]), int(p[b, 1])), colour, scale,
                          cv2.LINE_AA)
         for j in np.flatnonzero(ok):
             centre = (int(p[j, 0]), int(p[j, 1]))
             cv2.circle(out, centre, radius, colour, -1, cv2.LINE_AA)
-            if colour == REPROJECTED and H36M17.joints[j].startswith("l_"):
+            if colour == REPROJECTED and skeleton.joints[j].startswith("l_"):
                 cv2.circle(out, centre, max(1, radius // 2), LEFT_SIDE, -1, cv2.LINE_AA)
     if label:
         cv2.putText(out, label, (10 * scale, 30 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,

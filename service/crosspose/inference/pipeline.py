@@ -39,8 +39,8 @@ from crosspose.inference.crops import (
 )
 from crosspose.inference.detector import PersonDetector
 from crosspose.inference.heatmaps import heatmap_maxima, midpoint_heatmaps
-from crosspose.inference.runner import HeatmapNetwork
-from crosspose.skeleton import H36M17
+from crosspose.inference.network import HeatmapNetwork
+from crosspose.skeleton import Skeleton
 
 if TYPE_CHECKING:
     from crosspose.core.track import Track
@@ -61,7 +61,8 @@ MAX_WINDOW_SCALE = 2.5
 
 @dataclass(frozen=True, eq=False)
 class InferenceResult:
-    """One frame set through the network (``C`` views, ``J = 17`` H36M joints, ``64 × 64`` heatmaps).
+    """One frame set through the network (``C`` views, ``J`` joints of the network's layout, ``64 × 64``
+    heatmaps).
 
     Attributes:
         heatmaps: ``(C, J, h, w)`` float32 in [0, 1], each view's own (BlazePose) heatmaps.
@@ -163,8 +164,8 @@ class FramePipeline:
 
     Args:
         rig: the calibrated cameras (the images of :meth:`process` come in its order).
-        network: anything with :class:`~crosspose.inference.runner.OnnxRunner`'s ``run`` (an
-            ``OnnxRunner``, or a :class:`~crosspose.inference.runner.TorchRunner` around an eager
+        network: anything with :class:`~crosspose.inference.runtimes.onnxruntime.OnnxRunner`'s ``run`` (an
+            ``OnnxRunner``, or a :class:`~crosspose.inference.runtimes.torch.TorchRunner` around an eager
             ``FusionNetwork``).
         detector: the cold-start :class:`PersonDetector` (default: built on first use).
         min_presence: presence below which a view has lost the performer (detector next frame).
@@ -191,6 +192,9 @@ class FramePipeline:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
         self.rig = rig
         self.network = network
+        #: The joint layout of the network's heatmaps (the exported file declares it): the tracks fed back
+        #: and the priors handed to the fusion are in it.
+        self.skeleton: Skeleton = network.skeleton
         self._detector = detector
         self.min_presence = float(min_presence)
         self.redetect_interval = int(redetect_interval)
@@ -249,21 +253,22 @@ class FramePipeline:
         if track is None:
             performer.lose()
             return
-        if track.joints.shape != (H36M17.num_joints, 3):
+        skeleton = self.skeleton
+        if track.joints.shape != (skeleton.num_joints, 3) or track.skeleton != skeleton.name:
             raise ValueError(f"track {track.id} has {track.num_joints} joints ({track.skeleton}); the "
-                             f"network gives {H36M17.num_joints} ({H36M17.name})")
+                             f"network gives {skeleton.num_joints} ({skeleton.name})")
         supported = track.supported()
         if int(supported.sum()) < MIN_POSE_JOINTS:
             performer.lose()
             return
         joints = np.where(supported[:, None], track.joints, np.nan)
-        crops = crops_from_pose(joints, self.rig)
+        crops = crops_from_pose(joints, self.rig, skeleton=skeleton)
         for c, crop in enumerate(crops):
             performer.crops[c] = crop
             performer.sources[c] = "pose" if crop is not None else "none"
         performer.prior = joints.astype(np.float32)
         performer.prior_t_ns = track.t_capture_ns
-        root = joints[H36M17.root]
+        root = joints[skeleton.root]
         performer.root = root.copy() if np.isfinite(root).all() else self._root_from_crops(performer.crops)
 
     def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
@@ -336,11 +341,11 @@ class FramePipeline:
         c = len(self.rig)
         scale = 1.0
         if valid.any():
-            prior = np.full((H36M17.num_joints, 3), np.nan, np.float32)
+            prior = np.full((self.skeleton.num_joints, 3), np.nan, np.float32)
             if performer.prior is not None:
                 prior[:] = performer.prior
             if performer.root is not None:
-                prior[H36M17.root] = performer.root
+                prior[self.skeleton.root] = performer.root
             # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
             feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
             scale = self.window_scale(t_ns) if performer.prior is not None else 1.0
@@ -349,13 +354,14 @@ class FramePipeline:
             if performer.root is None:  # no root, no fusion: the epipolar segments would be anywhere
                 fused = heatmaps.copy()
             if self.midpoints:
-                heatmaps, fused = midpoint_heatmaps(heatmaps), midpoint_heatmaps(fused)
+                heatmaps = midpoint_heatmaps(heatmaps, skeleton=self.skeleton)
+                fused = midpoint_heatmaps(fused, skeleton=self.skeleton)
             zero = ~valid
             heatmaps[zero] = 0.0
             fused[zero] = 0.0
             presence = np.where(valid, presence.reshape(c), 0.0).astype(np.float32)
         else:
-            heatmaps = np.zeros((c, H36M17.num_joints, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
+            heatmaps = np.zeros((c, self.skeleton.num_joints, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
             fused = heatmaps.copy()
             presence = np.zeros(c, np.float32)
         t3 = time.perf_counter()

@@ -1,8 +1,11 @@
-"""The exported network: BlazePose backbone + H36M-17 channel mapping + cross-view fusion, one ONNX file.
+"""The exported network: BlazePose backbone + channel mapping into the solver's joint layout + cross-view
+fusion, one ONNX file.
 
 ``FusionNetwork`` is the torch module that ``crosspose model export`` writes as a single ONNX graph
-(weights inside, no external data) with a dynamic camera axis ``C``; ``export_onnx`` writes it and
-``model_card`` describes it (inputs, outputs, joint order, preprocessing, provenance, sha256).
+(weights inside, no external data) with a dynamic person axis ``P`` (every performer of a frame set in one
+call) and camera axis ``C``, declaring its joint layout in the file's metadata (``skeleton``, ``joints``);
+``export_onnx`` writes it and ``model_card`` describes it (inputs, outputs, joint order, preprocessing,
+provenance, sha256).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from crosspose.nets.blazepose import (
     BlazePoseLandmarks,
 )
 from crosspose.nets.fusion import CrossViewFusion
-from crosspose.skeleton import H36M17, LayoutMapping
+from crosspose.skeleton import H36M17, LayoutMapping, Skeleton
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ DETECTOR_INPUT_NAMES = ("images",)
 DETECTOR_OUTPUT_NAMES = ("boxes", "scores")
 OUTPUT_NAMES = ("heatmaps", "fused", "presence")
 MODEL_NAME = "crosspose_fusion"
+#: What a file this version exports declares in its metadata beside its layout: 2 = person axis + layout.
+EXPORT_FORMAT = "2"
 DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
 #: The exported fusion's layout: evidence only in a 16-pixel window around each joint's prior position,
 #: rays from every 2nd pixel (``CrossViewFusion(window=0)`` is the whole-map layout; see README).
@@ -53,49 +58,54 @@ def default_onnx_path() -> Path:
     return assets.cache_dir() / "models" / f"{MODEL_NAME}.onnx"
 
 
-def blazepose_to_h36m_matrix() -> Tensor:
-    """``(17, 39)`` weights: H36M-17 heatmap channel ``j`` = Σ_k W[j, k] · BlazePose channel ``k``.
+def blazepose_channel_map(skeleton: Skeleton = H36M17) -> Tensor:
+    """``(J, 39)`` weights: heatmap channel ``j`` of ``skeleton`` = Σ_k W[j, k] · BlazePose channel ``k``.
 
-    The weights are ``crosspose.skeleton``'s BlazePose-33 → H36M-17 recipes (proxies included:
-    neck = nose, head = mid-eyes), applied to heatmap *probabilities*: a derived joint's heatmap is
-    the weighted mean of its sources' heatmaps (pelvis = ½ l_hip + ½ r_hip, …). Chosen over the max
-    because it is linear (one matrix product, exact in ONNX), keeps values in [0, 1] and is what the
+    The weights are ``crosspose.skeleton``'s BlazePose-33 recipes for the layout's joints (for H36M-17
+    proxies included: neck = nose, head = mid-eyes), applied to heatmap *probabilities*: a derived joint's
+    heatmap is the weighted mean of its sources' heatmaps (pelvis = ½ l_hip + ½ r_hip, …). Chosen over the
+    max because it is linear (one matrix product, exact in ONNX), keeps values in [0, 1] and is what the
     keypoint path computes for coordinates; its cost is that a midpoint's heatmap has its mass
     at the sources (two half-height peaks that merge only where the sources are within ~2σ), not a
     peak at the midpoint. Channels 33–38 (crop and hand points) are unused.
+
+    Raises:
+        ValueError: a joint of ``skeleton`` that BlazePose-33 gives no recipe for.
     """
     mapping = LayoutMapping("blazepose33")
-    weights = np.zeros((H36M17.num_joints, NUM_LANDMARKS), dtype=np.float32)
-    for j, name in enumerate(H36M17.joints):
+    weights = np.zeros((skeleton.num_joints, NUM_LANDMARKS), dtype=np.float32)
+    for j, name in enumerate(skeleton.joints):
         recipe = mapping.recipes.get(name)
         if recipe is None:
-            raise ValueError(f"BlazePose-33 gives no {name}")  # every H36M joint has a recipe today
+            raise ValueError(f"BlazePose-33 gives no {name} (layout {skeleton.name})")
         for source, weight in zip(recipe.sources, recipe.weights, strict=True):
             weights[j, mapping.src.index(source)] += weight
     return torch.from_numpy(weights)
 
 
 class FusionNetwork(nn.Module):
-    """One frame set's crops → raw and fused H36M-17 heatmaps and a per-view presence.
+    """Every performer's crops of one frame set → raw and fused heatmaps in ``skeleton``'s layout and a
+    per-view presence.
 
-    ``forward(crops (C, 256, 256, 3) float RGB in [0, 1], projections (C, 3, 4), valid (C,) bool,
-    prior (17, 3), window_scale (1,))`` returns ``(heatmaps, fused, presence)``:
+    ``forward(crops (P, C, 256, 256, 3) float RGB in [0, 1], projections (P, C, 3, 4), valid (P, C) bool,
+    prior (P, J, 3), window_scale (P,))`` returns ``(heatmaps, fused, presence)``, ``P`` performers (the
+    batch axis; all their crops go through the backbone together), ``C`` views, ``J`` joints:
 
-    * ``heatmaps (C, 17, 64, 64)`` in [0, 1]: ``sigmoid`` of BlazePose's heatmap logits mapped to
-      H36M-17 by :func:`blazepose_to_h36m_matrix`;
-    * ``fused (C, 17, 64, 64)`` in [0, 1]: :class:`CrossViewFusion` of those heatmaps;
-    * ``presence (C,)``: BlazePose's pose flag (probability that the crop holds a person).
+    * ``heatmaps (P, C, J, 64, 64)`` in [0, 1]: ``sigmoid`` of BlazePose's heatmap logits mapped to the
+      layout by :func:`blazepose_channel_map`;
+    * ``fused (P, C, J, 64, 64)`` in [0, 1]: :class:`CrossViewFusion` of each performer's heatmaps;
+    * ``presence (P, C)``: BlazePose's pose flag (probability that the crop holds a person).
 
     ``projections`` map world metres to *heatmap* pixels of each view (the crop transform folded
     in, pixel centres at integer coordinates: heatmap pixel ``u`` covers crop pixels ``4u … 4u+3``).
-    ``prior`` is the previous pose in metres (H36M-17 order), NaN for joints not known. A windowed
-    fusion (``fusion.window > 0``, the default export) looks for joint ``j`` only around
+    ``prior`` is each performer's previous pose in metres (the layout's order), NaN for joints not known.
+    A windowed fusion (``fusion.window > 0``, the default export) looks for joint ``j`` only around
     ``prior[j]`` and keeps a view's own map for joints with no prior; a whole-map fusion samples
-    a sphere of ``radius`` metres around ``prior[root]`` (the pelvis; give at least that row, e.g. the
+    a sphere of ``radius`` metres around the prior's root row (give at least that row, e.g. the
     detector crops' centres triangulated). ``window_scale ≥ 1`` widens the windows for an older prior
     (1: the trained window, for a prior one frame old at ≥ 15 fps). A view with ``valid=False``
     contributes nothing to the others.
-    No data-dependent control flow: exports with a dynamic ``C``; the exported graph needs ``C ≥ 2``.
+    No data-dependent control flow: exports with dynamic ``P`` and ``C``; the exported graph needs ``C ≥ 2``.
     """
 
     def __init__(
@@ -103,14 +113,17 @@ class FusionNetwork(nn.Module):
         backbone: BlazePoseLandmarks,
         fusion: CrossViewFusion | None = None,
         radius: float = DEFAULT_RADIUS,
+        skeleton: Skeleton = H36M17,
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.fusion = fusion if fusion is not None else CrossViewFusion(num_joints=H36M17.num_joints)
-        if self.fusion.num_joints != H36M17.num_joints or self.fusion.from_logits:
-            raise ValueError("the fusion layer must take 17 heatmaps in [0, 1] (from_logits=False)")
+        self.skeleton = skeleton
+        self.fusion = fusion if fusion is not None else CrossViewFusion(num_joints=skeleton.num_joints)
+        if self.fusion.num_joints != skeleton.num_joints or self.fusion.from_logits:
+            raise ValueError(f"the fusion layer must take {skeleton.num_joints} heatmaps ({skeleton.name}) "
+                             "in [0, 1] (from_logits=False)")
         self.radius = float(radius)
-        self.register_buffer("channel_map", blazepose_to_h36m_matrix(), persistent=False)
+        self.register_buffer("channel_map", blazepose_channel_map(skeleton), persistent=False)
         self.channel_map: Tensor
         #: The file the fusion parameters came from (None: the initialisation); set by build_fusion_network.
         self.fusion_weights: Path | None = None
@@ -118,17 +131,19 @@ class FusionNetwork(nn.Module):
     def forward(
         self, crops: Tensor, projections: Tensor, valid: Tensor, prior: Tensor, window_scale: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        if crops.ndim != 4 or tuple(crops.shape[1:]) != (CROP_SIZE, CROP_SIZE, 3):
-            raise ValueError(f"crops must be (C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
-        out = self.backbone(crops)
-        probabilities = torch.sigmoid(out.heatmaps)  # (C, 39, 64, 64)
-        # (17, 39) @ (C, 39, h·w): a MatMul (ONNX Runtime's Einsum took 1.6 ms of the network on the CPU).
+        if crops.ndim != 5 or tuple(crops.shape[2:]) != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(f"crops must be (P, C, {CROP_SIZE}, {CROP_SIZE}, 3), got {tuple(crops.shape)}")
+        p, c = crops.shape[0], crops.shape[1]
+        out = self.backbone(crops.flatten(0, 1))  # every performer's views in one batch
+        probabilities = torch.sigmoid(out.heatmaps)  # (P·C, 39, 64, 64)
+        # (J, 39) @ (P·C, 39, h·w): a MatMul (ONNX Runtime's Einsum took 1.6 ms of the network on the CPU).
         heatmaps = (self.channel_map @ probabilities.flatten(2)).unflatten(2, probabilities.shape[2:])
-        root = prior[H36M17.root]
+        heatmaps = heatmaps.unflatten(0, (p, c))  # (P, C, J, h, w)
+        root = prior[:, self.skeleton.root]
         root = torch.where(torch.isfinite(root), root, torch.zeros_like(root))
-        fused = self.fusion(heatmaps[None], projections[None], valid[None].to(torch.bool), root[None],
-                            self.radius, joints=prior[None], window_scale=window_scale.reshape(1))[0]
-        return heatmaps, fused, out.pose_flag
+        fused = self.fusion(heatmaps, projections, valid.to(torch.bool), root, self.radius, joints=prior,
+                            window_scale=window_scale)
+        return heatmaps, fused, out.pose_flag.reshape(p, c)
 
 
 def default_fusion_weights() -> Path | None:
@@ -140,37 +155,41 @@ def default_fusion_weights() -> Path | None:
 
 
 def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
-                         untrained: bool = False, window: dict[str, Any] | None = None) -> FusionNetwork:
+                         untrained: bool = False, window: dict[str, Any] | None = None,
+                         skeleton: Skeleton = H36M17) -> FusionNetwork:
     """The network with the cached BlazePose backbone and trained fusion parameters.
 
     ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; by default
     ``models/fusion_weights.pt`` when it exists (:func:`default_fusion_weights`), else (or with
     ``untrained=True``) the fusion layer keeps its documented initialisation. ``window``: the
     ``CrossViewFusion`` window options (default :data:`DEFAULT_WINDOW`; ``{"window": 0}`` for the
-    whole-map layout). ``build=False`` raises instead of building BlazePose.
+    whole-map layout). ``skeleton``: the joint layout of the heatmaps. ``build=False`` raises instead of
+    building BlazePose.
     """
     from crosspose.nets.build import load_blazepose_landmarks
 
     if untrained and fusion_weights is not None:
         raise ValueError("give fusion_weights or untrained=True, not both")
-    fusion = CrossViewFusion(num_joints=H36M17.num_joints, **(DEFAULT_WINDOW if window is None else window))
+    fusion = CrossViewFusion(num_joints=skeleton.num_joints, **(DEFAULT_WINDOW if window is None else window))
     path = None if untrained else (fusion_weights if fusion_weights is not None else default_fusion_weights())
     if path is not None:
         fusion.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    network = FusionNetwork(load_blazepose_landmarks(build=build), fusion).eval()
+    network = FusionNetwork(load_blazepose_landmarks(build=build), fusion, skeleton=skeleton).eval()
     network.fusion_weights = path
     return network
 
 
-def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Plausible inputs: random crops, ``C`` cameras on a 4 m circle looking at a root at 1 m height, and
-    a prior of 17 joints scattered around that root (window scale 1).
+def example_inputs(num_cameras: int = 4, seed: int = 0, num_persons: int = 1,
+                   skeleton: Skeleton = H36M17) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Plausible inputs for ``num_persons`` performers: random crops, ``C`` cameras on a 4 m circle looking at
+    a root at 1 m height, and per performer a prior of the layout's joints scattered around that root
+    (window scale 1).
 
     The projections map world metres to heatmap pixels of a 64×64 heatmap whose view spans ~2.5 m
     at the root, so every view's epipolar segments cross the others' heatmaps.
     """
     generator = torch.Generator().manual_seed(seed)
-    crops = torch.rand(num_cameras, CROP_SIZE, CROP_SIZE, 3, generator=generator)
+    crops = torch.rand(num_persons, num_cameras, CROP_SIZE, CROP_SIZE, 3, generator=generator)
     root = torch.tensor([0.0, 0.0, 1.0])
     focal = HEATMAP_SIZE / 2.5 * 4.0  # 64 px span 2.5 m at 4 m
     middle = (HEATMAP_SIZE - 1) / 2
@@ -187,18 +206,26 @@ def example_inputs(num_cameras: int = 4, seed: int = 0) -> tuple[Tensor, Tensor,
         R = torch.stack([right, down, forward])
         t = -R @ centre
         projections.append(K @ torch.cat([R, t[:, None]], dim=1))
-    valid = torch.ones(num_cameras, dtype=torch.bool)
-    prior = root + 0.3 * torch.randn(H36M17.num_joints, 3, generator=generator)
-    prior[H36M17.root] = root
-    return crops, torch.stack(projections), valid, prior, torch.ones(1)
+    valid = torch.ones(num_persons, num_cameras, dtype=torch.bool)
+    prior = root + 0.3 * torch.randn(num_persons, skeleton.num_joints, 3, generator=generator)
+    prior[:, skeleton.root] = root
+    rig = torch.stack(projections).expand(num_persons, -1, -1, -1).contiguous()
+    return crops, rig, valid, prior, torch.ones(num_persons)
 
 
 def export_onnx(network: FusionNetwork, out: Path, num_cameras: int = 4) -> Path:
-    """Write ``network`` as ONE ONNX file (weights embedded) with a dynamic camera axis ``C``."""
+    """Write ``network`` as ONE ONNX file (weights embedded) with dynamic person and camera axes ``P``, ``C``,
+    its joint layout declared in the file's metadata (``skeleton``, ``joints``, ``crosspose_export``)."""
+    persons = torch.export.Dim("P", min=1, max=16)
     cameras = torch.export.Dim("C", min=2, max=64)
-    dynamic_shapes = {"crops": {0: cameras}, "projections": {0: cameras}, "valid": {0: cameras},
-                      "prior": None, "window_scale": None}
-    return _export(network, example_inputs(num_cameras), out, INPUT_NAMES, OUTPUT_NAMES, dynamic_shapes)
+    pc = {0: persons, 1: cameras}
+    dynamic_shapes = {"crops": pc, "projections": pc, "valid": pc, "prior": {0: persons},
+                      "window_scale": {0: persons}}
+    # Two example performers: an example of one would let the exporter specialise P to 1.
+    example = example_inputs(num_cameras, num_persons=2, skeleton=network.skeleton)
+    metadata = {"skeleton": network.skeleton.name, "joints": ",".join(network.skeleton.joints),
+                "crosspose_export": EXPORT_FORMAT}
+    return _export(network, example, out, INPUT_NAMES, OUTPUT_NAMES, dynamic_shapes, metadata)
 
 
 class DetectorGraph(nn.Module):
@@ -232,8 +259,10 @@ def export_detector_onnx(detector: BlazePoseDetector, out: Path) -> Path:
 
 
 def _export(module: nn.Module, args: tuple[Tensor, ...], out: Path, input_names: tuple[str, ...],
-            output_names: tuple[str, ...], dynamic_shapes: dict[str, Any]) -> Path:
-    """``torch.onnx.export`` (dynamo, weights embedded) into ``out`` atomically (``.part``, then renamed)."""
+            output_names: tuple[str, ...], dynamic_shapes: dict[str, Any],
+            metadata: dict[str, str] | None = None) -> Path:
+    """``torch.onnx.export`` (dynamo, weights embedded) into ``out`` atomically (``.part``, then renamed),
+    with ``metadata`` in the model's metadata properties."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     # The exporter's optimizer logs every folded initializer at INFO, which drowns the CLI's output.
@@ -251,7 +280,7 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], out: Path, input_names:
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
-    _strip_trace_metadata(tmp)
+    _strip_trace_metadata(tmp, metadata or {})
     tmp.replace(out)
     return out
 
@@ -261,6 +290,21 @@ def exported_inputs(path: Path) -> list[str]:
     import onnx
 
     return [value.name for value in onnx.load(str(path), load_external_data=False).graph.input]
+
+
+def export_metadata(path: Path) -> dict[str, str]:
+    """The metadata an exported file declares (``skeleton``, ``joints``, ``crosspose_export``; empty for a
+    file exported before it declared any)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def is_current_export(path: Path) -> bool:
+    """Whether ``path`` is a network file of this version's export (inputs, person axis, declared layout)."""
+    return (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)
+            and export_metadata(path).get("crosspose_export") == EXPORT_FORMAT)
 
 
 def ensure_network(progress: Callable[[str], None] | None = None) -> Path:
@@ -274,7 +318,7 @@ def ensure_network(progress: Callable[[str], None] | None = None) -> Path:
 
     report = log.info if progress is None else progress
     path = default_onnx_path()
-    if not (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)):
+    if not is_current_export(path):
         what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
         report(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
         start = time.perf_counter()
@@ -287,8 +331,9 @@ def ensure_network(progress: Callable[[str], None] | None = None) -> Path:
     return path
 
 
-def _strip_trace_metadata(path: Path) -> None:
-    """Drop the exporter's per-node metadata (source stack traces, FX node text) from the file.
+def _strip_trace_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Drop the exporter's per-node metadata (source stack traces, FX node text) from the file and set the
+    model's own ``metadata``.
 
     They name source lines, so any edit anywhere changed the file's bytes; without them the same
     graph and weights give the same sha256.
@@ -296,6 +341,7 @@ def _strip_trace_metadata(path: Path) -> None:
     import onnx
 
     model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, metadata)
     for graph in [model.graph, *(f for f in model.functions)]:
         for node in graph.node:
             del node.metadata_props[:]
@@ -323,50 +369,58 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
 
     wheel = assets.ASSETS[WHEEL]
     size = HEATMAP_SIZE
+    j = network.skeleton.num_joints
     mapping = LayoutMapping("blazepose33")
     return {
         "name": MODEL_NAME,
         "file": onnx_path.name,
         "sha256": assets.sha256_file(onnx_path),
         "bytes": onnx_path.stat().st_size,
-        "format": {"onnx_opset": ONNX_OPSET, "external_data": False, "dynamic_axes": {"C": "cameras, 2…64"}},
+        "format": {"onnx_opset": ONNX_OPSET, "external_data": False, "export": EXPORT_FORMAT,
+                   "dynamic_axes": {"P": "performers, 1…16 (the batch axis)", "C": "cameras, 2…64"},
+                   "metadata": ["skeleton", "joints", "crosspose_export"]},
+        "skeleton": network.skeleton.name,
         "inputs": [
-            {"name": "crops", "shape": ["C", CROP_SIZE, CROP_SIZE, 3], "dtype": "float32",
-             "description": "RGB in [0, 1], one rotated square person crop per view"},
-            {"name": "projections", "shape": ["C", 3, 4], "dtype": "float32",
-             "description": "world metres → heatmap pixels (crop transform folded in; pixel centres at "
-                            "integer coordinates; heatmap pixel u covers crop pixels 4u…4u+3)"},
-            {"name": "valid", "shape": ["C"], "dtype": "bool", "description": "False for a missing view"},
-            {"name": "prior", "shape": [17, 3], "dtype": "float32",
-             "description": "the previous pose, metres, joint order as joint_order, NaN where unknown; "
+            {"name": "crops", "shape": ["P", "C", CROP_SIZE, CROP_SIZE, 3], "dtype": "float32",
+             "description": "RGB in [0, 1], per performer one rotated square person crop per view"},
+            {"name": "projections", "shape": ["P", "C", 3, 4], "dtype": "float32",
+             "description": "world metres → heatmap pixels of each performer's crops (crop transform folded "
+                            "in; pixel centres at integer coordinates; heatmap pixel u covers crop pixels "
+                            "4u…4u+3)"},
+            {"name": "valid", "shape": ["P", "C"], "dtype": "bool",
+             "description": "False for a missing view"},
+            {"name": "prior", "shape": ["P", j, 3], "dtype": "float32",
+             "description": "each performer's previous pose, metres, joint order as joint_order, NaN where "
+                            "unknown; "
                             + (f"the fusion looks for each joint within {network.fusion.window_radius} m of "
                                "its prior (a joint with none keeps the view's own heatmap)"
                                if network.fusion.window else
-                               f"the fusion samples {network.radius} m around the pelvis row")},
-            {"name": "window_scale", "shape": [1], "dtype": "float32",
-             "description": "≥ 1: how much wider than trained each joint's window and sphere are (for "
-                            "an older prior; the same rays, spaced further apart); unused by a whole-map "
-                            "fusion"},
+                               f"the fusion samples {network.radius} m around the root row")},
+            {"name": "window_scale", "shape": ["P"], "dtype": "float32",
+             "description": "≥ 1 per performer: how much wider than trained each joint's window and sphere "
+                            "are (for an older prior; the same rays, spaced further apart); unused by a "
+                            "whole-map fusion"},
         ],
         "outputs": [
-            {"name": "heatmaps", "shape": ["C", 17, size, size], "dtype": "float32",
-             "description": "per-view heatmaps in [0, 1] (sigmoid of BlazePose logits mapped to H36M-17)"},
-            {"name": "fused", "shape": ["C", 17, size, size], "dtype": "float32",
+            {"name": "heatmaps", "shape": ["P", "C", j, size, size], "dtype": "float32",
+             "description": f"per-view heatmaps in [0, 1] (sigmoid of BlazePose logits mapped to "
+                            f"{network.skeleton.name})"},
+            {"name": "fused", "shape": ["P", "C", j, size, size], "dtype": "float32",
              "description": "cross-view fused heatmaps in [0, 1]"},
-            {"name": "presence", "shape": ["C"], "dtype": "float32",
+            {"name": "presence", "shape": ["P", "C"], "dtype": "float32",
              "description": "probability that the crop holds a person (BlazePose pose flag)"},
         ],
-        "joint_order": list(H36M17.joints),
+        "joint_order": list(network.skeleton.joints),
         "joint_sources": {
             "rule": "derived channel = weighted mean of its BlazePose-33 source channels' probabilities",
             "recipes": {name: {"sources": list(r.sources), "weights": list(r.weights), "proxy": r.proxy}
-                        for name, r in mapping.recipes.items()},
+                        for name, r in mapping.recipes.items() if name in network.skeleton.joints},
         },
         "preprocessing": {
             "crop": "rotated square around the person: hip-centred, hips→shoulders pointing up, scale 1.25 "
                     "(as mediapipe feeds BlazePose)",
             "size": [CROP_SIZE, CROP_SIZE], "colour": "RGB", "range": [0.0, 1.0],
-            "layout": "(C, H, W, 3) channels last",
+            "layout": "(P, C, H, W, 3) channels last",
         },
         "fusion": {
             "layer": "crosspose.nets.fusion.CrossViewFusion",

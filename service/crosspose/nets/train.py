@@ -191,9 +191,9 @@ class RealClip:
 
 def single_source_joints() -> np.ndarray:
     """``(J,)`` bool: H36M joints whose heatmap is one BlazePose channel (a peak at the joint itself)."""
-    from crosspose.nets.export import blazepose_to_h36m_matrix
+    from crosspose.nets.export import blazepose_channel_map
 
-    return np.asarray((blazepose_to_h36m_matrix() != 0).sum(1) == 1)
+    return np.asarray((blazepose_channel_map() != 0).sum(1) == 1)
 
 
 def _peaks(heatmaps: np.ndarray) -> np.ndarray:

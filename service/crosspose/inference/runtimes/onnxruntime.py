@@ -20,13 +20,13 @@ import onnxruntime as ort
 
 from crosspose.inference.network import (
     DeviceUnavailableError,
+    PersonsNetwork,
     RuntimeInfo,
-    as_prior,
     as_root,
-    as_scale,
-    check_inputs,
+    check_persons,
     warmup_inputs,
 )
+from crosspose.skeleton import H36M17, Skeleton, get_skeleton
 
 if TYPE_CHECKING:
     from crosspose.config.settings import OnnxRuntimeInference
@@ -163,8 +163,12 @@ def _info(session: ort.InferenceSession) -> RuntimeInfo:
     return RuntimeInfo(NAME, str(session.get_providers()[0]), "f32")
 
 
-class OnnxRunner:
+class OnnxRunner(PersonsNetwork):
     """One ONNX Runtime session of the fusion network (``crosspose model export``).
+
+    The file declares the joint layout of its heatmaps (metadata ``skeleton`` and ``joints``;
+    :attr:`skeleton`) and takes every performer of a frame set in one call (its batch axis is the person
+    axis). Files exported before those existed are H36M-17 and run one performer per call.
 
     Args:
         path: the ``.onnx`` file.
@@ -173,6 +177,8 @@ class OnnxRunner:
             session starts) or ``"cpu"``.
         intra_op_threads: ONNX Runtime intra-op threads (0: its default, one per core).
         warmup_cameras: camera count of the warm-up run at load (0: no warm-up).
+    Raises:
+        ValueError: the file declares a layout this version does not know, or joints other than it has.
     """
 
     def __init__(
@@ -182,9 +188,12 @@ class OnnxRunner:
         self.device = device
         self.session = open_session(self.path, device, intra_op_threads)
         self.info = _info(self.session)
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.skeleton = declared_skeleton(self.path, self.session.get_modelmeta().custom_metadata_map)
+        inputs = self.session.get_inputs()
+        self.input_names = [i.name for i in inputs]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self._input_types = {i.name: i.type for i in self.session.get_inputs()}
+        self._input_types = {i.name: i.type for i in inputs}
+        self._persons = len(inputs[0].shape) == 5  # crops (P, C, 256, 256, 3)
         if warmup_cameras > 0:
             self.warm_up(warmup_cameras)
 
@@ -200,26 +209,57 @@ class OnnxRunner:
 
     def warm_up(self, num_cameras: int = 4) -> None:
         """One run on blank inputs so that the first real frame set pays no allocation/kernel set-up."""
-        self.run(*warmup_inputs(num_cameras))
+        self.run(*warmup_inputs(num_cameras, self.skeleton))
 
     def _feed(self, name: str, value: np.ndarray) -> np.ndarray:
         if self._input_types.get(name) == "tensor(bool)":
             return np.ascontiguousarray(value, dtype=bool)
         return np.ascontiguousarray(value, dtype=np.float32)
 
-    def run(
-        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
-        window_scale: float = 1.0,
-    ) -> dict[str, np.ndarray]:
-        """Heatmaps of one frame set (:meth:`~crosspose.inference.network.HeatmapNetwork.run`). A file
-        exported before the ``prior`` input (its 4th input is ``root``) gets the prior's pelvis row (and no
-        window scale)."""
-        check_inputs(crops, projections, valid, prior)
-        values = {"crops": crops, "projections": projections, "valid": valid, "prior": as_prior(prior),
-                  "root": as_root(prior), "window_scale": np.array([as_scale(window_scale)])}
+    def _session_run(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feeds: dict[str, Any] = {name: self._feed(name, values[name]) for name in self.input_names}
-        outputs = self.session.run(self.output_names, feeds)
-        return dict(zip(self.output_names, outputs, strict=True))
+        return dict(zip(self.output_names, self.session.run(self.output_names, feeds), strict=True))
+
+    def run_persons(
+        self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
+        window_scale: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Heatmaps of ``P`` performers in one call
+        (:meth:`~crosspose.inference.network.PersonsNetwork.run_persons`). A file without the person axis
+        runs them one by one; one exported before the ``prior`` input (its 4th input is ``root``) gets each
+        prior's root row (and no window scale)."""
+        check_persons(crops, projections, valid, prior, window_scale, self.skeleton)
+        scale = np.maximum(np.asarray(window_scale, dtype=np.float32), 1.0)
+        if self._persons:
+            return self._session_run({"crops": crops, "projections": projections, "valid": valid,
+                                      "prior": prior, "window_scale": scale})
+        outs = [self._session_run({"crops": crops[i], "projections": projections[i], "valid": valid[i],
+                                   "prior": prior[i], "root": as_root(prior[i], self.skeleton),
+                                   "window_scale": scale[i : i + 1]})
+                for i in range(crops.shape[0])]
+        return {name: np.stack([out[name] for out in outs]) for name in self.output_names}
+
+
+def declared_skeleton(path: Path, metadata: dict[str, str]) -> Skeleton:
+    """The joint layout an exported network declares in its metadata (``skeleton``: the layout's name,
+    ``joints``: its joint names, comma-separated); H36M-17 for a file exported before it declared one.
+
+    Raises:
+        ValueError: an unknown layout, or joints that are not the named layout's (in its order).
+    """
+    name = metadata.get("skeleton")
+    if name is None:
+        return H36M17
+    try:
+        skeleton = get_skeleton(name)
+    except KeyError:
+        raise ValueError(f"{path} gives heatmaps in the joint layout {name!r}, which this version of "
+                         "crosspose does not know; export it again with `crosspose model export`") from None
+    joints = metadata.get("joints")
+    if joints is not None and tuple(joints.split(",")) != skeleton.joints:
+        raise ValueError(f"{path} declares the joints {joints} for layout {name!r}, which has "
+                         f"{','.join(skeleton.joints)}; export it again with `crosspose model export`")
+    return skeleton
 
 
 class OnnxDetectorModel:

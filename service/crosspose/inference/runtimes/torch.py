@@ -17,12 +17,12 @@ import torch
 
 from crosspose.inference.network import (
     DeviceUnavailableError,
+    PersonsNetwork,
     RuntimeInfo,
-    as_prior,
-    as_scale,
-    check_inputs,
+    check_persons,
     warmup_inputs,
 )
+from crosspose.skeleton import Skeleton
 
 if TYPE_CHECKING:
     from crosspose.config.settings import TorchInference
@@ -48,17 +48,22 @@ def _info(device: torch.device) -> RuntimeInfo:
     return RuntimeInfo(NAME, device.type, "f32")
 
 
-class TorchRunner:
-    """The eager torch ``FusionNetwork`` behind the same ``run`` as the exported network's runners.
+class TorchRunner(PersonsNetwork):
+    """The eager torch ``FusionNetwork`` behind the same calls as the exported network's runners.
 
     Args:
-        network: a ``crosspose.nets.export.FusionNetwork`` (put in eval mode and moved to ``device`` here).
+        network: a ``crosspose.nets.export.FusionNetwork`` (put in eval mode and moved to ``device`` here);
+            its ``skeleton`` is the layout of its heatmaps.
         device: ``"cpu"`` or ``"cuda"``.
     """
 
     def __init__(self, network: torch.nn.Module, device: Device = "cpu") -> None:
         self.torch_device = _device(device)
         self.network = network.eval().to(self.torch_device)
+        skeleton = getattr(network, "skeleton", None)
+        if not isinstance(skeleton, Skeleton):
+            raise TypeError(f"{type(network).__name__} declares no joint layout (a `skeleton` attribute)")
+        self.skeleton = skeleton
         self.info = _info(self.torch_device)
 
     @property
@@ -69,16 +74,17 @@ class TorchRunner:
     def _tensor(self, value: np.ndarray, dtype: type = np.float32) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(value, dtype=dtype)).to(self.torch_device)
 
-    def run(
+    def run_persons(
         self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
-        window_scale: float = 1.0,
+        window_scale: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        """Heatmaps of one frame set (:meth:`~crosspose.inference.network.HeatmapNetwork.run`)."""
-        check_inputs(crops, projections, valid, prior)
+        """Heatmaps of ``P`` performers (:meth:`~crosspose.inference.network.PersonsNetwork.run_persons`)."""
+        check_persons(crops, projections, valid, prior, window_scale, self.skeleton)
+        scale = np.maximum(np.asarray(window_scale, dtype=np.float32), 1.0)
         with torch.inference_mode():
             outputs = self.network(
                 self._tensor(crops), self._tensor(projections), self._tensor(valid, bool),
-                self._tensor(as_prior(prior)), self._tensor(np.array([as_scale(window_scale)])),
+                self._tensor(prior), self._tensor(scale),
             )
         names = ("heatmaps", "fused", "presence")
         return {name: out.cpu().numpy() for name, out in zip(names, outputs, strict=True)}
@@ -128,7 +134,7 @@ def open_network(settings: TorchInference, path: Path | None, num_cameras: int) 
     _use_threads(settings.threads)
     runner = TorchRunner(build_fusion_network(), device=settings.device)
     if num_cameras > 0:
-        runner.run(*warmup_inputs(num_cameras))
+        runner.run(*warmup_inputs(num_cameras, runner.skeleton))
     log.info("torch runs the fusion network on %s", runner.info.device)
     return runner
 
