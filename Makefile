@@ -33,9 +33,10 @@ lint: setup
 pytest: setup
 	$(BIN)/python -m pytest $(ARGS)
 
-test: lint pytest
+test: browser-deps lint pytest
 
-# Headless Chromium for the viewer's browser tests (marker `browser`; skipped when it is missing).
+# Headless Chromium for the viewer's browser tests (marker `browser`; skipped when it is missing): `make test`
+# installs it where it can (root with apt-get, as CI) and otherwise says that those tests will be skipped.
 browser-deps:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
