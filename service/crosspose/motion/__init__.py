@@ -1,18 +1,17 @@
 """Motion outputs: joint rotations (swing-twist), the One Euro filter, BVH/C3D/TRC/JSON-lines export.
 
-Layering (DESIGN §3): numpy only — no zmq, FastAPI or pydantic. Axes: input joints are H36M-17 in our
-Z-up world (metres); rotations, the rest pose and BVH/TRC files are Y-up (right-handed, metres),
-the rest pose facing +Z with the subject's left along +X.
+Layering (DESIGN §3): numpy only — no zmq, FastAPI or pydantic. Axes: input joints are those of a layout
+(a :class:`~crosspose.skeleton.Skeleton`, default Human3.6M-17) in our Z-up world (metres); which joints
+drive which humanoid bone is data keyed by joint name (:mod:`crosspose.motion.recipes`). Rotations, the
+rest pose and BVH/TRC files are Y-up (right-handed, metres), the rest pose facing +Z with the subject's
+left along +X.
 """
 
 from __future__ import annotations
 
 from crosspose.motion.bones import (
     BONE_HEAD_JOINTS,
-    BONE_PARENTS,
     BONE_TAIL_JOINTS,
-    BONES,
-    UNITY_BONES,
     RestPose,
     estimate_rest_pose,
     rest_pose,
@@ -21,6 +20,7 @@ from crosspose.motion.bones import (
 )
 from crosspose.motion.export import BVH_NAMES, MOTION_FORMATS, write_bvh, write_c3d, write_jsonl, write_motion
 from crosspose.motion.filter import JOINT_GROUPS, FilterSettings, GroupFilter, OneEuroFilter, filter_joints
+from crosspose.motion.humanoid import BONE_PARENTS, BONES, UNITY_BONES, HumanoidMap, humanoid_map
 from crosspose.motion.rotations import (
     LiveRotations,
     Motion,
@@ -40,6 +40,7 @@ __all__ = [
     "UNITY_BONES",
     "FilterSettings",
     "GroupFilter",
+    "HumanoidMap",
     "LiveRotations",
     "Motion",
     "OneEuroFilter",
@@ -47,6 +48,7 @@ __all__ = [
     "estimate_rest_pose",
     "filter_joints",
     "forward_kinematics",
+    "humanoid_map",
     "joints_from_fk",
     "rest_pose",
     "solve_rotations",

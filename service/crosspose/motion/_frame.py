@@ -9,31 +9,8 @@ from __future__ import annotations
 
 import math
 
-from crosspose.motion.bones import (
-    BONE_PARENTS,
-    BONES,
-    HEAD,
-    L_HIP,
-    L_SHOULDER,
-    NECK,
-    R_HIP,
-    R_SHOULDER,
-    REST_DIRECTIONS,
-    THORAX,
-)
-from crosspose.motion.recipes import (
-    BENT_DEG,
-    FACE_BEND_DEG,
-    FACE_RATIO,
-    FACE_TURN_DEG,
-    FIXED,
-    LIMB_INDEX,
-    LIMBS,
-    REF_JOINTS,
-    STRAIGHT_DEG,
-    SWINGS,
-    TRUNK,
-)
+from crosspose.motion.humanoid import BONE_PARENTS, BONES, REST_DIRECTIONS, HumanoidMap
+from crosspose.motion.recipes import BENT_DEG, FACE_BEND_DEG, FACE_RATIO, FACE_TURN_DEG, STRAIGHT_DEG
 
 Vec = tuple[float, float, float]
 Mat = tuple[float, float, float, float, float, float, float, float, float]
@@ -148,8 +125,9 @@ _SIN_BEND = (math.sin(math.radians(FACE_BEND_DEG[0])), math.sin(math.radians(FAC
 _COS_TURN = (math.cos(math.radians(FACE_TURN_DEG[0])), math.cos(math.radians(FACE_TURN_DEG[1])))
 
 
-def _face_reference(P: list[Vec], ok: list[bool]) -> tuple[Vec, float]:
+def _face_reference(P: list[Vec], ok: list[bool], m: HumanoidMap) -> tuple[Vec, float]:
     """:func:`crosspose.motion.rotations.face_reference` of one frame (neck, head and shoulders usable)."""
+    THORAX, NECK, HEAD, L_SHOULDER, R_SHOULDER = m.face
     e1, head_len = _unit(_sub(P[HEAD], P[NECK]))
     fwd = _unit(_cross(_sub(P[L_SHOULDER], P[R_SHOULDER]), e1))[0]
     if not (ok[THORAX] and head_len > 1e-6):
@@ -169,8 +147,10 @@ def _face_reference(P: list[Vec], ok: list[bool]) -> tuple[Vec, float]:
 
 def solve_frame(
     P: list[Vec], ok: list[bool], local_prev: list[Mat], quat_prev: list[Quat] | None, twist: list[float],
+    m: HumanoidMap,
 ) -> tuple[list[Mat], list[Quat], list[float]]:
-    """One frame: Y-up joints ``P`` and usable flags → local matrices, continuous quaternions, new twists."""
+    """One frame: Y-up joints ``P`` (``m``'s layout) and usable flags → local matrices, continuous
+    quaternions, new twists."""
     n_b = len(BONES)
     local: list[Mat] = [_I] * n_b
     glob: list[Mat] = [_I] * n_b
@@ -180,21 +160,22 @@ def solve_frame(
         Gp = _I if p < 0 else glob[p]
         L: Mat = _I
         valid = True
-        if name in FIXED:
+        if name in m.fixed:
             pass
-        elif name in TRUNK:
-            (a, c), d_arr, ref, dref_arr = TRUNK[name]
-            joints = (a, c, *REF_JOINTS[ref])
+        elif name in m.trunk:
+            (a, c), d_arr, ref, dref_arr = m.trunk[name]
+            joints = (a, c, *m.references[ref])
             valid = all(ok[j] for j in joints)
             if valid:
                 if ref == "both":
-                    h = _unit(_sub(P[L_HIP], P[R_HIP]))[0]
-                    s = _unit(_sub(P[L_SHOULDER], P[R_SHOULDER]))[0]
+                    r_hip, l_hip, r_sho, l_sho = m.references[ref]
+                    h = _unit(_sub(P[l_hip], P[r_hip]))[0]
+                    s = _unit(_sub(P[l_sho], P[r_sho]))[0]
                     reference: Vec = (h[0] + s[0], h[1] + s[1], h[2] + s[2])
                 elif ref == "face":
-                    reference = _face_reference(P, ok)[0]
+                    reference = _face_reference(P, ok, m)[0]
                 else:
-                    i, j = REF_JOINTS[ref]
+                    i, j = m.references[ref]
                     reference = _sub(P[j], P[i])
                 e1, n1 = _unit(_sub(P[c], P[a]))
                 ru, nr = _unit(reference)
@@ -207,16 +188,16 @@ def solve_frame(
                     G = _outer_sum((e1, e2, _cross(e1, e2)), (d, dref, _cross(d, dref)))
                     L = G if p < 0 else _mtm(Gp, G)
         else:
-            head, tail = LIMBS[name][:2] if name in LIMBS else SWINGS[name]
+            head, tail = m.limbs[name][:2] if name in m.limbs else m.swings[name]
             d = _REST_DIR[b]
             valid = ok[head] and ok[tail]
             if valid:
                 u, length = _unit(_mtv(Gp, _sub(P[tail], P[head])))
                 L, swing_ok = _swing(d, u)
                 valid = swing_ok and length > 1e-6
-                if name in LIMBS:
-                    ki = LIMB_INDEX[name]
-                    tip, rest_bend = LIMBS[name][2:]
+                if name in m.limbs:
+                    ki = m.limb_index[name]
+                    tip, rest_bend = m.limbs[name][2:]
                     w = 0.0
                     bend = 0.0
                     if valid and ok[tip]:

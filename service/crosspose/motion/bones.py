@@ -1,11 +1,12 @@
-"""The humanoid bone hierarchy driven from H36M-17 joints, its rest pose (T-pose, Y-up), and axes.
+"""The humanoid rest pose (T-pose, Y-up) and axes, and the bones' joints in a layout.
 
 Export world: Y up, metres, right-handed; the rest pose faces +Z with the subject's left arm along +X
 (glTF's convention). Our solver world is Z up; :func:`zup_to_yup` is the proper rotation that
 :mod:`crosspose.io.trc` uses for OpenSim (``X ← y, Y ← z, Z ← x``).
 
-Every bone drives one segment of H36M-17 (its *head* joint → its *tail* joint), so forward kinematics
-of the rotations puts every H36M-17 joint back where it was, up to the rest pose's bone lengths:
+Every bone drives one segment of the layout (its *head* joint → its *tail* joint), so forward kinematics
+of the rotations puts every joint a bone reads back where it was, up to the rest pose's bone lengths.
+Which joints, by name (:data:`crosspose.motion.recipes.BONE_RECIPES`; Human3.6M-17 shown):
 
 =================  ==============  =================  ==========================================
 bone               head joint      tail joint         rotation from
@@ -25,7 +26,8 @@ head               neck            head (end site)    segment + face forward (th
 
 The spine bone's head is the pelvis (zero offset from the hips): the segment pelvis→spine needs its
 own rotation for the spine joint to be reproduced. Hands and feet keep the identity local rotation
-(they follow the forearm / shin); their end sites are nominal.
+(they follow the forearm / shin); their end sites are nominal. The rest pose is the same for every
+layout (its template proportions are Human3.6M's adult means).
 """
 
 from __future__ import annotations
@@ -36,58 +38,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from crosspose.io.trc import ZUP_TO_YUP
-from crosspose.skeleton import H36M17
+from crosspose.motion.humanoid import BONE_PARENTS, BONES, REST_DIRECTIONS, HumanoidMap, humanoid_map
+from crosspose.skeleton import H36M17, Skeleton
 
-# H36M-17 joint indices
-PELVIS, R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 0, 1, 2, 3, 4, 5, 6
-SPINE, THORAX, NECK, HEAD = 7, 8, 9, 10
-L_SHOULDER, L_ELBOW, L_WRIST, R_SHOULDER, R_ELBOW, R_WRIST = 11, 12, 13, 14, 15, 16
-
-BONES: tuple[str, ...] = (
-    "hips", "spine", "chest", "neck", "head",
-    "right_upper_leg", "right_lower_leg", "right_foot",
-    "left_upper_leg", "left_lower_leg", "left_foot",
-    "left_shoulder", "left_upper_arm", "left_lower_arm", "left_hand",
-    "right_shoulder", "right_upper_arm", "right_lower_arm", "right_hand",
-)
-BONE_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 0, 8, 9, 2, 11, 12, 13, 2, 15, 16, 17)
-
-#: Our bone → Unity ``HumanBodyBones`` name (what VMC receivers expect).
-UNITY_BONES: dict[str, str] = {
-    "hips": "Hips", "spine": "Spine", "chest": "Chest", "neck": "Neck", "head": "Head",
-    "right_upper_leg": "RightUpperLeg", "right_lower_leg": "RightLowerLeg", "right_foot": "RightFoot",
-    "left_upper_leg": "LeftUpperLeg", "left_lower_leg": "LeftLowerLeg", "left_foot": "LeftFoot",
-    "left_shoulder": "LeftShoulder", "left_upper_arm": "LeftUpperArm", "left_lower_arm": "LeftLowerArm",
-    "left_hand": "LeftHand",
-    "right_shoulder": "RightShoulder", "right_upper_arm": "RightUpperArm",
-    "right_lower_arm": "RightLowerArm", "right_hand": "RightHand",
-}
-
-#: H36M-17 joint at each bone's head (forward kinematics of the rotations reproduces it).
-BONE_HEAD_JOINTS: tuple[int, ...] = (
-    PELVIS, PELVIS, SPINE, THORAX, NECK,
-    R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE,
-    THORAX, L_SHOULDER, L_ELBOW, L_WRIST, THORAX, R_SHOULDER, R_ELBOW, R_WRIST,
-)
-#: H36M-17 joint each bone points at (-1: none; the hips' orientation comes from the hip line).
-BONE_TAIL_JOINTS: tuple[int, ...] = (
-    -1, SPINE, THORAX, NECK, HEAD,
-    R_KNEE, R_ANKLE, -1, L_KNEE, L_ANKLE, -1,
-    L_SHOULDER, L_ELBOW, L_WRIST, -1, R_SHOULDER, R_ELBOW, R_WRIST, -1,
-)
+_H36M = humanoid_map(H36M17)
+#: Human3.6M-17's joint at each bone's head (:func:`~crosspose.motion.humanoid.humanoid_map` gives any
+#: layout's).
+BONE_HEAD_JOINTS: tuple[int, ...] = _H36M.head
+#: Human3.6M-17's joint each bone points at (-1: none; the hips' orientation comes from the hip line).
+BONE_TAIL_JOINTS: tuple[int, ...] = _H36M.tail
 
 _X, _Y, _Z = np.eye(3)
-#: Rest-pose direction (unit, Y-up) of each bone's segment (zeros: no segment).
-REST_DIRECTIONS = np.array([
-    _X * 0, _Y, _Y, _Y, _Y,
-    -_Y, -_Y, _X * 0, -_Y, -_Y, _X * 0,
-    _X, _X, _X, _X * 0, -_X, -_X, -_X, _X * 0,
-])
 
-# Template stature: ankle height + leg chain + pelvis→head chain of H36M-17 (as crosspose.studio).
+# The humanoid's template proportions: Human3.6M's mean adult bone lengths, by the tail joint of each bone.
 _ANKLE_HEIGHT = 0.08
-_TEMPLATE = H36M17.template_lengths
-TEMPLATE_STATURE = _ANKLE_HEIGHT + sum(_TEMPLATE[i] for i in (R_KNEE, R_ANKLE, SPINE, THORAX, NECK, HEAD))
+_TEMPLATE = {H36M17.joints[t]: H36M17.template_lengths[t] for t in _H36M.tail if t >= 0}
+_TEMPLATE["hips"] = H36M17.template_lengths[_H36M.l_hip]
+# Template stature: ankle height + leg chain + pelvis→head chain (as crosspose.studio).
+TEMPLATE_STATURE = _ANKLE_HEIGHT + sum(_TEMPLATE[j] for j in ("r_knee", "r_ankle", "spine", "thorax", "neck",
+                                                               "head"))
 
 #: Bones whose segment length is a :class:`RestPose` bone length (``hips``: pelvis → each hip joint).
 LENGTH_BONES: tuple[str, ...] = (
@@ -159,8 +128,8 @@ def _template_lengths(scale: float) -> dict[str, float]:
     for b, name in enumerate(BONES):
         tail = BONE_TAIL_JOINTS[b]
         if tail >= 0:
-            out[name] = scale * _TEMPLATE[tail]
-    out["hips"] = scale * _TEMPLATE[L_HIP]
+            out[name] = scale * _TEMPLATE[H36M17.joints[tail]]
+    out["hips"] = scale * _TEMPLATE["hips"]
     return out
 
 
@@ -208,33 +177,38 @@ def rest_pose(height_m: float = 1.75, bone_lengths: Mapping[str, float] | None =
     return _build(lengths, _X * lengths["hips"], scale)
 
 
-def hips_frames(joints_yup: np.ndarray) -> np.ndarray:
-    """``(N, 17, 3)`` Y-up joints → ``(N, 3, 3)`` hips orientation (columns: lateral x, up y, forward z).
+def hips_frames(joints_yup: np.ndarray, humanoid: HumanoidMap = _H36M) -> np.ndarray:
+    """``(N, J, 3)`` Y-up joints of ``humanoid``'s layout → ``(N, 3, 3)`` hips orientation (columns:
+    lateral x, up y, forward z).
 
     x = right hip → left hip, y = pelvis → spine made orthogonal to x; NaN where undefined.
     """
-    x = joints_yup[:, L_HIP] - joints_yup[:, R_HIP]
+    m = humanoid
+    x = joints_yup[:, m.l_hip] - joints_yup[:, m.r_hip]
     x = x / np.linalg.norm(x, axis=-1, keepdims=True)
-    up = joints_yup[:, SPINE] - joints_yup[:, PELVIS]
+    up = joints_yup[:, m.spine] - joints_yup[:, m.pelvis]
     y = up - np.einsum("ni,ni->n", up, x)[:, None] * x
     y = y / np.linalg.norm(y, axis=-1, keepdims=True)
     return np.stack([x, y, np.cross(x, y)], -1)
 
 
 def estimate_rest_pose(joints: np.ndarray, confidence: np.ndarray | None = None,
-                       min_confidence: float = 0.5) -> RestPose:
+                       min_confidence: float = 0.5, skeleton: Skeleton = H36M17) -> RestPose:
     """The performer's rest pose from a take: per-segment medians over confident frames, left/right averaged.
 
     Args:
-        joints: ``(N, 17, 3)`` H36M-17 joints, metres, our Z-up world (NaN = missing).
-        confidence: ``(N, 17)``; a segment counts in a frame when both its joints reach ``min_confidence``
+        joints: ``(N, J, 3)`` joints of ``skeleton``, metres, our Z-up world (NaN = missing).
+        confidence: ``(N, J)``; a segment counts in a frame when both its joints reach ``min_confidence``
             (``None``: every finite joint counts).
+        skeleton: the joints' layout (one :func:`~crosspose.motion.humanoid.humanoid_map` accepts).
     Raises:
-        ValueError: wrong shapes, or no frame where any segment is seen.
+        ValueError: wrong shapes, a layout without a humanoid mapping, or no frame where any segment is seen.
     """
     joints = np.asarray(joints, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[1:] != (17, 3):
-        raise ValueError(f"joints must have shape (N, 17, 3), got {joints.shape}")
+    J = skeleton.num_joints
+    if joints.ndim != 3 or joints.shape[1:] != (J, 3):
+        raise ValueError(f"joints must have shape (N, {J}, 3) ({skeleton.name}), got {joints.shape}")
+    m = humanoid_map(skeleton)
     good = np.isfinite(joints).all(-1)
     if confidence is not None:
         confidence = np.asarray(confidence, dtype=np.float64)
@@ -244,18 +218,18 @@ def estimate_rest_pose(joints: np.ndarray, confidence: np.ndarray | None = None,
     P = zup_to_yup(joints)
     measured: dict[str, float] = {}
     for b, name in enumerate(BONES):
-        h, t = BONE_HEAD_JOINTS[b], BONE_TAIL_JOINTS[b]
+        h, t = m.head[b], m.tail[b]
         if t < 0:
             continue
         ok = good[:, h] & good[:, t]
         if ok.any():
             measured[name] = float(np.median(np.linalg.norm(P[ok, t] - P[ok, h], axis=-1)))
-    hips_ok = good[:, [PELVIS, L_HIP, R_HIP, SPINE]].all(-1)
+    hips_ok = good[:, [m.pelvis, m.l_hip, m.r_hip, m.spine]].all(-1)
     hip_offset = None
     if hips_ok.any():
-        F = hips_frames(P[hips_ok])
-        left = np.einsum("nij,ni->nj", F, P[hips_ok, L_HIP] - P[hips_ok, PELVIS])
-        right = np.einsum("nij,ni->nj", F, P[hips_ok, R_HIP] - P[hips_ok, PELVIS])
+        F = hips_frames(P[hips_ok], m)
+        left = np.einsum("nij,ni->nj", F, P[hips_ok, m.l_hip] - P[hips_ok, m.pelvis])
+        right = np.einsum("nij,ni->nj", F, P[hips_ok, m.r_hip] - P[hips_ok, m.pelvis])
         left, right = np.median(left, axis=0), np.median(right, axis=0)
         hip_offset = np.array([(left[0] - right[0]) / 2, (left[1] + right[1]) / 2, (left[2] + right[2]) / 2])
         measured["hips"] = float(np.linalg.norm(hip_offset))

@@ -1,16 +1,16 @@
 """Motion files other tools open: BVH (rotations), C3D and TRC (markers), JSON lines (everything).
 
-=======  =====================================  =========  ===================================
-format   content                                axes       units
-=======  =====================================  =========  ===================================
-bvh      rest-pose hierarchy + root position +  Y up      metres (``units="cm"``: centimetres);
-         Euler ZXY channels per bone                       angles in degrees
-c3d      the 17 H36M joints as points            Z up       millimetres (POINT:UNITS ``mm``)
-trc      the 17 H36M joints as OpenSim markers   Y up       metres (as Pose2Sim writes it)
-jsonl    header line, then one object per        joints Z   metres; quaternions (w, x, y, z)
+=======  ======================================  ==========  ===================================
+format   content                                 axes        units
+=======  ======================================  ==========  ===================================
+bvh      rest-pose hierarchy + root position +   Y up        metres (``units="cm"``: centimetres);
+         Euler ZXY channels per bone                         angles in degrees
+c3d      the layout's joints as points           Z up        millimetres (POINT:UNITS ``mm``)
+trc      the layout's joints as OpenSim markers  Y up        metres (as Pose2Sim writes it)
+jsonl    header line, then one object per        joints Z    metres; quaternions (w, x, y, z)
          frame: t, joints, confidence, root,     up, root
          local rotations                         and rots Y
-=======  =====================================  =========  ===================================
+=======  ======================================  ==========  ===================================
 
 BVH channels: ``Zrotation Xrotation Yrotation`` means the local rotation ``R = Rz(z) · Rx(x) · Ry(y)``
 (column vectors), each joint's position ``parent + R_parent_global · OFFSET``; the angles are
@@ -18,6 +18,11 @@ continuous over time (of a rotation's two ZXY decompositions the one nearest the
 unwrapped). C3D marks missing joints invalid (residual -1). Joints with confidence
 below ``min_confidence`` count as missing everywhere except in JSON lines, which keeps every value and
 its confidence.
+
+Every writer takes the joints' layout (a :class:`~crosspose.skeleton.Skeleton`, default Human3.6M-17):
+C3D labels and TRC markers are its joint names, JSON lines list them; BVH and JSON lines need a layout
+the humanoid bones have a mapping for (:func:`crosspose.motion.humanoid.humanoid_map`), any other is
+refused with a ``ValueError`` naming the joints it lacks.
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ from typing import Literal
 import numpy as np
 
 from crosspose.io.trc import Trc, write_trc
-from crosspose.motion.bones import BONE_PARENTS, BONES, UNITY_BONES, RestPose
+from crosspose.motion.bones import RestPose
 from crosspose.motion.filter import FilterSettings, filter_joints
+from crosspose.motion.humanoid import BONE_PARENTS, BONES, UNITY_BONES
 from crosspose.motion.quaternions import continuous_euler_zxy, quat_to_matrix
 from crosspose.motion.rotations import Motion, solve_rotations
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
 MotionFormat = Literal["bvh", "c3d", "trc", "jsonl"]
 MOTION_FORMATS: tuple[str, ...] = ("bvh", "c3d", "trc", "jsonl")
 JSONL_FORMAT = "crosspose-motion"
+#: How C3D descriptions name a layout (its name where it has no title here).
+_C3D_TITLES = {H36M17.name: "H36M-17"}
 
 #: Our bone → BVH joint name, in the MotionBuilder / Mixamo style most BVH tools recognise (the
 #: head's End Site is the H36M head joint).
@@ -110,29 +118,38 @@ def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m")
     return path
 
 
-def write_c3d(path: str | Path, joints: np.ndarray, fps: float) -> Path:
-    """Write ``(N, 17, 3)`` joints (metres, our Z-up world; NaN = missing) as C3D points in millimetres,
-    Z up (``POINT:X_SCREEN +X``, ``POINT:Y_SCREEN +Z``), labelled with the H36M-17 joint names."""
+def write_c3d(path: str | Path, joints: np.ndarray, fps: float, skeleton: Skeleton = H36M17) -> Path:
+    """Write ``(N, J, 3)`` joints of ``skeleton`` (metres, our Z-up world; NaN = missing) as C3D points in
+    millimetres, Z up (``POINT:X_SCREEN +X``, ``POINT:Y_SCREEN +Z``), labelled with its joint names."""
     import ezc3d
 
     path = Path(path)
-    joints = np.asarray(joints, dtype=np.float64)
+    joints = _checked_joints(joints, skeleton)
     n, m = joints.shape[:2]
+    title = _C3D_TITLES.get(skeleton.name, skeleton.name)
     c = ezc3d.c3d()
     points = np.ones((4, m, n))
     points[:3] = np.transpose(joints * 1000.0, (2, 1, 0))
     c["parameters"]["POINT"]["RATE"]["value"] = [float(fps)]
-    c["parameters"]["POINT"]["LABELS"]["value"] = tuple(H36M17.joints)
+    c["parameters"]["POINT"]["LABELS"]["value"] = tuple(skeleton.joints)
     c["parameters"]["POINT"]["DESCRIPTIONS"]["value"] = tuple(
-        f"H36M-17 {name}, mm, Z up" for name in H36M17.joints)
+        f"{title} {name}, mm, Z up" for name in skeleton.joints)
     c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
     c["data"]["points"] = points
     c.add_parameter("POINT", "X_SCREEN", "+X")
     c.add_parameter("POINT", "Y_SCREEN", "+Z")
     c.add_parameter("MANUFACTURER", "COMPANY", "crosspose")
-    c.add_parameter("MANUFACTURER", "SOFTWARE", "crosspose markerless motion capture (H36M-17 joints)")
+    c.add_parameter("MANUFACTURER", "SOFTWARE", f"crosspose markerless motion capture ({title} joints)")
     c.write(str(path))
     return path
+
+
+def _checked_joints(joints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (skeleton.num_joints, 3):
+        raise ValueError(f"joints must have shape (N, {skeleton.num_joints}, 3) ({skeleton.name}, metres, "
+                         f"Z up), got {joints.shape}")
+    return joints
 
 
 def _rows(a: np.ndarray, digits: int) -> list[list[list[float] | None]]:
@@ -147,14 +164,15 @@ def write_jsonl(path: str | Path, joints: np.ndarray, confidence: np.ndarray, ti
                 motion: Motion) -> Path:
     """JSON lines: a header object (format, axes, units, names, rest pose), then one object per frame
     ``{"frame", "t", "joints" (Z up m, null = missing), "confidence", "root" (Y up m), "rotations"
-    (local wxyz per bone)}``."""
+    (local wxyz per bone)}``. The joints are those of ``motion.skeleton`` (the header's ``joint_names``)."""
     path = Path(path)
+    joints = _checked_joints(joints, motion.skeleton)
     header = {
         "format": JSONL_FORMAT, "v": 1, "fps": motion.fps, "units": "m",
         "joints_axes": "z-up, right-handed (crosspose world)",
         "rotations_axes": "y-up, right-handed; rest pose = T-pose facing +z, subject's left along +x",
         "quaternion": "w, x, y, z; local to the parent, identity = rest pose",
-        "joint_names": list(H36M17.joints), "bones": list(BONES), "bone_parents": list(BONE_PARENTS),
+        "joint_names": list(motion.skeleton.joints), "bones": list(BONES), "bone_parents": list(BONE_PARENTS),
         "unity_bones": [UNITY_BONES[b] for b in BONES],
         "rest_offsets": [[round(float(v), 6) for v in o] for o in motion.rest.offsets],
     }
@@ -193,21 +211,26 @@ def write_motion(
     *,
     fps: float | None = None,
     min_confidence: float = 0.1,
+    skeleton: Skeleton = H36M17,
 ) -> Path:
-    """Write a take of H36M-17 joints as BVH, C3D, TRC or JSON lines (see the module docstring).
+    """Write a take of ``skeleton``'s joints as BVH, C3D, TRC or JSON lines (see the module docstring).
 
     Args:
         path: output file; its folder must exist.
-        joints: ``(N, 17, 3)`` metres, our Z-up world (NaN = missing).
-        confidence: ``(N, 17)`` in ``[0, 1]``.
+        joints: ``(N, J, 3)`` metres, our Z-up world (NaN = missing).
+        confidence: ``(N, J)`` in ``[0, 1]``.
         times_s: ``(N,)`` seconds, increasing.
         format: ``bvh``, ``c3d``, ``trc`` or ``jsonl``; None: from the suffix of ``path``.
         filter: One Euro settings applied to the joints first (None: raw joints).
         rest: rest pose for the rotations (None: estimated from the take).
         fps: frame rate written to the file (None: from the median interval of ``times_s``).
         min_confidence: joints below it count as missing.
+        skeleton: the joints' layout (TRC markers and C3D labels are its joint names).
     Returns:
         ``path``.
+    Raises:
+        ValueError: a bad path or format, shapes that do not match ``skeleton``, or (BVH, JSON lines) a
+            layout without a humanoid mapping.
     """
     path = Path(path)
     if format is None:
@@ -220,11 +243,9 @@ def write_motion(
         raise ValueError(f"unknown motion format {format!r}; use one of {', '.join(MOTION_FORMATS)}")
     if not path.parent.is_dir():
         raise ValueError(f"{path}: folder {path.parent} does not exist")
-    joints = np.asarray(joints, dtype=np.float64)
+    joints = _checked_joints(joints, skeleton)
     confidence = np.asarray(confidence, dtype=np.float64)
     times_s = np.asarray(times_s, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[1:] != (17, 3):
-        raise ValueError(f"joints must have shape (N, 17, 3) (H36M-17, metres, Z up), got {joints.shape}")
     if confidence.shape != joints.shape[:2] or times_s.shape != joints.shape[:1]:
         raise ValueError(f"confidence must have shape {joints.shape[:2]} and times_s ({joints.shape[0]},); "
                          f"got {confidence.shape} and {times_s.shape}")
@@ -232,13 +253,14 @@ def write_motion(
         raise ValueError(f"{path}: no frames to write")
     rate = float(fps) if fps is not None else _rate(times_s)
     if filter is not None:
-        joints = filter_joints(joints, times_s, filter)
+        joints = filter_joints(joints, times_s, filter, skeleton)
     if format == "c3d" or format == "trc":
         markers = np.where((np.nan_to_num(confidence) >= min_confidence)[..., None], joints, np.nan)
         if format == "c3d":
-            return write_c3d(path, markers, rate)
-        return write_trc(Trc(H36M17.joints, markers, rate, "m", times_s - times_s[0]), path)
-    motion = solve_rotations(joints, rest, confidence, fps=rate, min_confidence=min_confidence)
+            return write_c3d(path, markers, rate, skeleton)
+        return write_trc(Trc(skeleton.joints, markers, rate, "m", times_s - times_s[0]), path)
+    motion = solve_rotations(joints, rest, confidence, fps=rate, min_confidence=min_confidence,
+                             skeleton=skeleton)
     if format == "bvh":
         return write_bvh(path, motion)
     return write_jsonl(path, joints, confidence, times_s, motion)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
-#: H36M-17 joints of each group.
+#: The joints of each group, by name (a layout with more joints adds its names here).
 JOINT_GROUPS: dict[str, tuple[str, ...]] = {
     "torso": ("pelvis", "r_hip", "l_hip", "spine", "thorax", "l_shoulder", "r_shoulder"),
     "head": ("neck", "head"),
@@ -71,13 +71,23 @@ class FilterSettings:
         g = GroupFilter(min_cutoff, beta, d_cutoff)
         return cls(torso=g, head=g, arms=g, legs=g)
 
-    def per_joint(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(17,)`` arrays ``min_cutoff, beta, d_cutoff`` in H36M-17 order."""
-        out = np.zeros((3, H36M17.num_joints))
+    def per_joint(self, skeleton: Skeleton = H36M17) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(J,)`` arrays ``min_cutoff, beta, d_cutoff`` in ``skeleton``'s joint order.
+
+        Raises:
+            ValueError: a joint of ``skeleton`` that no group of :data:`JOINT_GROUPS` names.
+        """
+        grouped = {name for names in JOINT_GROUPS.values() for name in names}
+        missing = [name for name in skeleton.joints if name not in grouped]
+        if missing:
+            raise ValueError(f"the filter's joint groups do not name {', '.join(missing)} of layout "
+                             f"{skeleton.name}; add them to crosspose.motion.filter.JOINT_GROUPS")
+        out = np.zeros((3, skeleton.num_joints))
         for group, names in JOINT_GROUPS.items():
             g: GroupFilter = getattr(self, group)
             for name in names:
-                out[:, H36M17.index(name)] = (g.min_cutoff, g.beta, g.d_cutoff)
+                if name in skeleton.joints:
+                    out[:, skeleton.index(name)] = (g.min_cutoff, g.beta, g.d_cutoff)
         return out[0], out[1], out[2]
 
 
@@ -94,12 +104,14 @@ class OneEuroFilter:
     returns, the elapsed time since its last sample sets the smoothing (a long gap ≈ a restart).
 
     Args:
-        settings: per-group parameters (for 17 joints: H36M-17 groups), or explicit ``(J,)``
+        settings: per-group parameters (applied to ``skeleton``'s joints by name), or explicit ``(J,)``
             ``min_cutoff, beta, d_cutoff`` arrays.
+        skeleton: the layout of the joints (used with :class:`FilterSettings`).
     """
 
-    def __init__(self, settings: FilterSettings | tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        params = settings.per_joint() if isinstance(settings, FilterSettings) else settings
+    def __init__(self, settings: FilterSettings | tuple[np.ndarray, np.ndarray, np.ndarray],
+                 skeleton: Skeleton = H36M17) -> None:
+        params = settings.per_joint(skeleton) if isinstance(settings, FilterSettings) else settings
         self.min_cutoff, self.beta, self.d_cutoff = (np.asarray(p, dtype=np.float64) for p in params)
         self.num_joints = self.min_cutoff.shape[0]
         self.reset()
@@ -145,19 +157,18 @@ class OneEuroFilter:
         return out
 
 
-def filter_joints(joints: np.ndarray, times_s: np.ndarray, settings: FilterSettings) -> np.ndarray:
-    """One Euro filter a take: ``(N, J, 3)`` joints (metres) at ``(N,)`` increasing times → ``(N, J, 3)``."""
+def filter_joints(joints: np.ndarray, times_s: np.ndarray, settings: FilterSettings,
+                  skeleton: Skeleton = H36M17) -> np.ndarray:
+    """One Euro filter a take: ``(N, J, 3)`` joints of ``skeleton`` (metres) at ``(N,)`` increasing times →
+    ``(N, J, 3)``, each joint with its group's parameters."""
     joints = np.asarray(joints, dtype=np.float64)
     times_s = np.asarray(times_s, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[2] != 3:
-        raise ValueError(f"joints must have shape (N, J, 3), got {joints.shape}")
+    if joints.ndim != 3 or joints.shape[1:] != (skeleton.num_joints, 3):
+        raise ValueError(f"joints must have shape (N, {skeleton.num_joints}, 3) ({skeleton.name}), got "
+                         f"{joints.shape}")
     if times_s.shape != joints.shape[:1]:
         raise ValueError(f"times_s must have shape ({joints.shape[0]},), got {times_s.shape}")
-    if joints.shape[1] == H36M17.num_joints:
-        f = OneEuroFilter(settings)
-    else:
-        g = settings.torso
-        f = OneEuroFilter(tuple(np.full(joints.shape[1], v) for v in (g.min_cutoff, g.beta, g.d_cutoff)))  # type: ignore[arg-type]
+    f = OneEuroFilter(settings, skeleton)
     out = np.empty_like(joints)
     for i in range(joints.shape[0]):
         out[i] = f(float(times_s[i]), joints[i])

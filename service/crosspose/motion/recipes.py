@@ -1,31 +1,18 @@
-"""How each bone's rotation is found (shared by the vectorised and the single-frame solvers).
+"""How each humanoid bone's rotation is found, as data keyed by joint NAME (shared by the vectorised and
+the single-frame solvers; :mod:`crosspose.motion.humanoid` resolves it against a layout).
 
-See :mod:`crosspose.motion.rotations` for the method; rest directions are in the Y-up rest frame.
+A bone lists its recipes best first; a layout drives the bone with the first recipe whose joints it
+names. Every recipe names the joint at the bone's *head* (forward kinematics reproduces it) and, where
+the bone points at one, its *tail*. A layout with more joints adds rotations by adding entries: e.g.
+a foot recipe from ankle, heel and toe ahead of ``Fixed("l_ankle")`` for ``left_foot``. See
+:mod:`crosspose.motion.rotations` for the method; rest directions are in the Y-up rest frame.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-from crosspose.motion.bones import (
-    HEAD,
-    L_ANKLE,
-    L_ELBOW,
-    L_HIP,
-    L_KNEE,
-    L_SHOULDER,
-    L_WRIST,
-    NECK,
-    PELVIS,
-    R_ANKLE,
-    R_ELBOW,
-    R_HIP,
-    R_KNEE,
-    R_SHOULDER,
-    R_WRIST,
-    SPINE,
-    THORAX,
-)
+import numpy as np
 
 _X, _Y, _Z = np.eye(3)
 
@@ -33,19 +20,75 @@ _X, _Y, _Z = np.eye(3)
 #: bending plane sets the twist fully.
 STRAIGHT_DEG, BENT_DEG = 15.0, 30.0
 
-# trunk bones: (primary joints (a, b) → vector b - a, its rest direction, reference vector, its rest
-# direction). The reference "shoulders" is l_shoulder - r_shoulder, "hips" l_hip - r_hip, "both" the sum
-# of both unit lines, "up" pelvis → spine, "face" the face's forward direction (below). The joints of
-# REF_JOINTS must be usable for the bone to be solved ("face" also uses the thorax when it is usable).
-TRUNK: dict[str, tuple[tuple[int, int], np.ndarray, str, np.ndarray]] = {
-    "hips": ((R_HIP, L_HIP), _X, "up", _Y),
-    "spine": ((PELVIS, SPINE), _Y, "both", _X),
-    "chest": ((SPINE, THORAX), _Y, "shoulders", _X),
-    "neck": ((THORAX, NECK), _Y, "shoulders", _X),
-    "head": ((NECK, HEAD), _Y, "face", _Z),
+
+@dataclass(frozen=True, eq=False)
+class Trunk:
+    """A trunk bone: the swing onto ``segment`` (joint a → joint b, rest direction ``rest``) and the twist
+    from the body line ``reference`` (a key of :data:`REFERENCES`, rest direction ``reference_rest``)."""
+
+    head: str
+    tail: str | None
+    segment: tuple[str, str]
+    rest: np.ndarray
+    reference: str
+    reference_rest: np.ndarray
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return (self.head, *((self.tail,) if self.tail else ()), *self.segment, *REFERENCES[self.reference])
+
+
+@dataclass(frozen=True, eq=False)
+class Limb:
+    """A limb whose twist follows its bending plane: segment ``head → tail``, the bend measured at
+    ``tip`` (rest direction of the bend ``rest_bend``)."""
+
+    head: str
+    tail: str
+    tip: str
+    rest_bend: np.ndarray
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return (self.head, self.tail, self.tip)
+
+
+@dataclass(frozen=True)
+class Swing:
+    """A pure swing from the parent onto the segment ``head → tail`` (hinges, a sliding clavicle)."""
+
+    head: str
+    tail: str
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return (self.head, self.tail)
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """No joint beyond ``head`` in the layout: the bone keeps the identity local rotation."""
+
+    head: str
+    tail: None = None
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return (self.head,)
+
+
+Recipe = Trunk | Limb | Swing | Fixed
+
+# Trunk references: joints that must be usable for the reference. "shoulders" is l_shoulder - r_shoulder,
+# "hips" l_hip - r_hip, "both" the sum of both unit lines, "up" pelvis → spine, "face" the face's forward
+# direction (below; it also uses the thorax when it is usable).
+REFERENCES: dict[str, tuple[str, ...]] = {
+    "up": ("pelvis", "spine"), "hips": ("r_hip", "l_hip"), "shoulders": ("r_shoulder", "l_shoulder"),
+    "both": ("r_hip", "l_hip", "r_shoulder", "l_shoulder"), "face": ("r_shoulder", "l_shoulder"),
 }
-REF_JOINTS = {"up": (PELVIS, SPINE), "hips": (R_HIP, L_HIP), "shoulders": (R_SHOULDER, L_SHOULDER),
-               "both": (R_HIP, L_HIP, R_SHOULDER, L_SHOULDER), "face": (R_SHOULDER, L_SHOULDER)}
+#: The joints :func:`crosspose.motion.rotations.face_reference` reads: thorax, neck, head, left and right
+#: shoulder.
+FACE_JOINTS = ("thorax", "neck", "head", "l_shoulder", "r_shoulder")
 
 # The head's twist ("face" reference, rest direction +Z = forward). From the detector layouts (coco17,
 # blazepose33, body25: crosspose.skeleton) H36M's neck is the nose and its head the mid-eyes point: face
@@ -72,18 +115,27 @@ REF_JOINTS = {"up": (PELVIS, SPINE), "hips": (R_HIP, L_HIP), "shoulders": (R_SHO
 FACE_RATIO = (0.4, 0.7)
 FACE_BEND_DEG = (10.0, 20.0)
 FACE_TURN_DEG = (100.0, 130.0)
-# limbs whose twist follows the bending plane: (head, tail, bend tip, rest bend direction of the tip)
-LIMBS: dict[str, tuple[int, int, int, np.ndarray]] = {
-    "right_upper_leg": (R_HIP, R_KNEE, R_ANKLE, -_Z),
-    "left_upper_leg": (L_HIP, L_KNEE, L_ANKLE, -_Z),
-    "left_upper_arm": (L_SHOULDER, L_ELBOW, L_WRIST, _Z),
-    "right_upper_arm": (R_SHOULDER, R_ELBOW, R_WRIST, _Z),
+
+#: Each humanoid bone's recipes, best first (the first whose joints a layout names drives the bone).
+#: Joint names are the solver's (DESIGN §4): the Human3.6M ones, which the full-body layout keeps.
+BONE_RECIPES: dict[str, tuple[Recipe, ...]] = {
+    "hips": (Trunk("pelvis", None, ("r_hip", "l_hip"), _X, "up", _Y),),
+    "spine": (Trunk("pelvis", "spine", ("pelvis", "spine"), _Y, "both", _X),),
+    "chest": (Trunk("spine", "thorax", ("spine", "thorax"), _Y, "shoulders", _X),),
+    "neck": (Trunk("thorax", "neck", ("thorax", "neck"), _Y, "shoulders", _X),),
+    "head": (Trunk("neck", "head", ("neck", "head"), _Y, "face", _Z),),
+    "right_upper_leg": (Limb("r_hip", "r_knee", "r_ankle", -_Z),),
+    "right_lower_leg": (Swing("r_knee", "r_ankle"),),
+    "right_foot": (Fixed("r_ankle"),),
+    "left_upper_leg": (Limb("l_hip", "l_knee", "l_ankle", -_Z),),
+    "left_lower_leg": (Swing("l_knee", "l_ankle"),),
+    "left_foot": (Fixed("l_ankle"),),
+    "left_shoulder": (Swing("thorax", "l_shoulder"),),
+    "left_upper_arm": (Limb("l_shoulder", "l_elbow", "l_wrist", _Z),),
+    "left_lower_arm": (Swing("l_elbow", "l_wrist"),),
+    "left_hand": (Fixed("l_wrist"),),
+    "right_shoulder": (Swing("thorax", "r_shoulder"),),
+    "right_upper_arm": (Limb("r_shoulder", "r_elbow", "r_wrist", _Z),),
+    "right_lower_arm": (Swing("r_elbow", "r_wrist"),),
+    "right_hand": (Fixed("r_wrist"),),
 }
-LIMB_INDEX = {name: i for i, name in enumerate(LIMBS)}
-# pure swings from the parent: (head, tail)
-SWINGS: dict[str, tuple[int, int]] = {
-    "right_lower_leg": (R_KNEE, R_ANKLE), "left_lower_leg": (L_KNEE, L_ANKLE),
-    "left_shoulder": (THORAX, L_SHOULDER), "right_shoulder": (THORAX, R_SHOULDER),
-    "left_lower_arm": (L_ELBOW, L_WRIST), "right_lower_arm": (R_ELBOW, R_WRIST),
-}
-FIXED = ("right_foot", "left_foot", "left_hand", "right_hand")

@@ -1,4 +1,4 @@
-"""Joint rotations from H36M-17 positions: swing-twist with twists from the body's planes.
+"""Joint rotations from 3D joint positions of a layout: swing-twist with twists from the body's planes.
 
 Each bone's global orientation maps its rest direction onto its segment (the *swing*); the spin about
 the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.motion.bones`):
@@ -15,6 +15,10 @@ the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.mo
 - clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
   hands and feet keep the identity (H36M-17 has no joint beyond the wrist and ankle).
 
+Which joints drive which bone is data keyed by joint name (:mod:`crosspose.motion.recipes`), resolved
+for the layout of the joints (:func:`crosspose.motion.humanoid.humanoid_map`; default Human3.6M-17);
+a layout without a mapping is refused with a ``ValueError`` naming the joints it lacks.
+
 Missing joints (NaN, or confidence below ``min_confidence``) hold the bone's previous local rotation;
 quaternion signs are chosen nearest the previous frame. :func:`solve_rotations` (a take, vectorised
 over frames in numpy) and :class:`LiveRotations` (frame by frame, the same steps on plain floats in
@@ -28,25 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crosspose.motion._frame import solve_frame
-from crosspose.motion.bones import (
-    BONE_HEAD_JOINTS,
-    BONE_PARENTS,
-    BONES,
-    HEAD,
-    L_HIP,
-    L_SHOULDER,
-    NECK,
-    PELVIS,
-    R_HIP,
-    R_SHOULDER,
-    REST_DIRECTIONS,
-    SPINE,
-    THORAX,
-    RestPose,
-    estimate_rest_pose,
-    yup_to_zup,
-    zup_to_yup,
-)
+from crosspose.motion.bones import RestPose, estimate_rest_pose, yup_to_zup, zup_to_yup
+from crosspose.motion.humanoid import BONE_PARENTS, BONES, REST_DIRECTIONS, HumanoidMap, humanoid_map
 from crosspose.motion.quaternions import (
     axis_angle_matrix,
     make_continuous,
@@ -55,17 +42,10 @@ from crosspose.motion.quaternions import (
     swing_matrix,
 )
 from crosspose.motion.recipes import BENT_DEG, FACE_BEND_DEG, FACE_RATIO, FACE_TURN_DEG, STRAIGHT_DEG
-from crosspose.motion.recipes import FIXED as _FIXED
-from crosspose.motion.recipes import LIMB_INDEX as _LIMB_INDEX
-from crosspose.motion.recipes import LIMBS as _LIMBS
-from crosspose.motion.recipes import REF_JOINTS as _REF_JOINTS
-from crosspose.motion.recipes import SWINGS as _SWINGS
-from crosspose.motion.recipes import TRUNK as _TRUNK
+from crosspose.skeleton import H36M17, Skeleton
 
 B = len(BONES)
 _X, _Y, _Z = np.eye(3)
-
-
 
 @dataclass(frozen=True, eq=False)
 class Motion:
@@ -77,12 +57,15 @@ class Motion:
         rotations: ``(N, B, 4)`` local unit quaternions ``(w, x, y, z)`` of each bone relative to its
             parent, the rest pose being the identity everywhere.
         fps: frames per second.
+        skeleton: the layout of the joints the rotations were solved from (what
+            :func:`joints_from_fk` gives back).
     """
 
     rest: RestPose
     root: np.ndarray
     rotations: np.ndarray
     fps: float
+    skeleton: Skeleton = H36M17
 
     def __post_init__(self) -> None:
         n = self.root.shape[0]
@@ -131,18 +114,21 @@ _SIN_BEND = tuple(np.sin(np.radians(FACE_BEND_DEG)))
 _COS_TURN = tuple(np.cos(np.radians(FACE_TURN_DEG)))
 
 
-def face_reference(P: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def face_reference(P: np.ndarray, ok: np.ndarray, humanoid: HumanoidMap | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """The head bone's twist reference: the face's forward direction, blended with the shoulders'.
 
     Args:
-        P: ``(N, 17, 3)`` H36M-17 joints (any right-handed world; Y-up here).
-        ok: ``(N, 17)`` usable joints.
+        P: ``(N, J, 3)`` joints (any right-handed world; Y-up here) of ``humanoid``'s layout.
+        ok: ``(N, J)`` usable joints.
+        humanoid: the layout's bones (default: Human3.6M-17's).
     Returns:
         ``(N, 3)`` forward reference perpendicular to the head segment (neck → head; rest direction +Z),
         unit where the weight is 0 or 1, and ``(N,)`` the weight ``w`` of the face direction in it
         (0: the shoulder line's twist, as the chest and neck). See :mod:`crosspose.motion.recipes` for
         the method and why; NaN only where the head segment or the shoulders are not finite.
     """
+    THORAX, NECK, HEAD, L_SHOULDER, R_SHOULDER = (humanoid or humanoid_map(H36M17)).face
     seg = P[:, HEAD] - P[:, NECK]
     e1, head_len = _unit(seg)
     shoulder_fwd = _unit(_cross(P[:, L_SHOULDER] - P[:, R_SHOULDER], e1))[0]
@@ -188,11 +174,17 @@ class _State:
     root: np.ndarray | None = None
     local: np.ndarray = field(default_factory=lambda: np.broadcast_to(np.eye(3), (B, 3, 3)).copy())
     quat: np.ndarray | None = None
-    twist: np.ndarray = field(default_factory=lambda: np.zeros(len(_LIMBS)))
+    twist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def start(cls, m: HumanoidMap) -> _State:
+        """Nothing known yet about a performer of ``m``'s layout."""
+        return cls(twist=np.zeros(len(m.limbs)))
 
 
-def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarray, np.ndarray, _State]:
-    """``(N, 17, 3)`` Y-up joints and ``(N, 17)`` usable mask → root ``(N, 3)``, quaternions
+def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
+                 ) -> tuple[np.ndarray, np.ndarray, _State]:
+    """``(N, J, 3)`` Y-up joints and ``(N, J)`` usable mask (``m``'s layout) → root ``(N, 3)``, quaternions
     ``(N, B, 4)`` and the new state."""
     n = P.shape[0]
     local = np.empty((n, B, 3, 3))
@@ -203,19 +195,20 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarr
         p = BONE_PARENTS[b]
         Gp = eye if p < 0 else glob[:, p]
         d = REST_DIRECTIONS[b]
-        if name in _FIXED:
+        if name in m.fixed:
             L = eye.copy()
             valid = np.ones(n, dtype=bool)
-        elif name in _TRUNK:
-            (a, c), d, ref, dref = _TRUNK[name]
-            joints = (a, c, *_REF_JOINTS[ref])
+        elif name in m.trunk:
+            (a, c), d, ref, dref = m.trunk[name]
+            joints = (a, c, *m.references[ref])
             if ref == "both":
-                reference = (_unit(P[:, L_HIP] - P[:, R_HIP])[0]
-                             + _unit(P[:, L_SHOULDER] - P[:, R_SHOULDER])[0])
+                r_hip, l_hip, r_sho, l_sho = m.references[ref]
+                reference = (_unit(P[:, l_hip] - P[:, r_hip])[0]
+                             + _unit(P[:, l_sho] - P[:, r_sho])[0])
             elif ref == "face":
-                reference = face_reference(P, ok)[0]
+                reference = face_reference(P, ok, m)[0]
             else:
-                i, j = _REF_JOINTS[ref]
+                i, j = m.references[ref]
                 reference = P[:, j] - P[:, i]
             M, valid = _frame(P[:, c] - P[:, a], reference)
             rest = np.stack([d, dref, _cross(d, dref)], -1)
@@ -223,14 +216,14 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarr
             L = G if p < 0 else np.swapaxes(Gp, -1, -2) @ G
             valid &= ok[:, list(joints)].all(-1)
         else:
-            head, tail = _LIMBS[name][:2] if name in _LIMBS else _SWINGS[name]
+            head, tail = m.limbs[name][:2] if name in m.limbs else m.swings[name]
             GpT = np.swapaxes(Gp, -1, -2)
             u, length = _unit((GpT @ (P[:, tail] - P[:, head])[..., None])[..., 0])
             L, valid = swing_matrix(d, u)
             valid &= (length > 1e-6) & ok[:, head] & ok[:, tail]
-            if name in _LIMBS:
-                k = _LIMB_INDEX[name]
-                tip, rest_bend = _LIMBS[name][2:]
+            if name in m.limbs:
+                k = m.limb_index[name]
+                tip, rest_bend = m.limbs[name][2:]
                 c = (GpT @ (P[:, tip] - P[:, tail])[..., None])[..., 0]
                 along = (c * u).sum(-1)
                 perp = c - along[..., None] * u
@@ -252,7 +245,7 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State) -> tuple[np.ndarr
         local[:, b], _ = _ffill(L, valid, state.local[b])
         glob[:, b] = local[:, b] if p < 0 else Gp @ local[:, b]
     quat = make_continuous(matrix_to_quat(local), state.quat)
-    root, known = _ffill(P[:, PELVIS], ok[:, PELVIS], state.root)
+    root, known = _ffill(P[:, m.pelvis], ok[:, m.pelvis], state.root)
     if not known.all():
         first = np.flatnonzero(known)
         root[~known] = root[first[0]] if first.size else np.nan
@@ -272,13 +265,14 @@ def _usable(joints: np.ndarray, confidence: np.ndarray | None, min_confidence: f
     return ok
 
 
-def _check(joints: np.ndarray, confidence: np.ndarray | None, batch: bool
+def _check(joints: np.ndarray, confidence: np.ndarray | None, batch: bool, skeleton: Skeleton
            ) -> tuple[np.ndarray, np.ndarray | None]:
     joints = np.asarray(joints, dtype=np.float64)
-    shape = (17, 3)
+    shape = (skeleton.num_joints, 3)
     if (joints.ndim != 3 or joints.shape[1:] != shape) if batch else joints.shape != shape:
-        raise ValueError(f"joints must have shape {'(N, 17, 3)' if batch else '(17, 3)'} (H36M-17, metres, "
-                         f"Z up), got {joints.shape}")
+        expected = f"({'N, ' if batch else ''}{shape[0]}, 3)"
+        raise ValueError(f"joints must have shape {expected} ({skeleton.name}, metres, Z up), got "
+                         f"{joints.shape}")
     if confidence is not None:
         confidence = np.asarray(confidence, dtype=np.float64)
         if confidence.shape != joints.shape[:-1]:
@@ -287,25 +281,29 @@ def _check(joints: np.ndarray, confidence: np.ndarray | None, batch: bool
 
 
 def solve_rotations(joints: np.ndarray, rest: RestPose | None = None, confidence: np.ndarray | None = None,
-                    fps: float = 60.0, min_confidence: float = 0.1) -> Motion:
+                    fps: float = 60.0, min_confidence: float = 0.1, skeleton: Skeleton = H36M17) -> Motion:
     """Local bone rotations of a take.
 
     Args:
-        joints: ``(N, 17, 3)`` H36M-17 joints, metres, our Z-up world; NaN = missing.
+        joints: ``(N, J, 3)`` joints of ``skeleton``, metres, our Z-up world; NaN = missing.
         rest: the rest pose (default: :func:`~crosspose.motion.bones.estimate_rest_pose` of the take).
-        confidence: ``(N, 17)``; joints below ``min_confidence`` count as missing.
+        confidence: ``(N, J)``; joints below ``min_confidence`` count as missing.
         fps: frame rate recorded in the result.
+        skeleton: the joints' layout.
     Returns:
         :class:`Motion` (root and rotations in the Y-up export world).
+    Raises:
+        ValueError: shapes that do not match ``skeleton``, or a layout without a humanoid mapping.
     """
-    joints, confidence = _check(joints, confidence, batch=True)
+    joints, confidence = _check(joints, confidence, batch=True, skeleton=skeleton)
+    m = humanoid_map(skeleton)
     if rest is None:
-        rest = estimate_rest_pose(joints, confidence)
+        rest = estimate_rest_pose(joints, confidence, skeleton=skeleton)
     ok = _usable(joints, confidence, min_confidence)
-    root, quat, _ = _solve_block(zup_to_yup(joints), ok, _State())
+    root, quat, _ = _solve_block(zup_to_yup(joints), ok, _State.start(m), m)
     if np.isnan(root).any():
         root = np.nan_to_num(root)  # no pelvis in the whole take: the root stays at the origin
-    return Motion(rest, root, quat, float(fps))
+    return Motion(rest, root, quat, float(fps), skeleton)
 
 
 def forward_kinematics(motion: Motion) -> np.ndarray:
@@ -326,17 +324,22 @@ def forward_kinematics(motion: Motion) -> np.ndarray:
 
 
 def joints_from_fk(motion: Motion) -> np.ndarray:
-    """``(N, 17, 3)`` H36M-17 joints (metres, **Z up**) that forward kinematics of ``motion`` gives."""
+    """``(N, J, 3)`` joints of ``motion.skeleton`` (metres, **Z up**) that forward kinematics of ``motion``
+    gives: each bone's head joint, and the joint a leaf bone points at from its end site; NaN for joints
+    no bone reads."""
+    m = humanoid_map(motion.skeleton)
     pos = forward_kinematics(motion)
-    out = np.empty((motion.num_frames, 17, 3))
-    for b, j in enumerate(BONE_HEAD_JOINTS):
+    out = np.full((motion.num_frames, motion.skeleton.num_joints, 3), np.nan)
+    for b, j in enumerate(m.head):
         out[:, j] = pos[:, b]
-    h = BONES.index("head")
     R = quat_to_matrix(motion.rotations)
-    glob = np.broadcast_to(np.eye(3), (*R.shape[:1], 3, 3)).copy()
-    for b in _chain(h):
-        glob = glob @ R[:, b]
-    out[:, HEAD] = pos[:, h] + glob @ motion.rest.ends[h]
+    for h, tail in enumerate(m.tail):
+        if tail < 0 or tail in m.head:
+            continue
+        glob = np.broadcast_to(np.eye(3), (*R.shape[:1], 3, 3)).copy()
+        for b in _chain(h):
+            glob = glob @ R[:, b]
+        out[:, tail] = pos[:, h] + glob @ motion.rest.ends[h]
     return yup_to_zup(out)
 
 
@@ -348,23 +351,30 @@ def _chain(b: int) -> list[int]:
     return out[::-1]
 
 
-_WARMUP_CORE = [PELVIS, L_HIP, R_HIP, SPINE, THORAX]
-_WARMUP_MIN_JOINTS = 12
+_WARMUP_MAX_MISSING = 5
 
 
 class LiveRotations:
     """Frame-by-frame :func:`solve_rotations` for streaming (same results on the same frames).
 
     Without a rest pose, the first ``warmup_frames`` frames whose trunk (pelvis, hips, spine, thorax) and
-    at least 12 of the 17 joints reach ``warmup_confidence`` estimate one
-    (:func:`~crosspose.motion.bones.estimate_rest_pose`, the less confident joints left out);
+    all but at most 5 of the joints the bones read (12 of H36M-17's 17) reach ``warmup_confidence``
+    estimate one (:func:`~crosspose.motion.bones.estimate_rest_pose`, the less confident joints left out);
     :meth:`update` returns None until then.
+
+    Args:
+        skeleton: the layout of the joints it is given (one with a humanoid mapping).
     """
 
     def __init__(self, rest: RestPose | None = None, warmup_frames: int = 30, min_confidence: float = 0.1,
-                 warmup_confidence: float = 0.5) -> None:
+                 warmup_confidence: float = 0.5, skeleton: Skeleton = H36M17) -> None:
         if warmup_frames < 1:
             raise ValueError(f"warmup_frames must be at least 1, got {warmup_frames}")
+        self.skeleton = skeleton
+        self._map = humanoid_map(skeleton)
+        self._warmup_core = [self._map.pelvis, self._map.l_hip, self._map.r_hip, self._map.spine,
+                             self._map.thorax]
+        self._warmup_min = len(self._map.joints) - _WARMUP_MAX_MISSING
         self._given = rest
         self.warmup_frames = int(warmup_frames)
         self.min_confidence = float(min_confidence)
@@ -379,22 +389,22 @@ class LiveRotations:
     def reset(self) -> None:
         """Forget the performer: state, and the estimated rest pose (a given one is kept)."""
         self._rest = self._given
-        self._state = _State()
+        self._state = _State.start(self._map)
         self._warmup: list[np.ndarray] = []
 
     def update(self, joints: np.ndarray, confidence: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray] | None:
-        """One frame: ``(17, 3)`` joints (metres, Z up) and ``(17,)`` confidence → ``(root (3,) Y-up m,
+        """One frame: ``(J, 3)`` joints (metres, Z up) and ``(J,)`` confidence → ``(root (3,) Y-up m,
         rotations (B, 4) wxyz local)``, or None while no rest pose (or no pelvis yet) is known."""
-        joints, confidence = _check(joints, confidence, batch=False)
+        joints, confidence = _check(joints, confidence, batch=False, skeleton=self.skeleton)
         ok = _usable(joints, confidence, self.min_confidence)
         if self._rest is None:
             conf_ok = ok if confidence is None else ok & (confidence >= self.warmup_confidence)
-            if conf_ok[_WARMUP_CORE].all() and conf_ok.sum() >= _WARMUP_MIN_JOINTS:
+            if conf_ok[self._warmup_core].all() and conf_ok[list(self._map.joints)].sum() >= self._warmup_min:
                 self._warmup.append(np.where(conf_ok[:, None], joints, np.nan))
             if len(self._warmup) < self.warmup_frames:
                 return None
-            self._rest = estimate_rest_pose(np.stack(self._warmup))
+            self._rest = estimate_rest_pose(np.stack(self._warmup), skeleton=self.skeleton)
             self._warmup = []
         j = joints.tolist()
         P = [(y, z, x) for x, y, z in j]  # zup_to_yup
@@ -403,8 +413,9 @@ class LiveRotations:
         local_prev = [tuple(m) for m in state.local.reshape(B, 9).tolist()]
         quat_prev = None if state.quat is None else [tuple(q) for q in state.quat.tolist()]
         local, quats, twist = solve_frame(
-            P, okl, local_prev, quat_prev, state.twist.tolist())
-        root = np.array(P[PELVIS]) if okl[PELVIS] else state.root
+            P, okl, local_prev, quat_prev, state.twist.tolist(), self._map)
+        pelvis = self._map.pelvis
+        root = np.array(P[pelvis]) if okl[pelvis] else state.root
         quat = np.array(quats)
         self._state = _State(root=root, local=np.array(local).reshape(B, 3, 3), quat=quat,
                              twist=np.array(twist))
