@@ -18,6 +18,7 @@ import pytest
 from crosspose.bus import Message, MessageError, decode, encode
 from crosspose.bus import schema as s
 from crosspose.capture import encode_frame
+from crosspose.skeleton import Skeleton
 from crosspose.solver import Pose3D
 
 SERVICE = Path(s.__file__).parents[1]
@@ -216,6 +217,35 @@ def test_skeleton_round_trips_unchanged() -> None:
     assert got["joints"][3][:3] == [None, None, None]
     assert got["latency_ms"] == {"sync": 1.0, "total": 2.0}
     assert s.parse_rotations(got["rotations"]) == built["rotations"]
+
+
+def _layout_pose(skeleton: Skeleton, joints: int) -> Pose3D:
+    return Pose3D(joints=np.full((joints, 3), 0.5), confidence=np.full(joints, 0.9), views=np.full(joints, 3),
+                  support=np.ones((3, joints), bool), skeleton=skeleton.name)
+
+
+def test_skeleton_joints_are_the_named_layout_s(toes_skeleton: Skeleton) -> None:
+    """A client never gets joints that do not match the message's ``skeleton``: rows of another count are
+    malformed, a layout unknown here is foreign (another version's producer), and other layouts pass."""
+    built = skeleton()
+    short = {**built, "joints": built["joints"][:16], "views": built["views"][:16]}
+    with pytest.raises(MessageError, match="16 joints for layout h36m17, which has 17") as err:
+        s.parse_skeleton(wire(s.SKELETON, short).header)
+    assert (err.value.reason, err.value.field) == ("malformed", "joints")
+    with pytest.raises(MessageError, match="unknown skeleton 'crosspose-body99'") as err:
+        s.parse_skeleton(wire(s.SKELETON, {**built, "skeleton": "crosspose-body99"}).header)
+    assert (err.value.reason, err.value.field) == ("foreign", "skeleton")
+    # a 20-joint layout's message parses back unchanged; 17 rows named as that layout do not
+    common = {"seq": 1, "t_capture_ns": 5, "cameras": ["a", "b", "c"], "latency_ms": {}, "t_publish_ns": 9}
+    twenty = s.skeleton_message(_layout_pose(toes_skeleton, 20), **common)
+    got = s.parse_skeleton(wire(s.SKELETON, twenty).header)
+    assert (got["skeleton"], len(got["joints"]), len(got["views"])) == ("test-h36m17-toes", 20, 20)
+    renamed = {**built, "skeleton": toes_skeleton.name}
+    with pytest.raises(MessageError, match="17 joints for layout test-h36m17-toes, which has 20"):
+        s.parse_skeleton(wire(s.SKELETON, renamed).header)
+    # and the builder never makes one: a pose whose joints are not its layout's is an error
+    with pytest.raises(ValueError, match=r"layout test-h36m17-toes needs \(20, 3\) joints, got \(17, 3\)"):
+        s.skeleton_message(_layout_pose(toes_skeleton, 17), **common)
 
 
 def test_status_preview_and_control_round_trip() -> None:

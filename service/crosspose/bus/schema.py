@@ -24,7 +24,11 @@ type ``X`` is built by ``X_message`` and checked by ``parse_X``::
     control.recording.              recording     api → recorder
 
 The skeleton message is the public websocket message of DESIGN §5; its optional ``rotations`` key is
-:func:`rotations_payload` / :func:`parse_rotations`.
+:func:`rotations_payload` / :func:`parse_rotations`. Skeleton and track messages name their joint layout
+(``skeleton``); a skeleton message's joint rows must be that layout's
+(:func:`crosspose.skeleton.get_skeleton`), so a client never gets joints that do not match the name. A
+layout this receiver does not know is ``foreign`` (a producer of another version: counted apart from
+corrupt messages, as an unknown schema version is), a wrong count ``malformed``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosspose.bus.codec import MessageError, pack_array, unpack_array
+from crosspose.skeleton import Skeleton, get_skeleton
 
 if TYPE_CHECKING:
     from crosspose.solver.pose import Pose3D
@@ -222,6 +227,22 @@ def _head(buffer: Any) -> bytes:
 def _buffers(where: str, buffers: Sequence[Any], count: int) -> None:
     if len(buffers) != count:
         raise MessageError(f"{where}: needs {count} buffer(s), got {len(buffers)}", field="n_buffers")
+
+
+def _layout(f: _Fields) -> Skeleton:
+    """The joint layout a message names in ``skeleton`` (unknown here: ``foreign``)."""
+    name = f.text("skeleton")
+    try:
+        return get_skeleton(name)
+    except KeyError as err:
+        text = f"{f.where}: {err.args[0]}"
+        raise MessageError(text, reason="foreign", field=f.prefix + "skeleton") from None
+
+
+def _joint_count(f: _Fields, layout: Skeleton, count: int) -> None:
+    if count != layout.num_joints:
+        text = f"{f.where}: {count} joints for layout {layout.name}, which has {layout.num_joints}"
+        raise MessageError(text, field=f.prefix + "joints")
 
 
 def _finite(x: float, digits: int) -> float | None:
@@ -576,13 +597,17 @@ def skeleton_message(
     t_publish_ns: int | None = None,
     calibration_version: int | None = None,
 ) -> dict[str, Any]:
-    """The DESIGN §5 websocket message of one solved frame.
+    """The DESIGN §5 websocket message of one solved frame, in the layout ``pose.skeleton`` names.
 
     ``joints`` are ``[x, y, z, confidence]`` in metres (0.1 mm precision; ``null`` for a non-finite
     value), ``views`` the number of cameras supporting each joint. ``latency_ms.total`` is capture →
     publish on the host monotonic clock (``t_publish_ns``: now when not given). Extra keys (``mode``,
     ``cameras``, ``calibration_version``) are additions to the contract, not changes.
     """
+    layout = get_skeleton(pose.skeleton)
+    if pose.joints.shape != (layout.num_joints, 3):
+        raise ValueError(f"a pose of layout {layout.name} needs ({layout.num_joints}, 3) joints, got "
+                         f"{pose.joints.shape}")
     now = time.monotonic_ns() if t_publish_ns is None else t_publish_ns
     joints = [
         [_finite(x, 4), _finite(y, 4), _finite(z, 4), _finite(c, 3)]
@@ -607,16 +632,18 @@ def skeleton_message(
 
 
 def parse_skeleton(header: Any) -> dict[str, Any]:
-    """Check a ``skeleton`` message (the DESIGN §5 keys; ``cameras``, ``mode``, ``calibration_version``
-    and ``rotations`` when present) and return it unchanged, ready to forward."""
+    """Check a ``skeleton`` message (the DESIGN §5 keys, one joint row per joint of the layout it names;
+    ``cameras``, ``mode``, ``calibration_version`` and ``rotations`` when present) and return it
+    unchanged, ready to forward."""
     f = _Fields("skeleton", header)
     f.type("skeleton")
     f.integer("seq", 0)
     f.integer("t_capture_ns")
     f.integer("t_publish_ns")
-    f.text("skeleton")
+    layout = _layout(f)
     f.text("units", ("m",))
     joints = f.rows("joints", 4)
+    _joint_count(f, layout, len(joints))
     views = f.sequence("views", len(joints))
     if not all(_is_int(v) and v >= 0 for v in views):
         raise f.error("views", f"a list of {len(joints)} view counts", views)
