@@ -1,6 +1,7 @@
 """Take recording and replay: crash-safe takes on disk, their exports, and replay through the pipeline.
 
-* :mod:`~crosspose.recording.take` — the take format (:class:`TakeWriter`, :class:`Take`, :class:`TakeStore`).
+* :mod:`~crosspose.recording.take` — the take format, reading (:class:`Take`), the store (:class:`TakeStore`).
+* :mod:`~crosspose.recording.writer` — writing a take crash-safely while recording (:class:`TakeWriter`).
 * :mod:`~crosspose.recording.log` — the append-only checksummed record file frames are stored in.
 * :mod:`~crosspose.recording.export` — jsonl / trc / bvh / c3d / zip.
 * :mod:`~crosspose.recording.replay` — a take back through the inference + solver logic.
@@ -16,9 +17,9 @@ from crosspose.recording.take import (
     TakeError,
     TakeStore,
     TakeWriteError,
-    TakeWriter,
     check_name,
 )
+from crosspose.recording.writer import TakeWriter
 
 __all__ = [
     "RecordedFrameSet",

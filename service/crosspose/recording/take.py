@@ -1,4 +1,4 @@
-"""A take on disk: writing it crash-safely while the service runs, reading it back afterwards.
+"""A take on disk: its format, reading it back, and the store of takes (:mod:`.writer` writes one).
 
 Layout of one take (``<store>/<take id>/``)::
 
@@ -8,25 +8,20 @@ Layout of one take (``<store>/<take id>/``)::
     framesets.rec          one record per frame set (crosspose.recording.log): the set's header with
                            every frame's header (camera seq, t_capture_ns, t_wall_ns, t_device_ns, …)
                            and the present cameras' images (JPEG as received, else encoded)
-    skeletons.jsonl        the solved stream: the websocket messages, one JSON object per line
+    skeletons.jsonl        the solved stream: the websocket messages, one JSON object per line, all of
+                           one joint layout (the manifest's ``skeleton``, named by the messages)
 
 States: ``recording`` → ``stopped`` (by request), ``failed`` (write error, disk full, size cap:
 ``error`` says which) or ``interrupted`` (the recorder died mid-take; found and repaired by the
-next recorder — the data up to its last flush is kept). Frames: 'jpeg' stores JPEG frames exactly as
-the grabber sent them and encodes raw ones at ``jpeg_quality`` (so "lossless" means "as received"
-for JPEG cameras, high-quality JPEG otherwise); 'png' is truly lossless at a higher CPU/disk cost.
+next recorder — the data up to its last flush is kept). Frames are stored as 'jpeg', 'png' or not at
+all ('none'; :mod:`.writer` says how).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crosspose.durable import fsync_dir, write_atomic
-from crosspose.recording.log import ReadResult, RecordWriter, read_records
+from crosspose.durable import write_atomic
+from crosspose.recording.log import ReadResult, read_records
 
 FramesFormat = Literal["jpeg", "png", "none"]
 TAKE_VERSION = 1
@@ -71,10 +66,6 @@ def check_id(take_id: str) -> str:
     return take_id
 
 
-def _iso(ns: int | None) -> str | None:
-    return None if ns is None else datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a synced temporary file and an atomic rename."""
     write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
@@ -83,31 +74,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def folder_bytes(folder: Path) -> int:
     """Total size of the files under ``folder`` (bytes)."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def stored_as_received(header: Mapping[str, Any], frames: FramesFormat) -> bool:
-    """Whether a frame is stored as it came (a JPEG kept as JPEG): no decoding, no encoding."""
-    return header.get("encoding") == "jpeg" and frames == "jpeg"
-
-
-def encode_image(
-    header: Mapping[str, Any], buffer: Any, frames: FramesFormat, jpeg_quality: int
-) -> tuple[str, bytes | memoryview]:
-    """``(stored encoding, bytes)`` of one frame: JPEG as received, else encoded as ``frames``."""
-    import cv2
-
-    if stored_as_received(header, frames):
-        return "jpeg", memoryview(buffer)  # as received, not copied (written before the message is freed)
-    from crosspose.capture.frames import decode_frame
-
-    image = decode_frame(header, buffer)
-    if frames == "png":
-        ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    else:
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    if not ok:
-        raise ValueError(f"encoding a frame of camera {header.get('camera')} as {frames} failed")
-    return ("png" if frames == "png" else "jpeg"), buf.tobytes()
 
 
 def decode_image(stored: str, data: bytes) -> np.ndarray:
@@ -120,274 +86,6 @@ def decode_image(stored: str, data: bytes) -> np.ndarray:
     if image is None:
         raise TakeError(f"a {stored} frame of the take cannot be decoded")
     return image
-
-
-class TakeWriter:
-    """Writes one take; every ``flush_s`` the data is flushed and fsynced and the manifest rewritten.
-
-    Args:
-        folder: the take's folder (created; must not exist yet).
-        take_id, name, metadata: identity of the take (metadata: any JSON object).
-        cameras: ``C`` camera names in rig order.
-        config: the service config as JSON data (written to ``config.json``), or None.
-        frames, jpeg_quality: how camera frames are stored (module docstring).
-        flush_s: the most data (in seconds of wall time) a ``kill -9`` can lose.
-        max_bytes: the take fails with "size cap reached" beyond this many bytes (None: no cap).
-        min_free_bytes: the take fails when the disk has less free space than this.
-        encode_threads: threads encoding a frame set's cameras in parallel (raw frames only).
-
-    Every write method raises :class:`TakeWriteError` on an I/O error or a limit; call :meth:`close`
-    with ``state="failed"`` then.
-    """
-
-    def __init__(
-        self,
-        folder: str | Path,
-        *,
-        take_id: str,
-        name: str,
-        metadata: Mapping[str, Any] | None,
-        cameras: Sequence[str],
-        config: Mapping[str, Any] | None = None,
-        frames: FramesFormat = "jpeg",
-        jpeg_quality: int = 95,
-        flush_s: float = 0.5,
-        max_bytes: int | None = None,
-        min_free_bytes: int = 0,
-        encode_threads: int = 1,
-    ) -> None:
-        self.folder = Path(folder)
-        self._pool = ThreadPoolExecutor(encode_threads, "take-encode") if encode_threads > 1 else None
-        self.frames = frames
-        self.jpeg_quality = jpeg_quality
-        self.flush_ns = int(flush_s * 1e9)
-        self.max_bytes = max_bytes
-        self.min_free_bytes = min_free_bytes
-        try:
-            self.folder.mkdir(parents=True, exist_ok=False)
-            (self.folder / "calibration").mkdir()
-            if config is not None:
-                write_json_atomic(self.folder / "config.json", dict(config))
-            self._sets = RecordWriter(self.folder / FRAMESETS)
-            self._skeletons = open(self.folder / SKELETONS, "ab")  # noqa: SIM115 - closed by close()
-        except OSError as err:
-            raise TakeWriteError(err.errno, f"cannot create take {self.folder}: {err}") from err
-        self.skeleton_bytes = 0
-        self._last_set_seq: int | None = None
-        self._last_cam_seq: dict[str, int] = {}
-        now = time.time_ns()
-        self.manifest: dict[str, Any] = {
-            "v": TAKE_VERSION,
-            "id": take_id,
-            "name": name,
-            "metadata": dict(metadata or {}),
-            "state": "recording",
-            "error": None,
-            "created": _iso(now),
-            "started_wall_ns": now,
-            "stopped_wall_ns": None,
-            "last_flush_wall_ns": now,
-            "cameras": list(cameras),
-            "frames_format": frames,
-            "jpeg_quality": jpeg_quality if frames == "jpeg" else None,
-            "calibrations": [],
-            "framesets": {
-                "received": 0,
-                "written": 0,
-                "lost": 0,
-                "sync_restarts": 0,
-                "first_seq": None,
-                "last_seq": None,
-                "first_t_ref_ns": None,
-                "last_t_ref_ns": None,
-            },
-            "cameras_frames": {c: {"written": 0, "missing_in_sets": 0, "seq_gaps": 0} for c in cameras},
-            "skeletons": {"written": 0, "first_seq": None, "last_seq": None},
-            "bytes": 0,
-        }
-        self._next_flush = time.monotonic_ns() + self.flush_ns
-        self._guard(self._write_manifest)
-        self._guard(lambda: fsync_dir(self.folder.parent))
-
-    # -- helpers -----------------------------------------------------------------------------------
-    def _guard(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except TakeWriteError:
-            raise
-        except OSError as err:
-            raise TakeWriteError(err.errno, f"writing take {self.manifest['id']} failed: {err}") from err
-
-    def _write_manifest(self) -> None:
-        write_json_atomic(self.folder / MANIFEST, self.manifest)
-
-    @property
-    def bytes(self) -> int:
-        """Bytes of frame sets and skeletons written so far."""
-        return self._sets.bytes_written + self.skeleton_bytes
-
-    @property
-    def state(self) -> str:
-        return str(self.manifest["state"])
-
-    # -- writing -------------------------------------------------------------------------------------
-    def set_calibration(self, version: int | None, sha256: str | None, rig_json: str) -> None:
-        """Record the calibration in force from the next frame set on (its rig file and version)."""
-        fs = self.manifest["framesets"]
-        name = f"v{version if version is not None else 0}.json"
-
-        def write() -> None:
-            path = self.folder / "calibration" / name
-            if not path.exists():
-                path.write_text(rig_json, encoding="utf-8")
-
-        self._guard(write)
-        self.manifest["calibrations"].append(
-            {
-                "version": version,
-                "sha256": sha256,
-                "file": f"calibration/{name}",
-                "from_seq": None if fs["last_seq"] is None else fs["last_seq"] + 1,
-            }
-        )
-
-    def add_frameset(self, header: Mapping[str, Any], buffers: Sequence[Any]) -> None:
-        """Append one ``frameset.`` message (header as sync sends it, buffers of present cameras)."""
-        fs = self.manifest["framesets"]
-        fs["received"] += 1
-        seq = int(header["seq"])
-        last = self._last_set_seq
-        if last is not None:
-            if seq > last + 1:
-                fs["lost"] += seq - last - 1
-            elif seq <= last:
-                fs["sync_restarts"] += 1  # sync restarted: its numbering starts again
-        self._last_set_seq = seq
-        frames_out: list[dict[str, Any] | None] = []
-        present_frames = [fh for p, fh in zip(header["present"], header["frames"], strict=True) if p and fh]
-        if len(present_frames) != len(buffers):
-            raise ValueError(
-                f"frame set {seq}: {len(buffers)} buffers for {len(present_frames)} present cameras"
-            )
-        encoded: list[tuple[str, bytes | memoryview]] = []
-        if self.frames != "none":
-            jobs = [
-                (fh, buf, self.frames, self.jpeg_quality)
-                for fh, buf in zip(present_frames, buffers, strict=True)
-            ]
-            encoding = not all(stored_as_received(fh, self.frames) for fh in present_frames)
-            if encoding and self._pool is not None and len(jobs) > 1:  # cv2 releases the GIL while encoding
-                encoded = list(self._pool.map(lambda a: encode_image(*a), jobs))
-            else:
-                encoded = [encode_image(*a) for a in jobs]
-        images = [data for _, data in encoded]
-        it = iter(encoded)
-        for cam, present, fh in zip(header["cameras"], header["present"], header["frames"], strict=True):
-            stats = self.manifest["cameras_frames"].setdefault(
-                cam, {"written": 0, "missing_in_sets": 0, "seq_gaps": 0}
-            )
-            if not present or fh is None:
-                stats["missing_in_sets"] += 1
-                frames_out.append(None)
-                continue
-            out = dict(fh)
-            out["stored"] = "none" if self.frames == "none" else next(it)[0]
-            frames_out.append(out)
-            stats["written"] += 1
-            cseq = int(fh.get("seq", 0))
-            prev = self._last_cam_seq.get(cam)
-            if prev is not None and cseq > prev + 1:
-                stats["seq_gaps"] += cseq - prev - 1
-            self._last_cam_seq[cam] = cseq
-        record = {
-            "type": "frameset",
-            "seq": seq,
-            "t_ref_ns": int(header["t_ref_ns"]),
-            "t_emit_ns": header.get("t_emit_ns"),
-            "t_recorded_wall_ns": time.time_ns(),
-            "cameras": list(header["cameras"]),
-            "present": list(header["present"]),
-            "frames": frames_out,
-            "skew_ns": list(header.get("skew_ns") or []),
-        }
-        size = sum(len(b) for b in images) + 4096
-        if self.max_bytes is not None and self.bytes + size > self.max_bytes:
-            raise TakeWriteError(
-                28, f"take size cap of {self.max_bytes} bytes reached (recording.max_take_bytes)"
-            )
-        self._guard(lambda: self._sets.append(record, images))
-        fs["written"] += 1
-        if fs["first_seq"] is None:
-            fs["first_seq"], fs["first_t_ref_ns"] = seq, record["t_ref_ns"]
-        fs["last_seq"], fs["last_t_ref_ns"] = seq, record["t_ref_ns"]
-
-    def add_skeleton(self, message: Mapping[str, Any]) -> None:
-        """Append one ``skeleton.`` message (the websocket message) to ``skeletons.jsonl``."""
-        line = (json.dumps(message, separators=(",", ":")) + "\n").encode()
-        self._guard(lambda: self._skeletons.write(line))
-        self.skeleton_bytes += len(line)
-        sk = self.manifest["skeletons"]
-        sk["written"] += 1
-        seq = message.get("seq")
-        if sk["first_seq"] is None:
-            sk["first_seq"] = seq
-        sk["last_seq"] = seq
-
-    def maybe_flush(self, now_ns: int | None = None) -> bool:
-        """Flush if ``flush_s`` has passed since the last flush; True if it did."""
-        now = time.monotonic_ns() if now_ns is None else now_ns
-        if now < self._next_flush:
-            return False
-        self.flush()
-        return True
-
-    def flush(self) -> None:
-        """Flush + fsync the data files, check free space, rewrite the manifest."""
-
-        def do() -> None:
-            self._sets.sync()
-            self._skeletons.flush()
-            os.fsync(self._skeletons.fileno())
-            self.manifest["bytes"] = self.bytes
-            self.manifest["last_flush_wall_ns"] = time.time_ns()
-            self._write_manifest()
-
-        self._guard(do)
-        self._next_flush = time.monotonic_ns() + self.flush_ns
-        if self.min_free_bytes:
-            free = shutil.disk_usage(self.folder).free
-            if free < self.min_free_bytes:
-                raise TakeWriteError(
-                    28,
-                    f"disk almost full: {free} bytes free, recording.min_free_bytes is {self.min_free_bytes}",
-                )
-
-    def close(self, state: str = "stopped", error: str | None = None) -> dict[str, Any]:
-        """Finish the take (``stopped`` or ``failed`` with ``error``); best effort after a failure.
-
-        Returns the final manifest (also written to disk when the disk still allows it)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        self.manifest["state"] = state
-        self.manifest["error"] = error
-        self.manifest["stopped_wall_ns"] = time.time_ns()
-        self.manifest["stopped"] = _iso(self.manifest["stopped_wall_ns"])
-        for fn in (
-            self._sets.close,
-            self._skeletons.flush,
-            lambda: os.fsync(self._skeletons.fileno()),
-            self._skeletons.close,
-        ):
-            try:
-                fn()
-            except (OSError, ValueError) as err:
-                if self.manifest["error"] is None:
-                    self.manifest["state"], self.manifest["error"] = "failed", f"closing the take: {err}"
-        self.manifest["bytes"] = self.bytes
-        with contextlib.suppress(OSError):  # the disk is the problem; the recorder reports it
-            self._write_manifest()
-        return dict(self.manifest)
 
 
 @dataclass

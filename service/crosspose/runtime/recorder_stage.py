@@ -37,7 +37,8 @@ from crosspose.bus.schema import (
     status_message,
 )
 from crosspose.config import Config
-from crosspose.recording.take import TakeError, TakeStore, TakeWriteError, TakeWriter, check_name
+from crosspose.recording.take import TakeError, TakeStore, TakeWriteError, check_name
+from crosspose.recording.writer import TakeWriter
 from crosspose.runtime.heartbeat import Heartbeat
 from crosspose.runtime.stage import run_until_stopped
 
