@@ -15,6 +15,8 @@ from crosspose.io.trc import read_trc
 from crosspose.recording import Take, TakeError, TakeStore, TakeWriteError, TakeWriter, check_name
 from crosspose.recording.export import export_take
 from crosspose.recording.log import RecordWriter, read_records
+from crosspose.recording.take import skeleton_stream
+from crosspose.skeleton import Skeleton
 
 
 def write_take(folder: Path, n: int = 10, **kwargs: Any) -> dict[str, Any]:
@@ -195,3 +197,59 @@ def test_names_and_ids_are_checked(tmp_path: Path) -> None:
     with pytest.raises(TakeError, match="no take"):
         store.get("nothing")
     assert store.new_id("walk 01").endswith("-walk-01")
+
+
+def layout_message(seq: int, layout: Skeleton) -> dict[str, Any]:
+    """:func:`recording_helpers.skeleton` in another layout: one joint row and view count per joint."""
+    message = skeleton(seq)
+    message["skeleton"] = layout.name
+    message["joints"] = [[0.1 * j, 0.01 * seq, 1.0 + 0.05 * j, 0.9] for j in range(layout.num_joints)]
+    message["views"] = [3] * layout.num_joints
+    return message
+
+
+def test_a_take_reads_and_exports_the_layout_its_messages_name(tmp_path: Path, toes_skeleton: Skeleton
+                                                               ) -> None:
+    w = TakeWriter(tmp_path / "t", take_id="t", name="t", metadata=None, cameras=CAMERAS, frames="none")
+    for seq in range(6):
+        w.add_skeleton(layout_message(seq, toes_skeleton))
+    with pytest.raises(ValueError, match="layout 'h36m17'; take t holds test-h36m17-toes"):
+        w.add_skeleton(skeleton(6))  # the recorder counts it as malformed: a take holds one layout
+    manifest = w.close()
+    assert manifest["skeletons"]["skeleton"] == "test-h36m17-toes"
+    assert manifest["skeletons"]["written"] == 6
+    take = Take(tmp_path / "t")
+    stream = take.skeletons()
+    assert stream.skeleton == "test-h36m17-toes"
+    assert stream.joints.shape == (6, 20, 3)
+    assert stream.views.shape == (6, 20)
+    trc = read_trc(export_take(take, "trc", tmp_path / "t.trc"))
+    assert trc.markers == toes_skeleton.joints
+    np.testing.assert_allclose(trc.frames, stream.joints, atol=1e-9)
+    lines = export_take(take, "jsonl", tmp_path / "t.jsonl").read_text().splitlines()
+    assert [len(json.loads(line)["joints"]) for line in lines] == [20] * 6
+    assert export_take(take, "bvh", tmp_path / "t.bvh").read_text().startswith("HIERARCHY")
+
+
+def test_a_stream_whose_joints_are_not_its_layout_s_is_refused(tmp_path: Path, toes_skeleton: Skeleton,
+                                                              stick_skeleton: Skeleton) -> None:
+    short = skeleton(1)
+    short["joints"] = short["joints"][:16]
+    with pytest.raises(TakeError, match="16 joints and 17 views; layout h36m17 has 17 joints"):
+        skeleton_stream([skeleton(0), short])
+    with pytest.raises(TakeError, match="a take holds one layout"):
+        skeleton_stream([skeleton(0), layout_message(1, toes_skeleton)])
+    with pytest.raises(TakeError, match="a take holds one layout"):
+        skeleton_stream([skeleton(0)], toes_skeleton.name)  # the manifest's layout, not the messages'
+    with pytest.raises(TakeError, match="unknown skeleton 'crosspose-body99'"):
+        skeleton_stream([{**skeleton(0), "skeleton": "crosspose-body99"}])
+    assert skeleton_stream([], toes_skeleton.name).joints.shape == (0, 20, 3)
+    # a layout without a humanoid mapping exports its markers, and refuses rotations by name
+    w = TakeWriter(tmp_path / "s", take_id="s", name="s", metadata=None, cameras=CAMERAS, frames="none")
+    for seq in range(4):
+        w.add_skeleton(layout_message(seq, stick_skeleton))
+    w.close()
+    take = Take(tmp_path / "s")
+    assert read_trc(export_take(take, "trc", tmp_path / "s.trc")).markers == stick_skeleton.joints
+    with pytest.raises(TakeError, match="as bvh: layout test-stick5 has no humanoid mapping"):
+        export_take(take, "bvh", tmp_path / "s.bvh")

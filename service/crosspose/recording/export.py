@@ -2,7 +2,8 @@
 
 BVH and C3D come from :func:`crosspose.motion.write_motion` (joint rotations from the 3D joints);
 TRC from :mod:`crosspose.io.trc` (OpenSim markers, Y-up); JSON lines are the recorded websocket
-messages themselves. ``zip`` packs the take folder (frames, timestamps, calibration, config, stream).
+messages themselves. Markers, labels and rotations follow the take's joint layout. ``zip`` packs the
+take folder (frames, timestamps, calibration, config, stream).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from crosspose.recording.take import Take, TakeError
+from crosspose.skeleton import get_skeleton
 
 ExportFormat = Literal["jsonl", "trc", "bvh", "c3d", "zip"]
 FORMATS: tuple[str, ...] = ("jsonl", "trc", "bvh", "c3d", "zip")
@@ -39,7 +41,8 @@ def export_take(take: Take, fmt: str, out: str | Path) -> Path:
     """Write ``take`` as ``fmt`` (one of :data:`FORMATS`) to ``out``; returns the path.
 
     Raises:
-        TakeError: an unknown format, or a take without solved frames for a motion format.
+        TakeError: an unknown format, a take without solved frames for a motion format, or (bvh, c3d) a take
+            whose layout the motion writer refuses.
         ImportError: bvh/c3d while :mod:`crosspose.motion` has no ``write_motion``.
     """
     out = Path(out)
@@ -60,16 +63,18 @@ def export_take(take: Take, fmt: str, out: str | Path) -> Path:
     if not messages:
         raise TakeError(f"take {take.id} holds no solved skeletons to export as {fmt}")
     stream = take.skeletons()
+    skeleton = get_skeleton(stream.skeleton)
     if fmt == "trc":
         from crosspose.io.trc import Trc, write_trc
-        from crosspose.skeleton import get_skeleton
 
-        names = get_skeleton(stream.skeleton).joints
-        trc = Trc(
-            markers=tuple(names), frames=stream.joints, rate=frame_rate(stream.times_s), times=stream.times_s
-        )
+        rate = frame_rate(stream.times_s)
+        trc = Trc(markers=skeleton.joints, frames=stream.joints, rate=rate, times=stream.times_s)
         return write_trc(trc, out)
     from crosspose.motion import write_motion  # the motion package's writer (joint rotations)
 
-    write_motion(out, stream.joints, stream.confidence, stream.times_s, format=cast(Any, fmt))
+    try:
+        write_motion(out, stream.joints, stream.confidence, stream.times_s, format=cast(Any, fmt),
+                     skeleton=skeleton)
+    except ValueError as err:  # e.g. a layout the humanoid bones have no mapping for
+        raise TakeError(f"take {take.id} cannot be exported as {fmt}: {err}") from None
     return out

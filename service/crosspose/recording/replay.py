@@ -60,8 +60,12 @@ def compare(replayed: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> R
     pairs = [(m, rec[int(m["seq"])]) for m in replayed if int(m["seq"]) in rec]
     if not pairs:
         return ReplayComparison(0, float("nan"), float("nan"), float("nan"), False)
-    a = skeleton_stream([p[0] for p in pairs]).joints
-    b = skeleton_stream([p[1] for p in pairs]).joints
+    replayed_stream = skeleton_stream([p[0] for p in pairs])
+    recorded_stream = skeleton_stream([p[1] for p in pairs])
+    if replayed_stream.skeleton != recorded_stream.skeleton:
+        raise TakeError(f"the replay solved layout {replayed_stream.skeleton}, the take holds "
+                        f"{recorded_stream.skeleton}: replay with the take's solver layout to compare")
+    a, b = replayed_stream.joints, recorded_stream.joints
     d = np.linalg.norm(a - b, axis=-1)
     d = d[np.isfinite(d)]
     if d.size == 0:

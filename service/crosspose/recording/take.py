@@ -31,6 +31,7 @@ import numpy as np
 
 from crosspose.durable import write_atomic
 from crosspose.recording.log import ReadResult, read_records
+from crosspose.skeleton import H36M17, Skeleton, get_skeleton
 
 FramesFormat = Literal["jpeg", "png", "none"]
 TAKE_VERSION = 1
@@ -109,9 +110,10 @@ class RecordedFrameSet:
 
 @dataclass
 class SkeletonStream:
-    """The solved stream of a take as arrays (``N`` frames, ``J`` joints).
+    """The solved stream of a take as arrays (``N`` frames, ``J`` joints of one layout).
 
     Attributes:
+        skeleton: the joint layout's name (:func:`crosspose.skeleton.get_skeleton`).
         seq: ``(N,)`` frame set numbers; t_capture_ns: ``(N,)``; times_s: ``(N,)`` from the first frame;
         joints: ``(N, J, 3)`` metres (NaN = not solved); confidence: ``(N, J)``; views: ``(N, J)``.
     """
@@ -126,14 +128,28 @@ class SkeletonStream:
     messages: list[dict[str, Any]]
 
 
-def skeleton_stream(messages: Sequence[Mapping[str, Any]]) -> SkeletonStream:
-    """Arrays of a list of ``skeleton.`` messages (see :class:`SkeletonStream`)."""
+def skeleton_stream(messages: Sequence[Mapping[str, Any]], skeleton: str | None = None) -> SkeletonStream:
+    """Arrays of a list of ``skeleton.`` messages (see :class:`SkeletonStream`).
+
+    The layout is the one the messages name (``skeleton``: the one they must name, e.g. a take manifest's;
+    a stream without messages is of that layout, Human3.6M-17 when none is named).
+
+    Raises:
+        TakeError: a message naming another layout, an unknown one, or joints or views that are not its
+            layout's count (never read as another layout, padded or cut).
+    """
     n = len(messages)
-    j = len(messages[0]["joints"]) if n else 17
+    name = skeleton if skeleton is not None else str(messages[0].get("skeleton")) if n else H36M17.name
+    try:
+        layout = get_skeleton(name)
+    except KeyError as err:
+        raise TakeError(f"the skeleton stream's layout: {err.args[0]}") from None
+    j = layout.num_joints
     joints = np.full((n, j, 3), np.nan)
     conf = np.zeros((n, j))
     views = np.zeros((n, j), dtype=np.int64)
     for i, m in enumerate(messages):
+        _check_layout(m, layout)
         arr = np.array([[np.nan if v is None else v for v in row] for row in m["joints"]], dtype=float)
         joints[i] = arr[:, :3]
         conf[i] = np.nan_to_num(arr[:, 3], nan=0.0)
@@ -141,7 +157,7 @@ def skeleton_stream(messages: Sequence[Mapping[str, Any]]) -> SkeletonStream:
     t = np.array([int(m["t_capture_ns"]) for m in messages], dtype=np.int64)
     times = (t - t[0]) / 1e9 if n else np.zeros(0)
     return SkeletonStream(
-        skeleton=str(messages[0].get("skeleton", "h36m17")) if n else "h36m17",
+        skeleton=layout.name,
         seq=np.array([int(m["seq"]) for m in messages], dtype=np.int64),
         t_capture_ns=t,
         times_s=times,
@@ -150,6 +166,17 @@ def skeleton_stream(messages: Sequence[Mapping[str, Any]]) -> SkeletonStream:
         views=views,
         messages=[dict(m) for m in messages],
     )
+
+
+def _check_layout(message: Mapping[str, Any], layout: Skeleton) -> None:
+    seq = message.get("seq")
+    if message.get("skeleton") != layout.name:
+        raise TakeError(f"skeleton message {seq} is of layout {message.get('skeleton')!r}, the stream's is "
+                        f"{layout.name}: a take holds one layout")
+    counts = {key: len(message.get(key) or ()) for key in ("joints", "views")}
+    if counts["joints"] != layout.num_joints or counts["views"] not in (0, layout.num_joints):
+        raise TakeError(f"skeleton message {seq} has {counts['joints']} joints and {counts['views']} views; "
+                        f"layout {layout.name} has {layout.num_joints} joints")
 
 
 class Take:
@@ -199,8 +226,9 @@ class Take:
         return out
 
     def skeletons(self) -> SkeletonStream:
-        """The solved stream as arrays."""
-        return skeleton_stream(self.skeleton_messages())
+        """The solved stream as arrays, in the layout the manifest records (takes written before it did:
+        the one the messages name)."""
+        return skeleton_stream(self.skeleton_messages(), self.manifest.get("skeletons", {}).get("skeleton"))
 
     def calibration_files(self) -> list[Path]:
         """The rig files of the calibrations in force during the take (oldest first)."""

@@ -141,7 +141,7 @@ class TakeWriter:
                 "last_t_ref_ns": None,
             },
             "cameras_frames": {c: {"written": 0, "missing_in_sets": 0, "seq_gaps": 0} for c in cameras},
-            "skeletons": {"written": 0, "first_seq": None, "last_seq": None},
+            "skeletons": {"written": 0, "first_seq": None, "last_seq": None, "skeleton": None},
             "bytes": 0,
         }
         self._next_flush = time.monotonic_ns() + self.flush_ns
@@ -261,11 +261,17 @@ class TakeWriter:
         fs["last_seq"], fs["last_t_ref_ns"] = seq, record["t_ref_ns"]
 
     def add_skeleton(self, message: Mapping[str, Any]) -> None:
-        """Append one ``skeleton.`` message (the websocket message) to ``skeletons.jsonl``."""
+        """Append one ``skeleton.`` message (the websocket message) to ``skeletons.jsonl``; the first one's
+        layout is the take's (manifest ``skeletons.skeleton``), a message of another is a ValueError."""
+        sk = self.manifest["skeletons"]
+        layout = message.get("skeleton")
+        if sk["skeleton"] is not None and layout != sk["skeleton"]:
+            raise ValueError(f"skeleton message {message.get('seq')} is of layout {layout!r}; take "
+                             f"{self.manifest['id']} holds {sk['skeleton']} (one layout per take)")
         line = (json.dumps(message, separators=(",", ":")) + "\n").encode()
         self._guard(lambda: self._skeletons.write(line))
         self.skeleton_bytes += len(line)
-        sk = self.manifest["skeletons"]
+        sk["skeleton"] = layout
         sk["written"] += 1
         seq = message.get("seq")
         if sk["first_seq"] is None:
