@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,11 +14,13 @@ from typer.testing import CliRunner
 from crosspose.cli.reconstruct import reconstruct_command
 from crosspose.io.trc import Trc, read_trc
 from crosspose.reconstruct import (
+    ReconstructError,
     Reconstruction,
     read_reconstruction,
+    solve_sequence,
     write_reconstruction,
 )
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import H36M17, Skeleton
 
 POSE = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
 TRC = ("pose2sim-0.4.15", "Pose2Sim/Demo/opensim/Balancing_for_IK.trc")
@@ -85,6 +88,45 @@ def test_motion_outputs(tmp_path: Path) -> None:
     assert len(lines) == 41
     assert json.loads(lines[8])["joints"][H36M17.index("l_wrist")] is None
     assert len(json.loads(lines[1])["rotations"]) == 19
+
+
+def test_a_reconstruction_carries_its_layout(tmp_path: Path, toes_skeleton: Skeleton,
+                                             stick_skeleton: Skeleton) -> None:
+    rng = np.random.default_rng(4)
+    n, j = 3, toes_skeleton.num_joints
+    rec = Reconstruction(rng.uniform(-1, 1, (n, j, 3)), rng.uniform(0, 1, (n, j)), np.full((n, j), 3),
+                         np.full(n, 5.0), np.arange(10, 10 + n), ("a", "b"), 60.0, skeleton=toes_skeleton)
+    path = write_reconstruction(rec, tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    assert (doc["skeleton"], len(doc["joint_names"])) == (toes_skeleton.name, 20)
+    assert len(doc["frames"][0]["joints"]) == 20
+    back = read_reconstruction(path)
+    assert back.skeleton is toes_skeleton
+    np.testing.assert_allclose(back.joints, rec.joints, atol=1e-6)
+    assert read_trc(write_reconstruction(rec, tmp_path / "r.trc")).markers == toes_skeleton.joints
+    # a file whose rows do not fit the layout it names, or naming one unknown here, is refused
+    doc["frames"][1]["joints"] = doc["frames"][1]["joints"][:17]
+    (tmp_path / "cut.json").write_text(json.dumps(doc))
+    with pytest.raises(ReconstructError, match="frame 11 has 17 joints, 20 confidences and 20 view counts; "
+                                               "layout test-h36m17-toes has 20 joints"):
+        read_reconstruction(tmp_path / "cut.json")
+    (tmp_path / "other.json").write_text(json.dumps({**doc, "skeleton": "crosspose-body99"}))
+    with pytest.raises(ReconstructError, match="unknown skeleton 'crosspose-body99'"):
+        read_reconstruction(tmp_path / "other.json")
+    with pytest.raises(ValueError, match=r"layout test-h36m17-toes needs joints \(N, 20, 3\)"):
+        Reconstruction(rec.joints[:, :17], rec.confidence[:, :17], rec.views[:, :17], rec.solve_ms,
+                       rec.frame_numbers, ("a", "b"), skeleton=toes_skeleton)
+    # the solver's layout, not 17, sets the keypoints' shape
+    solver = SimpleNamespace(skeleton=toes_skeleton)
+    with pytest.raises(ValueError, match=r"\(N, 2, 20, 3\) \(the solver's layout test-h36m17-toes\)"):
+        solve_sequence(np.zeros((2, 2, 17, 3)), ["a", "b"], solver=solver)  # type: ignore[arg-type]  # a 2-camera rig
+    # rotations need a humanoid mapping: refused by name, markers are not
+    j = stick_skeleton.num_joints
+    stick = Reconstruction(np.zeros((2, j, 3)), np.ones((2, j)), np.full((2, j), 3), np.zeros(2),
+                           np.arange(2), ("a", "b"), skeleton=stick_skeleton)
+    with pytest.raises(ReconstructError, match="layout test-stick5 has no humanoid mapping"):
+        write_reconstruction(stick, tmp_path / "s.bvh")
+    assert read_trc(write_reconstruction(stick, tmp_path / "s.trc")).markers == stick_skeleton.joints
 
 
 def test_unknown_output_suffix(tmp_path: Path) -> None:

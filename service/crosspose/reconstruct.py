@@ -2,17 +2,17 @@
 
 Two inputs (DESIGN §5, ``crosspose reconstruct``):
 
-* ``--keypoints``, for Pose2Sim/OpenPose users: each frame's detections are mapped into H36M-17
-  (:func:`crosspose.skeleton.map_keypoints`) and solved by
+* ``--keypoints``, for Pose2Sim/OpenPose users: each frame's detections are mapped into the solver's
+  joint layout (:func:`crosspose.skeleton.map_keypoints`) and solved by
   :meth:`crosspose.solver.Solver.solve_keypoints`;
 * ``--videos``: synchronized videos, one per camera, through the live service's own path
   (:func:`crosspose.core.videos.track_videos`: crops from the performer's track,
   the detector on a cold start, backbone + fusion network, :meth:`crosspose.solver.Solver.solve`).
 
-Both solve frame by frame with the solver's tracking and per-performer limb lengths. Outputs:
-``.trc`` (OpenSim, Y-up as Pose2Sim writes it, H36M joint names as markers), ``.json`` (ours: Z-up
-metres, per-joint confidence and supporting views), or :mod:`crosspose.motion`'s ``.bvh`` (rotations),
-``.c3d`` and ``.jsonl``.
+Both solve frame by frame with the solver's tracking and per-performer limb lengths, in the solver's
+joint layout (:class:`Reconstruction.skeleton`). Outputs: ``.trc`` (OpenSim, Y-up as Pose2Sim writes it,
+the layout's joint names as markers), ``.json`` (ours: Z-up metres, per-joint confidence and supporting
+views, the layout named), or :mod:`crosspose.motion`'s ``.bvh`` (rotations), ``.c3d`` and ``.jsonl``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from crosspose.geometry import CameraRig
 from crosspose.io.openpose import PersonChoice, read_multiview
 from crosspose.io.trc import Trc, write_trc
 from crosspose.io.videos import SyncedVideos, VideoError, video_files
-from crosspose.skeleton import H36M17, get_layout, map_keypoints
+from crosspose.skeleton import H36M17, Skeleton, get_layout, get_skeleton, map_keypoints
 
 OUTPUT_SUFFIXES = (".trc", ".json", ".bvh", ".c3d", ".jsonl")
 JSON_FORMAT = "crosspose-reconstruction"
@@ -44,17 +44,20 @@ class ReconstructError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Reconstruction:
-    """A reconstructed take (``N`` frames, H36M-17 joints).
+    """A reconstructed take (``N`` frames, ``J`` joints of :attr:`skeleton`).
 
     Attributes:
-        joints: ``(N, 17, 3)`` metres, our Z-up world; NaN where a frame had too few views.
-        confidence: ``(N, 17)`` in ``[0, 1]`` (below 0.1 for joints fewer than two views support).
-        views: ``(N, 17)`` number of views supporting each joint.
+        joints: ``(N, J, 3)`` metres, our Z-up world; NaN where a frame had too few views.
+        confidence: ``(N, J)`` in ``[0, 1]`` (below 0.1 for joints fewer than two views support).
+        views: ``(N, J)`` number of views supporting each joint.
         solve_ms: ``(N,)`` wall time of each frame's solve (keypoints → heatmaps → 3D), ms; NaN if skipped.
         frame_numbers: ``(N,)`` frame numbers from the keypoint file names.
         camera_names: the calibration's cameras, in the order solved.
         fps: frames per second of the take.
         stats: extras of the run (for videos: inference timings, detector runs, the network's provider).
+        skeleton: the joint layout (the solver's).
+    Raises:
+        ValueError: arrays whose joint axis is not the layout's.
     """
 
     joints: np.ndarray
@@ -65,6 +68,14 @@ class Reconstruction:
     camera_names: tuple[str, ...]
     fps: float = 30.0
     stats: dict[str, Any] = field(default_factory=dict)
+    skeleton: Skeleton = H36M17
+
+    def __post_init__(self) -> None:
+        n, j = self.joints.shape[0], self.skeleton.num_joints
+        if self.joints.shape != (n, j, 3) or self.confidence.shape != (n, j) or self.views.shape != (n, j):
+            raise ValueError(
+                f"a reconstruction of layout {self.skeleton.name} needs joints (N, {j}, 3), confidence and "
+                f"views (N, {j}); got {self.joints.shape}, {self.confidence.shape}, {self.views.shape}")
 
     @property
     def num_frames(self) -> int:
@@ -78,14 +89,14 @@ class Reconstruction:
         return (self.frame_numbers - self.frame_numbers[0]) / self.fps
 
     def to_trc(self, units: str = "m", min_views: int = 2) -> Trc:
-        """As OpenSim markers named after the H36M joints (frames numbered from 1).
+        """As OpenSim markers named after the layout's joints (frames numbered from 1).
 
         Joints fewer than ``min_views`` views support are left empty rather than guessed.
         """
         joints = np.where((self.views >= min_views)[..., None], self.joints, np.nan)
         numbers = np.arange(1, self.num_frames + 1) if self.num_frames == 0 else (
             self.frame_numbers - self.frame_numbers[0] + 1)
-        return Trc(H36M17.joints, joints, self.fps, units, self.times, numbers)
+        return Trc(self.skeleton.joints, joints, self.fps, units, self.times, numbers)
 
     def to_json(self) -> dict[str, Any]:
         """Our JSON document (Z-up metres; ``null`` for a missing coordinate)."""
@@ -107,9 +118,9 @@ class Reconstruction:
         return {
             "format": JSON_FORMAT,
             "v": 1,
-            "skeleton": H36M17.name,
-            "joint_names": list(H36M17.joints),
-            "bones": [list(b) for b in H36M17.bones],
+            "skeleton": self.skeleton.name,
+            "joint_names": list(self.skeleton.joints),
+            "bones": [list(b) for b in self.skeleton.bones],
             "units": "m",
             "up": "z",
             "fps": self.fps,
@@ -119,13 +130,26 @@ class Reconstruction:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Reconstruction:
-        """Inverse of :meth:`to_json`."""
-        if doc.get("format") != JSON_FORMAT or doc.get("skeleton") != H36M17.name:
-            raise ReconstructError(f"not a {JSON_FORMAT} document of skeleton {H36M17.name}")
+        """Inverse of :meth:`to_json`, in the layout the document names (one :func:`get_skeleton` knows,
+        whose joint names the document repeats; every frame one row per joint)."""
+        if doc.get("format") != JSON_FORMAT:
+            raise ReconstructError(f"not a {JSON_FORMAT} document")
+        try:
+            skeleton = get_skeleton(str(doc.get("skeleton")))
+        except KeyError as err:
+            raise ReconstructError(f"a {JSON_FORMAT} document of {err.args[0]}") from None
+        if list(doc.get("joint_names", skeleton.joints)) != list(skeleton.joints):
+            raise ReconstructError(f"the document's joint_names are not those of layout {skeleton.name}")
         frames = doc["frames"]
-        j = H36M17.num_joints
+        j = skeleton.num_joints
+        for f in frames:
+            counts = [len(f[key]) for key in ("joints", "confidence", "views")]
+            if counts != [j, j, j]:
+                raise ReconstructError(f"frame {f.get('frame')} has {counts[0]} joints, {counts[1]} "
+                                       f"confidences and {counts[2]} view counts; layout {skeleton.name} has "
+                                       f"{j} joints")
         joints = np.array([[[np.nan if v is None else v for v in p] for p in f["joints"]] for f in frames],
-                          dtype=np.float64).reshape(-1, H36M17.num_joints, 3)
+                          dtype=np.float64).reshape(-1, j, 3)
         return cls(
             joints=joints,
             confidence=np.array([f["confidence"] for f in frames], dtype=np.float64).reshape(-1, j),
@@ -134,6 +158,7 @@ class Reconstruction:
             frame_numbers=np.array([f["frame"] for f in frames], dtype=np.int64),
             camera_names=tuple(doc["cameras"]),
             fps=float(doc["fps"]),
+            skeleton=skeleton,
         )
 
 
@@ -148,24 +173,31 @@ def _rig(calibration: str | Path | CameraRig) -> CameraRig:
 
 def solve_sequence(keypoints: np.ndarray, rig: CameraRig, *, progress: bool = True,
                    solver: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Solve ``(N, C, 17, 3)`` H36M keypoints frame by frame → joints, confidence, views, solve_ms.
+    """Solve ``(N, C, J, 3)`` keypoints in the solver's layout frame by frame → joints, confidence, views,
+    solve_ms.
 
     A frame where fewer than two cameras see anyone is not solved (NaN joints, no views); the
     solver's own fallback (confidence drop, joints at the edge of the tracked grid) restarts the cold
     search when the performer reappears elsewhere.
+
+    Raises:
+        ValueError: keypoints whose joint axis is not the solver's layout's.
     """
     from tqdm import tqdm
 
     from crosspose.solver import Solver
 
-    if keypoints.ndim != 4 or keypoints.shape[1:] != (len(rig), H36M17.num_joints, 3):
-        raise ValueError(
-            f"keypoints must have shape (N, {len(rig)}, {H36M17.num_joints}, 3), got {keypoints.shape}")
     solver = Solver() if solver is None else solver
+    layout: Skeleton = solver.skeleton
+    j = layout.num_joints
+    if keypoints.ndim != 4 or keypoints.shape[1:] != (len(rig), j, 3):
+        raise ValueError(
+            f"keypoints must have shape (N, {len(rig)}, {j}, 3) (the solver's layout {layout.name}), got "
+            f"{keypoints.shape}")
     n = keypoints.shape[0]
-    joints = np.full((n, H36M17.num_joints, 3), np.nan)
-    confidence = np.zeros((n, H36M17.num_joints))
-    views = np.zeros((n, H36M17.num_joints), dtype=np.int64)
+    joints = np.full((n, j, 3), np.nan)
+    confidence = np.zeros((n, j))
+    views = np.zeros((n, j), dtype=np.int64)
     solve_ms = np.full(n, np.nan)
     for i in tqdm(range(n), desc="reconstruct", unit="frame", disable=not progress):
         seen = (keypoints[i, :, :, 2] > 0).any(axis=-1).sum()
@@ -200,10 +232,14 @@ def reconstruct(
         max_frames: solve only the first frames (``None``: all).
         person: which detected person to follow (see :mod:`crosspose.io.openpose`).
         progress: show a progress bar.
-        solver: a :class:`~crosspose.solver.Solver` to use (default: a new one with default options).
+        solver: a :class:`~crosspose.solver.Solver` to use (default: a new one with default options); the
+            detections are mapped into its layout.
     Raises:
-        ReconstructError, KeypointsError, CalibrationError: bad inputs, with a message saying which.
+        ReconstructError, KeypointsError, CalibrationError: bad inputs, with a message saying which (also a
+            solver layout the detector's layout cannot be mapped into).
     """
+    from crosspose.solver import Solver
+
     if not (math.isfinite(fps) and fps > 0):
         raise ReconstructError(f"fps must be a positive number, got {fps}")
     try:
@@ -214,9 +250,16 @@ def reconstruct(
     views = read_multiview(keypoints_dir, rig.names, src.num_joints, person)
     raw = views.keypoints if max_frames is None else views.keypoints[:max_frames]
     numbers = views.frame_numbers[: raw.shape[0]]
-    h36m = map_keypoints(raw, src)  # (N, C, 17, 3)
-    joints, confidence, support, solve_ms = solve_sequence(h36m, rig, progress=progress, solver=solver)
-    return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps))
+    solver = Solver() if solver is None else solver
+    skeleton: Skeleton = solver.skeleton
+    try:
+        mapped = map_keypoints(raw, src, dst=skeleton.name)  # (N, C, J, 3)
+    except (KeyError, ValueError) as err:
+        raise ReconstructError(f"{src.name} keypoints cannot be mapped into the solver's layout "
+                               f"{skeleton.name}: {err}") from None
+    joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=solver)
+    return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps),
+                          skeleton=skeleton)
 
 
 def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
@@ -300,7 +343,8 @@ def reconstruct_videos(
     overlays = None if overlays_dir is None else Path(overlays_dir)
     if overlays is not None:
         overlays.mkdir(parents=True, exist_ok=True)
-    j = H36M17.num_joints
+    skeleton: Skeleton = solver.skeleton
+    j = skeleton.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
     try:
         videos = SyncedVideos(paths, max_frames)
@@ -332,7 +376,7 @@ def reconstruct_videos(
         np.stack(joints) if n else np.zeros((0, j, 3)), np.stack(confidence) if n else np.zeros((0, j)),
         np.stack(views).astype(np.int64) if n else np.zeros((0, j), np.int64),
         np.array(solve_ms, dtype=np.float64), np.arange(n, dtype=np.int64), tuple(rig.names), float(fps),
-        stats)
+        stats, skeleton)
 
 
 def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:
@@ -354,7 +398,7 @@ def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:
 
         joints = np.where((rec.views >= 2)[..., None], rec.joints, np.nan)
         try:
-            return write_motion(path, joints, rec.confidence, rec.times, fps=rec.fps)
+            return write_motion(path, joints, rec.confidence, rec.times, fps=rec.fps, skeleton=rec.skeleton)
         except ValueError as e:
             raise ReconstructError(f"{path}: {e}") from None
     path.write_text(json.dumps(rec.to_json()), encoding="utf-8")
