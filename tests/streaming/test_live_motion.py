@@ -13,6 +13,7 @@ from crosspose.config import ConfigError, load_config
 from crosspose.config.settings import FilterConfig, FilterGroupConfig, StreamingConfig, VmcConfig
 from crosspose.motion import BONES, UNITY_BONES, FilterSettings, LiveRotations
 from crosspose.runtime.demo import synthetic_config
+from crosspose.skeleton import H36M17, Skeleton
 from crosspose.streaming import BONE_ADDRESS, VmcSender
 from crosspose.streaming.live import LiveMotion, filter_settings
 from crosspose.studio import make_scene
@@ -71,6 +72,31 @@ def test_filter_errors_are_counted_and_the_stream_goes_on() -> None:
     x = np.ones((17, 3))
     assert live.filter_joints(1.0, x) is x
     assert live.errors == 1
+
+
+def test_live_motion_follows_the_solver_s_layout(tmp_path: Path, toes_skeleton: Skeleton,
+                                                 stick_skeleton: Skeleton) -> None:
+    joints17 = performer(12)
+    leaves = [H36M17.index(n) for n in ("l_ankle", "r_ankle", "head")]
+    joints = np.concatenate([joints17, joints17[:, leaves] + [0.1, 0.0, 0.0]], axis=1)  # 20 joints
+    live = LiveMotion(warmup_frames=3, skeleton=toes_skeleton)
+    reference = LiveRotations(warmup_frames=3)
+    for i in range(len(joints)):
+        out, ref = live.update(i / 30, joints[i], np.ones(20)), reference.update(joints17[i], np.ones(17))
+        assert (out is None) == (ref is None)
+        if out is not None and ref is not None:
+            np.testing.assert_array_equal(out.rotations, ref[1])
+    assert (live.rotated, live.errors) == (len(joints) - 2, 0)
+    # 17 joints reaching a 20-joint solver's live motion: an error (counted), never read as H36M-17
+    assert live.update(1.0, joints17[0], np.ones(17)) is None
+    assert live.errors == 1
+    # a layout without humanoid bones or filter groups is refused when the stage starts, by name
+    with pytest.raises(ValueError, match="layout test-stick5 has no humanoid mapping"):
+        LiveMotion(skeleton=stick_skeleton)
+    config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=2, frames=10)
+    on = config.model_copy(update={"filter": FilterConfig(enabled=True)})
+    with pytest.raises(ValueError, match="do not name l_toe, r_toe, nose of layout test-h36m17-toes"):
+        LiveMotion.from_config(on, toes_skeleton)
 
 
 def test_filter_config_maps_to_filter_settings(tmp_path: Path) -> None:

@@ -59,12 +59,14 @@ class SolverStage:
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "solver", config.supervisor.heartbeat_s)
-        self.pose_step = PoseStep(Solver(**config.solver.options))
+        solver = Solver(**config.solver.options)
+        self.skeleton = solver.skeleton
+        self.pose_step = PoseStep(solver)
         self.rate = RateMeter()
         self.solved = 0
         self.errors = 0
         self.last_solve_ms = float("nan")
-        self.live = LiveMotion.from_config(config)
+        self.live = LiveMotion.from_config(config, self.skeleton)
 
     def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
         """Solve the newest queued heatmaps (if any arrive within ``timeout_ms``); returns the message."""
@@ -106,7 +108,8 @@ class SolverStage:
             calibration_version=header.get("calibration_version"),
         )
         # The VMC bundle leaves as soon as the message is stamped, before the bus publication.
-        tracking = bool(np.isfinite(pose.joints[0]).all() and pose.confidence[0] >= 0.1)  # pelvis seen
+        root = self.skeleton.root
+        tracking = bool(np.isfinite(pose.joints[root]).all() and pose.confidence[root] >= 0.1)  # pelvis seen
         self.live.send_vmc(message["seq"], message["t_publish_ns"], tracking=tracking)
         if self.live.rotations_enabled:
             live = self.live

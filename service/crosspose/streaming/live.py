@@ -11,7 +11,9 @@
 
 Failures of the motion code never stop the solver: they are counted (``errors``) and logged once;
 that frame simply has no rotations. A performer lost for ``lost_reset_s`` seconds resets the rotations
-(the next one gets a newly estimated rest pose) and the filter.
+(the next one gets a newly estimated rest pose) and the filter. Joints are those of the solver's layout
+(``skeleton``): a layout the filter's groups or the humanoid bones have no entry for is refused when
+the stage starts (``ValueError`` naming the joints), never filtered or rotated as another layout.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosspose.skeleton import H36M17, Skeleton
 from crosspose.streaming.sender import VmcSender
 
 if TYPE_CHECKING:
@@ -52,8 +55,10 @@ class LiveMotion:
         rotations: compute rotations at all (False: ``update`` returns None and VMC sends status only).
         make_filter: builds a fresh filter (called at start and after a reset); None: no filtering.
         vmc: the VMC sender, or None.
-        lost_reset_s: reset after this long without a usable pelvis (seconds of capture time).
+        lost_reset_s: reset after this long without a usable root joint (the pelvis; seconds of capture
+            time).
         warmup_frames: frames of a confident performer that estimate the rest pose.
+        skeleton: the layout of the joints (the solver's).
     """
 
     def __init__(
@@ -64,14 +69,16 @@ class LiveMotion:
         vmc: VmcSender | None = None,
         lost_reset_s: float = 5.0,
         warmup_frames: int = 30,
+        skeleton: Skeleton = H36M17,
     ) -> None:
         from crosspose.motion import BONE_PARENTS, BONES, UNITY_BONES, LiveRotations
 
+        self.skeleton = skeleton
         self.bones = BONES
         self.parents = BONE_PARENTS
         self.unity_bones = tuple(UNITY_BONES[b] for b in BONES)
         self.rotations_enabled = rotations
-        self._live = LiveRotations(warmup_frames=warmup_frames) if rotations else None
+        self._live = LiveRotations(warmup_frames=warmup_frames, skeleton=skeleton) if rotations else None
         self._make_filter = make_filter
         self._filter = make_filter() if make_filter is not None else None
         self.vmc = vmc
@@ -84,15 +91,16 @@ class LiveMotion:
         self.resets = 0
 
     @classmethod
-    def from_config(cls, config: Any) -> LiveMotion:
-        """From the service config (``streaming``, ``filter``; duck-typed, no pydantic import here)."""
+    def from_config(cls, config: Any, skeleton: Skeleton = H36M17) -> LiveMotion:
+        """From the service config (``streaming``, ``filter``; duck-typed, no pydantic import here), for
+        joints of ``skeleton`` (the solver's layout)."""
         streaming, filt = config.streaming, config.filter
         make_filter = None
         if filt.enabled:
             from crosspose.motion import OneEuroFilter
 
             settings = filter_settings(filt.groups)
-            make_filter = lambda: OneEuroFilter(settings)  # noqa: E731
+            make_filter = lambda: OneEuroFilter(settings, skeleton)  # noqa: E731
         vmc = None
         if streaming.vmc.enabled:
             from crosspose.motion import BONES, UNITY_BONES
@@ -104,7 +112,8 @@ class LiveMotion:
                 root_mode=streaming.vmc.root,
                 diagnostics=streaming.vmc.diagnostics,
             )
-        return cls(rotations=streaming.rotations or vmc is not None, make_filter=make_filter, vmc=vmc)
+        return cls(rotations=streaming.rotations or vmc is not None, make_filter=make_filter, vmc=vmc,
+                   skeleton=skeleton)
 
     @property
     def filtering(self) -> bool:
@@ -123,12 +132,14 @@ class LiveMotion:
             return joints
 
     def update(self, t_s: float, joints: np.ndarray, confidence: np.ndarray) -> LiveFrame | None:
-        """Rotations of one frame (``joints (17, 3)`` Z-up m, ``confidence (17,)``); None while unknown."""
+        """Rotations of one frame (``joints (J, 3)`` Z-up m, ``confidence (J,)`` of :attr:`skeleton`); None
+        while unknown."""
         self.frames += 1
         self.latest = None
         if self._live is None:
             return None
-        pelvis_ok = bool(np.isfinite(joints[0]).all() and confidence[0] > 0)
+        root = self.skeleton.root
+        pelvis_ok = bool(np.isfinite(joints[root]).all() and confidence[root] > 0)
         if pelvis_ok:
             self._last_seen_s = t_s
         elif self._last_seen_s is not None and t_s - self._last_seen_s > self.lost_reset_s:
