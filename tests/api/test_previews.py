@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from api_service import DEMO_NAMES, Service
 
+from crosspose.api import create_app
 from crosspose.api.previews import PreviewBoard
-from crosspose.skeleton import H36M17
+from crosspose.api.testing import serve_in_thread
+from crosspose.runtime.api_stage import build_state
+from crosspose.runtime.demo import synthetic_config
+from crosspose.skeleton import H36M17, Skeleton
 
 
 def jpeg(width: int = 160, height: int = 90, value: int = 128) -> bytes:
@@ -145,3 +151,21 @@ def test_skeleton_layout_is_the_solver_s(service: Service) -> None:
     assert body["sides"][H36M17.index("l_wrist")] == "left"
     assert body["sides"][H36M17.index("r_knee")] == "right"
     assert body["sides"][H36M17.index("pelvis")] == "center"
+
+
+def test_skeleton_layout_is_the_one_the_service_publishes(tmp_path: Path, toes_skeleton: Skeleton) -> None:
+    """The route describes the solver's layout (config ``solver.options.skeleton``), not a constant."""
+    config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=2, frames=10)
+    solver = config.solver.model_copy(update={"options": {"skeleton": toes_skeleton.name}})
+    state = build_state(config.model_copy(update={"solver": solver}))
+    assert state.skeleton is toes_skeleton
+    with serve_in_thread(create_app(state)) as base_url:
+        body = httpx.get(base_url + "/api/v1/skeleton", timeout=10).json()
+    assert body["name"] == "test-h36m17-toes"
+    assert body["joints"] == list(toes_skeleton.joints)
+    assert body["parents"] == list(toes_skeleton.parents)
+    assert body["sides"][toes_skeleton.index("l_toe")] == "left"
+    assert body["sides"][toes_skeleton.index("nose")] == "center"
+    unknown = config.solver.model_copy(update={"options": {"skeleton": "crosspose-body99"}})
+    with pytest.raises(ValueError, match=r"solver\.options\.skeleton: unknown skeleton 'crosspose-body99'"):
+        build_state(config.model_copy(update={"solver": unknown}))

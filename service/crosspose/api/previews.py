@@ -10,7 +10,7 @@ bridge calls ``PreviewBoard.update(camera, jpeg, meta)``. The API serves the lat
 - ``t_capture_ns`` (int): capture time of the camera's frame.
 - ``width``, ``height`` (int): the preview's size (px).
 - ``scale`` (float): preview px per image px.
-- ``joints2d``: ``[[x, y, confidence], …]`` (H36M-17 order; x/y may be None) or None.
+- ``joints2d``: ``[[x, y, confidence], …]`` (the published layout's order; x/y may be None) or None.
 - ``crop``: ``[[x, y] × 4]`` corners of the network's crop square, or None.
 """
 

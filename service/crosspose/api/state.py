@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crosspose.api.hub import SkeletonHub
 from crosspose.api.previews import PreviewBoard
 from crosspose.api.status import StatusBoard
+from crosspose.skeleton import H36M17, Skeleton
 
 if TYPE_CHECKING:  # the store loads the geometry (torch): the runtime hands one in, the API never imports it
     from crosspose.calibration.store import ActiveCalibration, CalibrationStore
@@ -62,6 +63,7 @@ class ServiceState:
         cameras: configured camera names (default: the store's expected names).
         stages: stages that must heartbeat (default: a grabber per camera, sync, inference, solver).
         on_calibration_change: called (in a worker thread) after each accepted calibration upload.
+        skeleton: the joint layout the service publishes (the solver's; ``GET /api/v1/skeleton``).
     Attributes:
         hub: websocket fan-out; call ``hub.publish(message)`` from any thread.
         status: stage heartbeats; call ``status.update(stage, payload)`` from any thread.
@@ -75,8 +77,10 @@ class ServiceState:
         cameras: Sequence[str] | None = None,
         stages: Sequence[str] | None = None,
         on_calibration_change: Callable[[ActiveCalibration], None] | None = None,
+        skeleton: Skeleton = H36M17,
     ) -> None:
         self.settings = settings or ApiSettings()
+        self.skeleton = skeleton
         self.calibration = calibration
         names = list(cameras) if cameras is not None else list(calibration.expected_names or [])
         self.hub = SkeletonHub(self.settings.ws_queue, self.settings.ws_max_clients)

@@ -2,7 +2,8 @@
 
 * ``GET /api/v1/cameras/{name}/preview`` — the latest preview's metadata (JSON).
 * ``GET /api/v1/cameras/{name}/preview.jpg`` — the latest preview JPEG (``?seq=`` for a kept one).
-* ``GET /api/v1/skeleton`` — joint names, bones and sides of the solved skeleton (H36M-17).
+* ``GET /api/v1/skeleton`` — joint names, bones and sides of the layout the service publishes (the
+  solver's).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from crosspose.api.previews import Preview
 from crosspose.api.routes import StateDep
 from crosspose.api.schemas import ErrorBody
 from crosspose.api.state import ServiceState
-from crosspose.skeleton import H36M17, Skeleton
+from crosspose.skeleton import Skeleton
 
 router = APIRouter(prefix="/api/v1", tags=["viewer"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -39,7 +40,7 @@ class PreviewMeta(BaseModel):
     height: int | None = Field(description="Preview height (px)")
     scale: float | None = Field(description="Preview px per image px")
     joints2d: list[list[float | None]] | None = Field(
-        description="[[x, y, confidence], …] reprojected solved joints (H36M-17 order), or null"
+        description="[[x, y, confidence], …] reprojected solved joints (the published layout's order) or null"
     )
     crop: list[list[float | None]] | None = Field(
         description="The crop square's 4 corners [[x, y] × 4], or null"
@@ -87,7 +88,7 @@ def side(joint: str) -> Literal["left", "right", "center"]:
     return "left" if joint.startswith("l_") else "right" if joint.startswith("r_") else "center"
 
 
-def layout(skeleton: Skeleton = H36M17) -> SkeletonLayout:
+def layout(skeleton: Skeleton) -> SkeletonLayout:
     return SkeletonLayout(
         name=skeleton.name,
         joints=list(skeleton.joints),
@@ -139,6 +140,7 @@ def preview_jpeg(
 
 
 @router.get("/skeleton", summary="Joint layout of the streamed skeletons", response_model=SkeletonLayout)
-def skeleton_layout() -> SkeletonLayout:
-    """H36M-17: joint names, parents, bones and the subject's side of each joint."""
-    return layout()
+def skeleton_layout(state: StateDep) -> SkeletonLayout:
+    """The layout of the streamed skeletons (the solver's): joint names, parents, bones and the subject's
+    side of each joint."""
+    return layout(state.skeleton)
