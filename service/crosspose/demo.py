@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crosspose.skeleton import H36M17, Skeleton
+
 
 @dataclass(frozen=True)
 class DemoResult:
@@ -27,6 +29,7 @@ class DemoResult:
         confidence: ``(N, J)``.
         solve_ms: ``(N,)`` solver time per frame.
         files: what was written.
+        skeleton: the joints' layout (the solver's, which is the studio's).
     """
 
     joints: np.ndarray
@@ -35,6 +38,7 @@ class DemoResult:
     confidence: np.ndarray
     solve_ms: np.ndarray
     files: list[Path]
+    skeleton: Skeleton = H36M17
 
     def mpjpe_mm(self, estimate: np.ndarray | None = None) -> float:
         """Mean per-joint position error in millimetres (NaN joints count as missing)."""
@@ -85,7 +89,7 @@ def run_synthetic(
     size = (heatmap_size, heatmap_size)
     errors = HeatmapErrors.realistic() if realistic_errors else HeatmapErrors()
     P_image = rig.projection_matrices()
-    solver = Solver()
+    solver = Solver(scene.skeleton)  # the studio's layout: the simulated heatmaps are its joints'
     rng = np.random.default_rng(seed)
     J = scene.joints3d.shape[1]
     joints = np.full((num_frames, J, 3), np.nan)
@@ -114,21 +118,20 @@ def run_synthetic(
             )
             stream.write(json.dumps(versioned(message), allow_nan=False) + "\n")
     files.append(stream_path)
-    return DemoResult(joints, scene.joints3d, baseline, confidence, solve_ms, files)
+    return DemoResult(joints, scene.joints3d, baseline, confidence, solve_ms, files, scene.skeleton)
 
 
 def report(result: DemoResult) -> str:
-    """A short plain-text table of the run."""
-    from crosspose.skeleton import H36M17
-
+    """A short plain-text table of the run (joint groups by name, in the result's layout)."""
+    sk = result.skeleton
     err = np.linalg.norm(result.joints - result.truth, axis=-1) * 1e3
     base = np.linalg.norm(result.baseline - result.truth, axis=-1) * 1e3
     groups = {
-        "all joints": list(range(H36M17.num_joints)),
-        "torso/head": [H36M17.index(j) for j in ("pelvis", "spine", "thorax", "neck", "head")],
-        "hips/knees/ankles": [H36M17.index(j) for j in H36M17.joints if j[2:] in ("hip", "knee", "ankle")],
-        "shoulders/elbows": [H36M17.index(j) for j in H36M17.joints if j[2:] in ("shoulder", "elbow")],
-        "wrists": [H36M17.index("l_wrist"), H36M17.index("r_wrist")],
+        "all joints": list(range(sk.num_joints)),
+        "torso/head": [sk.index(j) for j in ("pelvis", "spine", "thorax", "neck", "head") if j in sk.joints],
+        "hips/knees/ankles": [i for i, j in enumerate(sk.joints) if j[2:] in ("hip", "knee", "ankle")],
+        "shoulders/elbows": [i for i, j in enumerate(sk.joints) if j[2:] in ("shoulder", "elbow")],
+        "wrists": [i for i, j in enumerate(sk.joints) if j[2:] == "wrist"],
     }
     lines = [f"{'joints':<20}{'crosspose MPJPE':>17}{'soft-argmax DLT':>17}   (mm, vs ground truth)"]
     for name, idx in groups.items():

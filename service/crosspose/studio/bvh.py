@@ -382,7 +382,8 @@ def _arc_point(points: np.ndarray, fraction: float) -> np.ndarray:
 
 
 #: Where H36M's spine joint sits along the pelvis→thorax chain (template: 0.233 / (0.233 + 0.257)).
-SPINE_FRACTION = H36M17.template_lengths[7] / (H36M17.template_lengths[7] + H36M17.template_lengths[8])
+_SPINE_LENGTH, _THORAX_LENGTH = (H36M17.template_lengths[H36M17.index(j)] for j in ("spine", "thorax"))
+SPINE_FRACTION = _SPINE_LENGTH / (_SPINE_LENGTH + _THORAX_LENGTH)
 
 
 def bvh_to_h36m(clip: BvhClip, mapping: BvhMapping | None = None) -> np.ndarray:
@@ -410,7 +411,8 @@ def bvh_to_h36m(clip: BvhClip, mapping: BvhMapping | None = None) -> np.ndarray:
     chain = pos[:, list(m.chain)] if m.thorax is not None else np.concatenate(
         [pos[:, list(m.chain)], thorax[:, None]], axis=1
     )
-    chain = np.concatenate([out[:, :1], chain[:, 1:]], axis=1)  # start at the pelvis point
+    pelvis = H36M17.index("pelvis")
+    chain = np.concatenate([out[:, pelvis:pelvis + 1], chain[:, 1:]], axis=1)  # start at the pelvis point
     out[:, H36M17.index("spine")] = _arc_point(chain, SPINE_FRACTION) if chain.shape[1] > 1 else chain[:, 0]
     neck = pos[:, m.neck]
     out[:, H36M17.index("neck")] = neck

@@ -21,14 +21,16 @@ ACTIONS: tuple[str, ...] = ("walk", "reach", "crouch", "turn")
 ANKLE_HEIGHT = 0.08
 #: Stature of the template: ankle height + leg chain + pelvis→head chain (the H36M "head" joint sits
 #: near the crown, so this is close to standing height). 1.702 m for the H36M template.
-TEMPLATE_STATURE = ANKLE_HEIGHT + sum(H36M17.template_lengths[i] for i in (2, 3)) + sum(
-    H36M17.template_lengths[i] for i in (7, 8, 9, 10)
-)
+TEMPLATE_STATURE = ANKLE_HEIGHT + sum(
+    H36M17.template_lengths[H36M17.index(j)] for j in ("r_knee", "r_ankle")
+) + sum(H36M17.template_lengths[H36M17.index(j)] for j in ("spine", "thorax", "neck", "head"))
 
-# Joint indices (H36M-17).
-_PELVIS, _RHIP, _RKNEE, _RANKLE, _LHIP, _LKNEE, _LANKLE = 0, 1, 2, 3, 4, 5, 6
-_SPINE, _THORAX, _NECK, _HEAD = 7, 8, 9, 10
-_LSHO, _LELB, _LWRI, _RSHO, _RELB, _RWRI = 11, 12, 13, 14, 15, 16
+# The studio generates Human3.6M-17 motion; its joints by name.
+_PELVIS, _RHIP, _RKNEE, _RANKLE, _LHIP, _LKNEE, _LANKLE = map(
+    H36M17.index, ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle"))
+_SPINE, _THORAX, _NECK, _HEAD = map(H36M17.index, ("spine", "thorax", "neck", "head"))
+_LSHO, _LELB, _LWRI, _RSHO, _RELB, _RWRI = map(
+    H36M17.index, ("l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist"))
 
 # Limits the generator keeps (and the tests check).
 MAX_KNEE_FLEXION = np.deg2rad(150.0)
