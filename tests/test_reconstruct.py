@@ -17,10 +17,12 @@ from crosspose.reconstruct import (
     ReconstructError,
     Reconstruction,
     read_reconstruction,
+    reconstruct_videos,
     solve_sequence,
     write_reconstruction,
 )
 from crosspose.skeleton import H36M17, Skeleton
+from crosspose.studio import random_rig
 
 POSE = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
 TRC = ("pose2sim-0.4.15", "Pose2Sim/Demo/opensim/Balancing_for_IK.trc")
@@ -120,6 +122,14 @@ def test_a_reconstruction_carries_its_layout(tmp_path: Path, toes_skeleton: Skel
     solver = SimpleNamespace(skeleton=toes_skeleton)
     with pytest.raises(ValueError, match=r"\(N, 2, 20, 3\) \(the solver's layout test-h36m17-toes\)"):
         solve_sequence(np.zeros((2, 2, 17, 3)), ["a", "b"], solver=solver)  # type: ignore[arg-type]  # a 2-camera rig
+    # videos: a network whose heatmaps are of another layout than the solver's is refused before any frame
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("cam1.mp4", "cam2.mp4"):
+        (videos / name).write_bytes(b"")
+    with pytest.raises(ReconstructError, match="heatmaps are of layout h36m17 but the solver solves "
+                                               "test-h36m17-toes"):
+        reconstruct_videos(random_rig(0, 2), videos, network=SimpleNamespace(skeleton=H36M17), solver=solver)
     # rotations need a humanoid mapping: refused by name, markers are not
     j = stick_skeleton.num_joints
     stick = Reconstruction(np.zeros((2, j, 3)), np.ones((2, j)), np.full((2, j), 3), np.zeros(2),

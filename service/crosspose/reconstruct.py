@@ -263,7 +263,7 @@ def reconstruct(
 
 
 def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
-                    rig: CameraRig, fused: bool) -> None:
+                    rig: CameraRig, fused: bool, skeleton: Skeleton) -> None:
     import cv2
 
     from crosspose.inference.overlays import draw_overlay
@@ -278,7 +278,7 @@ def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None
             continue
         label = f"{rig.names[c]} frame {index} crop:{result.sources[c]} presence {result.presence[c]:.2f}"
         out = draw_overlay(image, result.crops[c], None if reprojected is None else reprojected[c],
-                           maxima[c] if result.valid[c] else None, label)
+                           maxima[c] if result.valid[c] else None, label, skeleton)
         target = folder / rig.names[c]
         target.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(target / f"{index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -326,7 +326,8 @@ def reconstruct_videos(
         detector: the cold-start ``PersonDetector`` (default: built on first use).
         device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` for the default network.
     Raises:
-        ReconstructError, CalibrationError: bad inputs, with a message saying which.
+        ReconstructError, CalibrationError: bad inputs, with a message saying which (also a network whose
+            heatmaps are of another layout than the solver's).
     """
     from crosspose.core.videos import track_videos
     from crosspose.inference.pipeline import FramePipeline
@@ -339,11 +340,15 @@ def reconstruct_videos(
         raise ReconstructError(str(e)) from None
     network = default_network(device, len(rig)) if network is None else network
     solver = Solver() if solver is None else solver
+    skeleton: Skeleton = solver.skeleton
+    heatmap_layout: Skeleton = getattr(network, "skeleton", skeleton)
+    if heatmap_layout.name != skeleton.name:
+        raise ReconstructError(f"the network's heatmaps are of layout {heatmap_layout.name} but the solver "
+                               f"solves {skeleton.name}: use a network exported for the solver's layout")
     pipeline = FramePipeline(rig, network, detector)
     overlays = None if overlays_dir is None else Path(overlays_dir)
     if overlays is not None:
         overlays.mkdir(parents=True, exist_ok=True)
-    skeleton: Skeleton = solver.skeleton
     j = skeleton.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
     try:
@@ -361,7 +366,7 @@ def reconstruct_videos(
             solve_ms.append(frame.solve_ms)
             timings.append(frame.result.timings_ms)
             if overlays is not None:
-                _write_overlays(overlays, frame.index, frame.images, frame.result, pose, rig, fused)
+                _write_overlays(overlays, frame.index, frame.images, frame.result, pose, rig, fused, skeleton)
     n = len(joints)
     stats: dict[str, Any] = {
         "heatmaps": "fused" if fused else "raw",
