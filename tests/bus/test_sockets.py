@@ -98,6 +98,7 @@ def test_malformed_and_foreign_messages_are_dropped_and_counted(tmp_path: Path) 
             assert msg is not None
             assert msg.type == "frame"
             assert sub.dropped_malformed - n0 == 5
+            assert sub.drops == {"malformed": 4, "foreign": 1}  # by reason: version 2 is another schema
             assert sub.received == received0 + 1
             assert sub.last_error is not None
     finally:

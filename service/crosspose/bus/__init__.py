@@ -2,6 +2,7 @@
 sockets, CURVE keys."""
 
 from crosspose.bus.codec import (
+    DROP_REASONS,
     VERSION,
     DropReason,
     Message,
@@ -13,6 +14,7 @@ from crosspose.bus.codec import (
     versioned,
 )
 from crosspose.bus.curve import CurveClient, CurveKeyError, CurveServer, generate_keypair
+from crosspose.bus.drops import DropCounter
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     CONTROL,
@@ -33,6 +35,7 @@ from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_
 __all__ = [
     "CALIBRATION_UPDATED",
     "CONTROL",
+    "DROP_REASONS",
     "FRAME",
     "FRAMESET",
     "HEATMAPS",
@@ -44,6 +47,7 @@ __all__ = [
     "CurveClient",
     "CurveKeyError",
     "CurveServer",
+    "DropCounter",
     "DropReason",
     "Message",
     "MessageError",

@@ -8,6 +8,7 @@ This module alone writes ``"v"`` (:func:`versioned`); what each message type hol
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,10 +22,16 @@ MAX_BUFFER_BYTES = 256 << 20  # one 8K RGB frame is ~100 MB
 Buffer = bytes | bytearray | memoryview | np.ndarray
 
 
-DropReason = Literal["malformed", "oversize", "foreign"]
-"""Why a received message is refused, as a short category a stage can count drops by: ``malformed``
-(not the wire format, or a field of the wrong type, shape or value), ``oversize`` (a part beyond the
-size limits), ``foreign`` (well formed, but not for this receiver: another schema version or type)."""
+DropReason = Literal["malformed", "oversize", "foreign", "stale", "future", "busy"]
+"""Why a received message is dropped, as a short category a stage counts drops by. A parser refuses a
+message as ``malformed`` (not the wire format, or a field of the wrong type, shape or value, a
+non-finite number), ``oversize`` (a part or an array beyond the size limits) or ``foreign`` (well
+formed, but not for this receiver: another schema version or type, a camera it does not know). The
+receiver's state adds ``stale`` (older than what it already moved past, or too old on arrival),
+``future`` (stamped ahead of the receiver's clock) and ``busy`` (skipped for a newer one: latest wins).
+Every value is in :data:`DROP_REASONS`."""
+
+DROP_REASONS: tuple[DropReason, ...] = ("malformed", "stale", "future", "foreign", "oversize", "busy")
 
 
 class MessageError(ValueError):
@@ -137,16 +144,21 @@ def unpack_array(meta: Mapping[str, Any], buffer: Buffer) -> np.ndarray:
         MessageError: missing/invalid dtype or shape, or a buffer size that does not match them.
     """
     try:
-        dtype = np.dtype(meta["dtype"])
-        shape = tuple(int(s) for s in meta["shape"])
-    except (KeyError, TypeError, ValueError) as err:
+        raw_dtype, raw_shape = meta["dtype"], meta["shape"]
+        if not isinstance(raw_dtype, str) or not isinstance(raw_shape, (list, tuple)):
+            raise TypeError("'dtype' must be a string and 'shape' a list")
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in raw_shape):
+            raise TypeError("'shape' must hold integers")
+        dtype = np.dtype(raw_dtype)
+        shape = tuple(raw_shape)
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise MessageError(f"array metadata must hold a valid 'dtype' and 'shape' ({err})") from None
-    if dtype.hasobject or any(s < 0 for s in shape):
-        raise MessageError(f"invalid array metadata dtype={dtype} shape={shape}")
+    if dtype.hasobject or dtype.itemsize == 0 or any(s < 0 for s in shape) or len(shape) > 32:
+        raise MessageError(f"invalid array metadata dtype={dtype} shape={list(shape)}")
     view = (
         memoryview(buffer).cast("B") if not isinstance(buffer, np.ndarray) else memoryview(buffer.tobytes())
     )
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: a huge shape cannot wrap around
     if view.nbytes != expected:
         raise MessageError(f"buffer holds {view.nbytes} bytes, dtype {dtype} shape {shape} needs {expected}")
     return np.frombuffer(view, dtype=dtype).reshape(shape)

@@ -2,7 +2,8 @@
 
 A :class:`Publisher` never blocks its caller: when a subscriber's queue is at the high-water mark
 the message is dropped and ``dropped_hwm`` counts it. A :class:`Subscriber` returns decoded
-:class:`~crosspose.bus.codec.Message` objects and drops (and counts) malformed ones instead of raising.
+:class:`~crosspose.bus.codec.Message` objects and drops (and counts, by reason) malformed ones instead
+of raising.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ class Subscriber:
         self.conflate = conflate
         self.max_buffer_bytes = max_buffer_bytes
         self.received = 0
-        self.dropped_malformed = 0
+        self.dropped_malformed = 0  # every message decode refused, whatever the reason
+        self.drops: dict[str, int] = {}  # the same by DropReason (malformed, oversize, foreign)
         self.skipped = 0
         self.last_error: str | None = None
         self._auth = None
@@ -200,6 +202,7 @@ class Subscriber:
                 msg = decode(parts, max_buffer_bytes=self.max_buffer_bytes)
             except MessageError as err:
                 self.dropped_malformed += 1
+                self.drops[err.reason] = self.drops.get(err.reason, 0) + 1
                 self.last_error = str(err)
                 log.debug("dropped malformed message on %s: %s", self.endpoint, err)
                 continue
