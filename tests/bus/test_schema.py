@@ -3,6 +3,7 @@ was built; each parser refuses a wrong type, shape or missing key with a reason 
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from crosspose.bus import Message, MessageError, decode, encode
+from crosspose.bus import Message, MessageError, decode, encode, unpack_array
 from crosspose.bus import schema as s
 from crosspose.capture import encode_frame
 from crosspose.skeleton import Skeleton
@@ -359,6 +360,11 @@ CASES: list[tuple[str, Callable[[], Any], str | None, Any, str, list[bytes] | No
     ("version", lambda: (s.calibration_message(1, SHA, "{}"), []), "version", "1", "version", None),
     ("action", lambda: (s.recording_message("stop", "t"), []), "action", "pause", "action", None),
     ("metadata", lambda: (s.recording_message("start", "t"), []), "metadata", [1], "metadata", None),
+    # Numbers are finite: NaN and infinities travel as msgpack floats, but are no value of any field.
+    ("NaN fps", frame, "fps", math.nan, "fps", None),
+    ("infinite latency", heatmaps, "latency_ms", {"sync": math.inf}, "latency_ms", None),
+    ("NaN joint", skeleton_only, "joints", [[math.nan, 0.0, 0.0, 1.0]] * 17, "joints", None),
+    ("infinite preview scale", preview, "scale", math.inf, "scale", None),
 ]
 
 
@@ -447,3 +453,75 @@ def test_the_schema_module_imports_without_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False"
+
+
+def _refused(parse: Callable[[], Any]) -> MessageError:
+    with pytest.raises(MessageError) as err:
+        parse()
+    return err.value
+
+
+def test_arrays_must_hold_finite_values() -> None:
+    header, (hm, proj) = heatmaps()
+    nan_map = HEATMAPS.astype(np.float16).copy()
+    nan_map[2, 5, 1, 1] = np.nan
+    err = _refused(lambda: s.parse_heatmaps(header, [nan_map.tobytes(), proj]))
+    assert (err.reason, err.field) == ("malformed", "heatmaps")
+    half_nan = PROJECTIONS.copy()
+    half_nan[0, 1, 2] = np.nan  # a view not seen is a whole NaN matrix, never a part of one
+    err = _refused(lambda: s.parse_heatmaps(header, [hm, half_nan.tobytes()]))
+    assert (err.reason, err.field) == ("malformed", "projections")
+    joints = np.array([[0.0, 1.0, np.inf], [np.nan, np.nan, np.nan]])
+    track = s.track_message(id=0, seq=1, t_capture_ns=1, skeleton="h36m17", joints=joints,
+                            views=np.array([2, 0]), confidence=np.array([0.5, 0.0]))
+    err = _refused(lambda: s.parse_track(*track))
+    assert (err.reason, err.field) == ("malformed", "joints")
+
+
+def test_sizes_beyond_the_limits_are_oversize() -> None:
+    header, _ = frame()
+    err = _refused(lambda: s.parse_frame({**header, "shape": [4, s.MAX_IMAGE_SIDE + 1, 3]}))
+    assert (err.reason, err.field) == ("oversize", "shape")
+    wide = np.zeros((3, 17, 1, s.MAX_HEATMAP_SIDE + 1), np.float32)
+    big, buffers = s.heatmaps_message(seq=1, t_capture_ns=1, cameras=["a", "b", "c"], present=[True] * 3,
+                                      heatmaps=wide, projections=PROJECTIONS, latency_ms={},
+                                      calibration_version=None, backend="x")
+    err = _refused(lambda: s.parse_heatmaps(big, buffers))
+    assert (err.reason, err.field) == ("oversize", "heatmaps")
+    header, _ = preview()
+    err = _refused(lambda: s.parse_preview({**header, "height": s.MAX_IMAGE_SIDE + 1}, [jpeg()]))
+    assert err.reason == "oversize"
+
+
+def test_what_the_receiver_does_not_know_is_foreign() -> None:
+    header, buffers = frame("cam9")
+    err = _refused(lambda: s.parse_frame(header, buffers, cameras=("cam1", "cam2")))
+    assert (err.reason, err.field) == ("foreign", "camera")
+    assert s.parse_frame(header, buffers, cameras=("cam9",)).camera == "cam9"
+    header, buffers = frameset()
+    err = _refused(lambda: s.parse_frameset(header, buffers, cameras=("a", "c", "b")))  # another order
+    assert (err.reason, err.field) == ("foreign", "cameras")
+    header, buffers = heatmaps()
+    err = _refused(lambda: s.parse_heatmaps(header, buffers, cameras=("a", "b")))
+    assert (err.reason, err.field) == ("foreign", "cameras")
+    err = _refused(lambda: s.parse_heatmaps(header, buffers, joints=32))
+    assert (err.reason, err.field) == ("foreign", "heatmaps")
+    assert s.parse_heatmaps(header, buffers, cameras=("a", "b", "c"), joints=17).heatmaps.shape[1] == 17
+    status = s.status_message("grabber", {}, camera="cam9")
+    err = _refused(lambda: s.parse_status(status, s.status_topic("grabber", "cam9"), cameras=("cam1",)))
+    assert (err.reason, err.field) == ("foreign", "camera")
+
+
+@pytest.mark.parametrize("shape", [[2.0, 3], [True, 1], [2**62, 2**62], [-1], "8", [[1]]])
+def test_array_metadata_is_checked_without_overflow(shape: Any) -> None:
+    err = _refused(lambda: unpack_array({"dtype": "<f2", "shape": shape}, b"\0" * 12))
+    assert err.reason == "malformed"
+
+
+def test_a_jpeg_must_hold_the_image_its_header_says() -> None:
+    from crosspose.capture import decode_frame
+
+    header, buffers = frame(jpeg_quality=90)  # a 4x6 image
+    assert decode_frame(header, buffers[0]).shape == (4, 6, 3)
+    with pytest.raises(MessageError, match="shape"):
+        decode_frame({**header, "shape": [6, 4, 3]}, buffers[0])

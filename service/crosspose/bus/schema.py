@@ -5,8 +5,16 @@ Builders return the header (plus its buffers where the message carries arrays) W
 message holds — the type, required keys and their types, array dtypes and shapes against the header,
 camera lists — and return a small frozen record, or the checked header itself where the receiver
 forwards it unchanged (skeleton, status). Anything else raises :class:`~crosspose.bus.codec.MessageError`
-whose text names the field and whose ``reason`` is a category to count drops by. Extra keys are
-allowed everywhere (additions to a message are not changes). No torch at import: the API imports this.
+whose text names the field and whose ``reason`` is a category to count drops by: ``malformed`` (a wrong
+type, shape or dtype, a number that is not finite), ``oversize`` (an image or heatmap beyond
+:data:`MAX_IMAGE_SIDE` / :data:`MAX_HEATMAP_SIDE`), ``foreign`` (another message type, or — where the
+receiver passes what it knows — a camera or camera list or joint count that is not its own). Nothing
+but ``MessageError`` leaves a parser, whatever the message holds. Extra keys are allowed everywhere
+(additions to a message are not changes). No torch at import: the API imports this.
+
+What needs the receiver's state — whether a timestamp is plausible against its clock and the
+camera's cadence, whether a message is older than what it already used — is the receiver's to check
+(:mod:`crosspose.sync.clock` for frames).
 
 Topics are dot-separated with a trailing dot, so a prefix never matches a longer name. Each message
 type ``X`` is built by ``X_message`` and checked by ``parse_X``::
@@ -37,7 +45,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -61,6 +69,11 @@ CONTROL = b"control."
 STATUS = b"status."
 
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+MAX_IMAGE_SIDE = 16384
+"""Largest frame or preview height or width (px) a receiver accepts: 16K video, beyond any camera."""
+MAX_HEATMAP_SIDE = 1024
+"""Largest heatmap height or width (px); the network's are 64."""
 
 
 def _checked(part: str) -> bytes:
@@ -108,7 +121,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (NaN and infinities are not numbers on the bus; the public messages write
+    null for them)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _is_list(v: Any) -> bool:
@@ -150,11 +165,11 @@ class _Fields:
     def number(self, key: str, positive: bool = False) -> float:
         v = self.get(key)
         if not _is_number(v) or (positive and not v > 0):
-            raise self.error(key, "a positive number" if positive else "a number", v)
+            raise self.error(key, "a positive finite number" if positive else "a finite number", v)
         return float(v)
 
-    def opt_number(self, key: str) -> float | None:
-        return None if self.h.get(key) is None else self.number(key)
+    def opt_number(self, key: str, positive: bool = False) -> float | None:
+        return None if self.h.get(key) is None else self.number(key, positive)
 
     def text(self, key: str, choices: Sequence[str] | None = None) -> str:
         v = self.get(key)
@@ -178,12 +193,24 @@ class _Fields:
             raise self.error(key, "a list" + ("" if length is None else f" of {length}"), v)
         return v
 
-    def names(self, key: str) -> tuple[str, ...]:
-        """A non-empty list of unique camera names."""
+    def names(self, key: str, known: Sequence[str] | None = None) -> tuple[str, ...]:
+        """A non-empty list of unique camera names (exactly ``known``, in its order, when given:
+        another list is ``foreign``)."""
         v = self.sequence(key)
         if not v or not all(isinstance(c, str) and _PART.match(c) for c in v) or len(set(v)) != len(v):
             raise self.error(key, "a non-empty list of unique camera names", v)
+        if known is not None and tuple(v) != tuple(known):
+            text = f"{self.where}: cameras {list(v)} are not this receiver's {list(known)}"
+            raise MessageError(text, reason="foreign", field=self.prefix + key)
         return tuple(v)
+
+    def camera(self, key: str, known: Collection[str] | None = None) -> str:
+        """A camera name (one of ``known`` when given: another is ``foreign``)."""
+        name = self.name(key)
+        if known is not None and name not in known:
+            text = f"{self.where}: camera {name!r} is not one of this receiver's {sorted(known)}"
+            raise MessageError(text, reason="foreign", field=self.prefix + key)
+        return name
 
     def flags(self, key: str, length: int) -> tuple[bool, ...]:
         v = self.sequence(key, length)
@@ -206,7 +233,7 @@ class _Fields:
                 or len(row) != width
                 or not all(_is_number(x) or (nullable and x is None) for x in row)
             ):
-                what = f"rows of {width} numbers" + (" or nulls" if nullable else "")
+                what = f"rows of {width} finite numbers" + (" or nulls" if nullable else "")
                 raise self.error(key, f"a list of {what}", row)
         return v
 
@@ -298,14 +325,17 @@ def frame_message(
     }
 
 
-def _frame(f: _Fields) -> FrameMessage:
+def _frame(f: _Fields, cameras: Collection[str] | None = None) -> FrameMessage:
     f.type("frame")
     shape = f.sequence("shape", 3)
     if not all(_is_int(s) and s > 0 for s in shape) or shape[2] != 3:
         raise f.error("shape", "[H, W, 3] with positive sizes", shape)
+    if max(shape[0], shape[1]) > MAX_IMAGE_SIDE:
+        text = f"{f.where}: an image of {shape[1]}x{shape[0]} px is beyond {MAX_IMAGE_SIDE} px a side"
+        raise MessageError(text, reason="oversize", field=f.prefix + "shape")
     encoding: Encoding = "raw" if f.text("encoding", ENCODINGS) == "raw" else "jpeg"
     return FrameMessage(
-        camera=f.name("camera"),
+        camera=f.camera("camera", cameras),
         seq=f.integer("seq", 0),
         t_capture_ns=f.integer("t_capture_ns"),
         t_wall_ns=f.integer("t_wall_ns"),
@@ -313,7 +343,7 @@ def _frame(f: _Fields) -> FrameMessage:
         shape=(int(shape[0]), int(shape[1]), int(shape[2])),
         dtype=f.text("dtype", ("uint8",)),
         encoding=encoding,
-        fps=f.opt_number("fps"),
+        fps=f.opt_number("fps", positive=True),
     )
 
 
@@ -331,9 +361,12 @@ def _frame_buffer(where: str, frame: FrameMessage, buffer: Any, prefix: str = ""
         )
 
 
-def parse_frame(header: Any, buffers: Sequence[Any] | None = None) -> FrameMessage:
-    """Check a ``frame`` header (and, when given, its one buffer against ``shape``/``encoding``)."""
-    frame = _frame(_Fields("frame", header))
+def parse_frame(
+    header: Any, buffers: Sequence[Any] | None = None, *, cameras: Collection[str] | None = None
+) -> FrameMessage:
+    """Check a ``frame`` header (and, when given, its one buffer against ``shape``/``encoding``); a
+    camera not in ``cameras`` (when given: the receiver's) is ``foreign``."""
+    frame = _frame(_Fields("frame", header), cameras)
     if buffers is not None:
         _buffers("frame", buffers, 1)
         _frame_buffer("frame", frame, buffers[0])
@@ -381,12 +414,15 @@ def frameset_message(
     }
 
 
-def parse_frameset(header: Any, buffers: Sequence[Any] | None = None) -> FramesetMessage:
+def parse_frameset(
+    header: Any, buffers: Sequence[Any] | None = None, *, cameras: Sequence[str] | None = None
+) -> FramesetMessage:
     """Check a ``frameset`` header: one entry per camera in ``present``/``frames``/``skew_ns``, a valid
-    frame of that camera where present and None where missing (and, when given, the buffers)."""
+    frame of that camera where present and None where missing (and, when given, the buffers). A camera
+    list other than ``cameras`` (when given: the receiver's, in rig order) is ``foreign``."""
     f = _Fields("frameset", header)
     f.type("frameset")
-    cameras = f.names("cameras")
+    cameras = f.names("cameras", cameras)
     c = len(cameras)
     present = f.flags("present", c)
     raw_frames, skews = f.sequence("frames", c), f.sequence("skew_ns", c)
@@ -509,25 +545,42 @@ def _array(
     return arr
 
 
-def parse_heatmaps(header: Any, buffers: Sequence[Any]) -> HeatmapsMessage:
-    """Check a ``heatmaps`` message (arrays against their metadata and the camera count) and read its
-    arrays as float32 copies."""
+def parse_heatmaps(
+    header: Any, buffers: Sequence[Any], *, cameras: Sequence[str] | None = None, joints: int | None = None
+) -> HeatmapsMessage:
+    """Check a ``heatmaps`` message (arrays against their metadata and the camera count, finite
+    heatmaps, each projection finite or all NaN — a view not seen) and read its arrays as float32
+    copies. Cameras other than ``cameras`` or a joint count other than ``joints`` (when given: the
+    receiver's) are ``foreign``; heatmaps beyond :data:`MAX_HEATMAP_SIDE` are ``oversize``."""
     f = _Fields("heatmaps", header)
     f.type("heatmaps")
     _buffers("heatmaps", buffers, 2)
-    cameras = f.names("cameras")
-    c = len(cameras)
-    hm = _array(f, "heatmaps", buffers[0], np.float16, f"({c}, J, h, w)", lambda s: len(s) == 4 and s[0] == c)
+    names = f.names("cameras", cameras)
+    c = len(names)
+    hm = _array(f, "heatmaps", buffers[0], np.float16, f"({c}, J, h, w) with J, h, w >= 1",
+                lambda s: len(s) == 4 and s[0] == c and min(s) >= 1)
+    if max(hm.shape[2:]) > MAX_HEATMAP_SIDE:
+        raise MessageError(f"heatmaps: {hm.shape[3]}x{hm.shape[2]} heatmaps are beyond {MAX_HEATMAP_SIDE} "
+                           "px a side", reason="oversize", field="heatmaps")
+    if joints is not None and hm.shape[1] != joints:
+        raise MessageError(f"heatmaps: {hm.shape[1]} joints, this receiver solves {joints}", reason="foreign",
+                           field="heatmaps")
     proj = _array(f, "projections", buffers[1], np.float32, f"({c}, 3, 4)", lambda s: s == (c, 3, 4))
+    finite = np.isfinite(proj).reshape(c, -1)
+    if not np.all(finite.all(axis=1) | np.isnan(proj).reshape(c, -1).all(axis=1)):
+        raise f.error("projections", "finite, or all NaN for a view not seen", "a partly non-finite matrix")
+    heatmaps = _cast(hm, np.float32)
+    if not np.isfinite(heatmaps).all():
+        raise f.error("heatmaps", "finite values", "NaN or infinity")
     latency = f.mapping("latency_ms")
     if not all(_is_number(v) for v in latency.values()):
-        raise f.error("latency_ms", "a map of numbers", latency)
+        raise f.error("latency_ms", "a map of finite numbers", latency)
     return HeatmapsMessage(
         seq=f.integer("seq", 0),
         t_capture_ns=f.integer("t_capture_ns"),
-        cameras=cameras,
+        cameras=names,
         present=f.flags("present", c),
-        heatmaps=_cast(hm, np.float32),
+        heatmaps=heatmaps,
         projections=proj.astype(np.float32),
         latency_ms={k: float(v) for k, v in latency.items()},
         calibration_version=f.opt_integer("calibration_version", 1),
@@ -577,8 +630,14 @@ def parse_track(header: Any, buffers: Sequence[Any]) -> TrackMessage:
     _buffers("track", buffers, 3)
     joints = _array(f, "joints", buffers[0], np.float64, "(J, 3)", lambda s: len(s) == 2 and s[1] == 3)
     j = joints.shape[0]
+    if not (np.isfinite(joints).all(axis=1) | np.isnan(joints).all(axis=1)).all():
+        raise f.error("joints", "finite rows, or all NaN where unknown", "a partly non-finite row")
     views = _array(f, "views", buffers[1], np.int64, f"({j},)", lambda s: s == (j,))
+    if (views < 0).any():
+        raise f.error("views", "view counts >= 0", "a negative count")
     confidence = _array(f, "confidence", buffers[2], np.float64, f"({j},)", lambda s: s == (j,))
+    if not np.isfinite(confidence).all():
+        raise f.error("confidence", "finite values", "NaN or infinity")
     return TrackMessage(id=f.integer("id", 0), seq=f.integer("seq", 0),
                         t_capture_ns=f.opt_integer("t_capture_ns"), skeleton=f.text("skeleton"),
                         joints=joints.copy(), views=views.copy(), confidence=confidence.copy())
@@ -649,7 +708,7 @@ def parse_skeleton(header: Any) -> dict[str, Any]:
         raise f.error("views", f"a list of {len(joints)} view counts", views)
     latency = f.mapping("latency_ms")
     if not all(v is None or _is_number(v) for v in latency.values()):
-        raise f.error("latency_ms", "a map of numbers", latency)
+        raise f.error("latency_ms", "a map of finite numbers (or nulls)", latency)
     if "cameras" in f.h:
         f.names("cameras")
     f.opt_text("mode")
@@ -746,14 +805,17 @@ def status_message(
     return header
 
 
-def parse_status(header: Any, topic: bytes | None = None) -> dict[str, Any]:
-    """Check a ``status`` message (``stage``, ``t_wall_ns``, a grabber's ``camera``; the ``topic`` it
-    came on, when given, must be its own) and return it unchanged. The stage's own fields are its own."""
+def parse_status(
+    header: Any, topic: bytes | None = None, *, cameras: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Check a ``status`` message (``stage``, ``t_wall_ns``, a grabber's ``camera`` — one of ``cameras``
+    when given, else ``foreign``; the ``topic`` it came on, when given, must be its own) and return it
+    unchanged. The stage's own fields are its own."""
     f = _Fields("status", header)
     f.type("status")
     stage = f.name("stage")
     f.integer("t_wall_ns")
-    detail = (f.name("camera"),) if stage == "grabber" else ()
+    detail = (f.camera("camera", cameras),) if stage == "grabber" else ()
     if topic is not None and topic != status_topic(stage, *detail):
         raise MessageError(
             f"status: a status of {'.'.join((stage, *detail))} sent on topic {topic!r}",
@@ -831,12 +893,16 @@ def parse_preview(header: Any, buffers: Sequence[Any]) -> PreviewMessage:
     jpeg = bytes(_view(buffers[0]))
     if not jpeg.startswith(JPEG_MAGIC):
         raise MessageError("preview: the buffer is not a JPEG")
+    width, height = f.integer("width", 1), f.integer("height", 1)
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise MessageError(f"preview: {width}x{height} px is beyond {MAX_IMAGE_SIDE} px a side",
+                           reason="oversize", field="width")
     return PreviewMessage(
         camera=f.name("camera"),
         seq=f.integer("seq", 0),
         t_capture_ns=f.integer("t_capture_ns"),
-        width=f.integer("width", 1),
-        height=f.integer("height", 1),
+        width=width,
+        height=height,
         scale=f.number("scale", positive=True),
         joints2d=None if f.h.get("joints2d") is None else f.rows("joints2d", 3),
         crop=None if f.h.get("crop") is None else f.rows("crop", 2, 4, nullable=False),

@@ -30,7 +30,8 @@ def decode_frame(header: Mapping[str, Any], buffer: bytes | memoryview) -> np.nd
     """A frame message's buffer → ``(H, W, 3)`` uint8 BGR (raw: a read-only view, no copy).
 
     Raises:
-        MessageError: unknown encoding, undecodable JPEG, or a size not matching ``shape``.
+        MessageError: unknown encoding, undecodable JPEG, or a size (raw bytes, decoded JPEG) not
+            matching ``shape``.
     """
     from crosspose.bus import unpack_array
 
@@ -44,6 +45,12 @@ def decode_frame(header: Mapping[str, Any], buffer: bytes | memoryview) -> np.nd
         if img is None:
             raise MessageError(
                 f"frame {header.get('camera')}#{header.get('seq')}: JPEG buffer cannot be decoded"
+            )
+        if list(img.shape) != list(header.get("shape") or ()):
+            raise MessageError(
+                f"frame {header.get('camera')}#{header.get('seq')}: the JPEG holds a "
+                f"{img.shape[1]}x{img.shape[0]} image, the header says shape {header.get('shape')}",
+                field="shape",
             )
         return img
     raise MessageError(f"frame encoding {encoding!r} is not 'raw' or 'jpeg'")
