@@ -137,3 +137,46 @@ def test_sets_keep_coming_when_a_camera_stops(tmp_path: Path) -> None:
     assert last["cameras"]["c0"]["grabber_state"] == "running"
     relayed = {m.header["camera"] for m in statuses if m.topic.startswith(b"status.grabber.")}
     assert relayed == set(CAMS)
+
+
+def test_a_frame_stamped_an_hour_ahead_never_anchors_a_set(tmp_path: Path) -> None:
+    """Issue 17's probe, in process: before, sync anchored a set on the frame from the future and every
+    real frame after it was stale (no set for an hour). Now it is dropped, counted as ``future``."""
+    from crosspose.sync import SyncStage
+
+    cfg = config_from_dict(
+        {
+            "cameras": [{"name": c, "source": "synthetic", "fps": FPS} for c in CAMS[:2]],
+            "bus": {f"{n}_endpoint": f"ipc://{tmp_path}/{n}" for n in ("frames", "framesets", "status")},
+        }
+    )
+    stage = SyncStage(cfg, status_interval_s=3600)
+    image = np.zeros((2, 2, 3), np.uint8)
+
+    def send(pub: Publisher, cam: str, seq: int, t_ns: int) -> None:
+        header = frame_message(cam, seq, image, t_capture_ns=t_ns, t_wall_ns=0, t_device_ns=None,
+                               encoding="raw", fps=FPS)  # fmt: skip
+        pub.send(frame_topic(cam), header, [image.data])
+
+    try:
+        with Publisher(cfg.bus.frames_endpoint, bind=False, hwm=100) as pub:
+            deadline = time.monotonic() + 10
+            while stage.frames.received == 0:  # until the connection is up
+                send(pub, "c0", 0, time.monotonic_ns())
+                stage.step(20)
+                assert time.monotonic() < deadline
+            send(pub, "c1", 0, time.monotonic_ns() + 3600 * 10**9)
+            sets = 0
+            for seq in range(1, 30):
+                now = time.monotonic_ns()
+                for cam in CAMS[:2]:
+                    send(pub, cam, seq, now)
+                time.sleep(1 / FPS)
+                while stage.frames.poll_socket().poll(0):
+                    sets += stage.step(0)
+            assert sets >= 25  # every instant made its set, both cameras in it
+            status = stage.status()
+            assert status["input_drops"]["c1"] == {"future": 1}
+            assert status["cameras"]["c1"]["in_sets"] >= 25
+    finally:
+        stage.close()

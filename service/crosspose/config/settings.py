@@ -180,6 +180,13 @@ class SyncConfig(_Model):
         gt=0,
         description="Extra wait for a silent camera beyond a set's window (ms); None = the tolerance.",
     )
+    max_frame_age_ms: float = Field(
+        default=1000.0,
+        gt=0,
+        description="A frame arriving later than this after its capture (on sync's clock; a remote "
+        "camera's mapped onto it) is dropped as stale, and one stamped ahead of arrival by more than the "
+        "tolerance as future (ms).",
+    )
 
 
 _RUNTIME = "Inference runtime: 'onnxruntime' (default) or 'torch'; the other settings follow from it."

@@ -14,13 +14,16 @@ Rule (all times in ns on one monotonic clock):
   within ``tolerance`` of it; ``skew_ns[c] = t_c − t_ref``.
 * A frame older than the last emitted ``t_ref`` is *stale*, one not newer than its camera's
   previous frame is *out of order*; both are dropped and counted. Sequence gaps count as *lost*.
+
+Times must be plausible before they get here (:mod:`crosspose.sync.clock`): a frame stamped far in
+the future would anchor a set on itself and make every real frame after it stale.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crosspose.bus.schema import frameset_message
@@ -260,22 +263,3 @@ class FrameSetAssembler:
             "tolerance_ms": self.tolerance_ns / 1e6,
             "cameras": {c: s.as_dict(now_ns) for c, s in self.stats.items()},
         }
-
-
-@dataclass
-class ClockAligner:
-    """Maps a remote host's monotonic timestamps onto this host's clock.
-
-    The offset is the smallest ``arrival − t_capture`` seen over the last ``window`` frames (the
-    network's minimum delay is folded in, a constant the skew never sees across cameras of one host).
-    """
-
-    window: int = 300
-    _samples: deque[int] = field(default_factory=deque)
-
-    def to_local(self, t_remote_ns: int, arrival_ns: int) -> int:
-        """Local-clock time of a remote capture timestamp."""
-        self._samples.append(arrival_ns - t_remote_ns)
-        if len(self._samples) > self.window:
-            self._samples.popleft()
-        return t_remote_ns + min(self._samples)

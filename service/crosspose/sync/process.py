@@ -2,6 +2,12 @@
 
 Grabbers' ``status.grabber.<cam>.`` messages arrive on the same link and are relayed to the
 status endpoint, where sync also publishes ``status.sync.`` about once a second.
+
+Everything that arrives is checked before it is used: by the schema's parsers (configured cameras
+only) and, for a frame, its capture time against this host's clock and the camera's own recent
+frames (:class:`~crosspose.sync.clock.CameraClock`). What fails is dropped and counted per camera
+and reason in the heartbeat's ``input_drops`` (:mod:`crosspose.bus.drops`); nothing a message holds
+ends the stage.
 """
 
 from __future__ import annotations
@@ -11,7 +17,16 @@ import threading
 import time
 from typing import Any
 
-from crosspose.bus import CurveServer, MessageError, Publisher, Subscriber, recv_any
+from crosspose.bus import (
+    CurveServer,
+    DropCounter,
+    DropReason,
+    Message,
+    MessageError,
+    Publisher,
+    Subscriber,
+    recv_any,
+)
 from crosspose.bus.schema import (
     FRAME,
     FRAMESET,
@@ -23,7 +38,8 @@ from crosspose.bus.schema import (
 )
 from crosspose.capture.grabber import StopEvent
 from crosspose.config import Config
-from crosspose.sync.assembler import ClockAligner, FrameSet, FrameSetAssembler
+from crosspose.sync.assembler import FrameSet, FrameSetAssembler
+from crosspose.sync.clock import CameraClock
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +57,18 @@ class SyncStage:
         self.assembler = FrameSetAssembler(
             config.camera_names, config.sync_tolerance_ns(), config.sync_max_wait_ns()
         )
-        self._remote = {c.name for c in config.cameras if c.remote}
-        self._clocks = {name: ClockAligner() for name in self._remote}
+        self.cameras = tuple(config.camera_names)
+        tolerance = config.sync_tolerance_ns()
+        self.clocks = {
+            c.name: CameraClock(
+                remote=c.remote,
+                future_ns=tolerance,
+                max_age_ns=int(config.sync.max_frame_age_ms * 1e6),
+                agree_ns=4 * tolerance,
+            )
+            for c in config.cameras
+        }
+        self.drops = DropCounter()
         self.status_interval_s = status_interval_s or config.supervisor.heartbeat_s
         self.grabbers: dict[str, dict[str, Any]] = {}
         curve = None
@@ -108,25 +134,60 @@ class SyncStage:
         now = time.monotonic_ns()
         sets: list[FrameSet] = []
         if msg is not None:
-            try:
-                if msg.topic.startswith(GRABBER_STATUS):
-                    status = parse_status(msg.header, msg.topic)
-                    self.grabbers[status["camera"]] = status
-                    self.status_pub.send(msg.topic, status)
-                else:
-                    frame = parse_frame(msg.header, msg.buffers)
-                    t_local = None
-                    if frame.camera in self._clocks:
-                        t_local = self._clocks[frame.camera].to_local(frame.t_capture_ns, now)
-                    sets = self.assembler.add(msg.header, msg.buffers[0], now, t_ns=t_local)
-            except MessageError as err:
-                self.assembler.dropped_foreign += 1
-                log.debug("sync: dropped a %s message on %r: %s", err.reason, msg.topic, err)
+            sets = self._receive(msg, now)
         sets += self.assembler.poll(time.monotonic_ns())
         self._publish(sets)
         if time.monotonic() >= self._next_status:
             self.publish_status()
         return len(sets)
+
+    def _receive(self, msg: Message, now_ns: int) -> list[FrameSet]:
+        """Check one message from the frames link and use it; a refused one is counted, not raised."""
+        try:
+            if msg.topic.startswith(GRABBER_STATUS):
+                status = parse_status(msg.header, msg.topic, cameras=self.cameras)
+                self.grabbers[status["camera"]] = status
+                self.status_pub.send(msg.topic, status)
+                return []
+            frame = parse_frame(msg.header, msg.buffers, cameras=self.cameras)
+        except MessageError as err:
+            self._drop(self._source(msg.topic), err.reason, f"{msg.topic!r}: {err}")
+            return []
+        if frame.camera != self._source(msg.topic):  # a camera's frames travel on its own topic
+            self._drop(self._source(msg.topic), "foreign", f"a frame of {frame.camera} on {msg.topic!r}")
+            return []
+        placed = self.clocks[frame.camera].place(frame.t_capture_ns, now_ns)
+        if isinstance(placed, str):
+            self._drop(frame.camera, placed, f"frame {frame.camera}#{frame.seq} stamped "
+                       f"{(frame.t_capture_ns - now_ns) / 1e9:+.3f} s from arrival")
+            return []
+        return self.assembler.add(msg.header, msg.buffers[0], now_ns, t_ns=placed)
+
+    def _source(self, topic: bytes) -> str:
+        """The configured camera a topic belongs to (``frame.<cam>.``, ``status.grabber.<cam>.``), else
+        ``other``: the drop counts' sources stay the configured cameras whatever arrives."""
+        for prefix in (FRAME, GRABBER_STATUS):
+            if topic.startswith(prefix):
+                name = topic[len(prefix):-1].decode("ascii", "replace")
+                if topic.endswith(b".") and name in self.clocks:
+                    return name
+        return "other"
+
+    def _drop(self, source: str, reason: DropReason, detail: str) -> None:
+        self.drops.count(source, reason)
+        log.debug("sync: dropped a %s message: %s", reason, detail)
+
+    def input_drops(self) -> dict[str, dict[str, int]]:
+        """The heartbeat's ``input_drops`` (:mod:`crosspose.bus.drops`): per camera (and ``other``) and
+        reason — the messages refused here, the frames the assembler dropped (stale, out of order:
+        ``stale``; its queue overflowing: ``busy``) and what the frames sockets could not decode."""
+        assembler = {
+            cam: {"stale": st.dropped_stale + st.dropped_out_of_order, "busy": st.dropped_overflow}
+            for cam, st in self.assembler.stats.items()
+        }
+        sockets = [{"other": s.drops} for s in (self.frames, self.local_frames) if s is not None]
+        foreign = {"other": {"foreign": self.assembler.dropped_foreign}}
+        return self.drops.payload(assembler, foreign, *sockets)
 
     def status(self) -> dict[str, Any]:
         """The ``status.sync.`` header: assembler counters, socket counters, grabber states."""
@@ -134,6 +195,10 @@ class SyncStage:
         for cam, g in self.grabbers.items():
             if cam in st["cameras"]:
                 st["cameras"][cam]["grabber_state"] = g.get("state")
+        for cam, clock in self.clocks.items():
+            st["cameras"][cam]["clock_resyncs"] = clock.resyncs
+        st["input_drops"] = self.input_drops()
+        st["dropped_foreign"] = sum(by.get("foreign", 0) for by in st["input_drops"].values())
         st["frames_socket"] = self.frames.counters
         if self.local_frames is not None:
             st["local_frames_socket"] = self.local_frames.counters
