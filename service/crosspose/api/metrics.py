@@ -7,6 +7,9 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
 - ``crosspose_stage_latency_seconds{stage}`` histogram from the skeletons' ``latency_ms``
 - ``crosspose_stage_drops_total{stage}``, ``crosspose_stage_fps{stage}``,
   ``crosspose_stage_heartbeat_age_seconds{stage}``
+- ``crosspose_input_drops_total{stage,source,reason}``: input each stage dropped, from the stages'
+  heartbeats (``input_drops``) and the API's own bus thread (stage ``api``); sync's sources are its
+  cameras (and ``other``), reasons ``malformed``, ``stale``, ``future``, ``foreign``, ``oversize``, ``busy``
 - ``crosspose_camera_drops_total{camera,stage}`` (stage ``grabber`` or ``sync``),
   ``crosspose_camera_skew_seconds{camera}``, ``crosspose_camera_fps{camera}``,
   ``crosspose_camera_up{camera}``, ``crosspose_camera_frame_age_seconds{camera}``
@@ -28,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from crosspose.api.state import ServiceState
+from crosspose.api.status import drop_counts
 
 
 class ServiceCollector(Collector):
@@ -38,6 +42,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._pipeline()
+        yield from self._input_drops()
         yield from self._cameras()
         yield from self._websockets()
         yield from self._vmc()
@@ -88,6 +93,23 @@ class ServiceCollector(Collector):
             if value is not None:
                 family.add_metric([], value)
             yield family
+
+    def _input_drops(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "crosspose_input_drops",
+            "Input messages each stage dropped, by source (sync: the camera) and reason (malformed, stale, "
+            "future, foreign, oversize, busy)",
+            labels=["stage", "source", "reason"],
+        )
+        stages = self.state.status.input_drops()
+        own = self.state.bus_input_drops
+        if own is not None:
+            stages["api"] = {source: drop_counts(counts) for source, counts in own().items()}
+        for stage, sources in sorted(stages.items()):
+            for source, counts in sorted(sources.items()):
+                for reason, n in sorted(counts.items()):
+                    family.add_metric([stage, source, reason], n)
+        yield family
 
     def _cameras(self) -> Iterator[Metric]:
         drops = CounterMetricFamily(

@@ -48,6 +48,11 @@ class CameraOut(_Model):
     fps: float | None = Field(description="Frames per second the grabber delivers")
     drops: int = Field(description="Frames the grabber lost")
     sync_drops: int = Field(description="Frame sets this camera was missing from")
+    input_drops: dict[str, int] = Field(
+        default_factory=dict,
+        description="Frames (and grabber heartbeats) of this camera that sync dropped, by reason: malformed, "
+        "stale, future, foreign, oversize, busy (reasons without drops are left out)",
+    )
     skew_ms: float | None = Field(description="Capture-time offset from the frame set's reference (ms)")
     last_frame_age_s: float | None = Field(description="Age of the camera's latest frame (s)")
     heartbeat_age_s: float | None = Field(description="Seconds since the grabber's last heartbeat")

@@ -7,7 +7,7 @@ The runtime builds one ``ServiceState``, feeds it from its bus threads (``hub.pu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,6 +68,8 @@ class ServiceState:
         hub: websocket fan-out; call ``hub.publish(message)`` from any thread.
         status: stage heartbeats; call ``status.update(stage, payload)`` from any thread.
         previews: latest camera preview JPEGs; call ``previews.update(camera, jpeg, meta)`` from any thread.
+        bus_input_drops: what the API's own bus thread dropped, ``{source: {reason: count}}`` (set by the
+            runtime; None: no bus thread).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class ServiceState:
         self.started_ns = time.monotonic_ns()
         # Recording control (crosspose.recording.control.RecordingControl), set by the runtime; None = off.
         self.recordings: Any = None
+        self.bus_input_drops: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
 
     @property
     def uptime_s(self) -> float:

@@ -10,6 +10,10 @@ anything else is kept but ignored, and values of the wrong type are ignored rath
   ``skew_ms`` ({camera: capture-time offset from the frame set's reference, ms}), ``stale`` (int).
 - ``inference``: ``provider`` (the ONNX Runtime provider that actually runs), ``fps``, ``drops`` (int).
 - ``solver``: ``fps``, ``drops`` (int).
+- every stage but the grabbers: ``input_drops``, the input it dropped since it started, as
+  ``{source: {reason: count}}`` (:mod:`crosspose.bus.drops`; sync's sources are its cameras and
+  ``other``). Read through :meth:`StatusBoard.input_drops`, which keeps only string sources, known
+  reasons and non-negative integer counts.
 
 A stage is alive when its last heartbeat is younger than ``heartbeat_timeout_s``; a camera whose
 grabber is not alive is ``down`` whatever it last said.
@@ -26,12 +30,36 @@ from typing import Any, Literal
 
 CameraState = Literal["up", "down", "reconnecting"]
 CORE_STAGES: tuple[str, ...] = ("sync", "inference", "solver")
+DROP_REASONS: tuple[str, ...] = ("malformed", "stale", "future", "foreign", "oversize", "busy")
+"""The reasons a stage counts input drops by (``crosspose.bus.DROP_REASONS``; the API does not import
+the bus)."""
+_MAX_DROP_SOURCES = 64  # a stage's sources are its cameras and a few inputs; more is not a heartbeat of ours
+_MAX_COUNT = 2**53  # an exact float: larger is not a count a stage could have reached
 
 
 def _number(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
     return float(x) if math.isfinite(x) else None
+
+
+def _count(x: Any) -> int | None:
+    """A heartbeat's counter as an int, or None when it is not a non-negative integer of sane size."""
+    if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= _MAX_COUNT:
+        return None
+    return x
+
+
+def drop_counts(value: Any) -> dict[str, int]:
+    """``{reason: count}`` of a heartbeat's map, keeping known reasons with valid counts only."""
+    if not isinstance(value, Mapping):
+        return {}
+    out = {}
+    for reason in DROP_REASONS:
+        n = _count(value.get(reason))
+        if n:
+            out[reason] = n
+    return out
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,7 @@ class CameraStatus:
         fps: frames per second the grabber delivers (None before its first heartbeat).
         drops: frames the grabber lost.
         sync_drops: frame sets this camera was missing from.
+        input_drops: frames and grabber heartbeats of this camera sync dropped, by reason.
         skew_ms: capture-time offset from the frame set's reference (sync's latest report).
         last_frame_age_s: age of the camera's latest frame now (None when unknown).
         heartbeat_age_s: seconds since its grabber's last heartbeat (None: never heard of).
@@ -54,6 +83,7 @@ class CameraStatus:
     fps: float | None
     drops: int
     sync_drops: int
+    input_drops: dict[str, int]
     skew_ms: float | None
     last_frame_age_s: float | None
     heartbeat_age_s: float | None
@@ -144,6 +174,7 @@ class StatusBoard:
         sync = latest.get("sync", (0, {}))[1]
         skews: Mapping[str, Any] = sync["skew_ms"] if isinstance(sync.get("skew_ms"), Mapping) else {}
         sync_drops: Mapping[str, Any] = sync["drops"] if isinstance(sync.get("drops"), Mapping) else {}
+        sync_input = self.input_drops(latest).get("sync", {})
         out = []
         for name in self.camera_names:
             entry = latest.get(f"grabber.{name}")
@@ -164,6 +195,7 @@ class StatusBoard:
                     fps=_number(payload.get("fps")) if state == "up" else 0.0,
                     drops=int(_number(payload.get("drops")) or 0),
                     sync_drops=int(_number(sync_drops.get(name)) or 0),
+                    input_drops=sync_input.get(name, {}),
                     skew_ms=_number(skews.get(name)),
                     last_frame_age_s=(
                         frame_age_ms / 1000 + age if frame_age_ms is not None and age is not None else None
@@ -171,6 +203,27 @@ class StatusBoard:
                     heartbeat_age_s=age,
                 )
             )
+        return out
+
+    def input_drops(
+        self, latest: Mapping[str, tuple[int, Mapping[str, Any]]] | None = None
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        """``{stage: {source: {reason: count}}}`` from the stages' ``input_drops`` (module docstring);
+        what is not a string source (at most 64 a stage) with known reasons and valid counts is left out."""
+        latest = self.snapshot() if latest is None else latest
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for stage in self.stages:
+            if stage.startswith("grabber.") or stage not in latest:
+                continue
+            value = latest[stage][1].get("input_drops")
+            if not isinstance(value, Mapping):
+                continue
+            sources = {}
+            for source, counts in list(value.items())[:_MAX_DROP_SOURCES]:
+                if isinstance(source, str) and (by_reason := drop_counts(counts)):
+                    sources[source[:64]] = by_reason
+            if sources:
+                out[stage] = sources
         return out
 
     def stage_drops(self) -> dict[str, int]:

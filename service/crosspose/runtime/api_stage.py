@@ -4,6 +4,9 @@ One thread subscribes to ``skeleton.`` (→ ``state.hub``) and ``status.`` (→ 
 stages' heartbeats, translated to the keys the status board reads); accepted calibration uploads are
 published on the control plane (``control.calibration.updated.``) for the inference stage.
 The API binds the status and control endpoints; every other stage connects to them.
+
+What the thread receives is checked by the schema's parsers; what fails is dropped and counted by
+input (``skeleton``, ``status``, ``preview``) and reason, shown in ``/metrics`` as stage ``api``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import Message, MessageError, Publisher, Subscriber, shutdown
+from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber, shutdown
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     PREVIEW,
@@ -60,7 +63,8 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
         if isinstance(cams, dict):  # per-camera details → the board's {camera: value} maps
             drops = {c: v.get("missing", 0) for c, v in cams.items() if isinstance(v, dict)}
             # Frame sets sync had ready but inference was still busy with an older one (latest wins).
-            busy = (header.get("framesets_socket") or {}).get("dropped_hwm", 0)
+            socket = header.get("framesets_socket")
+            busy = socket.get("dropped_hwm", 0) if isinstance(socket, dict) else 0
             payload["drops"] = {**drops, "(inference busy)": busy}
             payload["skew_ms"] = {c: v.get("skew_ms") for c, v in cams.items() if isinstance(v, dict)}
         return "sync", payload
@@ -80,6 +84,8 @@ class BusBridge:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bus-bridge", daemon=True)
         self.forwarded = 0
+        self.drops = DropCounter()
+        state.bus_input_drops = self.input_drops
 
     def start(self) -> None:
         self._thread.start()
@@ -98,9 +104,15 @@ class BusBridge:
         with self._control_lock:
             self.control.send(RECORDING_CONTROL, command)
 
+    def input_drops(self) -> dict[str, dict[str, int]]:
+        """What this thread dropped, ``{source: {reason: count}}`` (:mod:`crosspose.bus.drops`): refused
+        by the parsers, or undecodable on the sockets (a status socket's go to ``status``)."""
+        return self.drops.payload({"skeleton": self.skeletons.drops, "status": self.status.drops})
+
     def _handle_status(self, msg: Message) -> None:
+        source = "preview" if msg.topic.startswith(PREVIEW) else "status"
         try:
-            if msg.topic.startswith(PREVIEW):
+            if source == "preview":
                 preview = parse_preview(msg.header, msg.buffers)
                 previews = getattr(self.state, "previews", None)
                 if previews is not None:
@@ -108,6 +120,7 @@ class BusBridge:
                 return
             header = parse_status(msg.header, msg.topic)
         except MessageError as err:
+            self.drops.count(source, err.reason)
             log.debug("dropped a %s message on %r: %s", err.reason, msg.topic, err)
             return
         recordings = getattr(self.state, "recordings", None)
@@ -121,27 +134,35 @@ class BusBridge:
         try:
             message = parse_skeleton(msg.header)
         except MessageError as err:
+            self.drops.count("skeleton", err.reason)
             log.debug("dropped a %s skeleton message: %s", err.reason, err)
             return
         self.state.hub.publish(message)
         self.forwarded += 1
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            got = False
-            skeleton = self.skeletons.recv(0)
+    def step(self, timeout_ms: int = 5) -> bool:
+        """Handle a queued skeleton and a queued status message, or wait up to ``timeout_ms`` for a
+        skeleton; True when something arrived."""
+        got = False
+        skeleton = self.skeletons.recv(0)
+        if skeleton is not None:
+            self._forward(skeleton)
+            got = True
+        status = self.status.recv(0)
+        if status is not None:
+            self._handle_status(status)
+            got = True
+        if not got:
+            # Block briefly on the skeleton socket (the latency-critical one).
+            skeleton = self.skeletons.recv(timeout_ms)
             if skeleton is not None:
                 self._forward(skeleton)
                 got = True
-            status = self.status.recv(0)
-            if status is not None:
-                self._handle_status(status)
-                got = True
-            if not got:
-                # Block briefly on the skeleton socket (the latency-critical one).
-                skeleton = self.skeletons.recv(5)
-                if skeleton is not None:
-                    self._forward(skeleton)
+        return got
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.step()
 
     def close(self) -> None:
         self._stop.set()

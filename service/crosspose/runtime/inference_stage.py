@@ -9,6 +9,11 @@ named as such in every message and heartbeat).
 
 Latest frame set wins; skipped ones are counted. The calibration comes from the store at start and
 from ``control.calibration.updated.`` afterwards; it takes effect on the next frame set.
+
+What arrives is checked by the schema's parsers (the configured cameras, in rig order) before it is
+used; what fails — or what the backend cannot take, frames at no single scale of the calibration — is
+dropped and counted per input and reason in the heartbeat's ``input_drops`` (``frameset``, ``track``,
+``control``; :mod:`crosspose.bus.drops`), never raised.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crosspose.bus import Message, Publisher, Subscriber
+from crosspose.bus import DropCounter, DropReason, Message, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
@@ -99,6 +104,7 @@ class InferenceStage:
         fps = max((c.fps or 30.0) for c in config.cameras)
         self.max_age_ns = max(int(2e9 / fps), 20_000_000)  # two frame periods, at least 20 ms
         self.stale = 0
+        self.drops = DropCounter()
         self._ensure_backend()
 
     def _ensure_backend(self) -> None:
@@ -118,6 +124,7 @@ class InferenceStage:
                 rig = rig.subset(self.names)
         except Exception as err:  # a bad control message must not stop the stage
             self.errors += 1
+            self.drops.count("control", err.reason if isinstance(err, MessageError) else "malformed")
             log.warning("ignored calibration update: %s", err)
             return
         self.rig = rig
@@ -147,6 +154,7 @@ class InferenceStage:
             track = Track.from_message(parse_track(msg.header, msg.buffers))
         except (KeyError, TypeError, ValueError) as err:
             self.errors += 1
+            self.drops.count("track", err.reason if isinstance(err, MessageError) else "malformed")
             self._warn(f"dropped a malformed track message: {err}", f"track: {err}")
             return
         if self.heatmap_step is None:
@@ -155,6 +163,7 @@ class InferenceStage:
             self.heatmap_step.feedback(track)
         except ValueError as err:  # a track of another layout than the network's: say so, never ignore it
             self.errors += 1
+            self.drops.count("track", "foreign")
             self._warn(f"track {track.id} not used: {err}", f"track layout: {err}")
             return
         self._last_track = track
@@ -172,7 +181,7 @@ class InferenceStage:
         """Latest wins, also against the queues: a frame set that waited in the socket buffers while
         the network ran (older than ``max_age_ns`` since sync emitted it) is dropped (counted) when a
         fresher one arrives within a frame period or two; otherwise it is still used."""
-        while msg is not None and time.monotonic_ns() - int(msg.header.get("t_emit_ns", 0)) > self.max_age_ns:
+        while msg is not None and _age_ns(msg) > self.max_age_ns:
             newer = self.framesets.recv(max(1, self.max_age_ns // 1_000_000))
             if newer is None:
                 break
@@ -188,14 +197,16 @@ class InferenceStage:
             self.last_error = "no calibration yet: PUT one to /api/v1/calibration"
             return None
         try:
-            if list(header["cameras"]) != self.names:
-                raise ValueError(f"frame set cameras {header['cameras']} are not the configured {self.names}")
-            parse_frameset(header, msg.buffers)
+            parse_frameset(header, msg.buffers, cameras=self.names)
             images = ImageSet.from_frameset(header, msg.buffers)
             out = self.heatmap_step.run(images)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as err:
+            # ValueError: the frames do not fit the calibration (any single scale of it). Arithmetic and
+            # index errors once came from frames no parser refused; one frame set must never end the stage.
+            reason: DropReason = err.reason if isinstance(err, MessageError) else "malformed"
             self.errors += 1
-            self._warn(f"dropped frame set {header.get('seq')}: {err}", str(err))
+            self.drops.count("frameset", reason)
+            self._warn(f"dropped a {reason} frame set: {err}", str(err))
             return None
         t_capture = capture_time_ns(header)
         t_emit = int(header.get("t_emit_ns", t0))
@@ -258,6 +269,7 @@ class InferenceStage:
             "processed": self.processed,
             "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale,
             "stale": self.stale,
+            "input_drops": self.input_drops(),
             "provider": None if backend is None else backend.provider,
             # What really runs the network (None: not started yet, or the simulated backend).
             "runtime": None if info is None else info.runtime,
@@ -270,6 +282,14 @@ class InferenceStage:
             "detector_runs": int(getattr(self._frame_pipeline, "detector_runs", 0)),
             "detector_views": int(getattr(self._frame_pipeline, "detector_views", 0)),
         }
+
+    def input_drops(self) -> dict[str, dict[str, int]]:
+        """The heartbeat's ``input_drops`` (:mod:`crosspose.bus.drops`): what was refused here, the frame
+        sets skipped for a newer one (``busy``: latest wins) and what the sockets could not decode."""
+        sockets = {"frameset": self.framesets, "track": self.tracks, "control": self.control}
+        busy = {"frameset": {"busy": self.framesets.skipped + self.stale},
+                "track": {"busy": self.tracks.skipped}}
+        return self.drops.payload(busy, {name: sock.drops for name, sock in sockets.items()})
 
     @property
     def backend(self) -> HeatmapBackend | None:
@@ -284,6 +304,13 @@ class InferenceStage:
     def close(self) -> None:
         for sock in (self.framesets, self.control, self.tracks, self.out, self.status):
             sock.close()
+
+
+def _age_ns(msg: Message) -> int:
+    """How long ago sync emitted a frame set, as far as its unchecked header says (0 when it says
+    nothing usable: the parser refuses that frame set next)."""
+    t = msg.header.get("t_emit_ns")
+    return time.monotonic_ns() - t if isinstance(t, int) and not isinstance(t, bool) else 0
 
 
 def run_inference(stop: Event, config: Config) -> None:

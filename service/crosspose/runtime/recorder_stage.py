@@ -12,7 +12,9 @@ Where its data comes from:
 * **Control**: ``control.recording.`` commands from the API (start/stop) and
   ``control.calibration.updated.`` (the calibration in force, saved into the take).
 
-It reports on ``status.recorder.`` every heartbeat and at once after every state change.
+It reports on ``status.recorder.`` every heartbeat and at once after every state change, with what it
+refused by input (``control``, ``frameset``, ``skeleton``) and reason in ``input_drops``
+(:mod:`crosspose.bus.drops`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Mapping
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from crosspose.bus import Message, MessageError, Publisher, Subscriber
+from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     FRAMESET,
@@ -66,6 +68,7 @@ class RecorderStage:
         self.skeletons: Subscriber | None = None
         self.last: dict[str, Any] | None = None  # the last finished take: id, state, error
         self.stop_ns: int | None = None  # a stop was requested at this monotonic time
+        self.drops = DropCounter()
         self.calibration: tuple[int | None, str | None, str] | None = self._initial_calibration()
 
     def _initial_calibration(self) -> tuple[int | None, str | None, str] | None:
@@ -92,6 +95,7 @@ class RecorderStage:
                 return
             command = parse_recording(msg.header)
         except MessageError as err:
+            self.drops.count("control", err.reason)
             log.warning("recorder: ignored a control message: %s", err)
             return
         if command.action == "start":
@@ -176,8 +180,9 @@ class RecorderStage:
         )
         self.send_status()
 
-    def _guarded(self, fn: Any) -> bool:
-        """Run ``fn(writer)``; a write error ends the take as ``failed`` (the service keeps running)."""
+    def _guarded(self, fn: Any, source: str = "frameset") -> bool:
+        """Run ``fn(writer)``; a write error ends the take as ``failed`` (the service keeps running); a
+        malformed message of ``source`` is dropped and counted."""
         w = self.writer
         if w is None:
             return False
@@ -189,6 +194,7 @@ class RecorderStage:
         except (ValueError, KeyError, TypeError) as err:  # a malformed message: counted, not fatal
             w.manifest.setdefault("malformed", 0)
             w.manifest["malformed"] += 1
+            self.drops.count(source, err.reason if isinstance(err, MessageError) else "malformed")
             log.warning("recorder: dropped a malformed message: %s", err)
         return True
 
@@ -200,7 +206,8 @@ class RecorderStage:
             msg = self.tap.recv(0)
             if msg is None:
                 break
-            if self.stop_ns is not None and int(msg.header.get("t_emit_ns") or 0) > self.stop_ns:
+            t_emit = msg.header.get("t_emit_ns")
+            if self.stop_ns is not None and isinstance(t_emit, int) and t_emit > self.stop_ns:
                 self.stop()  # every set emitted before the stop request is written
                 return n
             if not self._guarded(lambda w, m=msg: w.add_frameset(_checked_frameset(m), m.buffers)):
@@ -210,7 +217,7 @@ class RecorderStage:
             sk = self.skeletons.recv(0)
             if sk is None:
                 break
-            if not self._guarded(lambda w, m=sk: w.add_skeleton(parse_skeleton(m.header))):
+            if not self._guarded(lambda w, m=sk: w.add_skeleton(parse_skeleton(m.header)), "skeleton"):
                 break
         return n
 
@@ -245,6 +252,11 @@ class RecorderStage:
             "last": self.last,
             "error": None if self.last is None else self.last.get("error"),
             "store": str(self.store.folder),
+            "input_drops": self.drops.payload(
+                {"control": self.control.drops},
+                {"frameset": self.tap.drops} if self.tap is not None else {},
+                {"skeleton": self.skeletons.drops} if self.skeletons is not None else {},
+            ),
         }
         if w is not None:
             fs = w.manifest["framesets"]

@@ -4,6 +4,10 @@
 Latest frame set wins: when heatmaps queue up, the older ones are skipped and counted as drops. The
 solver keeps its tracking state across frames; it resets when the performer is lost for long.
 
+Heatmaps are checked by the schema's parser (the configured cameras, the solver's joint count,
+finite values) before they are solved; what fails is dropped and counted by reason in the
+heartbeat's ``input_drops`` (source ``heatmaps``; :mod:`crosspose.bus.drops`), never raised.
+
 Live outputs (:class:`crosspose.streaming.live.LiveMotion`), in this order per frame: the optional One
 Euro filter (config ``filter``, off by default) on the joints that are published; the joint rotations
 (config ``streaming.rotations``) attached to the message as ``rotations`` (the API passes it only to
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosspose.bus import MessageError, Publisher, Subscriber
+from crosspose.bus import DropCounter, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
@@ -62,6 +66,8 @@ class SolverStage:
         solver = Solver(**config.solver.options)
         self.skeleton = solver.skeleton
         self.pose_step = PoseStep(solver)
+        self.cameras = tuple(config.camera_names)
+        self.drops = DropCounter()
         self.rate = RateMeter()
         self.solved = 0
         self.errors = 0
@@ -80,11 +86,13 @@ class SolverStage:
     def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
         try:
-            received = parse_heatmaps(header, buffers)
+            received = parse_heatmaps(header, buffers, cameras=self.cameras,
+                                      joints=self.skeleton.num_joints)
             heatmaps, projections = received.heatmaps, received.projections
-        except (ValueError, KeyError, MessageError) as err:
+        except MessageError as err:
             self.errors += 1
-            log.warning("dropped a malformed heatmaps message: %s", err)
+            self.drops.count("heatmaps", err.reason)
+            log.warning("dropped a %s heatmaps message: %s", err.reason, err)
             return None
         # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
         pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
@@ -131,6 +139,9 @@ class SolverStage:
             + self.errors,
             "solve_ms": None if self.last_solve_ms != self.last_solve_ms else round(self.last_solve_ms, 2),
             "publisher": self.skeletons.counters,
+            "input_drops": self.drops.payload(
+                {"heatmaps": {**self.heatmaps.drops, "busy": self.heatmaps.skipped}}
+            ),
             "live": self.live.stats(),
         }
 
