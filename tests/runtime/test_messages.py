@@ -4,6 +4,7 @@ frame scale detection, previews."""
 from __future__ import annotations
 
 import json
+import math
 
 import cv2
 import numpy as np
@@ -114,6 +115,12 @@ def test_frame_scale_is_detected_from_the_calibration() -> None:
     assert image_scale(rig, half) == pytest.approx(0.5, abs=2e-3)
     with pytest.raises(ValueError, match="does not match"):
         image_scale(rig, [np.zeros((h, w // 2, 3), np.uint8), None])
+    # A frame of a few pixels at the calibration's aspect is no camera of this rig (the network would
+    # get an empty crop): refused like a mismatch, so the inference stage drops it as malformed.
+    g = math.gcd(w, h)
+    assert g >= 64  # 1920x1080: 16x9 pixels is the calibration at 1/120
+    with pytest.raises(ValueError, match="not this rig's cameras"):
+        image_scale(rig, [np.zeros((h // g, w // g, 3), np.uint8), None])
 
 
 def test_frameset_images_and_preview() -> None:

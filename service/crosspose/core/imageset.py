@@ -59,6 +59,9 @@ def capture_time_ns(header: Mapping[str, Any]) -> int:
     return min((int(f["t_capture_ns"]) for f in frames), default=int(header["t_ref_ns"]))
 
 
+MIN_SCALE, MAX_SCALE = 1 / 32, 8.0  # frames this far from the calibration's size are not its cameras
+
+
 def image_scale(rig: CameraRig, images: Sequence[np.ndarray | None]) -> float:
     """Scale of the frames relative to the calibration's image size (1.0, or e.g. 0.5 for half-size
     frames from a grabber configured with a smaller ``width``/``height``).
@@ -67,7 +70,8 @@ def image_scale(rig: CameraRig, images: Sequence[np.ndarray | None]) -> float:
     height ratio, accepted when the width ratio agrees within 2 %.
 
     Raises:
-        ValueError: frames whose size does not match the calibration at any single scale.
+        ValueError: frames whose size does not match the calibration at any single scale, or at a scale
+            outside [1/32, 8] (a frame of a few pixels would reach the network as an empty crop).
     """
     scales = set()
     for camera, image in zip(rig, images, strict=True):
@@ -83,7 +87,11 @@ def image_scale(rig: CameraRig, images: Sequence[np.ndarray | None]) -> float:
         scales.add(round(sy, 3))
     if len(scales) > 1:
         raise ValueError(f"cameras deliver frames at different scales of their calibration: {sorted(scales)}")
-    return scales.pop() if scales else 1.0
+    scale = scales.pop() if scales else 1.0
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ValueError(f"frames at {scale:g} x their calibration's size: not this rig's cameras (a scale "
+                         f"from {MIN_SCALE:g} to {MAX_SCALE:g} is accepted)")
+    return scale
 
 
 class ScaledRig:
