@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from solver_scene import make_scene, project, render
 
 from crosspose.skeleton import H36M17
-from crosspose.solver import LimbLengthEstimate, Pose3D, Solver
+from crosspose.solver import LimbLengthEstimate, Pose3D, RefineOptions, Solver, SolverOptions
 from crosspose.solver import reference as ref
 from crosspose.solver.labels import (
     epipolar_swaps,
@@ -221,6 +223,17 @@ def test_bad_inputs_are_rejected_clearly() -> None:
         Solver().solve(scene.heatmaps, scene.projections[:3])
     with pytest.raises(TypeError, match="unknown solver option"):
         Solver(grid_size=3)
+
+
+def test_options_come_whole_or_as_keywords() -> None:
+    options = SolverOptions(top_k=8, refine_options=RefineOptions(radius=2))
+    assert Solver(options=options).options == options
+    assert Solver(top_k=8, refine_options=RefineOptions(radius=2)).options == options
+    assert Solver(options=options, top_k=4).options == dataclasses.replace(options, top_k=4)
+    with pytest.raises(TypeError, match="refine_options must be a RefineOptions, got dict"):
+        Solver(refine_options={"radius": 2})
+    with pytest.raises(TypeError, match="options must be a SolverOptions"):
+        Solver(options={"top_k": 8})  # type: ignore[arg-type]
 
 
 def test_batch_solves_match_single_solves() -> None:

@@ -3,15 +3,40 @@
 The paper's recursive pictorial structure model (Qiu et al., ICCV 2019) with the root found by 3D
 voting, limb lengths estimated per performer, sparse exact messages, sub-pixel refinement and a
 tracking mode. :mod:`crosspose.solver.reference` holds the paper's methods for comparison.
+
+The options (:mod:`crosspose.solver.options`) load with the package; the solver itself, which needs
+torch, loads on first use of its names (``from crosspose.solver import Solver``), so that the config
+can check ``solver.options`` without torch.
 """
 
-import torch
+from __future__ import annotations
 
-from crosspose.solver.limbs import LimbLengthEstimate
-from crosspose.solver.pose import Pose3D
-from crosspose.solver.refine import RefineOptions
-from crosspose.solver.root import RootSearchOptions
-from crosspose.solver.solver import Solver, SolverOptions, SolverTrack
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from crosspose.solver.options import RefineOptions, RelabelOptions, RootSearchOptions, SolverOptions
+
+if TYPE_CHECKING:
+    from crosspose.solver.limbs import LimbLengthEstimate
+    from crosspose.solver.pose import Pose3D
+    from crosspose.solver.solver import Solver, SolverTrack
+
+_LAZY = {
+    "LimbLengthEstimate": "crosspose.solver.limbs",
+    "Pose3D": "crosspose.solver.pose",
+    "Solver": "crosspose.solver.solver",
+    "SolverTrack": "crosspose.solver.solver",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The solver's names, imported with their module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def use_one_thread() -> None:
@@ -21,6 +46,8 @@ def use_one_thread() -> None:
     machine (measured here: ~600 ms a frame with 2 threads against 14–20 ms with one). Processes that
     host a solver call this once at start; libraries never do it behind the caller's back.
     """
+    import torch
+
     torch.set_num_threads(1)
 
 
@@ -28,6 +55,7 @@ __all__ = [
     "LimbLengthEstimate",
     "Pose3D",
     "RefineOptions",
+    "RelabelOptions",
     "RootSearchOptions",
     "Solver",
     "SolverOptions",

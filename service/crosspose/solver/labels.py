@@ -18,23 +18,7 @@ import numpy as np
 import torch
 
 from crosspose.skeleton import Skeleton
-
-
-@dataclass(frozen=True)
-class RelabelOptions:
-    """Tuning of the per-view left/right test (:func:`epipolar_swaps`).
-
-    Attributes:
-        epipolar_clip: the epipolar distance of a pair of peaks counts at most this much (pixels), so
-            one wrong peak cannot decide.
-        epipolar_margin: ... and a relabelling must lower the total epipolar distance of the group by
-            at least this much per pair of views it changes (pixels).
-        min_peak: a heatmap whose maximum is below this has no peak to test (heatmap units).
-    """
-
-    epipolar_clip: float = 4.0
-    epipolar_margin: float = 0.5
-    min_peak: float = 0.2
+from crosspose.solver.options import RelabelOptions
 
 
 @dataclass(frozen=True)

@@ -16,41 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from crosspose.solver.options import RefineOptions
 from crosspose.solver.sampling import grid_scale, project, to_grid
-
-
-@dataclass(frozen=True)
-class RefineOptions:
-    """Tuning of :func:`refine`.
-
-    Attributes:
-        radius: half width of the mean-shift window, heatmap pixels.
-        iterations: mean-shift steps.
-        max_shift: a view whose local peak lies further than this from the searched reprojection
-            disagrees with the 3D vote (pixels).
-        min_evidence: absolute heatmap value below which a view does not support a joint.
-        relative_evidence: a view supports a joint only with at least this fraction of the best
-            view's evidence.
-        max_residual: reprojection error (pixels) up to which a view always agrees with the others.
-        outlier_sigmas: ... and beyond that, a view agrees while its reprojection error stays within
-            this many standard deviations of the frame's localisation noise (estimated from all of
-            the frame's reprojection errors, :func:`_outlier_limits`). The worst view above the limit
-            is dropped after triangulation, one view per round, while more than two remain. Views
-            that agree are triangulated weighted by their evidence alone: telling a disagreeing view
-            from noise is this test's job. Measured on 6 and 8 cameras whose peaks are all right but
-            0.6 px off (a 2D network's precision): a fixed 1.5 px limit dropped good views, and
-            down-weighting the rest by their distance from the search's answer (1.5 px scale) threw
-            away more of their information the more views there were; together 8 % more error than
-            triangulating every view's windowed soft-argmax, now within 0.3 % of it.
-    """
-
-    radius: int = 3
-    iterations: int = 4
-    max_shift: float = 2.5
-    min_evidence: float = 0.05
-    relative_evidence: float = 0.25
-    max_residual: float = 1.5
-    outlier_sigmas: float = 4.0
 
 
 def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iterations: int

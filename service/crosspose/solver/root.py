@@ -8,30 +8,11 @@ than one. A coarse grid over the volume finds the performer; a fine grid around 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.nn import functional
 
+from crosspose.solver.options import RootSearchOptions
 from crosspose.solver.sampling import project, sample_shared
-
-
-@dataclass(frozen=True)
-class RootSearchOptions:
-    """Tuning of :func:`search_root`.
-
-    Attributes:
-        volume_size: edge of the cube searched, metres (centred on the volume centre).
-        coarse_spacing: coarse grid spacing, metres.
-        fine_spacing: fine grid spacing, metres; fine_bins: fine grid points per axis.
-        dilate: max-pool radius (heatmap pixels) applied before the coarse vote.
-    """
-
-    volume_size: float = 4.0
-    coarse_spacing: float = 0.25
-    fine_spacing: float = 0.04
-    fine_bins: int = 9
-    dilate: int = 2
 
 
 def cube(centre: torch.Tensor, size: float, bins: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ from crosspose.skeleton import Skeleton, get_skeleton
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
-    RelabelOptions,
     epipolar_swaps,
     fundamental_matrices,
     mirror_groups,
@@ -36,84 +35,16 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.limbs import LimbLengthEstimate
+from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
-from crosspose.solver.refine import RefineOptions, refine
-from crosspose.solver.root import RootSearchOptions, search_root
+from crosspose.solver.refine import refine
+from crosspose.solver.root import search_root
 from crosspose.solver.sampling import project, sample_per_joint, view_centre_point, view_signal
 from crosspose.solver.search import first_level, local_candidates, local_search, recurse
 from crosspose.solver.tree import TreeSchedule
 
 # Confidence given to a joint fewer than two views support, relative to its best single-view evidence.
 UNSUPPORTED_CONFIDENCE = 0.1
-
-
-@dataclass(frozen=True)
-class SolverOptions:
-    """Every tuning knob of :class:`Solver` (pass them as keyword arguments to ``Solver``).
-
-    Attributes:
-        grid_bins: first-level bins per axis (paper 16). grid_extent: its cube edge, metres (paper 2.0).
-        tolerance: limb-length tolerance of the pairwise term, metres (paper 0.15).
-        top_k: bins per joint kept for the first-level inference; ``None`` = exact whole-grid (shell).
-        recursion_size: local grid per axis in the recursions (paper 2; 3 can stay put).
-        recursion_iterations: number of recursions (paper 10).
-        refine: sub-pixel refinement (``False`` reports the 3D search's answer).
-        refine_options: see :class:`RefineOptions`. root_options: see :class:`RootSearchOptions`.
-        volume_centre: centre of the capture volume (m); ``None`` derives it from the views.
-        tracking: search near the previous pose when there is one.
-        track_spacing: first 3x3x3 grid step around each predicted joint in tracking mode, metres.
-        track_iterations: tracked RPSM recursions (spacing halved each time) before the refinement.
-        track_min_confidence: fall back to a cold search when the tracked pose's mean confidence is
-            below this fraction of the previous pose's.
-        track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
-            further than ``track_max_move`` metres from their prediction (the pose jumped).
-        track_max_age_s: with frame times given (``solve(..., t_ns=)``), a previous pose older than this
-            is too far back to search around (the 3x3x3 grid covers a few centimetres): cold search.
-            On the real Pose2Sim clip (60 fps) a tracked solve every 3rd or 4th frame supports 99 % of
-            the joints, every 6th 95 %, every 12th (a 5 sets/s live loop) 92 %; cold, 100 %.
-        track_swap_separation: in tracking mode the full left/right test runs only when the predicted
-            pose leaves a doubt (:meth:`Solver._swap_suspected`); a joint and its mirror closer than this
-            in a view (heatmap pixels) raise none there.
-        min_peak_snr: a view's heatmap of a joint counts — in the root vote, the pictorial structure,
-            the left/right test and the refinement — only when its maximum stands this many noise
-            standard deviations above the map's mean (:func:`.sampling.view_signal`). A view that sees
-            nothing still sends noise, and noise normalised or climbed votes like a peak: pure noise
-            reaches 3-5 (up to 7.5 clipped at zero), a real peak ten times the noise 8 or more.
-        relabel_swaps: before the search, test each view's left/right labelling of each limb against
-            the other views (epipolar geometry) and swap back the channels of a view that disagrees
-            with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
-        online_limbs: refine limb lengths from confident frames.
-        keypoint_max_residual: ``max_residual`` of the refinement for :meth:`Solver.solve_keypoints`
-            (heatmap pixels). Real detectors disagree between views by about a heatmap pixel of a
-            whole-body crop; that is noise to average, not a view to drop (measured on the Pose2Sim
-            clip: dropping at 1.5 px made bone lengths 1.6x less stable than keeping views up to 4 px).
-        device: torch device (default: the heatmaps' device).
-    """
-
-    grid_bins: int = 16
-    grid_extent: float = 2.0
-    tolerance: float = 0.15
-    top_k: int | None = 32
-    recursion_size: int = 3
-    recursion_iterations: int = 2
-    refine: bool = True
-    refine_options: RefineOptions = field(default_factory=RefineOptions)
-    root_options: RootSearchOptions = field(default_factory=RootSearchOptions)
-    volume_centre: tuple[float, float, float] | None = None
-    tracking: bool = True
-    track_spacing: float = 0.06
-    track_iterations: int = 1
-    track_min_confidence: float = 0.7
-    track_max_move: float = 0.15
-    track_max_jumped_joints: int = 3
-    track_swap_separation: float = 2.0
-    track_max_age_s: float = 0.07
-    min_peak_snr: float = 6.0
-    relabel_swaps: bool = True
-    relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
-    online_limbs: bool = True
-    keypoint_max_residual: float = 4.0
-    device: str | None = None
 
 
 @dataclass
@@ -165,21 +96,26 @@ class Solver:
 
     Args:
         skeleton: joint layout name (``h36m17``) or a :class:`~crosspose.skeleton.Skeleton`.
-        **options: fields of :class:`SolverOptions`.
+        options: every option at once, e.g. the config's validated ``solver.options``
+            (default: :class:`SolverOptions`' defaults).
+        **overrides: fields of :class:`SolverOptions`, over ``options``.
 
     ``solve`` keeps the performer's state (previous pose for tracking, limb lengths) in a
     :class:`SolverTrack`: its own :attr:`track` by default, or the one passed (one per performer);
     ``reset()`` forgets its own. ``solve_batch`` solves independent frames cold, without state.
     """
 
-    def __init__(self, skeleton: str | Skeleton = "h36m17", **options: Any) -> None:
+    def __init__(self, skeleton: str | Skeleton = "h36m17", *, options: SolverOptions | None = None,
+                 **overrides: Any) -> None:
         self.skeleton = get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton
+        if options is not None and not isinstance(options, SolverOptions):
+            raise TypeError(f"options must be a SolverOptions, got {type(options).__name__}")
         known = {f.name for f in dataclasses.fields(SolverOptions)}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(overrides) - known)
         if unknown:
             raise TypeError(f"unknown solver option(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known))}")
-        self.options = SolverOptions(**options)
+        self.options = dataclasses.replace(SolverOptions() if options is None else options, **overrides)
         self.schedule = TreeSchedule.from_skeleton(self.skeleton)
         root = self.skeleton.root
         self.root_joints = (root, *self.skeleton.children(root))

@@ -1,0 +1,163 @@
+"""Every tuning knob of the solver as plain dataclasses, importable without torch.
+
+:class:`SolverOptions` holds the :class:`~crosspose.solver.Solver`'s options with the options of its
+parts (:class:`RefineOptions`, :class:`RootSearchOptions`, :class:`RelabelOptions`) nested. The config
+(``solver.options``) validates a YAML map into them, so ``crosspose config validate`` checks them without
+loading the solver itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """Tuning of :func:`.refine.refine`.
+
+    Attributes:
+        radius: half width of the mean-shift window, heatmap pixels.
+        iterations: mean-shift steps.
+        max_shift: a view whose local peak lies further than this from the searched reprojection
+            disagrees with the 3D vote (pixels).
+        min_evidence: absolute heatmap value below which a view does not support a joint.
+        relative_evidence: a view supports a joint only with at least this fraction of the best
+            view's evidence.
+        max_residual: reprojection error (pixels) up to which a view always agrees with the others.
+        outlier_sigmas: ... and beyond that, a view agrees while its reprojection error stays within
+            this many standard deviations of the frame's localisation noise (estimated from all of
+            the frame's reprojection errors, :func:`.refine._outlier_limits`). The worst view above the limit
+            is dropped after triangulation, one view per round, while more than two remain. Views
+            that agree are triangulated weighted by their evidence alone: telling a disagreeing view
+            from noise is this test's job. Measured on 6 and 8 cameras whose peaks are all right but
+            0.6 px off (a 2D network's precision): a fixed 1.5 px limit dropped good views, and
+            down-weighting the rest by their distance from the search's answer (1.5 px scale) threw
+            away more of their information the more views there were; together 8 % more error than
+            triangulating every view's windowed soft-argmax, now within 0.3 % of it.
+    """
+
+    radius: int = 3
+    iterations: int = 4
+    max_shift: float = 2.5
+    min_evidence: float = 0.05
+    relative_evidence: float = 0.25
+    max_residual: float = 1.5
+    outlier_sigmas: float = 4.0
+
+
+
+@dataclass(frozen=True)
+class RootSearchOptions:
+    """Tuning of :func:`.root.search_root`.
+
+    Attributes:
+        volume_size: edge of the cube searched, metres (centred on the volume centre).
+        coarse_spacing: coarse grid spacing, metres.
+        fine_spacing: fine grid spacing, metres; fine_bins: fine grid points per axis.
+        dilate: max-pool radius (heatmap pixels) applied before the coarse vote.
+    """
+
+    volume_size: float = 4.0
+    coarse_spacing: float = 0.25
+    fine_spacing: float = 0.04
+    fine_bins: int = 9
+    dilate: int = 2
+
+
+
+@dataclass(frozen=True)
+class RelabelOptions:
+    """Tuning of the per-view left/right test (:func:`.labels.epipolar_swaps`).
+
+    Attributes:
+        epipolar_clip: the epipolar distance of a pair of peaks counts at most this much (pixels), so
+            one wrong peak cannot decide.
+        epipolar_margin: ... and a relabelling must lower the total epipolar distance of the group by
+            at least this much per pair of views it changes (pixels).
+        min_peak: a heatmap whose maximum is below this has no peak to test (heatmap units).
+    """
+
+    epipolar_clip: float = 4.0
+    epipolar_margin: float = 0.5
+    min_peak: float = 0.2
+
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Every tuning knob of :class:`~crosspose.solver.Solver`: ``Solver(**fields)``, ``Solver(options=…)``.
+
+    Attributes:
+        grid_bins: first-level bins per axis (paper 16). grid_extent: its cube edge, metres (paper 2.0).
+        tolerance: limb-length tolerance of the pairwise term, metres (paper 0.15).
+        top_k: bins per joint kept for the first-level inference; ``None`` = exact whole-grid (shell).
+        recursion_size: local grid per axis in the recursions (paper 2; 3 can stay put).
+        recursion_iterations: number of recursions (paper 10).
+        refine: sub-pixel refinement (``False`` reports the 3D search's answer).
+        refine_options: see :class:`RefineOptions`. root_options: see :class:`RootSearchOptions`.
+        volume_centre: centre of the capture volume (m); ``None`` derives it from the views.
+        tracking: search near the previous pose when there is one.
+        track_spacing: first 3x3x3 grid step around each predicted joint in tracking mode, metres.
+        track_iterations: tracked RPSM recursions (spacing halved each time) before the refinement.
+        track_min_confidence: fall back to a cold search when the tracked pose's mean confidence is
+            below this fraction of the previous pose's.
+        track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
+            further than ``track_max_move`` metres from their prediction (the pose jumped).
+        track_max_age_s: with frame times given (``solve(..., t_ns=)``), a previous pose older than this
+            is too far back to search around (the 3x3x3 grid covers a few centimetres): cold search.
+            On the real Pose2Sim clip (60 fps) a tracked solve every 3rd or 4th frame supports 99 % of
+            the joints, every 6th 95 %, every 12th (a 5 sets/s live loop) 92 %; cold, 100 %.
+        track_swap_separation: in tracking mode the full left/right test runs only when the predicted
+            pose leaves a doubt (:meth:`.solver.Solver._swap_suspected`); a joint and its mirror closer
+            than this in a view (heatmap pixels) raise none there.
+        min_peak_snr: a view's heatmap of a joint counts — in the root vote, the pictorial structure,
+            the left/right test and the refinement — only when its maximum stands this many noise
+            standard deviations above the map's mean (:func:`.sampling.view_signal`). A view that sees
+            nothing still sends noise, and noise normalised or climbed votes like a peak: pure noise
+            reaches 3-5 (up to 7.5 clipped at zero), a real peak ten times the noise 8 or more.
+        relabel_swaps: before the search, test each view's left/right labelling of each limb against
+            the other views (epipolar geometry) and swap back the channels of a view that disagrees
+            with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
+        online_limbs: refine limb lengths from confident frames.
+        keypoint_max_residual: ``max_residual`` of the refinement for
+            :meth:`.solver.Solver.solve_keypoints` (heatmap pixels). Real detectors disagree between
+            views by about a heatmap pixel of a whole-body crop; that is noise to average, not a view
+            to drop (measured on the Pose2Sim clip: dropping at 1.5 px made bone lengths 1.6x less
+            stable than keeping views up to 4 px).
+        device: torch device (default: the heatmaps' device).
+    """
+
+    grid_bins: int = 16
+    grid_extent: float = 2.0
+    tolerance: float = 0.15
+    top_k: int | None = 32
+    recursion_size: int = 3
+    recursion_iterations: int = 2
+    refine: bool = True
+    refine_options: RefineOptions = field(default_factory=RefineOptions)
+    root_options: RootSearchOptions = field(default_factory=RootSearchOptions)
+    volume_centre: tuple[float, float, float] | None = None
+    tracking: bool = True
+    track_spacing: float = 0.06
+    track_iterations: int = 1
+    track_min_confidence: float = 0.7
+    track_max_move: float = 0.15
+    track_max_jumped_joints: int = 3
+    track_swap_separation: float = 2.0
+    track_max_age_s: float = 0.07
+    min_peak_snr: float = 6.0
+    relabel_swaps: bool = True
+    relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
+    online_limbs: bool = True
+    keypoint_max_residual: float = 4.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        # A nested set given as a mapping (as YAML writes it) would only fail deep inside a solve.
+        nested = {"refine_options": RefineOptions, "root_options": RootSearchOptions,
+                  "relabel_options": RelabelOptions}
+        for name, kind in nested.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise TypeError(f"solver option {name} must be a {kind.__name__}, got {type(value).__name__} "
+                                f"(crosspose.config turns a mapping into one)")
