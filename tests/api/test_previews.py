@@ -154,9 +154,9 @@ def test_skeleton_layout_is_the_solver_s(service: Service) -> None:
 
 
 def test_skeleton_layout_is_the_one_the_service_publishes(tmp_path: Path, toes_skeleton: Skeleton) -> None:
-    """The route describes the solver's layout (config ``solver.options.skeleton``), not a constant."""
+    """The route describes the solver's layout (config ``solver.skeleton``), not a constant."""
     config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=2, frames=10)
-    solver = config.solver.model_copy(update={"options": {"skeleton": toes_skeleton.name}})
+    solver = config.solver.model_copy(update={"skeleton": toes_skeleton.name})
     state = build_state(config.model_copy(update={"solver": solver}))
     assert state.skeleton is toes_skeleton
     with serve_in_thread(create_app(state)) as base_url:
@@ -166,6 +166,6 @@ def test_skeleton_layout_is_the_one_the_service_publishes(tmp_path: Path, toes_s
     assert body["parents"] == list(toes_skeleton.parents)
     assert body["sides"][toes_skeleton.index("l_toe")] == "left"
     assert body["sides"][toes_skeleton.index("nose")] == "center"
-    unknown = config.solver.model_copy(update={"options": {"skeleton": "crosspose-body99"}})
-    with pytest.raises(ValueError, match=r"solver\.options\.skeleton: unknown skeleton 'crosspose-body99'"):
+    unknown = config.solver.model_copy(update={"skeleton": "crosspose-body99"})
+    with pytest.raises(ValueError, match=r"solver\.skeleton: unknown skeleton 'crosspose-body99'"):
         build_state(config.model_copy(update={"solver": unknown}))

@@ -94,7 +94,7 @@ def test_filter_off_publishes_the_solvers_own_joints(tmp_path: Path, heatmaps: l
     assert config.filter.enabled is False  # off by default
     published = run_stage(config, heatmaps)
 
-    solver = Solver(**config.solver.options)
+    solver = Solver(config.solver.skeleton, options=config.solver.options)
     for (header, buffers), message in zip(heatmaps, published, strict=True):
         received = parse_heatmaps(header, buffers)
         pose = solver.solve(received.heatmaps, received.projections)

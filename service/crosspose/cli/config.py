@@ -47,3 +47,6 @@ def validate(
         f"api {cfg.api.host}:{cfg.api.port}"
         f" (token {'set' if cfg.api.token else 'not set: writes refused'})"
     )
+    options = cfg.solver.changed_options()
+    typer.echo(f"solver {cfg.solver.skeleton}; options: "
+               + (", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"))

@@ -58,7 +58,7 @@ def format_validation_error(err: ValidationError) -> list[str]:
     lines = []
     for e in err.errors():
         msg = e["msg"]
-        if e["type"] == "extra_forbidden":
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):  # (the latter: dataclasses)
             msg = "unknown key (not a setting; check the spelling)"
         loc, msg = _untagged(tuple(e["loc"]), e["type"], msg, dict(e.get("ctx") or {}))
         lines.append(f"{_location(loc)}: {msg}")

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from crosspose.solver.options import SolverOptions
+
 DEFAULT_FPS = 30.0
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -262,10 +264,41 @@ DISCRIMINATED: dict[tuple[str, ...], str] = {("inference",): "runtime"}
 class SolverConfig(_Model):
     """The 3D solver stage."""
 
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="Keyword options passed to crosspose.solver.Solver(**options)."
+    skeleton: str = Field(
+        default="h36m17", description="Joint layout the solver solves in and the service publishes (a name "
+        "of crosspose.skeleton, e.g. h36m17).",
+    )
+    options: SolverOptions = Field(
+        default_factory=SolverOptions,
+        description="Options of crosspose.solver.Solver (the fields of crosspose.solver.SolverOptions; the "
+        "nested refine_options, root_options and relabel_options as maps); unset ones keep their defaults.",
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads of the solver process.")
+
+    @field_validator("skeleton")
+    @classmethod
+    def _check_skeleton(cls, v: str) -> str:
+        from crosspose.skeleton import get_skeleton
+
+        try:
+            get_skeleton(v)
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
+        return v
+
+    def changed_options(self) -> dict[str, Any]:
+        """The options set away from their defaults, by dotted name (``refine_options.radius``)."""
+        changed: dict[str, Any] = {}
+
+        def walk(prefix: str, values: dict[str, Any]) -> None:
+            for key, value in values.items():
+                if isinstance(value, dict):
+                    walk(f"{prefix}{key}.", value)
+                else:
+                    changed[prefix + key] = value
+
+        walk("", self.model_dump(include={"options"}, exclude_defaults=True).get("options", {}))
+        return changed
 
 
 class ApiConfig(_Model):

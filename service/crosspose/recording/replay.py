@@ -129,7 +129,7 @@ def replay(
     current = 0
     rig = rig_at(0)
     heatmap_step = HeatmapStep(backend_from_config(cfg, rig, seed=seed), rig)
-    pose_step = PoseStep(Solver(**cfg.solver.options))
+    pose_step = PoseStep(Solver(cfg.solver.skeleton, options=cfg.solver.options))
     solved = {int(m["seq"]) for m in take.skeleton_messages()} if only_solved else None
     out: list[dict[str, Any]] = []
     t0_wall = time.monotonic_ns()

@@ -177,7 +177,7 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
     ``send_recording(command)`` publishes recorder commands (recording on when given and enabled)."""
     from crosspose.api.state import ApiSettings, ServiceState
     from crosspose.runtime.calibration import open_calibration_store
-    from crosspose.skeleton import H36M17, get_skeleton
+    from crosspose.skeleton import get_skeleton
 
     names = [c.name for c in config.cameras]
     store = open_calibration_store(config)
@@ -189,10 +189,10 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
         heartbeat_timeout_s=max(2.0, 2.5 * config.supervisor.heartbeat_s),
     )
     stages = [f"grabber.{n}" for n in names] + ["sync", "inference", "solver"]
-    try:  # the layout the solver stage publishes: Solver(**solver.options)'s
-        skeleton = get_skeleton(config.solver.options.get("skeleton", H36M17.name))
+    try:  # the layout the solver stage publishes (the config checks the name; a copy made without checks)
+        skeleton = get_skeleton(config.solver.skeleton)
     except KeyError as err:
-        raise ValueError(f"solver.options.skeleton: {err.args[0]}") from None
+        raise ValueError(f"solver.skeleton: {err.args[0]}") from None
     state = ServiceState(
         store, settings, cameras=names, stages=stages, on_calibration_change=on_calibration_change,
         skeleton=skeleton,

@@ -49,7 +49,7 @@ class SolverStage:
     """Sockets and state of the solver process (usable in-process for tests).
 
     Args:
-        config: the service config (bus endpoints, ``solver.options``, ``solver.threads``).
+        config: the service config (bus endpoints, ``solver.skeleton``, ``.options``, ``.threads``).
     """
 
     def __init__(self, config: Config) -> None:
@@ -63,7 +63,7 @@ class SolverStage:
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "solver", config.supervisor.heartbeat_s)
-        solver = Solver(**config.solver.options)
+        solver = Solver(config.solver.skeleton, options=config.solver.options)
         self.skeleton = solver.skeleton
         self.pose_step = PoseStep(solver)
         self.cameras = tuple(config.camera_names)
@@ -154,5 +154,5 @@ class SolverStage:
 def run_solver(stop: Event, config: Config) -> None:
     """Process entry point (see :mod:`crosspose.runtime.supervisor`)."""
     stage = SolverStage(config)
-    log.info("solver ready (options %s)", config.solver.options or "default")
+    log.info("solver ready (options %s)", config.solver.changed_options() or "default")
     run_until_stopped(stop, stage)
