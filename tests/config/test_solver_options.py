@@ -56,14 +56,21 @@ def test_nested_maps_become_the_option_dataclasses(tmp_path: Path) -> None:
     ("{relabel_options: {min_peak: high}}", "solver.options.relabel_options.min_peak: Input should be a "
                                             "valid number"),
 ])
-def test_validate_locates_a_wrong_option(tmp_path: Path, options: str, expected: str) -> None:
-    path = _write(tmp_path, options)
+def test_a_wrong_option_is_located(tmp_path: Path, options: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, options), environ={})
+    assert len(info.value.errors) == 1
+    assert info.value.errors[0].startswith(expected)
+
+
+def test_validate_reports_every_wrong_option(tmp_path: Path) -> None:
+    path = _write(tmp_path, "{trackng: false, top_k: many, refine_options: {raduis: 2}}")
     result = CliRunner().invoke(app, ["config", "validate", str(path)], env={})
     assert result.exit_code == 1
-    assert "1 error(s)" in result.output
-    assert expected in result.output
-    with pytest.raises(ConfigError):
-        load_config(path, environ={})
+    assert "3 error(s)" in result.output
+    for location in ("solver.options.trackng: unknown key", "solver.options.top_k: Input should be",
+                     "solver.options.refine_options.raduis: unknown key"):
+        assert location in result.output
 
 
 def test_validate_lists_the_options_set(tmp_path: Path) -> None:

@@ -21,12 +21,11 @@ if TYPE_CHECKING:
     from crosspose.solver.pose import Pose3D
     from crosspose.solver.solver import Solver, SolverTrack
 
-_LAZY = {
-    "LimbLengthEstimate": "crosspose.solver.limbs",
-    "Pose3D": "crosspose.solver.pose",
-    "Solver": "crosspose.solver.solver",
-    "SolverTrack": "crosspose.solver.solver",
-}
+# Each name that loads on first use, with the module that defines it.
+_LAZY = {name: module for module, names in (("crosspose.solver.limbs", ("LimbLengthEstimate",)),
+                                            ("crosspose.solver.pose", ("Pose3D",)),
+                                            ("crosspose.solver.solver", ("Solver", "SolverTrack")))
+         for name in names}
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,6 @@ class RefineOptions:
     outlier_sigmas: float = 4.0
 
 
-
 @dataclass(frozen=True)
 class RootSearchOptions:
     """Tuning of :func:`.root.search_root`.
@@ -64,7 +63,6 @@ class RootSearchOptions:
     dilate: int = 2
 
 
-
 @dataclass(frozen=True)
 class RelabelOptions:
     """Tuning of the per-view left/right test (:func:`.labels.epipolar_swaps`).
@@ -80,7 +78,6 @@ class RelabelOptions:
     epipolar_clip: float = 4.0
     epipolar_margin: float = 0.5
     min_peak: float = 0.2
-
 
 
 @dataclass(frozen=True)
