@@ -233,7 +233,7 @@ def test_device_agnostic(device: str) -> None:
 def test_bilinear_gather_equals_grid_sample(mode: str) -> None:
     from torch.nn import functional
 
-    from crosspose.nets.fusion import bilinear_gather
+    from crosspose.nets.epipolar import bilinear_gather
 
     generator = torch.Generator().manual_seed(0)
     sources = torch.rand(3, 5, 16, 20, generator=generator)

@@ -10,7 +10,7 @@ from test_fusion import SIZE, all_valid, detected, prior_near, studio
 from torch.nn import functional
 
 from crosspose.nets import CrossViewFusion
-from crosspose.nets.fusion import _bilinear_scalars
+from crosspose.nets.epipolar import bilinear_scalars
 from crosspose.skeleton import H36M17
 from crosspose.studio import HeatmapErrors
 
@@ -28,7 +28,7 @@ def test_scalar_reads_equal_grid_sample(nearest: bool) -> None:
     x[2, 0], y[2, 0] = 1e4, -1e4  # far away
     padded = functional.pad(maps, (1, 1, 1, 1)).reshape(-1)
     base = (torch.arange(3) * (9 + 2) * (11 + 2))[:, None]
-    got = _bilinear_scalars(padded, base, x, y, 9, 11, nearest=nearest)
+    got = bilinear_scalars(padded, base, x, y, 9, 11, nearest=nearest)
     grid = torch.stack([x / 10.0 * 2 - 1, y / 8.0 * 2 - 1], -1)[:, None]  # (3, 1, 200, 2)
     expected = functional.grid_sample(maps[:, None], grid, mode="nearest" if nearest else "bilinear",
                                       padding_mode="zeros", align_corners=True)[:, 0, 0]
