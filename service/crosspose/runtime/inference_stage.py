@@ -51,7 +51,7 @@ from crosspose.core import (
 )
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.stage import run_until_stopped
+from crosspose.runtime.stage import WarningLimiter, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class InferenceStage:
         self.processed = 0
         self.errors = 0
         self.last_error: str | None = None
-        self._next_warning = 0.0
+        self.warnings = WarningLimiter(log)
         self._last_track: Track | None = None
         self._preview_every_ns = int(1e9 / config.api.preview_hz) if config.api.preview_hz > 0 else 0
         self._next_preview = 0
@@ -169,12 +169,9 @@ class InferenceStage:
         self._last_track = track
 
     def _warn(self, text: str, key: str) -> None:
-        """Log a problem once, then at most every 10 s while it repeats (a bad camera at 60 fps must
-        not flood the log); the heartbeat always carries the latest one."""
-        now = time.monotonic()
-        if key != self.last_error or now >= self._next_warning:
-            log.warning("%s", text)
-            self._next_warning = now + 10.0
+        """Log a problem once, then at most every 10 s while it repeats, also when problems alternate
+        (:class:`WarningLimiter`); the heartbeat always carries the latest one."""
+        self.warnings.warn(text, key)
         self.last_error = key
 
     def _fresh(self, msg: Message | None) -> Message | None:
