@@ -58,8 +58,9 @@ def test_put_every_input_format_round_trips(
     assert (accepted["version"], accepted["format"], accepted["cameras"]) == (1, fmt, DEMO_NAMES)
     assert accepted["source"].startswith("upload from 127.0.0.1")
     got = authed.get("/api/v1/calibration").json()
-    assert {k: got[k] for k in accepted if k != "warnings"} == {
-        k: v for k, v in accepted.items() if k != "warnings"
+    assert accepted["new"] is True
+    assert {k: got[k] for k in accepted if k not in ("warnings", "new")} == {
+        k: v for k, v in accepted.items() if k not in ("warnings", "new")
     }
     assert load_rig(json.dumps(got["rig"]).encode()).allclose(DEMO, atol=1e-9)
     assert [c.version for c in service.changes] == [1]
@@ -107,7 +108,10 @@ def test_get_returns_the_file_in_every_format(service: Service, authed: httpx.Cl
     # what GET gives, PUT takes back
     again = authed.put("/api/v1/calibration", content=r.content)
     assert again.status_code == 200, again.text
-    assert again.json()["format"] == fmt
+    if fmt == "crosspose":  # the stored file itself: identical to the active calibration, nothing added
+        assert (again.json()["version"], again.json()["new"]) == (1, False)
+    else:
+        assert again.json()["format"] == fmt
 
 
 def _with_nan(data: bytes) -> bytes:
@@ -221,6 +225,30 @@ def test_history_and_restart_keep_the_last_accepted(tmp_path: Path) -> None:
         assert (got["version"], got["sha256"]) == (2, last["sha256"])
         assert load_rig(json.dumps(got["rig"]).encode()).allclose(moved, atol=1e-9)
         assert client.get("/api/v1/calibration/history").json() == history
+
+
+def test_an_identical_upload_answers_the_active_version_and_stores_nothing(tmp_path: Path) -> None:
+    """Uploading the file in force again (a studio script at every start) used to add a version each
+    time and make the pipeline swap to what it already ran."""
+    moved = CameraRig([c.replace(t=c.t + 0.05) for c in DEMO], DEMO.metadata)
+    with running_service(tmp_path / "store") as service, service.client(TOKEN) as client:
+        first = client.put("/api/v1/calibration", content=UPLOADS["anipose"]())
+        assert first.status_code == 200, first.text
+        before = tree_digest(service.store_dir)
+        again = client.put("/api/v1/calibration", content=UPLOADS["anipose"](), params={"note": "again"})
+        assert again.status_code == 200, again.text
+        assert tree_digest(service.store_dir) == before
+        old, new = first.json(), again.json()
+        same = ("version", "sha256", "source")  # the active version's record, unchanged
+        assert [new[k] for k in same] == [old[k] for k in same]
+        assert (old["new"], new["new"]) == (True, False)
+        assert [v["version"] for v in client.get("/api/v1/calibration/history").json()["versions"]] == [1]
+        assert [c.version for c in service.changes] == [1]  # the pipeline is not sent it again
+        changed = client.put("/api/v1/calibration", content=dumps_rig(moved, "anipose"))
+        assert (changed.json()["version"], changed.json()["new"]) == (2, True)
+        back = client.put("/api/v1/calibration", content=UPLOADS["anipose"]())
+        assert (back.json()["version"], back.json()["new"]) == (3, True)  # identical to an old one: new again
+    assert [c.version for c in service.changes] == [1, 2, 3]
 
 
 def test_a_failing_pipeline_notification_is_reported_not_hidden(

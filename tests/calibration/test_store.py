@@ -75,6 +75,21 @@ def test_put_stores_a_version_and_makes_it_active(tmp_path: Path, demo_rig: Came
     assert store.active() == second
 
 
+def test_an_upload_identical_to_the_active_rig_adds_no_version(tmp_path: Path, demo_rig: CameraRig) -> None:
+    store = CalibrationStore(tmp_path, DEMO_NAMES)
+    first = store.put(DEMO_JSON.read_bytes(), source="first")
+    before = tree_digest(tmp_path)
+    again = store.put(DEMO_JSON.read_bytes(), source="again")
+    assert again.record == first.record
+    assert tree_digest(tmp_path) == before
+    assert [v.version for v in store.history()] == [1]
+    reopened = CalibrationStore(tmp_path, DEMO_NAMES).active()
+    assert reopened is not None
+    assert (reopened.version, reopened.sha256, reopened.source) == (1, first.sha256, "first")
+    moved = CameraRig([c.replace(t=c.t + 1e-6) for c in demo_rig], demo_rig.metadata)
+    assert store.put(dumps_rig(moved, "crosspose")).version == 2  # a micrometre is a new calibration
+
+
 def test_restart_loads_the_last_accepted_version(tmp_path: Path, demo_rig: CameraRig) -> None:
     store = CalibrationStore(tmp_path, DEMO_NAMES)
     store.put(DEMO_JSON.read_bytes())

@@ -175,8 +175,14 @@ def test_upload_form_shows_the_problems_of_a_bad_file_in_words(
     assert "Bearer" in problems[0]
     assert service.state.calibration.active().version == 1  # type: ignore[union-attr]
 
+    same_file = tmp_path / "same.json"
+    same_file.write_bytes(good)
+    result, problems = _upload(browser, same_file, TOKEN)
+    assert result.startswith("accepted: calibration v1 is already in force"), (result, problems)
+    moved = json.loads(good)
+    moved["cameras"][0]["t"][0] += 0.001
     good_file = tmp_path / "good.json"
-    good_file.write_bytes(good)
+    good_file.write_text(json.dumps(moved))
     result, problems = _upload(browser, good_file, TOKEN)
     assert result.startswith("accepted: calibration v2"), (result, problems)
     browser.wait_for("document.getElementById('st-calib').textContent === 'v2'", timeout_s=10)

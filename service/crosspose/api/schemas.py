@@ -79,6 +79,8 @@ class CalibrationOut(CalibrationVersionOut):
 
 class CalibrationAccepted(CalibrationVersionOut):
     warnings: list[str] = Field(description="Validation warnings (the calibration was accepted)")
+    new: bool = Field(description="True: stored as a new version and sent to the pipeline; false: identical "
+                      "to the active calibration, whose version this is (nothing stored)")
 
 
 class CalibrationHistory(_Model):

@@ -382,6 +382,10 @@ class CalibrationStore:
     def put(self, data: bytes, format: str | None = None, source: str = "upload") -> ActiveCalibration:
         """Validate ``data`` (any supported format, detected when ``format`` is None) and make it active.
 
+        A rig identical to the active one (the same stored crosspose JSON) adds no version: the active
+        calibration is returned as it is (a studio script that uploads its file at every start must not
+        grow the history, nor make the pipeline swap to what it already has).
+
         Raises:
             CameraSetError: valid, but not the configured cameras (names the missing and extra ones).
             CalibrationError: every other problem. On any error nothing on disk changes.
@@ -389,7 +393,20 @@ class CalibrationStore:
         rig, fmt, warnings = parse_upload(data, format, self.expected_names)
         with self._exclusive():
             self._reload()  # another process may have written since we last looked
+            active = self._active
+            if active is not None and self._canonical(rig, active.created_ns) == self.canonical_bytes(
+                active.version
+            ):
+                log.info("calibration store: upload (%s, %s) identical to active version %d; not stored",
+                         fmt, source, active.version)
+                return active
             return self._commit(data, rig, fmt, warnings, source)
+
+    @staticmethod
+    def _canonical(rig: CameraRig, created_ns: int) -> bytes:
+        """The stored crosspose JSON of ``rig`` accepted at ``created_ns``: a file's own "created" (when
+        the studio calibrated) is kept, otherwise the acceptance time is stamped."""
+        return dumps_rig(CameraRig(list(rig), {"created": _iso(created_ns), **rig.metadata}), "crosspose")
 
     def _commit(
         self, data: bytes, rig: CameraRig, fmt: str, warnings: Sequence[str], source: str
@@ -397,9 +414,7 @@ class CalibrationStore:
         """Write a validated rig as the next version and point ``current`` at it (lock held)."""
         version = max([self._current, *(v.version for v in self._history)]) + 1
         created_ns = time.time_ns()
-        # A file's own "created" (when the studio calibrated) is kept; otherwise acceptance time.
-        stamped = CameraRig(list(rig), {"created": _iso(created_ns), **rig.metadata})
-        canonical = dumps_rig(stamped, "crosspose")
+        canonical = self._canonical(rig, created_ns)
         record = CalibrationVersion(
             version, hashlib.sha256(canonical).hexdigest(), created_ns, fmt, source, tuple(rig.names)
         )

@@ -202,7 +202,8 @@ async def put_calibration(
 ) -> CalibrationAccepted:
     """Validate the upload (finite values, orthonormal rotations, positive focal lengths, metres, and
     exactly the configured cameras), store it as a new version and make it active; the running pipeline
-    picks it up on its next frame set. On any error the active calibration and the history stay as
+    picks it up on its next frame set. A rig identical to the active one is not stored again: the answer
+    is the active version with `new: false`. On any error the active calibration and the history stay as
     they were."""
     from crosspose.calibration import CalibrationError
     from crosspose.calibration.store import CameraSetError
@@ -210,6 +211,7 @@ async def put_calibration(
     data = await _read_body(request, state.settings.max_upload_bytes)
     host = request.client.host if request.client else "unknown"
     source = f"upload from {host}" + (f": {note}" if note else "")
+    before = state.calibration.active()
     try:
         active = await run_in_threadpool(state.calibration.put, data, format, source)
     except CameraSetError as exc:
@@ -237,6 +239,9 @@ async def put_calibration(
             extra={"warnings": [str(w) for w in exc.warnings]},
         ) from None
     warnings = list(active.warnings)
+    if before is not None and (active.version, active.sha256) == (before.version, before.sha256):
+        # Identical to the calibration in force: nothing stored, and the pipeline already runs it.
+        return CalibrationAccepted(**_version_out(active.record), warnings=warnings, new=False)
     callback = state.on_calibration_change
     if callback is not None:
         try:
@@ -244,7 +249,7 @@ async def put_calibration(
         except Exception as exc:
             log.exception("calibration version %d stored but the pipeline was not notified", active.version)
             warnings.append(f"stored, but notifying the pipeline failed: {exc}; restart the service")
-    return CalibrationAccepted(**_version_out(active.record), warnings=warnings)
+    return CalibrationAccepted(**_version_out(active.record), warnings=warnings, new=True)
 
 
 @router.get("/history", summary="Every accepted calibration version", response_model=CalibrationHistory)

@@ -127,7 +127,9 @@ async function upload(event) {
     try { body = await r.json(); } catch { body = { detail: `HTTP ${r.status}` }; }
     if (r.ok) {
       result.className = "ok";
-      result.textContent = `accepted: calibration v${body.version} (${body.format}, cameras ${body.cameras.join(", ")})`;
+      result.textContent = body.new === false
+        ? `accepted: calibration v${body.version} is already in force (identical; nothing stored)`
+        : `accepted: calibration v${body.version} (${body.format}, cameras ${body.cameras.join(", ")})`;
       for (const w of body.warnings || []) addItem(list, `warning: ${w}`);
       await loadCalibration();
     } else {
