@@ -70,6 +70,11 @@ def test_local_grabbers_skip_curve_and_remote_ones_need_a_key(tmp_path: Path) ->
                          args=(tcp, "remote", 20, stop, CurveClient(server_pub, remote_secret))),
         # No key: the CURVE handshake fails, nothing it sends reaches sync.
         threading.Thread(target=_send_frames, args=(tcp, "local", 99, stop)),
+        # A listed key speaks only for cameras grabbed remotely: not for one this host grabs itself …
+        threading.Thread(target=_send_frames,
+                         args=(tcp, "local", 77, stop, CurveClient(server_pub, remote_secret))),
+        # … and the local endpoint, which needs no key, not for a remote camera.
+        threading.Thread(target=_send_frames, args=(local_bus.frames_endpoint, "remote", 55, stop)),
     ]  # fmt: skip
     for t in senders:
         t.start()
@@ -93,5 +98,8 @@ def test_local_grabbers_skip_curve_and_remote_ones_need_a_key(tmp_path: Path) ->
         sets_sub.close()
         stage.close()
     assert complete >= 20, f"only {complete} complete frame sets (local + keyed remote) arrived"
-    assert seen["local"] == {10}, f"frames from the unkeyed intruder got in: {seen['local']}"
-    assert seen["remote"] == {20}
+    assert seen["local"] == {10}, f"frames from an intruder got in: {seen['local']}"
+    assert seen["remote"] == {20}, f"frames from an intruder got in: {seen['remote']}"
+    drops = stage.input_drops()  # each camera's intruder counted as foreign, by the camera it spoke for
+    assert drops["local"]["foreign"] > 0
+    assert drops["remote"]["foreign"] > 0

@@ -137,6 +137,16 @@ def test_sets_keep_coming_when_a_camera_stops(tmp_path: Path) -> None:
     assert last["cameras"]["c0"]["grabber_state"] == "running"
     relayed = {m.header["camera"] for m in statuses if m.topic.startswith(b"status.grabber.")}
     assert relayed == set(CAMS)
+    # What reached sync, by sync's own clock: the API judges a camera's state by it (its grabber's word is
+    # not enough). While c0 ran, c3 had stopped: nothing of it arrived since.
+    live = [s for s in sync_status
+            if s["cameras"]["c3"]["missing"] >= 25 and s["cameras"]["c0"]["arrival_fps"]]  # fmt: skip
+    assert live, "no heartbeat while c0 ran and c3 was gone"
+    c0, c3 = live[-1]["cameras"]["c0"], live[-1]["cameras"]["c3"]
+    assert c0["arrival_age_ms"] < 200
+    assert c0["arrival_fps"] > 25
+    assert c3["arrival_age_ms"] > 400
+    assert c3["arrival_fps"] == 0
 
 
 def test_a_frame_stamped_an_hour_ahead_never_anchors_a_set(tmp_path: Path) -> None:

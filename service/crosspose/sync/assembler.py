@@ -93,6 +93,7 @@ class CameraSyncStats:
     last_skew_ns: int | None = None
     last_t_ns: int | None = None
     last_seq: int | None = None
+    last_arrival_ns: int | None = None
     fps: float = 0.0
 
     @property
@@ -101,10 +102,14 @@ class CameraSyncStats:
         return self.dropped_stale + self.dropped_out_of_order + self.dropped_overflow
 
     def as_dict(self, now_ns: int | None = None) -> dict[str, Any]:
-        """Plain dict for ``status.sync.`` (``age_ms`` of the newest frame when ``now_ns`` is given)."""
-        age = None
+        """Plain dict for ``status.sync.``; with ``now_ns``: ``age_ms``, the newest frame's age by its
+        capture time, and ``arrival_age_ms``, the time since a frame of this camera last arrived here
+        (this process's clock: what a camera's state is judged by, whatever its frames or heartbeats say)."""
+        age = arrival_age = None
         if now_ns is not None and self.last_t_ns is not None:
             age = (now_ns - self.last_t_ns) / 1e6
+        if now_ns is not None and self.last_arrival_ns is not None:
+            arrival_age = (now_ns - self.last_arrival_ns) / 1e6
         return {
             "received": self.received,
             "in_sets": self.in_sets,
@@ -115,6 +120,7 @@ class CameraSyncStats:
             "lost": self.lost,
             "skew_ms": None if self.last_skew_ns is None else self.last_skew_ns / 1e6,
             "age_ms": age,
+            "arrival_age_ms": arrival_age,
             "fps": round(self.fps, 2),
         }
 
@@ -167,6 +173,7 @@ class FrameSetAssembler:
             return self.poll(now_ns)
         st = self.stats[cam]
         st.received += 1
+        st.last_arrival_ns = now_ns
         seq = header.get("seq")
         if isinstance(seq, int) and st.last_seq is not None and seq > st.last_seq + 1:
             st.lost += seq - st.last_seq - 1

@@ -58,6 +58,7 @@ class SyncStage:
             config.camera_names, config.sync_tolerance_ns(), config.sync_max_wait_ns()
         )
         self.cameras = tuple(config.camera_names)
+        self._remote = {c.name for c in config.cameras if c.remote}
         tolerance = config.sync_tolerance_ns()
         self.clocks = {
             c.name: CameraClock(
@@ -115,6 +116,7 @@ class SyncStage:
                 self.local_frames.close()
             raise
         self._next_status = 0.0
+        self._received_at = (time.monotonic_ns(), {c: 0 for c in config.camera_names})
 
     def _publish(self, sets: list[FrameSet]) -> None:
         for fs in sets:
@@ -127,29 +129,32 @@ class SyncStage:
         """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns
         the number of sets published."""
         if self.local_frames is None:
-            msg = self.frames.recv(timeout_ms)
+            msg, local = self.frames.recv(timeout_ms), False
         else:
             got = recv_any([self.frames, self.local_frames], timeout_ms)
-            msg = None if got is None else got[1]
+            msg, local = (None, False) if got is None else (got[1], got[0] == 1)
         now = time.monotonic_ns()
         sets: list[FrameSet] = []
         if msg is not None:
-            sets = self._receive(msg, now)
+            sets = self._receive(msg, now, local)
         sets += self.assembler.poll(time.monotonic_ns())
         self._publish(sets)
         if time.monotonic() >= self._next_status:
             self.publish_status()
         return len(sets)
 
-    def _receive(self, msg: Message, now_ns: int) -> list[FrameSet]:
-        """Check one message from the frames link and use it; a refused one is counted, not raised."""
+    def _receive(self, msg: Message, now_ns: int, local: bool = False) -> list[FrameSet]:
+        """Check one message from the frames link (``local``: from the local endpoint) and use it; a
+        refused one is counted, not raised."""
         try:
             if msg.topic.startswith(GRABBER_STATUS):
                 status = parse_status(msg.header, msg.topic, cameras=self.cameras)
+                self._check_link(status["camera"], local)
                 self.grabbers[status["camera"]] = status
                 self.status_pub.send(msg.topic, status)
                 return []
             frame = parse_frame(msg.header, msg.buffers, cameras=self.cameras)
+            self._check_link(frame.camera, local)
         except MessageError as err:
             self._drop(self._source(msg.topic), err.reason, f"{msg.topic!r}: {err}")
             return []
@@ -189,9 +194,31 @@ class SyncStage:
         foreign = {"other": {"foreign": self.assembler.dropped_foreign}}
         return self.drops.payload(assembler, foreign, *sockets)
 
+    def _check_link(self, camera: str, local: bool) -> None:
+        """With CURVE on, a camera's frames and heartbeats count only from the link they belong to: a
+        remote one's from the authenticated endpoint, one this host grabs from the local one (anyone on
+        the studio network who reaches the TCP port cannot speak for a local camera).
+
+        Raises:
+            MessageError: ``foreign``.
+        """
+        if self.local_frames is not None and local == (camera in self._remote):
+            where = "the local endpoint" if local else "the TCP endpoint"
+            raise MessageError(f"camera {camera!r} does not send on {where}", reason="foreign",
+                               field="camera")
+
     def status(self) -> dict[str, Any]:
-        """The ``status.sync.`` header: assembler counters, socket counters, grabber states."""
-        st = self.assembler.status(time.monotonic_ns())
+        """The ``status.sync.`` header: assembler counters (per camera also ``arrival_fps``, the frames
+        that arrived per second since the previous status), socket counters, grabber states."""
+        now = time.monotonic_ns()
+        st = self.assembler.status(now)
+        received = {c: s.received for c, s in self.assembler.stats.items()}
+        (t_before, before), self._received_at = self._received_at, (now, received)
+        dt = (now - t_before) / 1e9
+        for cam, cam_stats in st["cameras"].items():
+            n = before.get(cam)
+            rate = (received[cam] - n) / dt if n is not None and dt > 0 else None
+            cam_stats["arrival_fps"] = None if rate is None else round(rate, 2)
         for cam, g in self.grabbers.items():
             if cam in st["cameras"]:
                 st["cameras"][cam]["grabber_state"] = g.get("state")
