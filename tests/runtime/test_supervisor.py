@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +76,49 @@ def test_crashed_stage_is_restarted_with_backoff(tmp_path: Path) -> None:
     pids = [int(p) for p in count.read_text().split()]
     assert len(set(pids)) == len(pids)  # a new process each time
     assert not any(alive(p) for p in pids)
+
+
+class _Reports:
+    """A status reporter that keeps what it is sent (the service's publishes ``status.supervisor.``)."""
+
+    interval_s = 0.05
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed = False
+
+    def send(self, status: dict[str, Any]) -> None:
+        self.sent.append(status)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_crash_loop_is_reported_with_the_restarts(tmp_path: Path) -> None:
+    """Restarts used to reach the log only: the supervisor now reports them (and crash loops) to the
+    API, which turns them into readiness reasons and metrics."""
+    count = tmp_path / "starts"
+    reports = _Reports()
+    sup = Supervisor([StageSpec("crashy", crashing_stage, (0.1, str(count))),
+                      StageSpec("steady", idle_stage)], backoff_s=0.1, backoff_max_s=0.2, reporter=reports,
+                     crash_loop_exits=3)  # fmt: skip
+    thread = threading.Thread(target=sup.run, kwargs={"install_signals": False, "poll_s": 0.02}, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: any(r["stages"]["crashy"]["crash_looping"] for r in reports.sent[-5:]), 60)
+    finally:
+        sup.request_stop()
+        thread.join(30)
+    looping = next(r for r in reports.sent if r["stages"]["crashy"]["crash_looping"])["stages"]
+    assert looping["crashy"]["consecutive_exits"] >= 3
+    assert looping["crashy"]["restarts"] >= 3
+    assert looping["crashy"]["last_exit_code"] == 3
+    assert (looping["steady"]["restarts"], looping["steady"]["crash_looping"]) == (0, False)
+    assert looping["steady"]["running"] is True
+    waiting = [r["stages"]["crashy"] for r in reports.sent if not r["stages"]["crashy"]["running"]]
+    assert waiting
+    assert all(w["restart_in_s"] is not None and w["pid"] is None for w in waiting)
+    assert reports.closed
 
 
 def test_stage_that_ignores_stop_is_killed(tmp_path: Path) -> None:

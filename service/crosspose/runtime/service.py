@@ -13,6 +13,7 @@ import re
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 from crosspose.config import CameraConfig, Config
 from crosspose.runtime.api_stage import run_api
@@ -69,6 +70,30 @@ def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec
     return stages
 
 
+class SupervisorHeartbeat:
+    """``status.supervisor.``: the supervisor's restarts per stage, for the API (readiness, metrics). The
+    socket is opened in the thread that runs the supervisor, at its first report."""
+
+    def __init__(self, config: Config) -> None:
+        self.endpoint = config.bus.status_endpoint
+        self.hwm = config.bus.hwm
+        self.interval_s = config.supervisor.heartbeat_s
+        self._publisher: Any = None
+
+    def send(self, status: dict[str, Any]) -> None:
+        from crosspose.bus import Publisher
+        from crosspose.bus.schema import status_message, status_topic
+
+        if self._publisher is None:
+            self._publisher = Publisher(self.endpoint, bind=False, hwm=self.hwm)
+        self._publisher.send(status_topic("supervisor"), status_message("supervisor", status))
+
+    def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+
 def make_supervisor(config: Config, port_file: str | None = None) -> Supervisor:
     s = config.supervisor
     return Supervisor(
@@ -76,6 +101,7 @@ def make_supervisor(config: Config, port_file: str | None = None) -> Supervisor:
         backoff_s=s.restart_backoff_s,
         backoff_max_s=s.restart_backoff_max_s,
         log_level=logging.getLevelName(config.logging.level),
+        reporter=SupervisorHeartbeat(config),
     )
 
 

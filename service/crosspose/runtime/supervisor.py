@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,21 @@ class _Running:
     stop: Event
     started: float
     restarts: int = 0
+    consecutive: int = 0  # exits since it last ran stable_s seconds
     backoff: float = 0.0
     next_start: float | None = None
     exits: list[int | None] = field(default_factory=list)
+
+
+class StatusReporter(Protocol):
+    """Where :meth:`Supervisor.status` goes about once every ``interval_s`` while the stages run (the
+    service publishes it as ``status.supervisor.``, so the API sees restarts)."""
+
+    interval_s: float
+
+    def send(self, status: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Supervisor:
@@ -127,6 +139,9 @@ class Supervisor:
         stop_timeout_s: how long a stage gets to stop after its event is set before SIGTERM, then
             SIGKILL.
         on_restart: called with ``(name, exit_code, restarts)`` when a stage is restarted.
+        reporter: gets :meth:`status` periodically while :meth:`run` runs (and is closed after it).
+        crash_loop_exits: a stage that exited this many times in a row, none after ``stable_s`` seconds of
+            running, is crash-looping.
     """
 
     def __init__(
@@ -138,6 +153,8 @@ class Supervisor:
         stop_timeout_s: float = 5.0,
         log_level: int = logging.INFO,
         on_restart: Callable[[str, int | None, int], None] | None = None,
+        reporter: StatusReporter | None = None,
+        crash_loop_exits: int = 3,
     ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
@@ -149,6 +166,9 @@ class Supervisor:
         self.stop_timeout_s = stop_timeout_s
         self.log_level = log_level
         self.on_restart = on_restart
+        self.reporter = reporter
+        self.crash_loop_exits = crash_loop_exits
+        self._next_report = 0.0
         self._ctx = mp.get_context("spawn")
         self._running: dict[str, _Running] = {}
         self._stopping = threading.Event()
@@ -203,12 +223,13 @@ class Supervisor:
                 continue
             if r.process.is_alive():
                 if now - r.started > self.stable_s:
-                    r.backoff = 0.0
+                    r.backoff, r.consecutive = 0.0, 0
                 continue
             code = r.process.exitcode
             r.process.close()
             r.exits.append(code)
             r.restarts += 1
+            r.consecutive += 1
             r.backoff = self.backoff_s if r.backoff == 0.0 else min(2 * r.backoff, self.backoff_max_s)
             r.next_start = now + r.backoff
             log.warning(
@@ -229,8 +250,20 @@ class Supervisor:
             self.start()
             while not self._stopping.wait(poll_s):
                 self.poll()
+                self._report()
         finally:
             self.stop()
+            if self.reporter is not None:
+                self.reporter.close()
+
+    def _report(self) -> None:
+        if self.reporter is None or time.monotonic() < self._next_report:
+            return
+        self._next_report = time.monotonic() + self.reporter.interval_s
+        try:
+            self.reporter.send(self.status())
+        except Exception:  # the report is for the API; a failure must never stop the supervision
+            log.exception("supervisor: could not report its status")
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to return (thread-safe)."""
@@ -267,3 +300,22 @@ class Supervisor:
 
     def restarts(self) -> dict[str, int]:
         return {n: r.restarts for n, r in self._running.items()}
+
+    def status(self) -> dict[str, Any]:
+        """``{"stages": {name: {...}}}``: per stage ``running``, ``pid``, ``restarts`` (ever),
+        ``consecutive_exits`` (since it last ran ``stable_s`` seconds), ``crash_looping``,
+        ``last_exit_code`` and ``restart_in_s`` (None unless it waits for its restart)."""
+        now = time.monotonic()
+        stages = {}
+        for name, r in self._running.items():
+            waiting = r.next_start is not None
+            stages[name] = {
+                "running": not waiting,
+                "pid": None if waiting else r.process.pid,
+                "restarts": r.restarts,
+                "consecutive_exits": r.consecutive,
+                "crash_looping": r.consecutive >= self.crash_loop_exits,
+                "last_exit_code": r.exits[-1] if r.exits else None,
+                "restart_in_s": round(max(0.0, r.next_start - now), 2) if r.next_start is not None else None,
+            }
+        return {"stages": stages}
