@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,13 +17,20 @@ import crosspose
 STAGES = [f"grabber.{c}" for c in DEMO_NAMES] + ["sync", "inference", "solver"]
 
 
-def heartbeat_everything(service: Service, provider: str | None = "CPUExecutionProvider") -> None:
+def heartbeat_everything(
+    service: Service, provider: str | None = "CPUExecutionProvider", delivering: list[str] = DEMO_NAMES
+) -> None:
+    """Every stage heartbeats (translated as the API stage does); sync receives the frames of the cameras
+    ``delivering`` (the others' last frame reached it 10 s ago)."""
     status = service.state.status
     for cam in DEMO_NAMES:
         status.update(f"grabber.{cam}", {"fps": 60.0, "drops": 2, "state": "up", "frame_age_ms": 5.0})
+    frames = {c: {"received": 600, "age_ms": 5.0 if c in delivering else 10_000.0, "fps": 59.5}
+              for c in DEMO_NAMES}  # fmt: skip
     status.update(
         "sync",
-        {"fps": 59.5, "drops": {"cam01": 3, "cam02": 0}, "skew_ms": {c: 1.5 for c in DEMO_NAMES}},
+        {"fps": 59.5, "drops": {"cam01": 3, "cam02": 0}, "skew_ms": {c: 1.5 for c in DEMO_NAMES},
+         "frames": frames},
     )
     status.update("inference", {"fps": 30.0, "drops": 4, "detector_runs": 3, "detector_views": 7,
                                 **({"provider": provider} if provider else {})})
@@ -67,14 +76,17 @@ def test_ready_needs_every_stage_a_provider_and_a_calibration(service: Service) 
         heartbeat_everything(service, provider=None)
         service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
         body = client.get("/api/v1/ready").json()
-        assert body["reasons"] == ["inference: has not reported its ONNX Runtime provider"]
+        assert body["reasons"] == ["inference: has not reported its ONNX Runtime provider",
+                                   "skeletons: none published yet; 4 of 4 cameras deliver frames to sync"]
 
         heartbeat_everything(service)
+        service.state.hub.publish({"v": 1, "type": "skeleton", "seq": 0})
         r = client.get("/api/v1/ready")
         assert r.status_code == 200
         body = r.json()
         assert (body["ready"], body["reasons"], body["provider"]) == (True, [], "CPUExecutionProvider")
         assert body["calibration_version"] == 1
+        assert 0 <= body["skeleton_age_s"] < 2
         assert all(0 <= age < 2 for age in body["heartbeat_age_s"].values())
 
         # a solver silent for 10 s makes the service unready again
@@ -85,26 +97,145 @@ def test_ready_needs_every_stage_a_provider_and_a_calibration(service: Service) 
 
 
 def test_cameras_report_state_rate_drops_skew_and_age(service: Service) -> None:
-    heartbeat_everything(service)
+    heartbeat_everything(service, delivering=["cam01", "cam02"])
     status = service.state.status
     status.update("grabber.cam03", {"state": "reconnecting", "fps": 0.0, "drops": 9})
     status.update("grabber.cam04", {"fps": 60.0}, now_ns=time.monotonic_ns() - 5_000_000_000)
     status.update("grabber.nosuchcam", {"fps": 1.0})
     with service.client() as client:
-        cameras = client.get("/api/v1/cameras").json()["cameras"]
+        body = client.get("/api/v1/cameras").json()
+    cameras = body["cameras"]
     by_name = {c["name"]: c for c in cameras}
     assert [c["name"] for c in cameras] == DEMO_NAMES
     assert by_name["cam01"]["state"] == "up"
-    assert by_name["cam01"]["fps"] == 60.0
+    assert by_name["cam01"]["fps"] == 59.5  # what reaches sync, not what the grabber says (60)
     assert (by_name["cam01"]["drops"], by_name["cam01"]["sync_drops"]) == (2, 3)
     assert by_name["cam01"]["skew_ms"] == 1.5
     assert 0.005 <= by_name["cam01"]["last_frame_age_s"] < 2
     assert by_name["cam03"]["state"] == "reconnecting"
     assert by_name["cam03"]["drops"] == 9
+    assert by_name["cam03"]["last_frame_age_s"] >= 10
     assert by_name["cam04"]["state"] == "down"
     assert by_name["cam04"]["heartbeat_age_s"] >= 5
     assert by_name["cam04"]["fps"] == 0.0  # silent for 5 s: its last reported 60 fps is not shown
     assert status.unknown_updates == 1
+    assert (body["restarts"], body["last_skeleton_age_s"]) == ({}, None)  # no supervisor, no skeleton yet
+
+
+def test_a_grabber_that_heartbeats_while_none_of_its_frames_reach_sync_is_stale_and_unready(
+    service: Service,
+) -> None:
+    """Measured before: grabber heartbeats (forged onto the frames port) kept a frozen camera shown up at
+    60 fps with ready true while the stream had 3 views. Its grabber's word is not enough any more."""
+    service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
+    heartbeat_everything(service, delivering=["cam01", "cam03", "cam04"])
+    service.state.hub.publish({"v": 1, "type": "skeleton", "seq": 0})
+    with service.client() as client:
+        cam02 = next(c for c in client.get("/api/v1/cameras").json()["cameras"] if c["name"] == "cam02")
+        ready = client.get("/api/v1/ready")
+        metrics = client.get("/metrics").text
+    assert (cam02["state"], cam02["fps"]) == ("stale", 0.0)
+    assert ready.status_code == 503
+    assert len(ready.json()["reasons"]) == 1
+    assert ready.json()["reasons"][0].startswith("camera cam02: no frame of it reached sync for 10.")
+    assert ready.json()["reasons"][0].endswith("s; its grabber reports running")
+    assert 'crosspose_camera_up{camera="cam02"} 0.0' in metrics
+    assert 'crosspose_camera_up{camera="cam01"} 1.0' in metrics
+    assert "crosspose_ready 0.0" in metrics
+
+
+def test_ready_turns_false_when_skeletons_stop_while_every_stage_heartbeats(service: Service) -> None:
+    """Measured before: one frame stamped an hour ahead stopped every skeleton for 44.6 s while ready said
+    true, every camera up. Now the stream's own age is a reason."""
+    service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
+    heartbeat_everything(service)
+    three_s_ago = time.monotonic_ns() - 3_000_000_000
+    service.state.hub.publish({"v": 1, "type": "skeleton", "seq": 0}, now_ns=three_s_ago)
+    with service.client() as client:
+        ready = client.get("/api/v1/ready")
+        cameras = client.get("/api/v1/cameras").json()
+        metrics = {s.name: s.value for f in text_string_to_metric_families(client.get("/metrics").text)
+                   for s in f.samples}  # fmt: skip
+    assert ready.status_code == 503
+    (reason,) = ready.json()["reasons"]
+    assert re.match(r"skeletons: none published for [34]\.\d s \(timeout 2 s\)", reason), reason
+    assert reason.endswith("4 of 4 cameras deliver frames to sync")
+    assert 3 <= ready.json()["skeleton_age_s"] < 5
+    assert 3 <= cameras["last_skeleton_age_s"] < 5
+    assert all(c["state"] == "up" for c in cameras["cameras"])
+    assert 3 <= metrics["crosspose_skeleton_age_seconds"] < 5
+    assert metrics["crosspose_ready"] == 0
+
+
+def test_a_crash_looping_stage_makes_the_service_unready_and_restarts_show(service: Service) -> None:
+    service.state.calibration.put((CALIBRATION / "pose2sim_demo.json").read_bytes())
+    heartbeat_everything(service)
+    service.state.hub.publish({"v": 1, "type": "skeleton", "seq": 0})
+    stages = {
+        "inference": {"restarts": 5, "consecutive_exits": 4, "crash_looping": True, "last_exit_code": 1,
+                      "restart_in_s": 4.0},
+        "grabber.cam02": {"restarts": 1, "consecutive_exits": 1, "crash_looping": False,
+                          "last_exit_code": -9, "restart_in_s": 0.4},
+        "sync": {"restarts": 2, "consecutive_exits": 0, "crash_looping": False, "last_exit_code": -9,
+                 "restart_in_s": None},
+    }  # fmt: skip
+    service.state.status.update("supervisor", {"stages": stages})
+    with service.client() as client:
+        ready = client.get("/api/v1/ready")
+        restarts = client.get("/api/v1/cameras").json()["restarts"]
+        families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    assert ready.status_code == 503
+    assert ready.json()["reasons"] == [
+        "inference: crash-looping: exited 4 times in a row (last exit code 1); 5 restarts in all",
+        "grabber.cam02: exited with code -9; restarting in 0.4 s",
+    ]
+    assert restarts == {"inference": 5, "grabber.cam02": 1, "sync": 2}
+    samples = {s.labels["stage"]: s.value for s in families["crosspose_stage_restarts"].samples}
+    assert samples == {"inference": 5, "grabber.cam02": 1, "sync": 2}
+    looping = {s.labels["stage"]: s.value for s in families["crosspose_stage_crash_looping"].samples}
+    assert looping == {"inference": 1, "grabber.cam02": 0, "sync": 0}
+
+
+FORGED: list[dict[str, Any]] = [
+    {"stage": "sync", "fps": 1e308, "cameras": {c: {"missing": 1e308, "skew_ms": 1e308, "received": 1e308,
+     "arrival_age_ms": -1e308, "arrival_fps": 1e308} for c in DEMO_NAMES},
+     "framesets_socket": {"dropped_hwm": 1e308}},
+    {"stage": "sync", "cameras": {"cam01": {"missing": 2**64 - 1}}, "framesets_socket": 5},
+    {"stage": "sync", "cameras": ["cam01"], "drops": [1, 2], "skew_ms": "x", "framesets_socket": None},
+    {"stage": "sync", "cameras": {"cam01": {"missing": float("nan"), "arrival_age_ms": float("inf")}},
+     "fps": float("-inf")},
+    {"stage": "grabber", "camera": "cam01", "fps": 1e308, "drops": -5, "dropped": 1e308, "state": ["up"]},
+    {"stage": "inference", "provider": ["x"] * 3, "fps": 1e308, "drops": 1e308, "detector_runs": -1e308},
+    {"stage": "solver", "live": {"vmc": {"targets": 7, "send_delay_ms_p50": 1e308}}},
+    {"stage": "solver", "live": {"vmc": {"targets": [{"target": {"a": 1}, "sent": 1e308}, 3]}}},
+    {"stage": "supervisor", "stages": {"inference": {"restarts": 1e308, "consecutive_exits": "x",
+     "crash_looping": 1, "last_exit_code": 1e308, "restart_in_s": -1e308}, "x" * 1000: {}, "api": 5}},
+    {"stage": "supervisor", "stages": [1, 2]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("header", FORGED, ids=range(len(FORGED)))
+def test_no_status_message_makes_metrics_cameras_or_ready_fail(
+    service: Service, header: dict[str, Any]
+) -> None:
+    """Measured before: a forged sync status with huge numbers made /metrics answer 500 (an OverflowError
+    summing drops); a non-dict socket counter raised in the API's bus thread, which feeds everything."""
+    from crosspose.runtime.api_stage import translate_status
+
+    heartbeat_everything(service)
+    translated = translate_status(header)
+    assert translated is not None
+    service.state.status.update(*translated)
+    with service.client() as client:
+        metrics = client.get("/metrics")
+        cameras = client.get("/api/v1/cameras")
+        ready = client.get("/api/v1/ready")
+    assert metrics.status_code == 200, metrics.text
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert families["crosspose_metrics_errors"].samples[0].value == 0  # no section even failed
+    assert cameras.status_code == 200, cameras.text
+    assert ready.status_code in (200, 503)
+    assert isinstance(ready.json()["reasons"], list)
 
 
 def test_metrics_parse_and_hold_every_family(service: Service) -> None:

@@ -4,72 +4,22 @@ client and HTTP. One service is shared by the module's tests (starting one costs
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import websockets
-from pydantic import SecretStr
+from live_service import TOKEN, Running, receive, start_service
 
 from crosspose.calibration import dumps_rig, load_rig
-from crosspose.config import Config
 from crosspose.runtime.demo import synthetic_config
-from crosspose.runtime.service import make_supervisor
-from crosspose.runtime.supervisor import Supervisor
 from crosspose.skeleton import H36M17
 
 pytestmark = pytest.mark.timeout(300)
-TOKEN = "test-token-123"
-
-
-@dataclass
-class Running:
-    config: Config
-    supervisor: Supervisor
-    thread: threading.Thread
-    base: str
-    workdir: Path
-
-    def stop(self) -> None:
-        self.supervisor.request_stop()
-        self.thread.join(60)
-
-
-def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = None) -> Running:
-    config = synthetic_config(workdir, "127.0.0.1", 0, cameras=cameras, fps=15.0, frames=90)
-    config = config.model_copy(update={"api": config.api.model_copy(update={"token": SecretStr(TOKEN)})})
-    if bus:
-        config = Config.model_validate({**config.model_dump(mode="json", by_alias=True),
-                                        "bus": {**config.bus.model_dump(mode="json"), **bus}})  # fmt: skip
-    port_file = workdir / "port"
-    port_file.unlink(missing_ok=True)
-    sup = make_supervisor(config, str(port_file))
-    thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    running = Running(config, sup, thread, "", workdir)
-    try:
-        deadline = time.monotonic() + 120
-        while not port_file.exists():
-            assert time.monotonic() < deadline, "the API never reported its port"
-            time.sleep(0.1)
-        running.base = f"http://127.0.0.1:{int(port_file.read_text())}"
-        while (ready := httpx.get(f"{running.base}/api/v1/ready")).status_code != 200:
-            assert time.monotonic() < deadline, f"service not ready: {ready.text}"
-            time.sleep(0.5)
-    except BaseException:
-        running.stop()
-        raise
-    return running
 
 
 @pytest.fixture(scope="module")
@@ -79,28 +29,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         yield running
     finally:
         running.stop()
-
-
-def receive(base: str, count: int, timeout: float = 60.0, until: Any = None) -> list[dict[str, Any]]:
-    """``count`` skeleton messages (or until ``until(message)`` is true) from a websocket client."""
-
-    async def run() -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        async with websockets.connect(base.replace("http", "ws") + "/ws/skeletons?format=json") as ws:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                try:
-                    m = json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic()))
-                except TimeoutError:
-                    break
-                out.append(m)
-                if until is not None and until(m):
-                    break
-                if until is None and len(out) >= count:
-                    break
-        return out
-
-    return asyncio.run(run())
 
 
 def test_skeleton_stream_follows_the_contract(service: Running) -> None:

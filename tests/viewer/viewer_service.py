@@ -103,14 +103,18 @@ def fed_service(
 
         def feed() -> None:
             seq = 0
+            arrived = {name: time.monotonic_ns() for name in CAMERAS}  # a silent camera's frames stop too
             while not stop.wait(0.05):
                 seq += 1
                 for name, (jpeg, meta) in zip(CAMERAS, previews, strict=True):
                     if name not in svc.silent:
+                        arrived[name] = time.monotonic_ns()
                         state.status.update(f"grabber.{name}", {"fps": 20.0, "state": "up", "drops": 1})
                         state.previews.update(name, jpeg, {**meta, "seq": seq})
-                for stage in ("sync", "solver"):
-                    state.status.update(stage, {"fps": 20.0})
+                frames = {name: {"received": seq, "fps": 20.0, "age_ms": (time.monotonic_ns() - t) / 1e6}
+                          for name, t in arrived.items()}  # fmt: skip
+                state.status.update("sync", {"fps": 20.0, "frames": frames})
+                state.status.update("solver", {"fps": 20.0})
                 state.status.update("inference", {"fps": 20.0, "provider": "CPUExecutionProvider"})
                 if svc.publish_skeletons.is_set():
                     state.hub.publish(skeleton_message(seq))

@@ -188,6 +188,7 @@ class SkeletonHub:
         self.dropped_total = 0
         self.unencodable = 0
         self._recent_ns: collections.deque[int] = collections.deque(maxlen=8192)
+        self.last_skeleton_ns: int | None = None
         self._latency: dict[str, LatencyHistogram] = {}
 
     # -- subscribers (event loop side) ----------------------------------------------------------------
@@ -261,6 +262,7 @@ class SkeletonHub:
             if message.get("type") != "skeleton":
                 return
             self.skeletons += 1
+            self.last_skeleton_ns = now_ns
             self._recent_ns.append(now_ns)
             while self._recent_ns and now_ns - self._recent_ns[0] > FPS_WINDOW_S * 1e9:
                 self._recent_ns.popleft()
@@ -288,6 +290,13 @@ class SkeletonHub:
             return 0.0
         span = (recent[-1] - recent[0]) / 1e9
         return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def skeleton_age_s(self, now_ns: int | None = None) -> float | None:
+        """Seconds since the last skeleton was published (None: none yet)."""
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        with self._lock:
+            last = self.last_skeleton_ns
+        return None if last is None else max(0.0, (now_ns - last) / 1e9)
 
     def latency(self) -> dict[str, LatencyHistogram]:
         """Per-stage latency histograms (copies)."""

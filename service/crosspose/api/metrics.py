@@ -10,6 +10,8 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
 - ``crosspose_input_drops_total{stage,source,reason}``: input each stage dropped, from the stages'
   heartbeats (``input_drops``) and the API's own bus thread (stage ``api``); sync's sources are its
   cameras (and ``other``), reasons ``malformed``, ``stale``, ``future``, ``foreign``, ``oversize``, ``busy``
+- ``crosspose_stage_restarts_total{stage}``, ``crosspose_stage_crash_looping{stage}`` (the supervisor's),
+  ``crosspose_skeleton_age_seconds`` (since the last published skeleton)
 - ``crosspose_camera_drops_total{camera,stage}`` (stage ``grabber`` or ``sync``),
   ``crosspose_camera_skew_seconds{camera}``, ``crosspose_camera_fps{camera}``,
   ``crosspose_camera_up{camera}``, ``crosspose_camera_frame_age_seconds{camera}``
@@ -20,18 +22,23 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
 - ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``
 - ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
   run on a cold start or a lost view only (from the inference stage's heartbeat)
+- ``crosspose_metrics_errors_total``: families left out of a scrape because building them failed (a bug;
+  see the log) — a scrape answers whatever a status message holds
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from crosspose.api.state import ServiceState
-from crosspose.api.status import drop_counts
+from crosspose.api.status import drop_counts, number_or_none
+
+log = logging.getLogger(__name__)
 
 
 class ServiceCollector(Collector):
@@ -39,14 +46,26 @@ class ServiceCollector(Collector):
 
     def __init__(self, state: ServiceState) -> None:
         self.state = state
+        self.errors = 0
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._pipeline()
-        yield from self._input_drops()
-        yield from self._cameras()
-        yield from self._websockets()
-        yield from self._vmc()
-        yield from self._service()
+        sections: list[Callable[[], Iterator[Metric]]] = [
+            self._pipeline, self._input_drops, self._restarts, self._cameras, self._websockets, self._vmc,
+            self._service,
+        ]
+        for section in sections:
+            try:
+                families = list(section())
+            except Exception:  # one section's bug must not take the whole scrape down with it
+                self.errors += 1
+                if self.errors == 1 or self.errors % 1000 == 0:
+                    log.exception("metrics: %s left out (%d times)", section.__name__, self.errors)
+                continue
+            yield from families
+        yield CounterMetricFamily(
+            "crosspose_metrics_errors", "Metric sections left out of a scrape (a bug; see the log)",
+            value=self.errors,
+        )
 
     def _pipeline(self) -> Iterator[Metric]:
         hub, status = self.state.hub, self.state.status
@@ -110,6 +129,30 @@ class ServiceCollector(Collector):
                 for reason, n in sorted(counts.items()):
                     family.add_metric([stage, source, reason], n)
         yield family
+
+    def _restarts(self) -> Iterator[Metric]:
+        restarts = CounterMetricFamily(
+            "crosspose_stage_restarts", "Restarts of each supervised stage (the supervisor's)",
+            labels=["stage"],
+        )
+        looping = GaugeMetricFamily(
+            "crosspose_stage_crash_looping",
+            "1 while a stage exits again and again without running stable in between",
+            labels=["stage"],
+        )
+        for r in self.state.status.restarts():
+            restarts.add_metric([r.stage], r.restarts)
+            looping.add_metric([r.stage], 1.0 if r.crash_looping else 0.0)
+        yield restarts
+        yield looping
+        age = GaugeMetricFamily(
+            "crosspose_skeleton_age_seconds",
+            "Seconds since the last skeleton was published (absent: none yet)",
+        )
+        skeleton_age = self.state.hub.skeleton_age_s()
+        if skeleton_age is not None:
+            age.add_metric([], skeleton_age)
+        yield age
 
     def _cameras(self) -> Iterator[Metric]:
         drops = CounterMetricFamily(
@@ -181,16 +224,17 @@ class ServiceCollector(Collector):
             labels=["quantile"],
         )
         if isinstance(vmc, dict):
-            for target in vmc.get("targets") or []:
+            targets = vmc.get("targets")
+            for target in targets if isinstance(targets, list) else []:
                 if not isinstance(target, dict):
                     continue
                 for result in ("sent", "refused", "dropped", "errors", "unresolved"):
-                    value = target.get(result)
-                    if isinstance(value, int | float):
-                        datagrams.add_metric([str(target.get("target")), result], value)
+                    value = number_or_none(target.get(result))
+                    if value is not None:
+                        datagrams.add_metric([str(target.get("target"))[:200], result], value)
             for quantile, key in (("0.5", "send_delay_ms_p50"), ("0.99", "send_delay_ms_p99")):
-                value = vmc.get(key)
-                if isinstance(value, int | float):
+                value = number_or_none(vmc.get(key))
+                if value is not None:
                     delay.add_metric([quantile], value / 1e3)
         yield datagrams
         yield delay
@@ -202,11 +246,12 @@ class ServiceCollector(Collector):
             "Active calibration version (0: none)",
             value=active.version if active else 0,
         )
-        readiness = self.state.status.ready()
+        readiness = self.state.readiness()
         yield GaugeMetricFamily(
             "crosspose_ready",
-            "1 when every stage heartbeats and a calibration is active",
-            value=1.0 if readiness.ready and active is not None else 0.0,
+            "1 when /api/v1/ready answers 200 (stages heartbeating, frames and skeletons flowing, no stage "
+            "crash-looping, a calibration active)",
+            value=1.0 if readiness.ready else 0.0,
         )
         provider = GaugeMetricFamily(
             "crosspose_inference_provider", "ONNX Runtime provider in use (value 1)", labels=["provider"]

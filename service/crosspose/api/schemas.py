@@ -33,19 +33,26 @@ class Health(_Model):
 
 
 class Ready(_Model):
-    ready: bool = Field(description="Every stage heartbeating, a provider reported and a calibration active")
+    ready: bool = Field(description="Every stage heartbeating, a provider reported, every camera's frames "
+                        "reaching sync, skeletons published, no stage crash-looping, a calibration active")
     reasons: list[str] = Field(description="Why not ready (empty when ready)")
     provider: str | None = Field(description="ONNX Runtime provider the inference stage actually runs")
     heartbeat_age_s: dict[str, float | None] = Field(
         description="Seconds since each stage's last heartbeat (null: never heard from)"
     )
+    skeleton_age_s: float | None = Field(description="Seconds since the last skeleton was published (null: "
+                                         "none yet)")
     calibration_version: int | None = Field(description="Active calibration version (null: none)")
 
 
 class CameraOut(_Model):
     name: str = Field(description="Configured camera name")
-    state: Literal["up", "down", "reconnecting"] = Field(description="Grabber state")
-    fps: float | None = Field(description="Frames per second the grabber delivers")
+    state: Literal["up", "stale", "reconnecting", "down"] = Field(
+        description="up: its frames reach sync; stale: its grabber heartbeats but no frame of it reaches "
+        "sync; reconnecting: its grabber says so; down: neither frames nor a grabber heartbeat, or the "
+        "grabber says it is down"
+    )
+    fps: float | None = Field(description="Frames per second of this camera that reach sync")
     drops: int = Field(description="Frames the grabber lost")
     sync_drops: int = Field(description="Frame sets this camera was missing from")
     input_drops: dict[str, int] = Field(
@@ -54,12 +61,18 @@ class CameraOut(_Model):
         "stale, future, foreign, oversize, busy (reasons without drops are left out)",
     )
     skew_ms: float | None = Field(description="Capture-time offset from the frame set's reference (ms)")
-    last_frame_age_s: float | None = Field(description="Age of the camera's latest frame (s)")
+    last_frame_age_s: float | None = Field(
+        description="Seconds since a frame of this camera last reached sync"
+    )
     heartbeat_age_s: float | None = Field(description="Seconds since the grabber's last heartbeat")
 
 
 class Cameras(_Model):
     cameras: list[CameraOut] = Field(description="Configured cameras in rig order")
+    restarts: dict[str, int] = Field(description="Restarts of each supervised stage (grabber.<camera>, sync, "
+                                     "inference, solver, api, …) since the service started")
+    last_skeleton_age_s: float | None = Field(description="Seconds since the last skeleton was published "
+                                              "(null: none yet)")
 
 
 class CalibrationVersionOut(_Model):

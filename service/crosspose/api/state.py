@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crosspose.api.hub import SkeletonHub
 from crosspose.api.previews import PreviewBoard
-from crosspose.api.status import StatusBoard
+from crosspose.api.status import Readiness, StatusBoard
 from crosspose.skeleton import H36M17, Skeleton
 
 if TYPE_CHECKING:  # the store loads the geometry (torch): the runtime hands one in, the API never imports it
@@ -51,6 +51,10 @@ class ApiSettings(BaseModel):
     ] = 256
     heartbeat_timeout_s: Annotated[
         float, Field(description="A stage silent for longer than this is reported not ready (seconds)", gt=0)
+    ] = 2.0
+    skeleton_timeout_s: Annotated[
+        float, Field(description="No skeleton published for longer than this makes the service not ready "
+                     "(seconds)", gt=0)
     ] = 2.0
 
 
@@ -97,3 +101,35 @@ class ServiceState:
     @property
     def uptime_s(self) -> float:
         return (time.monotonic_ns() - self.started_ns) / 1e9
+
+    def readiness(self, now_ns: int | None = None) -> Readiness:
+        """The one answer to "is the service ready" (``/api/v1/ready`` and ``crosspose_ready``): the
+        board's (every stage heartbeating, a provider, every camera's frames reaching sync, no stage
+        crash-looping or waiting for its restart), plus a skeleton published within
+        ``skeleton_timeout_s`` and an active calibration. Reasons are sentences naming what is wrong."""
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        report = self.status.ready(now_ns)
+        reasons = list(report.reasons)
+        age = self.hub.skeleton_age_s(now_ns)
+        limit = self.settings.skeleton_timeout_s
+        if age is None or age > limit:
+            cams = self.status.cameras(now_ns)
+            up = sum(c.state == "up" for c in cams)
+            since = "none published yet"
+            if age is not None:
+                since = f"none published for {age:.1f} s (timeout {limit:g} s)"
+            reasons.append(f"skeletons: {since}; {up} of {len(cams)} cameras deliver frames to sync")
+        active = self.calibration.active()
+        if active is None:
+            stale = self.calibration.stale
+            reasons.append(
+                f"calibration: {stale}" if stale else "calibration: none yet; PUT one to /api/v1/calibration"
+            )
+        return Readiness(
+            ready=not reasons,
+            reasons=reasons,
+            provider=report.provider,
+            heartbeat_age_s=report.heartbeat_age_s,
+            skeleton_age_s=age,
+            calibration_version=active.version if active is not None else None,
+        )

@@ -1,51 +1,78 @@
-"""The service's health as the API sees it: the latest heartbeat of every pipeline stage. Thread-safe.
+"""The service's health as the API sees it: the latest heartbeat of every pipeline stage and of the
+supervisor. Thread-safe.
 
 Stages report with ``StatusBoard.update(stage, payload)``; the keys each stage sends (all optional,
-anything else is kept but ignored, and values of the wrong type are ignored rather than trusted):
+anything else is kept but ignored; a value of the wrong type, not finite or beyond any plausible size is
+ignored rather than trusted, so no status message can make a reader fail):
 
 - ``grabber.<camera>``: ``fps`` (float), ``frames`` (int), ``drops`` (int, frames the grabber lost),
-  ``state`` (``"up"``/``"down"``/``"reconnecting"``), ``frame_age_ms`` (age of its latest frame when
-  the heartbeat was sent).
+  ``state`` (``"up"``/``"down"``/``"reconnecting"``), ``frame_age_ms``.
 - ``sync``: ``fps``, ``framesets`` (int), ``drops`` ({camera: frame sets the camera was missing from}),
-  ``skew_ms`` ({camera: capture-time offset from the frame set's reference, ms}), ``stale`` (int).
+  ``skew_ms`` ({camera: capture-time offset from the frame set's reference, ms}), ``stale`` (int),
+  ``frames`` ({camera: {``received``: frames that reached sync, ``age_ms``: time since the last one
+  arrived, by sync's clock, when sync sent the heartbeat, ``fps``: arrivals per second}}).
 - ``inference``: ``provider`` (the ONNX Runtime provider that actually runs), ``fps``, ``drops`` (int).
 - ``solver``: ``fps``, ``drops`` (int).
 - every stage but the grabbers: ``input_drops``, the input it dropped since it started, as
   ``{source: {reason: count}}`` (:mod:`crosspose.bus.drops`; sync's sources are its cameras and
   ``other``). Read through :meth:`StatusBoard.input_drops`, which keeps only string sources, known
   reasons and non-negative integer counts.
+- ``supervisor`` (not required for readiness): ``stages`` ({stage: {``restarts``, ``consecutive_exits``,
+  ``crash_looping``, ``last_exit_code``, ``restart_in_s``}}).
 
-A stage is alive when its last heartbeat is younger than ``heartbeat_timeout_s``; a camera whose
-grabber is not alive is ``down`` whatever it last said.
+A stage is alive when its last heartbeat is younger than ``heartbeat_timeout_s``. A camera's state comes
+from the frames that reach sync, not from what its grabber says: it is ``up`` only while sync (alive)
+receives its frames; a grabber that heartbeats "running" while none of its frames arrive (a frozen
+process, a refused key, heartbeats forged onto the bus) shows its camera ``stale``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-CameraState = Literal["up", "down", "reconnecting"]
+CameraState = Literal["up", "stale", "reconnecting", "down"]
 CORE_STAGES: tuple[str, ...] = ("sync", "inference", "solver")
 DROP_REASONS: tuple[str, ...] = ("malformed", "stale", "future", "foreign", "oversize", "busy")
 """The reasons a stage counts input drops by (``crosspose.bus.DROP_REASONS``; the API does not import
 the bus)."""
 _MAX_DROP_SOURCES = 64  # a stage's sources are its cameras and a few inputs; more is not a heartbeat of ours
-_MAX_COUNT = 2**53  # an exact float: larger is not a count a stage could have reached
+SUPERVISOR = "supervisor"
+#: Largest counter believed (2**53: every smaller integer is exact as a float, and sums of a few stay finite).
+MAX_COUNT = 2**53
+#: Largest magnitude believed of any other number (rates, ages, skews).
+MAX_VALUE = 1e12
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_SUPERVISED = 256
 
 
-def _number(x: Any) -> float | None:
+def number_or_none(x: Any) -> float | None:
+    """A plausible finite number, else None."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
-    return float(x) if math.isfinite(x) else None
+    value = float(x)
+    return value if math.isfinite(value) and abs(value) <= MAX_VALUE else None
+
+
+def count_or_zero(x: Any) -> int:
+    """A plausible counter (0 when it is not one)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return 0
+    return int(x) if math.isfinite(x) and 0 <= x <= MAX_COUNT else 0
+
+
+def _mapping(x: Any) -> Mapping[str, Any]:
+    return x if isinstance(x, Mapping) else {}
 
 
 def _count(x: Any) -> int | None:
     """A heartbeat's counter as an int, or None when it is not a non-negative integer of sane size."""
-    if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= _MAX_COUNT:
+    if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= MAX_COUNT:
         return None
     return x
 
@@ -68,13 +95,16 @@ class CameraStatus:
 
     Attributes:
         name: configured camera name.
-        state: ``up``, ``down`` (no heartbeat or the grabber says so) or ``reconnecting``.
-        fps: frames per second the grabber delivers (None before its first heartbeat).
-        drops: frames the grabber lost.
+        state: ``up`` (its frames reach sync), ``stale`` (its grabber heartbeats but no frame reaches
+            sync), ``reconnecting`` (its grabber says so) or ``down`` (no frames and no grabber heartbeat,
+            or the grabber says it is down).
+        fps: frames per second that reach sync (0 when not up; None before sync's first report).
+        drops: frames the grabber lost (as it reports them).
         sync_drops: frame sets this camera was missing from.
         input_drops: frames and grabber heartbeats of this camera sync dropped, by reason.
         skew_ms: capture-time offset from the frame set's reference (sync's latest report).
-        last_frame_age_s: age of the camera's latest frame now (None when unknown).
+        last_frame_age_s: seconds since a frame of this camera last reached sync (None: none yet, or
+            sync not heard from).
         heartbeat_age_s: seconds since its grabber's last heartbeat (None: never heard of).
     """
 
@@ -91,12 +121,30 @@ class CameraStatus:
 
 @dataclass(frozen=True)
 class Readiness:
-    """``ready``: every configured stage heartbeating; ``reasons`` say why not; ages in seconds."""
+    """``ready``: no reason not to be; ``reasons`` say why not; ages in seconds.
+
+    ``skeleton_age_s`` and ``calibration_version`` are filled by :meth:`ServiceState.readiness`, which
+    adds the skeleton stream and the calibration to the board's own reasons."""
 
     ready: bool
     reasons: list[str]
     provider: str | None
     heartbeat_age_s: dict[str, float | None]
+    skeleton_age_s: float | None = None
+    calibration_version: int | None = None
+
+
+@dataclass(frozen=True)
+class StageRestarts:
+    """What the supervisor says of one stage: ``restarts`` ever, ``consecutive`` exits without a stable
+    run since, whether that is a crash loop, the last exit code and the seconds to its pending restart."""
+
+    stage: str
+    restarts: int
+    consecutive: int
+    crash_looping: bool
+    last_exit_code: int | None
+    restart_in_s: float | None
 
 
 class StatusBoard:
@@ -105,18 +153,25 @@ class StatusBoard:
     Args:
         cameras: configured camera names, in rig order.
         stages: the stages that must heartbeat; default ``grabber.<camera>`` for each camera plus
-            ``sync``, ``inference``, ``solver``.
+            ``sync``, ``inference``, ``solver``. The supervisor's heartbeat is always taken, never required.
         heartbeat_timeout_s: a stage silent for longer is not alive.
+        frame_timeout_s: a camera none of whose frames reached sync for longer is not up (default: the
+            heartbeat timeout).
     """
 
     def __init__(
-        self, cameras: Sequence[str], stages: Sequence[str] | None = None, heartbeat_timeout_s: float = 2.0
+        self,
+        cameras: Sequence[str],
+        stages: Sequence[str] | None = None,
+        heartbeat_timeout_s: float = 2.0,
+        frame_timeout_s: float | None = None,
     ) -> None:
         self.camera_names = list(cameras)
         self.stages = (
             list(stages) if stages is not None else [f"grabber.{c}" for c in cameras] + list(CORE_STAGES)
         )
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.frame_timeout_s = heartbeat_timeout_s if frame_timeout_s is None else frame_timeout_s
         self._lock = threading.Lock()
         self._latest: dict[str, tuple[int, dict[str, Any]]] = {}
         self.unknown_updates = 0
@@ -125,7 +180,7 @@ class StatusBoard:
         """Record a stage's heartbeat (any thread). ``now_ns``: ``time.monotonic_ns()`` by default."""
         now_ns = time.monotonic_ns() if now_ns is None else now_ns
         with self._lock:
-            if stage not in self.stages:
+            if stage not in self.stages and stage != SUPERVISOR:
                 self.unknown_updates += 1
                 return
             self._latest[stage] = (now_ns, dict(payload))
@@ -134,6 +189,13 @@ class StatusBoard:
         """``{stage: (heartbeat time ns, payload)}`` of the stages heard from."""
         with self._lock:
             return dict(self._latest)
+
+    def _fresh(self, stage: str, now_ns: int) -> dict[str, Any] | None:
+        """The payload of ``stage`` when its heartbeat is within the timeout, else None."""
+        entry = self.snapshot().get(stage)
+        if entry is None or (now_ns - entry[0]) / 1e9 > self.heartbeat_timeout_s:
+            return None
+        return entry[1]
 
     def heartbeat_ages(self, now_ns: int | None = None) -> dict[str, float | None]:
         """Seconds since each configured stage's last heartbeat (None: never)."""
@@ -145,10 +207,36 @@ class StatusBoard:
         """The ONNX Runtime provider the inference stage last reported."""
         entry = self.snapshot().get("inference")
         value = entry[1].get("provider") if entry else None
-        return str(value) if value is not None else None
+        return value[:200] if isinstance(value, str) else None
+
+    def restarts(self, now_ns: int | None = None) -> list[StageRestarts]:
+        """Restarts per supervised stage, from the supervisor's latest heartbeat (empty before one)."""
+        entry = self.snapshot().get(SUPERVISOR)
+        stages = _mapping(entry[1].get("stages")) if entry else {}
+        out = []
+        for name, info in list(stages.items())[:MAX_SUPERVISED]:
+            if not isinstance(name, str) or not _STAGE_NAME.match(name) or not isinstance(info, Mapping):
+                continue
+            code = info.get("last_exit_code")
+            restart_in = number_or_none(info.get("restart_in_s"))
+            out.append(
+                StageRestarts(
+                    stage=name,
+                    restarts=count_or_zero(info.get("restarts")),
+                    consecutive=count_or_zero(info.get("consecutive_exits")),
+                    crash_looping=info.get("crash_looping") is True,
+                    last_exit_code=code if isinstance(code, int) and not isinstance(code, bool)
+                    and abs(code) < 1 << 31 else None,
+                    restart_in_s=None if restart_in is None or restart_in < 0 else restart_in,
+                )
+            )
+        return out
 
     def ready(self, now_ns: int | None = None) -> Readiness:
-        """Every configured stage heartbeating within the timeout, and a provider reported."""
+        """Every configured stage heartbeating within the timeout, a provider reported, every camera's
+        frames reaching sync, and no stage crash-looping or waiting for its restart (the skeleton stream
+        and the calibration: :meth:`crosspose.api.state.ServiceState.readiness`)."""
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
         ages = self.heartbeat_ages(now_ns)
         reasons = []
         for stage, age in ages.items():
@@ -161,48 +249,110 @@ class StatusBoard:
         provider = self.provider()
         if "inference" in self.stages and ages.get("inference") is not None and provider is None:
             reasons.append("inference: has not reported its ONNX Runtime provider")
+        reasons += self._camera_reasons(now_ns, ages)
+        reasons += self._restart_reasons(now_ns)
         return Readiness(not reasons, reasons, provider, ages)
+
+    def _camera_reasons(self, now_ns: int, ages: Mapping[str, float | None]) -> list[str]:
+        """Cameras not up while sync is alive (a dead sync is its own reason), unless their grabber's
+        silence already is one."""
+        if self._fresh("sync", now_ns) is None:
+            return []
+        out = []
+        for cam in self.cameras(now_ns):
+            age = cam.heartbeat_age_s
+            silent = f"grabber.{cam.name}" in ages and (age is None or age > self.heartbeat_timeout_s)
+            if cam.state == "up" or silent:
+                continue
+            seen = (
+                "sync has received none of its frames"
+                if cam.last_frame_age_s is None
+                else f"no frame of it reached sync for {cam.last_frame_age_s:.1f} s"
+            )
+            said = {"stale": "its grabber reports running", "reconnecting": "its grabber is reconnecting to "
+                    "its source", "down": "its grabber reports it down"}[cam.state]  # fmt: skip
+            out.append(f"camera {cam.name}: {seen}; {said}")
+        return out
+
+    def _restart_reasons(self, now_ns: int) -> list[str]:
+        if self._fresh(SUPERVISOR, now_ns) is None:
+            return []
+        out = []
+        for r in self.restarts(now_ns):
+            code = "?" if r.last_exit_code is None else r.last_exit_code
+            if r.crash_looping:
+                out.append(
+                    f"{r.stage}: crash-looping: exited {r.consecutive} times in a row (last exit code "
+                    f"{code}); {r.restarts} restarts in all"
+                )
+            elif r.restart_in_s is not None:
+                out.append(f"{r.stage}: exited with code {code}; restarting in {r.restart_in_s:.1f} s")
+        return out
 
     def stage_value(self, stage: str, key: str) -> float | None:
         entry = self.snapshot().get(stage)
-        return _number(entry[1].get(key)) if entry else None
+        return number_or_none(entry[1].get(key)) if entry else None
 
     def cameras(self, now_ns: int | None = None) -> list[CameraStatus]:
         """Per-camera state, rates, drops, skew and frame age, in rig order."""
         now_ns = time.monotonic_ns() if now_ns is None else now_ns
         latest = self.snapshot()
-        sync = latest.get("sync", (0, {}))[1]
-        skews: Mapping[str, Any] = sync["skew_ms"] if isinstance(sync.get("skew_ms"), Mapping) else {}
-        sync_drops: Mapping[str, Any] = sync["drops"] if isinstance(sync.get("drops"), Mapping) else {}
+        sync_at, sync = latest.get("sync", (None, {}))
+        sync_age = None if sync_at is None else (now_ns - sync_at) / 1e9
+        sync_alive = sync_age is not None and sync_age <= self.heartbeat_timeout_s
+        skews, sync_drops = _mapping(sync.get("skew_ms")), _mapping(sync.get("drops"))
+        frames = _mapping(sync.get("frames"))
         sync_input = self.input_drops(latest).get("sync", {})
         out = []
         for name in self.camera_names:
             entry = latest.get(f"grabber.{name}")
             age = (now_ns - entry[0]) / 1e9 if entry else None
             payload = entry[1] if entry else {}
+            arrived = _mapping(frames.get(name))
+            arrival_ms = number_or_none(arrived.get("age_ms"))
+            frame_age = None
+            if arrival_ms is not None and sync_age is not None:
+                frame_age = max(0.0, arrival_ms / 1000) + sync_age
+            receiving = sync_alive and frame_age is not None and frame_age <= self.frame_timeout_s
             said = payload.get("state", "up")
             state: CameraState
-            if age is None or age > self.heartbeat_timeout_s:
+            if receiving:
+                state = "up"
+            elif age is None or age > self.heartbeat_timeout_s:
                 state = "down"
+            elif said in ("down", "reconnecting"):
+                state = said
             else:
-                state = said if said in ("up", "down", "reconnecting") else "up"
-            frame_age_ms = _number(payload.get("frame_age_ms"))
+                state = "stale"
+            fps = number_or_none(arrived.get("fps"))
             out.append(
                 CameraStatus(
                     name=name,
                     state=state,
                     # A camera that is not up delivers nothing, whatever rate it reported last.
-                    fps=_number(payload.get("fps")) if state == "up" else 0.0,
-                    drops=int(_number(payload.get("drops")) or 0),
-                    sync_drops=int(_number(sync_drops.get(name)) or 0),
+                    fps=(None if fps is None else max(0.0, fps)) if state == "up" else 0.0,
+                    drops=count_or_zero(payload.get("drops")),
+                    sync_drops=count_or_zero(sync_drops.get(name)),
                     input_drops=sync_input.get(name, {}),
-                    skew_ms=_number(skews.get(name)),
-                    last_frame_age_s=(
-                        frame_age_ms / 1000 + age if frame_age_ms is not None and age is not None else None
-                    ),
+                    skew_ms=number_or_none(skews.get(name)),
+                    last_frame_age_s=frame_age,
                     heartbeat_age_s=age,
                 )
             )
+        return out
+
+    def stage_drops(self) -> dict[str, int]:
+        """Drops each non-grabber stage reports (sync: summed over cameras)."""
+        latest = self.snapshot()
+        out = {}
+        for stage in self.stages:
+            if stage.startswith("grabber.") or stage not in latest:
+                continue
+            value = latest[stage][1].get("drops")
+            if isinstance(value, Mapping):
+                out[stage] = min(sum(count_or_zero(v) for v in value.values()), MAX_COUNT)
+            else:
+                out[stage] = count_or_zero(value)
         return out
 
     def input_drops(
@@ -224,18 +374,4 @@ class StatusBoard:
                     sources[source[:64]] = by_reason
             if sources:
                 out[stage] = sources
-        return out
-
-    def stage_drops(self) -> dict[str, int]:
-        """Drops each non-grabber stage reports (sync: summed over cameras)."""
-        latest = self.snapshot()
-        out = {}
-        for stage in self.stages:
-            if stage.startswith("grabber.") or stage not in latest:
-                continue
-            value = latest[stage][1].get("drops")
-            if isinstance(value, Mapping):
-                out[stage] = int(sum(_number(v) or 0 for v in value.values()))
-            else:
-                out[stage] = int(_number(value) or 0)
         return out

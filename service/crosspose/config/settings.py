@@ -319,6 +319,10 @@ class ApiConfig(_Model):
     preview_hz: float = Field(
         default=2.0, ge=0, description="Rate of camera preview images for the viewer (0 = off)."
     )
+    skeleton_timeout_s: float = Field(
+        default=2.0, gt=0, description="/api/v1/ready answers 503 when no skeleton was published for this "
+        "long (s): frames that stop reaching the solver are seen even while every stage heartbeats.",
+    )
 
 
 class CalibrationConfig(_Model):

@@ -31,6 +31,7 @@ from crosspose.bus.schema import (
     parse_status,
 )
 from crosspose.config import Config
+from crosspose.runtime.stage import WarningLimiter
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ _GRABBER_STATE = {
 
 
 def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """``(stage, payload)`` for the status board from a ``status.`` message header (None: not one)."""
+    """``(stage, payload)`` for the status board from a ``status.`` message header (None: not one).
+    Whatever the header holds, this returns or says None; the board judges the values."""
     stage = header.get("stage")
     if not isinstance(stage, str):
         return None
@@ -61,12 +63,19 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
         payload = dict(header)
         cams = header.get("cameras")
         if isinstance(cams, dict):  # per-camera details → the board's {camera: value} maps
-            drops = {c: v.get("missing", 0) for c, v in cams.items() if isinstance(v, dict)}
+            cams = {c: v for c, v in cams.items() if isinstance(v, dict)}
+            drops = {c: v.get("missing", 0) for c, v in cams.items()}
             # Frame sets sync had ready but inference was still busy with an older one (latest wins).
             socket = header.get("framesets_socket")
             busy = socket.get("dropped_hwm", 0) if isinstance(socket, dict) else 0
             payload["drops"] = {**drops, "(inference busy)": busy}
-            payload["skew_ms"] = {c: v.get("skew_ms") for c, v in cams.items() if isinstance(v, dict)}
+            payload["skew_ms"] = {c: v.get("skew_ms") for c, v in cams.items()}
+            # What reached sync of each camera: the board's judge of a camera's state.
+            payload["frames"] = {
+                c: {"received": v.get("received"), "age_ms": v.get("arrival_age_ms"),
+                    "fps": v.get("arrival_fps")}
+                for c, v in cams.items()
+            }
         return "sync", payload
     return stage, dict(header)
 
@@ -84,6 +93,8 @@ class BusBridge:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bus-bridge", daemon=True)
         self.forwarded = 0
+        self.errors = 0
+        self._warnings = WarningLimiter(log)
         self.drops = DropCounter()
         state.bus_input_drops = self.input_drops
 
@@ -146,19 +157,28 @@ class BusBridge:
         got = False
         skeleton = self.skeletons.recv(0)
         if skeleton is not None:
-            self._forward(skeleton)
+            self._guarded(self._forward, skeleton)
             got = True
         status = self.status.recv(0)
         if status is not None:
-            self._handle_status(status)
+            self._guarded(self._handle_status, status)
             got = True
         if not got:
             # Block briefly on the skeleton socket (the latency-critical one).
             skeleton = self.skeletons.recv(timeout_ms)
             if skeleton is not None:
-                self._forward(skeleton)
+                self._guarded(self._forward, skeleton)
                 got = True
         return got
+
+    def _guarded(self, handle: Any, msg: Message) -> None:
+        """One message, whatever it holds, never ends this thread (it alone feeds the hub and the board):
+        a failure is a bug to log and count, and the next message is handled."""
+        try:
+            handle(msg)
+        except Exception as err:
+            self.errors += 1
+            self._warnings.warn(f"bus bridge: a {msg.topic!r} message failed: {err!r}", key=repr(type(err)))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -187,6 +207,7 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
         max_upload_bytes=config.api.max_upload_bytes,
         ws_queue=config.api.ws_queue,
         heartbeat_timeout_s=max(2.0, 2.5 * config.supervisor.heartbeat_s),
+        skeleton_timeout_s=config.api.skeleton_timeout_s,
     )
     stages = [f"grabber.{n}" for n in names] + ["sync", "inference", "solver"]
     try:  # the layout the solver stage publishes (the config checks the name; a copy made without checks)

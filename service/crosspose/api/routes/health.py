@@ -23,34 +23,38 @@ def health(state: StateDep) -> Health:
 
 @router.get(
     "/ready",
-    summary="Readiness: every stage heartbeating",
+    summary="Readiness: stages heartbeating, frames and skeletons flowing, no stage crash-looping",
     response_model=Ready,
     responses={503: {"model": Ready, "description": "Not ready; `reasons` say why"}},
 )
 def ready(state: StateDep) -> JSONResponse:
     """200 when every configured stage (grabbers, sync, inference, solver) heartbeated within the
-    timeout, the inference stage reported the ONNX Runtime provider that actually runs, and a
-    calibration is active; 503 with the reasons otherwise."""
-    report = state.status.ready()
-    reasons = list(report.reasons)
-    active = state.calibration.active()
-    if active is None:
-        stale = state.calibration.stale
-        reasons.append(
-            f"calibration: {stale}" if stale else "calibration: none yet; PUT one to /api/v1/calibration"
-        )
+    timeout, the inference stage reported the ONNX Runtime provider that actually runs, every camera's
+    frames reach sync, a skeleton was published within the last seconds, no stage is crash-looping or
+    waiting for its restart, and a calibration is active; 503 with the reasons otherwise."""
+    report = state.readiness()
     body = Ready(
-        ready=not reasons,
-        reasons=reasons,
+        ready=report.ready,
+        reasons=report.reasons,
         provider=report.provider,
         heartbeat_age_s=report.heartbeat_age_s,
-        calibration_version=active.version if active else None,
+        skeleton_age_s=report.skeleton_age_s,
+        calibration_version=report.calibration_version,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/cameras", summary="Per-camera state, rate, drops, skew and frame age", response_model=Cameras)
+@router.get(
+    "/cameras",
+    summary="Per-camera state, rate, drops, skew and frame age; restarts per stage; skeleton age",
+    response_model=Cameras,
+)
 def cameras(state: StateDep) -> Cameras:
-    """Configured cameras in rig order. A camera whose grabber has not heartbeated within the
-    timeout is `down`."""
-    return Cameras(cameras=[CameraOut(**vars(c)) for c in state.status.cameras()])
+    """Configured cameras in rig order. A camera is `up` while its frames reach sync, `stale` while its
+    grabber heartbeats but none of its frames arrive, `down` when neither (or its grabber says so).
+    Beside them: the supervisor's restarts of every stage and the age of the last published skeleton."""
+    return Cameras(
+        cameras=[CameraOut(**vars(c)) for c in state.status.cameras()],
+        restarts={r.stage: r.restarts for r in state.status.restarts()},
+        last_skeleton_age_s=state.hub.skeleton_age_s(),
+    )

@@ -1,0 +1,86 @@
+"""The whole service, really started for a test: supervisor, synthetic grabbers, sync, inference (simulated
+backend: the network bypassed), solver and the API on 127.0.0.1, and a websocket client of its skeletons."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from pydantic import SecretStr
+
+from crosspose.config import Config
+from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.service import make_supervisor
+from crosspose.runtime.supervisor import Supervisor
+
+TOKEN = "test-token-123"
+
+
+@dataclass
+class Running:
+    config: Config
+    supervisor: Supervisor
+    thread: threading.Thread
+    base: str
+    workdir: Path
+
+    def stop(self) -> None:
+        self.supervisor.request_stop()
+        self.thread.join(60)
+
+
+def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = None) -> Running:
+    config = synthetic_config(workdir, "127.0.0.1", 0, cameras=cameras, fps=15.0, frames=90)
+    config = config.model_copy(update={"api": config.api.model_copy(update={"token": SecretStr(TOKEN)})})
+    if bus:
+        config = Config.model_validate({**config.model_dump(mode="json", by_alias=True),
+                                        "bus": {**config.bus.model_dump(mode="json"), **bus}})  # fmt: skip
+    port_file = workdir / "port"
+    port_file.unlink(missing_ok=True)
+    sup = make_supervisor(config, str(port_file))
+    thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    running = Running(config, sup, thread, "", workdir)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert time.monotonic() < deadline, "the API never reported its port"
+            time.sleep(0.1)
+        running.base = f"http://127.0.0.1:{int(port_file.read_text())}"
+        while (ready := httpx.get(f"{running.base}/api/v1/ready")).status_code != 200:
+            assert time.monotonic() < deadline, f"service not ready: {ready.text}"
+            time.sleep(0.5)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+
+def receive(base: str, count: int, timeout: float = 60.0, until: Any = None) -> list[dict[str, Any]]:
+    """``count`` skeleton messages (or until ``until(message)`` is true) from a websocket client."""
+
+    async def run() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        async with websockets.connect(base.replace("http", "ws") + "/ws/skeletons?format=json") as ws:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                try:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic()))
+                except TimeoutError:
+                    break
+                out.append(m)
+                if until is not None and until(m):
+                    break
+                if until is None and len(out) >= count:
+                    break
+        return out
+
+    return asyncio.run(run())
