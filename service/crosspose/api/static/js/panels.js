@@ -44,6 +44,7 @@ export class CameraPanels {
       p.el.dataset.state = cam.state;
       p.el.classList.toggle("down", cam.state === "down");
       p.el.classList.toggle("reconnecting", cam.state === "reconnecting");
+      p.el.classList.toggle("stale", cam.state === "stale");  // its grabber heartbeats, no frame reaches sync
       p.badge.textContent = cam.state;
       p.badge.className = `badge state ${cam.state === "up" ? "on" : cam.state === "down" ? "off" : "warn"}`;
       const age = cam.last_frame_age_s == null ? "–" : fmt(cam.last_frame_age_s * 1000, 0);
