@@ -337,11 +337,15 @@ def test_compose_mounts_ports_and_config_agree() -> None:
     published = {p.rsplit(":", 1)[1] for p in service["ports"]}
     assert {str(config.api.port), frames_port} == published
     assert env["CROSSPOSE__API__PORT"] == str(config.api.port)
-    # the commented CURVE paths point into the keys mount
-    curve = re.findall(
-        r"#\s+(?:server_secret_key|client_public_keys): (\S+)", (DEPLOY / "config.example.yaml").read_text()
-    )
-    assert len(curve) == 2
+    # the bus is closed beyond the host: the TCP frames endpoint has CURVE on, its keys in the keys mount
+    from crosspose.bus import tcp_beyond_host
+    from crosspose.runtime.bus_check import exposed_endpoints
+
+    assert tcp_beyond_host(config.bus.frames_endpoint)
+    assert config.bus.curve is not None
+    assert exposed_endpoints(config) == []
+    assert not config.bus.allow_insecure_tcp
+    curve = [config.bus.curve.server_secret_key, config.bus.curve.client_public_keys]
     keys = [t for t, v in mounts.items() if v["source"] == "./keys"]
     assert keys
     assert all(keys[0] in PurePosixPath(c).parents for c in curve)

@@ -30,7 +30,18 @@ from crosspose.bus.schema import (
     preview_topic,
     status_topic,
 )
-from crosspose.bus.sockets import Publisher, Subscriber, connect_address, drain_latest, recv_any, shutdown
+from crosspose.bus.sockets import (
+    BusSecurityError,
+    Publisher,
+    Subscriber,
+    connect_address,
+    drain_latest,
+    ipc_dir,
+    recv_any,
+    secure_ipc_dir,
+    shutdown,
+    tcp_beyond_host,
+)
 
 __all__ = [
     "CALIBRATION_UPDATED",
@@ -44,6 +55,7 @@ __all__ = [
     "STATUS",
     "TRACK",
     "VERSION",
+    "BusSecurityError",
     "CurveClient",
     "CurveKeyError",
     "CurveServer",
@@ -60,11 +72,14 @@ __all__ = [
     "encode",
     "frame_topic",
     "generate_keypair",
+    "ipc_dir",
     "pack_array",
     "preview_topic",
     "recv_any",
+    "secure_ipc_dir",
     "shutdown",
     "status_topic",
+    "tcp_beyond_host",
     "unpack_array",
     "versioned",
 ]

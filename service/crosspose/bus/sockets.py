@@ -8,9 +8,14 @@ of raising.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import re
+import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,11 +27,62 @@ from crosspose.bus.curve import CurveClient, CurveServer, apply_client, apply_se
 log = logging.getLogger(__name__)
 
 
-def _prepare_ipc(endpoint: str) -> None:
-    if endpoint.startswith("ipc://"):
-        from pathlib import Path
+class BusSecurityError(RuntimeError):
+    """The bus would be open to others: a socket folder that others can enter or that another user owns."""
 
-        Path(endpoint[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
+
+def ipc_dir(endpoint: str) -> Path | None:
+    """The folder an ``ipc://`` endpoint's socket lives in (None for other transports)."""
+    return Path(endpoint[len("ipc://") :]).parent if endpoint.startswith("ipc://") else None
+
+
+def secure_ipc_dir(directory: Path) -> None:
+    """Make ``directory`` a folder only this user can open (0700), creating it if needed.
+
+    Whoever can enter the folder of a bus socket can connect to it (whatever the socket file's own mode,
+    which follows the umask) and forge heartbeats or control messages. A folder this user owns is made
+    0700 (logged when it was open); one another user owns is refused: its owner could replace the
+    sockets (a folder planted in /tmp under the service's name).
+
+    Raises:
+        BusSecurityError: ``directory`` belongs to another user, or is not a folder.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    uid = os.getuid()
+    if not stat.S_ISDIR(info.st_mode):
+        raise BusSecurityError(f"{directory} (the folder of ipc:// bus sockets) is not a folder")
+    if info.st_uid != uid:
+        raise BusSecurityError(
+            f"{directory} (the folder of ipc:// bus sockets) belongs to uid {info.st_uid}, not to this user "
+            f"(uid {uid}), who could replace the service's sockets: remove it, or point the bus endpoints "
+            "into a folder of this user's"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(directory, 0o700)
+        log.warning("bus: %s (ipc sockets) was open to other users (mode %o); made it 0700",
+                    directory, stat.S_IMODE(info.st_mode))
+
+
+def _prepare_ipc(endpoint: str) -> None:
+    directory = ipc_dir(endpoint)
+    if directory is not None:
+        secure_ipc_dir(directory)
+
+
+def tcp_beyond_host(endpoint: str) -> bool:
+    """True for a ``tcp://`` endpoint that other hosts can reach: a wildcard (``*``, ``0.0.0.0``, ``::``)
+    or any address or name but a loopback one (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    m = re.match(r"^tcp://(\[[^\]]*\]|[^:/]*)(?::|$)", endpoint)
+    if m is None:
+        return False
+    host = m.group(1).strip("[]")
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "*", an interface or a host name: reachable from elsewhere
+        return True
 
 
 def connect_address(endpoint: str) -> str:

@@ -27,6 +27,14 @@ def validate(
         for line in err.errors:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1) from None
+    from crosspose.runtime.bus_check import exposed_endpoints
+
+    exposed = exposed_endpoints(cfg)
+    if exposed and not cfg.bus.allow_insecure_tcp:  # `serve` would refuse to start
+        typer.echo(f"{file}: {len(exposed)} error(s): the bus would be open to other hosts", err=True)
+        for line in exposed:
+            typer.echo(f"  {line}; or set bus.allow_insecure_tcp: true to accept this", err=True)
+        raise typer.Exit(1)
     typer.echo(f"{file}: OK")
     typer.echo(f"cameras ({len(cfg.cameras)}):")
     for cam in cfg.cameras:
@@ -42,6 +50,8 @@ def validate(
         f"sync tolerance {cfg.sync_tolerance_ns() / 1e6:.1f} ms; frames {cfg.bus.frames_endpoint}"
         f"{' (CURVE)' if cfg.bus.curve else ''}"
     )
+    for line in exposed:
+        typer.echo(f"  warning (bus.allow_insecure_tcp): {line}", err=True)
     typer.echo(
         f"inference {cfg.inference.backend} ({cfg.inference.runtime} on {cfg.inference.device}); "
         f"api {cfg.api.host}:{cfg.api.port}"

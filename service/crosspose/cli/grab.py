@@ -50,7 +50,7 @@ def grab_command(
 
     Example: crosspose grab --camera cam1 --source rtsp://10.0.0.11/s --connect tcp://fusion:5555
     """
-    from crosspose.bus import CurveClient, shutdown
+    from crosspose.bus import CurveClient, shutdown, tcp_beyond_host
     from crosspose.capture.grabber import Grabber
     from crosspose.config import BusConfig, CameraConfig, format_validation_error
 
@@ -84,6 +84,10 @@ def grab_command(
             curve.keys()
         except ValueError as err:
             raise typer.BadParameter(str(err)) from None
+    elif tcp_beyond_host(connect):
+        typer.echo(f"warning: frames go to {connect} without CURVE (no --curve-server-key): a fusion host "
+                   "accepts them only with bus.allow_insecure_tcp, and anyone on the way can read them",
+                   err=True)
 
     stop = threading.Event()
 

@@ -43,6 +43,7 @@ def serve_command(
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
     refuse_busy_ports(cfg, "change the port in the config, or stop the program that holds it")
+    refuse_open_bus(cfg)
     serve(cfg)
 
 
@@ -54,6 +55,18 @@ def refuse_busy_ports(config: Config, hint: str) -> None:
     busy = busy_ports(config)
     if busy:
         typer.echo("crosspose cannot start: " + "; ".join(busy) + f" ({hint}).", err=True)
+        raise typer.Exit(1)
+
+
+def refuse_open_bus(config: Config) -> None:
+    """Exit with code 1 and a message naming each way the bus would be open to others (see
+    :func:`crosspose.runtime.bus_check.open_bus`), before anything starts."""
+    from crosspose.runtime.bus_check import open_bus
+
+    problems = open_bus(config)
+    if problems:
+        typer.echo("crosspose cannot start: the bus would be open to others:\n"
+                   + "\n".join(f"  - {p}" for p in problems), err=True)
         raise typer.Exit(1)
 
 
@@ -105,6 +118,7 @@ def demo_command(
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
     refuse_busy_ports(config, "choose another --port, or stop the program that holds it")
+    refuse_open_bus(config)
     port_file = workdir / "api.port"
     port_file.unlink(missing_ok=True)
     supervisor = make_supervisor(config, str(port_file))

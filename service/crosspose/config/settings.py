@@ -145,6 +145,12 @@ class BusConfig(_Model):
         description="With `curve` set, sync also binds this unauthenticated endpoint for the grabbers "
         "the service starts itself (keep it ipc:// on the fusion host: it must not be reachable remotely).",
     )
+    allow_insecure_tcp: bool = Field(
+        default=False,
+        description="Start even with a tcp:// endpoint that other hosts can reach and nothing authenticates "
+        "(the frames endpoint without `curve`, or any other one): anyone on that network could then send "
+        "frames, heartbeats or control messages. Off: the service refuses to start and says which.",
+    )
 
     def for_local_grabbers(self) -> BusConfig:
         """The bus as a grabber started by the service itself sees it: with CURVE on, its frames go to

@@ -17,6 +17,7 @@ from typing import Any
 
 from crosspose.config import CameraConfig, Config
 from crosspose.runtime.api_stage import run_api
+from crosspose.runtime.bus_check import BusNotClosedError, bus_endpoints, open_bus
 from crosspose.runtime.inference_stage import run_inference
 from crosspose.runtime.solver_stage import run_solver
 from crosspose.runtime.supervisor import StageSpec, Supervisor, configure_logging
@@ -95,6 +96,14 @@ class SupervisorHeartbeat:
 
 
 def make_supervisor(config: Config, port_file: str | None = None) -> Supervisor:
+    """The supervisor of ``config``'s stages.
+
+    Raises:
+        BusNotClosedError: the bus would be open to others (:func:`open_bus`), nothing started.
+    """
+    problems = open_bus(config)
+    if problems:
+        raise BusNotClosedError("; ".join(problems))
     s = config.supervisor
     return Supervisor(
         build_stages(config, port_file),
@@ -127,14 +136,7 @@ def busy_ports(config: Config) -> list[str]:
     wanted: list[tuple[str, str, int]] = []
     if config.api.port != 0:
         wanted.append(("the API (api.port)", config.api.host, config.api.port))
-    bus = config.bus
-    names = ["frames", "framesets", "heatmaps", "skeletons", "control", "status"]
-    if bus.curve is not None:
-        names.append("local_frames")
-    endpoints = {f"bus.{n}_endpoint": getattr(bus, f"{n}_endpoint") for n in names}
-    if config.recording.enabled:
-        endpoints["the recording tap"] = config.recording.tap_endpoint(bus)
-    for what, endpoint in endpoints.items():
+    for what, endpoint in bus_endpoints(config).items():
         m = re.match(r"^tcp://(\*|\[[^\]]+\]|[^:]+):(\d+)$", endpoint)
         if m:
             host = m.group(1).strip("[]")
