@@ -198,6 +198,9 @@ class _Recorder:
         self.skeleton = network.skeleton
         self.calls: list[dict[str, np.ndarray]] = []
 
+    def prepare(self, num_cameras: int) -> None:
+        self.network.prepare(num_cameras)
+
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
             prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
         from crosspose.inference.network import as_root

@@ -33,6 +33,10 @@ class TruthNetwork:
         self.joints3d = joints3d
         self.presence = np.ones(8, np.float32)
         self.calls: list[dict[str, np.ndarray]] = []
+        self.prepared: list[int] = []
+
+    def prepare(self, num_cameras: int) -> None:
+        self.prepared.append(num_cameras)
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
             prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
@@ -224,7 +228,8 @@ def test_no_root_means_no_fusion() -> None:
 
 def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ignore[no-untyped-def]
     truth = scene.joints3d[0]
-    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    network = TruthNetwork(truth)
+    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig))
     pipeline.feedback(Track.from_pose(_pose(truth)))
     # The same cameras in a world shifted by 1 m along x: image-space crops still hold; the root moves.
@@ -240,9 +245,11 @@ def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ign
     result = pipeline.process(_images(moved))
     assert result.sources == ("pose",) * 4
     np.testing.assert_allclose(result.projections, heatmap_projections(result.crops, moved))
-    # Another camera count starts cold.
+    assert network.prepared == []  # the same cameras: nothing for the network to prepare
+    # Another camera count starts cold, the network made ready for it first (a static-shape runtime compiles).
     pipeline.set_rig(random_rig(9, 3, distortion=0.0))
     assert pipeline.root is None
+    assert network.prepared == [3]
     with pytest.raises(ValueError, match="at least 2 cameras"):
         pipeline.set_rig(CameraRig([moved[0]]))
 

@@ -57,11 +57,16 @@ class HeatmapBackend(Protocol):
     """What the core needs of a heatmap backend."""
 
     name: str
-    provider: str
-    #: What really runs the network (runtime, device, precision); None when no network runs.
-    info: RuntimeInfo | None
     #: Whether it reads the images (then it gets the calibration at the frames' scale).
     reads_pixels: bool
+
+    @property
+    def provider(self) -> str:
+        """What the heartbeat's ``provider`` shows (ONNX Runtime's provider, another runtime's name)."""
+
+    @property
+    def info(self) -> RuntimeInfo | None:
+        """What really runs the network (runtime, device, precision); None when no network runs."""
 
     def set_rig(self, rig: CameraRig) -> None:
         """The calibration in force from the next frame set (at the frames' scale)."""
@@ -87,8 +92,16 @@ class NetworkBackend:
     def __init__(self, pipeline: FramePipeline, fused: bool = True) -> None:
         self.pipeline = pipeline
         self.fused = fused
-        self.info: RuntimeInfo | None = getattr(pipeline.network, "info", None)
-        self.provider = "torch" if self.info is None else self.info.provider
+
+    @property
+    def info(self) -> RuntimeInfo | None:
+        """What runs the network now (read at each heartbeat: a recompilation reports what it compiled)."""
+        return getattr(self.pipeline.network, "info", None)
+
+    @property
+    def provider(self) -> str:
+        info = self.info
+        return "torch" if info is None else info.provider
 
     @classmethod
     def from_config(cls, config: Config, rig: CameraRig) -> NetworkBackend:

@@ -1,18 +1,20 @@
 """What every inference runtime shares: the calls a network and a detector model answer, the record of what
 really runs them (:class:`RuntimeInfo`), and the network's input checks and conversions.
 
-The runtimes themselves (ONNX Runtime, eager torch) are modules of :mod:`crosspose.inference.runtimes`.
+The runtimes themselves (ONNX Runtime, OpenVINO, eager torch) are modules of
+:mod:`crosspose.inference.runtimes`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from crosspose.skeleton import H36M17, Skeleton
+from crosspose.skeleton import H36M17, Skeleton, get_skeleton
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -24,10 +26,12 @@ class RuntimeInfo:
     """What really runs a network or a detector, read back from the runtime once the model is open.
 
     Attributes:
-        runtime: the registry name (``"onnxruntime"``, ``"torch"``).
+        runtime: the registry name (``"onnxruntime"``, ``"openvino"``, ``"torch"``).
         device: in the runtime's own words: ONNX Runtime's execution provider (``"CPUExecutionProvider"``),
-            torch's device (``"cpu"``, ``"cuda"``).
-        precision: the arithmetic the model runs in (``"f32"``).
+            OpenVINO's device (``"CPU"``), torch's device (``"cpu"``, ``"cuda"``).
+        precision: the arithmetic the model was compiled in, read back from the runtime: ``"f32"`` or
+            ``"bf16"`` for the whole model, or ``"bf16 backbone, f32 fusion"`` where the network's two
+            parts run in different ones.
     """
 
     runtime: str
@@ -47,6 +51,11 @@ class HeatmapNetwork(Protocol):
 
     info: RuntimeInfo
     skeleton: Skeleton
+
+    def prepare(self, num_cameras: int) -> None:
+        """Be ready for frame sets of ``num_cameras`` views (a runtime with static shapes compiles for it,
+        once per count; the others have nothing to do)."""
+        ...
 
     def run(
         self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
@@ -75,6 +84,28 @@ class DetectorModel(Protocol):
         """``(N, 224, 224, 3)`` float32 RGB in [-1, 1] → raw ``boxes (N, 2254, 12)``, ``scores (N, 2254)``
         float64."""
         ...
+
+
+def declared_skeleton(path: Path, metadata: dict[str, str]) -> Skeleton:
+    """The joint layout an exported network declares in its metadata (``skeleton``: the layout's name,
+    ``joints``: its joint names, comma-separated); H36M-17 for a file exported before it declared one.
+
+    Raises:
+        ValueError: an unknown layout, or joints that are not the named layout's (in its order).
+    """
+    name = metadata.get("skeleton")
+    if name is None:
+        return H36M17
+    try:
+        skeleton = get_skeleton(name)
+    except KeyError:
+        raise ValueError(f"{path} gives heatmaps in the joint layout {name!r}, which this version of "
+                         "crosspose does not know; export it again with `crosspose model export`") from None
+    joints = metadata.get("joints")
+    if joints is not None and tuple(joints.split(",")) != skeleton.joints:
+        raise ValueError(f"{path} declares the joints {joints} for layout {name!r}, which has "
+                         f"{','.join(skeleton.joints)}; export it again with `crosspose model export`")
+    return skeleton
 
 
 def check_inputs(crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,
@@ -145,6 +176,9 @@ class PersonsNetwork(ABC):
 
     info: RuntimeInfo
     skeleton: Skeleton
+
+    def prepare(self, num_cameras: int) -> None:  # noqa: B027  (a runtime with dynamic shapes has nothing to do)
+        """Be ready for frame sets of ``num_cameras`` views (:meth:`HeatmapNetwork.prepare`)."""
 
     def run(
         self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray, prior: np.ndarray,

@@ -24,9 +24,9 @@ from crosspose.inference.network import (
     RuntimeInfo,
     as_root,
     check_persons,
+    declared_skeleton,
     warmup_inputs,
 )
-from crosspose.skeleton import H36M17, Skeleton, get_skeleton
 
 if TYPE_CHECKING:
     from crosspose.config.settings import OnnxRuntimeInference
@@ -238,28 +238,6 @@ class OnnxRunner(PersonsNetwork):
                                    "window_scale": scale[i : i + 1]})
                 for i in range(crops.shape[0])]
         return {name: np.stack([out[name] for out in outs]) for name in self.output_names}
-
-
-def declared_skeleton(path: Path, metadata: dict[str, str]) -> Skeleton:
-    """The joint layout an exported network declares in its metadata (``skeleton``: the layout's name,
-    ``joints``: its joint names, comma-separated); H36M-17 for a file exported before it declared one.
-
-    Raises:
-        ValueError: an unknown layout, or joints that are not the named layout's (in its order).
-    """
-    name = metadata.get("skeleton")
-    if name is None:
-        return H36M17
-    try:
-        skeleton = get_skeleton(name)
-    except KeyError:
-        raise ValueError(f"{path} gives heatmaps in the joint layout {name!r}, which this version of "
-                         "crosspose does not know; export it again with `crosspose model export`") from None
-    joints = metadata.get("joints")
-    if joints is not None and tuple(joints.split(",")) != skeleton.joints:
-        raise ValueError(f"{path} declares the joints {joints} for layout {name!r}, which has "
-                         f"{','.join(skeleton.joints)}; export it again with `crosspose model export`")
-    return skeleton
 
 
 class OnnxDetectorModel:
