@@ -190,12 +190,14 @@ def format_report(summary: dict[str, Any]) -> str:
 
 
 class _Recorder:
-    """Wraps a network's ``run`` and keeps the inputs and raw heatmaps of each call."""
+    """Wraps a network's ``run`` and keeps the inputs and raw heatmaps of each call (with ``inputs``, every
+    input as given: crops, projections, valid, prior and window scale)."""
 
-    def __init__(self, network: Any) -> None:
+    def __init__(self, network: Any, inputs: bool = False) -> None:
         self.network = network
         self.info = network.info
         self.skeleton = network.skeleton
+        self.inputs = inputs
         self.calls: list[dict[str, np.ndarray]] = []
 
     def prepare(self, num_cameras: int) -> None:
@@ -203,13 +205,41 @@ class _Recorder:
 
     def run(self, crops: np.ndarray, projections: np.ndarray, valid: np.ndarray,
             prior: np.ndarray, window_scale: float = 1.0) -> dict[str, np.ndarray]:
-        from crosspose.inference.network import as_root
+        from crosspose.inference.network import as_prior, as_root
 
         out: dict[str, np.ndarray] = self.network.run(crops, projections, valid, prior, window_scale)
-        self.calls.append({"projections": projections.copy(), "valid": valid.copy(),
-                           "root": as_root(prior, self.skeleton),
-                           "heatmaps": out["heatmaps"].copy()})
+        call = {"projections": projections.copy(), "valid": valid.copy(),
+                "root": as_root(prior, self.skeleton), "heatmaps": out["heatmaps"].copy()}
+        if self.inputs:
+            call.update(crops=crops.copy(), prior=as_prior(prior, self.skeleton).copy(),
+                        window_scale=np.asarray(window_scale, np.float32))
+        self.calls.append(call)
         return out
+
+
+def clip_network_inputs(network: Any = None, frames: int = 20, progress: bool = False
+                        ) -> list[dict[str, np.ndarray]]:
+    """The network's inputs for the clip's first ``frames`` frame sets, as the product's own loop makes them
+    (crops from the tracked pose or the detector, the last solved pose as the prior): one dict a call
+    (``crops (C, 256, 256, 3)``, ``projections``, ``valid``, ``prior (J, 3)``, ``window_scale``), what runtime
+    comparisons feed every runtime alike. ``network`` runs the loop (default: ONNX Runtime on the CPU)."""
+    from crosspose import assets
+    from crosspose.calibration import load_rig
+    from crosspose.core.videos import track_videos
+    from crosspose.io.videos import SyncedVideos, video_files
+    from crosspose.reconstruct import default_network
+    from crosspose.solver import Solver
+
+    rig = load_rig(assets.extract(*CALIBRATION))
+    videos_dir = assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam01.mp4").parent
+    for c in range(2, len(rig) + 1):
+        assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
+    recorder = _Recorder(default_network("cpu", len(rig)) if network is None else network, inputs=True)
+    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
+        for _ in track_videos(rig, videos, recorder, Solver(), fused=True, progress=progress):
+            pass
+    return [{key: call[key] for key in ("crops", "projections", "valid", "prior", "window_scale")}
+            for call in recorder.calls]
 
 
 def _clip_cache_path(frames: int) -> Path:
