@@ -60,6 +60,10 @@ class TruthDetector:
         self.crops_true = crops_from_pose(joints3d, rig)
         self.blind = blind
         self.calls: list[int] = []
+        self.prepared: list[int] = []
+
+    def prepare(self, num_views: int) -> None:
+        self.prepared.append(num_views)
 
     def crops(self, images: list[np.ndarray]) -> list[Crop | None]:
         self.calls.append(len(images))
@@ -172,8 +176,8 @@ def test_a_lost_view_goes_back_to_the_detector_alone(scene) -> None:  # type: ig
 
 def test_missing_images_are_invalid_views(scene) -> None:  # type: ignore[no-untyped-def]
     truth = scene.joints3d[0]
-    network = TruthNetwork(truth)
-    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
     images = _images(scene.rig)
     images[1] = None
     result = pipeline.process(images)
@@ -228,8 +232,8 @@ def test_no_root_means_no_fusion() -> None:
 
 def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ignore[no-untyped-def]
     truth = scene.joints3d[0]
-    network = TruthNetwork(truth)
-    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig))
     pipeline.feedback(Track.from_pose(_pose(truth)))
     # The same cameras in a world shifted by 1 m along x: image-space crops still hold; the root moves.
@@ -245,11 +249,12 @@ def test_set_rig_keeps_crops_and_rederives_the_root(scene) -> None:  # type: ign
     result = pipeline.process(_images(moved))
     assert result.sources == ("pose",) * 4
     np.testing.assert_allclose(result.projections, heatmap_projections(result.crops, moved))
-    assert network.prepared == []  # the same cameras: nothing for the network to prepare
-    # Another camera count starts cold, the network made ready for it first (a static-shape runtime compiles).
+    assert network.prepared == detector.prepared == []  # the same cameras: nothing to prepare
+    # Another camera count starts cold, the network and detector made ready for it first (a static-shape
+    # runtime compiles for it).
     pipeline.set_rig(random_rig(9, 3, distortion=0.0))
     assert pipeline.root is None
-    assert network.prepared == [3]
+    assert network.prepared == detector.prepared == [3]
     with pytest.raises(ValueError, match="at least 2 cameras"):
         pipeline.set_rig(CameraRig([moved[0]]))
 
@@ -266,8 +271,8 @@ def test_bad_inputs(scene) -> None:  # type: ignore[no-untyped-def]
 
 def test_all_views_missing_gives_empty_result(scene) -> None:  # type: ignore[no-untyped-def]
     truth = scene.joints3d[0]
-    network = TruthNetwork(truth)
-    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
     result = pipeline.process([None] * 4)
     assert isinstance(result, InferenceResult)
     assert not result.valid.any()
@@ -337,8 +342,8 @@ def test_an_older_prior_widens_the_fusion_windows(scene) -> None:  # type: ignor
     from crosspose.inference.pipeline import MAX_WINDOW_SCALE, PRIOR_REACH_S
 
     truth = scene.joints3d[0]
-    network = TruthNetwork(truth)
-    pipeline = FramePipeline(scene.rig, network, TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    network, detector = TruthNetwork(truth), TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
     pipeline.process(_images(scene.rig), t_ns=0)
     assert network.calls[-1]["window_scale"] == 1.0  # cold start: no prior at all
     pipeline.feedback(Track.from_pose(_pose(truth), t_capture_ns=1_000_000_000))

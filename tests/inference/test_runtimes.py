@@ -174,8 +174,8 @@ def test_the_stage_opens_its_network_and_detector_on_the_configured_runtime(
     from crosspose.runtime.demo import synthetic_config
 
     detectors: list[Any] = []
-    monkeypatch.setattr(registry, "open_detector",
-                        lambda settings, *, network_path=None: detectors.append((settings, network_path)))
+    monkeypatch.setattr(registry, "open_detector", lambda settings, *, network_path=None, num_cameras=0:
+                        detectors.append((settings, network_path, num_cameras)))
     config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, render=False)
     config = config.model_copy(update={"inference": TorchInference(backend="network", device="cpu")})
     stage = inference_stage.InferenceStage(config)
@@ -183,7 +183,7 @@ def test_the_stage_opens_its_network_and_detector_on_the_configured_runtime(
         assert isinstance(stage.backend, NetworkBackend)
         assert opened[-1].settings is config.inference
         assert opened[-1].num_cameras == 3
-        assert detectors == [(config.inference, None)]
+        assert detectors == [(config.inference, None, 3)]  # ready for a cold start of the rig's views
         payload = stage.payload()
     finally:
         stage.close()

@@ -111,7 +111,7 @@ class NetworkBackend:
         from crosspose.inference.runtimes import open_network
 
         network = open_network(config.inference, num_cameras=len(rig))
-        detector = person_detector(config.inference.model, config)
+        detector = person_detector(config.inference.model, config, num_cameras=len(rig))
         return cls(FramePipeline(rig, network, detector=detector), fused=config.inference.heatmaps == "fused")
 
     def set_rig(self, rig: CameraRig) -> None:
@@ -133,7 +133,7 @@ class NetworkBackend:
         self.pipeline.feedback(track)
 
 
-def person_detector(network_path: Path | None, config: Config) -> PersonDetector | None:
+def person_detector(network_path: Path | None, config: Config, num_cameras: int = 0) -> PersonDetector | None:
     """The cold-start detector on the network's runtime (for ONNX Runtime ``crosspose_detector.onnx``
     beside the network, same device and threads), or None — the pipeline then builds the eager torch one,
     ~2-2.5x slower on the CPU — when that file is missing (exported before the detector was) or does not
@@ -141,7 +141,7 @@ def person_detector(network_path: Path | None, config: Config) -> PersonDetector
     from crosspose.inference.runtimes import open_detector
 
     try:
-        return open_detector(config.inference, network_path=network_path)
+        return open_detector(config.inference, network_path=network_path, num_cameras=num_cameras)
     except FileNotFoundError as err:
         log.warning("%s: the person detector runs in eager torch (slower)", err)
     except Exception as err:  # a bad detector file must not stop the network; torch still works

@@ -200,6 +200,11 @@ class PersonDetector:
         ``"torch"``."""
         return self.model.info.provider
 
+    def prepare(self, num_views: int) -> None:
+        """Be ready to look at ``num_views`` views at once, a cold start's (see
+        :meth:`~crosspose.inference.network.DetectorModel.prepare`)."""
+        self.model.prepare(num_views)
+
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.model(batch)
 

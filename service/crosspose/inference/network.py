@@ -80,6 +80,11 @@ class DetectorModel(Protocol):
 
     info: RuntimeInfo
 
+    def prepare(self, num_cameras: int) -> None:
+        """Be ready for a batch of ``num_cameras`` images, a cold start's (a runtime with static shapes
+        compiles for it, once per size; the others have nothing to do)."""
+        ...
+
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(N, 224, 224, 3)`` float32 RGB in [-1, 1] → raw ``boxes (N, 2254, 12)``, ``scores (N, 2254)``
         float64."""

@@ -223,12 +223,15 @@ class FramePipeline:
 
     def set_rig(self, rig: CameraRig) -> None:
         """Swap the calibration (hot). Same cameras: the image-space crops are kept and the root is
-        re-derived from them under the new calibration; another camera count starts cold, the network
-        made ready for it first (a runtime with static shapes compiles for the new count here, once)."""
+        re-derived from them under the new calibration; another camera count starts cold, the network and
+        the detector made ready for it first (a runtime with static shapes compiles for the new count here,
+        once)."""
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
         if len(rig) != len(self.rig):
             self.network.prepare(len(rig))
+            if self._detector is not None:
+                self._detector.prepare(len(rig))
         same_views = len(rig) == len(self.rig) and np.array_equal(rig.image_size, self.rig.image_size)
         self.rig = rig
         if not same_views:

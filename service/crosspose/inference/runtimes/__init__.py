@@ -4,9 +4,10 @@ Every caller opens the fusion network with :func:`open_network` and the cold-sta
 :func:`open_detector` from its ``inference`` settings (:data:`crosspose.config.InferenceConfig`, one
 section discriminated by ``runtime``). A runtime module provides ``open_network(settings, path,
 num_cameras)`` → :class:`~crosspose.inference.network.HeatmapNetwork` and ``open_detector(settings,
-network_path)`` → :class:`~crosspose.inference.network.DetectorModel`; what it opens reports the runtime,
-device and precision that really run (:class:`~crosspose.inference.network.RuntimeInfo`). Adding a runtime
-is one module, one line here and its settings model in :mod:`crosspose.config.settings`.
+network_path, num_cameras)`` → :class:`~crosspose.inference.network.DetectorModel`, both ready for the rig's
+camera count (and told of another one with ``prepare``); what it opens reports the runtime, device and
+precision that really run (:class:`~crosspose.inference.network.RuntimeInfo`). Adding a runtime is one
+module, one line here and its settings model in :mod:`crosspose.config.settings`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Runtime(Protocol):
 
     def open_network(self, settings: Any, path: Path | None, num_cameras: int) -> HeatmapNetwork: ...
 
-    def open_detector(self, settings: Any, network_path: Path | None) -> DetectorModel: ...
+    def open_detector(self, settings: Any, network_path: Path | None, num_cameras: int) -> DetectorModel: ...
 
 
 def runtime(name: str) -> Runtime:
@@ -60,13 +61,15 @@ def open_network(
     return runtime(settings.runtime).open_network(settings, path or settings.model, num_cameras)
 
 
-def open_detector(settings: InferenceConfig, *, network_path: Path | None = None) -> PersonDetector:
-    """The cold-start :class:`~crosspose.inference.detector.PersonDetector` on ``settings.runtime``; a
-    runtime that reads files takes the detector's from beside ``network_path`` (default as
-    :func:`open_network`'s ``path``). Raises as :func:`open_network`."""
+def open_detector(settings: InferenceConfig, *, network_path: Path | None = None,
+                  num_cameras: int = 0) -> PersonDetector:
+    """The cold-start :class:`~crosspose.inference.detector.PersonDetector` on ``settings.runtime``, ready
+    for a batch of ``num_cameras`` images (a cold start's; 0: one); a runtime that reads files takes the
+    detector's from beside ``network_path`` (default as :func:`open_network`'s ``path``). Raises as
+    :func:`open_network`."""
     from crosspose.inference.detector import PersonDetector
 
-    model = runtime(settings.runtime).open_detector(settings, network_path or settings.model)
+    model = runtime(settings.runtime).open_detector(settings, network_path or settings.model, num_cameras)
     return PersonDetector(model)
 
 

@@ -271,6 +271,9 @@ class OnnxDetectorModel:
         """The execution provider that actually runs the graph."""
         return self.info.device
 
+    def prepare(self, num_cameras: int) -> None:
+        """Nothing to do: the image axis is dynamic."""
+
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = {"images": np.ascontiguousarray(images, np.float32)}
         boxes, scores = self.session.run(["boxes", "scores"], feed)
@@ -292,9 +295,10 @@ def open_network(settings: OnnxRuntimeInference, path: Path | None, num_cameras:
                       warmup_cameras=num_cameras)
 
 
-def open_detector(settings: OnnxRuntimeInference, network_path: Path | None) -> OnnxDetectorModel:
+def open_detector(settings: OnnxRuntimeInference, network_path: Path | None,
+                  num_cameras: int = 0) -> OnnxDetectorModel:
     """The exported detector, ``crosspose_detector.onnx`` beside the network file, on the network's device
-    and threads (FileNotFoundError naming it when an older export lacks it)."""
+    and threads (FileNotFoundError naming it when an older export lacks it); any batch size runs as it is."""
     from crosspose.nets.export import detector_onnx_path
 
     return OnnxDetectorModel(detector_onnx_path(_network_path(network_path)), device=settings.device,

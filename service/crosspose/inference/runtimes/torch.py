@@ -109,6 +109,9 @@ class TorchDetectorModel:
         self.module = module.eval().to(self.torch_device)
         self.info = _info(self.torch_device)
 
+    def prepare(self, num_cameras: int) -> None:
+        """Nothing to do: eager modules take any batch."""
+
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = torch.from_numpy(np.ascontiguousarray(images, np.float32)).to(self.torch_device)
         with torch.inference_mode():
@@ -139,8 +142,9 @@ def open_network(settings: TorchInference, path: Path | None, num_cameras: int) 
     return runner
 
 
-def open_detector(settings: TorchInference, network_path: Path | None) -> TorchDetectorModel:
-    """The eager person detector on ``settings.device`` (``network_path`` is not read)."""
+def open_detector(settings: TorchInference, network_path: Path | None,
+                  num_cameras: int = 0) -> TorchDetectorModel:
+    """The eager person detector on ``settings.device`` (``network_path`` is not read; any batch runs)."""
     _device(settings.device)
     _use_threads(settings.threads)
     return TorchDetectorModel(device=settings.device)
