@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from crosspose.config import AutoInference
 
 app = typer.Typer(help="Service configuration files.", no_args_is_help=True)
 
@@ -52,11 +55,26 @@ def validate(
     )
     for line in exposed:
         typer.echo(f"  warning (bus.allow_insecure_tcp): {line}", err=True)
+    inference = cfg.inference
     typer.echo(
-        f"inference {cfg.inference.backend} ({cfg.inference.runtime} on {cfg.inference.device}); "
-        f"api {cfg.api.host}:{cfg.api.port}"
+        f"inference {inference.backend} ({inference.runtime} on {inference.device}, precision "
+        f"{inference.precision}); api {cfg.api.host}:{cfg.api.port}"
         f" (token {'set' if cfg.api.token else 'not set: writes refused'})"
     )
     options = cfg.solver.changed_options()
     typer.echo(f"solver {cfg.solver.skeleton}; options: "
                + (", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"))
+    if inference.runtime == "auto" and inference.backend == "network":
+        typer.echo(f"  runtime auto on this host: {_auto_here(inference)}")
+
+
+def _auto_here(inference: AutoInference) -> str:
+    """What ``runtime: auto`` becomes on this host, and why (or why its precision cannot run here)."""
+    from crosspose.inference.network import DeviceUnavailableError
+    from crosspose.inference.runtimes.auto import choose
+
+    try:
+        choice = choose(inference)
+    except DeviceUnavailableError as err:
+        return f"would not start: {err}"
+    return f"{choice.settings.runtime} ({choice.reason})"

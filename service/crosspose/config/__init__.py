@@ -4,6 +4,7 @@ from crosspose.config.loading import ConfigError, config_from_dict, format_valid
 from crosspose.config.settings import (
     DEFAULT_FPS,
     ApiConfig,
+    AutoInference,
     BusConfig,
     CalibrationConfig,
     CameraConfig,
@@ -12,6 +13,7 @@ from crosspose.config.settings import (
     InferenceConfig,
     LoggingConfig,
     OnnxRuntimeInference,
+    OpenVinoInference,
     SolverConfig,
     SupervisorConfig,
     SyncConfig,
@@ -22,6 +24,7 @@ from crosspose.config.settings import (
 __all__ = [
     "DEFAULT_FPS",
     "ApiConfig",
+    "AutoInference",
     "BusConfig",
     "CalibrationConfig",
     "CameraConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "InferenceConfig",
     "LoggingConfig",
     "OnnxRuntimeInference",
+    "OpenVinoInference",
     "SolverConfig",
     "SupervisorConfig",
     "SyncConfig",

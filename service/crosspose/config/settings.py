@@ -6,6 +6,7 @@ builds it from a YAML file plus environment overrides.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tempfile
@@ -197,7 +198,18 @@ class SyncConfig(_Model):
     )
 
 
-_RUNTIME = "Inference runtime: 'onnxruntime' (default) or 'torch'; the other settings follow from it."
+_RUNTIME = ("Inference runtime: 'auto' (default: the fastest measured here, see 'precision'), 'onnxruntime', "
+            "'openvino' (CPU) or 'torch'; the other settings follow from it.")
+_PRECISION = ("Arithmetic of the network: 'auto' (bf16 backbone with f32 fusion where the CPU has native "
+              "bf16 and OpenVINO runs, f32 elsewhere), 'f32', or 'bf16' (the backbone in bf16, the fusion "
+              "always in f32; OpenVINO only, refused at start on a CPU without native bf16).")
+_THREADS = ("Intra-op threads on the CPU (0 = one per core). 1 leaves the other cores to the grabbers, sync "
+            "and solver: with raw frames on the bus the 2-core demo measured 5.5 against 4.5 solved sets/s "
+            "for one per core; with JPEG frames both give 6.0-6.8.")
+#: What to install for ``runtime: openvino``.
+OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
+
+Precision = Literal["auto", "f32", "bf16"]
 
 
 class _InferenceFields(_Model):
@@ -217,23 +229,59 @@ class _InferenceFields(_Model):
         default="network",
         description="'network' runs the model; 'simulated' = synthetic-studio heatmaps, no network.",
     )
+    precision: Precision = Field(default="auto", description=_PRECISION)
+
+
+def _f32_only(runtime: str, precision: str) -> str:
+    if precision == "bf16":
+        raise ValueError(f"{runtime} runs the network in f32; the bf16 backbone is OpenVINO's (runtime "
+                         "'openvino', or 'auto' on a CPU with native bf16)")
+    return precision
+
+
+class AutoInference(_InferenceFields):
+    """``runtime: auto`` (the default): ONNX Runtime on a GPU host; on the CPU, OpenVINO with a bf16 backbone
+    where the CPU has native bf16 and OpenVINO is installed, else f32 on the faster runtime measured
+    (:mod:`crosspose.inference.runtimes.auto`)."""
+
+    runtime: Literal["auto"] = Field(default="auto", description=_RUNTIME)
+    device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        default="auto", description="'auto': the GPU through ONNX Runtime where one can start, else the CPU; "
+        "'cpu' never probes the GPU; 'cuda' / 'tensorrt' run ONNX Runtime on that provider."
+    )
+    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
 
 
 class OnnxRuntimeInference(_InferenceFields):
-    """``runtime: onnxruntime`` (the default): the exported ONNX files in ONNX Runtime."""
+    """``runtime: onnxruntime``: the exported ONNX files in ONNX Runtime (f32)."""
 
     runtime: Literal["onnxruntime"] = Field(default="onnxruntime", description=_RUNTIME)
     device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."
     )
-    threads: int = Field(
-        default=1,
-        ge=0,
-        le=256,
-        description="ONNX Runtime intra-op threads on the CPU (0 = one per core). 1 leaves the other "
-        "cores to the grabbers, sync and solver: with raw frames on the bus the 2-core demo measured 5.5 "
-        "against 4.5 solved sets/s for one per core; with JPEG frames both give 6.0-6.8.",
-    )
+    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
+
+    @field_validator("precision")
+    @classmethod
+    def _check_precision(cls, value: str) -> str:
+        return _f32_only("ONNX Runtime", value)
+
+
+class OpenVinoInference(_InferenceFields):
+    """``runtime: openvino``: the exported ONNX files in OpenVINO on the CPU, compiled for the rig's camera
+    count; ``precision`` bf16 runs the backbone in bf16 and the fusion in f32."""
+
+    runtime: Literal["openvino"] = Field(default="openvino", validate_default=True, description=_RUNTIME)
+    device: Literal["cpu"] = Field(default="cpu", description="OpenVINO device: the CPU.")
+    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
+
+    @field_validator("runtime")
+    @classmethod
+    def _check_installed(cls, value: str) -> str:
+        if importlib.util.find_spec("openvino") is None:
+            raise ValueError(f"runtime 'openvino' needs the openvino package, which is not installed here: "
+                             f"{OPENVINO_HINT}; or use runtime 'auto' or 'onnxruntime'")
+        return value
 
 
 class TorchInference(_InferenceFields):
@@ -247,18 +295,25 @@ class TorchInference(_InferenceFields):
         "default, one per core)."
     )
 
+    @field_validator("precision")
+    @classmethod
+    def _check_precision(cls, value: str) -> str:
+        return _f32_only("torch", value)
+
 
 def _runtime_tag(value: Any) -> Any:
-    """The ``inference`` section's runtime: its ``runtime`` key, ONNX Runtime where it has none."""
+    """The ``inference`` section's runtime: its ``runtime`` key, ``auto`` where it has none."""
     if isinstance(value, dict):
-        return value.get("runtime", "onnxruntime")
-    return getattr(value, "runtime", "onnxruntime")
+        return value.get("runtime", "auto")
+    return getattr(value, "runtime", "auto")
 
 
-#: The ``inference`` section: one model per runtime, chosen by its ``runtime`` key (default onnxruntime).
-#: The runtimes themselves are :mod:`crosspose.inference.runtimes`, one module per tag.
+#: The ``inference`` section: one model per runtime, chosen by its ``runtime`` key (default auto).
+#: The runtimes themselves are :mod:`crosspose.inference.runtimes`, one module per tag (``auto`` is
+#: resolved there into one of the others, on the host that runs it).
 InferenceConfig = Annotated[
-    Annotated[OnnxRuntimeInference, Tag("onnxruntime")] | Annotated[TorchInference, Tag("torch")],
+    Annotated[AutoInference, Tag("auto")] | Annotated[OnnxRuntimeInference, Tag("onnxruntime")]
+    | Annotated[OpenVinoInference, Tag("openvino")] | Annotated[TorchInference, Tag("torch")],
     Discriminator(_runtime_tag),
 ]
 
@@ -498,7 +553,7 @@ class Config(_Model):
     bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ endpoints.")
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Frame-set assembly.")
     inference: InferenceConfig = Field(
-        default_factory=OnnxRuntimeInference,
+        default_factory=AutoInference,
         description="Fusion network and the runtime that runs it (discriminated by its 'runtime' key).",
     )
     solver: SolverConfig = Field(default_factory=SolverConfig, description="3D solver.")

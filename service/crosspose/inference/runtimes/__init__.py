@@ -8,24 +8,37 @@ network_path, num_cameras)`` → :class:`~crosspose.inference.network.DetectorMo
 camera count (and told of another one with ``prepare``); what it opens reports the runtime, device and
 precision that really run (:class:`~crosspose.inference.network.RuntimeInfo`). Adding a runtime is one
 module, one line here and its settings model in :mod:`crosspose.config.settings`.
+
+``runtime: auto`` (the default) is no module: :func:`crosspose.inference.runtimes.auto.choose` turns it into
+one of the others on the host that opens it (ONNX Runtime on a GPU; OpenVINO with a bf16 backbone on a CPU
+with native bf16; f32 elsewhere), and the runtime opened reports what really runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from crosspose.inference.network import DetectorModel, HeatmapNetwork
 
 if TYPE_CHECKING:
-    from crosspose.config.settings import InferenceConfig
+    from crosspose.config.settings import (
+        InferenceConfig,
+        OnnxRuntimeInference,
+        OpenVinoInference,
+        TorchInference,
+    )
     from crosspose.inference.detector import PersonDetector
+
+log = logging.getLogger(__name__)
 
 #: Runtime name (the config's ``inference.runtime``) → its module, imported when first chosen, so that
 #: a runtime's own package (onnxruntime, openvino, …) loads only where it is used.
 RUNTIMES: dict[str, str] = {
     "onnxruntime": "crosspose.inference.runtimes.onnxruntime",
+    "openvino": "crosspose.inference.runtimes.openvino",
     "torch": "crosspose.inference.runtimes.torch",
 }
 
@@ -45,32 +58,47 @@ def runtime(name: str) -> Runtime:
     return cast(Runtime, importlib.import_module(RUNTIMES[name]))
 
 
+def resolve(settings: InferenceConfig) -> OnnxRuntimeInference | OpenVinoInference | TorchInference:
+    """``settings`` with ``runtime: auto`` turned into the runtime it runs on here (logged with the reason);
+    any other runtime as it is. Raises DeviceUnavailableError for a ``precision`` this host cannot run."""
+    from crosspose.inference.runtimes.auto import choose
+
+    choice = choose(settings)
+    if settings.runtime == "auto":
+        log.info("inference runtime auto: %s (%s)", choice.settings.runtime, choice.reason)
+    return choice.settings
+
+
 def open_network(
     settings: InferenceConfig, *, path: Path | None = None, num_cameras: int = 4
 ) -> HeatmapNetwork:
-    """The fusion network on ``settings.runtime``, warmed up for ``num_cameras`` views (0: no warm-up).
+    """The fusion network on ``settings.runtime`` (``auto``: :func:`resolve`), compiled or warmed up for
+    ``num_cameras`` views (0: neither).
 
     Args:
-        settings: the ``inference`` section (runtime, device, threads, model).
+        settings: the ``inference`` section (runtime, device, threads, precision, model).
         path: the exported network file (default: ``settings.model``, else the runtime's default — for
-            ONNX Runtime ``crosspose model export``'s cached file).
+            ONNX Runtime and OpenVINO ``crosspose model export``'s cached file).
     Raises:
         FileNotFoundError: the runtime needs a file that is not there (the message says how to write it).
-        DeviceUnavailableError: the requested device cannot run here.
+        DeviceUnavailableError: the requested device or precision cannot run here, or the runtime's package
+            is not installed (the message names what to install).
     """
-    return runtime(settings.runtime).open_network(settings, path or settings.model, num_cameras)
+    chosen = resolve(settings)
+    return runtime(chosen.runtime).open_network(chosen, path or chosen.model, num_cameras)
 
 
 def open_detector(settings: InferenceConfig, *, network_path: Path | None = None,
                   num_cameras: int = 0) -> PersonDetector:
-    """The cold-start :class:`~crosspose.inference.detector.PersonDetector` on ``settings.runtime``, ready
-    for a batch of ``num_cameras`` images (a cold start's; 0: one); a runtime that reads files takes the
-    detector's from beside ``network_path`` (default as :func:`open_network`'s ``path``). Raises as
-    :func:`open_network`."""
+    """The cold-start :class:`~crosspose.inference.detector.PersonDetector` on ``settings.runtime``
+    (``auto``: :func:`resolve`), ready for a batch of ``num_cameras`` images (a cold start's; 0: one); a
+    runtime that reads files takes the detector's from beside ``network_path`` (default as
+    :func:`open_network`'s ``path``). Raises as :func:`open_network`."""
     from crosspose.inference.detector import PersonDetector
 
-    model = runtime(settings.runtime).open_detector(settings, network_path or settings.model, num_cameras)
+    chosen = resolve(settings)
+    model = runtime(chosen.runtime).open_detector(chosen, network_path or chosen.model, num_cameras)
     return PersonDetector(model)
 
 
-__all__ = ["RUNTIMES", "Runtime", "open_detector", "open_network", "runtime"]
+__all__ = ["RUNTIMES", "Runtime", "open_detector", "open_network", "resolve", "runtime"]
