@@ -2,7 +2,8 @@
 
 from crosspose.capture.frames import decode_frame, encode_frame
 from crosspose.capture.grabber import Grabber, GrabberStats, run_grabber
-from crosspose.capture.source import Source, SourceEnded, SourceError, open_source, source_kind
+from crosspose.capture.source import Source, SourceEnded, SourceError
+from crosspose.capture.sources import open_source, source_kind
 
 __all__ = [
     "Grabber",

@@ -17,7 +17,8 @@ from typing import Any, Literal, Protocol
 from crosspose.bus import CurveClient, Publisher
 from crosspose.bus.schema import Encoding, frame_message, frame_topic, status_message, status_topic
 from crosspose.capture.frames import encode_frame
-from crosspose.capture.source import Source, SourceEnded, SourceError, open_source
+from crosspose.capture.source import Source, SourceEnded, SourceError
+from crosspose.capture.sources import open_source
 from crosspose.config import BusConfig, CameraConfig
 
 log = logging.getLogger(__name__)
