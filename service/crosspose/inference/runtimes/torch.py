@@ -87,7 +87,7 @@ class TorchRunner(PersonsNetwork):
                 self._tensor(prior), self._tensor(scale),
             )
         names = ("heatmaps", "fused", "presence")
-        return {name: out.cpu().numpy() for name, out in zip(names, outputs, strict=True)}
+        return {name: out.float().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
 
 
 class TorchDetectorModel:
