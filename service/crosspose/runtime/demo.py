@@ -40,12 +40,13 @@ def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, s
     """The real 4-camera footage replayed live (downloads the wheel from PyPI on first use)."""
     from crosspose import assets
 
-    videos = assets.extract_tree(POSE2SIM, POSE2SIM_VIDEOS)
+    # One file at a time: a clip already extracted starts without its wheel (a host with no registry).
+    videos = [assets.extract(POSE2SIM, f"{POSE2SIM_VIDEOS}cam{i:02d}.mp4") for i in range(1, 5)]
     calibration = assets.extract(POSE2SIM, POSE2SIM_CALIBRATION)
     cameras = [
         {
             "name": f"cam{i:02d}",
-            "source": str(videos / f"cam{i:02d}.mp4"),
+            "source": str(videos[i - 1]),
             "fps": 60.0,
             "loop": True,
             "preload": True,  # decoded once: live decoding of 4 HD streams needs more than 2 cores
