@@ -277,6 +277,9 @@ def main() -> None:
     def save(section: str, value: Any) -> None:
         (args.out / f"{section}.json").write_text(json.dumps(value, indent=2, default=str))
 
+    from crosspose.nets.export import ensure_network
+
+    ensure_network(progress=print)  # the detector's file is exported here where it was not carried
     if "providers" in args.sections:
         save("providers", providers())
     if {"network", "solver"} & set(args.sections):

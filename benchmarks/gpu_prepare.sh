@@ -6,7 +6,7 @@
 #   .whl/        the pure-Python and manylinux (CPython 3.12) wheels the service needs beyond what a torch
 #                CUDA image ships: pydantic, FastAPI, uvicorn, pyzmq, websockets, tomli-w (~4 MB)
 #   .gpucache/   the part of $CROSSPOSE_CACHE the measurement reads: the BlazePose weights rebuilt in torch,
-#                the exported network and detector, the Pose2Sim clip and its calibration (~51 MB)
+#                the exported network, the Pose2Sim clip and its calibration (~40 MB)
 #
 # Both folders are ignored by git (.git/info/exclude) and travel with the working tree when named in the
 # device tool's `carry`: [".whl", ".gpucache"]. Together with the tree they must stay under 64 MiB.
@@ -25,8 +25,9 @@ rm -rf .whl && mkdir -p .whl
   --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl \
   pydantic pydantic-core annotated-types typing-inspection fastapi starlette uvicorn pyzmq websockets tomli-w
 
+# The detector's ONNX file (12 MB) stays behind: gpu.py exports it there from blazepose_detector.pt.
 need=(models/blazepose_full.pt models/blazepose_detector.pt models/crosspose_fusion.onnx
-      models/crosspose_detector.onnx extracted/pose2sim-0.10.49)
+      extracted/pose2sim-0.10.49)
 for item in "${need[@]}"; do
   if [ ! -e "$cache/$item" ]; then
     echo "missing $cache/$item: run 'make demo' (or 'crosspose model build' and 'crosspose demo') once first" >&2
