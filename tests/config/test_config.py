@@ -34,7 +34,8 @@ def test_defaults_and_tolerance() -> None:
     assert cfg.bus.frames_endpoint.startswith("ipc://")
     assert cfg.api.token is None
     assert cfg.inference.backend == "network"
-    assert cfg.inference.threads == 1  # one ONNX Runtime thread: the other core serves the other stages
+    # The cores shared out among the inference workers (crosspose.runtime.workers), as many as auto gives.
+    assert (cfg.inference.threads, cfg.inference.workers) == (0, "auto")
     assert cfg.sync_tolerance_ns() == int(0.5e9 / 30)  # default 30 fps
     assert cfg.sync_max_wait_ns() == cfg.sync_tolerance_ns()
     cfg = config_from_dict(

@@ -33,7 +33,8 @@ def test_a_section_without_runtime_is_auto_and_keeps_its_settings(tmp_path: Path
     old = tmp_path / "old.yaml"  # the example's section before `auto` (and before runtimes were a registry)
     old.write_text("cameras:\n  - {name: a, source: '0'}\ninference:\n  model: null\n  device: auto\n"
                    "  backend: network\n  threads: 1\n")
-    assert load_config(old, environ={}).inference == example.inference == AutoInference()
+    # It keeps its one thread (per worker; the default is now the cores shared out among the workers).
+    assert load_config(old, environ={}).inference == AutoInference(threads=1)
     assert config_from_dict({"cameras": CAMERAS}).inference == AutoInference()
     # An old GPU config (no runtime key, device cuda) still runs ONNX Runtime on CUDA, with its threads.
     cfg = config_from_dict({"cameras": CAMERAS, "inference": {"device": "cuda", "threads": 2}})
@@ -109,3 +110,22 @@ def test_every_runtime_field_is_described() -> None:
     for model in (AutoInference, OnnxRuntimeInference, OpenVinoInference, TorchInference):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
+
+
+@pytest.mark.parametrize("value", ["0", "17", "two", "true", "-1", "1.5"])
+def test_validate_locates_a_wrong_worker_count(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "crosspose.yaml"
+    path.write_text(f"cameras:\n  - {{name: a, source: '0'}}\ninference: {{workers: {value}}}\n")
+    result = CliRunner().invoke(app, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    assert "1 error(s)" in result.output
+    assert "inference.workers: Value error, 'auto' or a number of inference worker processes from 1 to 16" \
+        in result.output
+
+
+def test_workers_are_auto_by_default_a_number_or_an_environment_override() -> None:
+    assert config_from_dict({"cameras": CAMERAS}).inference.workers == "auto"
+    assert config_from_dict({"cameras": CAMERAS, "inference": {"runtime": "torch", "workers": 3}}
+                            ).inference.workers == 3
+    env = {"CROSSPOSE__INFERENCE__WORKERS": "2"}
+    assert config_from_dict({"cameras": CAMERAS}, environ=env).inference.workers == 2

@@ -150,6 +150,10 @@ def statuses() -> list[tuple[bytes, dict[str, Any]]]:
             ),
         ),
         (
+            s.status_topic("inference", "1"),
+            s.status_message("inference", {"fps": 15.0, "drops": 0, "provider": "simulated"}, worker=1),
+        ),
+        (
             s.status_topic("solver"),
             s.status_message(
                 "solver",
@@ -266,13 +270,18 @@ def parser_cases(
     return [
         (b"frame.cam1.", frame("cam1"), frame_and_image),
         (b"frame.cam2.", frame("cam2", jpeg=90), frame_and_image),
-        (b"frameset.", frameset(), lambda m: s.parse_frameset(m.header, m.buffers, cameras=CAMERAS)),
+        (b"frameset.1.", frameset(), lambda m: s.parse_frameset(m.header, m.buffers, cameras=CAMERAS)),
         (b"heatmaps.", hm, lambda m: s.parse_heatmaps(m.header, m.buffers, cameras=CAMERAS, joints=17)),
         (b"track.", track, lambda m: s.parse_track(m.header, m.buffers)),
         (b"skeleton.", (pose_message, []), lambda m: s.parse_skeleton(m.header)),
         (
             b"status.grabber.cam1.",
-            (statuses()[3][1], []),
+            (statuses()[4][1], []),
+            lambda m: s.parse_status(m.header, m.topic, cameras=CAMERAS),
+        ),
+        (
+            b"status.inference.1.",
+            (statuses()[2][1], []),
             lambda m: s.parse_status(m.header, m.topic, cameras=CAMERAS),
         ),
         (b"preview.cam1.", preview(), lambda m: s.parse_preview(m.header, m.buffers)),
@@ -317,7 +326,7 @@ def test_sync_survives_mutated_frames_and_counts_them_by_reason(config: Config) 
     feed = Feed(stage.frames.endpoint, bind=False, target=stage.frames)
     try:
         feed.join(lambda: wire(b"frame.cam1.", *frame("cam1")), lambda: stage.step(0))
-        grabber = statuses()[3][1]
+        grabber = statuses()[4][1]
         feeds = [
             (feed, f"frame.{c}.".encode(), lambda c=c: frame(c, jpeg=90 if c == "cam3" else None))
             for c in CAMERAS
@@ -343,7 +352,8 @@ def test_sync_survives_mutated_frames_and_counts_them_by_reason(config: Config) 
 
 
 def test_inference_survives_mutated_framesets_tracks_and_control(config: Config) -> None:
-    stage = InferenceStage(config)
+    # Worker 1 of several: its own frame-set topic, its own status topic.
+    stage = InferenceStage(config, worker=1)
     bus = config.bus
     framesets = Feed(bus.framesets_endpoint, bind=True, target=stage.framesets)
     tracks = Feed(bus.skeletons_endpoint, bind=True, target=stage.tracks)
@@ -351,12 +361,12 @@ def test_inference_survives_mutated_framesets_tracks_and_control(config: Config)
     track = Track.from_pose(pose(), id=0, seq=1, t_capture_ns=1).message()
     calibration = s.calibration_message(1, "ab" * 32, dumps_rig(stage.rig, "crosspose").decode())
     try:
-        framesets.join(lambda: wire(b"frameset.", *frameset()), lambda: stage.step(0))
+        framesets.join(lambda: wire(b"frameset.1.", *frameset()), lambda: stage.step(0))
         tracks.join(lambda: wire(b"track.", *track), lambda: stage.step(0))
         control.join(lambda: wire(b"control.calibration.updated.", calibration), lambda: stage.step(0))
 
         def accepts(topic: bytes, parts: Parts) -> bool:
-            if topic != b"frameset.":
+            if topic != b"frameset.1.":
                 return False
             try:
                 msg = decode(parts)
@@ -367,8 +377,8 @@ def test_inference_survives_mutated_framesets_tracks_and_control(config: Config)
 
         seen = fuzz(
             [
-                (framesets, b"frameset.", frameset),
-                (framesets, b"frameset.", frameset),
+                (framesets, b"frameset.1.", frameset),
+                (framesets, b"frameset.1.", frameset),
                 (tracks, b"track.", lambda: track),
                 (control, b"control.calibration.updated.", lambda: (calibration, [])),
             ],
@@ -378,7 +388,7 @@ def test_inference_survives_mutated_framesets_tracks_and_control(config: Config)
             max_accepted=300,
         )
         assert seen["delivered"] >= MESSAGES
-        assert framesets.deliver(wire(b"frameset.", *frameset(seq=10**6)))
+        assert framesets.deliver(wire(b"frameset.1.", *frameset(seq=10**6)))
         sent = stage.step(0)
         assert sent is not None, "inference stopped producing heatmaps after the fuzz"
         assert sent["seq"] == 10**6
@@ -392,8 +402,8 @@ def test_inference_survives_mutated_framesets_tracks_and_control(config: Config)
 
 
 def test_solver_survives_mutated_heatmaps(config: Config) -> None:
-    stage = SolverStage(config)
-    feed = Feed(config.bus.heatmaps_endpoint, bind=True, target=stage.heatmaps)
+    stage = SolverStage(config)  # binds: the inference workers connect
+    feed = Feed(config.bus.heatmaps_endpoint, bind=False, target=stage.heatmaps)
     good = heatmaps(config)
     try:
         feed.join(lambda: wire(b"heatmaps.", *good), lambda: stage.step(0))
@@ -414,10 +424,12 @@ def test_solver_survives_mutated_heatmaps(config: Config) -> None:
             max_accepted=60,
         )
         assert seen["delivered"] >= MESSAGES
-        assert feed.deliver(wire(b"heatmaps.", *good))
+        time.sleep(0.2)  # past any mutant stamped within the solver's tolerance of the future
+        assert feed.deliver(wire(b"heatmaps.", *heatmaps(config)))  # a new set: captured now
         assert stage.step(0) is not None, "the solver stopped solving after the fuzz"
         drops = stage.payload()["input_drops"]
-        assert {"malformed", "foreign"} <= reasons(drops), drops
+        # stale: the accepted mutants carry the capture time of a set already published.
+        assert {"malformed", "foreign", "stale"} <= reasons(drops), drops
     finally:
         feed.close()
         stage.close()

@@ -4,6 +4,7 @@ jitter of a static synthetic performer; off (the default), the published joints 
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,13 @@ def static_performer_heatmaps(seed: int = 0) -> list[tuple[dict, list]]:
 def run_stage(config: Config, messages: list[tuple[dict, list]], status: dict | None = None) -> list[dict]:
     """Each message through a real ``SolverStage`` (heatmaps in over ZeroMQ, the published skeleton out);
     ``status`` gets the stage's heartbeat payload at the end."""
-    pub = Publisher(config.bus.heatmaps_endpoint, bind=True, hwm=4)
-    stage = SolverStage(config)
+    stage = SolverStage(config)  # binds the heatmaps endpoint; inference workers connect to it
+    pub = Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4)
     try:
-        assert pub.wait_for_subscriber(10)
+        deadline = time.monotonic() + 10
+        while not pub.wait_for_subscriber(0.05):  # a bound socket takes a connection as it is used
+            stage.step(0)
+            assert time.monotonic() < deadline, "the solver stage never subscribed"
         out = []
         for header, buffers in messages:
             assert pub.send(HEATMAPS, header, buffers)

@@ -21,7 +21,7 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_websocket_client_queued_messages{client,format}``
 - ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``
 - ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
-  run on a cold start or a lost view only (from the inference stage's heartbeat)
+  run on a cold start or a lost view only (from the inference workers' heartbeats, summed)
 - ``crosspose_metrics_errors_total``: families left out of a scrape because building them failed (a bug;
   see the log) — a scrape answers whatever a status message holds
 """
@@ -108,7 +108,7 @@ class ServiceCollector(Collector):
         )
         views = CounterMetricFamily("crosspose_detector_views", "View images the person detector looked at")
         for family, key in ((runs, "detector_runs"), (views, "detector_views")):
-            value = status.stage_value("inference", key)
+            value = status.inference_total(key)
             if value is not None:
                 family.add_metric([], value)
             yield family

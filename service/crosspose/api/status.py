@@ -11,7 +11,10 @@ ignored rather than trusted, so no status message can make a reader fail):
   ``skew_ms`` ({camera: capture-time offset from the frame set's reference, ms}), ``stale`` (int),
   ``frames`` ({camera: {``received``: frames that reached sync, ``age_ms``: time since the last one
   arrived, by sync's clock, when sync sent the heartbeat, ``fps``: arrivals per second}}).
-- ``inference``: ``provider`` (the ONNX Runtime provider that actually runs), ``fps``, ``drops`` (int).
+- ``inference`` (one worker) or ``inference.<k>`` (worker ``k`` of several): ``provider`` (the ONNX
+  Runtime provider, or the runtime, that actually runs), ``fps``, ``drops`` (int), ``detector_runs``,
+  ``detector_views``. What the API shows of inference is every worker's together
+  (:meth:`StatusBoard.provider`, :meth:`StatusBoard.inference_total`).
 - ``solver``: ``fps``, ``drops`` (int).
 - every stage but the grabbers: ``input_drops``, the input it dropped since it started, as
   ``{source: {reason: count}}`` (:mod:`crosspose.bus.drops`; sync's sources are its cameras and
@@ -49,6 +52,11 @@ MAX_COUNT = 2**53
 MAX_VALUE = 1e12
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_SUPERVISED = 256
+
+
+def is_inference(stage: str) -> bool:
+    """Whether ``stage`` is the inference stage or one of its workers (``inference.<k>``)."""
+    return stage == "inference" or stage.startswith("inference.")
 
 
 def number_or_none(x: Any) -> float | None:
@@ -203,11 +211,28 @@ class StatusBoard:
         latest = self.snapshot()
         return {s: ((now_ns - latest[s][0]) / 1e9 if s in latest else None) for s in self.stages}
 
-    def provider(self) -> str | None:
-        """The ONNX Runtime provider the inference stage last reported."""
-        entry = self.snapshot().get("inference")
+    def inference_stages(self) -> list[str]:
+        """The configured inference stages: ``inference``, or its workers ``inference.<k>``."""
+        return [s for s in self.stages if is_inference(s)]
+
+    def _provider_of(self, stage: str) -> str | None:
+        entry = self.snapshot().get(stage)
         value = entry[1].get("provider") if entry else None
         return value[:200] if isinstance(value, str) else None
+
+    def provider(self) -> str | None:
+        """The ONNX Runtime provider (or runtime) the inference workers last reported: the one they all
+        run, or each different one joined by `` / `` (a worker restarted on another runtime shows)."""
+        found = [p for s in self.inference_stages() if (p := self._provider_of(s)) is not None]
+        return " / ".join(dict.fromkeys(found)) if found else None
+
+    def inference_total(self, key: str) -> float | None:
+        """A counter of the inference heartbeats (``detector_runs`` …) summed over the workers (None
+        before any reported it)."""
+        snapshot = self.snapshot()
+        values = [number_or_none(snapshot[s][1].get(key)) for s in self.inference_stages() if s in snapshot]
+        found = [v for v in values if v is not None]
+        return sum(found) if found else None
 
     def restarts(self, now_ns: int | None = None) -> list[StageRestarts]:
         """Restarts per supervised stage, from the supervisor's latest heartbeat (empty before one)."""
@@ -247,8 +272,9 @@ class StatusBoard:
                     f"{stage}: last heartbeat {age:.1f} s ago (timeout {self.heartbeat_timeout_s:g} s)"
                 )
         provider = self.provider()
-        if "inference" in self.stages and ages.get("inference") is not None and provider is None:
-            reasons.append("inference: has not reported its ONNX Runtime provider")
+        for stage in self.inference_stages():
+            if ages.get(stage) is not None and self._provider_of(stage) is None:
+                reasons.append(f"{stage}: has not reported its ONNX Runtime provider")
         reasons += self._camera_reasons(now_ns, ages)
         reasons += self._restart_reasons(now_ns)
         return Readiness(not reasons, reasons, provider, ages)

@@ -8,8 +8,8 @@ cannot grow the map:
 
 - ``sync``: a configured camera's name (frames and grabber heartbeats on that camera's topics), or
   ``other`` (anything else on the frames link: unknown cameras and topics, undecodable messages).
-- ``inference``: ``frameset``, ``track``, ``control``.
-- ``solver``: ``heatmaps``.
+- ``inference`` (each worker, ``inference.<k>`` of several): ``frameset``, ``track``, ``control``.
+- ``solver``: ``heatmaps`` (``stale``: a worker's set that finished after a newer one was published).
 - ``recorder``: ``frameset``, ``skeleton``, ``control``.
 - the API's own bus thread (shown as stage ``api``, not a heartbeat): ``skeleton``, ``status``,
   ``preview``.

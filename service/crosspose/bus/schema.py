@@ -22,12 +22,14 @@ type ``X`` is built by ``X_message`` and checked by ``parse_X``::
     topic                           type          from → to
     frame.<camera>.                 frame         grabber → sync
     status.grabber.<camera>.        status        grabber → sync → api
-    frameset.                       frameset      sync → inference, recorder (tap)
+    frameset.<worker>.              frameset      sync → inference worker k (one worker per set)
+    frameset.                       frameset      sync → recorder (the tap: every set)
     heatmaps.                       heatmaps      inference → solver
     skeleton.                       skeleton      solver → api, recorder
     track.                          track         solver → inference (private, full precision)
     preview.<camera>.               preview       inference → api
     status.<stage>.                 status        every stage → api
+    status.inference.<worker>.      status        inference worker k of several → api
     control.calibration.updated.    calibration   api → inference, recorder
     control.recording.              recording     api → recorder
 
@@ -72,6 +74,8 @@ _PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 MAX_IMAGE_SIDE = 16384
 """Largest frame or preview height or width (px) a receiver accepts: 16K video, beyond any camera."""
+MAX_WORKERS = 64
+"""Inference workers a frame-set topic can name (``frameset.0.`` … ``frameset.63.``)."""
 MAX_HEATMAP_SIDE = 1024
 """Largest heatmap height or width (px); the network's are 64."""
 
@@ -85,6 +89,24 @@ def _checked(part: str) -> bytes:
 def frame_topic(camera: str) -> bytes:
     """``frame.<camera>.``: the frames of one camera."""
     return FRAME + _checked(camera) + b"."
+
+
+def frameset_topic(worker: int) -> bytes:
+    """``frameset.<worker>.``: the frame sets sync hands to inference worker ``worker`` (0, 1, …)."""
+    if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < MAX_WORKERS:
+        raise ValueError(f"an inference worker is numbered 0-{MAX_WORKERS - 1}, got {worker!r}")
+    return FRAMESET + str(worker).encode("ascii") + b"."
+
+
+def frameset_worker(topic: bytes) -> int | None:
+    """The worker a ``frameset.<worker>.`` topic is for (None: not such a topic)."""
+    if not topic.startswith(FRAMESET) or not topic.endswith(b"."):
+        return None
+    part = topic[len(FRAMESET):-1]
+    if not part.isdigit() or len(part) > 3 or (len(part) > 1 and part.startswith(b"0")):
+        return None
+    worker = int(part)
+    return worker if worker < MAX_WORKERS else None
 
 
 def preview_topic(camera: str) -> bytes:
@@ -786,20 +808,25 @@ def parse_rotations(payload: Any) -> dict[str, Any]:
 
 # -- status ------------------------------------------------------------------------------------------
 
-_STATUS_KEYS = frozenset({"v", "n_buffers", "type", "stage", "camera", "t_wall_ns"})
+_STATUS_KEYS = frozenset({"v", "n_buffers", "type", "stage", "camera", "worker", "t_wall_ns"})
 
 
 def status_message(
-    stage: str, fields: Mapping[str, Any], *, camera: str | None = None, t_wall_ns: int | None = None
+    stage: str, fields: Mapping[str, Any], *, camera: str | None = None, worker: int | None = None,
+    t_wall_ns: int | None = None,
 ) -> dict[str, Any]:
-    """A ``status.<stage>.`` heartbeat (``status.grabber.<camera>.`` for a grabber): the stage's own
-    ``fields`` (rates, counters, errors) beside ``stage``, ``camera`` and ``t_wall_ns`` (default: now)."""
+    """A ``status.<stage>.`` heartbeat (``status.grabber.<camera>.`` for a grabber,
+    ``status.inference.<worker>.`` for one inference worker of several): the stage's own ``fields``
+    (rates, counters, errors) beside ``stage``, ``camera`` or ``worker`` and ``t_wall_ns`` (default: now)."""
     clash = _STATUS_KEYS & fields.keys()
     if clash:
         raise ValueError(f"status fields may not set {sorted(clash)}")
     header: dict[str, Any] = {"type": "status", "stage": stage}
     if camera is not None:
         header["camera"] = camera
+    if worker is not None:
+        frameset_topic(worker)  # the same numbering as the worker's frame sets
+        header["worker"] = int(worker)
     header["t_wall_ns"] = time.time_ns() if t_wall_ns is None else int(t_wall_ns)
     header.update(fields)
     return header
@@ -809,13 +836,20 @@ def parse_status(
     header: Any, topic: bytes | None = None, *, cameras: Collection[str] | None = None
 ) -> dict[str, Any]:
     """Check a ``status`` message (``stage``, ``t_wall_ns``, a grabber's ``camera`` — one of ``cameras``
-    when given, else ``foreign``; the ``topic`` it came on, when given, must be its own) and return it
-    unchanged. The stage's own fields are its own."""
+    when given, else ``foreign`` —, an inference worker's ``worker`` number where it has one; the ``topic``
+    it came on, when given, must be its own) and return it unchanged. The stage's own fields are its own."""
     f = _Fields("status", header)
     f.type("status")
     stage = f.name("stage")
     f.integer("t_wall_ns")
-    detail = (f.camera("camera", cameras),) if stage == "grabber" else ()
+    detail: tuple[str, ...] = ()
+    if stage == "grabber":
+        detail = (f.camera("camera", cameras),)
+    elif header.get("worker") is not None:
+        worker = f.integer("worker", 0)
+        if stage != "inference" or worker >= MAX_WORKERS:
+            raise f.error("worker", f"an inference worker's number below {MAX_WORKERS}", worker)
+        detail = (str(worker),)
     if topic is not None and topic != status_topic(stage, *detail):
         raise MessageError(
             f"status: a status of {'.'.join((stage, *detail))} sent on topic {topic!r}",

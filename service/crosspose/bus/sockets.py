@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -138,6 +138,7 @@ class Publisher:
         self._sock.setsockopt(zmq.SNDHWM, hwm)
         self._sock.setsockopt(zmq.RCVHWM, 1000)
         self._sock.setsockopt(zmq.XPUB_NODROP, 1 if count_drops else 0)
+        self._topics: set[bytes] = set()
         if curve is not None:
             apply_client(self._sock, curve)
         self.endpoint = _attach(self._sock, endpoint, bind)
@@ -154,20 +155,54 @@ class Publisher:
         self.sent += 1
         return True
 
+    def send_first(self, topics: Sequence[bytes], header: Mapping[str, Any], buffers: Sequence[Buffer] = ()
+                   ) -> bytes | None:
+        """Publish one message (encoded once) on the first of ``topics`` whose subscribers all have room;
+        the topic it went on, or None (and ``dropped_hwm`` + 1) when every one was full."""
+        self._drain_subscriptions()
+        if not topics:
+            raise ValueError("send_first needs at least one topic")
+        parts = encode(topics[0], header, buffers)
+        for topic in topics:
+            parts[0] = topic
+            try:
+                self._sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                continue
+            self.sent += 1
+            return topic
+        self.dropped_hwm += 1
+        return None
+
+    @property
+    def subscriptions(self) -> frozenset[bytes]:
+        """The topic prefixes some connected subscriber holds now. ZeroMQ tells of a prefix's first
+        subscriber and of its last one leaving — also when that one's process dies and its connection
+        drops (an ipc or tcp connection, not inproc)."""
+        self._drain_subscriptions()
+        return frozenset(self._topics)
+
     def _drain_subscriptions(self) -> None:
-        # XPUB hands subscription messages up; they are only bookkeeping here.
         try:
             while True:
-                self._sock.recv(zmq.NOBLOCK)
+                self._note(self._sock.recv(zmq.NOBLOCK))
         except zmq.Again:
             pass
+
+    def _note(self, event: bytes) -> None:
+        """Keep track of one subscription message of XPUB (``\\x01`` + prefix: subscribed; ``\\x00``
+        + prefix: its last subscriber left)."""
+        if event[:1] == b"\x01":
+            self._topics.add(event[1:])
+        elif event[:1] == b"\x00":
+            self._topics.discard(event[1:])
 
     def wait_for_subscriber(self, timeout_s: float = 5.0) -> bool:
         """Block until at least one subscription arrives (tests, one-shot tools). True if one did."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._sock.poll(50, zmq.POLLIN):
-                self._sock.recv()
+                self._note(self._sock.recv())
                 return True
         return False
 
@@ -340,6 +375,26 @@ def drain_latest(sub: Subscriber, timeout_ms: int | None = 0) -> tuple[Message |
     latest, skipped = sub._drain(first)
     sub.skipped += skipped
     return latest, skipped
+
+
+def drain_newest(
+    sub: Subscriber, key: Callable[[Message], int], timeout_ms: int | None = 100
+) -> Message | None:
+    """Of the queued messages (waiting up to ``timeout_ms`` for a first one), the one with the largest
+    ``key``; the others are skipped (added to ``sub.skipped``). With several producers on one subscriber
+    the last to arrive is not always the newest (a worker that took longer)."""
+    conflate, sub.conflate = sub.conflate, False
+    try:
+        best = sub.recv(timeout_ms)
+    finally:
+        sub.conflate = conflate
+    if best is None:
+        return None
+    while (msg := sub._recv_one()) is not None:
+        sub.skipped += 1
+        if key(msg) > key(best):
+            best = msg
+    return best
 
 
 def shutdown(linger_ms: int = 500) -> None:

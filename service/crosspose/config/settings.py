@@ -203,9 +203,11 @@ _RUNTIME = ("Inference runtime: 'auto' (default: the fastest measured here, see 
 _PRECISION = ("Arithmetic of the network: 'auto' (bf16 backbone with f32 fusion where the CPU has native "
               "bf16 and OpenVINO runs, f32 elsewhere), 'f32', or 'bf16' (the backbone in bf16, the fusion "
               "always in f32; OpenVINO only, refused at start on a CPU without native bf16).")
-_THREADS = ("Intra-op threads on the CPU (0 = one per core). 1 leaves the other cores to the grabbers, sync "
-            "and solver: with raw frames on the bus the 2-core demo measured 5.5 against 4.5 solved sets/s "
-            "for one per core; with JPEG frames both give 6.0-6.8.")
+_THREADS = ("Intra-op threads of each inference worker on the CPU; 0 (default) = the host's cores shared out "
+            "among the workers (cores // workers, at least 1), so the workers together use every core once.")
+_WORKERS = ("Inference worker processes taking frame sets in turn (each crops from the latest track it has; "
+            "the solver publishes in capture order and drops a set that finishes after a newer one): 'auto' "
+            "(default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
 #: What to install for ``runtime: openvino``.
 OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
 
@@ -230,6 +232,16 @@ class _InferenceFields(_Model):
         description="'network' runs the model; 'simulated' = synthetic-studio heatmaps, no network.",
     )
     precision: Precision = Field(default="auto", description=_PRECISION)
+    workers: Literal["auto"] | int = Field(default="auto", description=_WORKERS)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():  # an environment override
+            value = int(value)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16):
+            return value
+        raise ValueError(f"'auto' or a number of inference worker processes from 1 to 16, got {value!r}")
 
 
 def _f32_only(runtime: str, precision: str) -> str:
@@ -249,7 +261,7 @@ class AutoInference(_InferenceFields):
         default="auto", description="'auto': the GPU through ONNX Runtime where one can start, else the CPU; "
         "'cpu' never probes the GPU; 'cuda' / 'tensorrt' run ONNX Runtime on that provider."
     )
-    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
+    threads: int = Field(default=0, ge=0, le=256, description=_THREADS)
 
 
 class OnnxRuntimeInference(_InferenceFields):
@@ -259,7 +271,7 @@ class OnnxRuntimeInference(_InferenceFields):
     device: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
         default="auto", description="ONNX Runtime provider to ask for; 'auto' picks the best available."
     )
-    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
+    threads: int = Field(default=0, ge=0, le=256, description=_THREADS)
 
     @field_validator("precision")
     @classmethod
@@ -273,7 +285,7 @@ class OpenVinoInference(_InferenceFields):
 
     runtime: Literal["openvino"] = Field(default="openvino", validate_default=True, description=_RUNTIME)
     device: Literal["cpu"] = Field(default="cpu", description="OpenVINO device: the CPU.")
-    threads: int = Field(default=1, ge=0, le=256, description=_THREADS)
+    threads: int = Field(default=0, ge=0, le=256, description=_THREADS)
 
     @field_validator("runtime")
     @classmethod

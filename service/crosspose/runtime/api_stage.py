@@ -32,6 +32,7 @@ from crosspose.bus.schema import (
 )
 from crosspose.config import Config
 from crosspose.runtime.stage import WarningLimiter
+from crosspose.runtime.workers import inference_workers
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
                 for c, v in cams.items()
             }
         return "sync", payload
+    worker = header.get("worker")
+    if stage == "inference" and isinstance(worker, int) and not isinstance(worker, bool):
+        return f"inference.{worker}", dict(header)  # one worker of several
     return stage, dict(header)
 
 
@@ -209,7 +213,8 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
         heartbeat_timeout_s=max(2.0, 2.5 * config.supervisor.heartbeat_s),
         skeleton_timeout_s=config.api.skeleton_timeout_s,
     )
-    stages = [f"grabber.{n}" for n in names] + ["sync", "inference", "solver"]
+    workers = [name for name, _ in inference_workers(config)]
+    stages = [f"grabber.{n}" for n in names] + ["sync", *workers, "solver"]
     try:  # the layout the solver stage publishes (the config checks the name; a copy made without checks)
         skeleton = get_skeleton(config.solver.skeleton)
     except KeyError as err:

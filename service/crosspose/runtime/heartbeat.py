@@ -31,12 +31,15 @@ class RateMeter:
 
 
 class Heartbeat:
-    """Sends ``status.<stage>.`` with :meth:`payload` every ``interval_s`` (call :meth:`maybe_send` often)."""
+    """Sends ``status.<stage>.`` (``status.inference.<worker>.`` for one inference worker of several) with
+    :meth:`payload` every ``interval_s`` (call :meth:`maybe_send` often)."""
 
-    def __init__(self, publisher: Publisher, stage: str, interval_s: float = 1.0) -> None:
+    def __init__(self, publisher: Publisher, stage: str, interval_s: float = 1.0, worker: int | None = None
+                 ) -> None:
         self.publisher = publisher
         self.stage = stage
-        self.topic = status_topic(stage)
+        self.worker = worker
+        self.topic = status_topic(stage) if worker is None else status_topic(stage, str(worker))
         self.interval_ns = int(interval_s * 1e9)
         self._next = 0
 
@@ -45,4 +48,4 @@ class Heartbeat:
         if now < self._next:
             return False
         self._next = now + self.interval_ns
-        return self.publisher.send(self.topic, status_message(self.stage, payload))
+        return self.publisher.send(self.topic, status_message(self.stage, payload, worker=self.worker))

@@ -1,4 +1,10 @@
-"""The inference stage: ``frameset.`` → per-view heatmaps + projections → ``heatmaps.``.
+"""The inference stage: ``frameset.<worker>.`` → per-view heatmaps + projections → ``heatmaps.``.
+
+The service runs ``inference.workers`` of them (:mod:`crosspose.runtime.workers`): sync hands each frame
+set to one worker, every worker crops from the latest track it has, and the solver, which binds the
+heatmaps endpoint all workers connect to, publishes their results in capture order. One worker is stage
+``inference``; of several, worker ``k`` is stage ``inference.<k>`` and heartbeats on
+``status.inference.<k>.``.
 
 A shell around the core's inference half (:class:`crosspose.core.HeatmapStep`) with the backend
 ``inference.backend`` names (:mod:`crosspose.core.backends`): ``network`` (the fusion network on the
@@ -29,9 +35,9 @@ import numpy as np
 from crosspose.bus import DropCounter, DropReason, Message, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
-    FRAMESET,
     HEATMAPS,
     TRACK,
+    frameset_topic,
     heatmaps_message,
     parse_calibration,
     parse_frameset,
@@ -52,6 +58,7 @@ from crosspose.core import (
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
+from crosspose.runtime.workers import worker_count, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +81,33 @@ def preview_of(image: np.ndarray, width: int = 320, quality: int = 70) -> tuple[
 
 
 class InferenceStage:
-    """Sockets and state of the inference process (usable in-process for tests)."""
+    """Sockets and state of one inference worker process (usable in-process for tests).
 
-    def __init__(self, config: Config) -> None:
+    Args:
+        config: the service config; ``inference.threads`` 0 becomes this worker's share of the cores.
+        worker: this worker's number among several (stage ``inference.<worker>``), or None for the only
+            one (stage ``inference``; it takes worker 0's frame sets).
+    """
+
+    def __init__(self, config: Config, worker: int | None = None) -> None:
         from crosspose.runtime.calibration import open_calibration_store
 
+        self.workers = worker_count(config)
+        self.threads = worker_threads(config)
+        config = config.model_copy(
+            update={"inference": config.inference.model_copy(update={"threads": self.threads})})
         self.config = config
+        self.worker = worker
         bus = config.bus
         self.names = [c.name for c in config.cameras]
-        self.framesets = Subscriber(bus.framesets_endpoint, [FRAMESET], bind=False, hwm=1, conflate=True)
+        topic = frameset_topic(0 if worker is None else worker)
+        self.framesets = Subscriber(bus.framesets_endpoint, [topic], bind=False, hwm=1, conflate=True)
         self.control = Subscriber(bus.control_endpoint, [CALIBRATION_UPDATED], bind=False, hwm=16)
         self.tracks = Subscriber(bus.skeletons_endpoint, [TRACK], bind=False, hwm=4, conflate=True)
-        self.out = Publisher(bus.heatmaps_endpoint, bind=True, hwm=1)  # latest wins, as framesets
+        # Latest wins, as framesets; the solver binds, every worker connects.
+        self.out = Publisher(bus.heatmaps_endpoint, bind=False, hwm=1)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
-        self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s)
+        self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s, worker=worker)
         store = open_calibration_store(config)
         active = store.active()
         self.rig: CameraRig | None = active.rig if active is not None else None
@@ -99,7 +119,9 @@ class InferenceStage:
         self.last_error: str | None = None
         self.warnings = WarningLimiter(log)
         self._last_track: Track | None = None
-        self._preview_every_ns = int(1e9 / config.api.preview_hz) if config.api.preview_hz > 0 else 0
+        # The workers share the preview rate: each sends every ``workers``-th preview.
+        hz = config.api.preview_hz
+        self._preview_every_ns = int(self.workers * 1e9 / hz) if hz > 0 else 0
         self._next_preview = 0
         fps = max((c.fps or 30.0) for c in config.cameras)
         self.max_age_ns = max(int(2e9 / fps), 20_000_000)  # two frame periods, at least 20 ms
@@ -112,7 +134,9 @@ class InferenceStage:
             return
         backend = backend_from_config(self.config, self.rig)
         self.heatmap_step = HeatmapStep(backend, self.rig)
-        log.info("inference backend %s on %s", backend.name, backend.provider)
+        log.info("inference backend %s on %s (%s, %d threads)", backend.name, backend.provider,
+                 "the only worker" if self.worker is None else f"worker {self.worker} of {self.workers}",
+                 self.threads)
 
     def _apply_calibration(self, msg: Message) -> None:
         from crosspose.calibration import load_rig
@@ -273,6 +297,8 @@ class InferenceStage:
             "device": None if info is None else info.device,
             "precision": None if info is None else info.precision,
             "backend": self.config.inference.backend,
+            "workers": self.workers,
+            "threads": self.threads,
             "calibration_version": self.calibration_version,
             "error": self.last_error,
             # The detector should run on a cold start or a lost view only; these say how often it did.
@@ -310,11 +336,12 @@ def _age_ns(msg: Message) -> int:
     return time.monotonic_ns() - t if isinstance(t, int) and not isinstance(t, bool) else 0
 
 
-def run_inference(stop: Event, config: Config) -> None:
-    """Process entry point (ONNX Runtime session created here, in the child; DESIGN §2)."""
+def run_inference(stop: Event, config: Config, worker: int | None = None) -> None:
+    """Process entry point of one worker (``worker``: :class:`InferenceStage`); the runtime's session is
+    created here, in the child (DESIGN §2)."""
     import torch
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    stage = InferenceStage(config)
+    stage = InferenceStage(config, worker)
     run_until_stopped(stop, stage)

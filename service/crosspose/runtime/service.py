@@ -1,7 +1,9 @@
 """The whole service from one config: the stages in start order under the supervisor.
 
 Start order: API first (it binds the status and control endpoints every stage connects to), then the
-solver, inference, sync (binds the frames endpoint) and one grabber per local camera. Remote cameras
+solver (binds the heatmaps endpoint), the inference workers (``inference``, or ``inference.0`` …
+``inference.<N-1>``: :mod:`crosspose.runtime.workers`), sync (binds the frames endpoint) and one grabber
+per local camera. Remote cameras
 (``remote: true``) run ``crosspose grab`` on their own hosts and connect to the frames endpoint.
 """
 
@@ -21,6 +23,7 @@ from crosspose.runtime.bus_check import BusNotClosedError, bus_endpoints, open_b
 from crosspose.runtime.inference_stage import run_inference
 from crosspose.runtime.solver_stage import run_solver
 from crosspose.runtime.supervisor import StageSpec, Supervisor, configure_logging
+from crosspose.runtime.workers import inference_workers, with_workers
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,14 @@ def run_grabber_stage(
 
 
 def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec]:
-    """The supervised stages of ``config`` in start order."""
+    """The supervised stages of ``config`` in start order (``inference.workers`` resolved first, so that
+    every stage gets the same count)."""
+    config = with_workers(config)
+    workers = [StageSpec(name, run_inference, (config, k)) for name, k in inference_workers(config)]
     stages = [
         StageSpec("api", run_api, (config, port_file)),
         StageSpec("solver", run_solver, (config,)),
-        StageSpec("inference", run_inference, (config,)),
+        *workers,
         StageSpec("sync", run_sync_stage, (config,)),
     ]
     if config.recording.enabled:

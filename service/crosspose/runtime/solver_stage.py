@@ -1,8 +1,12 @@
 """The solver stage: ``heatmaps.`` → the core's solver half (:class:`crosspose.core.PoseStep`) →
 ``skeleton.`` (the websocket message) and ``track.`` (the performer's track, back to inference).
 
-Latest frame set wins: when heatmaps queue up, the older ones are skipped and counted as drops. The
-solver keeps its tracking state across frames; it resets when the performer is lost for long.
+Latest frame set wins: when heatmaps queue up, the newest by capture time is solved and the others are
+skipped and counted as drops (``busy``). The skeleton stream is in capture order: with several inference
+workers (all connected to the heatmaps endpoint this stage binds) a set whose heatmaps arrive after a
+newer set was published is dropped and counted (``stale``), never sent, and so is one stamped more than
+:data:`FUTURE_NS` ahead of this host's clock (``future``: it would hold back every real set). The solver
+keeps its tracking state across frames; it resets when the performer is lost for long.
 
 Heatmaps are checked by the schema's parser (the configured cameras, the solver's joint count,
 finite values) before they are solved; what fails is dropped and counted by reason in the
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosspose.bus import DropCounter, MessageError, Publisher, Subscriber
+from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber, drain_newest
 from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
@@ -44,6 +48,10 @@ from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
 
+#: Largest lead of a set's capture time over this host's monotonic clock still taken (ns). Capture times
+#: are on this host's clock (sync refuses frames from the future), so a set beyond it is corrupt.
+FUTURE_NS = 100_000_000
+
 
 class SolverStage:
     """Sockets and state of the solver process (usable in-process for tests).
@@ -57,7 +65,8 @@ class SolverStage:
 
         torch.set_num_threads(config.solver.threads)
         bus = config.bus
-        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=False, hwm=1, conflate=True)
+        # Bound here: every inference worker connects its output to it.
+        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=True, hwm=1)
         # Several independent readers (API, inference feedback, recorders): a full one must not hold
         # back the others, so this socket drops for the slow reader instead of counting (bus docs).
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
@@ -72,11 +81,12 @@ class SolverStage:
         self.solved = 0
         self.errors = 0
         self.last_solve_ms = float("nan")
+        self.last_capture_ns: int | None = None  # of the last set published: older ones come too late
         self.live = LiveMotion.from_config(config, self.skeleton)
 
     def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
         """Solve the newest queued heatmaps (if any arrive within ``timeout_ms``); returns the message."""
-        msg = self.heatmaps.recv(timeout_ms)
+        msg = drain_newest(self.heatmaps, _capture_ns, timeout_ms)
         out = None
         if msg is not None:
             out = self._solve(msg.header, msg.buffers)
@@ -93,6 +103,8 @@ class SolverStage:
             self.errors += 1
             self.drops.count("heatmaps", err.reason)
             log.warning("dropped a %s heatmaps message: %s", err.reason, err)
+            return None
+        if self._out_of_order(received.t_capture_ns):
             return None
         # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
         pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
@@ -129,6 +141,18 @@ class SolverStage:
         self.rate.tick()
         return message
 
+    def _out_of_order(self, t_capture_ns: int) -> bool:
+        """Whether a set must not be published (dropped and counted): captured no later than the last one
+        published (``stale``: a worker finished it after a newer set), or stamped from the future."""
+        if t_capture_ns > time.monotonic_ns() + FUTURE_NS:
+            self.drops.count("heatmaps", "future")
+            return True
+        if self.last_capture_ns is not None and t_capture_ns <= self.last_capture_ns:
+            self.drops.count("heatmaps", "stale")
+            return True
+        self.last_capture_ns = t_capture_ns
+        return False
+
     def payload(self) -> dict[str, Any]:
         counters = self.heatmaps.counters
         return {
@@ -136,7 +160,7 @@ class SolverStage:
             "solved": self.solved,
             "drops": int(counters.get("skipped", 0))
             + int(counters.get("dropped_malformed", 0))
-            + self.errors,
+            + self.errors + self.drops.total("stale") + self.drops.total("future"),
             "solve_ms": None if self.last_solve_ms != self.last_solve_ms else round(self.last_solve_ms, 2),
             "publisher": self.skeletons.counters,
             "input_drops": self.drops.payload(
@@ -149,6 +173,13 @@ class SolverStage:
         for sock in (self.heatmaps, self.skeletons, self.status):
             sock.close()
         self.live.close()
+
+
+def _capture_ns(msg: Message) -> int:
+    """A queued message's capture time as its unchecked header says (-1 when it says nothing usable: the
+    parser refuses that message if it is picked)."""
+    t = msg.header.get("t_capture_ns")
+    return t if isinstance(t, int) and not isinstance(t, bool) else -1
 
 
 def run_solver(stop: Event, config: Config) -> None:

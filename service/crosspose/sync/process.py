@@ -1,4 +1,5 @@
-"""The sync process: SUB (bound) on the frames endpoint → :class:`FrameSetAssembler` → PUB frame sets.
+"""The sync process: SUB (bound) on the frames endpoint → :class:`FrameSetAssembler` → PUB frame sets,
+each to one inference worker (``frameset.<k>.``, :meth:`SyncStage.worker_topics`).
 
 Grabbers' ``status.grabber.<cam>.`` messages arrive on the same link and are relayed to the
 status endpoint, where sync also publishes ``status.sync.`` about once a second.
@@ -32,6 +33,8 @@ from crosspose.bus.schema import (
     FRAMESET,
     GRABBER_STATUS,
     SYNC_STATUS,
+    frameset_topic,
+    frameset_worker,
     parse_frame,
     parse_status,
     status_message,
@@ -98,8 +101,8 @@ class SyncStage:
             self.frames.close()
             raise
         try:
-            # One frame set in flight: when inference is busy the newest set waits and older ones are
-            # dropped here (counted), so latency never builds up in queues (latest wins).
+            # One frame set in flight per inference worker: when every worker is busy the newest set waits
+            # and older ones are dropped here (counted), so latency never builds up in queues (latest wins).
             self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=1)
             self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
             # The recording tap: EVERY frame set again, for the recorder's takes, on a deep queue of its
@@ -121,9 +124,20 @@ class SyncStage:
     def _publish(self, sets: list[FrameSet]) -> None:
         for fs in sets:
             header, buffers = fs.header(), fs.present_buffers()
-            self.framesets.send(FRAMESET, header, buffers)
+            self.framesets.send_first(self.worker_topics(int(header["seq"])), header, buffers)
             if self.tap is not None:
                 self.tap.send(FRAMESET, header, buffers)
+
+    def worker_topics(self, seq: int) -> list[bytes]:
+        """Where frame set ``seq`` may go, in the order to try: the inference workers subscribed now
+        (``frameset.<k>.``; a worker that died unsubscribes with its connection), starting with worker
+        ``seq`` mod their count so they take sets in turn, then the others in case its queue is full.
+        Worker 0's topic while none is subscribed (other listeners of ``frameset.`` still get the set)."""
+        live = sorted(k for t in self.framesets.subscriptions if (k := frameset_worker(t)) is not None)
+        if not live:
+            return [frameset_topic(0)]
+        start = seq % len(live)
+        return [frameset_topic(k) for k in live[start:] + live[:start]]
 
     def step(self, timeout_ms: int = 5) -> int:
         """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns

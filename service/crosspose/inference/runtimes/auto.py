@@ -149,7 +149,7 @@ def choose(settings: InferenceConfig, *, cpu: CpuInfo | None = None, openvino: b
 
     if settings.runtime != "auto":
         return Choice(settings, f"runtime {settings.runtime} as configured")
-    shared = settings.model_dump(include={"model", "heatmaps", "backend", "threads"})
+    shared = settings.model_dump(include={"model", "heatmaps", "backend", "threads", "workers"})
     requested = settings.precision
     if settings.device in ("cuda", "tensorrt"):
         _refuse_bf16(requested, f"device {settings.device} runs ONNX Runtime in f32")

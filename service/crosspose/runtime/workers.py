@@ -1,0 +1,73 @@
+"""How many inference workers the service runs, what their stages are called and how many threads each
+gets (config ``inference.workers``, ``inference.threads``).
+
+Workers take frame sets in turn (sync hands each set to one of the workers subscribed, ``frameset.<k>.``)
+so that a multi-core CPU host keeps every core busy while sets wait; the solver puts their heatmaps back in
+capture order. ``auto`` is 2 on a CPU-only host with 2 or more cores and 1 where a GPU runs the network
+(one process keeps a GPU busy; two would only share it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from crosspose.config import Config
+
+INFERENCE = "inference"
+
+
+def host_cores() -> int:
+    """CPU cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _gpu_runs_network(config: Config) -> bool:
+    """Whether the configured inference runs on a GPU here (an explicit CUDA/TensorRT device, or ``auto``
+    where ONNX Runtime can start one)."""
+    settings = config.inference
+    if settings.backend != "network":
+        return False
+    if settings.device in ("cuda", "tensorrt"):
+        return True
+    if settings.runtime in ("auto", "onnxruntime") and settings.device == "auto":
+        from crosspose.inference.runtimes.auto import gpu_can_start
+
+        return gpu_can_start()
+    return False
+
+
+def worker_count(config: Config, *, cores: int | None = None, gpu: bool | None = None) -> int:
+    """``inference.workers`` as a number: as configured, or for ``auto`` 1 with a GPU (``gpu``: whether the
+    network runs on one; default found out here) and ``min(2, cores)`` on the CPU."""
+    workers = config.inference.workers
+    if workers != "auto":
+        return int(workers)
+    if _gpu_runs_network(config) if gpu is None else gpu:
+        return 1
+    return min(2, host_cores() if cores is None else cores)
+
+
+def with_workers(config: Config, *, cores: int | None = None, gpu: bool | None = None) -> Config:
+    """``config`` with ``inference.workers`` resolved to a number (:func:`worker_count`), as the supervisor
+    hands it to every stage: they all agree on the count without probing the host again."""
+    count = worker_count(config, cores=cores, gpu=gpu)
+    return config.model_copy(update={"inference": config.inference.model_copy(update={"workers": count})})
+
+
+def worker_threads(config: Config, *, cores: int | None = None) -> int:
+    """Intra-op threads of each worker: ``inference.threads`` when set, else the cores shared out among the
+    workers (at least 1)."""
+    threads = config.inference.threads
+    if threads > 0:
+        return threads
+    return max(1, (host_cores() if cores is None else cores) // worker_count(config, cores=cores))
+
+
+def inference_workers(config: Config) -> list[tuple[str, int | None]]:
+    """The supervised inference stages as ``(stage name, worker number)``: ``("inference", None)`` for one
+    worker, ``("inference.0", 0)`` … ``("inference.<N-1>", N-1)`` for several."""
+    count = worker_count(config)
+    return [(INFERENCE, None)] if count == 1 else [(f"{INFERENCE}.{k}", k) for k in range(count)]

@@ -1,0 +1,140 @@
+"""Several inference workers: how many ``auto`` gives and the threads each gets, and the solver stage putting
+their heatmaps back in capture order over real sockets (a set that finishes after a newer one was published
+is dropped and counted, never sent)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crosspose.api.status import StatusBoard
+from crosspose.bus import SKELETON, Publisher, Subscriber
+from crosspose.bus.schema import HEATMAPS, heatmaps_message
+from crosspose.calibration import load_rig
+from crosspose.config import Config
+from crosspose.core import ImageSet, backend_from_config
+from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.solver_stage import SolverStage
+from crosspose.runtime.workers import inference_workers, with_workers, worker_count, worker_threads
+
+pytestmark = pytest.mark.timeout(120)
+PERIOD_NS = 33_000_000
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return synthetic_config(tmp_path_factory.mktemp("workers"), "127.0.0.1", 0, cameras=3, frames=5,
+                            render=False)  # fmt: skip
+
+
+def _with(config: Config, **inference: Any) -> Config:
+    return config.model_copy(update={"inference": config.inference.model_copy(update=inference)})
+
+
+def test_auto_is_two_workers_on_a_multi_core_cpu_and_one_with_a_gpu_or_one_core(config: Config) -> None:
+    assert config.inference.workers == "auto"
+    assert worker_count(config, cores=2, gpu=False) == 2
+    assert worker_count(config, cores=16, gpu=False) == 2
+    assert worker_count(config, cores=1, gpu=False) == 1
+    assert worker_count(config, cores=16, gpu=True) == 1
+    assert worker_count(_with(config, workers=3), cores=1, gpu=True) == 3  # as configured
+    resolved = with_workers(config, cores=2, gpu=False)
+    assert resolved.inference.workers == 2
+    assert inference_workers(resolved) == [("inference.0", 0), ("inference.1", 1)]
+    assert inference_workers(_with(config, workers=1)) == [("inference", None)]
+
+
+def test_each_worker_gets_its_share_of_the_cores_unless_threads_are_set(config: Config) -> None:
+    two = _with(config, workers=2)
+    assert worker_threads(two, cores=2) == 1
+    assert worker_threads(two, cores=16) == 8
+    assert worker_threads(_with(config, workers=3), cores=2) == 1  # never 0
+    assert worker_threads(_with(config, workers=1), cores=4) == 4
+    assert worker_threads(_with(two, threads=3), cores=16) == 3
+
+
+def _heatmaps(config: Config, seq: int, t0: int) -> tuple[dict[str, Any], list[Any]]:
+    """Simulated heatmaps of frame set ``seq`` captured at ``t0 + seq`` frame periods."""
+    rig = load_rig(config.calibration.file or "")
+    image = np.zeros((8, 8, 3), np.uint8)
+    out = backend_from_config(config, rig, seed=seq).run(ImageSet(seq, t0, [image] * 3, [{}] * 3), rig)
+    return heatmaps_message(seq=seq, t_capture_ns=t0 + seq * PERIOD_NS, cameras=list(rig.names),
+                            present=[True] * 3, heatmaps=out.heatmaps, projections=out.projections,
+                            latency_ms={"sync": 1.0, "inference": 30.0}, calibration_version=1,
+                            backend="simulated")  # fmt: skip
+
+
+def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) -> None:
+    stage = SolverStage(config)  # binds the heatmaps endpoint
+    workers = [Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4) for _ in range(2)]
+    listener = Subscriber(config.bus.skeletons_endpoint, [SKELETON], bind=False, hwm=100)
+    t0 = time.monotonic_ns() - 10**9
+    sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
+    try:
+        deadline = time.monotonic() + 10
+        while not all(w.wait_for_subscriber(0.02) for w in workers):  # a bound socket connects as it is used
+            stage.step(0)
+            assert time.monotonic() < deadline, "the workers never connected"
+
+        def solved(worker: int, seq: int) -> int | None:
+            assert workers[worker].send(HEATMAPS, *sets[seq])
+            message = stage.step(2000)
+            return None if message is None else int(message["seq"])
+
+        assert solved(0, 2) == 2  # worker 0 was faster with set 2 ...
+        assert solved(1, 1) is None  # ... than worker 1 with set 1: too late, dropped
+        assert solved(1, 3) == 3
+        assert solved(0, 4) == 4
+        # Both finished while the solver was busy, the newer one first: the newer one is solved, the older one
+        # skipped (it would have been too late anyway).
+        assert workers[1].send(HEATMAPS, *sets[6])
+        assert workers[0].send(HEATMAPS, *sets[5])
+        time.sleep(0.3)
+        message = stage.step(2000)
+        assert message is not None
+        assert message["seq"] == 6
+        assert stage.step(300) is None
+        assert solved(1, 7) == 7
+
+        published = []
+        while (msg := listener.recv(500)) is not None:
+            published.append(msg.header["seq"])
+        assert published[-5:] == [2, 3, 4, 6, 7]  # capture order, the late ones never sent
+        payload = stage.payload()
+        drops = payload["input_drops"]["heatmaps"]
+        assert drops.get("stale", 0) + drops.get("busy", 0) == 2, drops
+        assert drops["stale"] >= 1, drops
+        assert payload["drops"] >= 2
+        # The count reaches the API's board (and so /metrics' crosspose_input_drops_total).
+        board = StatusBoard(["cam1"], stages=["solver"])
+        board.update("solver", payload)
+        assert board.input_drops()["solver"]["heatmaps"]["stale"] == drops["stale"]
+    finally:
+        listener.close()
+        for worker in workers:
+            worker.close()
+        stage.close()
+
+
+def test_a_set_stamped_from_the_future_does_not_hold_back_the_stream(config: Config) -> None:
+    stage = SolverStage(config)
+    worker = Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4)
+    now = time.monotonic_ns()
+    try:
+        deadline = time.monotonic() + 10
+        while not worker.wait_for_subscriber(0.02):
+            stage.step(0)
+            assert time.monotonic() < deadline
+        assert worker.send(HEATMAPS, *_heatmaps(config, 0, now + 3600 * 10**9))  # an hour ahead
+        assert stage.step(2000) is None
+        assert worker.send(HEATMAPS, *_heatmaps(config, 1, now - 10**9))
+        message = stage.step(2000)
+        assert message is not None
+        assert message["seq"] == 1
+        assert stage.payload()["input_drops"]["heatmaps"] == {"future": 1}
+    finally:
+        worker.close()
+        stage.close()
