@@ -14,15 +14,19 @@ difference on top of their error. Then ``crosspose model evaluate``'s 2D detecti
 ``--start``: on, see crosspose.evaluation) from the fused run's heatmaps.
 
 ``--model A.onnx B.onnx`` compares exported networks (e.g. untrained vs trained fusion): one fused row
-and one 2D table each; the raw row (the backbone alone) is the same for all.
+and one 2D table each; the raw row (the backbone alone) is the same for all. ``--runtime`` and
+``--precision`` run them on another inference runtime (default ONNX Runtime f32; ``auto`` is what the
+service picks on this host): run it once per runtime to compare a runtime's accuracy with f32's.
 
 Usage: python benchmarks/evaluate.py [--frames N] [--start S] [--device cpu] [--model A.onnx ...]
+       [--runtime onnxruntime|openvino|auto] [--precision f32|bf16|auto]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +39,7 @@ from crosspose.geometry import CameraRig
 from crosspose.inference.pipeline import FramePipeline
 from crosspose.io import read_multiview, read_trc
 from crosspose.io.videos import SyncedVideos, video_files
-from crosspose.reconstruct import default_network, solve_sequence
+from crosspose.reconstruct import solve_sequence
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 from crosspose.solver import Solver, use_one_thread
 from reconstruct import CALIBRATION, POSE, TRC, bone_std, jitter, pose2sim_as_h36m
@@ -63,6 +67,21 @@ def run_videos(rig: CameraRig, network: Any, frames: int,
     return np.stack(joints), predictions, wall
 
 
+def open_network_on(args: argparse.Namespace, cameras: int, model: Path | None = None) -> Any:
+    """The exported network (``model``, default the cached export) on ``args.runtime`` / ``.precision`` /
+    ``.device``, as the service's ``inference`` section would open it (threads: the runtime's default)."""
+    from pydantic import TypeAdapter
+
+    from crosspose.config.settings import InferenceConfig
+    from crosspose.inference.runtimes import open_network
+
+    section: dict[str, Any] = {"runtime": args.runtime, "precision": args.precision}
+    if args.runtime != "openvino":
+        section["device"] = args.device
+    settings = TypeAdapter(InferenceConfig).validate_python(section)
+    return open_network(settings, path=model, num_cameras=cameras)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,6 +90,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or tensorrt")
     parser.add_argument("--model", nargs="+", default=None,
                         help="exported .onnx file(s) to compare (default: the cached export)")
+    parser.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "openvino", "auto"],
+                        help="inference runtime (auto: the service's choice on this host)")
+    parser.add_argument("--precision", default="f32", choices=["f32", "bf16", "auto"])
     args = parser.parse_args()
     use_one_thread()
 
@@ -81,11 +103,9 @@ def main() -> None:
     n = min(args.frames, trc.num_frames)
     reference = pose2sim_as_h36m(trc.markers, trc.frames[:n])
     if args.model:
-        from pathlib import Path
-
-        networks = {Path(m).stem: default_network(args.device, len(rig), Path(m)) for m in args.model}
+        networks = {Path(m).stem: open_network_on(args, len(rig), Path(m)) for m in args.model}
     else:
-        networks = {"cached": default_network(args.device, len(rig))}
+        networks = {"cached": open_network_on(args, len(rig))}
     fused_runs = {name: run_videos(rig, net, n, fused=True) for name, net in networks.items()}
     network = next(iter(networks.values()))
     raw, _, raw_wall = run_videos(rig, network, n, fused=False)

@@ -12,8 +12,13 @@ share of joints two or more views support (the solver's "views"), how far apart 
 views of a frame set are (0: the same moment in every view), the share of messages each
 subscriber received, and every drop counter the service exposes (/metrics).
 
+``--baseline`` runs the configuration before issue 18 (ONNX Runtime f32, one inference worker with one
+thread) and the current default (``inference.runtime auto``, ``workers auto``) in turn on the same studio,
+``--rounds`` times each, one row per run (sets/s, p50/p99, the inference and solve stages, the share of
+sets solved cold, the load average), then the medians and their ratio, naming the CPU and its flags.
+
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
-       [--duration 20] [--subscribers 1]
+       [--duration 20] [--subscribers 1] [--baseline [--rounds 2]]
 """
 
 from __future__ import annotations
@@ -22,20 +27,25 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
+from pydantic import TypeAdapter
 
 from crosspose.config import Config
+from crosspose.config.settings import InferenceConfig
 from crosspose.runtime.demo import pose2sim_config, synthetic_config
 from crosspose.runtime.service import make_supervisor
+from crosspose.runtime.supervisor import Supervisor
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -64,7 +74,7 @@ async def subscribe(url: str, duration: float, out: list[dict[str, Any]]) -> Non
     for now, raw in await received_for(url, duration):
         m = json.loads(raw)
         out.append({"seq": m["seq"], "capture": m["t_capture_ns"], "recv": now, "lat": m["latency_ms"],
-                    "views": m["views"]})
+                    "views": m["views"], "mode": m.get("mode")})
 
 
 async def clients(url: str, n: int, duration: float) -> list[list[dict[str, Any]]]:
@@ -108,6 +118,14 @@ def running_service(config: Config, workdir: Path, port_timeout: float = 120.0,
                     ready_timeout: float = 180.0) -> Iterator[str]:
     """The whole service under its supervisor; yields the API's base URL once ready, stops it after.
     Shared by the pipeline, recording and VMC benchmarks."""
+    with supervised_service(config, workdir, port_timeout, ready_timeout) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def supervised_service(config: Config, workdir: Path, port_timeout: float = 120.0,
+                       ready_timeout: float = 180.0) -> Iterator[tuple[str, Supervisor]]:
+    """:func:`running_service`, also yielding its supervisor (the stages' process ids)."""
     port_file = workdir / "port"
     sup = make_supervisor(config, str(port_file))
     thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
@@ -121,7 +139,7 @@ def running_service(config: Config, workdir: Path, port_timeout: float = 120.0,
         base = f"http://127.0.0.1:{int(port_file.read_text())}"
         if not wait_ready(base, ready_timeout):
             raise SystemExit(f"service not ready: {httpx.get(f'{base}/api/v1/ready').text}")
-        yield base
+        yield base, sup
     finally:
         sup.request_stop()
         thread.join(60)
@@ -141,7 +159,11 @@ def add_studio_arguments(parser: argparse.ArgumentParser, cameras: int, fps: flo
         "measures transport, sync and solver, not the renderer)",
     )
     parser.add_argument("--inference-threads", type=int, default=None,
-                        help="ONNX Runtime threads of the inference stage (default: the config's)")
+                        help="threads of each inference worker (default: the config's)")
+    parser.add_argument("--inference-workers", type=int, default=None,
+                        help="inference worker processes (default: the config's, auto)")
+    parser.add_argument("--inference-runtime", default=None, choices=["onnxruntime", "openvino", "auto"],
+                        help="inference runtime (default: the config's, auto)")
 
 
 def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
@@ -152,55 +174,127 @@ def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
         )
     else:
         config = pose2sim_config(workdir, "127.0.0.1", 0)
-    if args.inference_threads is not None:
-        config.inference.threads = args.inference_threads
-    return config
+    section = config.inference.model_dump(exclude_unset=True)
+    if args.inference_runtime is not None:
+        section = {**section, "runtime": args.inference_runtime}
+        section.pop("device", None)
+    for key, value in (("threads", args.inference_threads), ("workers", args.inference_workers)):
+        if value is not None:
+            section[key] = value
+    return config.model_copy(update={"inference": TypeAdapter(InferenceConfig).validate_python(section)})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_studio_arguments(parser, cameras=8, fps=60.0)
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
-    parser.add_argument("--subscribers", type=int, default=1)
-    args = parser.parse_args()
+@dataclass
+class Run:
+    """What one service run measured (``label``: which configuration, in words)."""
 
-    with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
-        wd = Path(tmp)
-        config = studio_config(args, wd)
-        with running_service(config, wd) as base:
-            time.sleep(args.warmup)
-            metrics_before = httpx.get(f"{base}/metrics").text
-            spreads: list[float] = []
-            spread_thread = threading.Thread(
-                target=view_spread, args=(config.bus.framesets_endpoint, args.duration, spreads), daemon=True
-            )
-            spread_thread.start()
-            results = asyncio.run(
-                clients(base.replace("http", "ws") + "/ws/skeletons", args.subscribers, args.duration)
-            )
-            spread_thread.join(args.duration + 5)
-            metrics_after = httpx.get(f"{base}/metrics").text
-            cameras = httpx.get(f"{base}/api/v1/cameras").json()
+    label: str
+    provider: str
+    results: list[list[dict[str, Any]]]
+    duration: float
+    spreads: list[float]
+    cameras: Any
+    metrics_before: str
+    metrics_after: str
+    load: tuple[float, float]
+    cpu: dict[str, float]  # cores each stage used while measured (grabbers summed)
 
-    first = results[0]
-    seqs = sorted({m["seq"] for r in results for m in r})
-    produced = len(seqs)
-    rate = produced / args.duration
-    latency = [(m["recv"] - m["capture"]) / 1e6 for m in first]
+    @property
+    def first(self) -> list[dict[str, Any]]:
+        return self.results[0]
+
+    @property
+    def rate(self) -> float:
+        return len({m["seq"] for r in self.results for m in r}) / self.duration
+
+    def latency(self, q: float) -> float:
+        return percentile([(m["recv"] - m["capture"]) / 1e6 for m in self.first], q)
+
+    def cold_share(self) -> float:
+        """The share of skeletons the solver searched cold (not tracked from the previous pose)."""
+        return statistics.mean(m["mode"] == "cold" for m in self.first) if self.first else float("nan")
+
+    def stage_ms(self, stage: str) -> float:
+        vals = [m["lat"].get(stage) for m in self.first if m["lat"].get(stage) is not None]
+        return statistics.median(vals) if vals else float("nan")
+
+
+def measure(config: Config, label: str, args: argparse.Namespace) -> Run:
+    """Start the service of ``config``, wait ``args.warmup`` s after ready, listen ``args.duration`` s."""
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp, \
+            supervised_service(config, Path(tmp)) as (base, supervisor):
+        time.sleep(args.warmup)
+        provider = httpx.get(f"{base}/api/v1/ready").json().get("provider") or "?"
+        metrics_before = httpx.get(f"{base}/metrics").text
+        cpu_before, t_before = cpu_seconds(supervisor), time.monotonic()
+        spreads: list[float] = []
+        spread_thread = threading.Thread(
+            target=view_spread, args=(config.bus.framesets_endpoint, args.duration, spreads), daemon=True
+        )
+        spread_thread.start()
+        results = asyncio.run(
+            clients(base.replace("http", "ws") + "/ws/skeletons", args.subscribers, args.duration)
+        )
+        spread_thread.join(args.duration + 5)
+        cpu_after, t_after = cpu_seconds(supervisor), time.monotonic()
+        metrics_after = httpx.get(f"{base}/metrics").text
+        cameras = httpx.get(f"{base}/api/v1/cameras").json()
+    span = t_after - t_before
+    cpu = {stage: (cpu_after[stage] - cpu_before.get(stage, 0.0)) / span for stage in cpu_after}
+    return Run(label, provider, results, args.duration, spreads, cameras, metrics_before, metrics_after,
+               (load_before, os.getloadavg()[0]), cpu)
+
+
+def cpu_seconds(supervisor: Supervisor) -> dict[str, float]:
+    """CPU seconds (user + system) each stage's process has used so far, the grabbers summed as
+    ``grabbers`` (Linux ``/proc/<pid>/stat``; a stage without a process is left out)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for stage, pid in supervisor.pids().items():
+        if pid is None:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "grabbers" if stage.startswith("grabber.") else stage
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_summary(cpu: dict[str, float]) -> str:
+    """``inference 1.32 (0.66 + 0.66), solver 0.30, …`` in cores, the busiest first."""
+    workers = {s: v for s, v in cpu.items() if s == "inference" or s.startswith("inference.")}
+    parts = {"inference": sum(workers.values()),
+             **{s: v for s, v in cpu.items() if s not in workers}}
+    text = []
+    for stage, cores in sorted(parts.items(), key=lambda kv: -kv[1]):
+        each = f" ({' + '.join(f'{v:.2f}' for v in workers.values())})" if stage == "inference" and \
+            len(workers) > 1 else ""
+        text.append(f"{stage} {cores:.2f}{each}")
+    return f"{sum(cpu.values()):.2f} cores: " + ", ".join(text)
+
+
+def print_run(run: Run, args: argparse.Namespace, config: Config) -> None:
+    """The single run's full table, its cameras and every drop counter."""
+    first = run.first
+    produced = len({m["seq"] for r in run.results for m in r})
     print(
         f"# pipeline benchmark: studio {args.studio}, {len(config.cameras)} cameras, "
-        f"backend {config.inference.backend}, {args.duration:.0f} s measured, "
+        f"backend {config.inference.backend} ({run.provider}), {args.duration:.0f} s measured, "
         f"{args.subscribers} subscriber(s)"
     )
     print("| metric | value |\n|---|---|")
-    print(f"| solved frame sets / s (received) | {rate:.1f} |")
-    print(f"| capture → websocket latency median | {percentile(latency, 50):.1f} ms |")
-    print(f"| capture → websocket latency p99 | {percentile(latency, 99):.1f} ms |")
+    print(f"| solved frame sets / s (received) | {run.rate:.1f} |")
+    print(f"| capture → websocket latency median | {run.latency(50):.1f} ms |")
+    print(f"| capture → websocket latency p99 | {run.latency(99):.1f} ms |")
     for stage in ("sync", "inference", "solve", "total"):
-        vals = [m["lat"].get(stage) for m in first if m["lat"].get(stage) is not None]
-        if vals:
-            print(f"| stage {stage} median (server) | {statistics.median(vals):.1f} ms |")
-    shares = [len(r) / max(produced, 1) for r in results]
+        if first and run.stage_ms(stage) == run.stage_ms(stage):
+            print(f"| stage {stage} median (server) | {run.stage_ms(stage):.1f} ms |")
+    print(f"| solved cold (not tracked) | {100 * run.cold_share():.1f} % |")
+    print(f"| CPU of the service while measured | {cpu_summary(run.cpu)} |")
+    shares = [len(r) / max(produced, 1) for r in run.results]
     print(
         f"| subscribers receiving ≥ 95% of messages | {sum(s >= 0.95 for s in shares)}/{len(shares)} "
         f"(min {100 * min(shares):.1f}%) |"
@@ -211,21 +305,98 @@ def main() -> None:
         # The solver's own measure of a usable joint: two or more views agree on it.
         supported = statistics.mean(statistics.mean(v >= 2 for v in m["views"]) for m in first)
         print(f"| joints with ≥ 2 supporting views | {100 * supported:.1f} % |")
-    if spreads:
+    if run.spreads:
         # Do the views of a set show the same moment? (They did not before the shared replay timeline.)
-        print(f"| views' device-time spread per set, median / max | {percentile(spreads, 50):.1f} / "
-              f"{max(spreads):.1f} ms |")
-    print("\ncameras:", json.dumps(cameras))
-    print("\ndrop counters (/metrics, before → after):")
+        print(f"| views' device-time spread per set, median / max | {percentile(run.spreads, 50):.1f} / "
+              f"{max(run.spreads):.1f} ms |")
+    print("\ncameras:", json.dumps(run.cameras))
+    print_drops(run)
+
+
+def print_drops(run: Run) -> None:
+    """Every drop counter of /metrics that moved during the run, before → after."""
+    print(f"\ndrop counters (/metrics, before → after) of {run.label}:")
     before = {
         ln.rsplit(" ", 1)[0]: ln.rsplit(" ", 1)[1]
-        for ln in metrics_before.splitlines()
+        for ln in run.metrics_before.splitlines()
         if ln and not ln.startswith("#")
     }
-    for line in metrics_after.splitlines():
+    for line in run.metrics_after.splitlines():
         if line and not line.startswith("#") and "drop" in line:
             key, value = line.rsplit(" ", 1)
-            print(f"  {key}: {before.get(key, '0')} → {value}")
+            if before.get(key, "0") != value:
+                print(f"  {key}: {before.get(key, '0')} → {value}")
+
+
+def baseline_config(config: Config) -> Config:
+    """The configuration before issue 18: ONNX Runtime f32, one inference worker with one thread."""
+    from crosspose.config.settings import OnnxRuntimeInference
+
+    shared = config.inference.model_dump(include={"model", "heatmaps", "backend"})
+    inference = OnnxRuntimeInference(device="cpu", precision="f32", workers=1, threads=1, **shared)
+    return config.model_copy(update={"inference": inference})
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``--baseline``: the previous configuration and the new default in turn, ``args.rounds`` rounds, one
+    row per run, then the medians of each and their ratio."""
+    from crosspose.inference.runtimes.auto import host_cpu
+    from crosspose.runtime.workers import host_cores, worker_count
+
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
+        default = studio_config(args, Path(tmp))
+        configs = {"baseline": baseline_config(default), "default": default}
+        for round_ in range(args.rounds):
+            for label, config in configs.items():
+                print(f"round {round_ + 1}/{args.rounds}: {label} …", flush=True)
+                runs.append(measure(config, label, args))
+    print(f"\n# pipeline benchmark, --baseline: studio {args.studio}, {args.duration:.0f} s measured per run "
+          f"after {args.warmup:.0f} s, runs in turn")
+    print(f"CPU: {host_cpu().describe()}, {host_cores()} cores; inference.workers auto = "
+          f"{worker_count(default)} here\n")
+    print("| run | configuration | runtime (as /ready reports it) | solved sets/s | latency p50 / p99 | "
+          "stages inference / solve (median) | solved cold | load average before → after |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for i, run in enumerate(runs):
+        print(f"| {i + 1} | {run.label} | {run.provider} | {run.rate:.1f} | {run.latency(50):.0f} / "
+              f"{run.latency(99):.0f} ms | {run.stage_ms('inference'):.0f} / {run.stage_ms('solve'):.0f} "
+              f"ms | {100 * run.cold_share():.0f} % | {run.load[0]:.1f} → {run.load[1]:.1f} |")
+    summary = {}
+    for label in configs:
+        mine = [r for r in runs if r.label == label]
+        summary[label] = (statistics.median(r.rate for r in mine),
+                          statistics.median(r.latency(50) for r in mine),
+                          statistics.median(r.latency(99) for r in mine))
+    (b_rate, b_p50, b_p99), (n_rate, n_p50, n_p99) = summary["baseline"], summary["default"]
+    print(f"\nmedians over {args.rounds} rounds: baseline {b_rate:.1f} sets/s at p50 {b_p50:.0f} / p99 "
+          f"{b_p99:.0f} ms; default {n_rate:.1f} sets/s at p50 {n_p50:.0f} / p99 {n_p99:.0f} ms")
+    print(f"ratio default / baseline: throughput {n_rate / b_rate:.2f}x, p50 latency {n_p50 / b_p50:.2f}x, "
+          f"p99 latency {n_p99 / b_p99:.2f}x")
+    print("\nCPU the service used while measured (cores, per stage):")
+    for i, run in enumerate(runs):
+        print(f"  run {i + 1} ({run.label}): {cpu_summary(run.cpu)}")
+    for run in runs:
+        print_drops(run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_studio_arguments(parser, cameras=8, fps=60.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
+    parser.add_argument("--subscribers", type=int, default=1)
+    parser.add_argument("--baseline", action="store_true",
+                        help="run the previous configuration (ONNX Runtime f32, one worker, one thread) and "
+                        "the new default in turn and print both and their ratio")
+    parser.add_argument("--rounds", type=int, default=2, help="--baseline: runs of each configuration")
+    args = parser.parse_args()
+    if args.baseline:
+        compare(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
+        config = studio_config(args, Path(tmp))
+        run = measure(config, "this configuration", args)
+    print_run(run, args, config)
 
 
 if __name__ == "__main__":

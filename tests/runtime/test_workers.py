@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 
 from crosspose.api.status import StatusBoard
-from crosspose.bus import SKELETON, Publisher, Subscriber
-from crosspose.bus.schema import HEATMAPS, heatmaps_message
+from crosspose.bus import SKELETON, Message, Publisher, Subscriber
+from crosspose.bus.schema import HEATMAPS, frame_message, frameset_message, heatmaps_message
 from crosspose.calibration import load_rig
+from crosspose.capture import encode_frame
 from crosspose.config import Config
-from crosspose.core import ImageSet, backend_from_config
+from crosspose.core import ImageSet, Track, backend_from_config
 from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.inference_stage import InferenceStage
 from crosspose.runtime.solver_stage import SolverStage
 from crosspose.runtime.workers import inference_workers, with_workers, worker_count, worker_threads
+from crosspose.solver import Pose3D
 
 pytestmark = pytest.mark.timeout(120)
 PERIOD_NS = 33_000_000
@@ -137,4 +140,36 @@ def test_a_set_stamped_from_the_future_does_not_hold_back_the_stream(config: Con
         assert stage.payload()["input_drops"]["heatmaps"] == {"future": 1}
     finally:
         worker.close()
+        stage.close()
+
+
+def test_a_worker_skips_a_frame_set_older_than_what_the_solver_published(config: Config) -> None:
+    """With several workers a set can be superseded before its worker starts: the network is not run for a
+    set the solver would drop."""
+
+    stage = InferenceStage(config, worker=1)
+    now = time.monotonic_ns()
+
+    def frameset(seq: int, t_capture_ns: int) -> Message:
+        image = np.zeros((8, 8, 3), np.uint8)
+        names = [c.name for c in config.cameras]
+        encoding, buf = encode_frame(image, None)
+        frames = [frame_message(n, seq, image, t_capture_ns=t_capture_ns, t_wall_ns=time.time_ns(),
+                                t_device_ns=None, encoding=encoding, fps=30.0) for n in names]  # fmt: skip
+        header = frameset_message(seq=seq, t_ref_ns=t_capture_ns, t_emit_ns=time.monotonic_ns(),
+                                  cameras=names, present=[True] * 3, frames=frames, skew_ns=[0] * 3)
+        return Message(b"frameset.1.", header, [memoryview(buf)] * 3)
+
+    joints = np.linspace([0.0, 0.0, 0.1], [0.3, 0.2, 1.8], 17)
+    pose = Pose3D(joints=joints, confidence=np.ones(17), views=np.full(17, 3), support=np.ones((3, 17), bool),
+                  skeleton="h36m17", mode="tracked")  # fmt: skip
+    published = Track.from_pose(pose, seq=5, t_capture_ns=now - 10 * PERIOD_NS).message()
+    try:
+        assert stage._process(frameset(4, now - 11 * PERIOD_NS)) is not None  # nothing published yet
+        stage._feedback(Message(b"track.", *published))
+        assert stage.published_ns == now - 10 * PERIOD_NS
+        assert stage._process(frameset(4, now - 11 * PERIOD_NS)) is None
+        assert stage.input_drops()["frameset"] == {"stale": 1}
+        assert stage._process(frameset(6, now - 9 * PERIOD_NS)) is not None
+    finally:
         stage.close()

@@ -57,6 +57,7 @@ from crosspose.core import (
 )
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.solver_stage import FUTURE_NS
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
 from crosspose.runtime.workers import worker_count, worker_threads
 
@@ -119,6 +120,9 @@ class InferenceStage:
         self.last_error: str | None = None
         self.warnings = WarningLimiter(log)
         self._last_track: Track | None = None
+        # The newest capture time the solver has published (from its tracks): an older frame set would only
+        # be dropped there, after the network ran for nothing (several workers; crosspose.runtime.workers).
+        self.published_ns: int | None = None
         # The workers share the preview rate: each sends every ``workers``-th preview.
         hz = config.api.preview_hz
         self._preview_every_ns = int(self.workers * 1e9 / hz) if hz > 0 else 0
@@ -191,6 +195,9 @@ class InferenceStage:
             self._warn(f"track {track.id} not used: {err}", f"track layout: {err}")
             return
         self._last_track = track
+        t = track.t_capture_ns
+        if t is not None and t <= time.monotonic_ns() + FUTURE_NS and t > (self.published_ns or -1):
+            self.published_ns = t
 
     def _warn(self, text: str, key: str) -> None:
         """Log a problem once, then at most every 10 s while it repeats, also when problems alternate
@@ -219,6 +226,9 @@ class InferenceStage:
             return None
         try:
             parse_frameset(header, msg.buffers, cameras=self.names)
+            if self.published_ns is not None and capture_time_ns(header) <= self.published_ns:
+                self.drops.count("frameset", "stale")  # another worker's newer set is out already
+                return None
             images = ImageSet.from_frameset(header, msg.buffers)
             out = self.heatmap_step.run(images)
         except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as err:
