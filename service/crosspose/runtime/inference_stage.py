@@ -57,9 +57,8 @@ from crosspose.core import (
 )
 from crosspose.geometry import CameraRig
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.solver_stage import FUTURE_NS
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
-from crosspose.runtime.workers import worker_count, worker_threads
+from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +297,8 @@ class InferenceStage:
         return {
             "fps": round(self.rate.rate(), 2),
             "processed": self.processed,
-            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale,
+            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale
+            + self.drops.get("frameset", "stale"),
             "stale": self.stale,
             "input_drops": self.input_drops(),
             "provider": None if backend is None else backend.provider,

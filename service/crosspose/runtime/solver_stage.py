@@ -5,8 +5,9 @@ Latest frame set wins: when heatmaps queue up, the newest by capture time is sol
 skipped and counted as drops (``busy``). The skeleton stream is in capture order: with several inference
 workers (all connected to the heatmaps endpoint this stage binds) a set whose heatmaps arrive after a
 newer set was published is dropped and counted (``stale``), never sent, and so is one stamped more than
-:data:`FUTURE_NS` ahead of this host's clock (``future``: it would hold back every real set). The solver
-keeps its tracking state across frames; it resets when the performer is lost for long.
+:data:`~crosspose.runtime.workers.FUTURE_NS` ahead of this host's clock (``future``: it would hold back
+every real set). The solver keeps its tracking state across frames; it resets when the performer is lost
+for long.
 
 Heatmaps are checked by the schema's parser (the configured cameras, the solver's joint count,
 finite values) before they are solved; what fails is dropped and counted by reason in the
@@ -44,13 +45,10 @@ from crosspose.config import Config
 from crosspose.core import PoseStep
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.stage import run_until_stopped
+from crosspose.runtime.workers import FUTURE_NS
 from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
-
-#: Largest lead of a set's capture time over this host's monotonic clock still taken (ns). Capture times
-#: are on this host's clock (sync refuses frames from the future), so a set beyond it is corrupt.
-FUTURE_NS = 100_000_000
 
 
 class SolverStage:

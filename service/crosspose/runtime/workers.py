@@ -14,6 +14,10 @@ import os
 from crosspose.config import Config
 
 INFERENCE = "inference"
+#: Largest lead of a set's capture time over this host's monotonic clock that the solver and the workers
+#: believe (ns): capture times are on this host's clock (sync refuses frames from the future), so a set or
+#: track stamped beyond it is corrupt and must not hold back every real set after it.
+FUTURE_NS = 100_000_000
 
 
 def host_cores() -> int:
