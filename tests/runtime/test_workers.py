@@ -149,6 +149,9 @@ def test_a_worker_skips_a_frame_set_older_than_what_the_solver_published(config:
 
     stage = InferenceStage(config, worker=1)
     now = time.monotonic_ns()
+    # threads 0 (the default): what the backend is opened with is this worker's share of the cores.
+    assert config.inference.threads == 0
+    assert stage.config.inference.threads == stage.payload()["threads"] == worker_threads(config) >= 1
 
     def frameset(seq: int, t_capture_ns: int) -> Message:
         image = np.zeros((8, 8, 3), np.uint8)

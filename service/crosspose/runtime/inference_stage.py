@@ -94,8 +94,9 @@ class InferenceStage:
 
         self.workers = worker_count(config)
         self.threads = worker_threads(config)
-        config = config.model_copy(
-            update={"inference": config.inference.model_copy(update={"threads": self.threads})})
+        if self.threads != config.inference.threads:  # 0: this worker's share of the cores
+            config = config.model_copy(
+                update={"inference": config.inference.model_copy(update={"threads": self.threads})})
         self.config = config
         self.worker = worker
         bus = config.bus
