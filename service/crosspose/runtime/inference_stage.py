@@ -136,7 +136,8 @@ class InferenceStage:
     def _ensure_backend(self) -> None:
         if self.heatmap_step is not None or self.rig is None:
             return
-        backend = backend_from_config(self.config, self.rig)
+        # Each worker its own seed: the simulated backend's errors of two workers are not the same draws.
+        backend = backend_from_config(self.config, self.rig, seed=self.worker or 0)
         self.heatmap_step = HeatmapStep(backend, self.rig)
         log.info("inference backend %s on %s (%s, %d threads)", backend.name, backend.provider,
                  "the only worker" if self.worker is None else f"worker {self.worker} of {self.workers}",
