@@ -1,4 +1,5 @@
-"""``crosspose calibration …``: show, validate and convert calibration files (``crosspose.calibration``)."""
+"""``crosspose calibration …``: show, validate and convert calibration files (``crosspose.calibration``); the
+commands that solve a calibration (intrinsics, extrinsics, board) come from ``crosspose.cli.calibrate``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from crosspose.cli import calibrate
 from crosspose.cli.choices import CALIBRATION_FORMATS
 
 if TYPE_CHECKING:
     from crosspose.geometry import CameraRig
 
-app = typer.Typer(help="Inspect, validate and convert camera calibration files.", no_args_is_help=True)
+app = typer.Typer(help="Calibrate a studio; inspect, validate and convert camera calibration files.",
+                  no_args_is_help=True)
+app.command("intrinsics")(calibrate.intrinsics_command)
+app.command("extrinsics")(calibrate.extrinsics_command)
+app.command("board")(calibrate.board_command)
 
 _FORMATS_HELP = f"{', '.join(CALIBRATION_FORMATS)} (detected when omitted)"
 CalibrationPath = Annotated[Path, typer.Argument(help="Calibration file (or EasyMocap folder).")]
