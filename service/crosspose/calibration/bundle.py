@@ -114,7 +114,7 @@ def bundle_adjust(
         r2, cam2 = problem.residuals(R2, t2, X2)
         new = problem.cost(r2) if np.all(cam2[:, 2] > 0) else np.inf
         if new < cost:
-            done = cost - new < 1e-9 * cost
+            done = cost - new < 1e-7 * cost
             R, t, X, cost, lam = R2, t2, X2, new, max(lam / 3, 1e-9)
             if done:
                 break
@@ -145,6 +145,26 @@ def _rotations(rvecs: np.ndarray) -> np.ndarray:
     return np.stack([cv2.Rodrigues(np.asarray(r, float))[0] for r in rvecs])
 
 
+def _apply_rows(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``(M, i)`` rows ``A_m x_m`` of ``(M, i, j)`` matrices and ``(M, j)`` vectors."""
+    return np.matmul(A, x[:, :, None])[:, :, 0]
+
+
+class _Grouping:
+    """Sums of per-sighting rows by a key (the point or the camera), by one sort at set-up."""
+
+    def __init__(self, key: np.ndarray, size: int) -> None:
+        self.order = np.argsort(key, kind="stable")
+        self.keys, self.starts = np.unique(key[self.order], return_index=True)
+        self.size = size
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.size, *values.shape[1:]))
+        if self.keys.size:
+            out[self.keys] = np.add.reduceat(values[self.order], self.starts, axis=0)
+        return out
+
+
 class _Problem:
     """The normal equations of one Levenberg–Marquardt step, reduced to the cameras (Schur complement)."""
 
@@ -157,10 +177,21 @@ class _Problem:
         self.sigma = loss_scale_px
         self.index = np.full((num_points, num_cameras), -1)
         self.index[obs.point, obs.camera] = np.arange(len(obs))
+        # For each camera, the other cameras with the sightings of the points both see.
+        self._pairs = [
+            [
+                (b, (self.index[both, a], self.index[both, b]))
+                for b in range(num_cameras)
+                if (both := (self.index[:, a] >= 0) & (self.index[:, b] >= 0)).any()
+            ]
+            for a in range(num_cameras)
+        ]
+        self._by_point = _Grouping(obs.point, num_points)
+        self._by_camera = _Grouping(obs.camera, num_cameras)
 
     def residuals(self, R: np.ndarray, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(M, 2)`` weighted pixel residuals and ``(M, 3)`` points in their camera's frame."""
-        cam = np.einsum("mij,mj->mi", R[self.obs.camera], X[self.obs.point]) + t[self.obs.camera]
+        cam = _apply_rows(R[self.obs.camera], X[self.obs.point]) + t[self.obs.camera]
         proj = cam[:, :2] / cam[:, 2:3]
         return (proj - self.obs.xy) * self.scale, cam
 
@@ -181,40 +212,36 @@ class _Problem:
         dproj[:, 0, 0] = dproj[:, 1, 1] = 1 / z
         dproj[:, :, 2] = -cam[:, :2] / z[:, None] ** 2
         dproj *= self.scale[:, :, None]
-        rot = np.einsum("mij,mj->mi", R[obs.camera], X[obs.point])
+        rot = cam - t[obs.camera]
         Jc = np.concatenate([dproj @ -_skew(rot), dproj], 2)  # (M, 2, 6)
         Jp = dproj @ R[obs.camera]  # (M, 2, 3)
         wr = w[:, None] * r
-        U = np.zeros((self.c, 6, 6))
-        np.add.at(U, obs.camera, np.einsum("mki,m,mkj->mij", Jc, w, Jc))
-        V = np.zeros((self.p, 3, 3))
-        np.add.at(V, obs.point, np.einsum("mki,m,mkj->mij", Jp, w, Jp))
-        Wm = np.einsum("mki,m,mkj->mij", Jc, w, Jp)  # (M, 6, 3)
-        gc = np.zeros((self.c, 6))
-        np.add.at(gc, obs.camera, np.einsum("mki,mk->mi", Jc, wr))
-        gp = np.zeros((self.p, 3))
-        np.add.at(gp, obs.point, np.einsum("mki,mk->mi", Jp, wr))
+        wJc, wJp = Jc * w[:, None, None], Jp * w[:, None, None]
+        U = self._by_camera.sum(np.matmul(Jc.transpose(0, 2, 1), wJc))
+        V = self._by_point.sum(np.matmul(Jp.transpose(0, 2, 1), wJp))
+        Wm = np.matmul(Jc.transpose(0, 2, 1), wJp)  # (M, 6, 3)
+        gc = self._by_camera.sum(_apply_rows(Jc.transpose(0, 2, 1), wr))
+        gp = self._by_point.sum(_apply_rows(Jp.transpose(0, 2, 1), wr))
         U += lam * np.eye(6) * np.diagonal(U, axis1=1, axis2=2)[:, None, :] + 1e-9 * np.eye(6)
         V += lam * np.eye(3) * np.diagonal(V, axis1=1, axis2=2)[:, None, :] + 1e-12 * np.eye(3)
         Vinv = np.linalg.inv(V)
         Y = Wm @ Vinv[obs.point]  # (M, 6, 3)
         S = np.zeros((6 * self.c, 6 * self.c))
-        b = -gc
-        np.add.at(b, obs.camera, np.einsum("mij,mj->mi", Y, gp[obs.point]))
+        b = self._by_camera.sum(_apply_rows(Y, gp[obs.point])) - gc
         for a in range(self.c):
             S[6 * a : 6 * a + 6, 6 * a : 6 * a + 6] += U[a]
-            for a2 in range(self.c):
-                both = (self.index[:, a] >= 0) & (self.index[:, a2] >= 0)
-                ia, ib = self.index[both, a], self.index[both, a2]
-                S[6 * a : 6 * a + 6, 6 * a2 : 6 * a2 + 6] -= np.einsum("mij,mkj->ik", Y[ia], Wm[ib])
+            for a2, (ia, ib) in self._pairs[a]:
+                # the shared points' sum of Y_a W_bᵀ as one (6, 3m) × (3m, 6) product
+                ya = Y[ia].transpose(1, 0, 2).reshape(6, -1)
+                wb = Wm[ib].transpose(1, 0, 2).reshape(6, -1)
+                S[6 * a : 6 * a + 6, 6 * a2 : 6 * a2 + 6] -= ya @ wb.T
         keep = np.ones(6 * self.c, bool)
         keep[6 * fixed : 6 * fixed + 6] = False
         dc = np.zeros(6 * self.c)
         dc[keep] = np.linalg.solve(S[np.ix_(keep, keep)], b.ravel()[keep])
         dc6 = dc.reshape(self.c, 6)
-        rhs = -gp
-        np.add.at(rhs, obs.point, -np.einsum("mji,mj->mi", Wm, dc6[obs.camera]))
-        return dc6, np.einsum("pij,pj->pi", Vinv, rhs)
+        rhs = -gp - self._by_point.sum(_apply_rows(Wm.transpose(0, 2, 1), dc6[obs.camera]))
+        return dc6, _apply_rows(Vinv, rhs)
 
 
 def _apply(
