@@ -60,15 +60,21 @@ class ExtrinsicsResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _metric_scale(
-    rel: RelativeSolve, sightings: Sightings, names: list[str], scale: Scale
-) -> tuple[float, str, list[str]]:
+def _check_scale(scale: Scale, names: list[str]) -> None:
+    """Refuse a missing, doubled or malformed scale before the solve rather than after it."""
     given = [x is not None for x in (scale.board, scale.length, scale.height)]
     if sum(given) != 1:
         raise WorldError(
             "give exactly one scale: a board (--board), a measured length "
             "(--length CAMERA-CAMERA=METRES) or the performer's height (--height METRES)"
         )
+    if scale.length is not None:
+        scale_from_length(scale.length, names, np.arange(3.0 * len(names)).reshape(-1, 3))
+
+
+def _metric_scale(
+    rel: RelativeSolve, sightings: Sightings, names: list[str], scale: Scale
+) -> tuple[float, str, list[str]]:
     if scale.board is not None:
         return _board_scale(rel, sightings, scale.board)
     if scale.length is not None:
@@ -131,6 +137,9 @@ def solve_extrinsics(
         CalibrationError: the result fails validation.
     """
     names = intrinsics.names
+    _check_scale(scale, names)
+    if floor == "board" and scale.board is None:
+        raise WorldError("--floor board needs board sightings (--board)")
     rel = solve_relative(sightings, intrinsics)
     factor, scale_note, warnings = _metric_scale(rel, sightings, names, scale)
     warnings = list(rel.warnings) + warnings
@@ -141,8 +150,7 @@ def solve_extrinsics(
         forward = rel.R[0][2]  # the first camera's optical axis (solved frame)
         level = floor_from_feet(points, sightings.group, sightings.label, sightings.labels, forward)
     elif floor == "board":
-        if scale.board is None:
-            raise WorldError("--floor board needs board sightings (--board)")
+        assert scale.board is not None
         level = _board_floor(rel, sightings, scale.board, factor)
     else:
         level = Floor(Similarity(1.0, np.eye(3), np.zeros(3)), "none (the first solved camera's frame)")

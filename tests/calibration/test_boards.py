@@ -1,0 +1,132 @@
+"""Board specs, detection in rendered and warped images, and the printable board at true scale."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from crosspose.calibration.boards import (
+    BoardError,
+    BoardSpec,
+    board_pdf,
+    detect_board,
+    parse_board,
+    render_board,
+    save_board,
+)
+
+DPI = 150.0
+
+
+def test_parse_board_specs() -> None:
+    assert parse_board("checkerboard:4x7:0.06") == BoardSpec("checkerboard", 4, 7, 0.06)
+    b = parse_board("charuco:7x5:0.04:0.03:dict_4x4_50")
+    assert (b.kind, b.cols, b.rows, b.marker, b.dictionary) == ("charuco", 7, 5, 0.03, "DICT_4X4_50")
+    assert parse_board("charuco:7x5:0.04:0.03").dictionary == "DICT_5X5_100"
+    assert parse_board(str(b)) == b
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("chess:4x7:0.06", "unknown kind"),
+        ("checkerboard:4by7:0.06", "COLSxROWS"),
+        ("checkerboard:4x7:60", "metres"),
+        ("charuco:7x5:0.04:0.05", "smaller than the square"),
+        ("charuco:7x5:0.04:0.03:DICT_NOPE", "unknown aruco dictionary"),
+        ("charuco:20x20:0.04:0.03:DICT_4X4_50", "do not fit"),
+        ("checkerboard:4x7", "expected"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, says: str) -> None:
+    with pytest.raises(BoardError, match=says):
+        parse_board(spec)
+
+
+def _page(board: BoardSpec) -> np.ndarray:
+    return cv2.copyMakeBorder(render_board(board, DPI), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+
+
+def _expected(board: BoardSpec) -> np.ndarray:
+    """Corner pixels in :func:`_page`: the board frame's origin sits one square in (checkerboard) from the
+    10 mm margin; pixel edges are at half-integers."""
+    px = DPI / 0.0254
+    offset = 0.01 + (board.square if board.kind == "checkerboard" else 0.0)
+    return (board.object_points()[:, :2] + offset) * px + 40 - 0.5
+
+
+@pytest.mark.parametrize("spec", ["checkerboard:4x7:0.03", "charuco:7x5:0.03:0.022"])
+def test_rendered_board_is_detected_where_it_was_drawn(spec: str) -> None:
+    board = parse_board(spec)
+    view = detect_board(_page(board), board)
+    assert view is not None
+    assert len(view.ids) == board.num_corners
+    np.testing.assert_allclose(view.pixels, _expected(board)[view.ids], atol=0.6)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_checkerboard_corner_zero_is_the_black_corner_whichever_way_it_is_seen(turns: int) -> None:
+    board = parse_board("checkerboard:4x7:0.03")
+    page = _page(board)
+    view = detect_board(np.ascontiguousarray(np.rot90(page, turns)), board)
+    assert view is not None
+    h, w = page.shape
+    x, y = _expected(board)[0]
+    # np.rot90 turns counter-clockwise: a pixel (x, y) goes to (y, w-1-x) once, (w-1-x, h-1-y) twice ...
+    where = {1: (y, w - 1 - x), 2: (w - 1 - x, h - 1 - y), 3: (h - 1 - y, x)}[turns]
+    np.testing.assert_allclose(view.pixels[0], where, atol=0.6)
+
+
+def test_board_seen_in_perspective_is_found_to_a_fraction_of_a_pixel() -> None:
+    board = parse_board("charuco:7x5:0.04:0.03")
+    page = render_board(board, DPI)
+    px = DPI / 0.0254
+    K = np.array([[900.0, 0, 640], [0, 900, 360], [0, 0, 1]])
+    R = cv2.Rodrigues(np.array([0.4, -0.3, 0.1]))[0]
+    t = np.array([-0.15, -0.1, 0.8])
+    # page pixel → board metres (board frame = page minus margin) → image
+    A = np.array([[1 / px, 0, -0.01 + 0.5 / px], [0, 1 / px, -0.01 + 0.5 / px], [0, 0, 1]])
+    H = K @ np.column_stack([R[:, 0], R[:, 1], t]) @ A
+    blurred = cv2.GaussianBlur(page, (0, 0), 2.0)  # the page is ~4x finer than the image: no aliasing
+    image = cv2.warpPerspective(blurred, H, (1280, 720), flags=cv2.INTER_LINEAR, borderValue=255)
+    view = detect_board(image, board)
+    assert view is not None
+    assert len(view.ids) >= 20
+    truth, _ = cv2.projectPoints(board.object_points()[view.ids], cv2.Rodrigues(R)[0], t, K, None)
+    err = np.linalg.norm(view.pixels - truth.reshape(-1, 2), axis=1)
+    assert np.median(err) < 0.3
+
+
+def test_no_board_no_detection() -> None:
+    board = parse_board("checkerboard:4x7:0.03")
+    assert detect_board(np.full((480, 640), 128, np.uint8), board) is None
+
+
+def test_pdf_is_true_scale_and_png_carries_its_dpi(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    board = parse_board("checkerboard:4x7:0.06")
+    pdf = board_pdf(board)
+    assert pdf.startswith(b"%PDF-1.4")
+    assert pdf.rstrip().endswith(b"%%EOF")
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
+    assert box is not None
+    w_mm, h_mm = (float(v) / 72 * 25.4 for v in box.groups())
+    assert (w_mm, h_mm) == pytest.approx((300 + 20, 480 + 20), abs=0.01)  # 5 x 8 squares + 10 mm margins
+    stream = zlib.decompress(pdf.split(b"stream\n", 1)[1].split(b"\nendstream", 1)[0]).decode()
+    squares = [line for line in stream.splitlines() if line.endswith("re f")]
+    assert len(squares) == 20  # half of 5 x 8
+    side = float(squares[0].split()[2]) / 72 * 25.4
+    assert side == pytest.approx(60.0, abs=1e-3)
+
+    png = save_board(board, tmp_path / "board.png", dpi=100).read_bytes()
+    i = png.index(b"pHYs")
+    ppm_x, ppm_y, unit = struct.unpack(">IIB", png[i + 4:i + 13])
+    assert (ppm_x, ppm_y, unit) == (round(100 / 0.0254),) * 2 + (1,)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (round(0.5 * 100 / 0.0254), round(0.32 * 100 / 0.0254))
+    with pytest.raises(BoardError, match=r"\.pdf"):
+        save_board(board, tmp_path / "board.svg")
