@@ -164,3 +164,58 @@ def test_extrinsics_needs_one_source_and_one_scale(studio: tuple[CameraRig, Path
     result = runner.invoke(app, [*base, "--keypoints", str(root / "pose")])
     assert result.exit_code == 1
     assert "exactly one scale" in result.output
+
+
+def _board_studio(root: Path) -> tuple[CameraRig, list[str]]:
+    """Three cameras 2.5 m up around a ChArUco board (13 cm squares): frame 0 lies on the floor at the origin,
+    then the board is carried face up through the volume at varied heights and tilts. One image folder per
+    camera, frame ``i`` of each the same instant. Returns the true rig and the ``NAME=PATH`` arguments."""
+    from crosspose.geometry import Camera
+    from crosspose.geometry.rotations import look_at
+
+    board = parse_board("charuco:6x5:0.13:0.1:DICT_4X4_50")
+    dpi = 40.0
+    page = cv2.GaussianBlur(render_board(board, dpi), (0, 0), 1.0)
+    px = dpi / 0.0254
+    A = np.array([[1 / px, 0, -0.01 + 0.5 / px], [0, 1 / px, -0.01 + 0.5 / px], [0, 0, 1]])
+    K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+    cams = []
+    for i, a in enumerate((0.3, 2.3, 4.3)):
+        eye = np.array([2.6 * np.cos(a), 2.6 * np.sin(a), 2.5])
+        R, t = look_at(eye, np.array([0.0, 0.0, 0.3]))
+        cams.append(Camera(f"cam{i + 1:02d}", K, np.zeros(5), np.asarray(R), np.asarray(t), (1280, 720), {}))
+    rig = CameraRig(cams)
+    rng = np.random.default_rng(4)
+    centre = board.object_points().mean(0)
+    poses = [(np.diag([1.0, -1.0, -1.0]), np.zeros(3))]  # on the floor, face up, board x = world x
+    for _ in range(9):
+        tilt = cv2.Rodrigues(np.r_[rng.normal(0, 0.25, 2), rng.uniform(-np.pi, np.pi)])[0]
+        R = tilt @ np.diag([1.0, -1.0, -1.0])
+        poses.append((R, rng.uniform([-0.5, -0.5, 0.2], [0.5, 0.5, 1.0]) - R @ centre))
+    args = []
+    for cam in rig:
+        folder = root / cam.name
+        folder.mkdir()
+        for f, (Rb, tb) in enumerate(poses):
+            Rc, tc = cam.R @ Rb, cam.R @ tb + cam.t  # board frame → camera
+            H = K @ np.column_stack([Rc[:, 0], Rc[:, 1], tc]) @ A
+            image = cv2.warpPerspective(page, H, (1280, 720), flags=cv2.INTER_LINEAR, borderValue=128)
+            cv2.imwrite(str(folder / f"{f:03d}.png"), image)
+        args.append(f"{cam.name}={folder}")
+    return rig, args
+
+
+def test_extrinsics_from_board_views_end_to_end(tmp_path: Path) -> None:
+    truth, args = _board_studio(tmp_path)
+    intrinsics = CameraRig([c.replace(R=np.eye(3), t=np.zeros(3)) for c in truth])
+    save_rig(intrinsics, tmp_path / "intrinsics.json")
+    out = tmp_path / "studio.qca.txt"
+    result = runner.invoke(app, ["calibration", "extrinsics", "--intrinsics", str(tmp_path / "intrinsics.json"),
+                                 "--board", "charuco:6x5:0.13:0.1:DICT_4X4_50", "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    assert "scale from the board's 130 mm squares" in result.output
+    rig = load_rig(out)
+    # The board on the floor fixes scale, floor, origin and heading: the rig as it is, no fit.
+    np.testing.assert_allclose(rig.centers, truth.centers, atol=0.02)
+    for ours, true in zip(rig.R, truth.R, strict=True):
+        assert np.degrees(np.arccos(np.clip((np.trace(ours @ true.T) - 1) / 2, -1, 1))) < 0.3

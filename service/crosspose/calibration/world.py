@@ -226,8 +226,7 @@ def floor_from_feet(
     still[1:] |= speed < REST_SPEED
     still[:-1] |= speed < REST_SPEED
     sole = track @ up - lift  # (N, F) height of the floor under each point, along the legs' axis
-    with np.errstate(all="ignore"):
-        lowest = np.nanmin(np.where(np.isfinite(sole), sole, np.nan), axis=1, keepdims=True)
+    lowest = np.min(np.where(np.isfinite(sole), sole, np.inf), axis=1, keepdims=True)
     support = still & (sole - lowest < FLOOR_TOLERANCE)
     pts, heights = track[support], np.broadcast_to(lift, support.shape)[support]
     if len(pts) < 20:
