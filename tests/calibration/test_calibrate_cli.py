@@ -210,7 +210,8 @@ def test_extrinsics_from_board_views_end_to_end(tmp_path: Path) -> None:
     intrinsics = CameraRig([c.replace(R=np.eye(3), t=np.zeros(3)) for c in truth])
     save_rig(intrinsics, tmp_path / "intrinsics.json")
     out = tmp_path / "studio.qca.txt"
-    result = runner.invoke(app, ["calibration", "extrinsics", "--intrinsics", str(tmp_path / "intrinsics.json"),
+    intrinsics_file = str(tmp_path / "intrinsics.json")
+    result = runner.invoke(app, ["calibration", "extrinsics", "--intrinsics", intrinsics_file,
                                  "--board", "charuco:6x5:0.13:0.1:DICT_4X4_50", "--out", str(out), *args])
     assert result.exit_code == 0, result.output
     assert "scale from the board's 130 mm squares" in result.output
@@ -219,3 +220,22 @@ def test_extrinsics_from_board_views_end_to_end(tmp_path: Path) -> None:
     np.testing.assert_allclose(rig.centers, truth.centers, atol=0.02)
     for ours, true in zip(rig.R, truth.R, strict=True):
         assert np.degrees(np.arccos(np.clip((np.trace(ours @ true.T) - 1) / 2, -1, 1))) < 0.3
+
+
+def test_extrinsics_refines_a_bumped_camera(studio: tuple[CameraRig, Path]) -> None:
+    truth, root = studio
+    shift = np.array([0.05, 0.0, -0.05])
+    bumped = CameraRig([c.replace(t=c.t + shift) if c.name == "cam02" else c for c in truth])
+    save_rig(bumped, root / "bumped.json")
+    out = root / "refined.json"
+    base = ["calibration", "extrinsics", "--intrinsics", str(root / "bumped.json"), "--keypoints",
+            str(root / "pose"), "--refine", "cam02", "--out", str(out)]
+    result = runner.invoke(app, [*base, "--height", "1.7"])
+    assert result.exit_code != 0
+    assert "--refine keeps the rig's scale" in _unboxed(result.output)
+    result = runner.invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert "cam02 moved" in result.output
+    refined = load_rig(out)
+    np.testing.assert_allclose(refined["cam02"].center, truth["cam02"].center, atol=0.005)
+    assert refined["cam04"].allclose(truth["cam04"])

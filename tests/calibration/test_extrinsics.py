@@ -111,6 +111,24 @@ def test_a_performer_who_stays_put_is_refused(truth: CameraRig, take_factory: Ta
         solve_relative(Sightings.from_keypoints(keypoints, joints), truth)
 
 
+def test_a_bumped_camera_is_refined_alone(truth: CameraRig, take: Sightings) -> None:
+    from crosspose.calibration.solve import refine_extrinsics
+
+    bump = cv2.Rodrigues(np.array([0.03, -0.04, 0.02]))[0]  # ~3°
+    shift = np.array([0.1, -0.05, 0.08])
+    moved = truth["cam_1"].replace(R=bump @ truth["cam_1"].R, t=truth["cam_1"].t + shift)
+    bumped = CameraRig([moved if c.name == "cam_1" else c for c in truth])
+    result = refine_extrinsics(bumped, take, "cam_1")
+    np.testing.assert_allclose(result.rig["cam_1"].center, truth["cam_1"].center, atol=0.005)
+    rot = result.rig["cam_1"].R @ truth["cam_1"].R.T
+    assert np.degrees(np.arccos(np.clip((np.trace(rot) - 1) / 2, -1, 1))) < 0.05
+    for name in ("cam_2", "cam_10", "left"):  # the others and their world are kept exactly
+        assert result.rig[name].allclose(truth[name])
+    assert result.report["refined"]["rotation_deg"] == pytest.approx(3.1, abs=0.3)  # type: ignore[index]
+    with pytest.raises(ExtrinsicsError, match="no camera 'cam_7' to refine"):
+        refine_extrinsics(bumped, take, "cam_7")
+
+
 def test_scale_must_be_given_once(truth: CameraRig, take: Sightings) -> None:
     with pytest.raises(WorldError, match="exactly one scale"):
         solve_extrinsics(truth, take, Scale(), "feet")
@@ -183,3 +201,24 @@ def test_pose2sim_first_20_frames_are_refused(studio: CameraRig) -> None:
     sightings = keypoint_sightings(assets.extract_tree(*KEYPOINTS), studio, "openpose-body25b", max_frames=20)
     with pytest.raises(ExtrinsicsError, match="too little motion"):
         solve_relative(sightings, studio)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_our_network_sees_the_performer_where_openpose_does(studio: CameraRig) -> None:
+    """``--person``'s sightings: the real videos through the detector and our 2D network, view by view
+    (eager torch, 6 frames), land on the OpenPose keypoints of the same joints."""
+    from crosspose.calibration.sources import keypoint_sightings, person_sightings
+    from crosspose.inference.runtimes.torch import TorchRunner
+    from crosspose.nets.export import build_fusion_network
+
+    for c in range(1, 5):
+        video = assets.extract("pose2sim-0.10.49", f"Pose2Sim/Demo_SinglePerson/videos/cam{c:02d}.mp4")
+    ours = person_sightings(video.parent, studio, network=TorchRunner(build_fusion_network()), max_frames=6)
+    openpose = keypoint_sightings(assets.extract_tree(*KEYPOINTS), studio, "openpose-body25b", max_frames=6)
+    assert ours.seen.mean() > 0.6
+    pairs = (("l_knee", "LKnee"), ("r_hip", "RHip"), ("l_ankle", "LAnkle"), ("r_wrist", "RWrist"))
+    for mine, theirs in pairs:
+        a = ours.pixels[ours.label == ours.labels.index(mine)]
+        b = openpose.pixels[openpose.label == openpose.labels.index(theirs)]
+        assert np.nanmedian(np.linalg.norm(a - b, axis=-1)) < 20  # pixels, 1088 x 1920 frames

@@ -84,7 +84,7 @@ def bundle_adjust(
     focal: np.ndarray,
     *,
     loss_scale_px: float = 3.0,
-    fixed_camera: int = 0,
+    fixed_cameras: tuple[int, ...] = (0,),
     max_iterations: int = 100,
 ) -> BundleResult:
     """Adjust ``(C, 3)`` poses and ``(P, 3)`` points to minimise the robust reprojection error in pixels.
@@ -98,8 +98,9 @@ def bundle_adjust(
         obs: the sightings (normalized coordinates).
         focal: ``(C,)`` pixels per normalized unit (the residual's scale).
         loss_scale_px: where the soft-L1 loss turns from quadratic to linear, pixels.
-        fixed_camera: this camera's pose is held (the gauge's rotation and position); the overall scale
-            is left as it comes and set by the caller afterwards.
+        fixed_cameras: these cameras' poses are held: one holds the gauge's rotation and position (the
+            overall scale is left as it comes and set by the caller afterwards); several hold the world of
+            an existing rig while another camera is refined against it.
         max_iterations: cap on LM steps.
     """
     c, p = rvecs.shape[0], points.shape[0]
@@ -109,7 +110,7 @@ def bundle_adjust(
     lam, steps = 1e-3, 0
     while steps < max_iterations:
         steps += 1
-        dc, dp = problem.step(R, t, X, lam, fixed_camera)
+        dc, dp = problem.step(R, t, X, lam, fixed_cameras)
         R2, t2, X2 = _apply(R, t, X, dc, dp)
         r2, cam2 = problem.residuals(R2, t2, X2)
         new = problem.cost(r2) if np.all(cam2[:, 2] > 0) else np.inf
@@ -200,7 +201,7 @@ class _Problem:
         return float(self.sigma**2 * np.sum(2 * (np.sqrt(1 + s) - 1)))
 
     def step(
-        self, R: np.ndarray, t: np.ndarray, X: np.ndarray, lam: float, fixed: int
+        self, R: np.ndarray, t: np.ndarray, X: np.ndarray, lam: float, fixed: tuple[int, ...]
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(C, 6)`` camera updates (rotation ``δ`` as ``R ← exp(δ) R``, then translation) and ``(P, 3)``
         point updates of one damped Gauss–Newton step with soft-L1 (IRLS) weights."""
@@ -236,7 +237,8 @@ class _Problem:
                 wb = Wm[ib].transpose(1, 0, 2).reshape(6, -1)
                 S[6 * a : 6 * a + 6, 6 * a2 : 6 * a2 + 6] -= ya @ wb.T
         keep = np.ones(6 * self.c, bool)
-        keep[6 * fixed : 6 * fixed + 6] = False
+        for f in fixed:
+            keep[6 * f : 6 * f + 6] = False
         dc = np.zeros(6 * self.c)
         dc[keep] = np.linalg.solve(S[np.ix_(keep, keep)], b.ravel()[keep])
         dc6 = dc.reshape(self.c, 6)

@@ -170,22 +170,23 @@ def _adjust(
     use: np.ndarray,
     weight: np.ndarray,
     focal: np.ndarray,
-    reference: int,
+    fixed: tuple[int, ...],
+    rescale: bool = True,
 ) -> BundleResult:
-    """Bundle-adjust the posed cameras (finite ``rvecs``) on the sightings ``use`` ``(P, C)`` of points seen
-    by
-    two of them; returns full-size arrays (unposed cameras stay NaN)."""
+    """Bundle-adjust the posed cameras (finite ``rvecs``) but ``fixed`` on the sightings ``use`` ``(P, C)`` of
+    points seen by two of them; returns full-size arrays (unposed cameras stay NaN). With ``rescale`` the
+    result is scaled so that the furthest camera centre is at 1 (the free scale stays comparable between
+    solves); without, the fixed cameras keep the world as it is."""
     posed = np.flatnonzero(np.isfinite(rvecs[:, 0]))
     mask = use[:, posed] & np.isfinite(points[:, :1])
     mask &= mask.sum(1, keepdims=True) >= 2
     obs = _observations(norm[:, posed], mask, weight[:, posed])
     start = np.where(np.isfinite(points), points, 0.0)
-    fixed = int(np.flatnonzero(posed == reference)[0])
-    res = bundle_adjust(rvecs[posed], tvecs[posed], start, obs, focal[posed], fixed_camera=fixed)
+    held = tuple(int(np.flatnonzero(posed == f)[0]) for f in fixed)
+    res = bundle_adjust(rvecs[posed], tvecs[posed], start, obs, focal[posed], fixed_cameras=held)
     r, t = rvecs.copy(), tvecs.copy()
     r[posed], t[posed] = res.rvecs, res.tvecs
-    # The reference camera holds the gauge; keep the scale comparable between solves (largest centre at 1).
-    scale = max(np.linalg.norm(res.tvecs, axis=1).max(), 1e-12)
+    scale = max(np.linalg.norm(res.tvecs, axis=1).max(), 1e-12) if rescale else 1.0
     pts = np.where(mask.any(1, keepdims=True), res.points, np.nan) / scale
     full_res = np.full(use.shape, np.nan)
     full_res[obs.point, posed[obs.camera]] = res.residuals_px
@@ -224,7 +225,7 @@ def _initial_poses(
     in_pair = np.zeros(seen.shape, bool)
     in_pair[rows, a] = in_pair[rows, b] = True
     points = triangulate_normalized(rvecs, tvecs, _observations(norm, in_pair, weight), p)
-    res = _adjust(rvecs, tvecs, points, norm, seen, weight, focal, a)
+    res = _adjust(rvecs, tvecs, points, norm, seen, weight, focal, (a,))
     rvecs, tvecs, points = res.rvecs, res.tvecs, _drop_far(res, points_of=res.points)
     while np.isnan(rvecs).any():
         posed = np.isfinite(rvecs[:, 0])
@@ -255,7 +256,7 @@ def _initial_poses(
         rvecs[k], tvecs[k] = rvec.ravel(), tvec.ravel()
         posed[k] = True
         points = triangulate_normalized(rvecs, tvecs, _observations(norm, seen, weight), p)
-        res = _adjust(rvecs, tvecs, points, norm, seen, weight, focal, a)
+        res = _adjust(rvecs, tvecs, points, norm, seen, weight, focal, (a,))
         rvecs, tvecs, points = res.rvecs, res.tvecs, _drop_far(res, points_of=res.points)
     return rvecs, tvecs, points, a
 
@@ -282,12 +283,29 @@ def solve_relative(sightings: Sightings, intrinsics: CameraRig, rounds: int = 2)
     norm = normalized_sightings(sightings, intrinsics)
     focal = 0.5 * (intrinsics.K[:, 0, 0] + intrinsics.K[:, 1, 1])
     seen, weight = sightings.seen, sightings.weight
-    rvecs, tvecs, points, reference = _initial_poses(norm, seen, weight, focal, names)
+    rvecs, tvecs, _, reference = _initial_poses(norm, seen, weight, focal, names)
+    return _final_solve(rvecs, tvecs, norm, sightings, focal, (reference,), True, rounds, names)
+
+
+def _final_solve(
+    rvecs: np.ndarray,
+    tvecs: np.ndarray,
+    norm: np.ndarray,
+    sightings: Sightings,
+    focal: np.ndarray,
+    fixed: tuple[int, ...],
+    rescale: bool,
+    rounds: int,
+    names: list[str],
+) -> RelativeSolve:
+    """``rounds`` of triangulate → bundle-adjust → drop sightings over :data:`OUTLIER_PX`, and the result."""
+    seen, weight = sightings.seen, sightings.weight
     inliers = seen.copy()
+    p = seen.shape[0]
     res: BundleResult | None = None
     for _ in range(rounds):
-        points = triangulate_normalized(rvecs, tvecs, _observations(norm, inliers, weight), len(points))
-        res = _adjust(rvecs, tvecs, points, norm, inliers, weight, focal, reference)
+        points = triangulate_normalized(rvecs, tvecs, _observations(norm, inliers, weight), p)
+        res = _adjust(rvecs, tvecs, points, norm, inliers, weight, focal, fixed, rescale)
         rvecs, tvecs, points = res.rvecs, res.tvecs, res.points
         inliers &= ~(np.nan_to_num(res.residuals_px, nan=np.inf) > OUTLIER_PX)
         inliers[inliers.sum(1) < 2] = False
@@ -298,6 +316,50 @@ def solve_relative(sightings: Sightings, intrinsics: CameraRig, rounds: int = 2)
     R = np.stack([cv2.Rodrigues(r)[0] for r in rvecs])
     warnings = _motion_warnings(points, sightings) + _overlap_warnings(inliers, names)
     return RelativeSolve(R, tvecs, points, med, rms, inliers, warnings)
+
+
+def refine_camera(rig: CameraRig, sightings: Sightings, camera: str, rounds: int = 2) -> RelativeSolve:
+    """Re-solve one camera's pose (a bumped camera) against the others, whose poses and world (scale,
+    floor, origin) are kept: points triangulated from the others, the camera placed by PnP on them, then
+    bundle-adjusted with every other camera held.
+
+    Raises:
+        ExtrinsicsError: an unknown camera, or one that shares too little with the others (named).
+    """
+    names = rig.names
+    if camera not in names:
+        raise ExtrinsicsError(f"no camera {camera!r} to refine (cameras: {', '.join(names)})")
+    k = names.index(camera)
+    others = [c for c in range(len(names)) if c != k]
+    norm = normalized_sightings(sightings, rig)
+    focal = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
+    seen, weight = sightings.seen, sightings.weight
+    rvecs = np.stack([cv2.Rodrigues(R)[0].ravel() for R in rig.R])
+    tvecs = rig.t.astype(float).copy()
+    rvecs[k] = tvecs[k] = np.nan
+    points = triangulate_normalized(rvecs, tvecs, _observations(norm, seen, weight), seen.shape[0])
+    rows = np.flatnonzero(seen[:, k] & np.isfinite(points[:, 0]))
+    if rows.size < MIN_SHARED:
+        raise ExtrinsicsError(
+            f"camera {camera}: only {rows.size} of its sightings are of points two other cameras also see; "
+            f"at least {MIN_SHARED} are needed to refine it against them"
+        )
+    ok, rvec, tvec, inl = cv2.solvePnPRansac(
+        points[rows],
+        norm[rows, k].astype(np.float64),
+        np.eye(3),
+        None,
+        reprojectionError=PAIR_THRESHOLD_PX / focal[k],
+        iterationsCount=1000,
+        flags=cv2.SOLVEPNP_EPNP,
+    )
+    if not ok or inl is None or len(inl) < MIN_SHARED // 2:
+        raise ExtrinsicsError(
+            f"camera {camera}: could not be placed from the points the other cameras see "
+            f"({0 if inl is None else len(inl)} consistent sightings)"
+        )
+    rvecs[k], tvecs[k] = rvec.ravel(), tvec.ravel()
+    return _final_solve(rvecs, tvecs, norm, sightings, focal, tuple(others), False, rounds, names)
 
 
 def motion_ratio(points: np.ndarray, group: np.ndarray) -> float:

@@ -10,7 +10,13 @@ from typing import Literal
 import numpy as np
 
 from crosspose.calibration.boards import BoardSpec
-from crosspose.calibration.extrinsics import ExtrinsicsError, RelativeSolve, Sightings, solve_relative
+from crosspose.calibration.extrinsics import (
+    ExtrinsicsError,
+    RelativeSolve,
+    Sightings,
+    refine_camera,
+    solve_relative,
+)
 from crosspose.calibration.validation import validate_rig
 from crosspose.calibration.world import (
     Floor,
@@ -175,6 +181,18 @@ def solve_extrinsics(
             warnings.append(
                 f"camera(s) {', '.join(below)} are below the floor: the floor or up direction is likely wrong"
             )
+    return _result(rig, rel, sightings, {"scale": scale_note, "floor": level.source}, reference, warnings)
+
+
+def _result(
+    rig: CameraRig,
+    rel: RelativeSolve,
+    sightings: Sightings,
+    notes: dict[str, object],
+    reference: CameraRig | None,
+    warnings: list[str],
+) -> ExtrinsicsResult:
+    names = rig.names
     shared = rel.inliers.T.astype(int) @ rel.inliers.astype(int)
     report: dict[str, object] = {
         "cameras": {
@@ -191,8 +209,7 @@ def solve_extrinsics(
             for a in range(len(names))
             for b in range(a + 1, len(names))
         },
-        "scale": scale_note,
-        "floor": level.source,
+        **notes,
         "frames": int(np.unique(sightings.group).size),
     }
     if reference is not None:
@@ -202,4 +219,41 @@ def solve_extrinsics(
     return ExtrinsicsResult(rig, report, warnings)
 
 
-__all__ = ["ExtrinsicsError", "ExtrinsicsResult", "FloorSource", "Scale", "WorldError", "solve_extrinsics"]
+def refine_extrinsics(
+    rig: CameraRig, sightings: Sightings, camera: str, reference: CameraRig | None = None, source: str = ""
+) -> ExtrinsicsResult:
+    """Re-solve one bumped ``camera`` of ``rig`` against the others (kept as they are, with the world's
+    scale, floor and origin); the report says how far it moved.
+
+    Raises:
+        ExtrinsicsError: the camera is unknown or shares too little with the others.
+        CalibrationError: the result fails validation.
+    """
+    rel = refine_camera(rig, sightings, camera)
+    k = rig.names.index(camera)
+    R, t = rig.R.copy(), rig.t.copy()
+    R[k], t[k] = rel.R[k], rel.t[k]
+    meta = {**rig.metadata, "source": f"crosspose calibration extrinsics --refine {camera} {source}".strip()}
+    refined = rig_from_poses(rig, R, t, meta)
+    validation = validate_rig(refined)
+    validation.raise_for_errors("refined rig")
+    warnings = list(rel.warnings) + [str(w) for w in validation.warnings]
+    turn = float(np.degrees(np.arccos(np.clip((np.trace(R[k] @ rig.R[k].T) - 1) / 2, -1.0, 1.0))))
+    moved = float(np.linalg.norm(refined.centers[k] - rig.centers[k]))
+    notes: dict[str, object] = {
+        "scale": "scale kept from the rig",
+        "floor": "the rig (kept)",
+        "refined": {"camera": camera, "rotation_deg": round(turn, 3), "centre_mm": round(1000 * moved, 1)},
+    }
+    return _result(refined, rel, sightings, notes, reference, warnings)
+
+
+__all__ = [
+    "ExtrinsicsError",
+    "ExtrinsicsResult",
+    "FloorSource",
+    "Scale",
+    "WorldError",
+    "refine_extrinsics",
+    "solve_extrinsics",
+]

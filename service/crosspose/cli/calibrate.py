@@ -153,7 +153,11 @@ _HELP_FLOOR = (
 
 def extrinsics_command(
     intrinsics: Annotated[
-        Path, typer.Option("--intrinsics", help="Calibration file whose intrinsics are used.")
+        Path,
+        typer.Option(
+            "--intrinsics",
+            help="Calibration file whose intrinsics are used (with --refine: the current rig, poses too).",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help=_HELP_OUT)],
     cameras: Annotated[
@@ -203,6 +207,14 @@ def extrinsics_command(
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Keypoint confidence floor.")] = 0.5,
     step: Annotated[int, typer.Option(min=1, help="With --board: every STEP-th frame.")] = 1,
     device: Annotated[str, typer.Option(help="With --person: where the network runs.")] = "auto",
+    refine: Annotated[
+        str | None,
+        typer.Option(
+            "--refine",
+            help="Re-solve only this (bumped) camera against the others of the --intrinsics rig, which are "
+            "kept with their world's scale and floor.",
+        ),
+    ] = None,
     report: Annotated[Path | None, typer.Option("--report", help=_HELP_REPORT)] = None,
 ) -> None:
     """Camera poses from what the cameras see together (a board, or the performer), one robust bundle
@@ -217,7 +229,7 @@ def extrinsics_command(
     """
     from crosspose.calibration import CalibrationError, load_rig, load_rig_with_report, save_rig
     from crosspose.calibration.extrinsics import ExtrinsicsError
-    from crosspose.calibration.solve import Scale, solve_extrinsics
+    from crosspose.calibration.solve import Scale, refine_extrinsics, solve_extrinsics
     from crosspose.calibration.sources import board_sightings, keypoint_sightings, person_sightings
     from crosspose.calibration.world import WorldError
     from crosspose.io.openpose import KeypointsError
@@ -232,6 +244,11 @@ def extrinsics_command(
     if cameras and board is None:
         raise typer.BadParameter("NAME=PATH arguments go with --board", param_hint="CAMERAS")
     spec = _board(board) if board is not None else None
+    if refine is not None and (length is not None or height is not None or floor is not None):
+        raise typer.BadParameter(
+            "--refine keeps the rig's scale and floor: drop --length, --height and --floor",
+            param_hint="--refine",
+        )
     floor = floor or ("board" if spec is not None else "feet")
     if floor not in ("feet", "board", "none"):
         raise typer.BadParameter(f"{floor!r}: use feet, board or none", param_hint="--floor")
@@ -255,8 +272,11 @@ def extrinsics_command(
                 person, rig, max_frames=frames, min_confidence=min_confidence, device=device
             )
             source = f"--person {person.name}"
-        scale = Scale(board=spec, length=length, height=height)
-        result = solve_extrinsics(rig, sightings, scale, floor, ref, source)  # type: ignore[arg-type]
+        if refine is not None:
+            result = refine_extrinsics(rig, sightings, refine, ref, source)
+        else:
+            scale = Scale(board=spec, length=length, height=height)
+            result = solve_extrinsics(rig, sightings, scale, floor, ref, source)  # type: ignore[arg-type]
         written = save_rig(result.rig, out, fmt)
     except (ExtrinsicsError, WorldError, CalibrationError, KeypointsError) as e:
         _fail(str(e))
@@ -272,6 +292,10 @@ def extrinsics_command(
 
 def _print_extrinsics(report: dict[str, Any]) -> None:
     typer.echo(f"{report['frames']} frames; {report['scale']}; floor from {report['floor']}")
+    if "refined" in report:
+        moved = report["refined"]
+        typer.echo(f"{moved['camera']} moved {moved['rotation_deg']:.2f}° and {moved['centre_mm']:.0f} mm "
+                   "against the others")
     for name, cam in report["cameras"].items():
         x, y, z = cam["centre_m"]
         typer.echo(
