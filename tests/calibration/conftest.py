@@ -109,3 +109,9 @@ def rig_factory() -> Callable[..., CameraRig]:
 def take_factory() -> Callable[..., tuple[np.ndarray, tuple[str, ...], np.ndarray]]:
     """:func:`synthetic_take`."""
     return synthetic_take
+
+
+@pytest.fixture(scope="session")
+def body() -> dict[str, tuple[float, float, float]]:
+    """:data:`BODY`: BODY_25B joints of a performer standing at the origin."""
+    return BODY

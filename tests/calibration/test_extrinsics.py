@@ -52,7 +52,7 @@ def test_bundle_adjustment_recovers_perturbed_poses(truth: CameraRig) -> None:
     start_r = rvecs + np.r_[[0, 0, 0], rng.normal(0, 0.02, 9)].reshape(4, 3)
     start_t = truth.t + np.r_[[0, 0, 0], rng.normal(0, 0.05, 9)].reshape(4, 3)
     res = bundle_adjust(start_r, start_t, points + rng.normal(0, 0.05, points.shape), obs,
-                        truth.K[:, 0, 0], fixed_camera=0)
+                        truth.K[:, 0, 0], fixed_cameras=(0,))
     assert np.median(res.residuals_px) < 1e-3
     np.testing.assert_allclose(res.rvecs, rvecs, atol=1e-6)
     # Camera 0 holds the frame; the scale about its centre is free, so compare the centres up to it.
