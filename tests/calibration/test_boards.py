@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -107,7 +108,7 @@ def test_no_board_no_detection() -> None:
     assert detect_board(np.full((480, 640), 128, np.uint8), board) is None
 
 
-def test_pdf_is_true_scale_and_png_carries_its_dpi(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pdf_is_true_scale_and_png_carries_its_dpi(tmp_path: Path) -> None:
     board = parse_board("checkerboard:4x7:0.06")
     pdf = board_pdf(board)
     assert pdf.startswith(b"%PDF-1.4")

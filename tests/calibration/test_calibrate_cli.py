@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crosspose.calibration import load_rig, save_rig
-from crosspose.calibration.boards import parse_board, render_board
+from crosspose.calibration.boards import parse_board
 from crosspose.cli import app
 from crosspose.geometry import CameraRig
 
@@ -44,29 +44,25 @@ def test_board_command_writes_a_printable_board(tmp_path: Path) -> None:
     assert "expected charuco:COLSxROWS" in _unboxed(result.output)
 
 
-def _board_images(folder: Path, K: np.ndarray, count: int, seed: int) -> None:
+def _board_images(folder: Path, K: np.ndarray, count: int, seed: int, photograph: Callable[..., np.ndarray]
+                  ) -> None:
     """``count`` 960 × 540 photos of a printed 6 × 9 checkerboard (30 mm) at random tilts."""
     board = parse_board("checkerboard:6x9:0.03")
-    dpi = 150.0
-    page = cv2.GaussianBlur(render_board(board, dpi), (0, 0), 1.5)
-    px = dpi / 0.0254
-    offset = 0.01 + board.square  # the board frame's origin on the page
-    A = np.array([[1 / px, 0, -offset + 0.5 / px], [0, 1 / px, -offset + 0.5 / px], [0, 0, 1]])
     rng = np.random.default_rng(seed)
     folder.mkdir()
     centre = board.object_points().mean(0)
     for i in range(count):
         R = cv2.Rodrigues(rng.normal(0, 0.3, 3))[0]
         t = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.05, 0.05), 0.55]) - R @ centre
-        H = K @ np.column_stack([R[:, 0], R[:, 1], t]) @ A
-        image = cv2.warpPerspective(page, H, (960, 540), flags=cv2.INTER_LINEAR, borderValue=255)
-        cv2.imwrite(str(folder / f"view{i:02d}.png"), image)
+        cv2.imwrite(str(folder / f"view{i:02d}.png"), photograph(board, K, R, t, (960, 540)))
 
 
-def test_intrinsics_command_recovers_the_camera_and_reports(tmp_path: Path) -> None:
+def test_intrinsics_command_recovers_the_camera_and_reports(
+    tmp_path: Path, photograph: Callable[..., np.ndarray]
+) -> None:
     K = np.array([[820.0, 0, 470], [0, 820.0, 275], [0, 0, 1]])
-    _board_images(tmp_path / "a", K, 7, seed=0)
-    _board_images(tmp_path / "b", K, 7, seed=1)
+    _board_images(tmp_path / "a", K, 7, 0, photograph)
+    _board_images(tmp_path / "b", K, 7, 1, photograph)
     out, report = tmp_path / "intrinsics.toml", tmp_path / "report.json"
     result = runner.invoke(app, ["calibration", "intrinsics", "--board", "checkerboard:6x9:0.03",
                                  "--out", str(out), "--report", str(report),
@@ -166,7 +162,7 @@ def test_extrinsics_needs_one_source_and_one_scale(studio: tuple[CameraRig, Path
     assert "exactly one scale" in result.output
 
 
-def _board_studio(root: Path) -> tuple[CameraRig, list[str]]:
+def _board_studio(root: Path, photograph: Callable[..., np.ndarray]) -> tuple[CameraRig, list[str]]:
     """Three cameras 2.5 m up around a ChArUco board (13 cm squares): frame 0 lies on the floor at the origin,
     then the board is carried face up through the volume at varied heights and tilts. One image folder per
     camera, frame ``i`` of each the same instant. Returns the true rig and the ``NAME=PATH`` arguments."""
@@ -174,10 +170,6 @@ def _board_studio(root: Path) -> tuple[CameraRig, list[str]]:
     from crosspose.geometry.rotations import look_at
 
     board = parse_board("charuco:6x5:0.13:0.1:DICT_4X4_50")
-    dpi = 40.0
-    page = cv2.GaussianBlur(render_board(board, dpi), (0, 0), 1.0)
-    px = dpi / 0.0254
-    A = np.array([[1 / px, 0, -0.01 + 0.5 / px], [0, 1 / px, -0.01 + 0.5 / px], [0, 0, 1]])
     K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
     cams = []
     for i, a in enumerate((0.3, 2.3, 4.3)):
@@ -197,16 +189,17 @@ def _board_studio(root: Path) -> tuple[CameraRig, list[str]]:
         folder = root / cam.name
         folder.mkdir()
         for f, (Rb, tb) in enumerate(poses):
-            Rc, tc = cam.R @ Rb, cam.R @ tb + cam.t  # board frame → camera
-            H = K @ np.column_stack([Rc[:, 0], Rc[:, 1], tc]) @ A
-            image = cv2.warpPerspective(page, H, (1280, 720), flags=cv2.INTER_LINEAR, borderValue=128)
+            pose = (cam.R @ Rb, cam.R @ tb + cam.t)  # board frame → camera
+            image = photograph(board, K, *pose, (1280, 720), dpi=40.0, background=128)
             cv2.imwrite(str(folder / f"{f:03d}.png"), image)
         args.append(f"{cam.name}={folder}")
     return rig, args
 
 
-def test_extrinsics_from_board_views_end_to_end(tmp_path: Path) -> None:
-    truth, args = _board_studio(tmp_path)
+def test_extrinsics_from_board_views_end_to_end(
+    tmp_path: Path, photograph: Callable[..., np.ndarray]
+) -> None:
+    truth, args = _board_studio(tmp_path, photograph)
     intrinsics = CameraRig([c.replace(R=np.eye(3), t=np.zeros(3)) for c in truth])
     save_rig(intrinsics, tmp_path / "intrinsics.json")
     out = tmp_path / "studio.qca.txt"

@@ -3,6 +3,9 @@ and the Pose2Sim studio's real checkerboard images against its Qualisys calibrat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -81,7 +84,7 @@ def test_too_few_views_refused_naming_the_camera() -> None:
         calibrate_intrinsics(views, BOARD)
 
 
-def test_missing_source_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_source_named(tmp_path: Path) -> None:
     with pytest.raises(IntrinsicsError, match=r"camera cam9: .*neither an image folder nor a video"):
         find_views("cam9", tmp_path / "nope", BOARD)
     (tmp_path / "empty").mkdir()
@@ -106,3 +109,27 @@ def test_pose2sim_checkerboard_images_match_qualisys() -> None:
     focal_error = np.abs(result.K[[0, 1], [0, 1]] / reference.K[[0, 1], [0, 1]] - 1)
     assert focal_error.max() <= 0.006
     assert result.image_size == (1088, 1920)
+
+
+def test_a_board_video_gives_its_sharpest_widest_views(
+    tmp_path: Path, photograph: Callable[..., np.ndarray]
+) -> None:
+    """A video: frames searched at even steps, the views kept chosen for coverage, at most ``max_views``."""
+    board = parse_board("checkerboard:6x9:0.03")
+    K = np.array([[820.0, 0, 320], [0, 820.0, 240], [0, 0, 1]])
+    rng = np.random.default_rng(2)
+    video = tmp_path / "board.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480), isColor=False)
+    centre = board.object_points().mean(0)
+    for _ in range(24):
+        R = cv2.Rodrigues(rng.normal(0, 0.3, 3))[0]
+        t = np.array([rng.uniform(-0.12, 0.12), rng.uniform(-0.08, 0.08), 0.6]) - R @ centre
+        writer.write(photograph(board, K, R, t, (640, 480)))
+    writer.release()
+    views = find_views("cam_video", video, board, max_views=6, candidates=12)
+    assert views.looked_at == 12
+    assert views.image_size == (640, 480)
+    assert 4 <= len(views.views) <= 6
+    assert all(s.startswith("frame ") for s in views.sources)
+    result = calibrate_intrinsics(views, board)
+    np.testing.assert_allclose(result.K[[0, 1], [0, 1]], 820.0, rtol=0.02)
