@@ -103,7 +103,8 @@ class IntrinsicsResult:
         }
 
 
-def _natural(path: Path) -> tuple[object, ...]:
+def natural_key(path: Path) -> tuple[object, ...]:
+    """Sort key that puts ``view2.png`` before ``view10.png``."""
     return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(path.name))
 
 
@@ -121,7 +122,7 @@ def find_views(
     """
     path = Path(source)
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         if not files:
             raise IntrinsicsError(f"camera {camera}: {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         views, sources, size = [], [], None

@@ -13,7 +13,7 @@ import numpy as np
 
 from crosspose.calibration.boards import BoardSpec, detect_board
 from crosspose.calibration.extrinsics import ExtrinsicsError, Sightings
-from crosspose.calibration.intrinsics import IMAGE_SUFFIXES
+from crosspose.calibration.intrinsics import IMAGE_SUFFIXES, natural_key
 from crosspose.geometry import CameraRig
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,7 @@ def keypoint_sightings(
 def _frames(path: Path, step: int) -> list[np.ndarray | None]:
     """Grayscale frames of a video (every ``step``-th) or of an image folder (natural order)."""
     if path.is_dir():
-        from crosspose.calibration.intrinsics import _natural
-
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         return [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files[::step]]
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
