@@ -33,7 +33,8 @@ def heartbeat_everything(
          "frames": frames},
     )
     status.update("inference", {"fps": 30.0, "drops": 4, "detector_runs": 3, "detector_views": 7,
-                                **({"provider": provider} if provider else {})})
+                                **({"provider": provider, "runtime": "onnxruntime", "device": provider,
+                                    "precision": "f32"} if provider else {})})
     status.update("solver", {"fps": 30.0, "drops": 1, "live": {"vmc": {
         "send_delay_ms_p50": 0.25, "send_delay_ms_p99": 4.0,
         "targets": [{"target": "127.0.0.1:39539", "sent": 120, "refused": 0, "dropped": 0, "errors": 0,
@@ -85,6 +86,11 @@ def test_ready_needs_every_stage_a_provider_and_a_calibration(service: Service) 
         assert r.status_code == 200
         body = r.json()
         assert (body["ready"], body["reasons"], body["provider"]) == (True, [], "CPUExecutionProvider")
+        assert body["runtime"] == {"runtime": "onnxruntime", "device": "CPUExecutionProvider",
+                                   "precision": "f32"}
+        metrics = client.get("/metrics").text
+        assert ('crosspose_inference_runtime{device="CPUExecutionProvider",precision="f32",'
+                'runtime="onnxruntime"} 1.0') in metrics
         assert body["calibration_version"] == 1
         assert 0 <= body["skeleton_age_s"] < 2
         assert all(0 <= age < 2 for age in body["heartbeat_age_s"].values())

@@ -36,3 +36,19 @@ def test_a_workers_heartbeat_is_told_apart_from_the_only_workers() -> None:
     several = status_message("inference", {"provider": "openvino"}, worker=1)
     assert translate_status(one) == ("inference", one)
     assert translate_status(several) == ("inference.1", several)
+
+
+def test_the_runtime_device_and_precision_that_run_are_shown_once_or_each_where_workers_differ() -> None:
+    board = StatusBoard(CAMERAS, stages=STAGES)
+    assert board.runtime() is None
+    board.update("inference.0", {"runtime": "openvino", "device": "CPU",
+                                 "precision": "bf16 backbone, f32 fusion"})
+    board.update("inference.1", {"runtime": "openvino", "device": "CPU", "precision": "f32"})
+    runtime = board.ready().runtime
+    assert runtime is not None
+    assert (runtime.runtime, runtime.device, runtime.precision) == (
+        "openvino", "CPU", "bf16 backbone, f32 fusion / f32")
+    # what is not a plausible name is not shown (a forged heartbeat cannot put markup in the viewer)
+    board.update("inference.1", {"runtime": "<script>", "device": "CPU", "precision": "f32"})
+    board.update("inference.0", {"runtime": "openvino", "device": ["CPU"], "precision": "f32"})
+    assert board.runtime() is None

@@ -74,8 +74,9 @@ def test_skeleton_is_drawn_where_its_joints_project(service: FedService, browser
     diff = np.abs(drawn.astype(int) - empty.astype(int)).max(axis=2)[region]
     assert (diff > 40).mean() < 1e-3  # (anti-aliasing of a redraw varies a few pixels)
 
-    # the status bar shows the stream's rate and per-stage latency, the provider and the calibration
-    browser.wait_for("document.getElementById('st-provider').textContent === 'CPUExecutionProvider'")
+    # the status bar shows the stream's rate and per-stage latency, what runs the network and the calibration
+    browser.wait_for("document.getElementById('st-runtime').textContent === "
+                     "'onnxruntime · CPUExecutionProvider · f32'")
     assert browser.evaluate("document.getElementById('lat-inference').textContent") == "20.0"
     assert browser.evaluate("document.getElementById('lat-total').textContent") == "40.0"
     assert browser.evaluate("document.getElementById('st-calib').textContent") == "v1"

@@ -115,7 +115,9 @@ def fed_service(
                           for name, t in arrived.items()}  # fmt: skip
                 state.status.update("sync", {"fps": 20.0, "frames": frames})
                 state.status.update("solver", {"fps": 20.0})
-                state.status.update("inference", {"fps": 20.0, "provider": "CPUExecutionProvider"})
+                state.status.update("inference", {"fps": 20.0, "provider": "CPUExecutionProvider",
+                                                  "runtime": "onnxruntime", "device": "CPUExecutionProvider",
+                                                  "precision": "f32"})
                 if svc.publish_skeletons.is_set():
                     state.hub.publish(skeleton_message(seq))
 

@@ -19,7 +19,8 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_websocket_unencodable_messages_total``,
   ``crosspose_websocket_client_dropped_messages_total{client,format}``,
   ``crosspose_websocket_client_queued_messages{client,format}``
-- ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``
+- ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``,
+  ``crosspose_inference_runtime{runtime,device,precision}``
 - ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
   run on a cold start or a lost view only (from the inference workers' heartbeats, summed)
 - ``crosspose_metrics_errors_total``: families left out of a scrape because building them failed (a bug;
@@ -259,6 +260,14 @@ class ServiceCollector(Collector):
         if readiness.provider is not None:
             provider.add_metric([readiness.provider], 1.0)
         yield provider
+        runtime = GaugeMetricFamily(
+            "crosspose_inference_runtime", "Inference runtime, device and precision in use (value 1)",
+            labels=["runtime", "device", "precision"],
+        )
+        if readiness.runtime is not None:
+            runtime.add_metric([readiness.runtime.runtime, readiness.runtime.device,
+                                readiness.runtime.precision], 1.0)
+        yield runtime
 
 
 def metrics_registry(state: ServiceState) -> CollectorRegistry:

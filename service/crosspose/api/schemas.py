@@ -32,6 +32,12 @@ class Health(_Model):
                            "are enabled; the viewer greys its controls out when they are not")
 
 
+class RuntimeOut(_Model):
+    runtime: str = Field(description="Inference runtime that runs the network (onnxruntime, openvino, torch)")
+    device: str = Field(description="Its device in the runtime's words (CPUExecutionProvider, CPU, cuda)")
+    precision: str = Field(description="Arithmetic compiled: f32, bf16, or 'bf16 backbone, f32 fusion'")
+
+
 class Ready(_Model):
     ready: bool = Field(description="Every stage heartbeating, a provider reported, every camera's frames "
                         "reaching sync, skeletons published, no stage crash-looping, a calibration active")
@@ -43,6 +49,8 @@ class Ready(_Model):
     skeleton_age_s: float | None = Field(description="Seconds since the last skeleton was published (null: "
                                          "none yet)")
     calibration_version: int | None = Field(description="Active calibration version (null: none)")
+    runtime: RuntimeOut | None = Field(default=None, description="What really runs the network, as the "
+                                       "inference workers report it (null: none reported yet)")
 
 
 class CameraOut(_Model):

@@ -131,5 +131,6 @@ class ServiceState:
             provider=report.provider,
             heartbeat_age_s=report.heartbeat_age_s,
             skeleton_age_s=age,
+            runtime=report.runtime,
             calibration_version=active.version if active is not None else None,
         )

@@ -51,6 +51,9 @@ MAX_COUNT = 2**53
 #: Largest magnitude believed of any other number (rates, ages, skews).
 MAX_VALUE = 1e12
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: What a runtime, device or precision may read as (``openvino``, ``CPUExecutionProvider``, ``cuda:0``,
+#: ``bf16 backbone, f32 fusion``): anything else a heartbeat says there is not shown.
+_WORD = re.compile(r"^[A-Za-z0-9_.:, -]{1,64}$")
 MAX_SUPERVISED = 256
 
 
@@ -140,6 +143,18 @@ class Readiness:
     heartbeat_age_s: dict[str, float | None]
     skeleton_age_s: float | None = None
     calibration_version: int | None = None
+    runtime: InferenceRuntime | None = None
+
+
+@dataclass(frozen=True)
+class InferenceRuntime:
+    """What runs the network, as the inference workers report it: the registry's ``runtime`` name, its
+    ``device`` in the runtime's own words and the ``precision`` compiled; each joined by `` / `` where the
+    workers differ (one restarted on another runtime shows)."""
+
+    runtime: str
+    device: str
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -220,6 +235,22 @@ class StatusBoard:
         value = entry[1].get("provider") if entry else None
         return value[:200] if isinstance(value, str) else None
 
+    def runtime(self) -> InferenceRuntime | None:
+        """The runtime, device and precision the inference workers last reported (None before any did)."""
+        snapshot = self.snapshot()
+        fields: dict[str, list[str]] = {"runtime": [], "device": [], "precision": []}
+        for stage in self.inference_stages():
+            entry = snapshot.get(stage)
+            if entry is None:
+                continue
+            values = {k: entry[1].get(k) for k in fields}
+            if all(isinstance(v, str) and _WORD.match(v) for v in values.values()):
+                for key, value in values.items():
+                    fields[key].append(value)
+        if not fields["runtime"]:
+            return None
+        return InferenceRuntime(**{k: " / ".join(dict.fromkeys(v)) for k, v in fields.items()})
+
     def provider(self) -> str | None:
         """The ONNX Runtime provider (or runtime) the inference workers last reported: the one they all
         run, or each different one joined by `` / `` (a worker restarted on another runtime shows)."""
@@ -277,7 +308,7 @@ class StatusBoard:
                 reasons.append(f"{stage}: has not reported its ONNX Runtime provider")
         reasons += self._camera_reasons(now_ns, ages)
         reasons += self._restart_reasons(now_ns)
-        return Readiness(not reasons, reasons, provider, ages)
+        return Readiness(not reasons, reasons, provider, ages, runtime=self.runtime())
 
     def _camera_reasons(self, now_ns: int, ages: Mapping[str, float | None]) -> list[str]:
         """Cameras not up while sync is alive (a dead sync is its own reason), unless their grabber's

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 import crosspose
 from crosspose.api.routes import StateDep
-from crosspose.api.schemas import CameraOut, Cameras, Health, Ready, Writes
+from crosspose.api.schemas import CameraOut, Cameras, Health, Ready, RuntimeOut, Writes
 from crosspose.api.state import WRITES_DISABLED, WRITES_HOW_TO
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
@@ -40,6 +42,7 @@ def ready(state: StateDep) -> JSONResponse:
         heartbeat_age_s=report.heartbeat_age_s,
         skeleton_age_s=report.skeleton_age_s,
         calibration_version=report.calibration_version,
+        runtime=None if report.runtime is None else RuntimeOut(**dataclasses.asdict(report.runtime)),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 

@@ -77,7 +77,9 @@ async function pollReady() {
   try {
     const { body } = await getJSON("/api/v1/ready");
     if (body) {
-      $("st-provider").textContent = body.provider || "–";
+      const rt = body.runtime;
+      $("st-runtime").textContent = rt ? `${rt.runtime} · ${rt.device} · ${rt.precision}` : "–";
+      $("st-runtime").title = body.provider ? `provider: ${body.provider}` : "";
       $("st-calib").textContent = body.calibration_version == null ? "none" : `v${body.calibration_version}`;
       setBadge($("st-ready"), body.ready ? "ready" : "not ready", body.ready ? "on" : "off");
       $("st-ready").title = body.reasons.join("\n");
