@@ -243,10 +243,11 @@ class StatusBoard:
             entry = snapshot.get(stage)
             if entry is None:
                 continue
-            values = {k: entry[1].get(k) for k in fields}
-            if all(isinstance(v, str) and _WORD.match(v) for v in values.values()):
-                for key, value in values.items():
-                    fields[key].append(value)
+            values = [entry[1].get(k) for k in fields]
+            words = [v for v in values if isinstance(v, str) and _WORD.match(v)]
+            if len(words) == len(fields):
+                for key, word in zip(fields, words, strict=True):
+                    fields[key].append(word)
         if not fields["runtime"]:
             return None
         return InferenceRuntime(**{k: " / ".join(dict.fromkeys(v)) for k, v in fields.items()})

@@ -11,10 +11,18 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 
+def write_pid(pid_file: str) -> None:
+    """Write this process's pid to ``pid_file`` whole: the file appears with its content (written beside
+    it, then renamed), so a reader that waits for it to exist never reads it empty."""
+    part = Path(f"{pid_file}.part")
+    part.write_text(str(os.getpid()))
+    part.replace(pid_file)
+
+
 def idle_stage(stop: Event, pid_file: str | None = None) -> None:
     """Write the pid (optional), then wait for the stop event."""
     if pid_file is not None:
-        Path(pid_file).write_text(str(os.getpid()))
+        write_pid(pid_file)
     while not stop.wait(0.05):
         pass
 
@@ -33,7 +41,7 @@ def stubborn_stage(stop: Event, pid_file: str) -> None:
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    Path(pid_file).write_text(str(os.getpid()))
+    write_pid(pid_file)
     while True:
         time.sleep(0.1)
 
