@@ -86,6 +86,29 @@ def board_sightings(
     return Sightings(pixels, weight, np.repeat(np.arange(n), k), np.tile(np.arange(k), n), labels)
 
 
+def person_detector(intrinsics: CameraRig, network: Any) -> tuple[Any, tuple[str, ...]]:
+    """``(detect, joints)``: ``detect(images)`` gives the performer's joints in each view, ``(C, J, 3)``
+    ``[x, y, confidence]``, through crosspose's detector and 2D network view by view.
+
+    The crops come from the person detector on every frame (no calibration yet, so no 3D pose to place
+    them); a joint's confidence is its heatmap peak times the view's presence.
+    """
+    from crosspose.inference.heatmaps import heatmap_maxima
+    from crosspose.inference.pipeline import FramePipeline
+
+    pipeline = FramePipeline(intrinsics, network)
+
+    def detect(images: Any) -> np.ndarray:
+        pipeline.reset()  # every frame from the detector: views are not tied together yet
+        result = pipeline.process(images)
+        xy = result.argmax_pixels(fused=False)
+        _, peak = heatmap_maxima(result.heatmaps)
+        conf = np.where(result.valid[:, None], peak * result.presence[:, None], 0.0)
+        return np.concatenate([xy, conf[..., None]], -1)
+
+    return detect, tuple(network.skeleton.joints)
+
+
 def person_sightings(
     videos_dir: str | Path,
     intrinsics: CameraRig,
@@ -96,18 +119,12 @@ def person_sightings(
     progress: bool = False,
 ) -> Sightings:
     """The performer's joints in synchronized videos (one per camera, named as ``reconstruct --videos``
-    expects) through crosspose's detector and 2D network, view by view.
-
-    The crops come from the person detector on every frame (no calibration yet, so no 3D pose to place
-    them); a joint's confidence is its heatmap peak times the view's presence.
-    """
-    from crosspose.inference.heatmaps import heatmap_maxima
-    from crosspose.inference.pipeline import FramePipeline
+    expects), by :func:`person_detector`."""
     from crosspose.io.videos import SyncedVideos, video_files
     from crosspose.reconstruct import default_network
 
     network = default_network(device, len(intrinsics)) if network is None else network
-    pipeline = FramePipeline(intrinsics, network)
+    detect, joints = person_detector(intrinsics, network)
     files = video_files(videos_dir, intrinsics.names)
     missing = [n for n, f in zip(intrinsics.names, files, strict=True) if f is None]
     if missing:
@@ -115,15 +132,9 @@ def person_sightings(
     rows = []
     with SyncedVideos(files, max_frames) as videos:
         for i, images in enumerate(videos):
-            pipeline.reset()  # every frame from the detector: views are not tied together yet
-            result = pipeline.process(images)
-            xy = result.argmax_pixels(fused=False)
-            _, peak = heatmap_maxima(result.heatmaps)
-            conf = np.where(result.valid[:, None], peak * result.presence[:, None], 0.0)
-            rows.append(np.concatenate([xy, conf[..., None]], -1))
+            rows.append(detect(images))
             if progress and i % 20 == 0:
                 log.info("frame %d", i)
     if not rows:
         raise ExtrinsicsError(f"{videos_dir}: no frame could be read")
-    keypoints = np.stack(rows)
-    return Sightings.from_keypoints(keypoints, tuple(network.skeleton.joints), min_confidence)
+    return Sightings.from_keypoints(np.stack(rows), joints, min_confidence)
