@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import pytest
 
-from crosspose.calibration.boards import BoardSpec
+from board_photos import photograph_board
 from crosspose.geometry import Camera, CameraRig
 
 
@@ -118,19 +117,6 @@ def take_factory() -> Callable[..., tuple[np.ndarray, tuple[str, ...], np.ndarra
 def body() -> dict[str, tuple[float, float, float]]:
     """:data:`BODY`: BODY_25B joints of a performer standing at the origin."""
     return BODY
-
-
-def photograph_board(board: BoardSpec, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int],
-                     dpi: float = 150.0, background: int = 255) -> np.ndarray:
-    """A distortion-free gray ``(H, W)`` photo of the printed ``board`` posed ``x_cam = R X_board + t``."""
-    from crosspose.calibration.boards import render_board
-
-    page = cv2.GaussianBlur(render_board(board, dpi), (0, 0), 1.5)  # no aliasing when shrunk
-    px = dpi / 0.0254
-    offset = 0.01 + (board.square if board.kind == "checkerboard" else 0.0)  # board frame origin on the page
-    page_to_board = np.array([[1 / px, 0, -offset + 0.5 / px], [0, 1 / px, -offset + 0.5 / px], [0, 0, 1]])
-    H = K @ np.column_stack([R[:, 0], R[:, 1], t]) @ page_to_board
-    return cv2.warpPerspective(page, H, size, flags=cv2.INTER_LINEAR, borderValue=background)
 
 
 @pytest.fixture(scope="session")
