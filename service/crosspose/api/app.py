@@ -11,7 +11,15 @@ from fastapi.staticfiles import StaticFiles
 import crosspose
 from crosspose.api.errors import install_error_handlers
 from crosspose.api.metrics import metrics_registry
-from crosspose.api.routes import calibration, health, metrics, recordings, skeletons, viewer
+from crosspose.api.routes import (
+    calibration,
+    calibration_session,
+    health,
+    metrics,
+    recordings,
+    skeletons,
+    viewer,
+)
 from crosspose.api.state import ServiceState
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -35,6 +43,9 @@ Live 3D skeletons from a multi-camera studio, and the calibration that produces 
   rotations; default port 39539) to each configured target (VSeeFace, VirtualMotionCapture, EVMC4U,
   VMC4UE, VMC4B).
 * **Calibration**: `GET`/`PUT /api/v1/calibration`; writes need `Authorization: Bearer <token>`.
+  Live (token): `POST /api/v1/calibration/session` (start: board or performer), `GET …/session`
+  (coverage per camera, shared sightings per pair, the result), `POST …/session/stop`, `…/solve`,
+  `…/apply` (a new version, hot-swapped), `DELETE …/session` (discard).
 * **Recordings** (token): `POST /api/v1/recordings` (start a take), `POST /api/v1/recordings/{id}/stop`,
   `GET /api/v1/recordings` (takes with durations, frame counts, sizes),
   `GET /api/v1/recordings/{id}/download?format=jsonl|trc|bvh|c3d|zip`.
@@ -63,7 +74,7 @@ def create_app(state: ServiceState) -> FastAPI:
     app.state.service = state
     app.state.metrics_registry = metrics_registry(state)
     install_error_handlers(app)
-    for module in (health, calibration, skeletons, metrics, viewer, recordings):
+    for module in (health, calibration, calibration_session, skeletons, metrics, viewer, recordings):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -6,6 +6,7 @@ The runtime builds one ``ServiceState``, feeds it from its bus threads (``hub.pu
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -69,6 +70,7 @@ class ServiceState:
         on_calibration_change: called (in a worker thread) after each accepted calibration upload.
         skeleton: the joint layout the service publishes (the solver's; ``GET /api/v1/skeleton``).
     Attributes:
+        calibration_session: the live calibration session (``/api/v1/calibration/session``), or None.
         hub: websocket fan-out; call ``hub.publish(message)`` from any thread.
         status: stage heartbeats; call ``status.update(stage, payload)`` from any thread.
         previews: latest camera preview JPEGs; call ``previews.update(camera, jpeg, meta)`` from any thread.
@@ -97,6 +99,13 @@ class ServiceState:
         # Recording control (crosspose.recording.control.RecordingControl), set by the runtime; None = off.
         self.recordings: Any = None
         self.bus_input_drops: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
+        # Live calibration (crosspose.calibration.session), set by the runtime: ``calibration_feed()``
+        # opens the running cameras' frame sets (None: no live frames), ``keypoint_detector`` builds the
+        # person method's 2D detector (None: board only). One session at a time, under ``session_lock``.
+        self.calibration_feed: Callable[[], Any] | None = None
+        self.keypoint_detector: Callable[[], Any] | None = None
+        self.calibration_session: Any = None
+        self.session_lock = threading.Lock()
 
     @property
     def uptime_s(self) -> float:

@@ -238,14 +238,22 @@ async def put_calibration(
             [str(p) for p in exc.problems],
             extra={"warnings": [str(w) for w in exc.warnings]},
         ) from None
+    return await run_in_threadpool(accepted, state, active, before)
+
+
+def accepted(
+    state: ServiceState, active: ActiveCalibration, before: ActiveCalibration | None
+) -> CalibrationAccepted:
+    """The answer to a stored calibration: the pipeline is told of it (hot swap) unless it is ``before``
+    (identical to the calibration in force: nothing stored, the pipeline already runs it). Blocks while
+    the pipeline is told: call it from a worker thread."""
     warnings = list(active.warnings)
     if before is not None and (active.version, active.sha256) == (before.version, before.sha256):
-        # Identical to the calibration in force: nothing stored, and the pipeline already runs it.
         return CalibrationAccepted(**_version_out(active.record), warnings=warnings, new=False)
     callback = state.on_calibration_change
     if callback is not None:
         try:
-            await run_in_threadpool(callback, active)
+            callback(active)
         except Exception as exc:
             log.exception("calibration version %d stored but the pipeline was not notified", active.version)
             warnings.append(f"stored, but notifying the pipeline failed: {exc}; restart the service")
@@ -260,3 +268,24 @@ def history(state: StateDep) -> CalibrationHistory:
         active=active.version if active else None,
         versions=[CalibrationVersionOut(**_version_out(v)) for v in state.calibration.history()],
     )
+
+
+@router.post(
+    "/rollback",
+    summary="Make the version before the active one active again (needs the API token)",
+    response_model=CalibrationAccepted,
+    responses={**ERRORS, 404: {"model": ErrorBody, "description": "No earlier version to return to"}},
+    dependencies=[Depends(require_token)],
+)
+async def rollback(state: StateDep) -> CalibrationAccepted:
+    """The version stored just before the active one is stored again as a new version (the history only
+    grows) and hot-swapped into the pipeline; a second rollback returns to the rig rolled back from."""
+    active = _active_or_404(state)
+    versions = [v.version for v in state.calibration.history()]
+    index = versions.index(active.version) if active.version in versions else 0
+    if index == 0:
+        raise ApiError(404, "no earlier calibration version", [f"version {active.version} is the first"])
+    previous = versions[index - 1]
+    data = state.calibration.canonical_bytes(previous)
+    restored = await run_in_threadpool(state.calibration.put, data, "crosspose", f"rollback to v{previous}")
+    return await run_in_threadpool(accepted, state, restored, active)
