@@ -41,7 +41,7 @@ def studio(tmp_path: Path, truth: CameraRig) -> Iterator[tuple[Service, Released
             assert r.status_code == 200, r.text
         svc.changes.clear()
         feed = ReleasedFeed()
-        svc.state.calibration_feed = lambda: feed
+        svc.state.calibration_feed = lambda names: feed
         yield svc, feed
         session = svc.state.calibration_session
         if session is not None:
@@ -207,7 +207,7 @@ def test_phase_and_setup_conflicts(studio: tuple[Service, ReleasedFeed], tmp_pat
         assert r.status_code == 409
         assert "live frames" in r.json()["detail"]
     with running_service(tmp_path / "empty") as empty, empty.client(TOKEN) as c:
-        empty.state.calibration_feed = ReleasedFeed
+        empty.state.calibration_feed = lambda names: ReleasedFeed()
         r = c.post(SESSION, json=start_body())
         assert r.status_code == 409
         assert "no calibration" in r.json()["detail"]

@@ -99,11 +99,12 @@ class ServiceState:
         # Recording control (crosspose.recording.control.RecordingControl), set by the runtime; None = off.
         self.recordings: Any = None
         self.bus_input_drops: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
-        # Live calibration (crosspose.calibration.session), set by the runtime: ``calibration_feed()``
-        # opens the running cameras' frame sets (None: no live frames), ``keypoint_detector`` builds the
-        # person method's 2D detector (None: board only). One session at a time, under ``session_lock``.
-        self.calibration_feed: Callable[[], Any] | None = None
-        self.keypoint_detector: Callable[[], Any] | None = None
+        # Live calibration (crosspose.calibration.session), set by the runtime: ``calibration_feed(names)``
+        # opens the running cameras' frame sets in that camera order (None: no live frames),
+        # ``keypoint_detector(rig)`` builds the person method's 2D detector (None: board only).
+        # One session at a time, under ``session_lock``.
+        self.calibration_feed: Callable[[list[str]], Any] | None = None
+        self.keypoint_detector: Callable[[Any], Any] | None = None
         self.calibration_session: Any = None
         self.session_lock = threading.Lock()
 

@@ -45,8 +45,9 @@ class FrameFeed(Protocol):
 
 #: Per frame set, ``(C, J, 3)`` ``[x, y, confidence]`` for each view (the person method's detector).
 KeypointDetector = Callable[[Sequence[np.ndarray | None]], np.ndarray]
-#: Builds the detector and names its ``J`` joints (it may load a network: called in the collecting thread).
-DetectorFactory = Callable[[], tuple[KeypointDetector, tuple[str, ...]]]
+#: Builds the detector for a rig's cameras and names its ``J`` joints (it may load a network: called in the
+#: collecting thread).
+DetectorFactory = Callable[["CameraRig"], tuple[KeypointDetector, tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ class LiveSession:
         try:
             detector = None
             if self.spec.method == "person" and self._factory is not None:
-                detector, joints = self._factory()
+                detector, joints = self._factory(self.rig)
                 with self._lock:
                     self._acc.labels = joints
             period = 1.0 / self.spec.rate_hz

@@ -31,6 +31,7 @@ from crosspose.bus.schema import (
     parse_status,
 )
 from crosspose.config import Config
+from crosspose.runtime import calibration_feed
 from crosspose.runtime.stage import WarningLimiter
 from crosspose.runtime.workers import inference_workers
 
@@ -223,6 +224,7 @@ def build_state(config: Config, on_calibration_change: Any = None, send_recordin
         store, settings, cameras=names, stages=stages, on_calibration_change=on_calibration_change,
         skeleton=skeleton,
     )
+    calibration_feed.install(state, config)
     if config.recording.enabled and send_recording is not None:
         from crosspose.recording.control import RecordingControl
         from crosspose.recording.take import TakeStore

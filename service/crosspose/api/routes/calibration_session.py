@@ -86,7 +86,7 @@ def _start(state: ServiceState, body: SessionStart) -> Any:
                         "'simulated'); use method 'board'")
     if problems:
         raise ApiError(422, "the session cannot start", problems)
-    feed = state.calibration_feed()
+    feed = state.calibration_feed(active.rig.names)
     return LiveSession(spec, active.rig, active.version, feed, state.keypoint_detector)
 
 
