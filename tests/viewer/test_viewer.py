@@ -212,13 +212,14 @@ def test_without_an_api_token_the_writes_are_shown_disabled_with_the_reason(
             browser.open(svc.base_url)
             browser.wait_for("document.body.dataset.writes === 'disabled'")
             disabled = browser.evaluate(
-                "['upload-file', 'upload-token', 'upload-submit', 'take-name', 'take-record', 'take-stop']"
+                "['upload-file', 'upload-token', 'upload-submit', 'take-name', 'take-record', 'take-stop',"
+                " 'calib-method', 'calib-board', 'calib-begin']"
                 ".map(id => document.getElementById(id).disabled)"
             )
-            assert disabled == [True] * 6
-            upload_note = browser.evaluate("document.getElementById('upload-result').textContent")
-            takes_note = browser.evaluate("document.getElementById('takes-status').textContent")
-            for note in (upload_note, takes_note):
+            assert disabled == [True] * 9
+            notes = [browser.evaluate(f"document.getElementById('{box}').textContent")
+                     for box in ("upload-result", "takes-status", "calib-status")]
+            for note in notes:
                 assert "no API token is configured" in note
                 assert "CROSSPOSE_API_TOKEN" in note
         finally:

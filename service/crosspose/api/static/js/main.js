@@ -4,6 +4,7 @@
 import { Scene } from "./scene.js";
 import { CameraPanels } from "./panels.js";
 import { initTakes } from "./takes.js";
+import { initCalibrate } from "./calibrate.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["sync", "inference", "solve", "total"];
@@ -174,7 +175,10 @@ async function start() {
   $("frusta").addEventListener("change", (e) => { scene.showFrusta = e.target.checked; scene.dirty = true; });
   $("reset-view").addEventListener("click", () => scene.resetView());
   $("upload").addEventListener("submit", upload);
-  initTakes(await loadWrites());
+  const writes = await loadWrites();
+  initTakes(writes);
+  initCalibrate(writes);
+  document.addEventListener("calibration-changed", loadCalibration);
   const layout = await getJSON("/api/v1/skeleton");
   if (layout.ok) { scene.setLayout(layout.body); panels.setLayout(layout.body); }
   await loadCalibration();
