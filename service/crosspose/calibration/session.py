@@ -146,7 +146,9 @@ def board_observation(images: Sequence[np.ndarray | None], board: BoardSpec, siz
     k, c = board.num_corners, len(images)
     pixels, weight = np.full((k, c, 2), np.nan), np.zeros((k, c))
     for i, image in enumerate(images):
-        view = None if image is None else detect_board(image, board)
+        if image is None:
+            continue
+        view = detect_board(image, board)
         if view is not None:
             scale = sizes[i] / np.array([image.shape[1], image.shape[0]], dtype=float)
             pixels[view.ids, i] = view.pixels * scale
@@ -158,10 +160,10 @@ def keypoint_observation(images: Sequence[np.ndarray | None], detector: Keypoint
                          min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """The performer's joints in every view (``detector``'s ``(C, J, 3)``), as :func:`board_observation`."""
     kp = np.asarray(detector(images), dtype=float)
-    scale = np.array([
-        sizes[i] / np.array([im.shape[1], im.shape[0]], dtype=float) if im is not None else np.ones(2)
-        for i, im in enumerate(images)
-    ])
+    scale = np.ones((len(images), 2))
+    for i, image in enumerate(images):
+        if image is not None:
+            scale[i] = sizes[i] / np.array([image.shape[1], image.shape[0]], dtype=float)
     ok = np.isfinite(kp).all(-1) & (kp[..., 2] >= min_confidence)
     pixels = np.where(ok[..., None], kp[..., :2] * scale[:, None], np.nan).transpose(1, 0, 2)
     return pixels, np.where(ok, kp[..., 2], 0.0).T
