@@ -197,6 +197,9 @@ def test_phase_and_setup_conflicts(studio: tuple[Service, ReleasedFeed], tmp_pat
     with svc.client(TOKEN) as c:
         assert c.get(SESSION).status_code == 404
         assert c.post(f"{SESSION}/solve").status_code == 404
+        r = c.post("/api/v1/calibration/rollback")  # one version only: nothing to return to
+        assert r.status_code == 404
+        assert "no earlier" in r.json()["detail"]
         assert c.post(SESSION, json=start_body()).status_code == 201
         r = c.post(f"{SESSION}/apply")  # nothing solved yet
         assert r.status_code == 409

@@ -258,12 +258,12 @@ class LiveSession:
         Raises:
             RuntimeError: a solve is already running.
         """
-        with self._lock:
+        with self._lock:  # checked and claimed at once: two requests cannot both start a solve
             if self._phase == "solving":
                 raise RuntimeError("a solve is already running")
+            self._phase, self._error, self._result = "solving", None, None
         self.stop()
         with self._lock:
-            self._phase, self._error, self._result = "solving", None, None
             sightings = self._acc.sightings()
         self._solver = threading.Thread(target=self._solve, args=(sightings,), name="calibration-solve",
                                         daemon=True)
