@@ -126,9 +126,11 @@ def test_stage_that_ignores_stop_is_killed(tmp_path: Path) -> None:
     sup = Supervisor([StageSpec("stubborn", stubborn_stage, (str(pid_file),), ready=pid_file.exists)],
                      stop_timeout_s=0.5)
     sup.start()
-    assert wait_for(pid_file.exists)
-    pid = int(pid_file.read_text())
-    sup.stop()
+    try:
+        assert wait_for(pid_file.exists)
+        pid = int(pid_file.read_text())
+    finally:
+        sup.stop()  # also when the test fails: a stage that ignores SIGTERM would keep pytest from exiting
     assert not alive(pid)
 
 
