@@ -172,3 +172,51 @@ def test_head_size_and_jdr() -> None:
     assert rate[H["l_wrist"]] == 0.5
     assert rate[H["r_wrist"]] == 0.75
     assert rate[H["pelvis"]] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# The full body (crosspose-body32)
+
+BODY32_EXTREMITIES = ("l_heel", "l_big_toe", "r_heel", "r_big_toe", "l_index", "l_pinky", "l_thumb",
+                      "r_index", "r_pinky", "r_thumb", "nose", "l_eye", "r_eye", "l_ear", "r_ear")
+
+
+def test_body32_keeps_h36m17_first_then_the_issue_names_as_leaves() -> None:
+    from crosspose.skeleton import BODY32, get_skeleton
+
+    assert get_skeleton("crosspose-body32") is BODY32
+    assert BODY32.joints == (*H36M17.joints, *BODY32_EXTREMITIES)
+    assert BODY32.parents[:17] == H36M17.parents
+    parent = {BODY32.joints[c]: BODY32.joints[p] for p, c in BODY32.bones}
+    assert parent["l_heel"] == parent["l_big_toe"] == "l_ankle"
+    assert {parent[f"r_{f}"] for f in ("index", "pinky", "thumb")} == {"r_wrist"}
+    assert {parent[f] for f in ("nose", "l_eye", "r_eye", "l_ear", "r_ear")} == {"head"}
+    assert all(not BODY32.children(BODY32.index(j)) for j in BODY32_EXTREMITIES)  # leaves
+    assert BODY32.joints[BODY32.mirror[BODY32.index("l_big_toe")]] == "r_big_toe"
+    assert all(0.03 < BODY32.template_lengths[BODY32.index(j)] < 0.2 for j in BODY32_EXTREMITIES)
+    assert get_layout("body32").joints == BODY32.joints
+
+
+def test_blazepose_gives_every_body32_joint_directly() -> None:
+    mapping = LayoutMapping("blazepose33", dst="crosspose-body32")
+    assert mapping.unsupported_joints == []
+    kp = _random_keypoints(BLAZEPOSE33, 2)
+    out = map_keypoints(kp, "blazepose33", dst="crosspose-body32")
+    assert out.shape == (2, 3, 32, 3)
+    for ours, theirs in (("l_heel", "left_heel"), ("r_big_toe", "right_foot_index"), ("l_pinky", "left_pinky"),
+                         ("r_thumb", "right_thumb"), ("nose", "nose"), ("r_ear", "right_ear")):
+        np.testing.assert_array_equal(out[..., mapping.dst.index(ours), :], kp[..., BLAZEPOSE33.index(theirs), :])
+    # the first 17 are exactly the H36M-17 mapping's
+    np.testing.assert_array_equal(out[..., :17, :], map_keypoints(kp, "blazepose33"))
+
+
+def test_openpose_body25b_has_no_hands_and_h36m17_no_extremities() -> None:
+    out = map_keypoints(_random_keypoints(BODY25B, 2), "body25b", dst="crosspose-body32")
+    hands = [17 + BODY32_EXTREMITIES.index(f"{s}_{f}") for s in "lr" for f in ("index", "pinky", "thumb")]
+    assert np.isnan(out[..., hands, :2]).all() and (out[..., hands, 2] == 0).all()
+    heel = 17 + BODY32_EXTREMITIES.index("l_heel")
+    assert np.isfinite(out[..., heel, :2]).all()
+    from_h36m = LayoutMapping("h36m17", dst="crosspose-body32")
+    assert from_h36m.unsupported_joints == list(BODY32_EXTREMITIES)
+    with pytest.raises(ValueError, match="solver layout"):
+        map_keypoints(_random_keypoints(BODY25B, 2), "body25b", dst="coco17")

@@ -1,8 +1,12 @@
-"""Joint layouts. Human3.6M-17 is the solver's; other layouts map into it.
+"""Joint layouts the solver solves in, and the mappings of detector layouts into them.
 
 H36M-17 order (DESIGN §4; left/right are the subject's):
 pelvis, r_hip, r_knee, r_ankle, l_hip, l_knee, l_ankle, spine, thorax, neck, head,
 l_shoulder, l_elbow, l_wrist, r_shoulder, r_elbow, r_wrist.
+
+``crosspose-body32`` (the full body: what an engine animates) keeps these 17 first, then
+l_heel, l_big_toe, r_heel, r_big_toe, l_index, l_pinky, l_thumb, r_index, r_pinky, r_thumb,
+nose, l_eye, r_eye, l_ear, r_ear — leaves of the tree on the ankles, wrists and head.
 """
 
 from __future__ import annotations
@@ -111,11 +115,33 @@ H36M17 = Skeleton(
     ),
 )
 
-SKELETONS: dict[str, Skeleton] = {H36M17.name: H36M17}
+#: The extremities of the full-body layout: joint, parent, adult template length (m) from the parent.
+#: The hand points are BlazePose's (index and pinky knuckles, thumb tip region), not finger tips; the
+#: face points hang off ``head`` (which the network's layouts give as the mid-eyes point, the keypoint
+#: layouts as the head top: the limb prior's tolerance covers both, the online lengths settle on the
+#: performer's).
+_EXTREMITIES: tuple[tuple[str, str, float], ...] = (
+    ("l_heel", "l_ankle", 0.070), ("l_big_toe", "l_ankle", 0.150),
+    ("r_heel", "r_ankle", 0.070), ("r_big_toe", "r_ankle", 0.150),
+    ("l_index", "l_wrist", 0.090), ("l_pinky", "l_wrist", 0.080), ("l_thumb", "l_wrist", 0.060),
+    ("r_index", "r_wrist", 0.090), ("r_pinky", "r_wrist", 0.080), ("r_thumb", "r_wrist", 0.060),
+    ("nose", "head", 0.060), ("l_eye", "head", 0.045), ("r_eye", "head", 0.045),
+    ("l_ear", "head", 0.080), ("r_ear", "head", 0.080),
+)
+
+#: The full body (DESIGN §4): Human3.6M-17 first, in its order, then the extremities as leaves.
+BODY32 = Skeleton(
+    name="crosspose-body32",
+    joints=(*H36M17.joints, *(name for name, _, _ in _EXTREMITIES)),
+    parents=(*H36M17.parents, *(H36M17.index(parent) for _, parent, _ in _EXTREMITIES)),
+    template_lengths=(*H36M17.template_lengths, *(length for _, _, length in _EXTREMITIES)),
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, BODY32)}
 
 
 def get_skeleton(name: str) -> Skeleton:
-    """The skeleton called ``name`` (``h36m17``)."""
+    """The skeleton called ``name`` (``h36m17``, ``crosspose-body32``)."""
     try:
         return SKELETONS[name]
     except KeyError:
@@ -251,14 +277,18 @@ BLAZEPOSE33 = Layout(
     ),
 )
 
-#: The solver's layout as a :class:`Layout` (bones = the kinematic tree).
-H36M17_LAYOUT = Layout(
-    name="h36m17",
-    joints=H36M17.joints,
-    bone_names=tuple((H36M17.joints[p], H36M17.joints[c]) for p, c in H36M17.bones),
-)
+def skeleton_layout(skeleton: Skeleton) -> Layout:
+    """A solver layout as a :class:`Layout` (bones = the kinematic tree)."""
+    return Layout(name=skeleton.name, joints=skeleton.joints,
+                  bone_names=tuple((skeleton.joints[p], skeleton.joints[c]) for p, c in skeleton.bones))
 
-LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (H36M17_LAYOUT, COCO17, BODY25, BODY25B, BLAZEPOSE33)}
+
+#: The solver layouts as :class:`Layout` s.
+H36M17_LAYOUT = skeleton_layout(H36M17)
+BODY32_LAYOUT = skeleton_layout(BODY32)
+
+LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (H36M17_LAYOUT, BODY32_LAYOUT, COCO17, BODY25, BODY25B,
+                                                        BLAZEPOSE33)}
 
 _LAYOUT_ALIASES = {
     "coco": "coco17", "coco17": "coco17", "mscoco": "coco17",
@@ -267,6 +297,7 @@ _LAYOUT_ALIASES = {
     "blazepose": "blazepose33", "blazepose33": "blazepose33", "mediapipe": "blazepose33",
     "mediapipepose": "blazepose33",
     "h36m": "h36m17", "h36m17": "h36m17", "human36m": "h36m17",
+    "crossposebody32": "crosspose-body32", "body32": "crosspose-body32",
 }
 
 
@@ -360,11 +391,37 @@ def _coco_like_recipes(
     return rec
 
 
+def _face_recipes(left: str, right: str, nose: str, eye: str, ear: str) -> dict[str, JointRecipe]:
+    """The full body's face points, same points in every layout that has them."""
+    return {"nose": _direct(nose), "l_eye": _direct(left + eye), "r_eye": _direct(right + eye),
+            "l_ear": _direct(left + ear), "r_ear": _direct(right + ear)}
+
+
+def _feet_recipes(left: str, right: str, heel: str, toe: str, note: str) -> dict[str, JointRecipe]:
+    return {f"{side}_{ours}": _direct(prefix + theirs, note)
+            for side, prefix in (("l", left), ("r", right)) for ours, theirs in (("heel", heel), ("big_toe", toe))}
+
+
+_BLAZEPOSE_TOE_NOTE = ("BlazePose's foot_index: the tip of the foot, where the big toe ends (OpenPose's "
+                       "BigToe is the same point)")
+_BLAZEPOSE_HAND_NOTE = "BlazePose's hand point (index/pinky: the finger's knuckle region, not its tip)"
+
 _RECIPES: dict[str, dict[str, JointRecipe]] = {
-    "coco17": _coco_like_recipes("left_", "right_", _COCO_LIMBS, "nose", "left_eye", "right_eye"),
-    "blazepose33": _coco_like_recipes("left_", "right_", _COCO_LIMBS, "nose", "left_eye", "right_eye"),
+    "coco17": {**_coco_like_recipes("left_", "right_", _COCO_LIMBS, "nose", "left_eye", "right_eye"),
+               **_face_recipes("left_", "right_", "nose", "eye", "ear")},
+    "blazepose33": {
+        **_coco_like_recipes("left_", "right_", _COCO_LIMBS, "nose", "left_eye", "right_eye"),
+        **_face_recipes("left_", "right_", "nose", "eye", "ear"),
+        "l_heel": _direct("left_heel"), "r_heel": _direct("right_heel"),
+        "l_big_toe": _direct("left_foot_index", _BLAZEPOSE_TOE_NOTE),
+        "r_big_toe": _direct("right_foot_index", _BLAZEPOSE_TOE_NOTE),
+        **{f"{side}_{finger}": _direct(f"{prefix}{finger}", _BLAZEPOSE_HAND_NOTE)
+           for side, prefix in (("l", "left_"), ("r", "right_")) for finger in ("index", "pinky", "thumb")},
+    },
     "body25": {
         **_coco_like_recipes("L", "R", _OP_LIMBS, "Nose", "LEye", "REye"),
+        **_face_recipes("L", "R", "Nose", "Eye", "Ear"),
+        **_feet_recipes("L", "R", "Heel", "BigToe", "same point"),
         # OpenPose's MidHip and Neck are trained on exactly these midpoints, with their own confidence.
         "pelvis": _direct("MidHip", "OpenPose MidHip (trained as mid-hips); " + _HIP_NOTE),
         "thorax": _direct("Neck", "OpenPose Neck (trained as mid-shoulders); " + _THORAX_NOTE),
@@ -372,6 +429,8 @@ _RECIPES: dict[str, dict[str, JointRecipe]] = {
     },
     "body25b": {
         **_coco_like_recipes("L", "R", _OP_LIMBS, "Nose", "LEye", "REye"),
+        **_face_recipes("L", "R", "Nose", "Eye", "Ear"),
+        **_feet_recipes("L", "R", "Heel", "BigToe", "same point"),
         "neck": _direct("UpperNeck", "UpperNeck (top of the neck, under the chin): on the head's axis, "
                                      "~2-4 cm below and behind H36M's neck/nose joint"),
         "head": _direct("HeadTop", "HeadTop: H36M's head joint is near the crown (within ~3 cm)"),
@@ -380,18 +439,19 @@ _RECIPES: dict[str, dict[str, JointRecipe]] = {
 
 
 class LayoutMapping:
-    """Maps keypoints of a detector layout into H36M-17.
+    """Maps keypoints of a detector layout into a solver layout (H36M-17 or the full body).
 
-    Each H36M joint is a weighted mean of source joints (direct joints, midpoints, interpolations),
+    Each target joint is a weighted mean of source joints (direct joints, midpoints, interpolations),
     its confidence the minimum confidence of its sources. Joints the layout cannot give, and proxy
     joints when ``allow_proxies`` is False, are unsupported: NaN coordinates and zero confidence.
     Outputs whose confidence is zero (a source missed, e.g. OpenPose's ``0, 0, 0``) get NaN coordinates.
 
     Args:
         src: the source layout (name or :class:`Layout`).
-        recipes: per-H36M-joint recipe; default: the built-in one for ``src``.
+        recipes: per-target-joint recipe; default: the built-in one for ``src``.
         allow_proxies: keep joints derived from a different anatomical point (nose for neck, mid-eyes
             for head). Set False for evaluation, where a biased head would count as an error.
+        dst: the solver layout mapped into (name or :class:`Skeleton`; default ``h36m17``).
     """
 
     def __init__(
@@ -399,19 +459,21 @@ class LayoutMapping:
         src: str | Layout,
         recipes: dict[str, JointRecipe] | None = None,
         allow_proxies: bool = True,
+        dst: str | Skeleton = "h36m17",
     ) -> None:
         self.src = get_layout(src)
-        self.dst = H36M17_LAYOUT
+        target = get_skeleton(dst) if isinstance(dst, str) else dst
+        self.dst = skeleton_layout(target)
         if recipes is None:
-            if self.src.name == "h36m17":
-                recipes = {j: _direct(j) for j in H36M17.joints}
+            if self.src.name in SKELETONS:
+                recipes = {j: _direct(j) for j in self.src.joints if j in target.joints}
             elif self.src.name in _RECIPES:
-                recipes = _RECIPES[self.src.name]
+                recipes = {j: r for j, r in _RECIPES[self.src.name].items() if j in target.joints}
             else:
                 raise KeyError(f"no built-in mapping from {self.src.name}; pass recipes=")
         unknown = set(recipes) - set(self.dst.joints)
         if unknown:
-            raise KeyError(f"recipes name joints that H36M-17 lacks: {sorted(unknown)}")
+            raise KeyError(f"recipes name joints that {target.name} lacks: {sorted(unknown)}")
         self.recipes: dict[str, JointRecipe] = {
             j: r for j, r in recipes.items() if allow_proxies or not r.proxy
         }
@@ -431,7 +493,7 @@ class LayoutMapping:
 
     @property
     def supported(self) -> np.ndarray:
-        """``(17,)`` bool: which H36M joints this mapping gives."""
+        """``(J,)`` bool: which target joints this mapping gives."""
         return np.asarray(self._used.any(axis=1), dtype=bool)
 
     @property
@@ -439,20 +501,20 @@ class LayoutMapping:
         return [n for n, s in zip(self.dst.joints, self.supported, strict=True) if not s]
 
     def describe(self) -> dict[str, str]:
-        """H36M joint → how it is obtained (or ``unsupported``)."""
+        """Target joint → how it is obtained (or ``unsupported``)."""
         return {
             n: (self.recipes[n].note if n in self.recipes else "unsupported") for n in self.dst.joints
         }
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
-        """``(..., J_src, D)`` → ``(..., 17, D)``; ``D`` = 3 ``[x, y, conf]`` or 4 ``[x, y, z, conf]``."""
+        """``(..., J_src, D)`` → ``(..., J, D)``; ``D`` = 3 ``[x, y, conf]`` or 4 ``[x, y, z, conf]``."""
         kp = np.asarray(keypoints, dtype=np.float64)
         if kp.ndim < 2 or kp.shape[-2] != self.src.num_joints or kp.shape[-1] not in (3, 4):
             raise ValueError(
                 f"keypoints must have shape (..., {self.src.num_joints}, 3 or 4) for {self.src.name}, "
                 f"got {kp.shape}"
             )
-        gathered = kp[..., self._index, :]  # (..., 17, K, D)
+        gathered = kp[..., self._index, :]  # (..., J, K, D)
         xyz = gathered[..., :-1]
         conf = gathered[..., -1]
         used = self._used
@@ -467,14 +529,15 @@ class LayoutMapping:
 def map_keypoints(
     keypoints: np.ndarray, src_layout: str | Layout, dst: str = "h36m17", allow_proxies: bool = True
 ) -> np.ndarray:
-    """Keypoints ``(..., J_src, D)`` of ``src_layout`` as H36M-17 ``(..., 17, D)``.
+    """Keypoints ``(..., J_src, D)`` of ``src_layout`` in the solver layout ``dst`` ``(..., J, D)``.
 
-    ``D`` is 3 (``[x, y, confidence]``) or 4 (``[x, y, z, confidence]``). See :class:`LayoutMapping`
-    for the derived and unsupported joints.
+    ``D`` is 3 (``[x, y, confidence]``) or 4 (``[x, y, z, confidence]``); ``dst`` is ``h36m17`` or
+    ``crosspose-body32``. See :class:`LayoutMapping` for the derived and unsupported joints.
     """
-    if get_layout(dst).name != "h36m17":
-        raise ValueError(f"only mapping into h36m17 is supported, got dst={dst!r}")
-    return LayoutMapping(src_layout, allow_proxies=allow_proxies)(keypoints)
+    target = get_layout(dst).name
+    if target not in SKELETONS:
+        raise ValueError(f"dst must be a solver layout ({', '.join(SKELETONS)}), got {dst!r}")
+    return LayoutMapping(src_layout, allow_proxies=allow_proxies, dst=target)(keypoints)
 
 
 def head_size(joints: np.ndarray, skeleton: Skeleton = H36M17) -> np.ndarray:
