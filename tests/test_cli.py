@@ -98,11 +98,11 @@ def test_option_choices_are_the_domain_modules() -> None:
     from crosspose.inference.runtimes.onnxruntime import Device
     from crosspose.nets.build import MODELS
     from crosspose.recording.export import FORMATS as TAKE_FORMATS
-    from crosspose.skeleton import LAYOUTS, get_layout
+    from crosspose.skeleton import LAYOUTS, SKELETONS, get_layout
 
     assert sorted(get_args(Device)) == sorted(choices.DEVICES)
     detectors = sorted(get_layout(name).name for name in choices.DETECTOR_LAYOUTS)
-    assert sorted(set(LAYOUTS) - {"h36m17"}) == detectors  # the solver's own layout is not a detector's
+    assert sorted(set(LAYOUTS) - set(SKELETONS)) == detectors  # the solver's own layouts are not a detector's
     assert FORMATS == choices.CALIBRATION_FORMATS
     assert TAKE_FORMATS == choices.TAKE_EXPORT_FORMATS
     assert tuple(m.name for m in MODELS) == choices.BUILT_MODELS

@@ -7,7 +7,7 @@ from __future__ import annotations
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 #: Detector layouts that ``crosspose reconstruct --layout`` names in its help: one name for each of
-#: ``crosspose.skeleton.LAYOUTS`` but the solver's own ``h36m17``.
+#: ``crosspose.skeleton.LAYOUTS`` but the solver's own (``crosspose.skeleton.SKELETONS``).
 DETECTOR_LAYOUTS = ("openpose-body25b", "body25", "coco17", "blazepose33")
 
 #: ``crosspose.calibration.FORMATS``.
