@@ -203,9 +203,11 @@ def test_blazepose_gives_every_body32_joint_directly() -> None:
     kp = _random_keypoints(BLAZEPOSE33, 2)
     out = map_keypoints(kp, "blazepose33", dst="crosspose-body32")
     assert out.shape == (2, 3, 32, 3)
-    for ours, theirs in (("l_heel", "left_heel"), ("r_big_toe", "right_foot_index"), ("l_pinky", "left_pinky"),
+    for ours, theirs in (("l_heel", "left_heel"), ("r_big_toe", "right_foot_index"),
+                         ("l_pinky", "left_pinky"),
                          ("r_thumb", "right_thumb"), ("nose", "nose"), ("r_ear", "right_ear")):
-        np.testing.assert_array_equal(out[..., mapping.dst.index(ours), :], kp[..., BLAZEPOSE33.index(theirs), :])
+        np.testing.assert_array_equal(out[..., mapping.dst.index(ours), :],
+                                      kp[..., BLAZEPOSE33.index(theirs), :])
     # the first 17 are exactly the H36M-17 mapping's
     np.testing.assert_array_equal(out[..., :17, :], map_keypoints(kp, "blazepose33"))
 
@@ -213,7 +215,8 @@ def test_blazepose_gives_every_body32_joint_directly() -> None:
 def test_openpose_body25b_has_no_hands_and_h36m17_no_extremities() -> None:
     out = map_keypoints(_random_keypoints(BODY25B, 2), "body25b", dst="crosspose-body32")
     hands = [17 + BODY32_EXTREMITIES.index(f"{s}_{f}") for s in "lr" for f in ("index", "pinky", "thumb")]
-    assert np.isnan(out[..., hands, :2]).all() and (out[..., hands, 2] == 0).all()
+    assert np.isnan(out[..., hands, :2]).all()
+    assert (out[..., hands, 2] == 0).all()
     heel = 17 + BODY32_EXTREMITIES.index("l_heel")
     assert np.isfinite(out[..., heel, :2]).all()
     from_h36m = LayoutMapping("h36m17", dst="crosspose-body32")

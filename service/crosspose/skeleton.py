@@ -138,6 +138,9 @@ BODY32 = Skeleton(
 )
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, BODY32)}
+#: The layout of the live service, ``reconstruct``, recordings and the exported network when none is
+#: asked for.
+DEFAULT_SKELETON: Skeleton = H36M17
 
 
 def get_skeleton(name: str) -> Skeleton:
@@ -399,7 +402,8 @@ def _face_recipes(left: str, right: str, nose: str, eye: str, ear: str) -> dict[
 
 def _feet_recipes(left: str, right: str, heel: str, toe: str, note: str) -> dict[str, JointRecipe]:
     return {f"{side}_{ours}": _direct(prefix + theirs, note)
-            for side, prefix in (("l", left), ("r", right)) for ours, theirs in (("heel", heel), ("big_toe", toe))}
+            for side, prefix in (("l", left), ("r", right))
+            for ours, theirs in (("heel", heel), ("big_toe", toe))}
 
 
 _BLAZEPOSE_TOE_NOTE = ("BlazePose's foot_index: the tip of the foot, where the big toe ends (OpenPose's "

@@ -29,14 +29,14 @@ from crosspose.nets.export import (
     build_fusion_network,
     example_inputs,
 )
-from crosspose.skeleton import BLAZEPOSE33, H36M17
+from crosspose.skeleton import BLAZEPOSE33, BODY32, DEFAULT_SKELETON, H36M17
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOLERANCE = 1e-4  # measured ~5e-6; heatmaps are probabilities in [0, 1]
 
 
 def test_channel_map_follows_skeleton_recipes() -> None:
-    W = blazepose_channel_map().numpy()
+    W = blazepose_channel_map(H36M17).numpy()
     assert W.shape == (17, 39)
     np.testing.assert_allclose(W.sum(1), 1.0, atol=1e-6)
     assert not W[:, 33:].any()  # crop and hand points unused
@@ -46,12 +46,46 @@ def test_channel_map_follows_skeleton_recipes() -> None:
     assert pelvis[blaze.index("left_hip")] == pelvis[blaze.index("right_hip")] == 0.5
 
 
-def _onnx_with_inputs(path: Path, names: tuple[str, ...], export_format: str | None = EXPORT_FORMAT) -> Path:
+def test_full_body_channels_are_h36m17s_then_blazepose_extremities() -> None:
+    W = blazepose_channel_map(BODY32).numpy()
+    assert W.shape == (32, 39)
+    np.testing.assert_array_equal(W[:17], blazepose_channel_map(H36M17).numpy())
+    blaze = BLAZEPOSE33.joints
+    for ours, theirs in (("l_heel", "left_heel"), ("r_big_toe", "right_foot_index"),
+                         ("l_thumb", "left_thumb"),
+                         ("r_pinky", "right_pinky"), ("nose", "nose"), ("l_ear", "left_ear")):
+        row = W[BODY32.index(ours)]
+        assert row[blaze.index(theirs)] == 1.0
+        assert row.sum() == 1.0
+
+
+def test_fusion_parameters_trained_on_h36m17_extend_to_the_full_body_by_ancestor() -> None:
+    from crosspose.nets.export import fusion_state_for
+    from crosspose.nets.fusion import CrossViewFusion
+
+    trained = CrossViewFusion(num_joints=17).state_dict()
+    trained["own"] = torch.arange(17, dtype=torch.float32)
+    extended = fusion_state_for(trained, BODY32)
+    CrossViewFusion(num_joints=32).load_state_dict(extended)
+    own = extended["own"].tolist()
+    assert own[:17] == list(range(17))
+    for leaf, parent in (("l_heel", "l_ankle"), ("r_big_toe", "r_ankle"), ("l_thumb", "l_wrist"),
+                         ("r_index", "r_wrist"), ("r_ear", "head"), ("nose", "head")):
+        assert own[BODY32.index(leaf)] == H36M17.index(parent)
+    assert extended["log_temperature"] is trained["log_temperature"]
+    assert fusion_state_for(extended, BODY32)["own"] is extended["own"]
+    with pytest.raises(ValueError, match="has 32 joints"):
+        fusion_state_for(extended, H36M17)
+
+
+def _onnx_with_inputs(path: Path, names: tuple[str, ...], export_format: str | None = EXPORT_FORMAT,
+                      skeleton=DEFAULT_SKELETON) -> Path:
     inputs = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1]) for n in names]
     path.parent.mkdir(parents=True, exist_ok=True)
     model = onnx.helper.make_model(onnx.helper.make_graph([], "net", inputs, []))
     if export_format is not None:
-        onnx.helper.set_model_props(model, {"crosspose_export": export_format})
+        onnx.helper.set_model_props(model, {"crosspose_export": export_format, "skeleton": skeleton.name,
+                                            "joints": ",".join(skeleton.joints)})
     onnx.save(model, str(path))
     return path
 
@@ -72,7 +106,7 @@ def test_ensure_network_exports_on_first_use_only_and_reports_through_its_callba
         out.write_bytes(b"onnx")
         return out
 
-    monkeypatch.setattr(export, "build_fusion_network", lambda build=True: None)
+    monkeypatch.setattr(export, "build_fusion_network", lambda build=True, skeleton=None: None)
     monkeypatch.setattr(export, "export_onnx", export_network)
     monkeypatch.setattr(build, "load_blazepose_detector", lambda build=True: None)
     monkeypatch.setattr(export, "export_detector_onnx", export_detector)
@@ -93,11 +127,22 @@ def test_ensure_network_exports_on_first_use_only_and_reports_through_its_callba
     with caplog.at_level("INFO", logger="crosspose.nets.export"):
         export.ensure_network()  # no callback: the steps are logged
     assert len(exports) == 2
-    assert "older export (other inputs): re-exporting" in caplog.text
+    assert "older export (other inputs or layout): re-exporting" in caplog.text
     # The same input names without the person axis and the declared layout: exported again too.
     _onnx_with_inputs(path, INPUT_NAMES, export_format=None)
     export.ensure_network(lines.append)
     assert len(exports) == 3
+    # A current export in another layout is re-exported, and another layout has its own file.
+    other = BODY32 if DEFAULT_SKELETON is H36M17 else H36M17
+    _onnx_with_inputs(path, INPUT_NAMES, skeleton=other)
+    export.ensure_network(lines.append)
+    assert len(exports) == 4
+    own = export.ensure_network(lines.append, skeleton=other.name)
+    assert own == tmp_path / "models" / f"crosspose_fusion_{other.name}.onnx"
+    assert exports[-1] == own
+    assert len(exports) == 5
+    assert export.ensure_network(lines.append) == path
+    assert len(exports) == 5
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +187,7 @@ def test_one_self_contained_file_with_dynamic_cameras(exported: tuple[Path, Path
         assert axes[name][1].dim_param, f"{name}'s camera axis is not dynamic"
     # The file declares the joint layout of its heatmaps (the runner reads it).
     declared = {p.key: p.value for p in model.metadata_props}
-    assert declared == {"skeleton": "h36m17", "joints": ",".join(H36M17.joints),
+    assert declared == {"skeleton": DEFAULT_SKELETON.name, "joints": ",".join(DEFAULT_SKELETON.joints),
                         "crosspose_export": EXPORT_FORMAT}
     assert onnx_path.stat().st_size > 10e6  # the backbone's weights are inside
     assert not any(node.metadata_props for node in model.graph.node)  # no source traces: reproducible
@@ -172,7 +217,7 @@ def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSessio
         diff = float(np.abs(a - b).max())
         assert diff < TOLERANCE, f"{name}: max abs diff {diff:.2e} at C={cameras}"
     heatmaps, fused, presence = (out[0] for out in got)  # the one performer
-    assert heatmaps.shape == (cameras, 17, 64, 64)
+    assert heatmaps.shape == (cameras, DEFAULT_SKELETON.num_joints, 64, 64)
     assert presence.shape == (cameras,)
     assert heatmaps.min() >= 0.0
     assert heatmaps.max() <= 1.0
@@ -191,13 +236,13 @@ def test_every_performer_goes_through_one_call_as_it_would_alone(exported: tuple
     from crosspose.inference.runtimes.onnxruntime import OnnxRunner
 
     runner = OnnxRunner(exported[0], device="cpu", warmup_cameras=0)
-    assert runner.skeleton is H36M17
+    assert runner.skeleton is DEFAULT_SKELETON
     crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(3, seed=5, num_persons=3))
     valid[1, 0] = False
     prior[2, :4] = np.nan
     scale[0] = 2.0
     together = runner.run_persons(crops, projections, valid, prior, scale)
-    assert together["fused"].shape == (3, 3, 17, 64, 64)
+    assert together["fused"].shape == (3, 3, DEFAULT_SKELETON.num_joints, 64, 64)
     assert together["presence"].shape == (3, 3)
     for p in range(3):
         alone = runner.run(crops[p], projections[p], valid[p], prior[p], float(scale[p]))
@@ -211,13 +256,35 @@ def test_model_card(exported: tuple[Path, Path]) -> None:
     onnx_path, card_path = exported
     card = json.loads(card_path.read_text())
     assert card["sha256"] == assets.sha256_file(onnx_path)
-    assert card["joint_order"] == list(H36M17.joints)
+    assert card["joint_order"] == list(DEFAULT_SKELETON.joints)
     assert [i["name"] for i in card["inputs"]] == list(INPUT_NAMES)
     assert [o["name"] for o in card["outputs"]] == list(OUTPUT_NAMES)
     assert card["inputs"][0]["shape"] == ["P", "C", 256, 256, 3]
-    assert card["skeleton"] == "h36m17"
+    assert card["skeleton"] == DEFAULT_SKELETON.name
     wheel = assets.ASSETS["mediapipe-0.10.21"]
     backbone = card["provenance"]["backbone"]
     assert (backbone["version"], backbone["wheel_sha256"]) == ("0.10.21", wheel.sha256)
     assert card["licence"]["weights"] == "Apache-2.0"
     assert card["preprocessing"]["range"] == [0.0, 1.0]
+
+
+@pytest.mark.network
+def test_full_body_network_fuses_every_joint(network: FusionNetwork) -> None:
+    """The full body's network gives Human3.6M-17's heatmaps as its first 17 channels and fuses the
+    extremities as the other joints (a windowed fusion changes the maps of joints with a prior)."""
+    full = build_fusion_network(skeleton=BODY32)
+    assert full.fusion.num_joints == 32
+    crops, projections, valid, prior, scale = example_inputs(3, seed=11, skeleton=BODY32)
+    with np.load(FIXTURES / "blazepose_landmark_reference.npz") as data:
+        crops[0, :2] = torch.from_numpy(data["crops"][:2].astype(np.float32) / 255.0)
+    with torch.no_grad():
+        heatmaps, fused, _ = full(crops, projections, valid, prior, scale)
+        small = FusionNetwork(full.backbone, skeleton=H36M17, fusion=None)
+        small.fusion = network.fusion if network.skeleton is H36M17 else small.fusion
+        raw17 = small(crops, projections, valid, prior[:, :17], scale)[0]
+    assert heatmaps.shape == fused.shape == (1, 3, 32, 64, 64)
+    torch.testing.assert_close(heatmaps[:, :, :17], raw17)
+    extremities = slice(17, 32)
+    # a real person: every point has a peak (the background is ~1e-4)
+    assert heatmaps[0, 0, extremities].amax((-1, -2)).min() > 0.15
+    assert not torch.allclose(fused[:, :, extremities], heatmaps[:, :, extremities])

@@ -88,6 +88,10 @@ def export_command(
     window_stride: Annotated[
         int, typer.Option("--window-stride", min=1, help="Rays from every N-th pixel of a window"),
     ] = 2,
+    skeleton: Annotated[
+        str, typer.Option("--skeleton", help="Joint layout of the heatmaps: crosspose-body32 (the full body) "
+                                             "or h36m17"),
+    ] = "h36m17",
 ) -> None:
     """Write backbone + channel mapping + cross-view fusion as ONE ONNX file (dynamic camera count).
 
@@ -97,8 +101,13 @@ def export_command(
     Example: crosspose model export --out /tmp/crosspose_fusion.onnx
     """
     from crosspose.nets import export, load_blazepose_detector
+    from crosspose.skeleton import get_skeleton
 
-    target = out if out is not None else export.default_onnx_path()
+    try:
+        layout_skeleton = get_skeleton(skeleton)
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="--skeleton") from None
+    target = out if out is not None else export.default_onnx_path(layout_skeleton)
     start = time.perf_counter()
     if untrained and fusion_weights is not None:
         raise typer.BadParameter("give --fusion-weights or --untrained, not both", param_hint="--untrained")
@@ -106,7 +115,8 @@ def export_command(
         raise typer.BadParameter(f"--window {window} is not a multiple of --window-stride {window_stride}",
                                  param_hint="--window")
     layout = {**export.DEFAULT_WINDOW, "window": window, "window_stride": window_stride}
-    network = export.build_fusion_network(fusion_weights, untrained=untrained, window=layout)
+    network = export.build_fusion_network(fusion_weights, untrained=untrained, window=layout,
+                                          skeleton=layout_skeleton)
     typer.echo(f"fusion parameters: {network.fusion_weights or 'initialisation (untrained)'}")
     export.export_onnx(network, target)
     detector = export.detector_onnx_path(target)

@@ -34,7 +34,7 @@ from crosspose.nets.blazepose import (
     BlazePoseLandmarks,
 )
 from crosspose.nets.fusion import CrossViewFusion
-from crosspose.skeleton import H36M17, LayoutMapping, Skeleton
+from crosspose.skeleton import DEFAULT_SKELETON, LayoutMapping, Skeleton, get_skeleton
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,17 @@ DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossVi
 DEFAULT_WINDOW: dict[str, Any] = {"window": 16, "window_stride": 2, "window_radius": 0.4, "window_samples": 8}
 
 
-def default_onnx_path() -> Path:
-    """``crosspose model export``'s default output: ``$CROSSPOSE_CACHE/models/crosspose_fusion.onnx``."""
-    return assets.cache_dir() / "models" / f"{MODEL_NAME}.onnx"
+def default_onnx_path(skeleton: Skeleton | str = DEFAULT_SKELETON) -> Path:
+    """``crosspose model export``'s default output for ``skeleton``:
+    ``$CROSSPOSE_CACHE/models/crosspose_fusion.onnx`` for the default layout,
+    ``crosspose_fusion_<layout>.onnx``
+    for another (each layout its own file, so a service in one does not re-export the other's)."""
+    name = (get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton).name
+    suffix = "" if name == DEFAULT_SKELETON.name else f"_{name}"
+    return assets.cache_dir() / "models" / f"{MODEL_NAME}{suffix}.onnx"
 
 
-def blazepose_channel_map(skeleton: Skeleton = H36M17) -> Tensor:
+def blazepose_channel_map(skeleton: Skeleton = DEFAULT_SKELETON) -> Tensor:
     """``(J, 39)`` weights: heatmap channel ``j`` of ``skeleton`` = Σ_k W[j, k] · BlazePose channel ``k``.
 
     The weights are ``crosspose.skeleton``'s BlazePose-33 recipes for the layout's joints (for H36M-17
@@ -67,12 +72,13 @@ def blazepose_channel_map(skeleton: Skeleton = H36M17) -> Tensor:
     max because it is linear (one matrix product, exact in ONNX), keeps values in [0, 1] and is what the
     keypoint path computes for coordinates; its cost is that a midpoint's heatmap has its mass
     at the sources (two half-height peaks that merge only where the sources are within ~2σ), not a
-    peak at the midpoint. Channels 33–38 (crop and hand points) are unused.
+    peak at the midpoint. The full body's extremities (heels, foot tips, hand points, face points) are
+    BlazePose channels as they are. Channels 33–38 (crop and the auxiliary hand points) are unused.
 
     Raises:
         ValueError: a joint of ``skeleton`` that BlazePose-33 gives no recipe for.
     """
-    mapping = LayoutMapping("blazepose33")
+    mapping = LayoutMapping("blazepose33", dst=skeleton)
     weights = np.zeros((skeleton.num_joints, NUM_LANDMARKS), dtype=np.float32)
     for j, name in enumerate(skeleton.joints):
         recipe = mapping.recipes.get(name)
@@ -113,7 +119,7 @@ class FusionNetwork(nn.Module):
         backbone: BlazePoseLandmarks,
         fusion: CrossViewFusion | None = None,
         radius: float = DEFAULT_RADIUS,
-        skeleton: Skeleton = H36M17,
+        skeleton: Skeleton = DEFAULT_SKELETON,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -154,13 +160,42 @@ def default_fusion_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+def fusion_state_for(state: dict[str, Tensor], skeleton: Skeleton) -> dict[str, Tensor]:
+    """A fusion layer's parameters for ``skeleton``'s joints from parameters trained for its first joints.
+
+    The per-joint parameters (``(J',)`` vectors) of weights trained on a layout whose joints are the first
+    ``J'`` of ``skeleton`` (Human3.6M-17's for the full body) extend to the other joints by copying each
+    one's nearest trained ancestor (heel, foot tip ← ankle; hand points ← wrist; face points ← head, the
+    BlazePose mid-eyes channel): those joints are fused as their parents are, not trained for themselves.
+    Parameters already of ``skeleton``'s size, and the shared ones, are returned as they are.
+    """
+    out = {}
+    for name, value in state.items():
+        trained = value.shape[0] if value.ndim == 1 else None
+        if trained is None or trained == skeleton.num_joints:
+            out[name] = value
+            continue
+        if trained > skeleton.num_joints:
+            raise ValueError(f"fusion parameter {name} has {trained} joints; {skeleton.name} has "
+                             f"{skeleton.num_joints}")
+        source = []
+        for j in range(skeleton.num_joints):
+            k = j
+            while k >= trained:
+                k = skeleton.parents[k]
+            source.append(k)
+        out[name] = value[source].clone()
+    return out
+
+
 def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
                          untrained: bool = False, window: dict[str, Any] | None = None,
-                         skeleton: Skeleton = H36M17) -> FusionNetwork:
+                         skeleton: Skeleton = DEFAULT_SKELETON) -> FusionNetwork:
     """The network with the cached BlazePose backbone and trained fusion parameters.
 
     ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; by default
-    ``models/fusion_weights.pt`` when it exists (:func:`default_fusion_weights`), else (or with
+    ``models/fusion_weights.pt`` when it exists (:func:`default_fusion_weights`; trained on Human3.6M-17's
+    joints, extended to the layout's others by :func:`fusion_state_for`), else (or with
     ``untrained=True``) the fusion layer keeps its documented initialisation. ``window``: the
     ``CrossViewFusion`` window options (default :data:`DEFAULT_WINDOW`; ``{"window": 0}`` for the
     whole-map layout). ``skeleton``: the joint layout of the heatmaps. ``build=False`` raises instead of
@@ -173,14 +208,15 @@ def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
     fusion = CrossViewFusion(num_joints=skeleton.num_joints, **(DEFAULT_WINDOW if window is None else window))
     path = None if untrained else (fusion_weights if fusion_weights is not None else default_fusion_weights())
     if path is not None:
-        fusion.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        trained = torch.load(path, map_location="cpu", weights_only=True)
+        fusion.load_state_dict(fusion_state_for(trained, skeleton))
     network = FusionNetwork(load_blazepose_landmarks(build=build), fusion, skeleton=skeleton).eval()
     network.fusion_weights = path
     return network
 
 
 def example_inputs(num_cameras: int = 4, seed: int = 0, num_persons: int = 1,
-                   skeleton: Skeleton = H36M17) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                   skeleton: Skeleton = DEFAULT_SKELETON) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Plausible inputs for ``num_persons`` performers: random crops, ``C`` cameras on a 4 m circle looking at
     a root at 1 m height, and per performer a prior of the layout's joints scattered around that root
     (window scale 1).
@@ -301,28 +337,37 @@ def export_metadata(path: Path) -> dict[str, str]:
     return {prop.key: prop.value for prop in model.metadata_props}
 
 
-def is_current_export(path: Path) -> bool:
-    """Whether ``path`` is a network file of this version's export (inputs, person axis, declared layout)."""
-    return (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)
-            and export_metadata(path).get("crosspose_export") == EXPORT_FORMAT)
+def is_current_export(path: Path, skeleton: Skeleton = DEFAULT_SKELETON) -> bool:
+    """Whether ``path`` is a network file of this version's export (inputs, person axis) in ``skeleton``'s
+    layout (its declared layout and joints)."""
+    if not (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)):
+        return False
+    metadata = export_metadata(path)
+    return (metadata.get("crosspose_export") == EXPORT_FORMAT and metadata.get("skeleton") == skeleton.name
+            and metadata.get("joints") == ",".join(skeleton.joints))
 
 
-def ensure_network(progress: Callable[[str], None] | None = None) -> Path:
-    """The exported network at :func:`default_onnx_path`, built and exported on first use (BlazePose from
-    PyPI) or when the cached file has other inputs, with the person detector's file beside it (also written
-    for a cache exported before the detector was).
+def ensure_network(progress: Callable[[str], None] | None = None,
+                   skeleton: Skeleton | str = DEFAULT_SKELETON) -> Path:
+    """The exported network in ``skeleton``'s layout at :func:`default_onnx_path`, built and exported on
+    first use (BlazePose from PyPI) or when the cached file has other inputs or another layout (an export
+    made before the full body was the default declares Human3.6M-17), with the person detector's file
+    beside it (also written for a cache exported before the detector was).
 
     ``progress`` receives a line before and after each step, which can take minutes (default: logged at
     INFO); nothing is reported when both files are already there."""
     from crosspose.nets.build import load_blazepose_detector
 
     report = log.info if progress is None else progress
-    path = default_onnx_path()
-    if not is_current_export(path):
-        what = "older export (other inputs): re-exporting" if path.is_file() else "first run: building"
-        report(f"{what} the network (mediapipe wheel from PyPI → torch → ONNX) into {path} …")
+    layout = get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton
+    path = default_onnx_path(layout)
+    if not is_current_export(path, layout):
+        what = ("older export (other inputs or layout): re-exporting" if path.is_file()
+                else "first run: building")
+        report(f"{what} the network in {layout.name} (mediapipe wheel from PyPI → torch → ONNX) "
+               f"into {path} …")
         start = time.perf_counter()
-        export_onnx(build_fusion_network(build=True), path)
+        export_onnx(build_fusion_network(build=True, skeleton=layout), path)
         report(f"  done in {time.perf_counter() - start:.0f} s")
     detector = detector_onnx_path(path)
     if not detector.is_file():
@@ -370,7 +415,7 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
     wheel = assets.ASSETS[WHEEL]
     size = HEATMAP_SIZE
     j = network.skeleton.num_joints
-    mapping = LayoutMapping("blazepose33")
+    mapping = LayoutMapping("blazepose33", dst=network.skeleton)
     return {
         "name": MODEL_NAME,
         "file": onnx_path.name,
@@ -413,6 +458,8 @@ def model_card(onnx_path: Path, network: FusionNetwork, fusion_weights: Path | N
         "joint_order": list(network.skeleton.joints),
         "joint_sources": {
             "rule": "derived channel = weighted mean of its BlazePose-33 source channels' probabilities",
+            "fusion_parameters": "trained for the Human3.6M-17 joints; each other joint uses its nearest "
+                                 "trained ancestor's (crosspose.nets.export.fusion_state_for)",
             "recipes": {name: {"sources": list(r.sources), "weights": list(r.weights), "proxy": r.proxy}
                         for name, r in mapping.recipes.items() if name in network.skeleton.joints},
         },
