@@ -17,7 +17,12 @@ PSM and RPSM get the official demo's crutches: the ground-truth root and ground-
 Their accuracy is computed with shell messages (the exact same MAP as dense messages, see
 tests/solver); their time is measured with dense messages on a few frames.
 
-Usage: python benchmarks/solver.py [--quick] [--frames N] [--threads T (default 1)]
+``--full-body``: what the full body's extremities cost (issue 19): the tracked clip of the timing rows
+with feet, hands and face added (crosspose.studio.extremities, smoothly moving foot pitch / roll, hand roll,
+head yaw), its heatmaps solved in crosspose-body32 and their first 17 channels in Human3.6M-17, the two
+solvers taking turns frame by frame in one process (cold solves: the same frames with tracking off).
+
+Usage: python benchmarks/solver.py [--quick] [--frames N] [--threads T (default 1)] [--full-body [--rounds R]]
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import BODY32, H36M17
 from crosspose.solver import Solver
 from crosspose.solver import reference as ref
+from crosspose.studio import extremities
 from crosspose.studio.motion import generate_motion
 from crosspose.studio.rigs import random_rig
 
@@ -193,6 +199,45 @@ def tracked_timing(frames: int, condition: str = "clean", cameras: int = 4, size
             float(np.mean(errs)), len(tracked))
 
 
+def full_body_timing(frames: int, rounds: int) -> None:
+    """Print the full body's solve times and errors against Human3.6M-17's on the same heatmaps."""
+    rng = np.random.default_rng(19)
+    motion = generate_motion(4242, frames)
+    t = np.arange(frames)[:, None] / motion.fps
+    wave = np.sin(2 * np.pi * 0.7 * t + np.array([0.0, 1.5]))  # (N, 2): left, right
+    poses = extremities.ExtremityPoses(foot_pitch=0.4 * wave, foot_roll=0.2 * wave[:, ::-1],
+                                       hand_roll=0.9 * wave, head_yaw=0.5 * wave[:, 0])
+    joints = extremities.full_body(motion.joints, poses)
+    P = heatmap_projections(4343, 4, 64)
+    clip = [condition_frame("clean", j, P, 64, rng) for j in joints]
+    ms: dict[tuple[str, str], list[float]] = {}
+    errors: dict[str, list[np.ndarray]] = {}
+    for _ in range(rounds):
+        solvers = {sk.name: (sk, Solver(sk), Solver(sk, tracking=False)) for sk in (H36M17, BODY32)}
+        for f in clip:
+            for name, (sk, tracking, cold) in solvers.items():
+                maps = f.heatmaps[:, :sk.num_joints]
+                pose = tracking.solve(maps, f.projections)
+                ms.setdefault((name, pose.mode), []).append(pose.diagnostics["solve_ms"])
+                error = np.linalg.norm(pose.joints - f.joints[:sk.num_joints], axis=-1)
+                errors.setdefault(name, []).append(error)
+                ms.setdefault((name, "cold only"), []).append(
+                    cold.solve(maps, f.projections).diagnostics["solve_ms"])
+    print(f"# full body vs Human3.6M-17: {frames} frames x {rounds} rounds, clean heatmaps 64 px, 4 cameras, "
+          f"{torch.get_num_threads()} torch thread(s)")
+    print("| solve | h36m17 ms | crosspose-body32 ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for mode in ("tracked", "cold only"):
+        a, b = (statistics.median(ms[(sk.name, mode)]) for sk in (H36M17, BODY32))
+        print(f"| {mode} (median of {len(ms[(BODY32.name, mode)])}) | {a:.2f} | {b:.2f} | {b / a:.2f} |")
+    body17 = 1e3 * np.mean([e.mean() for e in errors[H36M17.name]])
+    body32 = np.array(errors[BODY32.name])
+    print(f"MPJPE of the 17 body joints: {body17:.1f} mm (h36m17), {1e3 * body32[:, :17].mean():.1f} mm "
+          f"(crosspose-body32); extremities {1e3 * np.nanmean(body32[:, 17:]):.1f} mm, per joint: "
+          + ", ".join(f"{n} {1e3 * e:.0f}" for n, e in zip(BODY32.joints[17:], np.nanmean(body32[:, 17:], 0),
+                                                          strict=True)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few frames per condition (~1-2 min)")
@@ -200,9 +245,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the solver's tensors are small, and several "
                              "OpenMP threads on a shared machine wait more than they work; 0 = torch's)")
+    parser.add_argument("--full-body", action="store_true", help="only the full body's cost (issue 19)")
+    parser.add_argument("--rounds", type=int, default=3, help="--full-body: passes over the clip")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.full_body:
+        full_body_timing(args.frames or 120, args.rounds)
+        return
     n = args.frames or (8 if args.quick else 40)
     dense_frames = 1 if args.quick else 3
     conditions = [

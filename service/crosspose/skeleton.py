@@ -26,12 +26,16 @@ class Skeleton:
         joints: joint names in array order.
         parents: index of each joint's parent (-1 for the root).
         template_lengths: ``(J,)`` adult bone length from the parent to each joint, metres (0 for the root).
+        extremities: how many joints at the end of the order are extremities: leaves a few centimetres
+            from a parent among the other joints (the body), which the solver places around their solved
+            parents instead of searching them with the body (0: none).
     """
 
     name: str
     joints: tuple[str, ...]
     parents: tuple[int, ...]
     template_lengths: tuple[float, ...]
+    extremities: int = 0
 
     def __post_init__(self) -> None:
         if not (len(self.joints) == len(self.parents) == len(self.template_lengths)):
@@ -43,6 +47,18 @@ class Skeleton:
                 raise ValueError(
                     f"skeleton {self.name}: parents must precede children (joint {self.joints[i]})"
                 )
+        body = len(self.joints) - self.extremities
+        if not 0 <= self.extremities < len(self.joints) or any(p >= body for p in self.parents[body:]):
+            raise ValueError(f"skeleton {self.name}: the last {self.extremities} joints must be leaves whose "
+                             "parents are among the joints before them")
+
+    @property
+    def body(self) -> Skeleton:
+        """The layout without its extremities (itself when it has none): its first joints, their tree."""
+        if not self.extremities:
+            return self
+        k = self.num_joints - self.extremities
+        return Skeleton(f"{self.name}/body", self.joints[:k], self.parents[:k], self.template_lengths[:k])
 
     @property
     def num_joints(self) -> int:
@@ -135,6 +151,7 @@ BODY32 = Skeleton(
     joints=(*H36M17.joints, *(name for name, _, _ in _EXTREMITIES)),
     parents=(*H36M17.parents, *(H36M17.index(parent) for _, parent, _ in _EXTREMITIES)),
     template_lengths=(*H36M17.template_lengths, *(length for _, _, length in _EXTREMITIES)),
+    extremities=len(_EXTREMITIES),
 )
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, BODY32)}
