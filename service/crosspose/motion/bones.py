@@ -15,19 +15,24 @@ hips               pelvis          —                  hip line (x) and pelvis�
 spine              pelvis          spine              segment + mean of hip and shoulder lines
 chest              spine           thorax             segment + shoulder line
 neck               thorax          neck               segment + shoulder line
-head               neck            head (end site)    segment + face forward (thorax offset from the
-                                                      nose → eyes line), the shoulder line where the
-                                                      head joints give no face direction
+head               neck            head (end site)    segment + the ear line (full body); else face
+                                                      forward (thorax offset from the nose → eyes
+                                                      line), the shoulder line where the head joints
+                                                      give no face direction
 *_shoulder         thorax          *_shoulder         swing only (clavicle)
 *_upper_arm/leg    shoulder/hip    elbow/knee         segment + the limb's bending plane
 *_lower_arm/leg    elbow/knee      wrist/ankle        swing only (hinge)
-*_hand, *_foot     wrist/ankle     —                  none: H36M-17 has no hand or toe joints
+*_foot            ankle           —                  full body: heel → big toe + heel → ankle (roll);
+                                                      H36M-17: none (identity)
+*_hand            wrist           —                  full body: wrist → index + pinky → index (roll);
+                                                      H36M-17: none (identity)
 =================  ==============  =================  ==========================================
 
 The spine bone's head is the pelvis (zero offset from the hips): the segment pelvis→spine needs its
-own rotation for the spine joint to be reproduced. Hands and feet keep the identity local rotation
-(they follow the forearm / shin); their end sites are nominal. The rest pose is the same for every
-layout (its template proportions are Human3.6M's adult means).
+own rotation for the spine joint to be reproduced. Without the full body's extremities, hands and feet
+keep the identity local rotation (they follow the forearm / shin). Their end sites are nominal in every
+layout (no bone points at a foot or hand joint: fingers and toes stay at rest). The rest pose is the
+same for every layout (its template proportions are Human3.6M's adult means).
 """
 
 from __future__ import annotations

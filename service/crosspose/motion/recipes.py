@@ -82,9 +82,15 @@ Recipe = Trunk | Limb | Swing | Fixed
 # Trunk references: joints that must be usable for the reference. "shoulders" is l_shoulder - r_shoulder,
 # "hips" l_hip - r_hip, "both" the sum of both unit lines, "up" pelvis → spine, "face" the face's forward
 # direction (below; it also uses the thorax when it is usable).
+# The full body's: "ears" r_ear → l_ear (the head's lateral axis), "l_foot_up" / "r_foot_up" heel → ankle
+# (the ankle stands above the sole: the foot's up and its roll), "l_palm" / "r_palm" pinky → index (across
+# the palm: the hand's roll about the wrist → index line).
 REFERENCES: dict[str, tuple[str, ...]] = {
     "up": ("pelvis", "spine"), "hips": ("r_hip", "l_hip"), "shoulders": ("r_shoulder", "l_shoulder"),
     "both": ("r_hip", "l_hip", "r_shoulder", "l_shoulder"), "face": ("r_shoulder", "l_shoulder"),
+    "ears": ("r_ear", "l_ear"),
+    "l_foot_up": ("l_heel", "l_ankle"), "r_foot_up": ("r_heel", "r_ankle"),
+    "l_palm": ("l_pinky", "l_index"), "r_palm": ("r_pinky", "r_index"),
 }
 #: The joints :func:`crosspose.motion.rotations.face_reference` reads: thorax, neck, head, left and right
 #: shoulder.
@@ -117,25 +123,33 @@ FACE_BEND_DEG = (10.0, 20.0)
 FACE_TURN_DEG = (100.0, 130.0)
 
 #: Each humanoid bone's recipes, best first (the first whose joints a layout names drives the bone).
-#: Joint names are the solver's (DESIGN §4): the Human3.6M ones, which the full-body layout keeps.
+#: Joint names are the solver's (DESIGN §4): the Human3.6M ones, which the full-body layout keeps, and the
+#: full body's extremities, which give the head, feet and hands full rotations of their own:
+#: - head: the neck → head segment (pitch) with the ear line (yaw and roll) instead of the face blend;
+#: - foot: the sole's heel → big toe line (rest: forward, +Z) for pitch and yaw, the ankle's offset above that
+#:   line (heel → ankle, rest: up) for the roll;
+#: - hand: the wrist → index line (rest: along the arm, ±X) for its swing, pinky → index across the palm
+#:   (rest: forward, +Z, palm down) for the roll. The thumb is not read (it sits off the palm's plane and
+#:   moves on its own); fingers stay at rest.
 BONE_RECIPES: dict[str, tuple[Recipe, ...]] = {
     "hips": (Trunk("pelvis", None, ("r_hip", "l_hip"), _X, "up", _Y),),
     "spine": (Trunk("pelvis", "spine", ("pelvis", "spine"), _Y, "both", _X),),
     "chest": (Trunk("spine", "thorax", ("spine", "thorax"), _Y, "shoulders", _X),),
     "neck": (Trunk("thorax", "neck", ("thorax", "neck"), _Y, "shoulders", _X),),
-    "head": (Trunk("neck", "head", ("neck", "head"), _Y, "face", _Z),),
+    "head": (Trunk("neck", "head", ("neck", "head"), _Y, "ears", _X),
+             Trunk("neck", "head", ("neck", "head"), _Y, "face", _Z)),
     "right_upper_leg": (Limb("r_hip", "r_knee", "r_ankle", -_Z),),
     "right_lower_leg": (Swing("r_knee", "r_ankle"),),
-    "right_foot": (Fixed("r_ankle"),),
+    "right_foot": (Trunk("r_ankle", None, ("r_heel", "r_big_toe"), _Z, "r_foot_up", _Y), Fixed("r_ankle")),
     "left_upper_leg": (Limb("l_hip", "l_knee", "l_ankle", -_Z),),
     "left_lower_leg": (Swing("l_knee", "l_ankle"),),
-    "left_foot": (Fixed("l_ankle"),),
+    "left_foot": (Trunk("l_ankle", None, ("l_heel", "l_big_toe"), _Z, "l_foot_up", _Y), Fixed("l_ankle")),
     "left_shoulder": (Swing("thorax", "l_shoulder"),),
     "left_upper_arm": (Limb("l_shoulder", "l_elbow", "l_wrist", _Z),),
     "left_lower_arm": (Swing("l_elbow", "l_wrist"),),
-    "left_hand": (Fixed("l_wrist"),),
+    "left_hand": (Trunk("l_wrist", None, ("l_wrist", "l_index"), _X, "l_palm", _Z), Fixed("l_wrist")),
     "right_shoulder": (Swing("thorax", "r_shoulder"),),
     "right_upper_arm": (Limb("r_shoulder", "r_elbow", "r_wrist", _Z),),
     "right_lower_arm": (Swing("r_elbow", "r_wrist"),),
-    "right_hand": (Fixed("r_wrist"),),
+    "right_hand": (Trunk("r_wrist", None, ("r_wrist", "r_index"), -_X, "r_palm", _Z), Fixed("r_wrist")),
 }

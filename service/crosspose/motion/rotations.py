@@ -13,7 +13,9 @@ the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.mo
   the plain swing from the parent) of the last clearly bent frame is held, between 15° and 30° it
   blends into the measured one, so it never spins on noise;
 - clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
-  hands and feet keep the identity (H36M-17 has no joint beyond the wrist and ankle).
+- with the full body's extremities, the head takes its twist from the ear line, a foot its frame from the
+  sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index; in
+  H36M-17, which has no joint beyond the wrist and ankle, hands and feet keep the identity.
 
 Which joints drive which bone is data keyed by joint name (:mod:`crosspose.motion.recipes`), resolved
 for the layout of the joints (:func:`crosspose.motion.humanoid.humanoid_map`; default Human3.6M-17);

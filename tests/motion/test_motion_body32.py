@@ -1,0 +1,139 @@
+"""The full body's rotations (issue 19.4): feet from ankle, heel and big toe, hands from wrist, index and
+pinky, the head from the ears; carried by BVH (read back by bvhtoolbox), C3D and TRC (VMC:
+tests/streaming/test_vmc_body32.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_motion_export import bvh_positions
+
+from crosspose.io.trc import ZUP_TO_YUP, read_trc
+from crosspose.motion import BONES, BVH_NAMES, LiveRotations, solve_rotations, write_motion
+from crosspose.motion.humanoid import BONE_PARENTS
+from crosspose.motion.quaternions import quat_to_matrix
+from crosspose.skeleton import BODY32, H36M17
+from crosspose.studio import extremities as ex
+from crosspose.studio.motion import generate_motion
+
+FPS = 30.0
+EXTREMITY_BONES = ("left_foot", "right_foot", "left_hand", "right_hand")
+
+
+def full_body_take(frames: int = 90) -> tuple[np.ndarray, ex.ExtremityPoses]:
+    """A full-body take: feet pitching and rolling, palms turning, the head yawing (radians)."""
+    motion = generate_motion(seed=5, num_frames=frames, fps=FPS)
+    t = np.arange(frames)[:, None] / FPS
+    wave = np.sin(2 * np.pi * 0.5 * t + np.array([0.0, 1.2]))
+    poses = ex.ExtremityPoses(foot_pitch=0.5 * wave, foot_roll=0.25 * wave[:, ::-1], hand_roll=1.0 * wave,
+                              head_yaw=0.6 * wave[:, 0])
+    return ex.full_body(motion.joints, poses), poses
+
+
+@pytest.fixture(scope="module")
+def take() -> tuple[np.ndarray, ex.ExtremityPoses]:
+    return full_body_take()
+
+
+def _conf_times(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full confidence and the frames' times (s) for :func:`write_motion`."""
+    return np.ones(joints.shape[:2]), np.arange(len(joints)) / FPS
+
+
+def _global(motion, bone: str) -> np.ndarray:
+    """``(N, 3, 3)`` the bone's global rotation (Y-up export world) from the local quaternions."""
+    R = quat_to_matrix(motion.rotations)
+    chain = []
+    b = BONES.index(bone)
+    while b >= 0:
+        chain.append(b)
+        b = BONE_PARENTS[b]
+    G = np.broadcast_to(np.eye(3), (*R.shape[:1], 3, 3)).copy()
+    for b in reversed(chain):
+        G = G @ R[:, b]
+    return G
+
+
+def _relative(frames: np.ndarray) -> np.ndarray:
+    """Each frame's rotation from frame 0: ``F_i F_0^T`` (a constant offset between two definitions of the
+    same rigid frame cancels)."""
+    return frames @ np.swapaxes(frames[:1], -1, -2)
+
+
+def test_foot_and_hand_rotations_follow_the_known_poses(take) -> None:
+    joints, _ = take
+    motion = solve_rotations(joints, fps=FPS, skeleton=BODY32)
+    to_yup = ZUP_TO_YUP
+    for bone, side, frames in (("left_foot", "l", ex.measured_foot_frames),
+                               ("right_foot", "r", ex.measured_foot_frames),
+                               ("left_hand", "l", ex.measured_hand_frames),
+                               ("right_hand", "r", ex.measured_hand_frames)):
+        truth = to_yup @ frames(joints, side) @ to_yup.T  # the true frames in the export world
+        solved = _global(motion, bone)
+        error = np.degrees(ex.rotation_angle(_relative(solved), _relative(truth)))
+        assert error.max() < 1e-4, bone  # exact: the points are exact
+        # As continuous as the motion itself (the studio's palm-down reference flips where a forearm
+        # points straight down, so its frames may jump; the solved ones jump exactly as much, no more).
+        turn = ex.rotation_angle(solved[1:], solved[:-1])
+        np.testing.assert_allclose(turn, ex.rotation_angle(truth[1:], truth[:-1]), atol=1e-6)
+        assert np.degrees(ex.rotation_angle(solved, solved[:1])).max() > 20.0, bone  # and they do move
+    # Human3.6M-17's feet and hands keep the identity: nothing to turn them with.
+    h36m = solve_rotations(joints[:, :17], fps=FPS, skeleton=H36M17)
+    for bone in EXTREMITY_BONES:
+        np.testing.assert_allclose(np.abs(h36m.rotations[:, BONES.index(bone), 0]), 1.0)
+
+
+def test_head_yaw_comes_from_the_ears(take) -> None:
+    joints, poses = take
+    motion = solve_rotations(joints, fps=FPS, skeleton=BODY32)
+    head = _global(motion, "head")
+    hips = _global(motion, "hips")
+    forward = lambda G: G[:, [0, 2], 2]  # noqa: E731 - the rest forward (+Z) on the floor (x, z)
+    yaw = np.unwrap(np.arctan2(forward(head)[:, 0], forward(head)[:, 1])
+                    - np.arctan2(forward(hips)[:, 0], forward(hips)[:, 1]))
+    # the head's turn from the hips' follows the given yaw up to the neck's own (constant-ish) lean
+    assert np.corrcoef(yaw, poses.head_yaw)[0, 1] > 0.95
+    assert np.ptp(yaw) == pytest.approx(np.ptp(poses.head_yaw), rel=0.2)
+
+
+def test_live_rotations_equal_the_take_s(take) -> None:
+    joints, _ = take
+    motion = solve_rotations(joints, fps=FPS, skeleton=BODY32)
+    live = LiveRotations(rest=motion.rest, skeleton=BODY32)
+    frames = np.stack([live.update(j, None)[1] for j in joints])
+    np.testing.assert_allclose(frames, motion.rotations, atol=1e-9)
+
+
+def test_bvh_read_back_has_the_foot_and_hand_channels_moving(take, tmp_path: Path) -> None:
+    joints, _ = take
+    path = write_motion(tmp_path / "take.bvh", joints, *_conf_times(joints), fps=FPS, skeleton=BODY32)
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        from bvhtoolbox import BvhTree
+    tree = BvhTree(path.read_text())
+    for bone in (*EXTREMITY_BONES, "head"):
+        name = BVH_NAMES[bone]
+        values = np.array(tree.frames_joint_channels(name, tree.joint_channels(name)), dtype=float)
+        assert values.std(0).max() > 5.0, name  # degrees
+    positions, _, frames, _ = bvh_positions(path)
+    assert frames == len(joints)
+    # the foot's End Site (toe) turns with the foot: it moves relative to the ankle
+    toe = positions["LeftFoot_End"] - positions["LeftFoot"]
+    assert np.ptp(np.degrees(np.arctan2(toe[:, 1], np.linalg.norm(toe[:, [0, 2]], axis=1)))) > 20.0
+
+
+def test_trc_and_c3d_name_the_markers_as_the_issue_does(take, tmp_path: Path) -> None:
+    import ezc3d
+
+    joints, _ = take
+    trc = read_trc(write_motion(tmp_path / "take.trc", joints, *_conf_times(joints), fps=FPS,
+                                skeleton=BODY32))
+    names = ("l_heel", "l_big_toe", "r_heel", "r_big_toe", "l_index", "l_pinky", "l_thumb", "r_index",
+             "r_pinky", "r_thumb", "nose", "l_eye", "r_eye", "l_ear", "r_ear")
+    assert trc.markers == (*H36M17.joints, *names)
+    np.testing.assert_allclose(trc.marker("r_big_toe"), joints[:, BODY32.index("r_big_toe")], atol=1e-5)
+    c3d = ezc3d.c3d(str(write_motion(tmp_path / "take.c3d", joints, *_conf_times(joints), fps=FPS,
+                                     skeleton=BODY32)))
+    assert tuple(c3d["parameters"]["POINT"]["LABELS"]["value"]) == BODY32.joints
