@@ -228,3 +228,20 @@ def test_lens_crops_black_outside_the_image(scene) -> None:  # type: ignore[no-u
     out = extract_crops(images, big, rig=rig)
     assert out[:, 0, 0].max() == 0
     assert np.isclose(out.max(), 200 / 255)
+
+
+def test_full_body_crops_are_the_body_s() -> None:
+    """The full body's toes and fingers do not widen the crops: the network sees what it sees for
+    Human3.6M-17 (so the 17 body joints' heatmaps are the same)."""
+    from crosspose.skeleton import BODY32
+    from crosspose.studio.extremities import full_body, moving_poses
+
+    scene = make_scene(3, 5, 4)
+    joints = full_body(scene.joints3d, moving_poses(5, 30.0))
+    for pose in joints:
+        full = crops_from_pose(pose, scene.rig, skeleton=BODY32)
+        body = crops_from_pose(pose[:17], scene.rig, skeleton=H36M17)
+        assert full == body
+        wide = crops_from_pose(np.where(np.arange(32)[:, None] >= 17, pose + 0.5, pose), scene.rig,
+                               skeleton=BODY32)
+        assert wide == body  # even extremities far outside the body's circle

@@ -6,15 +6,19 @@ import numpy as np
 import pytest
 
 from crosspose.motion import JOINT_GROUPS, FilterSettings, GroupFilter, OneEuroFilter, filter_joints
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import BODY32, H36M17
 
 FPS = 60.0
 
 
 def test_groups_cover_every_joint_once() -> None:
     names = [n for group in JOINT_GROUPS.values() for n in group]
-    assert sorted(names) == sorted(H36M17.joints)
+    assert sorted(names) == sorted(BODY32.joints)  # the full body's, Human3.6M-17's among them
     settings = FilterSettings.default()
+    toe, thumb, ear = (BODY32.index(j) for j in ("r_big_toe", "l_thumb", "l_ear"))
+    _, full_beta, _ = settings.per_joint(BODY32)
+    assert (full_beta[toe], full_beta[thumb], full_beta[ear]) == (settings.legs.beta, settings.arms.beta,
+                                                                  settings.head.beta)
     min_cutoff, beta, _ = settings.per_joint()
     wrist, pelvis = H36M17.index("l_wrist"), H36M17.index("pelvis")
     assert beta[wrist] == settings.arms.beta

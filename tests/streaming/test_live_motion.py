@@ -95,7 +95,7 @@ def test_live_motion_follows_the_solver_s_layout(tmp_path: Path, toes_skeleton: 
         LiveMotion(skeleton=stick_skeleton)
     config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=2, frames=10)
     on = config.model_copy(update={"filter": FilterConfig(enabled=True)})
-    with pytest.raises(ValueError, match="do not name l_toe, r_toe, nose of layout test-h36m17-toes"):
+    with pytest.raises(ValueError, match="do not name l_toe, r_toe of layout test-h36m17-toes"):
         LiveMotion.from_config(on, toes_skeleton)
 
 

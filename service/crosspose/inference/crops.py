@@ -166,9 +166,11 @@ def crops_from_pose(
     missing view.
 
     In each view: centre ``c`` = projected mid-hips; ``v`` = projected mid-shoulders − ``c`` sets
-    the rotation (hips→shoulders up); ``r = max_j |p_j − c|`` over the projected joints (head,
-    feet and hands bound the body circle); side ``= scale × 2 r``. Equivalent to
-    :func:`crop_from_alignment` with the alignment point ``c + r v/|v|``.
+    the rotation (hips→shoulders up); ``r = max_j |p_j − c|`` over the projected joints of the body
+    (head, ankles and wrists bound the body circle; a layout's extremities, the full body's toes and
+    fingers, are not counted: its crops are those of Human3.6M-17, whose ``scale`` margin holds them);
+    side ``= scale × 2 r``. Equivalent to :func:`crop_from_alignment` with the alignment point
+    ``c + r v/|v|``.
 
     A view is None when any joint is behind the camera, the mid-hips fall outside the image, or
     fewer than ``min_inside`` of the joints project inside it. All None when the hips or
@@ -183,8 +185,9 @@ def crops_from_pose(
     shoulders = joints3d[[skeleton.index(j) for j in _SHOULDERS]].mean(0)
     if not np.isfinite([hips, shoulders]).all():
         return [None] * len(rig)
-    finite = np.isfinite(joints3d).all(-1)
-    points = np.concatenate([joints3d[finite], hips[None], shoulders[None]])
+    body = joints3d[:skeleton.body.num_joints]
+    finite = np.isfinite(body).all(-1)
+    points = np.concatenate([body[finite], hips[None], shoulders[None]])
     raw = np.swapaxes(np.asarray(rig.project(points), dtype=np.float64), 0, 1)  # (C, P, 2)
     uv = raw
     if undistorted:

@@ -19,9 +19,10 @@ from crosspose.skeleton import H36M17, Skeleton
 #: The joints of each group, by name (a layout with more joints adds its names here).
 JOINT_GROUPS: dict[str, tuple[str, ...]] = {
     "torso": ("pelvis", "r_hip", "l_hip", "spine", "thorax", "l_shoulder", "r_shoulder"),
-    "head": ("neck", "head"),
-    "arms": ("l_elbow", "l_wrist", "r_elbow", "r_wrist"),
-    "legs": ("r_knee", "r_ankle", "l_knee", "l_ankle"),
+    "head": ("neck", "head", "nose", "l_eye", "r_eye", "l_ear", "r_ear"),
+    "arms": ("l_elbow", "l_wrist", "r_elbow", "r_wrist",
+             "l_index", "l_pinky", "l_thumb", "r_index", "r_pinky", "r_thumb"),
+    "legs": ("r_knee", "r_ankle", "l_knee", "l_ankle", "l_heel", "l_big_toe", "r_heel", "r_big_toe"),
 }
 
 

@@ -27,6 +27,9 @@ class LimbLengthEstimate:
     def __init__(self, skeleton: Skeleton, window: int = 90, min_samples: int = 15,
                  max_deviation: float = 0.25) -> None:
         self.template = skeleton.template_bone_lengths()
+        # The performer's height comes from the body's bones (the first; a layout's extremities are short
+        # and detector-dependent): a layout with extremities scales its body as the layout without them.
+        self._body_bones = skeleton.body.num_joints - 1
         self.window = window
         self.min_samples = min_samples
         self.max_deviation = max_deviation
@@ -79,8 +82,9 @@ class LimbLengthEstimate:
         ok = confident & np.isfinite(measured) & (np.abs(measured / self.template - 1) < 0.5)
         if self._scale_samples:
             ok &= np.abs(measured / current - 1) < self.max_deviation
-        if ok.sum() >= max(3, self.template.size // 2):
-            ratio = _median(measured[ok] / self.template[ok])
+        body = ok[:self._body_bones]
+        if body.sum() >= max(3, self._body_bones // 2):
+            ratio = _median(measured[:self._body_bones][body] / self.template[:self._body_bones][body])
             self._scale_samples = [*self._scale_samples, ratio][-self.window:]
             self._scale = _median(np.array(self._scale_samples))
         slot = self._count % self.window

@@ -421,10 +421,11 @@ class Solver:
         joints = self._with_leaves(b, joints, all_lengths, predicted)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
                             root_votes=None, limbs=track.limbs)[0]
-        moved = np.linalg.norm(pose.joints - predicted, axis=-1)
-        if ((moved > o.track_max_move) & pose.supported()).sum() >= o.track_max_jumped_joints:
+        # Tracking is kept or lost on the body's joints (the extremities follow it).
+        moved = np.linalg.norm(pose.joints[:k] - predicted[:k], axis=-1)
+        if ((moved > o.track_max_move) & pose.supported()[:k]).sum() >= o.track_max_jumped_joints:
             return None, "jump", b, tested
-        if pose.confidence.mean() < o.track_min_confidence * previous.confidence.mean():
+        if pose.confidence[:k].mean() < o.track_min_confidence * previous.confidence[:k].mean():
             return None, "confidence", b, tested
         return pose, None, b, tested
 
@@ -484,8 +485,8 @@ class Solver:
             # = Skeleton.bone_lengths, without rebuilding the bone list every frame
             measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
             track.limbs.update(measured, both_ends)
-        # Only a pose most of whose joints are well seen is a good place to search next time.
-        good = supported.mean() >= 0.5
+        # Only a pose most of whose body joints are well seen is a good place to search next time.
+        good = supported[:self.body].mean() >= 0.5
         if good and track.previous is not None:
             moved = pose.joints - track.previous.joints
             both = supported & track.previous.supported()

@@ -40,6 +40,21 @@ class ExtremityPoses:
     head_yaw: np.ndarray
 
 
+def moving_poses(num_frames: int, fps: float, seed: int = 0) -> ExtremityPoses:
+    """Plausible, smoothly moving extremities for a synthetic take: feet pitching ±25° and rolling ±10°,
+    palms turning ±50°, the head yawing ±30°, each a slow sine of its own seeded phase and rate."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_frames)[:, None] / fps
+
+    def wave(amplitude_deg: float, count: int) -> np.ndarray:
+        rate = rng.uniform(0.2, 0.6, count)
+        phase = rng.uniform(0.0, 2 * np.pi, count)
+        return np.radians(amplitude_deg) * np.sin(2 * np.pi * rate * t + phase)
+
+    return ExtremityPoses(foot_pitch=wave(25.0, 2), foot_roll=wave(10.0, 2), hand_roll=wave(50.0, 2),
+                          head_yaw=wave(30.0, 1)[:, 0])
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
