@@ -21,7 +21,7 @@ from crosspose.reconstruct import (
     solve_sequence,
     write_reconstruction,
 )
-from crosspose.skeleton import H36M17, Skeleton
+from crosspose.skeleton import BODY32, H36M17, Skeleton
 from crosspose.studio import random_rig
 
 POSE = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
@@ -182,9 +182,15 @@ def test_real_clip_close_to_pose2sim(clip: tuple[Path, Path, Path]) -> None:
     calibration, pose, trc_path = clip
     n = 20
     rec = reconstruct(calibration, pose, "openpose-body25b", fps=60, max_frames=n, progress=False)
-    assert rec.joints.shape == (n, 17, 3)
-    assert np.isfinite(rec.joints).all()
-    assert (rec.views >= 2).all()
+    assert rec.joints.shape == (n, 32, 3)  # the full body by default
+    hands = [BODY32.index(f"{s}_{f}") for s in "lr" for f in ("index", "pinky", "thumb")]
+    assert np.isnan(rec.joints[:, hands]).all()  # OpenPose BODY_25B has no hand points: missing, not invented
+    body_and_feet = list(range(21))  # the 17 and the heels and big toes: every frame
+    assert np.isfinite(rec.joints[:, body_and_feet]).all()
+    assert (rec.views[:, body_and_feet] >= 2).all()
+    # The face points: seen by 2-3 of OpenPose's views, missing (NaN) in the few frames no view agrees on.
+    face = [BODY32.index(j) for j in ("nose", "l_eye", "r_eye", "l_ear", "r_ear")]
+    assert np.isfinite(rec.joints[:, face]).all(-1).mean() > 0.8
     trc = read_trc(trc_path)
     distance_mm = {
         name: 1e3 * float(np.median(np.linalg.norm(rec.joints[:, j] - _pose2sim_joint(trc, name)[:n],
@@ -213,16 +219,22 @@ def test_cli_end_to_end(clip: tuple[Path, Path, Path], tmp_path: Path) -> None:
     assert "Frames: 5\nFrame Time: 0.01666667" in (tmp_path / "take.bvh").read_text()
     assert "wrote" in done_trc.output
     doc = json.loads((tmp_path / "take.json").read_text())
-    assert doc["skeleton"] == "h36m17"
+    assert doc["skeleton"] == "crosspose-body32"
     assert doc["units"] == "m"
     assert doc["fps"] == 60
     assert len(doc["frames"]) == 5
     rec = read_reconstruction(tmp_path / "take.json")
     trc = read_trc(tmp_path / "take.trc")
     assert trc.num_frames == 5
-    assert trc.markers == H36M17.joints
+    assert trc.markers == BODY32.joints
     # Solved twice from the same inputs: the same skeleton, whichever file it went to.
     np.testing.assert_allclose(trc.frames, rec.joints, atol=1e-5)
+    # --skeleton h36m17: today's 17 joints, the same ones.
+    done_h36m = runner.invoke(_app(), [*args, "--skeleton", "h36m17", "--out", str(tmp_path / "h36m.trc")])
+    assert done_h36m.exit_code == 0, done_h36m.output
+    h36m = read_trc(tmp_path / "h36m.trc")
+    assert h36m.markers == H36M17.joints
+    np.testing.assert_allclose(h36m.frames, rec.joints[:, :17], atol=1e-5)
     # Z is up in both once read back: the head is above the pelvis.
     assert (trc.frames[:, H36M17.joints.index("head"), 2] > trc.frames[:, 0, 2] + 0.4).all()
 

@@ -19,7 +19,7 @@ from crosspose.reconstruct import (
     read_reconstruction,
     reconstruct_videos,
 )
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import BODY32, H36M17
 
 VIDEOS = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/videos")
 CALIBRATION = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt")
@@ -142,7 +142,7 @@ def torch_network():  # type: ignore[no-untyped-def]
     from crosspose.inference.runtimes.torch import TorchRunner
     from crosspose.nets.export import build_fusion_network
 
-    return TorchRunner(build_fusion_network())
+    return TorchRunner(build_fusion_network(skeleton=BODY32))  # the default layout's network
 
 
 @pytest.fixture(scope="module")
@@ -176,13 +176,13 @@ def test_real_clip_from_videos_close_to_pose2sim(  # type: ignore[no-untyped-def
     n = 4
     rec = reconstruct_videos(calibration, videos, network=torch_network, max_frames=n, progress=False,
                              overlays_dir=tmp_path / "overlays")
-    assert rec.joints.shape == (n, 17, 3)
+    assert rec.joints.shape == (n, 32, 3)  # the full body by default
     assert rec.fps == pytest.approx(60.0, abs=0.1)
     assert rec.stats["detector_runs"] == 1  # cold start only; then crops from the solved pose
     assert rec.stats["heatmaps"] == "fused"
     assert (rec.views >= 2).all()
     reference = _pose2sim_h36m(n)
-    distance_mm = 1e3 * np.linalg.norm(rec.joints - reference, axis=-1)
+    distance_mm = 1e3 * np.linalg.norm(rec.joints[:, :17] - reference, axis=-1)
     limbs = [j for j, name in enumerate(H36M17.joints) if name not in ("neck", "head")]
     # Measured on the clip (100 frames, ONNX): ~45 mm median per limb joint — BlazePose's joints are not
     # OpenPose's (Pose2Sim triangulates OpenPose), so this is a different detector's answer, not noise.
@@ -201,7 +201,7 @@ def test_cli_videos_end_to_end(clip: tuple[Path, Path], torch_network, tmp_path:
                                monkeypatch: pytest.MonkeyPatch) -> None:
     import crosspose.reconstruct as module
 
-    monkeypatch.setattr(module, "default_network", lambda device="auto", num_cameras=4: torch_network)
+    monkeypatch.setattr(module, "default_network", lambda device="auto", num_cameras=4, **_: torch_network)
     calibration, videos = clip
     result = CliRunner().invoke(_app(), [
         "reconstruct", "--calibration", str(calibration), "--videos", str(videos), "--frames", "2", "--raw",

@@ -190,7 +190,8 @@ def test_body32_keeps_h36m17_first_then_the_issue_names_as_leaves() -> None:
     parent = {BODY32.joints[c]: BODY32.joints[p] for p, c in BODY32.bones}
     assert parent["l_heel"] == parent["l_big_toe"] == "l_ankle"
     assert {parent[f"r_{f}"] for f in ("index", "pinky", "thumb")} == {"r_wrist"}
-    assert {parent[f] for f in ("nose", "l_eye", "r_eye", "l_ear", "r_ear")} == {"head"}
+    assert parent["nose"] == "neck"
+    assert {parent[f] for f in ("l_eye", "r_eye", "l_ear", "r_ear")} == {"head"}
     assert all(not BODY32.children(BODY32.index(j)) for j in BODY32_EXTREMITIES)  # leaves
     assert BODY32.joints[BODY32.mirror[BODY32.index("l_big_toe")]] == "r_big_toe"
     assert all(0.03 < BODY32.template_lengths[BODY32.index(j)] < 0.2 for j in BODY32_EXTREMITIES)

@@ -32,7 +32,7 @@ from crosspose.geometry import CameraRig
 from crosspose.io.openpose import PersonChoice, read_multiview
 from crosspose.io.trc import Trc, write_trc
 from crosspose.io.videos import SyncedVideos, VideoError, video_files
-from crosspose.skeleton import H36M17, Skeleton, get_layout, get_skeleton, map_keypoints
+from crosspose.skeleton import DEFAULT_SKELETON, H36M17, Skeleton, get_layout, get_skeleton, map_keypoints
 
 OUTPUT_SUFFIXES = (".trc", ".json", ".bvh", ".c3d", ".jsonl")
 JSON_FORMAT = "crosspose-reconstruction"
@@ -232,8 +232,9 @@ def reconstruct(
         max_frames: solve only the first frames (``None``: all).
         person: which detected person to follow (see :mod:`crosspose.io.openpose`).
         progress: show a progress bar.
-        solver: a :class:`~crosspose.solver.Solver` to use (default: a new one with default options); the
-            detections are mapped into its layout.
+        solver: a :class:`~crosspose.solver.Solver` to use (default: a new one with default options in
+            the default layout, the full body); the detections are mapped into its layout (joints the
+            detector lacks, e.g. OpenPose's hand points, are missing in every frame).
     Raises:
         ReconstructError, KeypointsError, CalibrationError: bad inputs, with a message saying which (also a
             solver layout the detector's layout cannot be mapped into).
@@ -250,7 +251,7 @@ def reconstruct(
     views = read_multiview(keypoints_dir, rig.names, src.num_joints, person)
     raw = views.keypoints if max_frames is None else views.keypoints[:max_frames]
     numbers = views.frame_numbers[: raw.shape[0]]
-    solver = Solver() if solver is None else solver
+    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
     skeleton: Skeleton = solver.skeleton
     try:
         mapped = map_keypoints(raw, src, dst=skeleton.name)  # (N, C, J, 3)
@@ -284,15 +285,21 @@ def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None
         cv2.imwrite(str(target / f"{index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
-def default_network(device: str = "auto", num_cameras: int = 4, model: Path | None = None) -> Any:
-    """The exported network (``model``, default ``crosspose model export``'s cached file) in ONNX Runtime on
-    ``device`` (ReconstructError when the file is missing)."""
+def default_network(device: str = "auto", num_cameras: int = 4, model: Path | None = None,
+                    skeleton: Skeleton = DEFAULT_SKELETON) -> Any:
+    """The exported network (``model``, default ``crosspose model export``'s cached file for ``skeleton``)
+    in ONNX Runtime on ``device`` (ReconstructError when the file is missing)."""
     from crosspose.config import OnnxRuntimeInference
     from crosspose.inference.runtimes import open_network
+    from crosspose.nets.export import default_onnx_path
 
     settings = OnnxRuntimeInference(device=device, threads=0)  # type: ignore[arg-type]  # checked by callers
+    path = model if model is not None else default_onnx_path(skeleton)
+    if model is None and not path.is_file():
+        raise ReconstructError(f"no exported network for layout {skeleton.name} at {path}; write it with "
+                               f"`crosspose model export --skeleton {skeleton.name}`")
     try:
-        return open_network(settings, path=model, num_cameras=num_cameras)
+        return open_network(settings, path=path, num_cameras=num_cameras)
     except FileNotFoundError as err:
         raise ReconstructError(str(err)) from None
 
@@ -316,13 +323,13 @@ def reconstruct_videos(
         calibration: calibration file (any format :func:`~crosspose.calibration.load_rig` reads) or a rig.
         videos_dir: one video per camera (see :func:`video_files`).
         network: what runs the network (an ``OnnxRunner`` or ``TorchRunner``); default:
-            :func:`default_network` on ``device``.
+            :func:`default_network` on ``device``, in the solver's layout.
         fused: solve from the fused heatmaps (False: each view's own).
         max_frames: only the first frames.
         overlays_dir: write per-view JPEGs there (``<camera>/<frame>.jpg``) with the crop, the
             heatmap maxima and the reprojected 3D joints.
         progress: show a progress bar.
-        solver: a :class:`~crosspose.solver.Solver` (default: a new one).
+        solver: a :class:`~crosspose.solver.Solver` (default: a new one in the default layout, the full body).
         detector: the cold-start ``PersonDetector`` (default: built on first use).
         device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` for the default network.
     Raises:
@@ -338,8 +345,8 @@ def reconstruct_videos(
         paths = video_files(videos_dir, rig.names)
     except VideoError as e:
         raise ReconstructError(str(e)) from None
-    network = default_network(device, len(rig)) if network is None else network
-    solver = Solver() if solver is None else solver
+    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
+    network = default_network(device, len(rig), skeleton=solver.skeleton) if network is None else network
     skeleton: Skeleton = solver.skeleton
     heatmap_layout: Skeleton = getattr(network, "skeleton", skeleton)
     if heatmap_layout.name != skeleton.name:

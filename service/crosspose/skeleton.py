@@ -6,7 +6,7 @@ l_shoulder, l_elbow, l_wrist, r_shoulder, r_elbow, r_wrist.
 
 ``crosspose-body32`` (the full body: what an engine animates) keeps these 17 first, then
 l_heel, l_big_toe, r_heel, r_big_toe, l_index, l_pinky, l_thumb, r_index, r_pinky, r_thumb,
-nose, l_eye, r_eye, l_ear, r_ear — leaves of the tree on the ankles, wrists and head.
+nose, l_eye, r_eye, l_ear, r_ear — leaves of the tree on the ankles, wrists, neck (the nose) and head.
 """
 
 from __future__ import annotations
@@ -132,16 +132,19 @@ H36M17 = Skeleton(
 )
 
 #: The extremities of the full-body layout: joint, parent, adult template length (m) from the parent.
-#: The hand points are BlazePose's (index and pinky knuckles, thumb tip region), not finger tips; the
-#: face points hang off ``head`` (which the network's layouts give as the mid-eyes point, the keypoint
-#: layouts as the head top: the limb prior's tolerance covers both, the online lengths settle on the
-#: performer's).
+#: The hand points are BlazePose's (index and pinky knuckles, thumb tip region), not finger tips. The nose
+#: hangs off ``neck`` and the eyes and ears off ``head``: the detector layouts give those as the nose and
+#: the mid-eyes point (BlazePose, COCO) or as the top of the neck and the head top (OpenPose BODY_25B), and
+#: the limb prior's tolerance (0.15 m) covers both readings from these parents: the nose's 0.10 m sits
+#: between BlazePose's 0 (its neck is the nose) and BODY_25B's 0.13-0.22 m on the Pose2Sim clip (its head
+#: top is ~0.2 m from the nose, too far for a leaf of the head). The online lengths settle on the
+#: performer's where the reading is within half the template.
 _EXTREMITIES: tuple[tuple[str, str, float], ...] = (
     ("l_heel", "l_ankle", 0.070), ("l_big_toe", "l_ankle", 0.150),
     ("r_heel", "r_ankle", 0.070), ("r_big_toe", "r_ankle", 0.150),
     ("l_index", "l_wrist", 0.090), ("l_pinky", "l_wrist", 0.080), ("l_thumb", "l_wrist", 0.060),
     ("r_index", "r_wrist", 0.090), ("r_pinky", "r_wrist", 0.080), ("r_thumb", "r_wrist", 0.060),
-    ("nose", "head", 0.060), ("l_eye", "head", 0.045), ("r_eye", "head", 0.045),
+    ("nose", "neck", 0.100), ("l_eye", "head", 0.045), ("r_eye", "head", 0.045),
     ("l_ear", "head", 0.080), ("r_ear", "head", 0.080),
 )
 
@@ -157,7 +160,7 @@ BODY32 = Skeleton(
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, BODY32)}
 #: The layout of the live service, ``reconstruct``, recordings and the exported network when none is
 #: asked for.
-DEFAULT_SKELETON: Skeleton = H36M17
+DEFAULT_SKELETON: Skeleton = BODY32
 
 
 def get_skeleton(name: str) -> Skeleton:

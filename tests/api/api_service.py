@@ -14,6 +14,7 @@ import httpx
 from crosspose.api import ApiSettings, ServiceState, create_app
 from crosspose.api.testing import serve_in_thread
 from crosspose.calibration.store import ActiveCalibration, CalibrationStore
+from crosspose.skeleton import Skeleton
 
 ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION = ROOT / "calibration"
@@ -49,13 +50,15 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_service(store_dir: Path, **settings: Any) -> Iterator[Service]:
-    """Start an API over ``store_dir`` (configured cameras: the Pose2Sim demo's)."""
+def running_service(store_dir: Path, skeleton: Skeleton | None = None, **settings: Any) -> Iterator[Service]:
+    """Start an API over ``store_dir`` (configured cameras: the Pose2Sim demo's) publishing ``skeleton``
+    (default: the service's default layout)."""
     changes: list[ActiveCalibration] = []
     state = ServiceState(
         CalibrationStore(store_dir, DEMO_NAMES),
         ApiSettings(**{"token": TOKEN, **settings}),
         on_calibration_change=changes.append,
+        **({} if skeleton is None else {"skeleton": skeleton}),
     )
     with serve_in_thread(create_app(state)) as base_url:
         yield Service(base_url, state, store_dir, changes)

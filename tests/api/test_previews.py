@@ -16,7 +16,7 @@ from crosspose.api.previews import PreviewBoard
 from crosspose.api.testing import serve_in_thread
 from crosspose.runtime.api_stage import build_state
 from crosspose.runtime.demo import synthetic_config
-from crosspose.skeleton import H36M17, Skeleton
+from crosspose.skeleton import BODY32, H36M17, Skeleton
 
 
 def jpeg(width: int = 160, height: int = 90, value: int = 128) -> bytes:
@@ -144,13 +144,15 @@ def test_board_is_safe_from_many_threads() -> None:
 def test_skeleton_layout_is_the_solver_s(service: Service) -> None:
     with service.client() as client:
         body = client.get("/api/v1/skeleton").json()
-    assert body["name"] == "h36m17"
-    assert body["joints"] == list(H36M17.joints)
-    assert body["parents"] == list(H36M17.parents)
-    assert [tuple(b) for b in body["bones"]] == H36M17.bones
-    assert body["sides"][H36M17.index("l_wrist")] == "left"
-    assert body["sides"][H36M17.index("r_knee")] == "right"
-    assert body["sides"][H36M17.index("pelvis")] == "center"
+    assert body["name"] == "crosspose-body32"  # the service's default: the full body
+    assert body["joints"] == list(BODY32.joints)
+    assert body["parents"] == list(BODY32.parents)
+    assert [tuple(b) for b in body["bones"]] == BODY32.bones
+    assert body["sides"][BODY32.index("l_wrist")] == "left"
+    assert body["sides"][BODY32.index("r_knee")] == "right"
+    assert body["sides"][BODY32.index("pelvis")] == "center"
+    assert body["sides"][BODY32.index("r_big_toe")] == "right"
+    assert body["sides"][BODY32.index("nose")] == "center"
 
 
 def test_skeleton_layout_is_the_one_the_service_publishes(tmp_path: Path, toes_skeleton: Skeleton) -> None:

@@ -77,17 +77,18 @@ def test_validate_lists_the_options_set(tmp_path: Path) -> None:
     path = _write(tmp_path, "{top_k: 16, refine_options: {radius: 2}}")
     result = CliRunner().invoke(app, ["config", "validate", str(path)], env={})
     assert result.exit_code == 0, result.output
-    assert "solver h36m17; options: top_k=16, refine_options.radius=2" in result.output
+    assert "solver crosspose-body32; options: top_k=16, refine_options.radius=2" in result.output
 
 
 def test_the_solver_layout_is_a_known_skeleton(tmp_path: Path) -> None:
-    assert config_from_dict({"cameras": [{"name": "a", "source": "synthetic"}]}).solver.skeleton == "h36m17"
+    default = config_from_dict({"cameras": [{"name": "a", "source": "synthetic"}]}).solver.skeleton
+    assert default == "crosspose-body32"
     path = tmp_path / "crosspose.yaml"
     path.write_text(f"{CAMERAS}solver:\n  skeleton: crosspose-body99\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
     assert info.value.errors == ["solver.skeleton: Value error, unknown skeleton 'crosspose-body99'; "
-                                 "known: h36m17"]
+                                 "known: h36m17, crosspose-body32"]
 
 
 def test_validating_solver_options_loads_no_torch(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from crosspose.inference import (
 from crosspose.inference import runtimes as registry
 from crosspose.inference.runtimes.auto import openvino_installed
 from crosspose.nets.export import OUTPUT_NAMES, example_inputs
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import DEFAULT_SKELETON, H36M17
 
 CAMERAS = [{"name": "a", "source": "0"}, {"name": "b", "source": "1"}]
 
@@ -99,8 +99,10 @@ def test_torch_opens_the_eager_network_and_detector_and_reports_what_runs(torch_
     assert network.info == RuntimeInfo("torch", "cpu", "f32")
     assert network.info.provider == network.provider == "torch"  # what the heartbeat's provider showed
     assert torch.get_num_threads() == 1
-    out = network.run(*_inputs(2))
-    assert out["fused"].shape == (2, 17, 64, 64)
+    assert network.skeleton is DEFAULT_SKELETON  # no file to follow: the default layout
+    crops, projections, valid, prior, _ = (t[0].numpy() for t in example_inputs(2, skeleton=DEFAULT_SKELETON))
+    out = network.run(crops, projections, valid, prior)
+    assert out["fused"].shape == (2, DEFAULT_SKELETON.num_joints, 64, 64)
     assert out["fused"].dtype == np.float32
     detector = registry.open_detector(cfg.inference)
     assert isinstance(detector, PersonDetector)

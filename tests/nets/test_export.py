@@ -70,7 +70,7 @@ def test_fusion_parameters_trained_on_h36m17_extend_to_the_full_body_by_ancestor
     own = extended["own"].tolist()
     assert own[:17] == list(range(17))
     for leaf, parent in (("l_heel", "l_ankle"), ("r_big_toe", "r_ankle"), ("l_thumb", "l_wrist"),
-                         ("r_index", "r_wrist"), ("r_ear", "head"), ("nose", "head")):
+                         ("r_index", "r_wrist"), ("r_ear", "head"), ("nose", "neck")):
         assert own[BODY32.index(leaf)] == H36M17.index(parent)
     assert extended["log_temperature"] is trained["log_temperature"]
     assert fusion_state_for(extended, BODY32)["own"] is extended["own"]
@@ -147,7 +147,7 @@ def test_ensure_network_exports_on_first_use_only_and_reports_through_its_callba
 
 @pytest.fixture(scope="module")
 def network() -> FusionNetwork:
-    return build_fusion_network()
+    return build_fusion_network(skeleton=DEFAULT_SKELETON)  # what the CLI exports
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_one_self_contained_file_with_dynamic_cameras(exported: tuple[Path, Path
 @pytest.mark.network
 @pytest.mark.parametrize("cameras", [2, 3, 4])
 def test_onnx_matches_torch(network: FusionNetwork, session: ort.InferenceSession, cameras: int) -> None:
-    crops, projections, valid, prior, scale = example_inputs(cameras, seed=cameras)
+    crops, projections, valid, prior, scale = example_inputs(cameras, seed=cameras, skeleton=DEFAULT_SKELETON)
     with np.load(FIXTURES / "blazepose_landmark_reference.npz") as data:
         real = torch.from_numpy(data["crops"].astype(np.float32) / 255.0)
     k = min(cameras, len(real))
@@ -237,7 +237,8 @@ def test_every_performer_goes_through_one_call_as_it_would_alone(exported: tuple
 
     runner = OnnxRunner(exported[0], device="cpu", warmup_cameras=0)
     assert runner.skeleton is DEFAULT_SKELETON
-    crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(3, seed=5, num_persons=3))
+    crops, projections, valid, prior, scale = (t.numpy() for t in example_inputs(3, seed=5, num_persons=3,
+                                                                                skeleton=DEFAULT_SKELETON))
     valid[1, 0] = False
     prior[2, :4] = np.nan
     scale[0] = 2.0

@@ -59,6 +59,11 @@ def static_performer_heatmaps(seed: int = 0) -> list[tuple[dict, list]]:
     return out
 
 
+def h36m17(config: Config) -> Config:
+    """``config`` solving in Human3.6M-17, the layout of the simulated heatmaps here."""
+    return config.model_copy(update={"solver": config.solver.model_copy(update={"skeleton": "h36m17"})})
+
+
 def run_stage(config: Config, messages: list[tuple[dict, list]], status: dict | None = None) -> list[dict]:
     """Each message through a real ``SolverStage`` (heatmaps in over ZeroMQ, the published skeleton out);
     ``status`` gets the stage's heartbeat payload at the end."""
@@ -94,7 +99,7 @@ def heatmaps() -> list[tuple[dict, list]]:
 
 
 def test_filter_off_publishes_the_solvers_own_joints(tmp_path: Path, heatmaps: list) -> None:
-    config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES)
+    config = h36m17(synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES))
     assert config.filter.enabled is False  # off by default
     published = run_stage(config, heatmaps)
 
@@ -110,7 +115,7 @@ def test_solver_stage_streams_vmc_and_counts_every_target(tmp_path: Path, heatma
     s.bind(("127.0.0.1", 0))
     refusing = f"127.0.0.1:{s.getsockname()[1]}"
     s.close()
-    base = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES)
+    base = h36m17(synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES))
     status: dict = {}
     with osc_receiver() as (port, got):
         vmc = VmcConfig(enabled=True, targets=[refusing, f"127.0.0.1:{port}"])
@@ -130,7 +135,7 @@ def test_solver_stage_streams_vmc_and_counts_every_target(tmp_path: Path, heatma
 
 
 def test_filter_on_reduces_jitter_of_a_static_performer(tmp_path: Path, heatmaps: list) -> None:
-    base = synthetic_config(tmp_path / "raw", "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES)
+    base = h36m17(synthetic_config(tmp_path / "raw", "127.0.0.1", 0, cameras=3, fps=FPS, frames=FRAMES))
     raw = joints_of(run_stage(base, heatmaps))
     on = base.model_copy(update={"filter": base.filter.model_copy(update={"enabled": True})})
     filtered = joints_of(run_stage(on, heatmaps))

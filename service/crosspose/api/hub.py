@@ -30,6 +30,8 @@ from typing import Any, Literal
 import msgpack
 import numpy as np
 
+from crosspose.bus.schema import skeleton_in_layout
+
 log = logging.getLogger(__name__)
 
 WireFormat = Literal["json", "msgpack"]
@@ -85,15 +87,18 @@ class Subscriber:
         id: unique per hub, in connection order.
         format: the wire format it asked for.
         rotations: whether it asked for the rotations payload (``?rotations=true``).
+        skeleton: the layout it asked for (``?skeleton=``; None: the published one).
         queue_size: capacity of its queue (messages).
         delivered: messages handed to the socket.
         dropped: messages lost because the client was too slow (its oldest queued ones).
     """
 
-    def __init__(self, id: int, format: WireFormat, queue_size: int, rotations: bool = False) -> None:
+    def __init__(self, id: int, format: WireFormat, queue_size: int, rotations: bool = False,
+                 skeleton: str | None = None) -> None:
         self.id = id
         self.format = format
         self.rotations = rotations
+        self.skeleton = skeleton
         self.queue_size = queue_size
         self.delivered = 0
         self.dropped = 0
@@ -193,16 +198,19 @@ class SkeletonHub:
 
     # -- subscribers (event loop side) ----------------------------------------------------------------
 
-    def subscribe(self, format: WireFormat, rotations: bool = False) -> Subscriber | None:
+    def subscribe(self, format: WireFormat, rotations: bool = False,
+                  skeleton: str | None = None) -> Subscriber | None:
         """Register a client on the running event loop; None when ``max_clients`` are connected.
 
-        ``rotations``: the client gets the messages' ``rotations`` key (module doc)."""
+        ``rotations``: the client gets the messages' ``rotations`` key (module doc). ``skeleton``: the
+        client gets skeleton messages in that layout (:func:`crosspose.bus.schema.skeleton_in_layout`;
+        None: as published)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if len(self._subscribers) >= self.max_clients:
                 return None
             self._loop = loop
-            sub = Subscriber(next(self._ids), format, self.queue_size, rotations)
+            sub = Subscriber(next(self._ids), format, self.queue_size, rotations, skeleton)
             self._subscribers[sub.id] = sub
             return sub
 
@@ -230,15 +238,19 @@ class SkeletonHub:
             loop = self._loop
         if not subs:
             return
-        frames: dict[tuple[WireFormat, bool], str | bytes] = {}
+        frames: dict[tuple[WireFormat, bool, str | None], str | bytes] = {}
         variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
         if ROTATIONS_KEY in message:
             variants[False] = {k: v for k, v in message.items() if k != ROTATIONS_KEY}
         elif message.get("type") == "skeleton":
             variants[True] = {**message, ROTATIONS_KEY: None}
+        skeleton = message.get("type") == "skeleton"
         try:
-            for fmt, rot in {(sub.format, sub.rotations) for sub in subs}:
-                frames[fmt, rot] = encode(variants[rot], fmt)
+            for fmt, rot, layout in {(sub.format, sub.rotations, sub.skeleton) for sub in subs}:
+                variant = variants[rot]
+                if layout is not None and skeleton:
+                    variant = skeleton_in_layout(variant, layout)
+                frames[fmt, rot, layout] = encode(variant, fmt)
         except (TypeError, ValueError, OverflowError) as exc:
             # a bug upstream, not a network condition: count and say so, but keep the bus thread alive
             with self._lock:
@@ -247,7 +259,7 @@ class SkeletonHub:
             if first:
                 log.error("skeleton hub: dropping a message that cannot be encoded: %s", exc)
             return
-        lost = sum(sub._offer(frames[sub.format, sub.rotations]) for sub in subs)
+        lost = sum(sub._offer(frames[sub.format, sub.rotations, sub.skeleton]) for sub in subs)
         if lost:
             with self._lock:
                 self.dropped_total += lost

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crosspose.api.hub import SkeletonHub
 from crosspose.api.previews import PreviewBoard
 from crosspose.api.status import Readiness, StatusBoard
-from crosspose.skeleton import H36M17, Skeleton
+from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
 
 if TYPE_CHECKING:  # the store loads the geometry (torch): the runtime hands one in, the API never imports it
     from crosspose.calibration.store import ActiveCalibration, CalibrationStore
@@ -85,7 +85,7 @@ class ServiceState:
         cameras: Sequence[str] | None = None,
         stages: Sequence[str] | None = None,
         on_calibration_change: Callable[[ActiveCalibration], None] | None = None,
-        skeleton: Skeleton = H36M17,
+        skeleton: Skeleton = DEFAULT_SKELETON,
     ) -> None:
         self.settings = settings or ApiSettings()
         self.skeleton = skeleton

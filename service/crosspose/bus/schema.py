@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from crosspose.bus.codec import MessageError, pack_array, unpack_array
-from crosspose.skeleton import Skeleton, get_skeleton
+from crosspose.skeleton import SKELETONS, Skeleton, get_skeleton
 
 if TYPE_CHECKING:
     from crosspose.solver.pose import Pose3D
@@ -738,6 +738,33 @@ def parse_skeleton(header: Any) -> dict[str, Any]:
     if f.h.get("rotations") is not None:
         parse_rotations(f.h["rotations"])
     return dict(header)
+
+
+def skeleton_in_layout(message: Mapping[str, Any], skeleton: str) -> dict[str, Any]:
+    """A skeleton message as a client of the layout ``skeleton`` gets it: for a layout whose joints are the
+    first of the published one (Human3.6M-17 of the full body), its joints only, named as it, every other
+    key as published; the message itself when it is already in that layout.
+
+    Raises:
+        ValueError: ``skeleton`` is unknown, or not the first joints of the message's layout.
+    """
+    asked = SKELETONS.get(skeleton)
+    published = get_skeleton(str(message.get("skeleton")))
+    if asked is None or asked.joints != published.joints[:asked.num_joints]:
+        raise ValueError(f"skeleton {skeleton!r} is not a layout of the published {published.name} "
+                         f"(use {' or '.join(layouts_within(published.name))})")
+    if asked.name == published.name:
+        return dict(message)
+    j = asked.num_joints
+    return {**message, "skeleton": asked.name, "joints": list(message["joints"])[:j],
+            "views": list(message["views"])[:j]}
+
+
+def layouts_within(published: str) -> list[str]:
+    """The layouts a client of messages in the layout ``published`` can ask for: those whose joints are its
+    first (itself included; Human3.6M-17 within the full body)."""
+    layout = get_skeleton(published)
+    return [s.name for s in SKELETONS.values() if s.joints == layout.joints[:s.num_joints]]
 
 
 def rotations_payload(

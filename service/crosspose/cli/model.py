@@ -91,7 +91,7 @@ def export_command(
     skeleton: Annotated[
         str, typer.Option("--skeleton", help="Joint layout of the heatmaps: crosspose-body32 (the full body) "
                                              "or h36m17"),
-    ] = "h36m17",
+    ] = "crosspose-body32",
 ) -> None:
     """Write backbone + channel mapping + cross-view fusion as ONE ONNX file (dynamic camera count).
 

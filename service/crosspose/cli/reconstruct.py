@@ -33,6 +33,8 @@ _HELP_OVERLAYS = ("With --videos: write per-view JPEGs here (<camera>/<frame>.jp
 _HELP_FUSED = "With --videos: solve from the cross-view fused heatmaps (--raw: each view's own heatmaps)."
 _HELP_DEVICE = "With --videos: where the network runs: auto (TensorRT → CUDA → CPU), cuda, tensorrt or cpu."
 _HELP_MODEL = "With --videos: the exported network (default: crosspose model export's cached file)."
+_HELP_SKELETON = ("Joint layout to solve and write: crosspose-body32 (the full body: Human3.6M-17, then "
+                  "heels, big toes, hand and face points) or h36m17.")
 
 
 def reconstruct_command(
@@ -50,9 +52,11 @@ def reconstruct_command(
     fused: Annotated[bool, typer.Option("--fused/--raw", help=_HELP_FUSED)] = True,
     device: Annotated[str, typer.Option("--device", help=_HELP_DEVICE)] = "auto",
     model: Annotated[Path | None, typer.Option("--model", help=_HELP_MODEL)] = None,
+    skeleton: Annotated[str, typer.Option("--skeleton", help=_HELP_SKELETON)] = "crosspose-body32",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (H36M-17).
+    """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (the full body,
+    or --skeleton h36m17).
 
     Example (keypoints): crosspose reconstruct --calibration Calib.toml --keypoints pose/ --fps 60 --out a.trc
 
@@ -70,7 +74,7 @@ def reconstruct_command(
         reconstruct_videos,
         write_reconstruction,
     )
-    from crosspose.skeleton import get_layout
+    from crosspose.skeleton import get_layout, get_skeleton
 
     if (keypoints is None) == (videos is None):
         raise typer.BadParameter("give either --keypoints DIR or --videos DIR (one of them)",
@@ -86,19 +90,25 @@ def reconstruct_command(
         get_layout(layout)
     except KeyError as e:
         raise typer.BadParameter(str(e.args[0]), param_hint="--layout") from None
+    try:
+        solved_layout = get_skeleton(skeleton)
+    except KeyError as e:
+        raise typer.BadParameter(str(e.args[0]), param_hint="--skeleton") from None
     if save_overlays is not None and videos is None:
         raise typer.BadParameter("overlays need --videos (there are no images with --keypoints)",
                                  param_hint="--save-overlays")
-    from crosspose.solver import use_one_thread
+    from crosspose.solver import Solver, use_one_thread
 
     use_one_thread()
+    solver = Solver(solved_layout)
     try:
         if not out.parent.is_dir():
             raise ReconstructError(f"{out}: folder {out.parent} does not exist")
         if videos is not None:
             network = None if model is None else default_network(device, 4, model)
             rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
-                                     overlays_dir=save_overlays, progress=progress, device=device)
+                                     overlays_dir=save_overlays, progress=progress, device=device,
+                                     solver=solver)
             if fps is not None:
                 rec = dataclasses.replace(rec, fps=float(fps))
         else:
@@ -106,7 +116,7 @@ def reconstruct_command(
             rec = reconstruct(calibration, keypoints, layout, fps=30.0 if fps is None else fps,
                               max_frames=max_frames,
                               person=person,  # type: ignore[arg-type]  # checked above
-                              progress=progress)
+                              progress=progress, solver=solver)
         written = write_reconstruction(rec, out)
     except (ReconstructError, KeypointsError, CalibrationError, TrcError) as e:
         typer.echo(f"error: {e}", err=True)

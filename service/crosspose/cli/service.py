@@ -111,7 +111,7 @@ def demo_command(
         if studio == "pose2sim":
             typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
             config = pose2sim_config(workdir, host, port, environ=os.environ)
-            ensure_network(progress=typer.echo)
+            ensure_network(progress=typer.echo, skeleton=config.solver.skeleton)
         else:
             config = synthetic_config(workdir, host, port, cameras=cameras, environ=os.environ)
     except ConfigError as err:  # a CROSSPOSE__… override that is not a setting, or a bad value

@@ -338,8 +338,9 @@ class SolverConfig(_Model):
     """The 3D solver stage."""
 
     skeleton: str = Field(
-        default="h36m17", description="Joint layout the solver solves in and the service publishes (a name "
-        "of crosspose.skeleton, e.g. h36m17).",
+        default="crosspose-body32", description="Joint layout the solver solves in and the service publishes "
+        "(a name of crosspose.skeleton: crosspose-body32, the full body, or h36m17; websocket clients may "
+        "still ask for h36m17 messages with ?skeleton=h36m17).",
     )
     options: SolverOptions = Field(
         default_factory=SolverOptions,

@@ -106,12 +106,18 @@ class NetworkBackend:
     @classmethod
     def from_config(cls, config: Config, rig: CameraRig) -> NetworkBackend:
         """The network on the runtime ``inference.runtime`` names
-        (:func:`crosspose.inference.runtimes.open_network`) and its person detector."""
+        (:func:`crosspose.inference.runtimes.open_network`) and its person detector; without
+        ``inference.model``, the cached export in the solver's layout (``solver.skeleton``)."""
         from crosspose.inference.pipeline import FramePipeline
         from crosspose.inference.runtimes import open_network
+        from crosspose.nets.export import default_onnx_path
+        from crosspose.skeleton import DEFAULT_SKELETON
 
-        network = open_network(config.inference, num_cameras=len(rig))
-        detector = person_detector(config.inference.model, config, num_cameras=len(rig))
+        model = config.inference.model
+        if model is None and config.solver.skeleton != DEFAULT_SKELETON.name:  # else the runtime's default
+            model = default_onnx_path(config.solver.skeleton)
+        network = open_network(config.inference, path=model, num_cameras=len(rig))
+        detector = person_detector(model, config, num_cameras=len(rig))
         return cls(FramePipeline(rig, network, detector=detector), fused=config.inference.heatmaps == "fused")
 
     def set_rig(self, rig: CameraRig) -> None:
@@ -163,7 +169,9 @@ class SimulatedBackend:
 
     def __init__(self, config: Config, seed: int = 0) -> None:
         from crosspose.capture.synthetic import parse_synthetic
+        from crosspose.skeleton import get_skeleton
         from crosspose.studio import HeatmapErrors, make_scene
+        from crosspose.studio.extremities import full_body, moving_poses
 
         params = [parse_synthetic(c.source) for c in config.cameras if c.source.startswith("synthetic")]
         if len(params) != len(config.cameras):
@@ -172,6 +180,12 @@ class SimulatedBackend:
         self.fps = config.cameras[0].fps or 30.0
         self.frames = p.get("frames", 300)
         self.scene = make_scene(p.get("seed", 0), self.frames, max(len(config.cameras), 2), fps=self.fps)
+        #: The solver's layout; the full body's extremities are placed on the studio's motion.
+        self.skeleton = get_skeleton(config.solver.skeleton)
+        self.joints3d = self.scene.joints3d
+        if self.skeleton.extremities:
+            poses = moving_poses(self.frames, self.fps, p.get("seed", 0))
+            self.joints3d = full_body(self.scene.joints3d, poses)
         self.errors = HeatmapErrors.realistic()
         self.rng = np.random.default_rng(seed)
 
@@ -189,11 +203,12 @@ class SimulatedBackend:
             if frame is not None and frame.get("t_device_ns") is not None:
                 index = round(frame["t_device_ns"] * self.fps / 1e9) % self.frames
                 break
-        joints = self.scene.joints3d[index]
+        joints = self.joints3d[index]
         joints2d = np.asarray(rig.project(joints)).transpose(1, 0, 2)  # (C, J, 2)
         transforms = person_crops(joints2d, (64, 64))
         heatmaps, _ = simulate_heatmaps(
-            joints2d, transforms=transforms, errors=self.errors, rng=self.rng, coarse_speckle=True
+            joints2d, transforms=transforms, errors=self.errors, rng=self.rng, coarse_speckle=True,
+            skeleton=self.skeleton,
         )
         projections = heatmap_projection_matrices(np.asarray(rig.projection_matrices()), transforms)
         present = np.array([im is not None for im in images.images])

@@ -34,7 +34,7 @@ from crosspose.nets.blazepose import (
     BlazePoseLandmarks,
 )
 from crosspose.nets.fusion import CrossViewFusion
-from crosspose.skeleton import DEFAULT_SKELETON, LayoutMapping, Skeleton, get_skeleton
+from crosspose.skeleton import DEFAULT_SKELETON, H36M17, LayoutMapping, Skeleton, get_skeleton
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def default_onnx_path(skeleton: Skeleton | str = DEFAULT_SKELETON) -> Path:
     return assets.cache_dir() / "models" / f"{MODEL_NAME}{suffix}.onnx"
 
 
-def blazepose_channel_map(skeleton: Skeleton = DEFAULT_SKELETON) -> Tensor:
+def blazepose_channel_map(skeleton: Skeleton = H36M17) -> Tensor:
     """``(J, 39)`` weights: heatmap channel ``j`` of ``skeleton`` = Σ_k W[j, k] · BlazePose channel ``k``.
 
     The weights are ``crosspose.skeleton``'s BlazePose-33 recipes for the layout's joints (for H36M-17
@@ -119,7 +119,7 @@ class FusionNetwork(nn.Module):
         backbone: BlazePoseLandmarks,
         fusion: CrossViewFusion | None = None,
         radius: float = DEFAULT_RADIUS,
-        skeleton: Skeleton = DEFAULT_SKELETON,
+        skeleton: Skeleton = H36M17,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -165,8 +165,9 @@ def fusion_state_for(state: dict[str, Tensor], skeleton: Skeleton) -> dict[str, 
 
     The per-joint parameters (``(J',)`` vectors) of weights trained on a layout whose joints are the first
     ``J'`` of ``skeleton`` (Human3.6M-17's for the full body) extend to the other joints by copying each
-    one's nearest trained ancestor (heel, foot tip ← ankle; hand points ← wrist; face points ← head, the
-    BlazePose mid-eyes channel): those joints are fused as their parents are, not trained for themselves.
+    one's nearest trained ancestor (heel, foot tip ← ankle; hand points ← wrist; nose ← neck, BlazePose's
+    nose channel; eyes and ears ← head, its mid-eyes): those joints are fused as their parents are, not
+    trained for themselves.
     Parameters already of ``skeleton``'s size, and the shared ones, are returned as they are.
     """
     out = {}
@@ -190,7 +191,7 @@ def fusion_state_for(state: dict[str, Tensor], skeleton: Skeleton) -> dict[str, 
 
 def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
                          untrained: bool = False, window: dict[str, Any] | None = None,
-                         skeleton: Skeleton = DEFAULT_SKELETON) -> FusionNetwork:
+                         skeleton: Skeleton = H36M17) -> FusionNetwork:
     """The network with the cached BlazePose backbone and trained fusion parameters.
 
     ``fusion_weights`` is a ``torch.save``d ``CrossViewFusion`` state dict; by default
@@ -216,7 +217,7 @@ def build_fusion_network(fusion_weights: Path | None = None, build: bool = True,
 
 
 def example_inputs(num_cameras: int = 4, seed: int = 0, num_persons: int = 1,
-                   skeleton: Skeleton = DEFAULT_SKELETON) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                   skeleton: Skeleton = H36M17) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Plausible inputs for ``num_persons`` performers: random crops, ``C`` cameras on a 4 m circle looking at
     a root at 1 m height, and per performer a prior of the layout's joints scattered around that root
     (window scale 1).

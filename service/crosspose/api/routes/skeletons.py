@@ -1,7 +1,10 @@
-"""``WS /ws/skeletons?format=json|msgpack[&rotations=true]``: one message per solved frame (DESIGN §5),
-JSON text or msgpack binary frames. Each client has its own bounded queue; a slow client loses its oldest
-messages. ``rotations=true`` adds the ``rotations`` payload (local joint quaternions, bone names, rest
-offsets: :func:`crosspose.bus.schema.rotations_payload`); without it the message is unchanged."""
+"""``WS /ws/skeletons?format=json|msgpack[&rotations=true][&skeleton=h36m17]``: one message per solved frame
+(DESIGN §5), JSON text or msgpack binary frames. Each client has its own bounded queue; a slow client loses
+its oldest messages. ``rotations=true`` adds the ``rotations`` payload (local joint quaternions, bone
+names, rest offsets: :func:`crosspose.bus.schema.rotations_payload`); without it the message is
+unchanged. ``skeleton=h36m17`` gives a service publishing the full body to a 17-joint client as
+Human3.6M-17 messages (the first 17 joints, ``"skeleton": "h36m17"``: the message shape of a Human3.6M-17
+service); without it the service's own layout."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from crosspose.api.hub import WIRE_FORMATS, Subscriber, WireFormat
 from crosspose.api.routes import websocket_state
+from crosspose.bus.schema import layouts_within
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["skeletons"])
@@ -41,11 +45,12 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 @router.websocket("/ws/skeletons")
 async def skeletons(websocket: WebSocket) -> None:
-    """Stream skeletons; an unsupported ``format`` or ``rotations`` value is closed with 1008, a full house
-    with 1013."""
+    """Stream skeletons; an unsupported ``format``, ``rotations`` or ``skeleton`` value is closed with 1008, a
+    full house with 1013."""
     state = websocket_state(websocket)
     asked = websocket.query_params.get("format", "json")
     rotations = websocket.query_params.get("rotations", "false").lower()
+    layout = websocket.query_params.get("skeleton")
     await websocket.accept()
     if asked not in WIRE_FORMATS:
         await websocket.close(
@@ -57,8 +62,15 @@ async def skeletons(websocket: WebSocket) -> None:
             POLICY_VIOLATION, f"unsupported rotations {rotations[:40]!r}; use rotations=true or false"
         )
         return
+    layouts = layouts_within(state.skeleton.name)
+    if layout is not None and layout not in layouts:
+        await websocket.close(
+            POLICY_VIOLATION, f"unsupported skeleton {layout[:40]!r}; use skeleton={' or '.join(layouts)}"
+        )
+        return
     fmt: WireFormat = "msgpack" if asked == "msgpack" else "json"
-    sub = state.hub.subscribe(fmt, rotations=_FLAGS[rotations])
+    sub = state.hub.subscribe(fmt, rotations=_FLAGS[rotations],
+                              skeleton=None if layout == state.skeleton.name else layout)
     if sub is None:
         await websocket.close(TRY_AGAIN_LATER, f"too many subscribers (limit {state.hub.max_clients})")
         return

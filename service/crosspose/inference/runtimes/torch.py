@@ -126,16 +126,22 @@ def _use_threads(threads: int) -> None:
 
 
 def open_network(settings: TorchInference, path: Path | None, num_cameras: int) -> TorchRunner:
-    """The eager network on ``settings.device`` (``path``, an ONNX file, is not read: see the module doc),
-    warmed up for ``num_cameras`` views."""
-    from crosspose.nets.export import build_fusion_network
+    """The eager network on ``settings.device`` (``path``, an ONNX file, is not run: see the module doc; its
+    declared joint layout is the built network's when it exists, else the default layout), warmed up for
+    ``num_cameras`` views."""
+    from crosspose.inference.network import declared_skeleton
+    from crosspose.nets.export import build_fusion_network, export_metadata
+    from crosspose.skeleton import DEFAULT_SKELETON
 
     _device(settings.device)  # fail before building the network
+    skeleton = DEFAULT_SKELETON
     if path is not None:
-        log.info("the torch runtime builds the network from the cached BlazePose and the default fusion "
-                 "weights; %s is not read", path)
+        if Path(path).is_file():
+            skeleton = declared_skeleton(Path(path), export_metadata(Path(path)))
+        log.info("the torch runtime builds the network (%s) from the cached BlazePose and the default fusion "
+                 "weights; %s is not run", skeleton.name, path)
     _use_threads(settings.threads)
-    runner = TorchRunner(build_fusion_network(), device=settings.device)
+    runner = TorchRunner(build_fusion_network(skeleton=skeleton), device=settings.device)
     if num_cameras > 0:
         runner.run(*warmup_inputs(num_cameras, runner.skeleton))
     log.info("torch runs the fusion network on %s", runner.info.device)
