@@ -18,7 +18,7 @@ thread) and the current default (``inference.runtime auto``, ``workers auto``) i
 sets solved cold, the load average), then the medians and their ratio, naming the CPU and its flags.
 
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
-       [--duration 20] [--subscribers 1] [--baseline [--rounds 2]]
+       [--duration 20] [--subscribers 1] [--baseline [--rounds 2]] [--skeleton h36m17]
 """
 
 from __future__ import annotations
@@ -181,6 +181,8 @@ def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
     for key, value in (("threads", args.inference_threads), ("workers", args.inference_workers)):
         if value is not None:
             section[key] = value
+    if getattr(args, "skeleton", None) is not None:
+        config.solver.skeleton = args.skeleton
     return config.model_copy(update={"inference": TypeAdapter(InferenceConfig).validate_python(section)})
 
 
@@ -385,6 +387,8 @@ def main() -> None:
     add_studio_arguments(parser, cameras=8, fps=60.0)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after ready before measuring")
     parser.add_argument("--subscribers", type=int, default=1)
+    parser.add_argument("--skeleton", default=None,
+                        help="the solver's layout (crosspose-body32, h36m17; default: the config's)")
     parser.add_argument("--baseline", action="store_true",
                         help="run the previous configuration (ONNX Runtime f32, one worker, one thread) and "
                         "the new default in turn and print both and their ratio")
