@@ -94,6 +94,7 @@ def fed_service(
     state = ServiceState(
         CalibrationStore(store, CAMERAS),
         ApiSettings(token=token, heartbeat_timeout_s=heartbeat_timeout_s),
+        skeleton=H36M17,  # the layout of the messages fed below
     )
     state.calibration.put(CALIBRATION.read_bytes())
     previews = [preview_of(c, 0) for c in range(len(CAMERAS))]
