@@ -137,3 +137,20 @@ def test_trc_and_c3d_name_the_markers_as_the_issue_does(take, tmp_path: Path) ->
     c3d = ezc3d.c3d(str(write_motion(tmp_path / "take.c3d", joints, *_conf_times(joints), fps=FPS,
                                      skeleton=BODY32)))
     assert tuple(c3d["parameters"]["POINT"]["LABELS"]["value"]) == BODY32.joints
+
+
+def test_a_hand_whose_palm_points_meet_holds_its_rotation(take) -> None:
+    """Index and pinky closer than MIN_REFERENCE (1 cm): the palm's roll is noise, the hand holds its last
+    rotation (in the take and frame by frame alike), and takes up the measured one after."""
+    joints, _ = take
+    joints = joints.copy()
+    index, pinky = BODY32.index("l_index"), BODY32.index("l_pinky")
+    joints[40:43, pinky] = joints[40:43, index] + [0.004, 0.0, 0.0]
+    motion = solve_rotations(joints, fps=FPS, skeleton=BODY32)
+    hand = BONES.index("left_hand")
+    for frame in (40, 41, 42):
+        np.testing.assert_allclose(motion.rotations[frame, hand], motion.rotations[39, hand], atol=1e-12)
+    assert not np.allclose(motion.rotations[43, hand], motion.rotations[39, hand], atol=1e-3)
+    live = LiveRotations(rest=motion.rest, skeleton=BODY32)
+    frames = np.stack([live.update(j, None)[1] for j in joints])
+    np.testing.assert_allclose(frames, motion.rotations, atol=1e-9)

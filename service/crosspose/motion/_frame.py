@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 
 from crosspose.motion.humanoid import BONE_PARENTS, BONES, REST_DIRECTIONS, HumanoidMap
-from crosspose.motion.recipes import BENT_DEG, FACE_BEND_DEG, FACE_RATIO, FACE_TURN_DEG, STRAIGHT_DEG
+from crosspose.motion.recipes import (
+    BENT_DEG,
+    FACE_BEND_DEG,
+    FACE_RATIO,
+    FACE_TURN_DEG,
+    MIN_REFERENCE,
+    STRAIGHT_DEG,
+)
 
 Vec = tuple[float, float, float]
 Mat = tuple[float, float, float, float, float, float, float, float, float]
@@ -181,7 +188,7 @@ def solve_frame(
                 ru, nr = _unit(reference)
                 k = _dot(ru, e1)
                 e2, n2 = _unit((ru[0] - k * e1[0], ru[1] - k * e1[1], ru[2] - k * e1[2]))
-                valid = n1 > 1e-6 and nr > 1e-9 and n2 > 0.1
+                valid = n1 > 1e-6 and nr > max(1e-9, MIN_REFERENCE.get(ref, 0.0)) and n2 > 0.1
                 if valid:
                     d: Vec = (float(d_arr[0]), float(d_arr[1]), float(d_arr[2]))
                     dref: Vec = (float(dref_arr[0]), float(dref_arr[1]), float(dref_arr[2]))

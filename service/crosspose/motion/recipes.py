@@ -118,6 +118,12 @@ FACE_JOINTS = ("thorax", "neck", "head", "l_shoulder", "r_shoulder")
 # - w_turn: the face turned more than FACE_TURN_DEG[0] from the shoulders' forward starts to fade, and
 #   beyond FACE_TURN_DEG[1] (not a human neck; a mislabelled or noisy face) the shoulders take over.
 # Missing or non-finite thorax / face points: w = 0.
+#: Shortest usable reference line (metres) of a reference: below it the bone holds its previous rotation.
+#: BlazePose's index and pinky points are only 1-3 cm apart on the Pose2Sim clip (4-8 mm in its worst
+#: frames), where their noise turned the left palm's roll by 79° between two frames. Chosen on that clip
+#: (benchmarks/body32.py): 1 cm holds 3 % of its frames and leaves 26° at most between frames; 1.5 cm held
+#: 23 % and left 39° (a hold ends in a catch-up turn), 2 cm held 85 %.
+MIN_REFERENCE = {"l_palm": 0.01, "r_palm": 0.01}
 FACE_RATIO = (0.4, 0.7)
 FACE_BEND_DEG = (10.0, 20.0)
 FACE_TURN_DEG = (100.0, 130.0)

@@ -43,7 +43,14 @@ from crosspose.motion.quaternions import (
     quat_to_matrix,
     swing_matrix,
 )
-from crosspose.motion.recipes import BENT_DEG, FACE_BEND_DEG, FACE_RATIO, FACE_TURN_DEG, STRAIGHT_DEG
+from crosspose.motion.recipes import (
+    BENT_DEG,
+    FACE_BEND_DEG,
+    FACE_RATIO,
+    FACE_TURN_DEG,
+    MIN_REFERENCE,
+    STRAIGHT_DEG,
+)
 from crosspose.skeleton import H36M17, Skeleton
 
 B = len(BONES)
@@ -213,6 +220,8 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
                 i, j = m.references[ref]
                 reference = P[:, j] - P[:, i]
             M, valid = _frame(P[:, c] - P[:, a], reference)
+            if ref in MIN_REFERENCE:
+                valid &= np.sqrt((reference * reference).sum(-1)) > MIN_REFERENCE[ref]
             rest = np.stack([d, dref, _cross(d, dref)], -1)
             G = M @ rest.T
             L = G if p < 0 else np.swapaxes(Gp, -1, -2) @ G

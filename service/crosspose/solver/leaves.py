@@ -7,7 +7,8 @@ a 5-15 cm limb within the 15 cm tolerance bounds nothing the parent's own eviden
 found on its own: the best evidence on a 5x5x5 grid around its parent within the limb prior's shell
 (``|d - L| <= tolerance``), then three recursions of a 3x3x3 grid of halving spacing, the shell still
 enforced (a 7x7x7 grid and two recursions gave the same errors on the solver benchmark's full-body clip,
-22.4 mm, for ~1.3x Human3.6M-17's cold solve time instead of ~1.24x). The sub-pixel refinement then treats them like every joint.
+22.4 mm, for ~1.3x Human3.6M-17's cold solve time instead of ~1.24x). The sub-pixel refinement then
+treats them like every joint.
 """
 
 from __future__ import annotations
