@@ -44,7 +44,31 @@ def serve_command(
         raise typer.Exit(1) from None
     refuse_busy_ports(cfg, "change the port in the config, or stop the program that holds it")
     refuse_open_bus(cfg)
+    network_for(cfg)
     serve(cfg)
+
+
+def network_for(config: Config) -> None:
+    """Make sure the network the service will run gives the solver's layout, before anything starts: the
+    default cached export is (re-)exported in ``solver.skeleton``'s layout as ``demo`` does (an export
+    made before the full body was the default declares Human3.6M-17: the service would run but drop every
+    frame set); a configured ``inference.model`` of another layout exits with code 1 naming both."""
+    if config.inference.backend != "network" or config.inference.runtime == "torch":
+        return  # (the torch runtime builds the network in the solver's layout itself)
+    from crosspose.inference.network import declared_skeleton
+    from crosspose.nets.export import ensure_network, export_metadata
+
+    if config.inference.model is None:
+        ensure_network(progress=typer.echo, skeleton=config.solver.skeleton)
+        return
+    model = Path(config.inference.model)
+    declared = declared_skeleton(model, export_metadata(model)).name
+    if declared != config.solver.skeleton:
+        typer.echo(f"crosspose cannot start: inference.model {config.inference.model} gives {declared} "
+                   f"heatmaps but solver.skeleton is {config.solver.skeleton}; export one with `crosspose "
+                   f"model export --skeleton {config.solver.skeleton}` or set solver.skeleton: {declared}",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def refuse_busy_ports(config: Config, hint: str) -> None:
