@@ -14,6 +14,8 @@ import pytest
 from crosspose.core import Track
 from crosspose.geometry import CameraRig
 from crosspose.inference import Crop, crops_from_pose, heatmap_projections
+from crosspose.inference.crops import CROP_SCALE
+from crosspose.inference.detector import Detection
 from crosspose.inference.heatmaps import MIDPOINT_SOURCES, heatmap_maxima, midpoint_heatmaps
 from crosspose.inference.pipeline import FramePipeline, InferenceResult
 from crosspose.skeleton import H36M17
@@ -65,14 +67,25 @@ class TruthDetector:
     def prepare(self, num_views: int) -> None:
         self.prepared.append(num_views)
 
-    def crops(self, images: list[np.ndarray]) -> list[Crop | None]:
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         self.calls.append(len(images))
         # Which views were asked for: match by image identity with the frame set in hand.
         out = []
         for image in images:
             view = int(image[0, 0, 0])  # the test writes the view index into the first pixel
-            out.append(None if view in self.blind else self.crops_true[view])
+            crop = self.crops_true[view]
+            out.append([] if view in self.blind or crop is None else [detection_from_crop(crop)])
         return out
+
+
+def detection_from_crop(crop: Crop, score: float = 0.9) -> Detection:
+    """The detection whose BlazePose crop (:meth:`Detection.crop`) is ``crop``."""
+    radius = crop.size / (2 * CROP_SCALE)
+    angle = 0.5 * np.pi - crop.rotation
+    centre = np.asarray(crop.center, np.float64)
+    alignment = centre + radius * np.array([np.cos(angle), -np.sin(angle)])
+    box = np.r_[centre - radius, centre + radius]
+    return Detection(score, box, np.stack([centre, alignment, centre, alignment]))
 
 
 def _images(rig: CameraRig) -> list[np.ndarray | None]:
@@ -146,6 +159,57 @@ def test_cold_start_detects_once_then_follows_the_pose(scene) -> None:  # type: 
     assert third.sources == ("previous",) * 4
     assert pipeline.detector_runs == 1
     assert pipeline.frames == 3
+
+
+class CrowdDetector:
+    """Several people: per view, the detections of the people that view sees, best score first."""
+
+    def __init__(self, rig: CameraRig, people: list[tuple[np.ndarray, tuple[int, ...], float]]) -> None:
+        self.people = [(crops_from_pose(joints, rig), views, score) for joints, views, score in people]
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        out = []
+        for image in images:
+            view = int(image[0, 0, 0])
+            found = [(score, crops[view]) for crops, views, score in self.people
+                     if view in views and crops[view] is not None]
+            found.sort(key=lambda f: -f[0])
+            out.append([detection_from_crop(crop, score) for score, crop in found])
+        return out
+
+
+def test_cold_start_takes_the_person_most_views_agree_on(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    other = truth + np.array([0.8, 0.5, 0.0])  # a second person, more confident in the three views it is in
+    detector = CrowdDetector(scene.rig, [(truth, (0, 1, 2, 3), 0.6), (other, (0, 1, 2), 0.95)])
+    assert all(crop is not None for crop in detector.people[1][0][:3])
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector)  # type: ignore[arg-type]
+    first = pipeline.process(_images(scene.rig))
+    hips = truth[[H36M17.index("l_hip"), H36M17.index("r_hip")]].mean(0)
+    assert first.root is not None
+    assert np.linalg.norm(first.root - hips) < 1e-3
+    for crop, true in zip(first.crops, crops_from_pose(truth, scene.rig), strict=True):
+        assert crop is not None
+        assert true is not None
+        np.testing.assert_allclose(crop.center, true.center, atol=1e-6)
+
+
+def test_a_cold_start_nothing_agrees_on_takes_the_best_boxes_and_says_so_once(scene, caplog) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    far = truth + np.array([40.0, 0.0, 0.0])  # outside the volume: never a person
+    detector = CrowdDetector(scene.rig, [(truth, (0,), 0.9), (far, (0, 1, 2, 3), 0.5)])
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector)  # type: ignore[arg-type]
+    assert pipeline.volume is not None
+    assert not pipeline.volume.contains(far[H36M17.root])
+    with caplog.at_level("WARNING", logger="crosspose.inference.pipeline"):
+        first = pipeline.process(_images(scene.rig))
+        pipeline.reset()
+        pipeline.process(_images(scene.rig))
+    assert [r.message.count("no person is seen by two views") for r in caplog.records] == [1]
+    true_crops = crops_from_pose(truth, scene.rig)
+    assert first.crops[0] is not None
+    assert true_crops[0] is not None
+    np.testing.assert_allclose(first.crops[0].center, true_crops[0].center, atol=1e-6)  # view 0's best
 
 
 def test_a_lost_view_goes_back_to_the_detector_alone(scene) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,8 @@ DETECTOR_SIZE = 224
 STRIDES = (8, 16, 32, 32, 32)
 MIN_SCORE = 0.5
 IOU_THRESHOLD = 0.3
+#: Detections kept per image after non-max suppression (the best ones): enough for a few people in view.
+MAX_DETECTIONS = 5
 _SCORE_CLIP = 100.0
 _NUM_KEYPOINTS = 4
 
@@ -176,10 +178,13 @@ class PersonDetector:
             :func:`crosspose.inference.runtimes.open_detector`). Default: the eager torch one
             (:class:`~crosspose.inference.runtimes.torch.TorchDetectorModel`, built from the mediapipe
             wheel on first use).
+        min_score: lowest detection score kept, in [0, 1].
+        iou_threshold: box overlap above which non-max suppression merges detections.
+        max_detections: most detections :meth:`detect` returns per image (the best ones).
     """
 
     def __init__(self, model: DetectorModel | None = None, min_score: float = MIN_SCORE,
-                 iou_threshold: float = IOU_THRESHOLD) -> None:
+                 iou_threshold: float = IOU_THRESHOLD, max_detections: int = MAX_DETECTIONS) -> None:
         if model is None:
             from crosspose.inference.runtimes.torch import TorchDetectorModel
 
@@ -187,6 +192,9 @@ class PersonDetector:
         self.model = model
         self.min_score = min_score
         self.iou_threshold = iou_threshold
+        if max_detections < 1:
+            raise ValueError(f"max_detections must be at least 1, got {max_detections}")
+        self.max_detections = int(max_detections)
         self.anchors = ssd_anchors()
 
     @property
@@ -209,7 +217,8 @@ class PersonDetector:
         return self.model(batch)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """``N`` BGR uint8 ``(H, W, 3)`` images → per image, detections (image px), best first."""
+        """``N`` BGR uint8 ``(H, W, 3)`` images → per image, up to ``max_detections`` detections (image px),
+        best first (the candidates of cross-view association, :mod:`crosspose.inference.association`)."""
         for i, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"image {i} must be (H, W, 3) uint8 BGR, got {image.shape} {image.dtype}")
@@ -223,7 +232,7 @@ class PersonDetector:
             found = decode_detections(b, s, self.anchors, self.min_score, self.iou_threshold)
             results.append([
                 Detection(d.score, lb.to_image(d.box.reshape(2, 2)).reshape(4), lb.to_image(d.keypoints))
-                for d in found
+                for d in found[:self.max_detections]
             ])
         return results
 

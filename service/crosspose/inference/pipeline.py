@@ -6,8 +6,9 @@ heatmaps with the projection matrices (crop folded in) the solver takes. The cro
 solved 3D pose fed back with :meth:`FramePipeline.update` (projected into each view, DESIGN §2); the
 BlazePose detector runs only where there is no such crop — a cold start, no pose, or a view whose
 presence dropped — and every run is counted. The fusion's prior is the previous pose (each joint is
-looked for around where it was), or on a cold start only a root, the detector's hip centres
-triangulated: never ground truth. Where to look for the performer is one :class:`PerformerCrops`,
+looked for around where it was), or on a cold start only a root: the hip centres of the person most
+views' detections agree on inside the capture volume (:mod:`crosspose.inference.association`), never
+ground truth. Where to look for the performer is one :class:`PerformerCrops`,
 fed from the solver's :class:`~crosspose.core.track.Track` with :meth:`FramePipeline.feedback`.
 
 Typical loop (:class:`crosspose.core.Core` runs it; the live stages split it across the bus)::
@@ -21,6 +22,7 @@ Typical loop (:class:`crosspose.core.Core` runs it; the live stages split it acr
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from crosspose.geometry import CameraRig
+from crosspose.inference.association import Volume, associate, default_volume, ray_distance, root_rays
 from crosspose.inference.crops import (
     CROP_SIZE,
     HEATMAP_SIZE,
@@ -37,13 +40,15 @@ from crosspose.inference.crops import (
     extract_crops,
     heatmap_projections,
 )
-from crosspose.inference.detector import PersonDetector
+from crosspose.inference.detector import Detection, PersonDetector
 from crosspose.inference.heatmaps import heatmap_maxima, midpoint_heatmaps
 from crosspose.inference.network import HeatmapNetwork
 from crosspose.skeleton import Skeleton
 
 if TYPE_CHECKING:
     from crosspose.core.track import Track
+
+log = logging.getLogger(__name__)
 
 CropSource = Literal["pose", "detector", "previous", "none"]
 
@@ -57,6 +62,8 @@ MIN_POSE_JOINTS = 8
 #: gets a proportionally wider window (``window_scale = age / PRIOR_REACH_S``), up to MAX_WINDOW_SCALE.
 PRIOR_REACH_S = 0.075
 MAX_WINDOW_SCALE = 2.5
+#: Metres a re-detected candidate's root ray may pass from the performer's known root (it has moved since).
+REDETECT_TOLERANCE_M = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,6 +175,9 @@ class FramePipeline:
             ``OnnxRunner``, or a :class:`~crosspose.inference.runtimes.torch.TorchRunner` around an eager
             ``FusionNetwork``).
         detector: the cold-start :class:`PersonDetector` (default: built on first use).
+        volume: where a performer's root may be (world metres); default: the floor region seen by at
+            least 3 cameras, 0–2.5 m high (:func:`~crosspose.inference.association.default_volume`),
+            derived again when the rig changes.
         min_presence: presence below which a view has lost the performer (detector next frame).
         redetect_interval: frames between detector retries on a view where it found nobody.
         midpoints: redraw the pelvis, spine and thorax heatmaps as one peak at their sources' mean
@@ -187,6 +197,7 @@ class FramePipeline:
         min_presence: float = MIN_PRESENCE,
         redetect_interval: int = REDETECT_INTERVAL,
         midpoints: bool = True,
+        volume: Volume | None = None,
     ) -> None:
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
@@ -202,7 +213,20 @@ class FramePipeline:
         self.detector_runs = 0
         self.detector_views = 0
         self.frames = 0
+        self._configured_volume = volume
+        self.volume = self._volume_for(rig)
+        self._told_unassociated = False
         self.reset()
+
+    def _volume_for(self, rig: CameraRig) -> Volume | None:
+        """The configured volume, else the rig's default; None (anywhere) for a rig that sees no floor."""
+        if self._configured_volume is not None:
+            return self._configured_volume
+        try:
+            return default_volume(rig)
+        except ValueError as e:
+            log.warning("no capture volume: %s; a person is looked for anywhere in front of the cameras", e)
+            return None
 
     # State ---------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -234,6 +258,7 @@ class FramePipeline:
                 self._detector.prepare(len(rig))
         same_views = len(rig) == len(self.rig) and np.array_equal(rig.image_size, self.rig.image_size)
         self.rig = rig
+        self.volume = self._volume_for(rig)
         if not same_views:
             self.reset()
             return
@@ -291,22 +316,76 @@ class FramePipeline:
 
     # One frame set -------------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray | None]) -> None:
-        """Run the detector on the views with an image but no crop (and not waiting for a retry)."""
+        """Run the detector on the views with an image but no crop (and not waiting for a retry).
+
+        Without a root (a cold start) the views' candidates are associated across views
+        (:func:`~crosspose.inference.association.associate`) and the person most views agree on inside
+        the volume is taken; when no candidate pair agrees, each view's most confident detection is taken
+        as before (said once in the log). With a root, each view takes the candidate whose root ray passes
+        nearest it, within :data:`REDETECT_TOLERANCE_M`, or nothing.
+        """
         performer = self.performer
         wanted = [c for c, (image, crop) in enumerate(zip(images, performer.crops, strict=True))
                   if image is not None and crop is None and self.frames >= performer.retry_at[c]]
         if not wanted:
             return
-        found = self.detector.crops([im for c, im in enumerate(images) if c in wanted and im is not None])
+        found = self.detector.detect([im for c, im in enumerate(images) if c in wanted and im is not None])
         self.detector_runs += 1
         self.detector_views += len(wanted)
-        for c, crop in zip(wanted, found, strict=True):
-            performer.crops[c] = crop
-            performer.sources[c] = "detector" if crop is not None else "none"
-            if crop is None:
-                performer.retry_at[c] = self.frames + self.redetect_interval
+        candidates: list[list[Detection]] = [[] for _ in self.rig]
+        for c, detections in zip(wanted, found, strict=True):
+            candidates[c] = list(detections)
         if performer.root is None:
-            performer.root = self._root_from_crops(performer.crops)
+            chosen, root = self._cold_start(candidates)
+        else:
+            chosen, root = self._nearest(candidates, performer.root), performer.root
+        for c in wanted:
+            detection = chosen[c]
+            performer.crops[c] = None if detection is None else detection.crop()
+            performer.sources[c] = "detector" if detection is not None else "none"
+            if detection is None:
+                performer.retry_at[c] = self.frames + self.redetect_interval
+        performer.root = self._root_from_crops(performer.crops) if root is None else root
+
+    def _candidate_rays(self, candidates: list[list[Detection]]) -> list[np.ndarray]:
+        """Per view ``(D_c, 3)`` unit world rays through the candidates' hip centres."""
+        rays = []
+        for c, detections in enumerate(candidates):
+            pixels = np.full((len(detections), len(self.rig), 2), np.nan)
+            for d, detection in enumerate(detections):
+                pixels[d, c] = detection.keypoints[0]
+            rays.append(root_rays(self.rig, pixels)[1][:, c] if detections else np.zeros((0, 3)))
+        return rays
+
+    def _cold_start(
+        self, candidates: list[list[Detection]]
+    ) -> tuple[list[Detection | None], np.ndarray | None]:
+        """The person most views agree on inside the volume (per view its detection, and its root), else
+        each view's best detection and no root."""
+        pixels = [np.array([d.keypoints[0] for d in ds]).reshape(-1, 2) for ds in candidates]
+        scores = [np.array([d.score for d in ds]) for ds in candidates]
+        people = associate(self.rig, pixels, scores, self.volume)
+        if people:
+            person = people[0]
+            chosen = [ds[m] if m >= 0 else None for ds, m in zip(candidates, person.members, strict=True)]
+            return chosen, person.root
+        if not self._told_unassociated and sum(bool(ds) for ds in candidates) >= 2:
+            self._told_unassociated = True
+            log.warning("cold start: no person is seen by two views with a root inside the capture volume "
+                        "%s; starting from each view's most confident detection (said once)", self.volume)
+        return [ds[0] if ds else None for ds in candidates], None
+
+    def _nearest(self, candidates: list[list[Detection]], root: np.ndarray) -> list[Detection | None]:
+        """Per view the candidate whose root ray passes nearest ``root`` within
+        :data:`REDETECT_TOLERANCE_M`, or None."""
+        centres = self.rig.centers
+        chosen: list[Detection | None] = []
+        for c, rays in enumerate(self._candidate_rays(candidates)):
+            dist = ray_distance(root, centres[c], rays)
+            dist = np.where(np.isfinite(dist), dist, np.inf)
+            best = int(np.argmin(dist)) if len(dist) else -1
+            chosen.append(candidates[c][best] if best >= 0 and dist[best] <= REDETECT_TOLERANCE_M else None)
+        return chosen
 
     def window_scale(self, t_ns: int | None) -> float:
         """How much wider than trained the fusion windows are for a frame set captured at ``t_ns``:
