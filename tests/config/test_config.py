@@ -131,3 +131,29 @@ def test_validate_command(tmp_path: Path) -> None:
     res = runner.invoke(app, ["config", "validate", str(bad)])
     assert res.exit_code == 1
     assert "cameras[0].colour: unknown key" in res.output
+
+
+def test_capture_section_defaults_and_located_errors(tmp_path: Path) -> None:
+    cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}]})
+    assert (cfg.capture.max_persons, cfg.capture.volume) == (1, None)  # volume derived from the calibration
+    cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}],
+                            "capture": {"volume": {"min": [-2, -2, 0], "max": [2, 2.5, 2.5]}}})
+    assert cfg.capture.volume is not None
+    assert cfg.capture.volume.max == (2.0, 2.5, 2.5)
+    path = _write(tmp_path, """
+cameras:
+  - {name: a, source: "0"}
+capture:
+  max_persons: 2
+  volume: {min: [0, 0, 0], max: [1, -1, 2]}
+""")
+    result = CliRunner().invoke(app, ["config", "validate", str(path)])
+    assert result.exit_code == 1
+    out = result.output
+    assert "capture.max_persons: Value error, 2 persons: multi-person tracking is not built yet" in out
+    assert "capture.volume: Value error, min [0.0, 0.0, 0.0] must be below max [1.0, -1.0, 2.0]" in out
+    with pytest.raises(ConfigError, match=r"capture\.volume\.max"):
+        config_from_dict({"cameras": [{"name": "a", "source": "0"}],
+                          "capture": {"volume": {"min": [0, 0, 0], "max": [1, 1]}}})
+    with pytest.raises(ConfigError, match=r"capture\.max_persons"):
+        config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"max_persons": 0}})

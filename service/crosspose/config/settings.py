@@ -214,6 +214,43 @@ OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
 Precision = Literal["auto", "f32", "bf16"]
 
 
+class VolumeConfig(_Model):
+    """An axis-aligned box in world metres (Z up, floor at z = 0)."""
+
+    min: tuple[float, float, float] = Field(description="The box's lowest x, y, z corner (m).")
+    max: tuple[float, float, float] = Field(description="The box's highest x, y, z corner (m).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VolumeConfig:
+        if not all(lo < hi for lo, hi in zip(self.min, self.max, strict=True)):
+            raise ValueError(f"min {list(self.min)} must be below max {list(self.max)} on every axis")
+        return self
+
+
+class CaptureConfig(_Model):
+    """Who is captured: how many people, and where."""
+
+    max_persons: int = Field(
+        default=1,
+        ge=1,
+        description="Most people tracked at once. Only 1 for now: the person most views agree on inside "
+        "the volume.",
+    )
+    volume: VolumeConfig | None = Field(
+        default=None,
+        description="Where a performer's root (mid-hips) may be; a person outside is never chosen. None: "
+        "the floor region seen by at least 3 cameras, 0-2.5 m high, derived from the calibration (again "
+        "whenever it changes).",
+    )
+
+    @field_validator("max_persons")
+    @classmethod
+    def _one_for_now(cls, v: int) -> int:
+        if v != 1:
+            raise ValueError(f"{v} persons: multi-person tracking is not built yet; only 1 is accepted")
+        return v
+
+
 class _InferenceFields(_Model):
     """The fusion network stage: what every inference runtime shares."""
 
@@ -565,6 +602,9 @@ class Config(_Model):
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras, in rig order.")
     bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ endpoints.")
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Frame-set assembly.")
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig, description="Who is captured: how many people, and where."
+    )
     inference: InferenceConfig = Field(
         default_factory=AutoInference,
         description="Fusion network and the runtime that runs it (discriminated by its 'runtime' key).",

@@ -108,6 +108,7 @@ class NetworkBackend:
         """The network on the runtime ``inference.runtime`` names
         (:func:`crosspose.inference.runtimes.open_network`) and its person detector; without
         ``inference.model``, the cached export in the solver's layout (``solver.skeleton``)."""
+        from crosspose.inference.association import Volume
         from crosspose.inference.pipeline import FramePipeline
         from crosspose.inference.runtimes import open_network
         from crosspose.nets.export import default_onnx_path
@@ -118,7 +119,10 @@ class NetworkBackend:
             model = default_onnx_path(config.solver.skeleton)
         network = open_network(config.inference, path=model, num_cameras=len(rig))
         detector = person_detector(model, config, num_cameras=len(rig))
-        return cls(FramePipeline(rig, network, detector=detector), fused=config.inference.heatmaps == "fused")
+        box = config.capture.volume
+        volume = None if box is None else Volume(np.array(box.min), np.array(box.max))
+        pipeline = FramePipeline(rig, network, detector=detector, volume=volume)
+        return cls(pipeline, fused=config.inference.heatmaps == "fused")
 
     def set_rig(self, rig: CameraRig) -> None:
         self.pipeline.set_rig(rig)
