@@ -55,17 +55,17 @@ def test_default_volume_is_the_floor_three_cameras_see(rig: CameraRig) -> None:
     assert volume.contains(OTHER)
     assert not volume.contains(BYSTANDER)
     # The box is the tight bounds of the floor seen by >= 3 cameras: every such floor point is inside it
-    # (to one grid step), and on each side some come within 0.1 m of its face.
+    # (to one grid step, <= 0.1 m here), and on each side some come within 0.15 m of its face.
     xy = np.random.default_rng(1).uniform(-12, 12, (40000, 2))
     floor = np.c_[xy, np.zeros(len(xy))]
     pixels = np.asarray(rig.project(floor))
     size = np.asarray(rig.image_size)
     three = (np.isfinite(pixels).all(-1) & (pixels >= 0).all(-1) & (pixels < size).all(-1)).sum(1) >= 3
     seen = xy[three]
-    assert (seen >= volume.lo[:2] - 0.05).all()
-    assert (seen <= volume.hi[:2] + 0.05).all()
-    assert (seen.min(0) < volume.lo[:2] + 0.1).all()
-    assert (seen.max(0) > volume.hi[:2] - 0.1).all()
+    assert (seen >= volume.lo[:2] - 0.1).all()
+    assert (seen <= volume.hi[:2] + 0.1).all()
+    assert (seen.min(0) < volume.lo[:2] + 0.15).all()
+    assert (seen.max(0) > volume.hi[:2] - 0.15).all()
 
 
 def test_default_volume_refuses_a_rig_that_sees_no_floor() -> None:
@@ -136,3 +136,11 @@ def test_a_candidate_that_misses_the_others_root_does_not_join(rig: CameraRig) -
     pixels, scores, _ = _candidates(rig, shifted)
     (person,) = associate(rig, pixels, scores, default_volume(rig))
     assert person.members.tolist() == [0, 0, 0, -1]
+
+
+def test_a_vast_rig_gets_a_coarser_floor_grid_not_gigabytes(rig: CameraRig) -> None:
+    # The same cameras 20x further apart (aimed the same way): the footprint is 400x larger.
+    far = CameraRig([cam.replace(t=cam.t - cam.R @ (19 * cam.center * np.array([1, 1, 0]))) for cam in rig])
+    assert np.ptp(far.centers[:, 0]) > 100
+    volume = default_volume(far, min_views=1)
+    assert np.isfinite(volume.lo).all()

@@ -171,10 +171,12 @@ class CrowdDetector:
         out = []
         for image in images:
             view = int(image[0, 0, 0])
-            found = [(score, crops[view]) for crops, views, score in self.people
-                     if view in views and crops[view] is not None]
-            found.sort(key=lambda f: -f[0])
-            out.append([detection_from_crop(crop, score) for score, crop in found])
+            found = []
+            for crops, views, score in self.people:
+                crop = crops[view]
+                if view in views and crop is not None:
+                    found.append(detection_from_crop(crop, score))
+            out.append(sorted(found, key=lambda d: -d.score))
         return out
 
 

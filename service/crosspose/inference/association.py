@@ -30,6 +30,8 @@ VOLUME_MIN_VIEWS = 3
 VOLUME_HEIGHT_M = 2.5
 #: Floor grid spacing used to find the default volume, metres.
 _FLOOR_STEP_M = 0.05
+#: Most floor samples :func:`default_volume` projects (memory: samples x cameras x 2 floats).
+_MAX_FLOOR_SAMPLES = 250_000
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def default_volume(rig: CameraRig, min_views: int = VOLUME_MIN_VIEWS, height: fl
                    step: float = _FLOOR_STEP_M) -> Volume:
     """The bounding box of the floor (z = 0) seen by at least ``min_views`` cameras, ``0..height`` high.
 
-    The floor is sampled every ``step`` metres over the cameras' footprint (their centres' x-y bounding
-    box, widened by its own size on each side); a sample is seen by a camera when it projects in front of
-    it and inside its image. ``min_views`` is lowered to the rig's camera count for smaller rigs.
+    The floor is sampled every ``step`` metres (coarser where that would exceed 250 000 samples) over the
+    cameras' footprint (their centres' x-y bounding box, widened by its own size on each side); a sample
+    is seen by a camera when it projects in front of it and inside its image. ``min_views`` is lowered to
+    the rig's camera count for smaller rigs.
 
     Raises:
         ValueError: no floor sample is seen by that many cameras (the rig does not look at one floor).
@@ -71,6 +74,7 @@ def default_volume(rig: CameraRig, min_views: int = VOLUME_MIN_VIEWS, height: fl
     centres = rig.centers[:, :2]
     lo, hi = centres.min(0), centres.max(0)
     reach = np.maximum(hi - lo, 1.0)
+    step = max(step, float(np.sqrt(np.prod(3 * reach) / _MAX_FLOOR_SAMPLES)))  # a vast rig: a coarser grid
     xs = np.arange(lo[0] - reach[0], hi[0] + reach[0] + step / 2, step)
     ys = np.arange(lo[1] - reach[1], hi[1] + reach[1] + step / 2, step)
     grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
