@@ -14,6 +14,7 @@ import pytest
 from crosspose.core import Track
 from crosspose.geometry import CameraRig
 from crosspose.inference import Crop, crops_from_pose, heatmap_projections
+from crosspose.inference.association import Volume
 from crosspose.inference.crops import CROP_SCALE
 from crosspose.inference.detector import Detection
 from crosspose.inference.heatmaps import MIDPOINT_SOURCES, heatmap_maxima, midpoint_heatmaps
@@ -434,3 +435,43 @@ def test_a_track_of_another_layout_is_an_error_not_a_silent_loss_of_tracking(sce
     with pytest.raises(ValueError, match="32 joints"):
         pipeline.feedback(Track.from_pose(_pose(wider)))
     assert pipeline.process(_images(scene.rig)).sources == ("pose",) * 4  # the last good track still holds
+
+
+def test_a_lost_view_takes_the_candidate_on_the_performers_ray_not_the_best_box(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    other = truth + np.array([0.8, 0.5, 0.0])
+    detector = CrowdDetector(scene.rig, [(truth, (0, 1, 2, 3), 0.6), (other, (0, 1, 2), 0.95)])
+    network = TruthNetwork(truth)
+    pipeline = FramePipeline(scene.rig, network, detector)  # type: ignore[arg-type]
+    pipeline.process(_images(scene.rig))
+    pipeline.feedback(Track.from_pose(_pose(truth)))
+    network.presence[2] = 0.1
+    pipeline.process(_images(scene.rig))
+    network.presence[2] = 1.0
+    again = pipeline.process(_images(scene.rig))
+    assert again.sources[2] == "detector"
+    true_crop = crops_from_pose(truth, scene.rig)[2]
+    assert again.crops[2] is not None
+    assert true_crop is not None
+    np.testing.assert_allclose(again.crops[2].center, true_crop.center, atol=1e-6)
+
+
+def test_the_default_volume_follows_the_rig_a_configured_one_stays(scene) -> None:  # type: ignore[no-untyped-def]
+    truth = scene.joints3d[0]
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth))  # type: ignore[arg-type]
+    before = pipeline.volume
+    assert before is not None
+    assert before.contains(truth[H36M17.root])
+    shift = np.array([1.0, 0.0, 0.0])
+    t = scene.rig.t - np.einsum("cij,j->ci", scene.rig.R, shift)
+    moved = CameraRig.from_arrays(scene.rig.names, scene.rig.K, scene.rig.dist, scene.rig.R, t,
+                                  scene.rig.image_size)
+    pipeline.set_rig(moved)
+    assert pipeline.volume is not None
+    np.testing.assert_allclose(pipeline.volume.lo, before.lo + shift, atol=0.06)  # one floor grid step
+    np.testing.assert_allclose(pipeline.volume.hi, before.hi + shift, atol=0.06)
+    box = Volume(np.array([-1.0, -1, 0]), np.array([1.0, 1, 2]))
+    configured = FramePipeline(scene.rig, TruthNetwork(truth), TruthDetector(scene.rig, truth),  # type: ignore[arg-type]
+                               volume=box)
+    configured.set_rig(moved)
+    assert configured.volume is box
