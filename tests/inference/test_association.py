@@ -89,6 +89,8 @@ def test_rays_of_a_projected_point_meet_at_it(rig: CameraRig) -> None:
     origins, dirs = root_rays(rig, pixels)
     assert np.allclose(closest_point(origins, dirs[0]), PERFORMER, atol=1e-6)
     assert np.allclose(ray_distance(PERFORMER, origins, dirs[0]), 0.0, atol=1e-6)
+    # Parallel rays fix no point.
+    assert np.isnan(closest_point(origins[:2], np.stack([dirs[0, 0], dirs[0, 0]]))).all()
     # Behind a camera is not on its ray.
     assert np.isinf(ray_distance(2 * origins[0] - PERFORMER, origins[:1], dirs[0, :1])).all()
 

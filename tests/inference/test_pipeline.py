@@ -475,3 +475,19 @@ def test_the_default_volume_follows_the_rig_a_configured_one_stays(scene) -> Non
                                volume=box)
     configured.set_rig(moved)
     assert configured.volume is box
+
+
+def test_without_association_each_view_takes_its_best_box(scene) -> None:  # type: ignore[no-untyped-def]
+    # For a rig whose extrinsics are being solved (calibration from a performer): views are independent.
+    truth = scene.joints3d[0]
+    other = truth + np.array([0.8, 0.5, 0.0])
+    detector = CrowdDetector(scene.rig, [(truth, (0, 1, 2, 3), 0.6), (other, (0, 1, 2), 0.95)])
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector,  # type: ignore[arg-type]
+                             associate_views=False)
+    assert pipeline.volume is None
+    first = pipeline.process(_images(scene.rig))
+    best = [crops_from_pose(other, scene.rig)[c] for c in range(3)] + [crops_from_pose(truth, scene.rig)[3]]
+    for crop, expected in zip(first.crops, best, strict=True):
+        assert crop is not None
+        assert expected is not None
+        np.testing.assert_allclose(crop.center, expected.center, atol=1e-6)

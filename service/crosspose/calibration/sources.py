@@ -96,7 +96,7 @@ def person_detector(intrinsics: CameraRig, network: Any) -> tuple[Any, tuple[str
     from crosspose.inference.heatmaps import heatmap_maxima
     from crosspose.inference.pipeline import FramePipeline
 
-    pipeline = FramePipeline(intrinsics, network)
+    pipeline = FramePipeline(intrinsics, network, associate_views=False)  # the extrinsics are being solved
 
     def detect(images: Any) -> np.ndarray:
         pipeline.reset()  # every frame from the detector: views are not tied together yet

@@ -108,9 +108,13 @@ def root_rays(rig: CameraRig, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def closest_point(origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """``(V, 3)`` ray origins and unit directions → ``(3,)`` the point nearest all rays (least squares)."""
+    """``(V, 3)`` ray origins and unit directions → ``(3,)`` the point nearest all rays (least squares);
+    NaN where the rays are (nearly) parallel and fix no point."""
     proj = np.eye(3) - directions[:, :, None] * directions[:, None, :]  # (V, 3, 3)
-    point: np.ndarray = np.linalg.solve(proj.sum(0), np.einsum("vij,vj->i", proj, origins))
+    normal = proj.sum(0)
+    if np.linalg.cond(normal) > 1e8:
+        return np.full(3, np.nan)
+    point: np.ndarray = np.linalg.solve(normal, np.einsum("vij,vj->i", proj, origins))
     return point
 
 
@@ -198,7 +202,8 @@ def _grow(members: np.ndarray, rays: list[np.ndarray], scores: Sequence[np.ndarr
     if not np.isfinite(dirs).all():
         return None
     root = closest_point(origins[views], dirs)
-    if (ray_distance(root, origins[views], dirs) > tolerance).any() or not _inside(volume, root):
+    if not np.isfinite(root).all() or (ray_distance(root, origins[views], dirs) > tolerance).any() \
+            or not _inside(volume, root):
         return None
     for c in range(len(rays)):
         if members[c] >= 0 or not len(rays[c]):
@@ -216,7 +221,8 @@ def _grow(members: np.ndarray, rays: list[np.ndarray], scores: Sequence[np.ndarr
         for v in views:
             rest = views[views != v]
             others = closest_point(origins[rest], np.stack([rays[u][members[u]] for u in rest]))
-            misses.append(float(ray_distance(others, origins[v], rays[v][members[v]])))
+            miss = float(ray_distance(others, origins[v], rays[v][members[v]]))
+            misses.append(miss if np.isfinite(miss) else np.inf)
         worst = int(np.argmax(misses))
         if misses[worst] <= tolerance:
             break
@@ -225,7 +231,7 @@ def _grow(members: np.ndarray, rays: list[np.ndarray], scores: Sequence[np.ndarr
     dirs = np.stack([rays[v][members[v]] for v in views])
     root = closest_point(origins[views], dirs)
     spread = ray_distance(root, origins[views], dirs)
-    if (spread > tolerance).any() or not _inside(volume, root):
+    if not np.isfinite(root).all() or (spread > tolerance).any() or not _inside(volume, root):
         return None
     score = float(sum(scores[int(v)][members[v]] for v in views))
     return Person(root, members, score, float(spread.max()))

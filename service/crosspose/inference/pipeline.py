@@ -178,6 +178,8 @@ class FramePipeline:
         volume: where a performer's root may be (world metres); default: the floor region seen by at
             least 3 cameras, 0–2.5 m high (:func:`~crosspose.inference.association.default_volume`),
             derived again when the rig changes.
+        associate_views: on a cold start, take the person the views agree on (False: each view's most
+            confident detection, for a rig whose extrinsics are not known yet).
         min_presence: presence below which a view has lost the performer (detector next frame).
         redetect_interval: frames between detector retries on a view where it found nobody.
         midpoints: redraw the pelvis, spine and thorax heatmaps as one peak at their sources' mean
@@ -198,6 +200,7 @@ class FramePipeline:
         redetect_interval: int = REDETECT_INTERVAL,
         midpoints: bool = True,
         volume: Volume | None = None,
+        associate_views: bool = True,
     ) -> None:
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
@@ -214,13 +217,15 @@ class FramePipeline:
         self.detector_views = 0
         self.frames = 0
         self._configured_volume = volume
+        self.associate_views = associate_views
         self.volume = self._volume_for(rig)
         self._told_unassociated = False
         self.reset()
 
     def _volume_for(self, rig: CameraRig) -> Volume | None:
-        """The configured volume, else the rig's default; None (anywhere) for a rig that sees no floor."""
-        if self._configured_volume is not None:
+        """The configured volume, else the rig's default; None (anywhere) for a rig that sees no floor, or
+        when the views are not associated."""
+        if self._configured_volume is not None or not self.associate_views:
             return self._configured_volume
         try:
             return default_volume(rig)
@@ -318,7 +323,8 @@ class FramePipeline:
     def _detect(self, images: Sequence[np.ndarray | None]) -> None:
         """Run the detector on the views with an image but no crop (and not waiting for a retry).
 
-        Without a root (a cold start) the views' candidates are associated across views
+        Without a root (a cold start; unless ``associate_views`` is False, then each view takes its best
+        detection) the views' candidates are associated across views
         (:func:`~crosspose.inference.association.associate`) and the person most views agree on inside
         the volume is taken; when no candidate pair agrees, each view's most confident detection is taken
         as before (said once in the log). With a root, each view takes the candidate whose root ray passes
@@ -335,7 +341,9 @@ class FramePipeline:
         candidates: list[list[Detection]] = [[] for _ in self.rig]
         for c, detections in zip(wanted, found, strict=True):
             candidates[c] = list(detections)
-        if performer.root is None:
+        if performer.root is None and not self.associate_views:
+            chosen, root = [ds[0] if ds else None for ds in candidates], None
+        elif performer.root is None:
             chosen, root = self._cold_start(candidates)
         else:
             chosen, root = self._nearest(candidates, performer.root), performer.root
