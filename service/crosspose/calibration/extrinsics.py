@@ -239,21 +239,7 @@ def _initial_poses(
                 f"far ({', '.join(n for n, ok in zip(names, posed, strict=True) if ok)}) also see; at least "
                 f"{MIN_SHARED} are needed: it needs more overlap with them"
             )
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(
-            points[rows_k].astype(np.float64),
-            norm[rows_k, k].astype(np.float64),
-            np.eye(3),
-            None,
-            reprojectionError=PAIR_THRESHOLD_PX / focal[k],
-            iterationsCount=1000,
-            flags=cv2.SOLVEPNP_EPNP,
-        )
-        if not ok or inl is None or len(inl) < MIN_SHARED // 2:
-            raise ExtrinsicsError(
-                f"camera {names[k]}: could not be placed from the points the other cameras "
-                f"see ({0 if inl is None else len(inl)} consistent sightings)"
-            )
-        rvecs[k], tvecs[k] = rvec.ravel(), tvec.ravel()
+        rvecs[k], tvecs[k] = _place(points[rows_k], norm[rows_k, k], focal[k], names[k])
         posed[k] = True
         points = triangulate_normalized(rvecs, tvecs, _observations(norm, seen, weight), p)
         res = _adjust(rvecs, tvecs, points, norm, seen, weight, focal, (a,))
@@ -344,22 +330,33 @@ def refine_camera(rig: CameraRig, sightings: Sightings, camera: str, rounds: int
             f"camera {camera}: only {rows.size} of its sightings are of points two other cameras also see; "
             f"at least {MIN_SHARED} are needed to refine it against them"
         )
+    rvecs[k], tvecs[k] = _place(points[rows], norm[rows, k], focal[k], camera)
+    return _final_solve(rvecs, tvecs, norm, sightings, focal, tuple(others), False, rounds, names)
+
+
+def _place(points: np.ndarray, normalized: np.ndarray, focal: float,
+           name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One camera's ``(rvec (3,), tvec (3,))`` from the 3D points ``(N, 3)`` it sees at the normalized image
+    points ``(N, 2)`` (RANSAC PnP, inliers within the pair threshold in pixels at focal length ``focal``).
+
+    Raises:
+        ExtrinsicsError: too few consistent sightings to place camera ``name``.
+    """
     ok, rvec, tvec, inl = cv2.solvePnPRansac(
-        points[rows],
-        norm[rows, k].astype(np.float64),
+        points.astype(np.float64),
+        normalized.astype(np.float64),
         np.eye(3),
         None,
-        reprojectionError=PAIR_THRESHOLD_PX / focal[k],
+        reprojectionError=PAIR_THRESHOLD_PX / focal,
         iterationsCount=1000,
         flags=cv2.SOLVEPNP_EPNP,
     )
     if not ok or inl is None or len(inl) < MIN_SHARED // 2:
         raise ExtrinsicsError(
-            f"camera {camera}: could not be placed from the points the other cameras see "
+            f"camera {name}: could not be placed from the points the other cameras see "
             f"({0 if inl is None else len(inl)} consistent sightings)"
         )
-    rvecs[k], tvecs[k] = rvec.ravel(), tvec.ravel()
-    return _final_solve(rvecs, tvecs, norm, sightings, focal, tuple(others), False, rounds, names)
+    return rvec.ravel(), tvec.ravel()
 
 
 def motion_ratio(points: np.ndarray, group: np.ndarray) -> float:
