@@ -11,9 +11,9 @@ can check ``solver.options`` without torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from crosspose._lazy import lazy_getattr
 from crosspose.solver.options import RefineOptions, RelabelOptions, RootSearchOptions, SolverOptions
 
 if TYPE_CHECKING:
@@ -28,14 +28,7 @@ _LAZY = {name: module for module, names in (("crosspose.solver.limbs", ("LimbLen
          for name in names}
 
 
-def __getattr__(name: str) -> Any:
-    """The solver's names, imported with their module on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def use_one_thread() -> None:
