@@ -2,31 +2,13 @@
 // sightings per pair fill up, solve, compare with the rig in force, apply or discard
 // (REST /api/v1/calibration/session, needs the API token typed into the calibration upload form).
 
+import { call, reason, statusLine, token } from "./writes.js";
+
 const $ = (id) => document.getElementById(id);
 const URL_ = "/api/v1/calibration/session";
 const BUTTONS = ["calib-begin", "calib-stop", "calib-solve", "calib-apply", "calib-discard"];
 
-function token() { return ($("upload-token").value || "").trim(); }
-
-async function call(method, url, body) {
-  const headers = { Authorization: `Bearer ${token()}` };
-  if (body) headers["Content-Type"] = "application/json";
-  const r = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" });
-  let json = null;
-  try { json = await r.json(); } catch { json = null; }
-  return { ok: r.ok, status: r.status, body: json };
-}
-
-function say(text, error) {
-  const el = $("calib-status");
-  el.textContent = text;
-  el.classList.toggle("error", !!error);
-}
-
-function reason(res) {
-  const b = res.body || {};
-  return [b.detail, ...(b.problems || [])].filter(Boolean).join(": ") || `HTTP ${res.status}`;
-}
+const say = statusLine("calib-status");
 
 function cell(text) {
   const td = document.createElement("td");

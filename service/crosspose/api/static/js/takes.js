@@ -1,29 +1,11 @@
 // Takes: record / stop buttons and the takes list (REST /api/v1/recordings, needs the API token).
 // The token is the one typed into the calibration upload form (kept in this page only).
 
+import { call, reason, statusLine, token } from "./writes.js";
+
 const $ = (id) => document.getElementById(id);
 
-function token() { return ($("upload-token").value || "").trim(); }
-
-async function call(method, url, body) {
-  const headers = { Authorization: `Bearer ${token()}` };
-  if (body) headers["Content-Type"] = "application/json";
-  const r = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" });
-  let json = null;
-  try { json = await r.json(); } catch { json = null; }
-  return { ok: r.ok, status: r.status, body: json };
-}
-
-function say(text, error) {
-  const el = $("takes-status");
-  el.textContent = text;
-  el.classList.toggle("error", !!error);
-}
-
-function reason(res) {
-  const b = res.body || {};
-  return [b.detail, ...(b.problems || [])].filter(Boolean).join(": ") || `HTTP ${res.status}`;
-}
+const say = statusLine("takes-status");
 
 let current = null;
 
