@@ -52,11 +52,12 @@ def run_videos(rig: CameraRig, network: Any, frames: int,
     joints, raw, fus, presence, ms = [], [], [], [], []
     start = time.perf_counter()
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for frame in track_videos(rig, videos, network, Solver(), fused=fused, progress=False,
-                                  pipeline=pipeline):
+        for frame in track_videos(rig, videos, network, Solver(network.skeleton), fused=fused,
+                                  progress=False, pipeline=pipeline):
             pose = frame.pose
+            # The Human3.6M-17 joints (every layout's first 17), which Pose2Sim's 3D is compared on.
             joints.append(np.full((17, 3), np.nan) if pose is None else
-                          np.where((pose.views >= 2)[:, None], pose.joints, np.nan))
+                          np.where((pose.views >= 2)[:17, None], pose.joints[:17], np.nan))
             raw.append(frame.result.argmax_pixels(fused=False))
             fus.append(frame.result.argmax_pixels(fused=True))
             presence.append(frame.result.presence)

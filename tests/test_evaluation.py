@@ -88,3 +88,19 @@ def test_a_few_real_frames() -> None:
     # Measured over frames 60-99: raw 0.958, fused 0.985. A wrong crop fold or camera order gives ~0.
     assert summary["raw"]["overall"] > 0.8
     assert summary["fused"]["overall"] > 0.8
+
+
+@pytest.mark.network
+def test_the_default_network_is_evaluated_in_its_own_layout() -> None:
+    """`crosspose model evaluate`'s default: the cached export (the full body) solved in its layout, not
+    Human3.6M-17's (a 32-joint network under a 17-joint solver raised at the first frame), and the clip's
+    real network inputs recorded the same way (runtime comparisons, the GPU check)."""
+    from crosspose.evaluation import clip_network_inputs, predict_clip
+    from crosspose.reconstruct import default_network
+
+    network = default_network("cpu", 4)
+    predictions = predict_clip(network, frames=2, progress=False)
+    assert predictions.fused.shape == (2, 4, network.skeleton.num_joints, 2)
+    sets = clip_network_inputs(network, frames=2)
+    assert [s["prior"].shape for s in sets] == [(network.skeleton.num_joints, 3)] * 2
+    assert np.isfinite(sets[1]["prior"]).all(axis=1).sum() >= 17  # the first set's solved pose

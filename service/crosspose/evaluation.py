@@ -87,8 +87,8 @@ def predict_clip(network: Any = None, frames: int | None = None, device: str = "
     pipeline = FramePipeline(rig, network)
     raw, fused, presence, ms = [], [], [], []
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for frame in track_videos(rig, videos, network, Solver(), fused=True, progress=progress,
-                                  pipeline=pipeline):
+        for frame in track_videos(rig, videos, network, Solver(network.skeleton), fused=True,
+                                  progress=progress, pipeline=pipeline):
             raw.append(frame.result.argmax_pixels(fused=False))
             fused.append(frame.result.argmax_pixels(fused=True))
             presence.append(frame.result.presence)
@@ -236,7 +236,8 @@ def clip_network_inputs(network: Any = None, frames: int = 20, progress: bool = 
         assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
     recorder = _Recorder(default_network("cpu", len(rig)) if network is None else network, inputs=True)
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for _ in track_videos(rig, videos, recorder, Solver(), fused=True, progress=progress):
+        for _ in track_videos(rig, videos, recorder, Solver(recorder.skeleton), fused=True,
+                              progress=progress):
             pass
     return [{key: call[key] for key in ("crops", "projections", "valid", "prior", "window_scale")}
             for call in recorder.calls]
@@ -280,7 +281,8 @@ def real_clip(frames: int = EVALUATED_FROM, progress: bool = True, cache: bool =
     recorder = _Recorder(TorchRunner(FusionNetwork(load_blazepose_landmarks())))
     joints, indices = [], []
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for frame in track_videos(rig, videos, recorder, Solver(), fused=False, progress=progress):
+        for frame in track_videos(rig, videos, recorder, Solver(recorder.skeleton), fused=False,
+                                  progress=progress):
             if frame.index >= EVALUATED_FROM:  # SyncedVideos' limit makes this unreachable
                 raise RuntimeError(f"frame {frame.index} is an evaluated frame")
             pose = frame.pose
