@@ -147,7 +147,7 @@ def network(sets: Sets, repeats: int) -> tuple[dict[str, Any], list[dict[str, np
     path = ensure_network()
     cpu = OnnxRunner(path, device="cpu", intra_op_threads=os.cpu_count() or 1)
     reference = [cpu.run(*_args(s)) for s in sets]
-    gpu = TorchRunner(build_fusion_network(), device=DEVICE)
+    gpu = TorchRunner(build_fusion_network(skeleton=cpu.skeleton), device=DEVICE)  # the export's layout
     half = torch.float16 if DEVICE == "cuda" else torch.bfloat16
 
     def f16(*a: Any) -> dict[str, np.ndarray]:
@@ -165,7 +165,7 @@ def network(sets: Sets, repeats: int) -> tuple[dict[str, Any], list[dict[str, np
     for name, run in runs.items():
         outputs = [run(*_args(s)) for s in sets]
         if name == f"torch {DEVICE} f32":
-            gpu_outputs = outputs
+            gpu_outputs = [{**out, "skeleton": cpu.skeleton.name} for out in outputs]
         sync = _sync if name.startswith("torch") or "CUDA" in name else _no_sync
         each = max(1, repeats // len(sets))
         ms4 = statistics.median(_median_ms(lambda s=s, run=run: run(*_args(s)), each, sync) for s in sets)
@@ -182,7 +182,10 @@ def network(sets: Sets, repeats: int) -> tuple[dict[str, Any], list[dict[str, np
 def solver(sets: Sets, fused: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     import torch
 
+    from crosspose.skeleton import get_skeleton
     from crosspose.solver import Solver
+
+    skeleton = get_skeleton(fused[0]["skeleton"])
 
     period_ns = int(1e9 / 60)
     result: dict[str, Any] = {}
@@ -190,12 +193,12 @@ def solver(sets: Sets, fused: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     devices = ("cpu", DEVICE) if DEVICE != "cpu" else ("cpu",)
     for device in devices:
         sync = _sync if device == "cuda" else _no_sync
-        cold_solver = Solver(device=device)
+        cold_solver = Solver(skeleton, device=device)
         cold = [
             _median_ms(lambda s=s, f=f, cs=cold_solver: cs.solve(f["fused"], s["projections"]), 3, sync)
             for s, f in zip(sets, fused, strict=True)
         ]
-        tracked_solver = Solver(device=device)
+        tracked_solver = Solver(skeleton, device=device)
         track = tracked_solver.new_track()
         tracked, modes, joints = [], [], []
         for i, (s, f) in enumerate(zip(sets, fused, strict=True)):
