@@ -34,15 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from crosspose import assets
-from crosspose.evaluation import CALIBRATION, VIDEOS, clip_network_inputs
+from crosspose.evaluation import CALIBRATION, clip_network_inputs
 from crosspose.inference.detector import Letterbox, PersonDetector
 from crosspose.inference.runtimes.auto import host_cpu
 from crosspose.inference.runtimes.onnxruntime import OnnxDetectorModel, OnnxRunner
 from crosspose.nets.export import ensure_network
+from detector import frames  # the clip's first frame of each camera, half size (benchmarks/detector.py)
 
 Call = Callable[[], Any]
 
@@ -123,23 +123,10 @@ def network_table(path: Path, sets: list[dict[str, np.ndarray]], threads: int, r
         print(f"| {name} | {value:.1f} | {base / value:.2f}x | {accuracy} |")
 
 
-def _frames() -> list[np.ndarray]:
-    out = []
-    for camera in (1, 2, 3, 4):
-        video = assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{camera:02d}.mp4")
-        cap = cv2.VideoCapture(str(video))
-        ok, image = cap.read()
-        cap.release()
-        if not ok:
-            raise SystemExit(f"cannot read {video}")
-        out.append(cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
-    return out
-
-
 def detector_table(path: Path, threads: int, repeats: int, native_bf16: bool) -> None:
     from crosspose.inference.runtimes.openvino import OpenVinoDetectorModel
 
-    images = _frames()
+    images = frames()
     bf16 = OpenVinoDetectorModel(path, "bf16", threads, num_cameras=4)
     detectors = {
         "ONNX Runtime f32": PersonDetector(OnnxDetectorModel(path, device="cpu", intra_op_threads=threads)),
