@@ -13,7 +13,7 @@ from crosspose.core.backends import (
     backend_from_config,
 )
 from crosspose.core.imageset import ImageSet, ScaledRig, capture_time_ns, frameset_images, image_scale
-from crosspose.core.steps import Core, HeatmapStep, PoseStep, Solved
+from crosspose.core.steps import Core, HeatmapStep, PoseStep, Solved, SolvedPersons
 from crosspose.core.track import Track
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ScaledRig",
     "SimulatedBackend",
     "Solved",
+    "SolvedPersons",
     "Track",
     "backend_from_config",
     "capture_time_ns",

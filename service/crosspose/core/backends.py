@@ -77,6 +77,12 @@ class HeatmapBackend(Protocol):
     def feedback(self, track: Track | None) -> None:
         """The performer's track from the last solved pose (None: lost)."""
 
+    def run_persons(self, images: ImageSet, rig: CameraRig) -> list[tuple[int, BackendOutput]]:
+        """Heatmaps of one frame set for every performer followed, ``[(id, output)]`` ascending by id."""
+
+    def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
+        """Each performer's track by id from the poses solved last (None: not solved, lost)."""
+
 
 class NetworkBackend:
     """The fusion network through a :class:`~crosspose.inference.pipeline.FramePipeline`.
@@ -121,14 +127,25 @@ class NetworkBackend:
         detector = person_detector(model, config, num_cameras=len(rig))
         box = config.capture.volume
         volume = None if box is None else Volume(np.array(box.min), np.array(box.max))
-        pipeline = FramePipeline(rig, network, detector=detector, volume=volume)
+        pipeline = FramePipeline(rig, network, detector=detector, volume=volume,
+                                 max_persons=config.capture.max_persons)
         return cls(pipeline, fused=config.inference.heatmaps == "fused")
 
     def set_rig(self, rig: CameraRig) -> None:
         self.pipeline.set_rig(rig)
 
     def run(self, images: ImageSet, rig: CameraRig) -> BackendOutput:
-        result = self.pipeline.process(images.images, images.t_capture_ns)
+        return self._output(self.pipeline.process(images.images, images.t_capture_ns))
+
+    def run_persons(self, images: ImageSet, rig: CameraRig) -> list[tuple[int, BackendOutput]]:
+        """Every performer's heatmaps (:meth:`FramePipeline.process_persons`: one network call)."""
+        results = self.pipeline.process_persons(images.images, images.t_capture_ns)
+        return [(id, self._output(result)) for id, result in results]
+
+    def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
+        self.pipeline.feedback_persons(tracks)
+
+    def _output(self, result: InferenceResult) -> BackendOutput:
         heatmaps, projections = result.solver_inputs(fused=self.fused)
         corners = [None if crop is None else crop.corners() for crop in result.crops]
         extra = {
@@ -137,6 +154,8 @@ class NetworkBackend:
             "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
             "window_scale": round(result.window_scale, 2),
         }
+        if result.hidden is not None:  # joints another performer hides, per view
+            extra["hidden"] = [int(n) for n in result.hidden.sum(1)]
         return BackendOutput(heatmaps, projections, extra, corners, result)
 
     def feedback(self, track: Track | None) -> None:
@@ -230,6 +249,13 @@ class SimulatedBackend:
         return BackendOutput(heatmaps, projections, {"frame_index": int(index)}, corners)
 
     def feedback(self, track: Track | None) -> None:
+        """Nothing to track: crops come from the ground truth."""
+
+    def run_persons(self, images: ImageSet, rig: CameraRig) -> list[tuple[int, BackendOutput]]:
+        """The studio's one performer, id 0."""
+        return [(0, self.run(images, rig))]
+
+    def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
         """Nothing to track: crops come from the ground truth."""
 
 

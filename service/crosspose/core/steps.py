@@ -24,6 +24,12 @@ from crosspose.core.imageset import ImageSet, ScaledRig
 from crosspose.core.track import Track
 from crosspose.geometry import CameraRig
 from crosspose.solver import Pose3D, Solver
+from crosspose.solver.solver import SolverTrack
+
+#: Seconds of capture time (or frame sets, without capture times) after which the solver forgets a performer
+#: it has not solved: longer than the inference side keeps a lost performer's id.
+FORGET_AFTER_S = 2.0
+FORGET_AFTER = 120
 
 
 class HeatmapStep:
@@ -63,18 +69,72 @@ class HeatmapStep:
         """The performer's track from the pose solved last (None: lost)."""
         self.backend.feedback(track)
 
+    def run_persons(self, images: ImageSet) -> list[tuple[int, BackendOutput]]:
+        """Every performer's heatmaps of one frame set, ``[(id, output)]`` ascending by id."""
+        if len(images.images) != len(self.rig.rig):
+            raise ValueError(f"{len(images.images)} images for a rig of {len(self.rig.rig)} cameras")
+        return self.backend.run_persons(images, self.rig_for(images))
+
+    def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
+        """Each performer's track by id (None: not solved, lost)."""
+        self.backend.feedback_persons(tracks)
+
 
 class PoseStep:
-    """Heatmaps → pose and track, with one :class:`~crosspose.solver.Solver`'s tracking state.
+    """Heatmaps → pose and track, with one :class:`~crosspose.solver.Solver`'s tracking state per performer.
+
+    :meth:`run` solves one performer with the solver's own state; :meth:`run_person` keeps a
+    :class:`~crosspose.solver.solver.SolverTrack` (previous pose, velocity, limb lengths) per id, forgotten
+    when the id has not come for ``forget_after_s`` of capture time (or ``forget_after`` frame sets without
+    capture times).
 
     Args:
         solver: the 3D solver.
-        track_id: the id the performer's track carries.
+        track_id: the id the performer's track carries (:meth:`run`).
+    Attributes:
+        ids_started: ids solved for the first time; ids_ended: ids forgotten.
     """
 
-    def __init__(self, solver: Solver, track_id: int = 0) -> None:
+    def __init__(self, solver: Solver, track_id: int = 0, *, forget_after_s: float = FORGET_AFTER_S,
+                 forget_after: int = FORGET_AFTER) -> None:
         self.solver = solver
         self.track_id = track_id
+        self.forget_after_s = forget_after_s
+        self.forget_after = forget_after
+        self.tracks: dict[int, SolverTrack] = {}
+        self._last_seen: dict[int, tuple[int, int | None]] = {}  # id → (seq, capture time) last solved
+        self.ids_started = 0
+        self.ids_ended = 0
+
+    def run_person(self, id: int, heatmaps: np.ndarray, projections: np.ndarray, *, seq: int,
+                   t_capture_ns: int | None) -> tuple[Pose3D, Track]:
+        """Solve performer ``id`` (:meth:`run`'s arguments) with their own solver state."""
+        track = self.tracks.get(id)
+        if track is None:
+            track = self.tracks[id] = self.solver.new_track()
+            self.ids_started += 1
+        self._last_seen[id] = (seq, t_capture_ns)
+        pose = self.solver.solve(heatmaps, projections, t_ns=t_capture_ns, track=track)
+        return pose, Track.from_pose(pose, id=id, seq=seq, t_capture_ns=t_capture_ns)
+
+    def forget(self, seq: int, t_capture_ns: int | None) -> list[int]:
+        """Forget the performers not solved for long before frame set ``seq``; returns their ids."""
+        gone = []
+        for id, (last_seq, last_t) in list(self._last_seen.items()):
+            if t_capture_ns is not None and last_t is not None:
+                old = t_capture_ns - last_t > self.forget_after_s * 1e9
+            else:
+                old = seq - last_seq > self.forget_after
+            if old:
+                gone.append(id)
+                del self._last_seen[id], self.tracks[id]
+        self.ids_ended += len(gone)
+        return gone
+
+    @property
+    def persons(self) -> int:
+        """How many performers the solver holds a state for (solved lately)."""
+        return len(self.tracks)
 
     def run(self, heatmaps: np.ndarray, projections: np.ndarray, *, seq: int,
             t_capture_ns: int | None) -> tuple[Pose3D, Track]:
@@ -84,6 +144,25 @@ class PoseStep:
         """
         pose = self.solver.solve(heatmaps, projections, t_ns=t_capture_ns)
         return pose, Track.from_pose(pose, id=self.track_id, seq=seq, t_capture_ns=t_capture_ns)
+
+
+@dataclass(frozen=True, eq=False)
+class SolvedPersons:
+    """One frame set through :meth:`Core.run_persons`.
+
+    Attributes:
+        images: the frame set.
+        heatmaps: ``[(id, output)]`` every performer followed, ascending by id.
+        persons: ``[(id, pose)]`` the performers solved (enough views), ascending by id; empty: nobody.
+        tracks: per id of ``heatmaps`` the track fed back (None: not solved, lost).
+        solve_ms: wall time of all the solves.
+    """
+
+    images: ImageSet
+    heatmaps: list[tuple[int, BackendOutput]]
+    persons: list[tuple[int, Pose3D]]
+    tracks: dict[int, Track | None]
+    solve_ms: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,3 +200,21 @@ class Core:
             ms = 1e3 * (time.perf_counter() - t0)
         self.heatmaps.feedback(track)
         return Solved(images, out, pose, track, ms)
+
+    def run_persons(self, images: ImageSet) -> SolvedPersons:
+        """Every performer of one frame set: all their heatmaps in one network call, each solved with their
+        own solver state (when at least ``min_views`` views hold their heatmaps), the tracks fed back."""
+        outputs = self.heatmaps.run_persons(images)
+        persons: list[tuple[int, Pose3D]] = []
+        tracks: dict[int, Track | None] = {}
+        t0 = time.perf_counter()
+        for id, out in outputs:
+            tracks[id] = None
+            if out.seen_views() >= max(self.min_views, 1):
+                pose, tracks[id] = self.pose.run_person(id, out.heatmaps, out.projections, seq=images.seq,
+                                                        t_capture_ns=images.t_capture_ns)
+                persons.append((id, pose))
+        ms = 1e3 * (time.perf_counter() - t0) if persons else math.nan
+        self.pose.forget(images.seq, images.t_capture_ns)
+        self.heatmaps.feedback_persons(tracks)
+        return SolvedPersons(images, outputs, persons, tracks, ms)

@@ -33,6 +33,18 @@ class VideoFrame:
     solve_ms: float
 
 
+@dataclass(frozen=True, eq=False)
+class VideoPersonsFrame:
+    """One frame set of :func:`track_videos_persons`: the images, what the network made of them for each
+    performer followed (``[(id, result)]``), and the performers solved (``[(id, pose)]``, ascending ids)."""
+
+    index: int
+    images: list[np.ndarray | None]
+    results: list[tuple[int, InferenceResult]]
+    persons: list[tuple[int, Pose3D]]
+    solve_ms: float
+
+
 def video_core(rig: CameraRig, network: HeatmapNetwork, solver: Solver, *, fused: bool = True,
                detector: PersonDetector | None = None, pipeline: FramePipeline | None = None) -> Core:
     """The core (:class:`crosspose.core.Core`) that :func:`track_videos` runs: ``network`` through a
@@ -60,3 +72,29 @@ def track_videos(
         if result is None:  # video_core's backend is the network: it always returns its result
             raise TypeError("track_videos needs a network backend")
         yield VideoFrame(i, images, result, solved.pose, solved.solve_ms)
+
+
+def track_videos_persons(
+    rig: CameraRig, videos: SyncedVideos, network: HeatmapNetwork, solver: Solver, *, max_persons: int,
+    fused: bool = True, detector: PersonDetector | None = None, progress: bool = True,
+    pipeline: FramePipeline | None = None,
+) -> Iterator[VideoPersonsFrame]:
+    """:func:`track_videos` for up to ``max_persons`` performers (:meth:`crosspose.core.Core.run_persons`):
+    each one's crops from their own track, all through the network in one call per frame set, each solved
+    with their own solver state."""
+    from tqdm import tqdm
+
+    from crosspose.inference.pipeline import FramePipeline
+
+    if pipeline is None:
+        pipeline = FramePipeline(rig, network, detector, max_persons=max_persons)
+    core = video_core(rig, network, solver, fused=fused, pipeline=pipeline)
+    for i, images in enumerate(tqdm(videos, total=videos.num_frames, desc="reconstruct", unit="frame",
+                                    disable=not progress)):
+        solved = core.run_persons(ImageSet(i, None, images))
+        results = []
+        for id, out in solved.heatmaps:
+            if out.result is None:
+                raise TypeError("track_videos_persons needs a network backend")
+            results.append((id, out.result))
+        yield VideoPersonsFrame(i, images, results, solved.persons, solved.solve_ms)

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from crosspose.inference.crops import (
 from crosspose.inference.detector import Detection, PersonDetector
 from crosspose.inference.heatmaps import heatmap_maxima, midpoint_heatmaps
 from crosspose.inference.network import HeatmapNetwork
+from crosspose.inference.occlusion import dropped_views, hidden_joints
 from crosspose.skeleton import Skeleton
 
 if TYPE_CHECKING:
@@ -64,6 +65,22 @@ PRIOR_REACH_S = 0.075
 MAX_WINDOW_SCALE = 2.5
 #: Metres a re-detected candidate's root ray may pass from the performer's known root (it has moved since).
 REDETECT_TOLERANCE_M = 0.5
+#: Seconds a lost performer keeps their id (found again near where they were lost) before their track ends.
+LOST_TIMEOUT_S = 1.0
+#: Metres from where a lost performer was lost that a person found is taken to be them, plus
+#: REFIND_SPEED_M_S for every second they have been lost.
+REFIND_TOLERANCE_M = 0.5
+REFIND_SPEED_M_S = 1.5
+#: Frames between looks at one view (round-robin) for someone new, while fewer than max_persons are followed.
+SEARCH_INTERVAL = 5
+#: Fewest frames between two searches that a look at one view started.
+SEARCH_COOLDOWN = 15
+#: Metres between two performers' roots below which they follow one person (the newer one ends).
+DUPLICATE_M = 0.2
+#: Cosine of the angle within which a candidate's ray is the one an earlier search turned down (2 degrees).
+IGNORED_RAY_COS = float(np.cos(np.radians(2.0)))
+#: Frame rate assumed for the pipeline's clock when frame sets come without a capture time.
+ASSUMED_FPS = 30.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +101,9 @@ class InferenceResult:
         root: ``(3,)`` metres, the fusion's root, or None when there was none (fused = raw then).
         timings_ms: ``detect``, ``crop``, ``network`` and ``total`` milliseconds of this call.
         window_scale: how much wider than trained the fusion windows were (an older prior).
+        hidden: ``(C, J)`` bool, the joints another performer hides in each view (depth order of the 3D
+            tracks, :mod:`crosspose.inference.occlusion`): dropped from the solver's inputs; None: none.
+        person: the performer's id.
     """
 
     heatmaps: np.ndarray
@@ -96,6 +116,8 @@ class InferenceResult:
     root: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     window_scale: float = 1.0
+    hidden: np.ndarray | None = None
+    person: int = 0
 
     @property
     def num_views(self) -> int:
@@ -111,10 +133,13 @@ class InferenceResult:
         """``(heatmaps (C, J, h, w), projections (C, 3, 4))`` for ``Solver.solve``.
 
         Views that are invalid or whose presence is below ``min_presence`` get zero heatmaps and NaN
-        projections (the solver's "missing camera").
+        projections (the solver's "missing camera"); joints another performer hides in a view
+        (:attr:`hidden`) get a zero heatmap there.
         """
         seen = self.seen(min_presence)
         heatmaps = np.where(seen[:, None, None, None], self.fused if fused else self.heatmaps, 0.0)
+        if self.hidden is not None:
+            heatmaps = np.where(self.hidden[:, :, None, None], 0.0, heatmaps)
         projections = np.where(seen[:, None, None], self.projections, np.nan)
         return heatmaps.astype(np.float32), projections
 
@@ -145,6 +170,10 @@ class PerformerCrops:
         root: ``(3,)`` metres, the root the fusion uses, or None when not known.
         prior: ``(J, 3)`` float32 metres, the last pose's supported joints (NaN elsewhere), or None.
         prior_t_ns: the capture time of the frame set that prior was solved from, or None.
+        id: the performer's id (never reused within a pipeline's run).
+        last_root: ``(3,)`` metres, the root when the performer was last followed (kept while lost, to
+            know them again), or None.
+        lost_s: when the performer was lost (the pipeline's clock, seconds), or None while followed.
     """
 
     crops: list[Crop | None]
@@ -153,17 +182,30 @@ class PerformerCrops:
     root: np.ndarray | None = None
     prior: np.ndarray | None = None
     prior_t_ns: int | None = None
+    id: int = 0
+    last_root: np.ndarray | None = None
+    lost_s: float | None = None
 
     @classmethod
-    def cold(cls, num_views: int) -> PerformerCrops:
+    def cold(cls, num_views: int, id: int = 0) -> PerformerCrops:
         """Nothing known yet: every view goes to the detector."""
-        return cls([None] * num_views, ["none"] * num_views, np.zeros(num_views, dtype=np.int64))
+        return cls([None] * num_views, ["none"] * num_views, np.zeros(num_views, dtype=np.int64), id=id)
 
-    def lose(self) -> None:
-        """The performer is lost in every view (the detector's turn; detector retries stay scheduled)."""
+    @property
+    def followed(self) -> bool:
+        """Whether any view has a crop for the performer (else they are lost: only a search finds them)."""
+        return any(crop is not None for crop in self.crops)
+
+    def lose(self, now_s: float | None = None) -> None:
+        """The performer is lost in every view (the detector's turn; detector retries stay scheduled); the
+        root is kept as :attr:`last_root` to know them again."""
         n = len(self.crops)
+        if self.root is not None:
+            self.last_root = self.root.copy()
         self.crops, self.sources = [None] * n, ["none"] * n
         self.root = self.prior = self.prior_t_ns = None
+        if self.lost_s is None:
+            self.lost_s = now_s
 
 
 class FramePipeline:
@@ -173,7 +215,7 @@ class FramePipeline:
         rig: the calibrated cameras (the images of :meth:`process` come in its order).
         network: anything with :class:`~crosspose.inference.runtimes.onnxruntime.OnnxRunner`'s ``run`` (an
             ``OnnxRunner``, or a :class:`~crosspose.inference.runtimes.torch.TorchRunner` around an eager
-            ``FusionNetwork``).
+            ``FusionNetwork``); with ``run_persons`` every performer's crops go through it in one call.
         detector: the cold-start :class:`PersonDetector` (default: built on first use).
         volume: where a performer's root may be (world metres); default: the floor region seen by at
             least 3 cameras, 0–2.5 m high (:func:`~crosspose.inference.association.default_volume`),
@@ -184,10 +226,16 @@ class FramePipeline:
         redetect_interval: frames between detector retries on a view where it found nobody.
         midpoints: redraw the pelvis, spine and thorax heatmaps as one peak at their sources' mean
             (:func:`~crosspose.inference.heatmaps.midpoint_heatmaps`), in both outputs.
+        max_persons: most performers followed at once (1: the person most views agree on).
+        lost_timeout_s: seconds a lost performer keeps their id (found again near where they were lost)
+            before their track ends.
+        search_interval: with fewer performers than ``max_persons``, frames between looks of the detector
+            at one view (round-robin) for someone new; a candidate no performer explains starts a search.
     Attributes:
         detector_runs: how many times the detector ran (one batched call over the views needing it).
         detector_views: how many view images it looked at in total.
         frames: frame sets processed.
+        ids_started: performers started (ids handed out); ids_ended: performers whose track ended.
     """
 
     def __init__(
@@ -201,9 +249,14 @@ class FramePipeline:
         midpoints: bool = True,
         volume: Volume | None = None,
         associate_views: bool = True,
+        max_persons: int = 1,
+        lost_timeout_s: float = LOST_TIMEOUT_S,
+        search_interval: int = SEARCH_INTERVAL,
     ) -> None:
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
+        if max_persons < 1:
+            raise ValueError(f"max_persons must be at least 1, got {max_persons}")
         self.rig = rig
         self.network = network
         #: The joint layout of the network's heatmaps (the exported file declares it): the tracks fed back
@@ -213,13 +266,20 @@ class FramePipeline:
         self.min_presence = float(min_presence)
         self.redetect_interval = int(redetect_interval)
         self.midpoints = midpoints
+        self.max_persons = int(max_persons)
+        self.lost_timeout_s = float(lost_timeout_s)
+        self.search_interval = max(int(search_interval), 1)
         self.detector_runs = 0
         self.detector_views = 0
         self.frames = 0
+        self.ids_started = 0
+        self.ids_ended = 0
         self._configured_volume = volume
         self.associate_views = associate_views
         self.volume = self._volume_for(rig)
         self._told_unassociated = False
+        self._now_s = 0.0
+        self.performers: list[PerformerCrops] = []
         self.reset()
 
     def _volume_for(self, rig: CameraRig) -> Volume | None:
@@ -235,8 +295,17 @@ class FramePipeline:
 
     # State ---------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the performer: the next frame set starts cold (detector on every view)."""
-        self.performer = PerformerCrops.cold(len(self.rig))
+        """Forget every performer (their tracks end): the next frame set starts cold (detector on every
+        view)."""
+        self.ids_ended += len(self.performers)
+        self.performers = []
+        c = len(self.rig)
+        self._search_retry_at = np.zeros(c, np.int64)  # per view: when a search may look at it again
+        self._search_due = False  # a look at one view saw someone no performer explains
+        self._next_search = 0  # frame from which such a look may start another search
+        self._next_look = 0
+        self._look_view = 0
+        self._ignored: list[np.ndarray] = [np.zeros((0, 3)) for _ in range(c)]  # rays of non-persons
 
     @property
     def detector(self) -> PersonDetector:
@@ -245,13 +314,31 @@ class FramePipeline:
         return self._detector
 
     @property
+    def ids(self) -> list[int]:
+        """The ids of the performers followed now (lost ones not counted), ascending."""
+        return [p.id for p in self.performers if p.followed]
+
+    def performer(self, id: int) -> PerformerCrops | None:
+        """The performer of ``id`` (followed or lost, not ended), or None."""
+        return next((p for p in self.performers if p.id == id), None)
+
+    @property
+    def primary(self) -> PerformerCrops | None:
+        """The lowest-id performer (followed before lost), or None."""
+        followed = [p for p in self.performers if p.followed]
+        pool = followed or self.performers
+        return min(pool, key=lambda p: p.id) if pool else None
+
+    @property
     def root(self) -> np.ndarray | None:
-        """``(3,)`` metres: the root the next frame's fusion will use (None: not known yet)."""
-        root = self.performer.root
+        """``(3,)`` metres: the root the next frame's fusion will use for the primary performer (None: not
+        known yet)."""
+        primary = self.primary
+        root = None if primary is None else primary.root
         return None if root is None else root.copy()
 
     def set_rig(self, rig: CameraRig) -> None:
-        """Swap the calibration (hot). Same cameras: the image-space crops are kept and the root is
+        """Swap the calibration (hot). Same cameras: the image-space crops are kept and the roots are
         re-derived from them under the new calibration; another camera count starts cold, the network and
         the detector made ready for it first (a runtime with static shapes compiles for the new count here,
         once)."""
@@ -267,13 +354,17 @@ class FramePipeline:
         if not same_views:
             self.reset()
             return
-        # The previous pose lives in the old calibration's world frame: re-derive the root.
-        performer = self.performer
-        performer.prior = None
-        performer.root = self._root_from_crops(performer.crops)
+        # The previous poses live in the old calibration's world frame: re-derive the roots.
+        self._ignored = [np.zeros((0, 3)) for _ in range(len(rig))]
+        for performer in self.performers:
+            performer.prior = None
+            performer.root = self._root_from_crops(performer.crops)
+            performer.last_root = None
 
     def feedback(self, track: Track | None) -> None:
-        """Take the performer's track (the pose solved from the last frame set), or None: lost.
+        """Take the performer's track (the pose solved from the last frame set), or None: lost — one
+        performer's form of :meth:`feedback_persons`: the track goes to the performer of its id, else to the
+        primary performer (or, when none is known, starts one).
 
         With a usable track (at least :data:`MIN_POSE_JOINTS` joints supported by two views), each
         view's next crop is the pose projected into it and the fusion's prior is its supported joints,
@@ -285,17 +376,45 @@ class FramePipeline:
             ValueError: a track of another joint layout than the network's (never a silent loss of
                 tracking).
         """
-        performer = self.performer
-        if track is None:
-            performer.lose()
-            return
+        performer = None if track is None else self.performer(track.id)
+        performer = self.primary if performer is None else performer
+        if performer is None:
+            if track is None:
+                return
+            self._check_layout(track)
+            performer = self._start(PerformerCrops.cold(len(self.rig), self._new_id()))
+        self._feed(performer, track)
+
+    def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
+        """Each performer's track by id (None: not solved, lost); ids no longer followed are ignored.
+
+        Raises:
+            ValueError: a track of another joint layout than the network's (no performer is changed).
+        """
+        for track in tracks.values():
+            if track is not None:
+                self._check_layout(track)
+        for id, track in sorted(tracks.items()):
+            performer = self.performer(id)
+            if performer is not None:
+                self._feed(performer, track)
+        self._end_duplicates()
+
+    def _check_layout(self, track: Track) -> None:
         skeleton = self.skeleton
         if track.joints.shape != (skeleton.num_joints, 3) or track.skeleton != skeleton.name:
             raise ValueError(f"track {track.id} has {track.num_joints} joints ({track.skeleton}); the "
                              f"network gives {skeleton.num_joints} ({skeleton.name})")
+
+    def _feed(self, performer: PerformerCrops, track: Track | None) -> None:
+        if track is None:
+            performer.lose(self._now_s)
+            return
+        self._check_layout(track)
+        skeleton = self.skeleton
         supported = track.supported()
         if int(supported.sum()) < MIN_POSE_JOINTS:
-            performer.lose()
+            performer.lose(self._now_s)
             return
         joints = np.where(supported[:, None], track.joints, np.nan)
         crops = crops_from_pose(joints, self.rig, skeleton=skeleton)
@@ -306,6 +425,41 @@ class FramePipeline:
         performer.prior_t_ns = track.t_capture_ns
         root = joints[skeleton.root]
         performer.root = root.copy() if np.isfinite(root).all() else self._root_from_crops(performer.crops)
+        performer.lost_s = None
+        if performer.root is not None:
+            performer.last_root = performer.root.copy()
+
+    def _end_duplicates(self) -> None:
+        """Two performers whose roots are within :data:`DUPLICATE_M` follow one person: the newer one ends."""
+        kept: list[PerformerCrops] = []
+        for p in sorted(self.performers, key=lambda p: p.id):
+            if p.root is not None and any(k.root is not None and np.linalg.norm(k.root - p.root) < DUPLICATE_M
+                                          for k in kept):
+                self.ids_ended += 1
+                log.info("performer %d follows the same person as an older one: ended", p.id)
+                continue
+            kept.append(p)
+        self.performers = kept
+
+    def _new_id(self) -> int:
+        return self.ids_started
+
+    def _start(self, performer: PerformerCrops) -> PerformerCrops:
+        self.ids_started += 1
+        self.performers = sorted([*self.performers, performer], key=lambda p: p.id)
+        return performer
+
+    def _end_lost(self, every: bool = False) -> None:
+        """End the lost performers lost longer than ``lost_timeout_s`` (``every``: all lost ones)."""
+        kept = []
+        for p in self.performers:
+            expired = not p.followed and (every or p.last_root is None or p.lost_s is None
+                                          or self._now_s - p.lost_s > self.lost_timeout_s)
+            if expired:
+                self.ids_ended += 1
+            else:
+                kept.append(p)
+        self.performers = kept
 
     def _root_from_crops(self, crops: Sequence[Crop | None]) -> np.ndarray | None:
         """The crops' centres (mid-hips in every view) triangulated; None with fewer than two views."""
@@ -319,41 +473,191 @@ class FramePipeline:
         point = np.asarray(point, dtype=np.float64)
         return point.copy() if bool(np.asarray(ok)) and np.isfinite(point).all() else None
 
-    # One frame set -------------------------------------------------------------------------------
+    # Finding people ------------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray | None]) -> None:
-        """Run the detector on the views with an image but no crop (and not waiting for a retry).
+        """Run the detector once on every view some performer or a search needs, and use what it finds.
 
-        Without a root (a cold start; unless ``associate_views`` is False, then each view takes its best
-        detection) the views' candidates are associated across views
-        (:func:`~crosspose.inference.association.associate`) and the person most views agree on inside
-        the volume is taken; when no candidate pair agrees, each view's most confident detection is taken
-        as before (said once in the log). With a root, each view takes the candidate whose root ray passes
-        nearest it, within :data:`REDETECT_TOLERANCE_M`, or nothing.
+        * A followed performer's view without a crop (and not waiting for a retry) takes the candidate whose
+          root ray passes nearest the performer's root, within :data:`REDETECT_TOLERANCE_M` (the nearest
+          pairs first, no candidate to two performers), or nothing.
+        * A search — nobody followed, someone lost, or a look found someone unexplained — runs the detector
+          on every view and associates the candidates no followed performer explains across views
+          (:func:`~crosspose.inference.association.associate`): a person found where a lost performer was
+          (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second lost) is that
+          performer again, same id; another one, while fewer than ``max_persons`` are followed or lost, is
+          a new performer with a new id. With ``max_persons`` 1 and nobody agreed on, each view's most
+          confident detection is taken (said once in the log); without ``associate_views``, always.
+        * With fewer performers than ``max_persons`` and no search, every ``search_interval`` frames one
+          view (round-robin) is looked at; a candidate there that no performer explains (its root ray within
+          :data:`REDETECT_TOLERANCE_M` of a performer's root) and that no earlier search turned down starts a
+          search on the next frame, at most every :data:`SEARCH_COOLDOWN` frames.
         """
-        performer = self.performer
-        wanted = [c for c, (image, crop) in enumerate(zip(images, performer.crops, strict=True))
-                  if image is not None and crop is None and self.frames >= performer.retry_at[c]]
-        if not wanted:
-            return
-        found = self.detector.detect([im for c, im in enumerate(images) if c in wanted and im is not None])
-        self.detector_runs += 1
-        self.detector_views += len(wanted)
-        candidates: list[list[Detection]] = [[] for _ in self.rig]
-        for c, detections in zip(wanted, found, strict=True):
-            candidates[c] = list(detections)
-        if performer.root is None and not self.associate_views:
-            chosen, root = [ds[0] if ds else None for ds in candidates], None
-        elif performer.root is None:
-            chosen, root = self._cold_start(candidates)
+        c, frames = len(self.rig), self.frames
+        present = [v for v in range(c) if images[v] is not None]
+        followed = [p for p in self.performers if p.followed]
+        lost = [p for p in self.performers if not p.followed]
+        search = not followed or bool(lost) or self._search_due
+        needs = {p.id: [v for v in present if p.crops[v] is None and frames >= p.retry_at[v]]
+                 for p in followed}
+        look = None
+        if not search and len(self.performers) < self.max_persons and frames >= self._next_look and present:
+            look = present[self._look_view % len(present)]
+            self._look_view += 1
+            self._next_look = frames + self.search_interval
+        if search:
+            views = [v for v in present if frames >= self._search_retry_at[v]]
         else:
-            chosen, root = self._nearest(candidates, performer.root), performer.root
-        for c in wanted:
-            detection = chosen[c]
-            performer.crops[c] = None if detection is None else detection.crop()
-            performer.sources[c] = "detector" if detection is not None else "none"
-            if detection is None:
-                performer.retry_at[c] = self.frames + self.redetect_interval
-        performer.root = self._root_from_crops(performer.crops) if root is None else root
+            views = sorted({v for vs in needs.values() for v in vs} | ({look} if look is not None else set()))
+        if not views:
+            return
+        found = self.detector.detect([images[v] for v in views])  # type: ignore[misc]  # present views
+        self.detector_runs += 1
+        self.detector_views += len(views)
+        candidates: list[list[Detection]] = [[] for _ in range(c)]
+        for v, detections in zip(views, found, strict=True):
+            candidates[v] = list(detections)
+        rays = self._candidate_rays(candidates)
+        taken = [np.zeros(len(ds), bool) for ds in candidates]
+        wanted = {p.id: (views if search else needs[p.id]) for p in followed}
+        self._retake(followed, wanted, candidates, rays, taken)
+        if look is not None and frames >= self._next_search:
+            self._search_due = self._unexplained(look, rays[look], taken[look])
+        if not search:
+            return
+        self._search_due = False
+        self._next_search = frames + SEARCH_COOLDOWN
+        for v in views:
+            if not candidates[v]:
+                self._search_retry_at[v] = frames + self.redetect_interval
+        free = [[d for d, t in zip(ds, tk, strict=True) if not t]
+                for ds, tk in zip(candidates, taken, strict=True)]
+        free_rays = [r[~tk] for r, tk in zip(rays, taken, strict=True)]
+        self._search(free, free_rays, views, any_followed=bool(followed))
+
+    def _retake(self, followed: list[PerformerCrops], wanted: dict[int, list[int]],
+                candidates: list[list[Detection]], rays: list[np.ndarray], taken: list[np.ndarray]) -> None:
+        """Followed performers take back their views without a crop (nearest candidates first), marking
+        the candidates they take and those their roots explain."""
+        centres = self.rig.centers
+        pairs = []
+        for p in followed:
+            for v in range(len(candidates)):
+                if not len(rays[v]):
+                    continue
+                if p.root is None:
+                    continue
+                dist = ray_distance(p.root, centres[v], rays[v])
+                dist = np.where(np.isfinite(dist), dist, np.inf)
+                taken[v] |= dist <= REDETECT_TOLERANCE_M  # explained by this performer: not someone new
+                if v in wanted[p.id] and p.crops[v] is None:
+                    pairs += [(float(d), p.id, v, i) for i, d in enumerate(dist) if d <= REDETECT_TOLERANCE_M]
+        assigned = [set() for _ in candidates]  # type: list[set[int]]
+        by_id = {p.id: p for p in followed}
+        for _, pid, v, i in sorted(pairs):
+            p = by_id[pid]
+            if p.crops[v] is None and i not in assigned[v]:
+                assigned[v].add(i)
+                p.crops[v], p.sources[v] = candidates[v][i].crop(), "detector"
+        for p in followed:
+            for v in wanted[p.id]:
+                if p.crops[v] is not None:
+                    continue
+                if p.root is None:  # started from each view's best box (nothing agreed): the same again
+                    best = next((i for i in range(len(candidates[v])) if not taken[v][i]), None)
+                    if best is not None:
+                        taken[v][best] = True
+                        p.crops[v], p.sources[v] = candidates[v][best].crop(), "detector"
+                        continue
+                p.sources[v] = "none"
+                p.retry_at[v] = self.frames + self.redetect_interval
+            if p.root is None:
+                p.root = self._root_from_crops(p.crops)
+
+    def _unexplained(self, view: int, rays: np.ndarray, taken: np.ndarray) -> bool:
+        """Whether a look at ``view`` saw a candidate no performer explains and no search turned down."""
+        centre = self.rig.centers[view]
+        roots = [p.root if p.root is not None else p.last_root for p in self.performers]
+        known = [r for r in roots if r is not None and np.isfinite(r).all()]
+        for ray, explained in zip(rays, taken, strict=True):
+            if explained or not np.isfinite(ray).all():
+                continue
+            if any(float(ray_distance(root, centre, ray)) <= REDETECT_TOLERANCE_M for root in known):
+                continue
+            ignored = self._ignored[view]
+            if len(ignored) and float((ignored @ ray).max()) >= IGNORED_RAY_COS:
+                continue
+            return True
+        return False
+
+    def _search(self, candidates: list[list[Detection]], rays: list[np.ndarray], views: list[int],
+                any_followed: bool) -> None:
+        """People among the candidates no followed performer explains: lost performers found again, new
+        ones started (see :meth:`_detect`)."""
+        c = len(self.rig)
+        lost = [p for p in self.performers if not p.followed]
+        if not self.associate_views:
+            if not any_followed:
+                self._end_lost(every=True)
+                self._take_best(candidates)
+            return
+        pixels = [np.array([d.keypoints[0] for d in ds]).reshape(-1, 2) for ds in candidates]
+        scores = [np.array([d.score for d in ds]) for ds in candidates]
+        people = associate(self.rig, pixels, scores, self.volume)
+        used = [np.zeros(len(ds), bool) for ds in candidates]
+        for person in people:
+            match = self._lost_match(person.root, lost)
+            if match is None and len(self.performers) >= self.max_persons:
+                # No free place: a lost performer no one is found near keeps it until its timeout.
+                continue
+            performer = match if match is not None else self._start(PerformerCrops.cold(c, self._new_id()))
+            if match is not None:
+                lost.remove(match)
+            for v in range(c):
+                m = int(person.members[v])
+                if m >= 0:
+                    used[v][m] = True
+                    performer.crops[v], performer.sources[v] = candidates[v][m].crop(), "detector"
+                elif v in views:
+                    performer.retry_at[v] = self.frames + self.redetect_interval
+            performer.root, performer.last_root = person.root.copy(), person.root.copy()
+            performer.lost_s = None
+        # Candidates no one was found in (bystanders, people outside the volume): a look at their view does
+        # not start another search while they stay where they are.
+        self._ignored = [r[~u & np.isfinite(r).all(-1)] if v in views else self._ignored[v]
+                         for v, (r, u) in enumerate(zip(rays, used, strict=True))]
+        self._end_lost()
+        if self.max_persons == 1 and not any(p.followed for p in self.performers) and any(candidates):
+            if sum(bool(ds) for ds in candidates) >= 2 and not self._told_unassociated:
+                self._told_unassociated = True
+                log.warning("cold start: no person is seen by two views with a root inside the capture "
+                            "volume %s; starting from each view's most confident detection (said once)",
+                            self.volume)
+            self._end_lost(every=True)
+            self._take_best(candidates)
+
+    def _take_best(self, candidates: list[list[Detection]]) -> None:
+        """A new performer from each view's most confident detection, the root from their crops."""
+        performer = self._start(PerformerCrops.cold(len(self.rig), self._new_id()))
+        for v, ds in enumerate(candidates):
+            if ds:
+                performer.crops[v], performer.sources[v] = ds[0].crop(), "detector"
+            else:
+                performer.retry_at[v] = self.frames + self.redetect_interval
+        performer.root = self._root_from_crops(performer.crops)
+        if performer.root is not None:
+            performer.last_root = performer.root.copy()
+
+    def _lost_match(self, root: np.ndarray, lost: list[PerformerCrops]) -> PerformerCrops | None:
+        """The lost performer nearest ``root`` within the re-finding tolerance (growing with time lost)."""
+        best, best_d = None, np.inf
+        for p in lost:
+            if p.last_root is None:
+                continue
+            gone = max(self._now_s - (self._now_s if p.lost_s is None else p.lost_s), 0.0)
+            d = float(np.linalg.norm(root - p.last_root))
+            if d <= REFIND_TOLERANCE_M + REFIND_SPEED_M_S * gone and d < best_d:
+                best, best_d = p, d
+        return best
 
     def _candidate_rays(self, candidates: list[list[Detection]]) -> list[np.ndarray]:
         """Per view ``(D_c, 3)`` unit world rays through the candidates' hip centres."""
@@ -365,108 +669,135 @@ class FramePipeline:
             rays.append(root_rays(self.rig, pixels)[1][:, c] if detections else np.zeros((0, 3)))
         return rays
 
-    def _cold_start(
-        self, candidates: list[list[Detection]]
-    ) -> tuple[list[Detection | None], np.ndarray | None]:
-        """The person most views agree on inside the volume (per view its detection, and its root), else
-        each view's best detection and no root."""
-        pixels = [np.array([d.keypoints[0] for d in ds]).reshape(-1, 2) for ds in candidates]
-        scores = [np.array([d.score for d in ds]) for ds in candidates]
-        people = associate(self.rig, pixels, scores, self.volume)
-        if people:
-            person = people[0]
-            chosen = [ds[m] if m >= 0 else None for ds, m in zip(candidates, person.members, strict=True)]
-            return chosen, person.root
-        if not self._told_unassociated and sum(bool(ds) for ds in candidates) >= 2:
-            self._told_unassociated = True
-            log.warning("cold start: no person is seen by two views with a root inside the capture volume "
-                        "%s; starting from each view's most confident detection (said once)", self.volume)
-        return [ds[0] if ds else None for ds in candidates], None
-
-    def _nearest(self, candidates: list[list[Detection]], root: np.ndarray) -> list[Detection | None]:
-        """Per view the candidate whose root ray passes nearest ``root`` within
-        :data:`REDETECT_TOLERANCE_M`, or None."""
-        centres = self.rig.centers
-        chosen: list[Detection | None] = []
-        for c, rays in enumerate(self._candidate_rays(candidates)):
-            dist = ray_distance(root, centres[c], rays)
-            dist = np.where(np.isfinite(dist), dist, np.inf)
-            best = int(np.argmin(dist)) if len(dist) else -1
-            chosen.append(candidates[c][best] if best >= 0 and dist[best] <= REDETECT_TOLERANCE_M else None)
-        return chosen
-
-    def window_scale(self, t_ns: int | None) -> float:
-        """How much wider than trained the fusion windows are for a frame set captured at ``t_ns``:
-        1 for a prior up to :data:`PRIOR_REACH_S` old (or of unknown age), then in proportion."""
-        prior_t_ns = self.performer.prior_t_ns
+    def window_scale(self, t_ns: int | None, performer: PerformerCrops | None = None) -> float:
+        """How much wider than trained the fusion windows are for a frame set captured at ``t_ns`` (for
+        ``performer``, default the primary one): 1 for a prior up to :data:`PRIOR_REACH_S` old (or of
+        unknown age), then in proportion."""
+        performer = self.primary if performer is None else performer
+        prior_t_ns = None if performer is None else performer.prior_t_ns
         if t_ns is None or prior_t_ns is None:
             return 1.0
         age = (int(t_ns) - prior_t_ns) / 1e9
         return float(np.clip(age / PRIOR_REACH_S, 1.0, MAX_WINDOW_SCALE))
 
+    # One frame set -------------------------------------------------------------------------------
     def process(self, images: Sequence[np.ndarray | None], t_ns: int | None = None) -> InferenceResult:
-        """Heatmaps of one frame set.
+        """Heatmaps of one frame set for the primary performer (:meth:`process_persons`' lowest id; all
+        views invalid when nobody is followed).
 
         Args:
             images: one BGR uint8 ``(H, W, 3)`` image per camera in rig order; None for a camera
                 whose frame is missing (an invalid view: zero heatmaps, NaN projection).
-            t_ns: the frame set's capture time (the clock of :meth:`update`'s ``t_ns``), to widen the
+            t_ns: the frame set's capture time (the clock of :meth:`feedback`'s tracks), to widen the
                 fusion windows around an old prior; None: the prior is taken as fresh.
         Returns:
             the :class:`InferenceResult`. Views whose presence falls below ``min_presence`` go back
             to the detector on the next call.
         """
+        t0 = time.perf_counter()
+        results = self.process_persons(images, t_ns)
+        if results:
+            return results[0][1]
+        c = len(self.rig)
+        heatmaps = np.zeros((c, self.skeleton.num_joints, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
+        primary = self.primary
+        ms = 1e3 * (time.perf_counter() - t0)
+        none: tuple[CropSource, ...] = tuple("none" for _ in range(c))
+        return InferenceResult(heatmaps, heatmaps.copy(), np.full((c, 3, 4), np.nan), np.zeros(c, bool),
+                               np.zeros(c, np.float32), (None,) * c, none, self.root,
+                               {"detect": ms, "crop": 0.0, "network": 0.0, "total": ms},
+                               person=0 if primary is None else primary.id)
+
+    def process_persons(self, images: Sequence[np.ndarray | None],
+                        t_ns: int | None = None) -> list[tuple[int, InferenceResult]]:
+        """Heatmaps of one frame set for every performer followed, ``[(id, result)]`` ascending by id.
+
+        Each performer's crops are placed from their own track; all performers' crops go through the
+        network in one call (the person axis). Where performers overlap in a view, the farther one's
+        joints the nearer one hides there (:mod:`crosspose.inference.occlusion`, from their last poses)
+        are marked :attr:`InferenceResult.hidden` (dropped from the solver's inputs), and a view where most
+        of them are hidden is not fed to that performer's fusion.
+
+        Raises:
+            ValueError: not one image (or None) per camera.
+        """
         if len(images) != len(self.rig):
             raise ValueError(f"got {len(images)} images for a rig of {len(self.rig)} cameras "
                              f"({', '.join(self.rig.names)}); pass None for a missing camera")
+        self._now_s = self.frames / ASSUMED_FPS if t_ns is None else int(t_ns) / 1e9
         t0 = time.perf_counter()
         self._detect(images)
         t1 = time.perf_counter()
-        performer = self.performer
-        crops: list[Crop | None] = [crop if image is not None else None
-                                    for image, crop in zip(images, performer.crops, strict=True)]
-        sources: list[CropSource] = [s if crop is not None else "none"
-                                     for s, crop in zip(performer.sources, crops, strict=True)]
-        batch = extract_crops(images, crops)
-        projections = heatmap_projections(crops, self.rig)
-        valid = np.array([crop is not None for crop in crops])
+        performers = [p for p in self.performers if p.followed]
+        c, j = len(self.rig), self.skeleton.num_joints
+        hidden = hidden_joints([p.prior for p in performers], self.rig, self.skeleton)
+        inputs = []
+        for p, hide in zip(performers, hidden, strict=True):
+            known = np.isfinite(p.prior).all(-1) if p.prior is not None else np.zeros(j, bool)
+            drop = dropped_views(hide, known)
+            crops: list[Crop | None] = [crop if image is not None and not drop[v] else None
+                                        for v, (image, crop) in enumerate(zip(images, p.crops, strict=True))]
+            sources: list[CropSource] = [s if crop is not None else "none"
+                                         for s, crop in zip(p.sources, crops, strict=True)]
+            batch = extract_crops(images, crops)
+            projections = heatmap_projections(crops, self.rig)
+            valid = np.array([crop is not None for crop in crops])
+            prior = np.full((j, 3), np.nan, np.float32)
+            if p.prior is not None:
+                prior[:] = p.prior
+            if p.root is not None:
+                prior[self.skeleton.root] = p.root
+            scale = self.window_scale(t_ns, p) if p.prior is not None else 1.0
+            inputs.append((p, crops, sources, batch, projections, valid, prior, scale, hide & ~drop[:, None]))
         t2 = time.perf_counter()
-        c = len(self.rig)
-        scale = 1.0
-        if valid.any():
-            prior = np.full((self.skeleton.num_joints, 3), np.nan, np.float32)
-            if performer.prior is not None:
-                prior[:] = performer.prior
-            if performer.root is not None:
-                prior[self.skeleton.root] = performer.root
-            # A missing view gets a finite stand-in projection (the fusion masks it out by ``valid``).
-            feed = np.where(valid[:, None, None], np.nan_to_num(projections), np.eye(3, 4))
-            scale = self.window_scale(t_ns) if performer.prior is not None else 1.0
-            out = self.network.run(batch, feed.astype(np.float32), valid, prior, scale)
-            heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
-            if performer.root is None:  # no root, no fusion: the epipolar segments would be anywhere
-                fused = heatmaps.copy()
-            if self.midpoints:
-                heatmaps = midpoint_heatmaps(heatmaps, skeleton=self.skeleton)
-                fused = midpoint_heatmaps(fused, skeleton=self.skeleton)
-            zero = ~valid
-            heatmaps[zero] = 0.0
-            fused[zero] = 0.0
-            presence = np.where(valid, presence.reshape(c), 0.0).astype(np.float32)
-        else:
-            heatmaps = np.zeros((c, self.skeleton.num_joints, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
-            fused = heatmaps.copy()
-            presence = np.zeros(c, np.float32)
+        outputs = self._run_network([x for x in inputs if x[5].any()])
         t3 = time.perf_counter()
-        # A crop that lost the performer goes back to the detector next time.
-        for v in range(c):
-            if valid[v] and presence[v] < self.min_presence:
-                performer.crops[v] = None
-                performer.sources[v] = "none"
-            elif sources[v] != "none":
-                performer.sources[v] = "previous"
+        results: list[tuple[int, InferenceResult]] = []
+        for p, crops, sources, _, projections, valid, _, scale, hide in inputs:
+            out = outputs.get(p.id)
+            if out is not None:
+                heatmaps, fused, presence = out["heatmaps"], out["fused"], out["presence"]
+                if p.root is None:  # no root, no fusion: the epipolar segments would be anywhere
+                    fused = heatmaps.copy()
+                if self.midpoints:
+                    heatmaps = midpoint_heatmaps(heatmaps, skeleton=self.skeleton)
+                    fused = midpoint_heatmaps(fused, skeleton=self.skeleton)
+                heatmaps[~valid] = 0.0
+                fused[~valid] = 0.0
+                presence = np.where(valid, presence.reshape(c), 0.0).astype(np.float32)
+            else:
+                heatmaps = np.zeros((c, j, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
+                fused = heatmaps.copy()
+                presence = np.zeros(c, np.float32)
+            # A crop that lost the performer goes back to the detector next time.
+            for v in range(c):
+                if valid[v] and presence[v] < self.min_presence:
+                    p.crops[v] = None
+                    p.sources[v] = "none"
+                elif sources[v] != "none":
+                    p.sources[v] = "previous"
+            root = None if p.root is None else p.root.copy()
+            results.append((p.id, InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops),
+                                                  tuple(sources), root, {}, scale,
+                                                  hide if hide.any() else None, p.id)))
         self.frames += 1
         timings = {"detect": 1e3 * (t1 - t0), "crop": 1e3 * (t2 - t1), "network": 1e3 * (t3 - t2),
                    "total": 1e3 * (time.perf_counter() - t0)}
-        return InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops), tuple(sources),
-                               self.root, timings, scale)
+        for _, result in results:
+            result.timings_ms.update(timings)
+        return results
+
+    def _run_network(self, inputs: list[Any]) -> dict[int, dict[str, np.ndarray]]:
+        """Every performer's inputs through the network: one call (``run_persons``, the person axis), or
+        one ``run`` for a single performer or a network without it."""
+        if not inputs:
+            return {}
+        feeds = [np.where(x[5][:, None, None], np.nan_to_num(x[4]), np.eye(3, 4)).astype(np.float32)
+                 for x in inputs]  # a missing view gets a finite stand-in projection (masked by ``valid``)
+        run_persons = getattr(self.network, "run_persons", None)
+        if len(inputs) == 1 or run_persons is None:
+            return {x[0].id: self.network.run(x[3], feed, x[5], x[6], x[7])
+                    for x, feed in zip(inputs, feeds, strict=True)}
+        out = run_persons(np.stack([x[3] for x in inputs]), np.stack(feeds), np.stack([x[5] for x in inputs]),
+                          np.stack([x[6] for x in inputs]), np.array([x[7] for x in inputs], np.float64))
+        return {x[0].id: {name: value[i] for name, value in out.items()} for i, x in enumerate(inputs)}
