@@ -144,16 +144,18 @@ def test_capture_section_defaults_and_located_errors(tmp_path: Path) -> None:
 cameras:
   - {name: a, source: "0"}
 capture:
-  max_persons: 2
+  max_persons: 9
   volume: {min: [0, 0, 0], max: [1, -1, 2]}
 """)
     result = CliRunner().invoke(app, ["config", "validate", str(path)])
     assert result.exit_code == 1
     out = result.output
-    assert "capture.max_persons: Value error, 2 persons: multi-person tracking is not built yet" in out
+    assert "capture.max_persons: Input should be less than or equal to 8" in out
     assert "capture.volume: Value error, min [0.0, 0.0, 0.0] must be below max [1.0, -1.0, 2.0]" in out
     with pytest.raises(ConfigError, match=r"capture\.volume\.max"):
         config_from_dict({"cameras": [{"name": "a", "source": "0"}],
                           "capture": {"volume": {"min": [0, 0, 0], "max": [1, 1]}}})
     with pytest.raises(ConfigError, match=r"capture\.max_persons"):
         config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"max_persons": 0}})
+    cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"max_persons": 3}})
+    assert cfg.capture.max_persons == 3

@@ -227,28 +227,27 @@ class VolumeConfig(_Model):
         return self
 
 
+#: Most performers ``capture.max_persons`` accepts (the network runs every one's crops per frame set).
+MAX_PERSONS = 8
+
+
 class CaptureConfig(_Model):
     """Who is captured: how many people, and where."""
 
     max_persons: int = Field(
         default=1,
         ge=1,
-        description="Most people tracked at once. Only 1 for now: the person most views agree on inside "
-        "the volume.",
+        le=MAX_PERSONS,
+        description="Most people tracked at once, each with their own id, crops and solver state (1: the "
+        "person most views agree on inside the volume). Everyone's crops go through the network in one call: "
+        "each extra person costs about one more performer's network time per frame set.",
     )
     volume: VolumeConfig | None = Field(
         default=None,
-        description="Where a performer's root (mid-hips) may be; a person outside is never chosen. None: "
-        "the floor region seen by at least 3 cameras, 0-2.5 m high, derived from the calibration (again "
-        "whenever it changes).",
+        description="Where a performer's root (mid-hips) may be; a person outside is never chosen, never "
+        "reported and never takes a performer's track. None: the floor region seen by at least 3 cameras, "
+        "0-2.5 m high, derived from the calibration (again whenever it changes).",
     )
-
-    @field_validator("max_persons")
-    @classmethod
-    def _one_for_now(cls, v: int) -> int:
-        if v != 1:
-            raise ValueError(f"{v} persons: multi-person tracking is not built yet; only 1 is accepted")
-        return v
 
 
 class _InferenceFields(_Model):
