@@ -493,6 +493,7 @@ class FramePipeline:
           search on the next frame, at most every :data:`SEARCH_COOLDOWN` frames.
         """
         c, frames = len(self.rig), self.frames
+        self._end_lost()  # a lost track ends on time, whether or not any view could be searched
         present = [v for v in range(c) if images[v] is not None]
         followed = [p for p in self.performers if p.followed]
         lost = [p for p in self.performers if not p.followed]
