@@ -296,3 +296,23 @@ def test_the_occluded_person_does_not_take_the_occluders_joints(studio, monkeypa
     monkeypatch.setattr(pipeline_module, "hidden_joints", nothing_hidden)
     blind = _occluded_errors(rig, base)
     assert errors.mean() < 0.5 * blind.mean()
+
+
+def test_a_performer_leaving_the_volume_is_no_longer_reported(studio) -> None:  # type: ignore[no-untyped-def]
+    rig, base = studio
+    base = base[:24]
+    a = _walk(base, (-0.5, 0.0), (-0.5, 0.1))
+    b = _walk(base, (0.8, 0.0), (2.8, 0.0), 0.9)  # crosses x = 1.6, the volume's side, at frame ~9
+    world = World(np.stack([a, b]))
+    out, pipeline, _, _ = _run(rig, world, max_persons=2)
+    outside = VOLUME.contains(b[:, ROOT]) == 0
+    for i, persons in enumerate(out):
+        owners = [_owner(joints, world.people[:, i])[0] for _, joints in persons]
+        assert all(VOLUME.contains(joints[ROOT]) for _, joints in persons)
+        assert 0 in owners
+        if outside[i]:
+            assert 1 not in owners, f"frame {i}: reported outside the volume"
+    assert [id for id, _ in out[0]] == [0, 1]
+    stays = next(id for id, joints in out[0] if _owner(joints, world.people[:, 0])[0] == 0)
+    assert [id for id, _ in out[-1]] == [stays]
+    assert pipeline.ids_started == 2

@@ -145,6 +145,10 @@ class NetworkBackend:
     def feedback_persons(self, tracks: dict[int, Track | None]) -> None:
         self.pipeline.feedback_persons(tracks)
 
+    def inside(self, root: np.ndarray) -> bool:
+        """Whether a solved root (metres) is inside the capture volume (:meth:`FramePipeline.inside`)."""
+        return self.pipeline.inside(root)
+
     def _output(self, result: InferenceResult) -> BackendOutput:
         heatmaps, projections = result.solver_inputs(fused=self.fused)
         corners = [None if crop is None else crop.corners() for crop in result.crops]

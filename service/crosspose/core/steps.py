@@ -203,16 +203,21 @@ class Core:
 
     def run_persons(self, images: ImageSet) -> SolvedPersons:
         """Every performer of one frame set: all their heatmaps in one network call, each solved with their
-        own solver state (when at least ``min_views`` views hold their heatmaps), the tracks fed back."""
+        own solver state (when at least ``min_views`` views hold their heatmaps), the tracks fed back. A
+        performer whose solved root is outside the backend's capture volume is not reported and is lost."""
         outputs = self.heatmaps.run_persons(images)
         persons: list[tuple[int, Pose3D]] = []
         tracks: dict[int, Track | None] = {}
         t0 = time.perf_counter()
+        inside = getattr(self.heatmaps.backend, "inside", None)  # the capture volume, if the backend has one
         for id, out in outputs:
             tracks[id] = None
             if out.seen_views() >= max(self.min_views, 1):
-                pose, tracks[id] = self.pose.run_person(id, out.heatmaps, out.projections, seq=images.seq,
-                                                        t_capture_ns=images.t_capture_ns)
+                pose, track = self.pose.run_person(id, out.heatmaps, out.projections, seq=images.seq,
+                                                   t_capture_ns=images.t_capture_ns)
+                if inside is not None and not inside(pose.joints[self.pose.solver.skeleton.root]):
+                    continue  # a root outside the volume is never reported (and the performer is lost)
+                tracks[id] = track
                 persons.append((id, pose))
         ms = 1e3 * (time.perf_counter() - t0) if persons else math.nan
         self.pose.forget(images.seq, images.t_capture_ns)

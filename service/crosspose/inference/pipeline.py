@@ -417,6 +417,9 @@ class FramePipeline:
             performer.lose(self._now_s)
             return
         joints = np.where(supported[:, None], track.joints, np.nan)
+        if not self.inside(joints[skeleton.root]):  # walked out of the capture volume: no longer followed
+            performer.lose(self._now_s)
+            return
         crops = crops_from_pose(joints, self.rig, skeleton=skeleton)
         for c, crop in enumerate(crops):
             performer.crops[c] = crop
@@ -428,6 +431,13 @@ class FramePipeline:
         performer.lost_s = None
         if performer.root is not None:
             performer.last_root = performer.root.copy()
+
+    def inside(self, root: np.ndarray) -> bool:
+        """Whether a ``(3,)`` root (metres) may be a performer's: inside the capture volume (without one, or
+        for an unknown root: True)."""
+        if self.volume is None or not np.isfinite(root).all():
+            return True
+        return bool(self.volume.contains(root))
 
     def _end_duplicates(self) -> None:
         """Two performers whose roots are within :data:`DUPLICATE_M` follow one person: the newer one ends."""
