@@ -91,3 +91,89 @@ def test_the_whole_clip_follows_the_man_never_the_others(clip: tuple[Path, Path]
     hips, knees = (joints[:, [H36M17.index(f"{s}_{j}") for s in "lr"]] for j in ("hip", "knee"))
     thighs = np.linalg.norm(hips - knees, axis=-1)
     assert np.median(thighs) > 0.38
+
+
+@pytest.fixture(scope="module")
+def body32_network():  # type: ignore[no-untyped-def]
+    from crosspose.inference.runtimes.torch import TorchRunner
+    from crosspose.nets.export import build_fusion_network
+    from crosspose.skeleton import BODY32
+
+    return TorchRunner(build_fusion_network(skeleton=BODY32))
+
+
+def _pelvis(line: dict[str, object]) -> list[np.ndarray]:
+    return [np.array(p["joints"][0][:3], float) for p in line["persons"]]  # type: ignore[index, union-attr]
+
+
+@pytest.mark.network
+def test_cli_persons_2_reports_both_performers_with_their_ids(  # type: ignore[no-untyped-def]
+        clip: tuple[Path, Path], body32_network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``crosspose reconstruct --videos --persons 2`` on the first frames: both performers, ids 0 and 1, the
+    lowest id's fields also at the top level (what a one-person reader of the line reads)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import crosspose.reconstruct as module
+    from crosspose.cli import app
+
+    monkeypatch.setattr(module, "default_network", lambda device="auto", num_cameras=4, **_: body32_network)
+    calibration, videos = clip
+    out = tmp_path / "take.jsonl"
+    result = CliRunner().invoke(app, ["reconstruct", "--calibration", str(calibration), "--videos",
+                                      str(videos), "--frames", "3", "--persons", "2", "--out", str(out),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "ids [0, 1]" in result.output
+    header, *lines = (json.loads(line) for line in out.read_text().splitlines())
+    assert header["format"] == "crosspose-persons-jsonl"
+    assert header["ids"] == [0, 1]
+    assert len(header["joint_names"]) == 32
+    volume = default_volume(load_rig(calibration))
+    assert len(lines) == 3
+    for line in lines:
+        assert [p["id"] for p in line["persons"]] == [0, 1]
+        assert line["joints"] == line["persons"][0]["joints"]
+        man, woman = sorted(_pelvis(line), key=lambda p: p[0])
+        # Measured on this clip: his pelvis at x < -0.5 m, hers at x ~ +0.1..0.3 m; the bystander stands
+        # outside the volume.
+        assert man[0] < -0.5
+        assert woman[0] > -0.2
+        assert volume.contains(np.stack([man, woman])).all()
+    for bad, hint in ((["--out", str(tmp_path / "take.trc")], ".jsonl"),
+                      (["--keypoints", str(videos), "--out", str(out)], "--videos")):
+        args = ["reconstruct", "--calibration", str(calibration), "--persons", "2", *bad]
+        if "--keypoints" not in bad:
+            args += ["--videos", str(videos)]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2
+        assert hint in res.output
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_the_whole_clip_with_two_persons(  # type: ignore[no-untyped-def]
+        clip: tuple[Path, Path], body32_network) -> None:
+    """The issue's targets on the real clip through ``reconstruct_videos_persons`` (``--persons 2``'s path;
+    the eager torch network: CI has no exported ONNX file). ``benchmarks/multi_person.py`` measures more."""
+    from crosspose.reconstruct_persons import reconstruct_videos_persons
+    from crosspose.skeleton import BODY32
+    from crosspose.solver import Solver
+
+    calibration, videos = clip
+    rec = reconstruct_videos_persons(calibration, videos, max_persons=2, network=body32_network,
+                                     solver=Solver(BODY32), progress=False)
+    counts = np.array([len(p) for p in rec.frames])
+    assert (counts[:74] == 2).mean() >= 0.98
+    assert (counts[80:] == 2).mean() >= 0.90
+    assert counts.max() <= 2
+    assert rec.ids == [0, 1]
+    volume = default_volume(load_rig(calibration))
+    for id in rec.ids:
+        joints, _, _ = rec.track(id)
+        pelvis = joints[:, BODY32.root]
+        seen = np.isfinite(pelvis).all(-1)
+        assert volume.contains(pelvis[seen]).all()
+        steps = np.linalg.norm(np.diff(pelvis, axis=0), axis=-1)
+        assert np.nanmax(steps) <= 0.10  # no switch between the two

@@ -14,6 +14,7 @@ from crosspose.cli.choices import DETECTOR_LAYOUTS, DEVICES
 
 if TYPE_CHECKING:
     from crosspose.reconstruct import Reconstruction
+    from crosspose.solver import Solver
 
 _HELP_CALIBRATION = ("Calibration file (crosspose JSON, anipose/Pose2Sim TOML, Qualisys .qca.txt, EasyMocap, "
                      "OpenCV yml).")
@@ -33,6 +34,9 @@ _HELP_OVERLAYS = ("With --videos: write per-view JPEGs here (<camera>/<frame>.jp
 _HELP_FUSED = "With --videos: solve from the cross-view fused heatmaps (--raw: each view's own heatmaps)."
 _HELP_DEVICE = "With --videos: where the network runs: auto (TensorRT → CUDA → CPU), cuda, tensorrt or cpu."
 _HELP_MODEL = "With --videos: the exported network (default: crosspose model export's cached file)."
+_HELP_PERSONS = ("With --videos: follow up to N performers at once (1: the person most views agree on inside "
+                 "the capture volume), each with a stable id; N > 1 writes a .jsonl whose lines carry the "
+                 "websocket message's persons list.")
 _HELP_SKELETON = ("Joint layout to solve and write: crosspose-body32 (the full body: Human3.6M-17, then "
                   "heels, big toes, hand and face points) or h36m17.")
 
@@ -54,6 +58,7 @@ def reconstruct_command(
     model: Annotated[Path | None, typer.Option("--model", help=_HELP_MODEL)] = None,
     skeleton: Annotated[str, typer.Option("--skeleton", help=_HELP_SKELETON)] = "crosspose-body32",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    persons: Annotated[int, typer.Option("--persons", min=1, max=8, help=_HELP_PERSONS)] = 1,
 ) -> None:
     """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (the full body,
     or --skeleton h36m17).
@@ -94,6 +99,15 @@ def reconstruct_command(
         solved_layout = get_skeleton(skeleton)
     except KeyError as e:
         raise typer.BadParameter(str(e.args[0]), param_hint="--skeleton") from None
+    if persons > 1 and videos is None:
+        raise typer.BadParameter("several performers need --videos (keypoint files hold one chosen person)",
+                                 param_hint="--persons")
+    if persons > 1 and out.suffix.lower() != ".jsonl":
+        raise typer.BadParameter(f"{out.name}: --persons {persons} writes every performer's skeleton per "
+                                 "frame set to a .jsonl file", param_hint="--out")
+    if persons > 1 and save_overlays is not None:
+        raise typer.BadParameter("overlays are drawn for one performer: leave out --save-overlays with "
+                                 "--persons", param_hint="--save-overlays")
     if save_overlays is not None and videos is None:
         raise typer.BadParameter("overlays need --videos (there are no images with --keypoints)",
                                  param_hint="--save-overlays")
@@ -104,6 +118,10 @@ def reconstruct_command(
     try:
         if not out.parent.is_dir():
             raise ReconstructError(f"{out}: folder {out.parent} does not exist")
+        if videos is not None and persons > 1:
+            _reconstruct_persons(calibration, videos, out, persons, model=model, device=device, fused=fused,
+                                 max_frames=max_frames, progress=progress, solver=solver, fps=fps)
+            return
         if videos is not None:
             network = None if model is None else default_network(device, 4, model)
             rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
@@ -133,6 +151,30 @@ def reconstruct_command(
                    f"solved from {rec.stats.get('heatmaps')} heatmaps")
     if save_overlays is not None:
         typer.echo(f"overlays in {save_overlays}")
+    typer.echo(f"wrote {written}")
+
+
+def _reconstruct_persons(calibration: Path, videos: Path, out: Path, persons: int, *, model: Path | None,
+                         device: str, fused: bool, max_frames: int | None, progress: bool, solver: Solver,
+                         fps: float | None) -> None:
+    """``--persons N`` (N > 1): every performer per frame set into ``out`` (.jsonl); errors propagate."""
+    from crosspose.reconstruct import default_network
+    from crosspose.reconstruct_persons import reconstruct_videos_persons, write_persons_jsonl
+
+    network = None if model is None else default_network(device, 4, model)
+    rec = reconstruct_videos_persons(calibration, videos, max_persons=persons, network=network, fused=fused,
+                                     max_frames=max_frames, progress=progress, device=device, solver=solver)
+    if fps is not None:
+        rec = dataclasses.replace(rec, fps=float(fps))
+    written = write_persons_jsonl(rec, out)
+    counts = [len(p) for p in rec.frames]
+    typer.echo(f"{rec.num_frames} frames; ids {rec.ids}; persons per frame: "
+               + ", ".join(f"{k}: {counts.count(k)}" for k in sorted(set(counts))))
+    ms = rec.stats.get("inference_ms", {})
+    network_ms = ms.get("network", math.nan)
+    typer.echo(f"network on {rec.stats.get('provider')}: median {network_ms:.0f} ms per frame "
+               f"set for everyone; detector ran {rec.stats.get('detector_runs')} time(s) on "
+               f"{rec.stats.get('detector_views')} view(s)")
     typer.echo(f"wrote {written}")
 
 

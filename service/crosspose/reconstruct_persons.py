@@ -1,0 +1,178 @@
+"""Offline reconstruction of several performers: synchronized videos → every performer's 3D skeleton per
+frame set (``crosspose reconstruct --videos --persons N``).
+
+The live service's own path (:func:`crosspose.core.videos.track_videos_persons`): per-view detection and
+cross-view association inside the capture volume find the people, each is followed with their own crops,
+fusion prior and solver state, everyone's crops go through the network in one call per frame set, and ids
+are stable (kept through short losses, never reused). :func:`reconstruct_videos_persons` returns a
+:class:`PersonsReconstruction`: per frame set the performers solved as ``[(id, Pose3D)]`` ascending by id
+(:meth:`PersonsReconstruction.persons`); :func:`write_persons_jsonl` writes one line per frame set with the
+``persons`` list of the websocket message (the top-level fields are those of the lowest id, as there).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crosspose.geometry import CameraRig
+from crosspose.io.videos import SyncedVideos, VideoError, video_files
+from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
+from crosspose.solver import Pose3D
+
+PERSONS_JSONL_FORMAT = "crosspose-persons-jsonl"
+#: The per-person fields of a frame line (those of the skeleton message that describe one performer).
+PERSON_FIELDS = ("joints", "views", "mode")
+
+
+@dataclass(frozen=True, eq=False)
+class PersonsReconstruction:
+    """A reconstructed take of several performers (``N`` frame sets, ``J`` joints of :attr:`skeleton`).
+
+    Attributes:
+        frames: per frame set the performers solved, ``[(id, pose)]`` ascending by id (empty: nobody).
+        camera_names: the calibration's cameras, in the order solved.
+        fps: frames per second of the take.
+        stats: the run's extras (inference timings, detector runs, ids started and ended, the provider).
+        skeleton: the joint layout (the solver's).
+    """
+
+    frames: list[list[tuple[int, Pose3D]]]
+    camera_names: tuple[str, ...]
+    fps: float = 30.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    skeleton: Skeleton = DEFAULT_SKELETON
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    def persons(self, index: int) -> list[tuple[int, Pose3D]]:
+        """Frame set ``index``'s performers, ``[(id, pose)]`` ascending by id."""
+        return list(self.frames[index])
+
+    @property
+    def ids(self) -> list[int]:
+        """Every id reported over the take, ascending."""
+        return sorted({id for persons in self.frames for id, _ in persons})
+
+    def track(self, id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Performer ``id`` over the take: ``joints (N, J, 3)`` metres (NaN where not reported),
+        ``confidence (N, J)`` and ``views (N, J)`` (0 there)."""
+        n, j = self.num_frames, self.skeleton.num_joints
+        joints, confidence = np.full((n, j, 3), np.nan), np.zeros((n, j))
+        views = np.zeros((n, j), np.int64)
+        for i, persons in enumerate(self.frames):
+            for pid, pose in persons:
+                if pid == id:
+                    joints[i], confidence[i], views[i] = pose.joints, pose.confidence, pose.views
+        return joints, confidence, views
+
+
+def persons_frame(persons: list[tuple[int, Pose3D]], *, frame: int, t_s: float,
+                  cameras: tuple[str, ...]) -> dict[str, Any]:
+    """One frame set as a line of :func:`write_persons_jsonl`: ``{"frame", "t", "persons": [{"id", "joints",
+    "views", "mode"}, …]}`` ascending by id (joints ``[x, y, z, confidence]`` rows, metres, null where
+    unknown, as the skeleton message writes them), with the lowest id's fields also at the top level."""
+    from crosspose.bus.schema import skeleton_message
+
+    line: dict[str, Any] = {"frame": int(frame), "t": round(float(t_s), 6)}
+    entries = []
+    t_ns = round(t_s * 1e9)
+    for id, pose in persons:
+        message = skeleton_message(pose, seq=frame, t_capture_ns=t_ns, cameras=cameras, latency_ms={},
+                                   t_publish_ns=t_ns)
+        entries.append({"id": int(id), **{k: message[k] for k in PERSON_FIELDS}})
+    if entries:
+        line.update({k: entries[0][k] for k in PERSON_FIELDS})
+    line["persons"] = entries
+    return line
+
+
+def write_persons_jsonl(rec: PersonsReconstruction, path: str | Path) -> Path:
+    """JSON lines: a header object (format, fps, units, layout and joint names, cameras, ids), then one
+    :func:`persons_frame` object per frame set."""
+    path = Path(path)
+    header = {"format": PERSONS_JSONL_FORMAT, "v": 1, "fps": rec.fps, "units": "m",
+              "axes": "z-up, right-handed (crosspose world)", "skeleton": rec.skeleton.name,
+              "joint_names": list(rec.skeleton.joints), "cameras": list(rec.camera_names), "ids": rec.ids}
+    with path.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(header) + "\n")
+        for i, persons in enumerate(rec.frames):
+            f.write(json.dumps(persons_frame(persons, frame=i, t_s=i / rec.fps, cameras=rec.camera_names))
+                    + "\n")
+    return path
+
+
+def reconstruct_videos_persons(
+    calibration: str | Path | CameraRig,
+    videos_dir: str | Path,
+    *,
+    max_persons: int,
+    network: Any = None,
+    fused: bool = True,
+    max_frames: int | None = None,
+    progress: bool = True,
+    solver: Any = None,
+    detector: Any = None,
+    device: str = "auto",
+    volume: Any = None,
+) -> PersonsReconstruction:
+    """Reconstruct up to ``max_persons`` performers from synchronized videos
+    (:func:`crosspose.reconstruct.reconstruct_videos`'s arguments; ``volume``: a
+    :class:`~crosspose.inference.association.Volume`, default the floor seen by at least 3 cameras).
+
+    Raises:
+        ReconstructError, CalibrationError: bad inputs, with a message saying which.
+    """
+    from crosspose.core.videos import track_videos_persons
+    from crosspose.inference.pipeline import FramePipeline
+    from crosspose.reconstruct import ReconstructError, _rig, default_network
+    from crosspose.solver import Solver
+
+    if max_persons < 1:
+        raise ReconstructError(f"--persons must be at least 1, got {max_persons}")
+    rig = _rig(calibration)
+    try:
+        paths = video_files(videos_dir, rig.names)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
+    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
+    network = default_network(device, len(rig), skeleton=solver.skeleton) if network is None else network
+    skeleton: Skeleton = solver.skeleton
+    heatmap_layout: Skeleton = getattr(network, "skeleton", skeleton)
+    if heatmap_layout.name != skeleton.name:
+        raise ReconstructError(f"the network's heatmaps are of layout {heatmap_layout.name} but the solver "
+                               f"solves {skeleton.name}: use a network exported for the solver's layout")
+    pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
+    frames: list[list[tuple[int, Pose3D]]] = []
+    timings: list[dict[str, float]] = []
+    try:
+        videos = SyncedVideos(paths, max_frames)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
+    with videos:
+        fps = videos.fps
+        for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons, fused=fused,
+                                          progress=progress, pipeline=pipeline):
+            frames.append(frame.persons)
+            if frame.results:
+                timings.append(frame.results[0][1].timings_ms)
+    stats: dict[str, Any] = {
+        "heatmaps": "fused" if fused else "raw",
+        "provider": getattr(network, "provider", type(network).__name__),
+        "max_persons": max_persons,
+        "detector_runs": pipeline.detector_runs,
+        "detector_views": pipeline.detector_views,
+        "ids_started": pipeline.ids_started,
+        "ids_ended": pipeline.ids_ended,
+        "inference_ms": {k: float(np.median([t[k] for t in timings])) if timings else math.nan
+                         for k in ("detect", "crop", "network", "total")},
+        "videos": [None if p is None else p.name for p in paths],
+    }
+    return PersonsReconstruction(frames, tuple(rig.names), float(fps), stats, skeleton)
