@@ -628,6 +628,15 @@ class Config(_Model):
             seen.add(cam.name)
         return self
 
+    @model_validator(mode="after")
+    def _one_worker_for_several_persons(self) -> Config:
+        workers = self.inference.workers
+        if self.capture.max_persons > 1 and workers != "auto" and int(workers) > 1:
+            raise ValueError(f"inference.workers {workers} with capture.max_persons "
+                             f"{self.capture.max_persons}: several performers are followed by one inference "
+                             "worker (their ids live there); set inference.workers to 1 or auto")
+        return self
+
     @property
     def camera_names(self) -> list[str]:
         """Names of the cameras in rig order."""

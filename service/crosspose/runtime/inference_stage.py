@@ -24,6 +24,7 @@ dropped and counted per input and reason in the heartbeat's ``input_drops`` (``f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from multiprocessing.synchronize import Event
@@ -56,9 +57,12 @@ from crosspose.core import (
     capture_time_ns,
 )
 from crosspose.geometry import CameraRig
+from crosspose.inference.crops import HEATMAP_SIZE
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.persons_bus import newest_tracks, persons_extra
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
 from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_threads
+from crosspose.skeleton import get_skeleton
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,11 @@ class InferenceStage:
         topic = frameset_topic(0 if worker is None else worker)
         self.framesets = Subscriber(bus.framesets_endpoint, [topic], bind=False, hwm=1, conflate=True)
         self.control = Subscriber(bus.control_endpoint, [CALIBRATION_UPDATED], bind=False, hwm=16)
-        self.tracks = Subscriber(bus.skeletons_endpoint, [TRACK], bind=False, hwm=4, conflate=True)
+        # One performer: only the newest track matters. Several: every performer's track of a frame set.
+        self.max_persons = config.capture.max_persons
+        several = self.max_persons > 1
+        self.tracks = Subscriber(bus.skeletons_endpoint, [TRACK], bind=False, hwm=64 if several else 4,
+                                 conflate=not several)
         # Latest wins, as framesets; the solver binds, every worker connects.
         self.out = Publisher(bus.heatmaps_endpoint, bind=False, hwm=1)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
@@ -168,9 +176,12 @@ class InferenceStage:
         heatmaps header sent."""
         while (ctl := self.control.recv(0)) is not None:
             self._apply_calibration(ctl)
-        track_msg = self.tracks.recv(0)
-        if track_msg is not None and self.heatmap_step is not None:
-            self._feedback(track_msg)
+        if self.max_persons > 1:
+            self._feedback_persons()
+        else:
+            track_msg = self.tracks.recv(0)
+            if track_msg is not None and self.heatmap_step is not None:
+                self._feedback(track_msg)
         msg = self._fresh(self.framesets.recv(timeout_ms))
         sent = None
         if msg is not None:
@@ -178,15 +189,41 @@ class InferenceStage:
         self.heartbeat.maybe_send(self.payload())
         return sent
 
-    def _feedback(self, msg: Message) -> None:
+    def _feedback_persons(self) -> None:
+        """Every track queued; those of the newest frame set go to the performers of their ids."""
+        tracks = []
+        while (msg := self.tracks.recv(0)) is not None:
+            track = self._parse_track(msg)
+            if track is not None:
+                tracks.append(track)
+        newest = newest_tracks(tracks)
+        if not newest or self.heatmap_step is None:
+            return
         try:
-            track = Track.from_message(parse_track(msg.header, msg.buffers))
+            self.heatmap_step.feedback_persons(newest)
+        except ValueError as err:  # a track of another layout than the network's
+            self.errors += 1
+            self.drops.count("track", "foreign")
+            self._warn(f"tracks not used: {err}", f"track layout: {err}")
+            return
+        solved = [t for _, t in sorted(newest.items()) if t is not None]
+        self._last_track = solved[0] if solved else None
+        t = max(tr.t_capture_ns or -1 for tr in tracks if tr.seq == max(x.seq for x in tracks))
+        if 0 <= t <= time.monotonic_ns() + FUTURE_NS and t > (self.published_ns or -1):
+            self.published_ns = t
+
+    def _parse_track(self, msg: Message) -> Track | None:
+        try:
+            return Track.from_message(parse_track(msg.header, msg.buffers))
         except (KeyError, TypeError, ValueError) as err:
             self.errors += 1
             self.drops.count("track", err.reason if isinstance(err, MessageError) else "malformed")
             self._warn(f"dropped a malformed track message: {err}", f"track: {err}")
-            return
-        if self.heatmap_step is None:
+            return None
+
+    def _feedback(self, msg: Message) -> None:
+        track = self._parse_track(msg)
+        if track is None or self.heatmap_step is None:
             return
         try:
             self.heatmap_step.feedback(track)
@@ -231,7 +268,7 @@ class InferenceStage:
                 self.drops.count("frameset", "stale")  # another worker's newer set is out already
                 return None
             images = ImageSet.from_frameset(header, msg.buffers)
-            out = self.heatmap_step.run(images)
+            out = self._run_persons(images) if self.max_persons > 1 else self.heatmap_step.run(images)
         except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as err:
             # ValueError: the frames do not fit the calibration (any single scale of it). Arithmetic and
             # index errors once came from frames no parser refused; one frame set must never end the stage.
@@ -262,6 +299,22 @@ class InferenceStage:
             self._next_preview = t0 + self._preview_every_ns
             self._send_previews(header, images, self.heatmap_step.rig_for(images), out)
         return hdr
+
+    def _run_persons(self, images: ImageSet) -> BackendOutput:
+        """Every performer's heatmaps (one network call): the lowest id's as the message's own output, the
+        others and the capture volume in its header (:mod:`crosspose.runtime.persons_bus`)."""
+        assert self.heatmap_step is not None
+        outputs = self.heatmap_step.run_persons(images)
+        pipeline = getattr(self.heatmap_step.backend, "pipeline", None)
+        volume = getattr(pipeline, "volume", None)
+        if outputs:
+            primary_id, primary = outputs[0]
+        else:  # nobody followed: every view empty, as one performer's lost frame set
+            c, j = len(self.names), get_skeleton(self.config.solver.skeleton).num_joints
+            heatmaps = np.zeros((c, j, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
+            primary_id, primary = None, BackendOutput(heatmaps, np.full((c, 3, 4), np.nan), {}, [None] * c)
+        extra = {**primary.extra, **persons_extra(outputs[1:], primary_id, volume)}
+        return dataclasses.replace(primary, extra=extra)
 
     def _send_previews(
         self, header: dict[str, Any], images: ImageSet, rig: CameraRig, out: BackendOutput

@@ -37,15 +37,20 @@ from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
     TRACK,
+    HeatmapsMessage,
     parse_heatmaps,
     rotations_payload,
     skeleton_message,
 )
 from crosspose.config import Config
 from crosspose.core import PoseStep
+from crosspose.inference.association import Volume
+from crosspose.reconstruct_persons import PERSON_FIELDS
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
+from crosspose.runtime.persons_bus import lost_track, read_persons, volume_of
 from crosspose.runtime.stage import run_until_stopped
 from crosspose.runtime.workers import FUTURE_NS
+from crosspose.solver import Pose3D
 from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,7 @@ class SolverStage:
         self.errors = 0
         self.last_solve_ms = float("nan")
         self.last_capture_ns: int | None = None  # of the last set published: older ones come too late
+        self.last_persons = 0  # performers reported in the last set (several: capture.max_persons > 1)
         self.live = LiveMotion.from_config(config, self.skeleton)
 
     def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
@@ -102,13 +108,31 @@ class SolverStage:
             self.drops.count("heatmaps", err.reason)
             log.warning("dropped a %s heatmaps message: %s", err.reason, err)
             return None
+        persons: list[tuple[int, Pose3D]] | None = None
+        if "persons" in header:  # several performers (capture.max_persons > 1): persons_bus's fields
+            try:
+                entries = read_persons(header, buffers, received, cameras=self.cameras,
+                                       joints=self.skeleton.num_joints)
+                volume = volume_of(header)
+            except (KeyError, TypeError, ValueError, IndexError) as err:
+                reason = err.reason if isinstance(err, MessageError) else "malformed"
+                self.errors += 1
+                self.drops.count("heatmaps", reason)
+                log.warning("dropped a %s heatmaps message: %s", reason, err)
+                return None
         if self._out_of_order(received.t_capture_ns):
             return None
-        # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
-        pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
-                                         t_capture_ns=received.t_capture_ns)
-        # The track goes back to inference first: the next frame set's crops wait for it.
-        self.skeletons.send(TRACK, *track.message())
+        if "persons" in header:
+            persons = self._solve_persons(entries, volume, received.seq, received.t_capture_ns)
+        if persons:
+            pose = persons[0][1]
+        else:
+            # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
+            pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
+                                             t_capture_ns=received.t_capture_ns)
+            if persons is None:
+                # The track goes back to inference first: the next frame set's crops wait for it.
+                self.skeletons.send(TRACK, *track.message())
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
         t_s = int(header["t_capture_ns"]) / 1e9
@@ -125,6 +149,8 @@ class SolverStage:
             latency_ms=latency,
             calibration_version=header.get("calibration_version"),
         )
+        if persons is not None:
+            message["persons"] = self._persons_entries(persons, message)
         # The VMC bundle leaves as soon as the message is stamped, before the bus publication.
         root = self.skeleton.root
         tracking = bool(np.isfinite(pose.joints[root]).all() and pose.confidence[root] >= 0.1)  # pelvis seen
@@ -138,6 +164,39 @@ class SolverStage:
         self.solved += 1
         self.rate.tick()
         return message
+
+    def _solve_persons(self, entries: list[tuple[int, HeatmapsMessage]], volume: Volume | None, seq: int,
+                       t_capture_ns: int) -> list[tuple[int, Pose3D]]:
+        """Each performer with their own solver state; one track per performer back to inference (a lost
+        one — too few views, or a root outside the capture volume — with no joint); ``[(id, pose)]`` of
+        those reported, ascending by id."""
+        persons = []
+        root = self.skeleton.root
+        for id, received in entries:
+            track = None
+            if np.isfinite(received.projections).all(axis=(1, 2)).any():
+                pose, solved = self.pose_step.run_person(id, received.heatmaps, received.projections, seq=seq,
+                                                         t_capture_ns=t_capture_ns)
+                if volume is None or bool(volume.contains(pose.joints[root])):
+                    track = solved
+                    persons.append((id, pose))
+            if track is None:
+                track = lost_track(id, seq, t_capture_ns, self.skeleton.name, self.skeleton.num_joints)
+            self.skeletons.send(TRACK, *track.message())
+        self.pose_step.forget(seq, t_capture_ns)
+        self.last_persons = len(persons)
+        return persons
+
+    def _persons_entries(self, persons: list[tuple[int, Pose3D]],
+                         message: dict[str, Any]) -> list[dict[str, Any]]:
+        """The message's ``persons`` list: per performer its id and the skeleton message's own fields."""
+        entries = []
+        for i, (id, pose) in enumerate(persons):
+            fields = message if i == 0 else skeleton_message(
+                pose, seq=message["seq"], t_capture_ns=message["t_capture_ns"], cameras=message["cameras"],
+                latency_ms={}, t_publish_ns=message["t_publish_ns"])
+            entries.append({"id": id, **{k: fields[k] for k in PERSON_FIELDS}})
+        return entries
 
     def _out_of_order(self, t_capture_ns: int) -> bool:
         """Whether a set must not be published (dropped and counted): captured no later than the last one
@@ -165,6 +224,9 @@ class SolverStage:
                 {"heatmaps": {**self.heatmaps.drops, "busy": self.heatmaps.skipped}}
             ),
             "live": self.live.stats(),
+            "persons": self.last_persons,
+            "ids_started": self.pose_step.ids_started,
+            "ids_ended": self.pose_step.ids_ended,
         }
 
     def close(self) -> None:

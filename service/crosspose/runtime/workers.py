@@ -45,10 +45,13 @@ def _gpu_runs_network(config: Config) -> bool:
 
 def worker_count(config: Config, *, cores: int | None = None, gpu: bool | None = None) -> int:
     """``inference.workers`` as a number: as configured, or for ``auto`` 1 with a GPU (``gpu``: whether the
-    network runs on one; default found out here) and ``min(2, cores)`` on the CPU."""
+    network runs on one; default found out here) or several performers (``capture.max_persons`` > 1: their
+    ids and crops live in one worker), and ``min(2, cores)`` on the CPU."""
     workers = config.inference.workers
     if workers != "auto":
         return int(workers)
+    if config.capture.max_persons > 1:
+        return 1
     if _gpu_runs_network(config) if gpu is None else gpu:
         return 1
     return min(2, host_cores() if cores is None else cores)

@@ -1,0 +1,144 @@
+"""Several performers between the live stages (``capture.max_persons`` > 1): the heatmaps message's
+``persons`` fields checked by the schema's parser, and the solver stage over real sockets solving each
+performer with their own state, one track per performer back, the skeleton message's ``persons`` list,
+the capture volume enforced and the heartbeat's person counts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crosspose.bus import SKELETON, TRACK, MessageError, Publisher, Subscriber, decode, encode
+from crosspose.bus.schema import HEATMAPS, heatmaps_message, parse_heatmaps, parse_track
+from crosspose.calibration import load_rig
+from crosspose.config import Config, ConfigError, config_from_dict
+from crosspose.core import BackendOutput, ImageSet, backend_from_config
+from crosspose.inference.association import Volume
+from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.persons_bus import newest_tracks, persons_extra, read_persons, volume_of
+from crosspose.runtime.solver_stage import SolverStage
+from crosspose.runtime.workers import worker_count
+
+pytestmark = pytest.mark.timeout(120)
+PERIOD_NS = 33_000_000
+SHIFT = np.array([1.2, 0.0, 0.0])  # metres: the second performer, the first one moved aside
+J = 32  # the default layout's joints (the synthetic studio's solver)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    base = synthetic_config(tmp_path_factory.mktemp("persons"), "127.0.0.1", 0, cameras=3, frames=5,
+                            render=False)  # fmt: skip
+    return base.model_copy(update={"capture": base.capture.model_copy(update={"max_persons": 2})})
+
+
+def _outputs(config: Config, seq: int) -> list[tuple[int, BackendOutput]]:
+    """Simulated heatmaps of the studio's performer (id 0) and of the same body moved by :data:`SHIFT`
+    (id 1: its projections see the world shifted back)."""
+    rig = load_rig(config.calibration.file or "")
+    image = np.zeros((8, 8, 3), np.uint8)
+    out = backend_from_config(config, rig, seed=seq).run(ImageSet(seq, 0, [image] * 3, [{}] * 3), rig)
+    move = np.eye(4)
+    move[:3, 3] = -SHIFT
+    projections = (out.projections.astype(np.float64) @ move).astype(np.float32)
+    shifted = BackendOutput(out.heatmaps, projections, {}, [])
+    return [(0, out), (1, shifted)]
+
+
+def _message(config: Config, seq: int, t0: int, volume: Volume | None) -> tuple[dict[str, Any], list[Any]]:
+    outputs = _outputs(config, seq)
+    main = outputs[0][1]
+    return heatmaps_message(seq=seq, t_capture_ns=t0 + seq * PERIOD_NS, cameras=config.camera_names,
+                            present=[True] * 3, heatmaps=main.heatmaps, projections=main.projections,
+                            latency_ms={"sync": 1.0}, calibration_version=1, backend="simulated",
+                            extra=persons_extra(outputs[1:], 0, volume))  # fmt: skip
+
+
+def test_every_persons_heatmaps_cross_the_wire_checked(config: Config) -> None:
+    volume = Volume(np.array([-3.0, -3, 0]), np.array([3.0, 3, 2.5]))
+    header, buffers = _message(config, 1, 0, volume)
+    msg = decode(encode(HEATMAPS, header, buffers))
+    main = parse_heatmaps(msg.header, msg.buffers, cameras=config.camera_names, joints=J)
+    persons = read_persons(msg.header, msg.buffers, main, cameras=config.camera_names, joints=J)
+    assert [id for id, _ in persons] == [0, 1]
+    want = _outputs(config, 1)[1][1]
+    np.testing.assert_allclose(persons[1][1].heatmaps, want.heatmaps, atol=1e-3)  # float16 on the wire
+    np.testing.assert_allclose(persons[1][1].projections, want.projections, rtol=1e-6)
+    back = volume_of(msg.header)
+    assert back is not None
+    np.testing.assert_array_equal(back.hi, volume.hi)
+    # A performer's arrays are checked as the message's own: a wrong joint count is foreign.
+    wrong = {"dtype": "<f2", "shape": [3, 5, 64, 64]}
+    bad = dict(msg.header, persons=[dict(msg.header["persons"][0], heatmaps=wrong)])
+    with pytest.raises(MessageError):
+        read_persons(bad, msg.buffers, main, cameras=config.camera_names, joints=J)
+    twice = dict(msg.header, person=1)
+    with pytest.raises(ValueError, match="repeat"):
+        read_persons(twice, msg.buffers, main, cameras=config.camera_names, joints=J)
+
+
+def test_several_persons_run_in_one_worker(config: Config) -> None:
+    assert worker_count(config, cores=16, gpu=False) == 1
+    cameras = [{"name": "a", "source": "0"}]
+    with pytest.raises(ConfigError, match=r"inference\.workers 2 with capture\.max_persons 2"):
+        config_from_dict({"cameras": cameras, "capture": {"max_persons": 2}, "inference": {"workers": 2}})
+
+
+def test_the_solver_solves_each_person_and_sends_each_track_back(config: Config) -> None:
+    stage = SolverStage(config)  # binds the heatmaps endpoint
+    worker = Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4)
+    skeletons = Subscriber(config.bus.skeletons_endpoint, [SKELETON], bind=False, hwm=100)
+    tracks = Subscriber(config.bus.skeletons_endpoint, [TRACK], bind=False, hwm=100)
+    t0 = time.monotonic_ns() - 10**9
+    everywhere = Volume(np.array([-5.0, -5, 0]), np.array([5.0, 5, 2.5]))
+    try:
+        deadline = time.monotonic() + 10
+        while not worker.wait_for_subscriber(0.02):
+            stage.step(0)
+            assert time.monotonic() < deadline, "the worker never connected"
+        time.sleep(0.2)  # the subscribers' connections
+        messages = []
+        for seq in (1, 2, 3):
+            assert worker.send(HEATMAPS, *_message(config, seq, t0, everywhere))
+            message = stage.step(2000)
+            assert message is not None
+            messages.append(message)
+        for message in messages:
+            assert [p["id"] for p in message["persons"]] == [0, 1]
+            assert message["joints"] == message["persons"][0]["joints"]  # one-person clients read id 0
+            pelvis = [np.array(p["joints"][0][:3], float) for p in message["persons"]]
+            np.testing.assert_allclose(pelvis[1] - pelvis[0], SHIFT, atol=0.05)
+        assert messages[-1]["persons"][1]["mode"] == "tracked"  # each with their own tracking state
+        got = []
+        while (msg := tracks.recv(500)) is not None:
+            got.append(parse_track(msg.header, msg.buffers))
+        assert sorted((t.seq, t.id) for t in got)[-2:] == [(3, 0), (3, 1)]
+        payload = stage.payload()
+        assert (payload["persons"], payload["ids_started"], payload["ids_ended"]) == (2, 2, 0)
+
+        # Performer 1 outside the capture volume: not reported, and its track goes back lost.
+        narrow = Volume(np.array([-0.8, -5, 0]), np.array([0.8, 5, 2.5]))
+        root = np.array(messages[-1]["persons"][0]["joints"][0][:3], float)
+        assert narrow.contains(root)
+        assert not narrow.contains(root + SHIFT)
+        assert worker.send(HEATMAPS, *_message(config, 4, t0, narrow))
+        message = stage.step(2000)
+        assert message is not None
+        assert [p["id"] for p in message["persons"]] == [0]
+        got = []
+        while (msg := tracks.recv(500)) is not None:
+            got.append(parse_track(msg.header, msg.buffers))
+        from crosspose.core import Track
+
+        newest = newest_tracks([Track.from_message(t) for t in got])
+        assert sorted(newest) == [0, 1]
+        assert newest[0] is not None
+        assert newest[1] is None
+        assert stage.payload()["persons"] == 1
+    finally:
+        for sock in (worker, skeletons, tracks):
+            sock.close()
+        stage.close()
