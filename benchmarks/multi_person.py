@@ -1,0 +1,237 @@
+"""Several performers on real footage (issue 21's targets): Pose2Sim 0.10.49's ``Demo_MultiPerson`` clip (the
+demo's 4-camera studio and calibration, 100 frames at 60 fps, two performers on the platform and a bystander
+far behind them in two views) through ``crosspose reconstruct --videos --persons 2``'s path
+(:func:`crosspose.reconstruct_persons.reconstruct_videos_persons`, the exported ONNX network on the CPU).
+
+Measured:
+
+* persons reported per frame (share of frames 0–73 and 80–99 with exactly 2; the most in any frame) and
+  every reported root inside the capture volume (the bystander stands outside it);
+* ids: how many over the clip, the last frame a new one started; continuity: the largest pelvis jump
+  between consecutive frames per id, and the share of (frame, person) whose bone lengths are closer to
+  their own track's median lengths than to the other track's;
+* per person the long bones' (thighs, shins, upper arms, forearms) variation over the clip (std / median, %,
+  the worst bone) and the reprojection of the solved joints against each view's own heatmap maxima (image
+  pixels, median over joints seen by ≥ 2 views and their views);
+* the same clip with ``max_persons`` 1 (who it follows, its time per frame set) and throughput: frame sets
+  per second with 2 persons against 1, and the cost of the extra person in ms per frame set (the runs
+  alternate ``--repeat`` times in one process; the CPU is named).
+
+``--single`` adds ``max_persons`` 1 on the single-person clip: the median distance to Pose2Sim's own 3D and
+the bone-length std (the numbers of ``benchmarks/evaluate.py``'s fused row; run that benchmark on main to
+compare with before).
+
+Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crosspose import assets
+from crosspose.calibration import load_rig
+from crosspose.core.videos import track_videos_persons
+from crosspose.geometry import CameraRig
+from crosspose.inference.association import default_volume
+from crosspose.inference.heatmaps import heatmap_maxima
+from crosspose.inference.pipeline import FramePipeline
+from crosspose.io.videos import SyncedVideos, video_files
+from crosspose.reconstruct import default_network
+from crosspose.skeleton import BODY32, H36M17
+from crosspose.solver import Pose3D, Solver, use_one_thread
+
+CLIP = "pose2sim-0.10.49"
+VIDEOS = "Pose2Sim/Demo_MultiPerson/videos"
+CALIBRATION = "Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt"
+LONG_BONES = [(a, b) for a, b in (("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"),
+                                  ("r_knee", "r_ankle"), ("l_shoulder", "l_elbow"), ("r_shoulder", "r_elbow"),
+                                  ("l_elbow", "l_wrist"), ("r_elbow", "r_wrist"))]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def clip() -> tuple[CameraRig, Path]:
+    for c in range(1, 5):
+        video = assets.extract(CLIP, f"{VIDEOS}/cam{c:02d}.mp4")
+    return load_rig(assets.extract(CLIP, CALIBRATION)), video.parent
+
+
+def run(rig: CameraRig, videos_dir: Path, network: Any, max_persons: int, frames: int) -> dict[str, Any]:
+    """The clip through the multi-person path: per frame ``[(id, pose)]`` and per id the view-image
+    reprojection errors against its own heatmap maxima; wall time per frame set."""
+    pipeline = FramePipeline(rig, network, max_persons=max_persons)
+    solver = Solver(BODY32)
+    persons: list[list[tuple[int, Pose3D]]] = []
+    reprojection: dict[int, list[float]] = {}
+    start = time.perf_counter()
+    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
+        for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons,
+                                          progress=False, pipeline=pipeline):
+            persons.append(frame.persons)
+            results = dict(frame.results)
+            for id, pose in frame.persons:
+                reprojection.setdefault(id, []).extend(_reprojection(pose, results[id]))
+    wall = time.perf_counter() - start
+    return {"persons": persons, "reprojection": reprojection, "ms": 1e3 * wall / max(len(persons), 1),
+            "pipeline": pipeline}
+
+
+def _reprojection(pose: Pose3D, result: Any) -> list[float]:
+    """Image-pixel distances between the solved joints (≥ 2 views) projected into each valid view's heatmap
+    and that view's own heatmap maxima (joints another performer hides there left out)."""
+    maxima, _ = heatmap_maxima(result.heatmaps)  # (C, J, 2) heatmap px
+    out = []
+    joints = np.c_[pose.joints, np.ones(len(pose.joints))]
+    for v in np.flatnonzero(result.valid):
+        crop = result.crops[v]
+        hom = joints @ np.asarray(result.projections[v], np.float64).T
+        uv = hom[:, :2] / hom[:, 2:]
+        ok = (pose.views >= 2) & np.isfinite(uv).all(-1)
+        if result.hidden is not None:
+            ok &= ~result.hidden[v]
+        px_per_hm = crop.size / result.heatmaps.shape[-1]
+        out.extend((np.linalg.norm(uv[ok] - maxima[v, ok], axis=-1) * px_per_hm).tolist())
+    return out
+
+
+def tracks(persons: list[list[tuple[int, Pose3D]]]) -> dict[int, np.ndarray]:
+    """Per id ``(N, J, 3)`` joints (NaN where not reported or fewer than 2 views)."""
+    n = len(persons)
+    out: dict[int, np.ndarray] = {}
+    for i, frame in enumerate(persons):
+        for id, pose in frame:
+            track = out.setdefault(id, np.full((n, BODY32.num_joints, 3), np.nan))
+            track[i] = np.where((pose.views >= 2)[:, None], pose.joints, np.nan)
+    return out
+
+
+def bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """``(..., J, 3)`` → ``(..., B)`` the Human3.6M-17 bones' lengths."""
+    return np.asarray(H36M17.bone_lengths(joints[..., :17, :]))
+
+
+def report(result: dict[str, Any], rig: CameraRig) -> list[tuple[str, str]]:
+    persons = result["persons"]
+    n = len(persons)
+    counts = np.array([len(p) for p in persons])
+    volume = default_volume(rig)
+    roots = [pose.joints[BODY32.root] for frame in persons for _, pose in frame]
+    by_id = tracks(persons)
+    ids = sorted(by_id)
+    first_seen = {id: int(np.flatnonzero([any(i == id for i, _ in f) for f in persons])[0]) for id in ids}
+    rows = [("frames", f"{n}"),
+            ("2 persons, frames 0-73 (%)", f"{100 * (counts[:74] == 2).mean():.1f}"),
+            ("2 persons, frames 80-99 (%)", f"{100 * (counts[80:100] == 2).mean():.1f}" if n > 80 else "—"),
+            ("most persons in a frame", f"{counts.max()}"),
+            ("reported roots outside the volume", f"{int((~volume.contains(np.array(roots))).sum())}"),
+            ("ids over the clip", f"{ids}"),
+            ("last frame a new id started", f"{max(first_seen.values())}")]
+    medians = {id: np.nanmedian(bone_lengths(j), axis=0) for id, j in by_id.items()}
+    closer, total = 0, 0
+    for id, joints in by_id.items():
+        jump = np.linalg.norm(np.diff(joints[:, BODY32.root], axis=0), axis=-1)
+        rows.append((f"id {id}: largest pelvis jump (m)", f"{np.nanmax(jump):.3f}"))
+        lengths = bone_lengths(joints)  # (N, B)
+        for other, m in medians.items():
+            if other == id:
+                continue
+            own = np.nanmean(np.abs(lengths - medians[id]), axis=-1)
+            theirs = np.nanmean(np.abs(lengths - m), axis=-1)
+            seen = np.isfinite(own) & np.isfinite(theirs)
+            closer += int((own[seen] < theirs[seen]).sum())
+            total += int(seen.sum())
+        index = {name: j for j, name in enumerate(BODY32.joints)}
+        variation = []
+        for a, b in LONG_BONES:
+            length = np.linalg.norm(joints[:, index[a]] - joints[:, index[b]], axis=-1)
+            variation.append(100 * np.nanstd(length) / np.nanmedian(length))
+        rows.append((f"id {id}: long-bone variation, worst (%)", f"{max(variation):.1f}"))
+        rows.append((f"id {id}: reprojection vs own heatmap maxima, median (px)",
+                     f"{np.median(result['reprojection'][id]):.1f}"))
+        pelvis = np.nanmedian(joints[:, BODY32.root], axis=0)
+        rows.append((f"id {id}: median pelvis (m)", f"{np.round(pelvis, 2).tolist()}"))
+    rows.append(("bone lengths closer to own track (%)", f"{100 * closer / max(total, 1):.1f}"))
+    return rows
+
+
+def single_clip(network: Any, frames: int) -> list[tuple[str, str]]:
+    """``max_persons`` 1 on the single-person clip against Pose2Sim's 3D (Human3.6M-17 joints)."""
+    import evaluate  # benchmarks/evaluate.py
+    from crosspose import evaluation
+    from crosspose.io import read_trc
+    from reconstruct import CALIBRATION as SINGLE_CALIBRATION
+    from reconstruct import TRC, bone_std, pose2sim_as_h36m
+
+    rig = load_rig(assets.extract(*SINGLE_CALIBRATION))
+    for c in range(1, len(rig) + 1):
+        assets.extract(evaluation.VIDEOS[0], f"{evaluation.VIDEOS[1]}/cam{c:02d}.mp4")
+    trc = read_trc(assets.extract(*TRC))
+    n = min(frames, trc.num_frames)
+    reference = pose2sim_as_h36m(trc.markers, trc.frames[:n])
+    joints, _, wall = evaluate.run_videos(rig, network, n, fused=True)
+    body = [j for j, name in enumerate(H36M17.joints) if name not in evaluation.PROXIES]
+    dist = 1e3 * float(np.nanmedian(np.linalg.norm(joints[:, body] - reference[:, body], axis=-1)))
+    every = 1e3 * float(np.nanmedian(np.linalg.norm(joints - reference, axis=-1)))
+    std = 1e3 * bone_std(joints)
+    return [("single clip: median distance to Pose2Sim, 15 joints (mm)", f"{dist:.1f}"),
+            ("single clip: median distance to Pose2Sim, all 17 (mm)", f"{every:.1f}"),
+            ("single clip: bone std mean / worst (mm)", f"{std.mean():.1f} / {std.max():.1f}"),
+            ("single clip: ms per frame set", f"{1e3 * wall / n:.0f}")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=100, help="frames of the clip (max 100)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="alternate 2-person and 1-person runs this often")
+    parser.add_argument("--single", action="store_true", help="also max_persons 1 on the single-person clip")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    use_one_thread()
+    rig, videos_dir = clip()
+    network = default_network(args.device, len(rig), skeleton=BODY32)
+    print(f"CPU: {cpu_name()}; network: {getattr(network, 'provider', type(network).__name__)}")
+    two_ms, one_ms = [], []
+    two = one = None
+    for _ in range(args.repeat):
+        two = run(rig, videos_dir, network, 2, args.frames)
+        two_ms.append(two["ms"])
+        one = run(rig, videos_dir, network, 1, args.frames)
+        one_ms.append(one["ms"])
+    assert two is not None
+    assert one is not None
+    rows = report(two, rig)
+    one_ids = sorted(tracks(one["persons"]))
+    one_pelvis = np.nanmedian(tracks(one["persons"])[one_ids[0]][:, BODY32.root], axis=0) if one_ids else None
+    rows += [("max_persons 1: ids / median pelvis (m)",
+              f"{one_ids} / {None if one_pelvis is None else np.round(one_pelvis, 2).tolist()}"),
+             ("ms per frame set, 2 persons (runs)", ", ".join(f"{m:.0f}" for m in two_ms)),
+             ("ms per frame set, 1 person (runs)", ", ".join(f"{m:.0f}" for m in one_ms)),
+             ("throughput 2 persons / 1 person", f"{np.median(one_ms) / np.median(two_ms):.2f}"),
+             ("cost of the extra person (ms per frame set)", f"{np.median(two_ms) - np.median(one_ms):.0f}"),
+             ("detector runs / views looked at (2 persons)",
+              f"{two['pipeline'].detector_runs} / {two['pipeline'].detector_views}")]
+    if args.single:
+        rows += single_clip(network, args.frames)
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
