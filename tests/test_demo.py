@@ -150,3 +150,20 @@ def test_demo_with_an_api_token_accepts_writes_and_says_so(tmp_path: Path) -> No
     assert wrong.status_code == 401
     assert "Writes enabled" in output, output
     assert proc.returncode == 0, output
+
+
+@pytest.mark.network
+def test_the_multi_person_demo_replays_the_two_performer_clip_with_two_persons(tmp_path: Path) -> None:
+    from crosspose.runtime.demo import pose2sim_config
+    from crosspose.runtime.workers import worker_count
+
+    config = pose2sim_config(tmp_path, "127.0.0.1", 0, multi=True)
+    assert config.capture.max_persons == 2
+    assert worker_count(config) == 1  # both performers' ids live in one inference worker
+    sources = [Path(c.source) for c in config.cameras]
+    assert [p.name for p in sources] == [f"cam{i:02d}.mp4" for i in range(1, 5)]
+    assert all(p.is_file() and "Demo_MultiPerson" in str(p) for p in sources)
+    assert "Demo_MultiPerson" in str(config.calibration.file)
+    single = pose2sim_config(tmp_path, "127.0.0.1", 0)
+    assert single.capture.max_persons == 1
+    assert all("Demo_SinglePerson" in c.source for c in single.cameras)

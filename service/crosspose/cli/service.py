@@ -104,7 +104,8 @@ def writes_banner(config: Config) -> str:
 
 
 def demo_command(
-    studio: Annotated[str, typer.Option(help="pose2sim (real 4-camera footage) or synthetic.")] = "pose2sim",
+    studio: Annotated[str, typer.Option(help="pose2sim (real 4-camera footage), pose2sim-multi (its "
+                                              "two-performer clip) or synthetic.")] = "pose2sim",
     host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="API port (0 = any free port).")] = 8000,
     cameras: Annotated[int, typer.Option(min=2, max=12, help="Cameras of the synthetic studio.")] = 4,
@@ -116,8 +117,10 @@ def demo_command(
     """The main job with no hardware: replayed cameras through the whole live pipeline.
 
     pose2sim: the real 4-camera Pose2Sim clip (1080x1920, 60 fps; fetched from PyPI on first use) looped
-    as live cameras, through the real network. synthetic: a rendered studio with simulated heatmaps
-    (network bypassed). Prints the URL to open. Example: crosspose demo --studio synthetic --port 8080
+    as live cameras, through the real network. pose2sim-multi: the same studio's clip of two performers
+    (and a bystander outside the volume), both tracked with their own ids. synthetic: a rendered studio
+    with simulated heatmaps (network bypassed). Prints the URL to open. Example: crosspose demo --studio
+    synthetic --port 8080
     """
     from crosspose.config import ConfigError
     from crosspose.nets.export import ensure_network
@@ -125,16 +128,17 @@ def demo_command(
     from crosspose.runtime.service import make_supervisor
     from crosspose.runtime.supervisor import configure_logging
 
-    if studio not in ("pose2sim", "synthetic"):
+    if studio not in ("pose2sim", "pose2sim-multi", "synthetic"):
         raise typer.BadParameter(
-            f"unknown studio {studio!r}; use pose2sim or synthetic", param_hint="--studio"
+            f"unknown studio {studio!r}; use pose2sim, pose2sim-multi or synthetic", param_hint="--studio"
         )
     configure_logging(logging.INFO)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        if studio == "pose2sim":
+        if studio in ("pose2sim", "pose2sim-multi"):
             typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
-            config = pose2sim_config(workdir, host, port, environ=os.environ)
+            multi = studio == "pose2sim-multi"
+            config = pose2sim_config(workdir, host, port, environ=os.environ, multi=multi)
             ensure_network(progress=typer.echo, skeleton=config.solver.skeleton)
         else:
             config = synthetic_config(workdir, host, port, cameras=cameras, environ=os.environ)

@@ -4,6 +4,9 @@
   fetched and cached on first use), each replayed as a live camera at 60 fps, looped, all four on the
   service's shared timeline (the same frame of the clip in every view), with the clip's Qualisys
   calibration, through the real network.
+* ``pose2sim-multi`` — the same studio's multi-person clip (``Demo_MultiPerson``: two performers on the
+  platform, a bystander far behind them in two views), replayed the same way with ``capture.max_persons``
+  2: both performers tracked with their own ids, the bystander outside the capture volume never.
 * ``synthetic`` — a seeded synthetic studio; the inference stage runs the ``simulated`` backend (the
   network bypassed, named as such), since rendered capsule people are not what the network knows.
 """
@@ -16,10 +19,13 @@ from typing import Any, Literal
 
 from crosspose.config import Config, config_from_dict
 
-Studio = Literal["pose2sim", "synthetic"]
+Studio = Literal["pose2sim", "pose2sim-multi", "synthetic"]
 POSE2SIM = "pose2sim-0.10.49"
 POSE2SIM_VIDEOS = "Pose2Sim/Demo_SinglePerson/videos/"
 POSE2SIM_CALIBRATION = "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt"
+#: The multi-person clip of the same wheel: same studio and calibration, two performers and a bystander.
+POSE2SIM_MULTI_VIDEOS = "Pose2Sim/Demo_MultiPerson/videos/"
+POSE2SIM_MULTI_CALIBRATION = "Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt"
 
 
 def _bus(workdir: Path) -> dict[str, str]:
@@ -36,13 +42,17 @@ def _config(data: dict[str, Any], environ: Mapping[str, str] | None) -> Config:
     return config_from_dict(data, environ=environ, source="(crosspose demo)")
 
 
-def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, str] | None = None) -> Config:
-    """The real 4-camera footage replayed live (downloads the wheel from PyPI on first use)."""
+def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, str] | None = None, *,
+                    multi: bool = False) -> Config:
+    """The real 4-camera footage replayed live (downloads the wheel from PyPI on first use); ``multi``: the
+    multi-person clip with ``capture.max_persons`` 2 (one inference worker follows both)."""
     from crosspose import assets
 
+    folder, calibration_file = ((POSE2SIM_MULTI_VIDEOS, POSE2SIM_MULTI_CALIBRATION) if multi
+                                else (POSE2SIM_VIDEOS, POSE2SIM_CALIBRATION))
     # One file at a time: a clip already extracted starts without its wheel (a host with no registry).
-    videos = [assets.extract(POSE2SIM, f"{POSE2SIM_VIDEOS}cam{i:02d}.mp4") for i in range(1, 5)]
-    calibration = assets.extract(POSE2SIM, POSE2SIM_CALIBRATION)
+    videos = [assets.extract(POSE2SIM, f"{folder}cam{i:02d}.mp4") for i in range(1, 5)]
+    calibration = assets.extract(POSE2SIM, calibration_file)
     cameras = [
         {
             "name": f"cam{i:02d}",
@@ -65,6 +75,7 @@ def pose2sim_config(workdir: Path, host: str, port: int, environ: Mapping[str, s
             "inference": {"backend": "network"},  # the default runtime and device, or CROSSPOSE__INFERENCE__…
             "api": {"host": host, "port": port},
             "calibration": {"file": str(calibration), "store": str(workdir / "calibration")},
+            **({"capture": {"max_persons": 2}} if multi else {}),
         },
         environ,
     )
