@@ -142,3 +142,28 @@ def test_the_solver_solves_each_person_and_sends_each_track_back(config: Config)
         for sock in (worker, skeletons, tracks):
             sock.close()
         stage.close()
+
+
+def test_the_inference_stage_sends_the_persons_fields(config: Config) -> None:
+    """The simulated backend follows the studio's one performer (id 0): its heatmaps are the message's own,
+    no other performer travels in the header, and no capture volume (nothing to enforce)."""
+    from crosspose.bus import Message
+    from crosspose.bus.schema import frame_message, frameset_message
+    from crosspose.capture import encode_frame
+    from crosspose.runtime.inference_stage import InferenceStage
+
+    stage = InferenceStage(config)
+    names = config.camera_names
+    image = np.zeros((8, 8, 3), np.uint8)
+    encoding, buf = encode_frame(image, None)
+    now = time.monotonic_ns()
+    frames = [frame_message(n, 1, image, t_capture_ns=now, t_wall_ns=time.time_ns(), t_device_ns=None,
+                            encoding=encoding, fps=30.0) for n in names]  # fmt: skip
+    header = frameset_message(seq=1, t_ref_ns=now, t_emit_ns=now, cameras=names, present=[True] * 3,
+                              frames=frames, skew_ns=[0] * 3)  # fmt: skip
+    try:
+        sent = stage._process(Message(b"frameset.0.", header, [memoryview(buf)] * 3))
+        assert sent is not None
+        assert (sent["person"], sent["persons"], sent["volume"]) == (0, [], None)
+    finally:
+        stage.close()
