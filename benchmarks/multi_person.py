@@ -77,17 +77,51 @@ def run(rig: CameraRig, videos_dir: Path, network: Any, max_persons: int, frames
     solver = Solver(BODY32)
     persons: list[list[tuple[int, Pose3D]]] = []
     reprojection: dict[int, list[float]] = {}
+    sample: tuple[list[Any], list[tuple[int, Any]]] | None = None
     start = time.perf_counter()
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
         for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons,
                                           progress=False, pipeline=pipeline):
             persons.append(frame.persons)
+            if frame.index == min(40, frames - 1):
+                sample = (frame.images, frame.results)
             results = dict(frame.results)
             for id, pose in frame.persons:
                 reprojection.setdefault(id, []).extend(_reprojection(pose, results[id]))
     wall = time.perf_counter() - start
     return {"persons": persons, "reprojection": reprojection, "ms": 1e3 * wall / max(len(persons), 1),
-            "pipeline": pipeline}
+            "pipeline": pipeline, "sample": sample}
+
+
+def network_cost(rig: CameraRig, network: Any, sample: tuple[list[Any], list[tuple[int, Any]]],
+                 rounds: int = 8) -> tuple[float, float]:
+    """Median ms of one network call for 1 and for 2 performers on one real frame set's crops, the two
+    alternating ``rounds`` times (the same minutes of a shared machine)."""
+    from crosspose.inference.crops import extract_crops, heatmap_projections
+
+    images, results = sample
+    crops, feeds, valid, priors = [], [], [], []
+    for _, result in results[:2]:
+        batch = extract_crops(images, list(result.crops))
+        projections = heatmap_projections(list(result.crops), rig)
+        ok = np.asarray(result.valid, bool)
+        crops.append(batch)
+        feeds.append(np.where(ok[:, None, None], np.nan_to_num(projections), np.eye(3, 4)).astype(np.float32))
+        valid.append(ok)
+        prior = np.full((network.skeleton.num_joints, 3), np.nan, np.float32)
+        if result.root is not None:
+            prior[network.skeleton.root] = result.root
+        priors.append(prior)
+    if len(crops) < 2:
+        return float("nan"), float("nan")
+    one, two = [], []
+    arrays = [np.stack(a) for a in (crops, feeds, valid, priors)]
+    for _ in range(rounds):
+        for p, times in ((1, one), (2, two)):
+            t0 = time.perf_counter()
+            network.run_persons(*(a[:p] for a in arrays), np.ones(p))
+            times.append(1e3 * (time.perf_counter() - t0))
+    return float(np.median(one)), float(np.median(two))
 
 
 def _reprojection(pose: Pose3D, result: Any) -> list[float]:
@@ -190,7 +224,15 @@ def single_clip(network: Any, frames: int) -> list[tuple[str, str]]:
     return [("single clip: median distance to Pose2Sim, 15 joints (mm)", f"{dist:.1f}"),
             ("single clip: median distance to Pose2Sim, all 17 (mm)", f"{every:.1f}"),
             ("single clip: bone std mean / worst (mm)", f"{std.mean():.1f} / {std.max():.1f}"),
-            ("single clip: ms per frame set", f"{1e3 * wall / n:.0f}")]
+            ("single clip: ms per frame set", f"{1e3 * wall:.0f}")]
+
+
+def network_rows(rig: CameraRig, network: Any, sample: Any) -> list[tuple[str, str]]:
+    if sample is None or not hasattr(network, "run_persons"):
+        return []
+    one, two = network_cost(rig, network, sample)
+    return [("network call, 1 / 2 performers, alternating (ms)", f"{one:.0f} / {two:.0f}"),
+            ("network: 2 performers / 1 (time ratio)", f"{two / one:.2f}")]
 
 
 def main() -> None:
@@ -224,6 +266,7 @@ def main() -> None:
              ("ms per frame set, 1 person (runs)", ", ".join(f"{m:.0f}" for m in one_ms)),
              ("throughput 2 persons / 1 person", f"{np.median(one_ms) / np.median(two_ms):.2f}"),
              ("cost of the extra person (ms per frame set)", f"{np.median(two_ms) - np.median(one_ms):.0f}"),
+             *network_rows(rig, network, two["sample"]),
              ("detector runs / views looked at (2 persons)",
               f"{two['pipeline'].detector_runs} / {two['pipeline'].detector_views}")]
     if args.single:
