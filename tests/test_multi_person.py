@@ -153,6 +153,7 @@ def test_cli_persons_2_reports_both_performers_with_their_ids(  # type: ignore[n
 
 @pytest.mark.network
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the eager torch network, 2 performers x 100 frame sets: minutes on a busy CPU
 def test_the_whole_clip_with_two_persons(  # type: ignore[no-untyped-def]
         clip: tuple[Path, Path], body32_network) -> None:
     """The issue's targets on the real clip through ``reconstruct_videos_persons`` (``--persons 2``'s path;
