@@ -51,17 +51,22 @@ def _outputs(config: Config, seq: int) -> list[tuple[int, BackendOutput]]:
 def _message(config: Config, seq: int, t0: int, volume: Volume | None) -> tuple[dict[str, Any], list[Any]]:
     outputs = _outputs(config, seq)
     main = outputs[0][1]
-    return heatmaps_message(seq=seq, t_capture_ns=t0 + seq * PERIOD_NS, cameras=config.camera_names,
-                            present=[True] * 3, heatmaps=main.heatmaps, projections=main.projections,
-                            latency_ms={"sync": 1.0}, calibration_version=1, backend="simulated",
-                            extra=persons_extra(outputs[1:], 0, volume))  # fmt: skip
+    fields, more = persons_extra(outputs[1:], 0, volume)
+    header, buffers = heatmaps_message(
+        seq=seq, t_capture_ns=t0 + seq * PERIOD_NS, cameras=config.camera_names, present=[True] * 3,
+        heatmaps=main.heatmaps, projections=main.projections, latency_ms={"sync": 1.0}, calibration_version=1,
+        backend="simulated", extra=fields)  # fmt: skip
+    return header, [*buffers, *more]
 
 
 def test_every_persons_heatmaps_cross_the_wire_checked(config: Config) -> None:
     volume = Volume(np.array([-3.0, -3, 0]), np.array([3.0, 3, 2.5]))
     header, buffers = _message(config, 1, 0, volume)
-    msg = decode(encode(HEATMAPS, header, buffers))
-    main = parse_heatmaps(msg.header, msg.buffers, cameras=config.camera_names, joints=J)
+    parts = encode(HEATMAPS, header, buffers)
+    assert len(parts[1]) < 16_384  # the header stays small: the arrays travel as buffers (1 MiB header limit)
+    msg = decode(parts)
+    assert len(msg.buffers) == 4  # the message's own two, then the other performer's
+    main = parse_heatmaps(msg.header, msg.buffers[:2], cameras=config.camera_names, joints=J)
     persons = read_persons(msg.header, msg.buffers, main, cameras=config.camera_names, joints=J)
     assert [id for id, _ in persons] == [0, 1]
     want = _outputs(config, 1)[1][1]
@@ -78,6 +83,8 @@ def test_every_persons_heatmaps_cross_the_wire_checked(config: Config) -> None:
     twice = dict(msg.header, person=1)
     with pytest.raises(ValueError, match="repeat"):
         read_persons(twice, msg.buffers, main, cameras=config.camera_names, joints=J)
+    with pytest.raises(ValueError, match="3 buffers"):
+        read_persons(msg.header, msg.buffers[:3], main, cameras=config.camera_names, joints=J)
 
 
 def test_several_persons_run_in_one_worker(config: Config) -> None:

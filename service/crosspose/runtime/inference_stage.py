@@ -128,6 +128,7 @@ class InferenceStage:
         self.last_error: str | None = None
         self.warnings = WarningLimiter(log)
         self._last_track: Track | None = None
+        self._person_buffers: list[Any] = []  # the other performers' arrays of the set in hand
         # The newest capture time the solver has published (from its tracks): an older frame set would only
         # be dropped there, after the network ran for nothing (several workers; crosspose.runtime.workers).
         self.published_ns: int | None = None
@@ -292,6 +293,8 @@ class InferenceStage:
             backend=self.heatmap_step.backend.name,
             extra=out.extra,
         )
+        if self.max_persons > 1:  # the other performers' arrays after the message's own
+            buffers = [*buffers, *self._person_buffers]
         self.out.send(HEATMAPS, hdr, buffers)
         self.processed += 1
         self.rate.tick()
@@ -313,8 +316,8 @@ class InferenceStage:
             c, j = len(self.names), get_skeleton(self.config.solver.skeleton).num_joints
             heatmaps = np.zeros((c, j, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
             primary_id, primary = None, BackendOutput(heatmaps, np.full((c, 3, 4), np.nan), {}, [None] * c)
-        extra = {**primary.extra, **persons_extra(outputs[1:], primary_id, volume)}
-        return dataclasses.replace(primary, extra=extra)
+        fields, self._person_buffers = persons_extra(outputs[1:], primary_id, volume)
+        return dataclasses.replace(primary, extra={**primary.extra, **fields})
 
     def _send_previews(
         self, header: dict[str, Any], images: ImageSet, rig: CameraRig, out: BackendOutput

@@ -4,8 +4,9 @@ One ``heatmaps.`` message per frame set, as with one performer: its arrays are t
 heatmaps and NaN projections when nobody is followed), and its header adds
 
 * ``person``: that performer's id (None: nobody followed);
-* ``persons``: the other performers, each ``{"id", "heatmaps", "projections"}`` with the arrays' metadata
-  and ``"data": [heatmaps bytes, projections bytes]`` (float16 / float32, as the message's own buffers);
+* ``persons``: the other performers, each ``{"id", "heatmaps", "projections"}`` with the arrays' metadata;
+  their arrays are the message's buffers after its own two, two per performer in that order (float16 /
+  float32, as the message's own: a header stays small, under the bus's 1 MiB header limit);
 * ``volume``: ``[[x, y, z], [x, y, z]]`` the capture volume's corners (metres) the solver checks every
   solved root against (None: no volume).
 
@@ -29,16 +30,17 @@ from crosspose.inference.association import Volume
 
 
 def persons_extra(others: Sequence[tuple[int, BackendOutput]], primary: int | None,
-                  volume: Volume | None) -> dict[str, Any]:
-    """The header fields above for the performers after the primary one (``[(id, output)]``)."""
-    entries = []
+                  volume: Volume | None) -> tuple[dict[str, Any], list[Any]]:
+    """The header fields above for the performers after the primary one (``[(id, output)]``), and the
+    buffers to send after the message's own two."""
+    entries, buffers = [], []
     for id, out in others:
         hm_meta, hm = pack_array(np.asarray(out.heatmaps, np.float16))
         p_meta, p = pack_array(np.asarray(out.projections, np.float32))
-        entries.append({"id": int(id), "heatmaps": hm_meta, "projections": p_meta,
-                        "data": [bytes(hm), bytes(p)]})
+        entries.append({"id": int(id), "heatmaps": hm_meta, "projections": p_meta})
+        buffers += [hm, p]
     box = None if volume is None else [volume.lo.tolist(), volume.hi.tolist()]
-    return {"person": primary, "persons": entries, "volume": box}
+    return {"person": primary, "persons": entries, "volume": box}, buffers
 
 
 def read_persons(header: dict[str, Any], buffers: Sequence[Any], main: HeatmapsMessage, *,
@@ -54,11 +56,13 @@ def read_persons(header: dict[str, Any], buffers: Sequence[Any], main: HeatmapsM
     out: list[tuple[int, HeatmapsMessage]] = []
     if primary is not None:
         out.append((_id(primary), main))
-    for entry in header.get("persons") or []:
-        data = entry["data"]
-        if not isinstance(data, list) or len(data) != 2:
-            raise ValueError("a person's data must be [heatmaps, projections] bytes")
+    entries = header.get("persons") or []
+    if not isinstance(entries, list) or len(buffers) != 2 + 2 * len(entries):
+        raise ValueError(f"{len(buffers)} buffers for the message's own 2 and 2 per other performer "
+                         f"({len(entries) if isinstance(entries, list) else entries!r})")
+    for k, entry in enumerate(entries):
         sub = dict(header, heatmaps=entry["heatmaps"], projections=entry["projections"])
+        data = buffers[2 + 2 * k: 4 + 2 * k]
         out.append((_id(entry["id"]), parse_heatmaps(sub, data, cameras=cameras, joints=joints)))
     ids = [id for id, _ in out]
     if len(set(ids)) != len(ids):

@@ -100,8 +100,9 @@ class SolverStage:
     def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
         try:
-            received = parse_heatmaps(header, buffers, cameras=self.cameras,
-                                      joints=self.skeleton.num_joints)
+            # Several performers: the others' arrays follow the message's own two (runtime.persons_bus).
+            own = buffers[:2] if "persons" in header else buffers
+            received = parse_heatmaps(header, own, cameras=self.cameras, joints=self.skeleton.num_joints)
             heatmaps, projections = received.heatmaps, received.projections
         except MessageError as err:
             self.errors += 1
