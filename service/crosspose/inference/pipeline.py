@@ -467,6 +467,9 @@ class FramePipeline:
                                           or self._now_s - p.lost_s > self.lost_timeout_s)
             if expired:
                 self.ids_ended += 1
+                # A place is free: whoever an earlier search turned down may be looked for again, now.
+                self._ignored = [np.zeros((0, 3)) for _ in range(len(self.rig))]
+                self._next_search = self._next_look = self.frames
             else:
                 kept.append(p)
         self.performers = kept
@@ -617,8 +620,19 @@ class FramePipeline:
         used = [np.zeros(len(ds), bool) for ds in candidates]
         for person in people:
             match = self._lost_match(person.root, lost)
+            if match is None and len(self.performers) >= self.max_persons and lost:
+                # No free place, but someone lost holds one: the one lost longest ends now (someone is here
+                # and they are not; a track that comes back later gets a new id either way).
+                oldest = min(lost, key=lambda p: np.inf if p.lost_s is None else p.lost_s)
+                lost.remove(oldest)
+                self.performers.remove(oldest)
+                self.ids_ended += 1
             if match is None and len(self.performers) >= self.max_persons:
-                # No free place: a lost performer no one is found near keeps it until its timeout.
+                # No free place: this person is not a bystander (a later look may start them once a place is
+                # free), so their candidates are not ignored.
+                for v in range(c):
+                    if person.members[v] >= 0:
+                        used[v][int(person.members[v])] = True
                 continue
             performer = match if match is not None else self._start(PerformerCrops.cold(c, self._new_id()))
             if match is not None:
@@ -787,6 +801,8 @@ class FramePipeline:
                     p.sources[v] = "none"
                 elif sources[v] != "none":
                     p.sources[v] = "previous"
+            if not p.followed:  # every view lost them: lost now (their id kept for a while, to find again)
+                p.lose(self._now_s)
             root = None if p.root is None else p.root.copy()
             results.append((p.id, InferenceResult(heatmaps, fused, projections, valid, presence, tuple(crops),
                                                   tuple(sources), root, {}, scale,
