@@ -5,10 +5,11 @@ format in use, appends it to every subscriber's queue and wakes the event loop, 
 client. A subscriber that cannot keep up loses its own oldest messages (counted per client and in total);
 memory is bounded by ``clients × queue_size`` encoded messages.
 
-Rotations (``?rotations=true``): a message may carry a ``rotations`` key (the solver stage's per-frame
-joint rotations, see :func:`crosspose.bus.schema.rotations_payload`). Clients that asked for
-rotations get it (``null`` while none is known); the others get the message without that key, exactly
-as before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
+Rotations (``?rotations=true``): a message may carry a ``rotations`` key, at the top level and in each
+of its ``persons`` (the solver stage's per-frame joint rotations of each performer, see
+:func:`crosspose.bus.schema.rotations_payload`). Clients that asked for rotations get them (``null``
+while none is known); the others get the message without that key anywhere, exactly as
+before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
 """
 
 from __future__ import annotations
@@ -78,6 +79,24 @@ def encode(message: Mapping[str, Any], fmt: WireFormat) -> str | bytes:
         return json.dumps(message, separators=(",", ":"), allow_nan=False, default=_plain)
     except ValueError:
         return json.dumps(_finite(message), separators=(",", ":"), allow_nan=False)
+
+
+def _rotations(entry: Mapping[str, Any], asked: bool) -> Mapping[str, Any]:
+    if asked:
+        return entry if ROTATIONS_KEY in entry else {**entry, ROTATIONS_KEY: None}
+    return {k: v for k, v in entry.items() if k != ROTATIONS_KEY} if ROTATIONS_KEY in entry else entry
+
+
+def with_rotations(message: Mapping[str, Any], asked: bool) -> Mapping[str, Any]:
+    """A skeleton message as a client that did (``asked``) or did not ask for rotations gets it: the
+    ``rotations`` key at the top level and in every person of ``persons`` — ``null`` where the message has
+    none — or neither (the message itself when it already is so)."""
+    out = _rotations(message, asked)
+    persons = message.get("persons")
+    entries = persons if isinstance(persons, list) else []
+    if any((ROTATIONS_KEY in p) != asked for p in entries if isinstance(p, Mapping)):
+        out = {**out, "persons": [_rotations(p, asked) if isinstance(p, Mapping) else p for p in entries]}
+    return out
 
 
 class Subscriber:
@@ -239,12 +258,10 @@ class SkeletonHub:
         if not subs:
             return
         frames: dict[tuple[WireFormat, bool, str | None], str | bytes] = {}
-        variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
-        if ROTATIONS_KEY in message:
-            variants[False] = {k: v for k, v in message.items() if k != ROTATIONS_KEY}
-        elif message.get("type") == "skeleton":
-            variants[True] = {**message, ROTATIONS_KEY: None}
         skeleton = message.get("type") == "skeleton"
+        variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
+        if skeleton:
+            variants = {False: with_rotations(message, False), True: with_rotations(message, True)}
         try:
             for fmt, rot, layout in {(sub.format, sub.rotations, sub.skeleton) for sub in subs}:
                 variant = variants[rot]
