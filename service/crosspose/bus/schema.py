@@ -733,7 +733,7 @@ def skeleton_message(
         raise ValueError("a message with nobody tracked must name its layout (skeleton=)")
     layout = get_skeleton(name)
     entries = [{"id": int(i), **_person_fields(p, layout)} for i, p in people]
-    top = entries[0] if entries else {
+    top: dict[str, Any] = entries[0] if entries else {
         "joints": [[None, None, None, 0.0] for _ in range(layout.num_joints)],
         "views": [0] * layout.num_joints,
         "mode": LOST,
@@ -892,6 +892,19 @@ def rotations_payload(
         "root": [_finite(v, 4) for v in np.asarray(root, dtype=np.float64).tolist()],
         "local": [[_finite(v, 6) for v in row] for row in rotations.tolist()],
     }
+
+
+def attach_rotations(
+    message: dict[str, Any], payloads: Mapping[int, dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Put each performer's :func:`rotations_payload` (by id; None or absent: not known yet) into their
+    entry of the skeleton ``message``'s ``persons`` and the lowest id's at the top level (None with
+    nobody tracked); returns ``message``, changed in place."""
+    persons = message.get("persons") or []
+    for entry in persons:
+        entry["rotations"] = payloads.get(entry["id"])
+    message["rotations"] = persons[0]["rotations"] if persons else None
+    return message
 
 
 def parse_rotations(payload: Any, field: str = "rotations.") -> dict[str, Any]:

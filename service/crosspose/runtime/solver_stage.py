@@ -23,13 +23,11 @@ target, sent here as soon as the message is stamped with ``t_publish_ns`` and be
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
-import numpy as np
 import torch
 
 from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber, drain_newest
@@ -37,6 +35,7 @@ from crosspose.bus.schema import (
     HEATMAPS,
     SKELETON,
     TRACK,
+    attach_rotations,
     parse_heatmaps,
     rotations_payload,
     skeleton_message,
@@ -111,29 +110,35 @@ class SolverStage:
         self.skeletons.send(TRACK, *track.message())
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
+        return self._publish(header, [(0, pose)], solve_ms)
+
+    def _publish(
+        self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float
+    ) -> dict[str, Any]:
+        """The live outputs of one solved frame set and its skeleton message: ``persons`` the performers
+        solved, ``[(id, Pose3D)]`` (possibly empty); each performer's joints filtered and rotated with
+        their own state (:class:`LiveMotion` keys it by id), VMC sent, then the message published."""
         t_s = int(header["t_capture_ns"]) / 1e9
-        if self.live.filtering:
-            pose = dataclasses.replace(pose, joints=self.live.filter_joints(t_s, pose.joints))
-        frame = self.live.update(t_s, pose.joints, pose.confidence)
+        persons = self.live.filter_persons(t_s, persons)
+        frames = self.live.update_persons(t_s, persons)
         latency = dict(header.get("latency_ms") or {})
         latency["solve"] = solve_ms
         message = skeleton_message(
-            pose,
+            persons=persons,
+            skeleton=self.skeleton.name,
             seq=int(header["seq"]),
             t_capture_ns=int(header["t_capture_ns"]),
             cameras=header["cameras"],
             latency_ms=latency,
             calibration_version=header.get("calibration_version"),
         )
-        # The VMC bundle leaves as soon as the message is stamped, before the bus publication.
-        root = self.skeleton.root
-        tracking = bool(np.isfinite(pose.joints[root]).all() and pose.confidence[root] >= 0.1)  # pelvis seen
-        self.live.send_vmc(message["seq"], message["t_publish_ns"], tracking=tracking)
+        # The VMC bundles leave as soon as the message is stamped, before the bus publication.
+        self.live.send_vmc_persons(message["seq"], message["t_publish_ns"], persons)
         if self.live.rotations_enabled:
             live = self.live
-            message["rotations"] = None if frame is None else rotations_payload(
-                live.bones, live.unity_bones, live.parents, frame.offsets, frame.root, frame.rotations
-            )
+            attach_rotations(message, {i: None if f is None else rotations_payload(
+                live.bones, live.unity_bones, live.parents, f.offsets, f.root, f.rotations
+            ) for i, f in frames.items()})
         self.skeletons.send(SKELETON, message)
         self.solved += 1
         self.rate.tick()
