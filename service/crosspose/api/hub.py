@@ -214,6 +214,9 @@ class SkeletonHub:
         self._recent_ns: collections.deque[int] = collections.deque(maxlen=8192)
         self.last_skeleton_ns: int | None = None
         self._latency: dict[str, LatencyHistogram] = {}
+        self.persons: int | None = None  # performers in the last skeleton (None: no ``persons`` seen yet)
+        self.top_person: int | None = None  # the id at the top level of the last skeleton (lowest live)
+        self.top_person_switches = 0  # the top level went from one live id straight to another
 
     # -- subscribers (event loop side) ----------------------------------------------------------------
 
@@ -292,6 +295,7 @@ class SkeletonHub:
                 return
             self.skeletons += 1
             self.last_skeleton_ns = now_ns
+            self._account_persons(message.get("persons"))
             self._recent_ns.append(now_ns)
             while self._recent_ns and now_ns - self._recent_ns[0] > FPS_WINDOW_S * 1e9:
                 self._recent_ns.popleft()
@@ -307,6 +311,20 @@ class SkeletonHub:
                             [0] * (len(LATENCY_BUCKETS_S) + 1)
                         )
                     hist.observe(ms / 1000.0)
+
+    def _account_persons(self, persons: Any) -> None:
+        """Performer count and top-level id of a skeleton message's ``persons`` (a message without it,
+        from a producer before persons, changes nothing). Called with the lock held."""
+        if not isinstance(persons, list):
+            return
+        self.persons = len(persons)
+        first = persons[0] if persons and isinstance(persons[0], Mapping) else None
+        top = first.get("id") if first is not None else None
+        top = top if isinstance(top, int) else None
+        if top is not None and self.top_person is not None and top != self.top_person:
+            self.top_person_switches += 1
+        if top is not None or not persons:
+            self.top_person = top
 
     # -- reading (metrics, status) --------------------------------------------------------------------
 
