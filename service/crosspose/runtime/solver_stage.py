@@ -110,9 +110,9 @@ class SolverStage:
         self.skeletons.send(TRACK, *track.message())
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
-        return self._publish(header, [(0, pose)], solve_ms)
+        return self.publish(header, [(0, pose)], solve_ms)
 
-    def _publish(
+    def publish(
         self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float
     ) -> dict[str, Any]:
         """The live outputs of one solved frame set and its skeleton message: ``persons`` the performers
