@@ -40,6 +40,7 @@ def test_the_take_keeps_every_performer_of_every_message(duet: tuple[Take, Any])
     take, scene = duet
     assert take.skeleton_messages() == scene.messages()
     assert take.persons() == [1, 2, 5]
+    assert take.summary()["persons"] == [1, 2, 5]  # the manifest's, for the takes list
     for pid in (1, 2, 5):
         stream = take.skeletons(pid)
         present = np.isfinite(stream.joints).all(-1).any(-1)

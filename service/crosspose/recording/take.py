@@ -317,6 +317,7 @@ class Take:
             "frames": {c: v["written"] for c, v in m["cameras_frames"].items()},
             "camera_seq_gaps": {c: v["seq_gaps"] for c, v in m["cameras_frames"].items()},
             "skeletons": m["skeletons"]["written"],
+            "persons": list(m["skeletons"].get("persons") or []),
             "cameras": m["cameras"],
             "frames_format": m.get("frames_format"),
             "calibration_versions": [c.get("version") for c in m.get("calibrations", [])],
