@@ -19,6 +19,11 @@ Euro filter (config ``filter``, off by default) on the joints that are published
 websocket clients that ask with ``?rotations=true``); and one VMC bundle to every ``streaming.vmc``
 target, sent here as soon as the message is stamped with ``t_publish_ns`` and before it goes on the bus
 (so engines get the frame no later than websocket clients; ``benchmarks/vmc.py`` measures it).
+
+Several performers: :meth:`SolverStage.publish` takes a frame set's solved performers ``[(id, Pose3D)]``;
+each is filtered and rotated with their own state (by id), lands in the message's ``persons`` (the top
+level is the lowest id's) with their own ``rotations``, and goes to the VMC receivers that follow them
+(``streaming.vmc.targets``). The single-person path publishes its one pose as id 0.
 """
 
 from __future__ import annotations
