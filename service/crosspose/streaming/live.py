@@ -38,7 +38,7 @@ from crosspose.skeleton import H36M17, Skeleton
 from crosspose.streaming.sender import VmcFrame, VmcSender
 
 if TYPE_CHECKING:
-    from crosspose.motion import FilterSettings
+    from crosspose.motion import FilterSettings, LiveRotations
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class LiveFrame:
 class _Performer:
     """One performer's live state: filter, rotations (rest pose), when they were last seen."""
 
-    def __init__(self, live: Any, joint_filter: JointFilter | None, t_s: float) -> None:
+    def __init__(self, live: LiveRotations | None, joint_filter: JointFilter | None, t_s: float) -> None:
         self.live = live
         self.filter = joint_filter
         self.pelvis_seen_s: float | None = None
