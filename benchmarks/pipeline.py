@@ -339,16 +339,43 @@ def baseline_config(config: Config) -> Config:
     return config.model_copy(update={"inference": inference})
 
 
+def variant_config(config: Config, spec: str) -> tuple[str, Config]:
+    """``NAME:key=value,key=value`` (``--variant``) → ``(NAME, config)`` with those ``inference`` fields
+    (``solver.<field>``: the solver section's) changed, e.g. ``1x2:workers=1,threads=2``,
+    ``ort:runtime=onnxruntime``, ``nohold:solver.hold_ms=0``; a bad field or value is the config's error."""
+    from crosspose.config.settings import SolverConfig
+
+    name, _, fields = spec.partition(":")
+    if not name or not fields:
+        raise SystemExit(f"--variant {spec!r}: expected NAME:key=value[,key=value…]")
+    section = config.inference.model_dump(exclude_unset=True)
+    solver = config.solver.model_dump(exclude_unset=True)
+    for item in fields.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            raise SystemExit(f"--variant {spec!r}: {item!r} is not key=value")
+        if key.startswith("solver."):
+            solver[key.removeprefix("solver.")] = value
+            continue
+        section[key] = value
+        if key == "runtime":
+            section.pop("device", None)
+    inference = TypeAdapter(InferenceConfig).validate_python(section)
+    return name, config.model_copy(update={"inference": inference,
+                                           "solver": SolverConfig.model_validate(solver)})
+
+
 def compare(args: argparse.Namespace) -> None:
-    """``--baseline``: the previous configuration and the new default in turn, ``args.rounds`` rounds, one
-    row per run, then the medians of each and their ratio."""
+    """``--baseline``: the previous configuration and the new default (and each ``--variant``) in turn,
+    ``args.rounds`` rounds, one row per run, then the medians of each and their ratio to the baseline."""
     from crosspose.inference.runtimes.auto import host_cpu
     from crosspose.runtime.workers import host_cores, worker_count
 
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
         default = studio_config(args, Path(tmp))
-        configs = {"baseline": baseline_config(default), "default": default}
+        configs = {"baseline": baseline_config(default), "default": default,
+                   **dict(variant_config(default, spec) for spec in args.variant)}
         for round_ in range(args.rounds):
             for label, config in configs.items():
                 print(f"round {round_ + 1}/{args.rounds}: {label} …", flush=True)
@@ -370,11 +397,14 @@ def compare(args: argparse.Namespace) -> None:
         summary[label] = (statistics.median(r.rate for r in mine),
                           statistics.median(r.latency(50) for r in mine),
                           statistics.median(r.latency(99) for r in mine))
-    (b_rate, b_p50, b_p99), (n_rate, n_p50, n_p99) = summary["baseline"], summary["default"]
-    print(f"\nmedians over {args.rounds} rounds: baseline {b_rate:.1f} sets/s at p50 {b_p50:.0f} / p99 "
-          f"{b_p99:.0f} ms; default {n_rate:.1f} sets/s at p50 {n_p50:.0f} / p99 {n_p99:.0f} ms")
-    print(f"ratio default / baseline: throughput {n_rate / b_rate:.2f}x, p50 latency {n_p50 / b_p50:.2f}x, "
-          f"p99 latency {n_p99 / b_p99:.2f}x")
+    b_rate, b_p50, b_p99 = summary["baseline"]
+    print(f"\nmedians over {args.rounds} rounds: " + "; ".join(
+        f"{label} {rate:.1f} sets/s at p50 {p50:.0f} / p99 {p99:.0f} ms"
+        for label, (rate, p50, p99) in summary.items()))
+    for label, (rate, p50, p99) in summary.items():
+        if label != "baseline":
+            print(f"ratio {label} / baseline: throughput {rate / b_rate:.2f}x, p50 latency "
+                  f"{p50 / b_p50:.2f}x, p99 latency {p99 / b_p99:.2f}x")
     print("\nCPU the service used while measured (cores, per stage):")
     for i, run in enumerate(runs):
         print(f"  run {i + 1} ({run.label}): {cpu_summary(run.cpu)}")
@@ -393,6 +423,9 @@ def main() -> None:
                         help="run the previous configuration (ONNX Runtime f32, one worker, one thread) and "
                         "the new default in turn and print both and their ratio")
     parser.add_argument("--rounds", type=int, default=2, help="--baseline: runs of each configuration")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,…",
+                        help="--baseline: also run the default with these inference fields changed, in turn "
+                        "with the others (e.g. 1x2:workers=1,threads=2); repeatable")
     args = parser.parse_args()
     if args.baseline:
         compare(args)

@@ -25,6 +25,7 @@ type ``X`` is built by ``X_message`` and checked by ``parse_X``::
     frameset.<worker>.              frameset      sync → inference worker k (one worker per set)
     frameset.                       frameset      sync → recorder (the tap: every set)
     heatmaps.                       heatmaps      inference → solver
+    inflight.                       inflight      inference worker k of several → solver (a set it started)
     skeleton.                       skeleton      solver → api, recorder
     track.                          track         solver → inference (private, full precision)
     preview.<camera>.               preview       inference → api
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 FRAME = b"frame."
 FRAMESET = b"frameset."
 HEATMAPS = b"heatmaps."
+INFLIGHT = b"inflight."
 SKELETON = b"skeleton."
 TRACK = b"track."
 PREVIEW = b"preview."
@@ -613,6 +615,36 @@ def parse_heatmaps(
         calibration_version=f.opt_integer("calibration_version", 1),
         backend=f.text("backend"),
     )
+
+
+# -- inflight (private: inference worker → solver, with several workers) -----------------------------
+
+
+@dataclass(frozen=True)
+class InflightMessage:
+    """A checked ``inflight`` message: inference worker ``worker`` started the network on frame set ``seq``
+    captured at ``t_capture_ns``; its heatmaps follow on ``heatmaps.`` (or never, if the set fails)."""
+
+    worker: int
+    seq: int
+    t_capture_ns: int
+
+
+def inflight_message(*, worker: int, seq: int, t_capture_ns: int) -> dict[str, Any]:
+    """Header of one ``inflight.`` message, sent by a worker of several before it runs the network on a set,
+    so that the solver can hold a newer set another worker finished first for it (capture order without
+    dropping the older set; :mod:`crosspose.runtime.solver_stage`)."""
+    return {"type": "inflight", "worker": int(worker), "seq": int(seq), "t_capture_ns": int(t_capture_ns)}
+
+
+def parse_inflight(header: Any) -> InflightMessage:
+    """Check an ``inflight`` message."""
+    f = _Fields("inflight", header)
+    f.type("inflight")
+    worker = f.integer("worker", 0)
+    if worker >= MAX_WORKERS:
+        raise f.error("worker", f"an integer below {MAX_WORKERS}", worker)
+    return InflightMessage(worker=worker, seq=f.integer("seq", 0), t_capture_ns=f.integer("t_capture_ns"))
 
 
 # -- track (private: solver → inference) ------------------------------------------------------------

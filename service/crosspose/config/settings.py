@@ -385,6 +385,11 @@ class SolverConfig(_Model):
         "nested refine_options, root_options and relabel_options as maps); unset ones keep their defaults.",
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads of the solver process.")
+    hold_ms: float = Field(
+        default=40.0, ge=0, le=1000, description="With several inference workers: longest a set one worker "
+        "finished is held for an older set another worker started, so that both are published in capture "
+        "order (ms; 0: never held, the older set is dropped as stale when it comes after the newer one).",
+    )
 
     @field_validator("skeleton")
     @classmethod
