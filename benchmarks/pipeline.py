@@ -201,6 +201,24 @@ class Run:
     load: tuple[float, float]
     cpu: dict[str, float]  # cores each stage used while measured (grabbers summed)
 
+    def counted(self, sample: str) -> float:
+        """How much the /metrics sample (name and labels, as the text shows them) rose during the run."""
+        def read(text: str) -> float:
+            for line in text.splitlines():
+                if line.startswith(sample + " "):
+                    return float(line.rsplit(" ", 1)[1])
+            return 0.0
+
+        return read(self.metrics_after) - read(self.metrics_before)
+
+    def held(self) -> str:
+        """``held / in time / stale``: sets the solver held for an older one in flight, older sets that came
+        in time, older sets dropped as too late."""
+        held = self.counted('crosspose_solver_held_sets_total{outcome="held"}')
+        in_time = self.counted('crosspose_solver_held_sets_total{outcome="in_time"}')
+        stale = self.counted('crosspose_input_drops_total{reason="stale",source="heatmaps",stage="solver"}')
+        return f"{held:.0f} / {in_time:.0f} / {stale:.0f}"
+
     @property
     def first(self) -> list[dict[str, Any]]:
         return self.results[0]
@@ -385,12 +403,13 @@ def compare(args: argparse.Namespace) -> None:
     print(f"CPU: {host_cpu().describe()}, {host_cores()} cores; inference.workers auto = "
           f"{worker_count(default)} here\n")
     print("| run | configuration | runtime (as /ready reports it) | solved sets/s | latency p50 / p99 | "
-          "stages inference / solve (median) | solved cold | load average before → after |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+          "stages inference / solve (median) | solved cold | held / in time / stale | "
+          "load average before → after |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for i, run in enumerate(runs):
         print(f"| {i + 1} | {run.label} | {run.provider} | {run.rate:.1f} | {run.latency(50):.0f} / "
               f"{run.latency(99):.0f} ms | {run.stage_ms('inference'):.0f} / {run.stage_ms('solve'):.0f} "
-              f"ms | {100 * run.cold_share():.0f} % | {run.load[0]:.1f} → {run.load[1]:.1f} |")
+              f"ms | {100 * run.cold_share():.0f} % | {run.held()} | {run.load[0]:.1f} → {run.load[1]:.1f} |")
     summary = {}
     for label in configs:
         mine = [r for r in runs if r.label == label]

@@ -21,6 +21,9 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_websocket_client_queued_messages{client,format}``
 - ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``,
   ``crosspose_inference_runtime{runtime,device,precision}``
+- ``crosspose_solver_held_sets_total{outcome}``: with several inference workers, the sets the solver held
+  for an older set in flight (``held``) and the older sets that came within the hold and were published
+  first (``in_time``), from the solver's heartbeat
 - ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
   run on a cold start or a lost view only (from the inference workers' heartbeats, summed)
 - ``crosspose_persons``: performers tracked now (the solver's heartbeat ``persons``; before one says, the
@@ -58,7 +61,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         sections: list[Callable[[], Iterator[Metric]]] = [
             self._pipeline, self._persons, self._input_drops, self._restarts, self._cameras, self._websockets,
-            self._vmc, self._service,
+            self._vmc, self._held, self._service,
         ]
         for section in sections:
             try:
@@ -270,6 +273,19 @@ class ServiceCollector(Collector):
                     delay.add_metric([quantile], value / 1e3)
         yield datagrams
         yield delay
+
+    def _held(self) -> Iterator[Metric]:
+        """Sets the solver held for an older one in flight (its heartbeat's ``held``, ``held_in_time``)."""
+        entry = self.state.status.snapshot().get("solver")
+        held = CounterMetricFamily(
+            "crosspose_solver_held_sets", "Sets the solver held for an older set another inference worker "
+            "had in flight (held), and older sets that came within the hold (in_time)", labels=["outcome"],
+        )
+        for outcome, key in (("held", "held"), ("in_time", "held_in_time")):
+            value = number_or_none(entry[1].get(key)) if entry else None
+            if value is not None:
+                held.add_metric([outcome], value)
+        yield held
 
     def _service(self) -> Iterator[Metric]:
         active = self.state.calibration.active()
