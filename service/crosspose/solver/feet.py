@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from crosspose.skeleton import Skeleton
+from crosspose.solver.limbs import _nanmedian
 
 #: The heel → big toe pairs held, by joint name (a layout without them holds nothing).
 FOOT_PAIRS: tuple[tuple[str, str], ...] = (("l_heel", "l_big_toe"), ("r_heel", "r_big_toe"))
@@ -65,15 +66,18 @@ class FootLengthEstimate:
         """Forget the performer's feet."""
         self._samples = np.full((self.window, len(self.pairs)), np.nan)
         self._count = np.zeros(len(self.pairs), dtype=np.int64)
+        self._lengths: np.ndarray | None = None
 
     @property
     def lengths(self) -> np.ndarray:
         """``(F,)`` each foot's length, NaN while fewer than ``min_samples`` measurements were seen."""
-        out = np.full(len(self.pairs), np.nan)
-        known = self._count >= self.min_samples
-        if known.any():
-            out[known] = np.nanmedian(self._samples[:, known], axis=0)
-        return out
+        if self._lengths is None:  # read twice a frame, changed once: computed after each update
+            out = np.full(len(self.pairs), np.nan)
+            known = self._count >= self.min_samples
+            if known.any():
+                out[known] = _nanmedian(self._samples[:, known], np.minimum(self._count[known], self.window))
+            self._lengths = out
+        return self._lengths.copy()
 
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's ``(F,)`` raw heel–toe distances where ``confident (F,)`` (both ends well seen)."""
@@ -85,6 +89,7 @@ class FootLengthEstimate:
         rows = np.nonzero(ok)[0]
         self._samples[self._count[rows] % self.window, rows] = measured[rows]
         self._count[rows] += 1
+        self._lengths = None
 
 
 def view_noise_px(residual: np.ndarray, support: np.ndarray) -> np.ndarray:
@@ -98,7 +103,9 @@ def view_noise_px(residual: np.ndarray, support: np.ndarray) -> np.ndarray:
     share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
     scaled = residual / share[:, None]
     counted = support & np.isfinite(scaled)
-    median = np.array([np.median(s[m]) if m.any() else np.nan for s, m in zip(scaled, counted, strict=True)])
+    flat = np.where(counted, scaled, np.nan).reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
+    count = counted.reshape(len(scaled), -1).sum(1)  # (N,)
+    median = np.where(count > 0, _nanmedian(flat, np.maximum(count, 1)), np.nan)
     return median / math.sqrt(2.0 * math.log(2.0))
 
 
