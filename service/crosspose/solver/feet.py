@@ -120,7 +120,7 @@ def point_covariance(points: np.ndarray, projections: np.ndarray, support: np.nd
         the inverse of ``Σ_views Jᵀ J / σ²`` (``J`` the ``2x3`` Jacobian of the view's projection at the
         point); infinite where fewer than two views fix the point.
     """
-    P = np.nan_to_num(projections)[:, :, None]  # (N, C, 1, 3, 4)
+    P = np.where(np.isfinite(projections), projections, 0.0)[:, :, None]  # (N, C, 1, 3, 4); a missing view 0
     X = np.concatenate([points, np.ones_like(points[..., :1])], -1)[:, None, :, :, None]  # (N, 1, K, 4, 1)
     uvw = (P @ X)[..., 0]  # (N, C, K, 3)
     w = uvw[..., 2:3]
