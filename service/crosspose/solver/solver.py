@@ -57,23 +57,24 @@ class SolverTrack:
 
     Attributes:
         limbs: the performer's limb lengths, refined online from confident frames.
-        feet: the performer's foot lengths (heel → big toe), likewise (:mod:`.feet`; none in a layout without
-            feet).
         previous: the last pose good enough to search around (most joints seen), or None.
         previous_t_ns: that pose's capture time when :meth:`Solver.solve` got one, else None.
         velocity: ``(J, 3)`` metres per frame of the well-seen joints between the last two good poses.
+        feet: the performer's foot lengths (heel → big toe), likewise (:mod:`.feet`); :meth:`new` gives the
+            layout's feet, a track built without it holds none.
     """
 
     limbs: LimbLengthEstimate
-    feet: FootLengthEstimate
     previous: Pose3D | None = None
     previous_t_ns: int | None = None
     velocity: np.ndarray | None = None
+    feet: FootLengthEstimate = dataclasses.field(
+        default_factory=lambda: FootLengthEstimate(np.zeros((0, 2), dtype=np.int64)))
 
     @classmethod
     def new(cls, skeleton: Skeleton) -> SolverTrack:
         """A performer not seen yet: template limb lengths, nothing to track from."""
-        return cls(LimbLengthEstimate(skeleton), FootLengthEstimate(foot_pairs(skeleton)))
+        return cls(LimbLengthEstimate(skeleton), feet=FootLengthEstimate(foot_pairs(skeleton)))
 
     def reset(self) -> None:
         """Forget the previous pose and the limb lengths (a new performer)."""
