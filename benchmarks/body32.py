@@ -14,9 +14,14 @@ and unfiltered):
   with the product's One Euro filter (``filter.enabled``, default settings) on the joints first;
 * the 17 body joints in both runs: median distance to Pose2Sim (15 joints, no neck/head, as
   benchmarks/evaluate.py), bone-length std mean and worst;
-* solve time per set (median, the solver's own clock) and network time per set, both runs.
+* solve time per set (median, the solver's own clock) and network time per set, both runs;
+* CPU time per frame set of the whole core (crops, network, heatmaps, solver; the process's CPU clock, so
+  other work on the host does not count): what bounds the live service's throughput on a CPU-bound host.
 
-Usage: python benchmarks/body32.py [--frames N] [--device cpu]
+``--runtime openvino`` runs the network as the live service's ``auto`` picks on an Intel CPU (OpenVINO f32,
+one thread) instead of ONNX Runtime.
+
+Usage: python benchmarks/body32.py [--frames N] [--device cpu] [--runtime onnxruntime|openvino]
 """
 
 from __future__ import annotations
@@ -55,12 +60,14 @@ def run(rig: CameraRig, networks: dict[str, Any], frames: int) -> dict[str, dict
     videos_dir = assets.extract(evaluate.VIDEOS[0], f"{evaluate.VIDEOS[1]}/cam01.mp4").parent
     cores = {name: video_core(rig, network, Solver(network.skeleton)) for name, network in networks.items()}
     out: dict[str, dict[str, list[Any]]] = {name: {"joints": [], "confidence": [], "solve_ms": [],
-                                                   "network_ms": []} for name in networks}
+                                                   "network_ms": [], "cpu_ms": []} for name in networks}
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
         for i, images in enumerate(videos):
             for name, core in cores.items():
+                cpu = time.process_time()
                 solved = core.run(ImageSet(i, None, images))
                 pose, rows, j = solved.pose, out[name], networks[name].skeleton.num_joints
+                rows["cpu_ms"].append(1e3 * (time.process_time() - cpu))
                 rows["network_ms"].append(solved.heatmaps.result.timings_ms["network"])
                 if pose is None:
                     rows["joints"].append(np.full((j, 3), np.nan))
@@ -96,14 +103,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=100, help="frames of the clip (max 100)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or tensorrt")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or tensorrt (ONNX Runtime)")
+    parser.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "openvino"],
+                        help="the network's runtime (openvino: f32, one thread, as the live service's auto "
+                        "picks on this CPU)")
     args = parser.parse_args()
     use_one_thread()
     rig = load_rig(assets.extract(*CALIBRATION))
     trc = read_trc(assets.extract(*TRC))
     n = min(args.frames, trc.num_frames)
-    networks = {sk.name: default_network(args.device, len(rig), ensure_network(skeleton=sk)) for sk in
-                (H36M17, BODY32)}
+    if args.runtime == "openvino":
+        from crosspose.config import OpenVinoInference
+        from crosspose.inference.runtimes import open_network
+
+        networks = {sk.name: open_network(OpenVinoInference(threads=1), path=ensure_network(skeleton=sk),
+                                          num_cameras=len(rig)) for sk in (H36M17, BODY32)}
+    else:
+        networks = {sk.name: default_network(args.device, len(rig), ensure_network(skeleton=sk)) for sk in
+                    (H36M17, BODY32)}
     start = time.perf_counter()
     runs = run(rig, networks, n)
     wall = time.perf_counter() - start
@@ -126,7 +143,11 @@ def main() -> None:
     same = np.nanmax(np.abs(runs[BODY32.name]["joints"][:, :17] - runs[H36M17.name]["joints"]))
     row("17 body joints: largest difference between the two runs", ["—", f"{1e3 * same:.2f}"])
     row("solve per set, median ms", [f"{np.median(r['solve_ms']):.1f}" for r in runs.values()])
-    row("network per set, median ms", [f"{np.median(r['network_ms']):.0f}" for r in runs.values()])
+    row(f"network per set, median ms ({args.runtime})",
+        [f"{np.median(r['network_ms']):.0f}" for r in runs.values()])
+    cpu = [float(np.median(r["cpu_ms"])) for r in runs.values()]
+    row("CPU per frame set (crops, network, solver), median ms; ratio",
+        [f"{cpu[0]:.0f}", f"{cpu[1]:.0f} ({cpu[1] / cpu[0]:.2f}x)"])
     full = runs[BODY32.name]["joints"]
     for ours, theirs in POSE2SIM_EXTREMITIES.items():
         d = np.linalg.norm(full[:, BODY32.index(ours)] - trc.frames[:n, trc.markers.index(theirs)], axis=-1)

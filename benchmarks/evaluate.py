@@ -58,8 +58,8 @@ def run_videos(rig: CameraRig, network: Any, frames: int,
             # The Human3.6M-17 joints (every layout's first 17), which Pose2Sim's 3D is compared on.
             joints.append(np.full((17, 3), np.nan) if pose is None else
                           np.where((pose.views >= 2)[:17, None], pose.joints[:17], np.nan))
-            raw.append(frame.result.argmax_pixels(fused=False))
-            fus.append(frame.result.argmax_pixels(fused=True))
+            raw.append(frame.result.argmax_pixels(fused=False)[:, :17])
+            fus.append(frame.result.argmax_pixels(fused=True)[:, :17])
             presence.append(frame.result.presence)
             ms.append(frame.result.timings_ms["network"])
     wall = (time.perf_counter() - start) / max(len(joints), 1)
@@ -71,16 +71,7 @@ def run_videos(rig: CameraRig, network: Any, frames: int,
 def open_network_on(args: argparse.Namespace, cameras: int, model: Path | None = None) -> Any:
     """The exported network (``model``, default the cached export) on ``args.runtime`` / ``.precision`` /
     ``.device``, as the service's ``inference`` section would open it (threads: the runtime's default)."""
-    from pydantic import TypeAdapter
-
-    from crosspose.config.settings import InferenceConfig
-    from crosspose.inference.runtimes import open_network
-
-    section: dict[str, Any] = {"runtime": args.runtime, "precision": args.precision}
-    if args.runtime != "openvino":
-        section["device"] = args.device
-    settings = TypeAdapter(InferenceConfig).validate_python(section)
-    return open_network(settings, path=model, num_cameras=cameras)
+    return evaluate.open_network_as(args.runtime, args.precision, args.device, model, cameras)
 
 
 def main() -> None:

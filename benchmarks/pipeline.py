@@ -12,13 +12,16 @@ share of joints two or more views support (the solver's "views"), how far apart 
 views of a frame set are (0: the same moment in every view), the share of messages each
 subscriber received, and every drop counter the service exposes (/metrics).
 
+``--skeletons`` runs the service in Human3.6M-17 and in the full body (crosspose-body32, issue 19) in turn
+the same way: what the extremities cost the live service.
+
 ``--baseline`` runs the configuration before issue 18 (ONNX Runtime f32, one inference worker with one
 thread) and the current default (``inference.runtime auto``, ``workers auto``) in turn on the same studio,
 ``--rounds`` times each, one row per run (sets/s, p50/p99, the inference and solve stages, the share of
 sets solved cold, the load average), then the medians and their ratio, naming the CPU and its flags.
 
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
-       [--duration 20] [--subscribers 1] [--baseline [--rounds 2]] [--skeleton h36m17]
+       [--duration 20] [--subscribers 1] [--baseline | --skeletons [--rounds 2]] [--skeleton h36m17]
 """
 
 from __future__ import annotations
@@ -201,6 +204,24 @@ class Run:
     load: tuple[float, float]
     cpu: dict[str, float]  # cores each stage used while measured (grabbers summed)
 
+    def counted(self, sample: str) -> float:
+        """How much the /metrics sample (name and labels, as the text shows them) rose during the run."""
+        def read(text: str) -> float:
+            for line in text.splitlines():
+                if line.startswith(sample + " "):
+                    return float(line.rsplit(" ", 1)[1])
+            return 0.0
+
+        return read(self.metrics_after) - read(self.metrics_before)
+
+    def held(self) -> str:
+        """``held / in time / stale``: sets the solver held for an older one in flight, older sets that came
+        in time, older sets dropped as too late."""
+        held = self.counted('crosspose_solver_held_sets_total{outcome="held"}')
+        in_time = self.counted('crosspose_solver_held_sets_total{outcome="in_time"}')
+        stale = self.counted('crosspose_input_drops_total{reason="stale",source="heatmaps",stage="solver"}')
+        return f"{held:.0f} / {in_time:.0f} / {stale:.0f}"
+
     @property
     def first(self) -> list[dict[str, Any]]:
         return self.results[0]
@@ -339,42 +360,89 @@ def baseline_config(config: Config) -> Config:
     return config.model_copy(update={"inference": inference})
 
 
+def variant_config(config: Config, spec: str) -> tuple[str, Config]:
+    """``NAME:key=value,key=value`` (``--variant``) → ``(NAME, config)`` with those ``inference`` fields
+    (``solver.<field>``: the solver section's) changed, e.g. ``1x2:workers=1,threads=2``,
+    ``ort:runtime=onnxruntime``, ``nohold:solver.hold_ms=0``; a bad field or value is the config's error."""
+    from crosspose.config.settings import SolverConfig
+
+    name, _, fields = spec.partition(":")
+    if not name or not fields:
+        raise SystemExit(f"--variant {spec!r}: expected NAME:key=value[,key=value…]")
+    section = config.inference.model_dump(exclude_unset=True)
+    solver = config.solver.model_dump(exclude_unset=True)
+    for item in fields.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            raise SystemExit(f"--variant {spec!r}: {item!r} is not key=value")
+        if key.startswith("solver."):
+            solver[key.removeprefix("solver.")] = value
+            continue
+        section[key] = value
+        if key == "runtime":
+            section.pop("device", None)
+    inference = TypeAdapter(InferenceConfig).validate_python(section)
+    return name, config.model_copy(update={"inference": inference,
+                                           "solver": SolverConfig.model_validate(solver)})
+
+
+def skeleton_configs(default: Config) -> dict[str, Config]:
+    """``--skeletons``: the same service in Human3.6M-17 and in the full body (issue 19)."""
+    out = {}
+    for name in ("h36m17", "crosspose-body32"):
+        solver = default.solver.model_copy(update={"skeleton": name})
+        out[name] = default.model_copy(update={"solver": solver})
+    return out
+
+
 def compare(args: argparse.Namespace) -> None:
-    """``--baseline``: the previous configuration and the new default in turn, ``args.rounds`` rounds, one
-    row per run, then the medians of each and their ratio."""
+    """``--baseline`` (the previous configuration, the new default and each ``--variant``) or
+    ``--skeletons`` (both layouts): the configurations in turn, ``args.rounds`` rounds, one row per run, then
+    the medians of each and their ratio to the first (the reference), per round and overall."""
     from crosspose.inference.runtimes.auto import host_cpu
     from crosspose.runtime.workers import host_cores, worker_count
 
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:
         default = studio_config(args, Path(tmp))
-        configs = {"baseline": baseline_config(default), "default": default}
+        configs = (skeleton_configs(default) if args.skeletons
+                   else {"baseline": baseline_config(default), "default": default,
+                         **dict(variant_config(default, spec) for spec in args.variant)})
         for round_ in range(args.rounds):
             for label, config in configs.items():
                 print(f"round {round_ + 1}/{args.rounds}: {label} …", flush=True)
                 runs.append(measure(config, label, args))
-    print(f"\n# pipeline benchmark, --baseline: studio {args.studio}, {args.duration:.0f} s measured per run "
+    mode = "--skeletons" if args.skeletons else "--baseline"
+    print(f"\n# pipeline benchmark, {mode}: studio {args.studio}, {args.duration:.0f} s measured per run "
           f"after {args.warmup:.0f} s, runs in turn")
     print(f"CPU: {host_cpu().describe()}, {host_cores()} cores; inference.workers auto = "
           f"{worker_count(default)} here\n")
     print("| run | configuration | runtime (as /ready reports it) | solved sets/s | latency p50 / p99 | "
-          "stages inference / solve (median) | solved cold | load average before → after |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+          "stages inference / solve (median) | solved cold | held / in time / stale | "
+          "load average before → after |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for i, run in enumerate(runs):
         print(f"| {i + 1} | {run.label} | {run.provider} | {run.rate:.1f} | {run.latency(50):.0f} / "
               f"{run.latency(99):.0f} ms | {run.stage_ms('inference'):.0f} / {run.stage_ms('solve'):.0f} "
-              f"ms | {100 * run.cold_share():.0f} % | {run.load[0]:.1f} → {run.load[1]:.1f} |")
+              f"ms | {100 * run.cold_share():.0f} % | {run.held()} | {run.load[0]:.1f} → {run.load[1]:.1f} |")
     summary = {}
     for label in configs:
         mine = [r for r in runs if r.label == label]
         summary[label] = (statistics.median(r.rate for r in mine),
                           statistics.median(r.latency(50) for r in mine),
                           statistics.median(r.latency(99) for r in mine))
-    (b_rate, b_p50, b_p99), (n_rate, n_p50, n_p99) = summary["baseline"], summary["default"]
-    print(f"\nmedians over {args.rounds} rounds: baseline {b_rate:.1f} sets/s at p50 {b_p50:.0f} / p99 "
-          f"{b_p99:.0f} ms; default {n_rate:.1f} sets/s at p50 {n_p50:.0f} / p99 {n_p99:.0f} ms")
-    print(f"ratio default / baseline: throughput {n_rate / b_rate:.2f}x, p50 latency {n_p50 / b_p50:.2f}x, "
-          f"p99 latency {n_p99 / b_p99:.2f}x")
+    reference, (b_rate, b_p50, b_p99) = next(iter(summary.items()))
+    print(f"\nmedians over {args.rounds} rounds: " + "; ".join(
+        f"{label} {rate:.1f} sets/s at p50 {p50:.0f} / p99 {p99:.0f} ms"
+        for label, (rate, p50, p99) in summary.items()))
+    reference_runs = [r for r in runs if r.label == reference]
+    for label, (rate, p50, p99) in summary.items():
+        if label != reference:
+            mine = [r for r in runs if r.label == label]
+            ratios = [r2.rate / r1.rate for r1, r2 in zip(reference_runs, mine, strict=True)]
+            print(f"ratio {label} / {reference}: throughput {rate / b_rate:.2f}x (per round: "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)}), p50 latency {p50 / b_p50:.2f}x, "
+                  f"p99 latency {p99 / b_p99:.2f}x")
     print("\nCPU the service used while measured (cores, per stage):")
     for i, run in enumerate(runs):
         print(f"  run {i + 1} ({run.label}): {cpu_summary(run.cpu)}")
@@ -392,9 +460,19 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true",
                         help="run the previous configuration (ONNX Runtime f32, one worker, one thread) and "
                         "the new default in turn and print both and their ratio")
-    parser.add_argument("--rounds", type=int, default=2, help="--baseline: runs of each configuration")
+    parser.add_argument("--skeletons", action="store_true",
+                        help="run the service in h36m17 and in crosspose-body32 in turn (issue 19) and print "
+                        "both and their ratio")
+    parser.add_argument("--rounds", type=int, default=2, help="--baseline, --skeletons: runs of each")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,…",
+                        help="--baseline: also run the default with these inference fields changed, in turn "
+                        "with the others (e.g. 1x2:workers=1,threads=2); repeatable")
     args = parser.parse_args()
-    if args.baseline:
+    if args.baseline and args.skeletons:
+        parser.error("--baseline and --skeletons are two comparisons: give one")
+    if args.skeletons and args.skeleton is not None:
+        parser.error("--skeletons runs both layouts: leave out --skeleton")
+    if args.baseline or args.skeletons:
         compare(args)
         return
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp:

@@ -31,31 +31,15 @@ import numpy as np
 
 from crosspose import assets
 from crosspose.calibration import load_rig
+from crosspose.evaluation import TRC, bone_std, pose2sim_as_h36m
 from crosspose.io import read_multiview, read_trc
 from crosspose.reconstruct import solve_sequence
 from crosspose.skeleton import H36M17, get_layout, map_keypoints
 
 POSE = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
-TRC = ("pose2sim-0.4.15", "Pose2Sim/Demo/opensim/Balancing_for_IK.trc")
 CALIBRATION = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt")
 
-#: H36M joint → Pose2Sim markers averaged to get it.
-POSE2SIM_TO_H36M = {
-    "pelvis": ("RHip", "LHip"), "r_hip": ("RHip",), "r_knee": ("RKnee",), "r_ankle": ("RAnkle",),
-    "l_hip": ("LHip",), "l_knee": ("LKnee",), "l_ankle": ("LAnkle",),
-    "spine": ("RHip", "LHip", "RShoulder", "LShoulder"), "thorax": ("RShoulder", "LShoulder"),
-    "neck": ("Neck",), "head": ("Head",), "l_shoulder": ("LShoulder",), "l_elbow": ("LElbow",),
-    "l_wrist": ("LWrist",), "r_shoulder": ("RShoulder",), "r_elbow": ("RElbow",), "r_wrist": ("RWrist",),
-}
 FPS = 60.0
-
-
-def pose2sim_as_h36m(trc_markers: tuple[str, ...], frames: np.ndarray) -> np.ndarray:
-    """``(N, M, 3)`` Pose2Sim markers → ``(N, 17, 3)`` H36M-like joints."""
-    out = np.empty((frames.shape[0], H36M17.num_joints, 3))
-    for j, name in enumerate(H36M17.joints):
-        out[:, j] = frames[:, [trc_markers.index(m) for m in POSE2SIM_TO_H36M[name]]].mean(axis=1)
-    return out
 
 
 def butterworth_lowpass(order: int, cutoff: float, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -86,11 +70,6 @@ def filtfilt(b: np.ndarray, a: np.ndarray, x: np.ndarray) -> np.ndarray:
     y = _lfilter(b, a, ext - offset)
     y = _lfilter(b, a, (y[::-1]) - y[-1:]) + y[-1:]
     return y[::-1][pad:-pad] + offset
-
-
-def bone_std(joints: np.ndarray) -> np.ndarray:
-    """``(B,)`` standard deviation over frames of each H36M bone's length, metres."""
-    return np.nanstd(H36M17.bone_lengths(joints), axis=0)
 
 
 def jitter(joints: np.ndarray) -> float:

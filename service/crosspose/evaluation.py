@@ -40,6 +40,17 @@ from crosspose.skeleton import H36M17, head_size
 VIDEOS = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/videos")
 CALIBRATION = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt")
 KEYPOINTS = ("pose2sim-0.4.15", "Pose2Sim/Demo/pose")
+#: Pose2Sim's own 3D result of the same frames (21 markers, metres), the 3D reference.
+TRC = ("pose2sim-0.4.15", "Pose2Sim/Demo/opensim/Balancing_for_IK.trc")
+#: H36M joint → Pose2Sim markers averaged to get it (as the BODY_25B mapping builds them: pelvis = mid
+#: hips, thorax = mid shoulders, spine = mean of both, neck = Neck (UpperNeck), head = Head (HeadTop)).
+POSE2SIM_TO_H36M = {
+    "pelvis": ("RHip", "LHip"), "r_hip": ("RHip",), "r_knee": ("RKnee",), "r_ankle": ("RAnkle",),
+    "l_hip": ("LHip",), "l_knee": ("LKnee",), "l_ankle": ("LAnkle",),
+    "spine": ("RHip", "LHip", "RShoulder", "LShoulder"), "thorax": ("RShoulder", "LShoulder"),
+    "neck": ("Neck",), "head": ("Head",), "l_shoulder": ("LShoulder",), "l_elbow": ("LElbow",),
+    "l_wrist": ("LWrist",), "r_shoulder": ("RShoulder",), "r_elbow": ("RElbow",), "r_wrist": ("RWrist",),
+}
 PROXIES = ("neck", "head")
 WRISTS = ("l_wrist", "r_wrist")
 MIN_CONFIDENCE = 0.3
@@ -50,12 +61,15 @@ class ClipPredictions:
     """2D maxima of every frame's heatmaps, in image pixels.
 
     Attributes:
-        raw: ``(N, C, J, 2)`` maxima of each view's own heatmaps (NaN for a view the network did not see).
-        fused: ``(N, C, J, 2)`` maxima of the fused heatmaps.
+        raw: ``(N, C, 17, 2)`` maxima of each view's own heatmaps (the Human3.6M-17 joints every layout
+            starts with; NaN for a view the network did not see).
+        fused: ``(N, C, 17, 2)`` maxima of the fused heatmaps.
         presence: ``(N, C)`` the network's presence per view.
         camera_names: ``C`` names.
         detector_runs: how often the cold-start detector ran.
         network_ms: ``(N,)`` network time per frame set.
+        joints: ``(N, 17, 3)`` the solved Human3.6M-17 joints (every layout's first 17), metres, NaN where
+            fewer than two views support a joint; None where the caller kept no 3D.
         provider: the ONNX Runtime provider (or ``torch``).
     """
 
@@ -66,6 +80,7 @@ class ClipPredictions:
     detector_runs: int
     network_ms: np.ndarray
     provider: str
+    joints: np.ndarray | None = None
 
 
 def predict_clip(network: Any = None, frames: int | None = None, device: str = "auto",
@@ -85,16 +100,90 @@ def predict_clip(network: Any = None, frames: int | None = None, device: str = "
         assets.extract(VIDEOS[0], f"{VIDEOS[1]}/cam{c:02d}.mp4")
     network = default_network(device, len(rig)) if network is None else network
     pipeline = FramePipeline(rig, network)
-    raw, fused, presence, ms = [], [], [], []
+    raw, fused, presence, ms, joints = [], [], [], [], []
     with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
         for frame in track_videos(rig, videos, network, Solver(network.skeleton), fused=True,
                                   progress=progress, pipeline=pipeline):
-            raw.append(frame.result.argmax_pixels(fused=False))
-            fused.append(frame.result.argmax_pixels(fused=True))
+            pose = frame.pose  # None: fewer than two views saw the performer
+            joints.append(np.full((17, 3), np.nan) if pose is None else
+                          np.where((pose.views >= 2)[:17, None], pose.joints[:17], np.nan))
+            # The Human3.6M-17 joints every layout starts with, the reference's (a full body has more).
+            raw.append(frame.result.argmax_pixels(fused=False)[:, :H36M17.num_joints])
+            fused.append(frame.result.argmax_pixels(fused=True)[:, :H36M17.num_joints])
             presence.append(frame.result.presence)
             ms.append(frame.result.timings_ms["network"])
     return ClipPredictions(np.stack(raw), np.stack(fused), np.stack(presence), tuple(rig.names),
-                           pipeline.detector_runs, np.array(ms), str(getattr(network, "provider", "torch")))
+                           pipeline.detector_runs, np.array(ms), str(getattr(network, "provider", "torch")),
+                           np.stack(joints))
+
+
+def open_network_as(runtime: str = "onnxruntime", precision: str = "f32", device: str = "cpu",
+                    model: Path | None = None, num_cameras: int = 4) -> Any:
+    """The exported network (``model``, default the cached export) as the service's ``inference`` section
+    ``{runtime, precision, device}`` opens it (``auto``: what the service picks on this host; ``device``
+    applies to ONNX Runtime and auto only), so that a runtime's accuracy can be compared with f32's.
+
+    Raises:
+        FileNotFoundError: no exported network (the message says how to write it).
+        DeviceUnavailableError: the runtime, device or precision cannot run here (the message says why).
+        pydantic.ValidationError: a combination the config refuses (e.g. ONNX Runtime in bf16).
+    """
+    from pydantic import TypeAdapter
+
+    from crosspose.config.settings import InferenceConfig
+    from crosspose.inference.runtimes import open_network
+
+    section: dict[str, Any] = {"runtime": runtime, "precision": precision}
+    if runtime in ("auto", "onnxruntime"):
+        section["device"] = device
+    settings = TypeAdapter(InferenceConfig).validate_python(section)
+    return open_network(settings, path=model, num_cameras=num_cameras)
+
+
+def pose2sim_joints(frames: int | None = None) -> np.ndarray:
+    """``(N, 17, 3)`` Pose2Sim's 3D result of the clip (:data:`TRC`) as Human3.6M-17 joints, metres."""
+    from crosspose import assets
+    from crosspose.io import read_trc
+
+    trc = read_trc(assets.extract(*TRC))
+    n = trc.num_frames if frames is None else min(frames, trc.num_frames)
+    return pose2sim_as_h36m(trc.markers, trc.frames[:n])
+
+
+def pose2sim_as_h36m(trc_markers: tuple[str, ...], frames: np.ndarray) -> np.ndarray:
+    """``(N, M, 3)`` Pose2Sim markers → ``(N, 17, 3)`` H36M-like joints (:data:`POSE2SIM_TO_H36M`)."""
+    out = np.empty((frames.shape[0], H36M17.num_joints, 3))
+    for j, name in enumerate(H36M17.joints):
+        out[:, j] = frames[:, [trc_markers.index(m) for m in POSE2SIM_TO_H36M[name]]].mean(axis=1)
+    return out
+
+
+def bone_std(joints: np.ndarray) -> np.ndarray:
+    """``(B,)`` standard deviation over frames of each H36M bone's length, metres."""
+    return np.asarray(np.nanstd(H36M17.bone_lengths(joints), axis=0))
+
+
+def summarize_3d(joints: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """The solved ``joints (N, 17, 3)`` against Pose2Sim's ``reference (N', 17, 3)`` over their common
+    frames, mm: median distance over the 15 joints without the proxies (neck, head), and the bone-length
+    std (mean and worst bone; Pose2Sim's own beside it), the issue 18 accuracy target's 3D terms."""
+    n = min(len(joints), len(reference))
+    if n == 0:
+        raise ValueError("no frame to compare with Pose2Sim")
+    body = [j for j, name in enumerate(H36M17.joints) if name not in PROXIES]
+    dist = np.linalg.norm(joints[:n, body] - reference[:n, body], axis=-1)
+    ours, theirs = 1e3 * bone_std(joints[:n]), 1e3 * bone_std(reference[:n])
+    return {"frames": n, "distance_mm": 1e3 * float(np.nanmedian(dist)),
+            "bone_std_mean_mm": float(np.nanmean(ours)), "bone_std_worst_mm": float(np.nanmax(ours)),
+            "pose2sim_bone_std_mean_mm": float(np.mean(theirs))}
+
+
+def format_3d(summary: dict[str, float]) -> str:
+    """:func:`summarize_3d`'s numbers as the line ``crosspose model evaluate`` prints."""
+    s = summary
+    return (f"3D against Pose2Sim's result, all {s['frames']} frames: median distance "
+            f"{s['distance_mm']:.1f} mm (15 joints); bone-length std mean {s['bone_std_mean_mm']:.1f} "
+            f"/ worst {s['bone_std_worst_mm']:.1f} mm (Pose2Sim's {s['pose2sim_bone_std_mean_mm']:.1f})")
 
 
 def reference_keypoints(camera_names: list[str] | tuple[str, ...], frames: int | None = None) -> np.ndarray:

@@ -35,7 +35,7 @@ def heartbeat_everything(
     status.update("inference", {"fps": 30.0, "drops": 4, "detector_runs": 3, "detector_views": 7,
                                 **({"provider": provider, "runtime": "onnxruntime", "device": provider,
                                     "precision": "f32"} if provider else {})})
-    status.update("solver", {"fps": 30.0, "drops": 1, "live": {"vmc": {
+    status.update("solver", {"fps": 30.0, "drops": 1, "held": 9, "held_in_time": 8, "live": {"vmc": {
         "send_delay_ms_p50": 0.25, "send_delay_ms_p99": 4.0,
         "targets": [{"target": "127.0.0.1:39539", "sent": 120, "refused": 0, "dropped": 0, "errors": 0,
                      "unresolved": 0},
@@ -212,7 +212,8 @@ FORGED: list[dict[str, Any]] = [
      "fps": float("-inf")},
     {"stage": "grabber", "camera": "cam01", "fps": 1e308, "drops": -5, "dropped": 1e308, "state": ["up"]},
     {"stage": "inference", "provider": ["x"] * 3, "fps": 1e308, "drops": 1e308, "detector_runs": -1e308},
-    {"stage": "solver", "live": {"vmc": {"targets": 7, "send_delay_ms_p50": 1e308}}},
+    {"stage": "solver", "live": {"vmc": {"targets": 7, "send_delay_ms_p50": 1e308}}, "held": 1e308,
+     "held_in_time": "x"},
     {"stage": "solver", "live": {"vmc": {"targets": [{"target": {"a": 1}, "sent": 1e308}, 3]}}},
     {"stage": "supervisor", "stages": {"inference": {"restarts": 1e308, "consecutive_exits": "x",
      "crash_looping": 1, "last_exit_code": 1e308, "restart_in_s": -1e308}, "x" * 1000: {}, "api": 5}},
@@ -282,6 +283,7 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
         "crosspose_inference_provider",
         "crosspose_vmc_datagrams",
         "crosspose_vmc_send_delay_seconds",
+        "crosspose_solver_held_sets",
         "crosspose_detector_runs",
         "crosspose_detector_views",
     }
@@ -314,6 +316,8 @@ def test_metrics_parse_and_hold_every_family(service: Service) -> None:
     assert value("crosspose_vmc_datagrams", "_total", target="127.0.0.1:39539", result="sent") == 120
     assert value("crosspose_vmc_datagrams", "_total", target="studio-pc:39539", result="refused") == 7
     assert value("crosspose_vmc_send_delay_seconds", quantile="0.99") == pytest.approx(0.004)
+    assert value("crosspose_solver_held_sets", "_total", outcome="held") == 9
+    assert value("crosspose_solver_held_sets", "_total", outcome="in_time") == 8
 
 
 def test_two_apps_keep_separate_metrics(tmp_path: Path) -> None:

@@ -210,6 +210,17 @@ def test_track_round_trips_at_full_precision() -> None:
     assert err.value.reason == "malformed"
 
 
+def test_inflight_round_trips_and_names_a_bad_worker() -> None:
+    msg = wire(s.INFLIGHT, s.inflight_message(worker=1, seq=41, t_capture_ns=123))
+    assert s.parse_inflight(msg.header) == s.InflightMessage(worker=1, seq=41, t_capture_ns=123)
+    for bad in ({"worker": -1}, {"worker": s.MAX_WORKERS}, {"worker": True}):
+        with pytest.raises(MessageError, match="worker") as err:
+            s.parse_inflight({**msg.header, **bad})
+        assert err.value.reason == "malformed"
+    with pytest.raises(MessageError, match="t_capture_ns"):
+        s.parse_inflight({k: v for k, v in msg.header.items() if k != "t_capture_ns"})
+
+
 def test_skeleton_round_trips_unchanged() -> None:
     built = skeleton()
     msg = wire(s.SKELETON, built)

@@ -173,6 +173,11 @@ def test_reconstruct_and_model_evaluate_open_the_network_through_the_registry(
     assert given == [opened[-1]]
     assert opened[-1].path == model
     assert opened[-1].settings.device == "cpu"
+    # `--runtime openvino --precision f32`: the registry gets OpenVINO's own section (no ONNX Runtime device).
+    result = CliRunner().invoke(app, ["model", "evaluate", "--model", str(model), "--runtime", "openvino",
+                                      "--precision", "f32"])
+    assert "stopped here" in result.output
+    assert (opened[-1].settings.runtime, opened[-1].settings.precision) == ("openvino", "f32")
 
 
 def test_the_stage_opens_its_network_and_detector_on_the_configured_runtime(

@@ -273,6 +273,8 @@ def parser_cases(
         (b"frameset.1.", frameset(), lambda m: s.parse_frameset(m.header, m.buffers, cameras=CAMERAS)),
         (b"heatmaps.", hm, lambda m: s.parse_heatmaps(m.header, m.buffers, cameras=CAMERAS, joints=17)),
         (b"track.", track, lambda m: s.parse_track(m.header, m.buffers)),
+        (b"inflight.", (s.inflight_message(worker=1, seq=2, t_capture_ns=3), []),
+         lambda m: s.parse_inflight(m.header)),
         (b"skeleton.", (pose_message, []), lambda m: s.parse_skeleton(m.header)),
         (
             b"status.grabber.cam1.",

@@ -1,6 +1,7 @@
 """Several inference workers: how many ``auto`` gives and the threads each gets, and the solver stage putting
-their heatmaps back in capture order over real sockets (a set that finishes after a newer one was published
-is dropped and counted, never sent)."""
+their heatmaps back in capture order over real sockets (a newer set is held for an older one a worker
+announced, within a bound; a set that finishes after a newer one was published is dropped and counted,
+never sent)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 
 from crosspose.api.status import StatusBoard
 from crosspose.bus import SKELETON, Message, Publisher, Subscriber
-from crosspose.bus.schema import HEATMAPS, frame_message, frameset_message, heatmaps_message
+from crosspose.bus.schema import (
+    HEATMAPS,
+    INFLIGHT,
+    frame_message,
+    frameset_message,
+    heatmaps_message,
+    inflight_message,
+)
 from crosspose.calibration import load_rig
 from crosspose.capture import encode_frame
 from crosspose.config import Config
@@ -115,6 +123,75 @@ def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) 
         board = StatusBoard(["cam1"], stages=["solver"])
         board.update("solver", payload)
         assert board.input_drops()["solver"]["heatmaps"]["stale"] == drops["stale"]
+    finally:
+        listener.close()
+        for worker in workers:
+            worker.close()
+        stage.close()
+
+
+def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: Config) -> None:
+    """Worker 0 announces set 1, worker 1 finishes set 2 first: set 2 is held until set 1 arrives and both go
+    out, 1 then 2. Past the bound the newer set goes out alone and the older one is dropped as stale."""
+    stage = SolverStage(config)
+    workers = [Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4) for _ in range(2)]
+    listener = Subscriber(config.bus.skeletons_endpoint, [SKELETON], bind=False, hwm=100)
+    t0 = time.monotonic_ns() - 10**9
+    sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
+    try:
+        deadline = time.monotonic() + 10
+        while not all(w.wait_for_subscriber(0.02) for w in workers):
+            stage.step(0)
+            assert time.monotonic() < deadline, "the workers never connected"
+
+        def announce(worker: int, seq: int) -> None:
+            assert workers[worker].send(INFLIGHT, inflight_message(worker=worker, seq=seq,
+                                                                   t_capture_ns=t0 + seq * PERIOD_NS))
+            assert stage.step(1000) is None  # nothing to solve: the announcement is noted
+            assert stage._inflight[worker][0] == t0 + seq * PERIOD_NS
+
+        stage.hold_ns = 10 * 10**9  # in time, however slow this machine
+        announce(0, 1)
+        assert workers[1].send(HEATMAPS, *sets[2])
+        assert stage.step(2000) is None  # held for set 1
+        assert stage.payload()["held"] == 1
+        assert workers[0].send(HEATMAPS, *sets[1])
+        first, second = stage.step(2000), stage.step(0)
+        assert first is not None
+        assert second is not None
+        assert (first["seq"], second["seq"]) == (1, 2)  # both, in capture order
+
+        stage.hold_ns = 50_000_000
+        announce(0, 3)
+        assert workers[1].send(HEATMAPS, *sets[4])
+        started = time.monotonic()
+        message = None
+        while message is None and time.monotonic() - started < 5:
+            message = stage.step(100)
+        assert message is not None
+        assert message["seq"] == 4  # the bound passed: the newer set goes out alone
+        assert time.monotonic() - started >= 0.05
+        assert workers[0].send(HEATMAPS, *sets[3])
+        assert stage.step(2000) is None  # too late: dropped, never sent
+        assert workers[1].send(HEATMAPS, *sets[5])  # no announcement of an older set: not held
+        message = stage.step(2000)
+        assert message is not None
+        assert message["seq"] == 5
+
+        stage.hold_ns = 0  # solver.hold_ms 0: never held
+        announce(0, 6)
+        assert workers[1].send(HEATMAPS, *sets[7])
+        message = stage.step(2000)
+        assert message is not None
+        assert message["seq"] == 7
+
+        published = []
+        while (msg := listener.recv(500)) is not None:
+            published.append(msg.header["seq"])
+        assert published[-5:] == [1, 2, 4, 5, 7]
+        payload = stage.payload()
+        assert (payload["held"], payload["held_in_time"]) == (2, 1)
+        assert payload["input_drops"]["heatmaps"] == {"stale": 1}
     finally:
         listener.close()
         for worker in workers:

@@ -112,3 +112,47 @@ def test_online_limb_lengths_learn_the_extremities() -> None:
         template = BODY32.template_lengths[BODY32.index(bone.split("-")[1])]
         assert abs(measured[bone] - template) > 0.005  # the performer's own length, not the template's
         assert lengths[bone] == pytest.approx(measured[bone], abs=0.002), bone
+
+
+def test_the_feet_keep_the_performers_length_where_their_heel_and_toe_points_wander() -> None:
+    """A still performer whose heel and toe peaks are jittered 0.5 px a frame (~3 cm of foot length at
+    64 px): after the foot's length is learnt (15 confident frames) each frame's heel–toe distance is pulled
+    to it, so it spreads far less than the triangulated points' own distance does, around the learnt length,
+    which is the true one within the running median's own error (3 standard errors of a median of 30)."""
+    truth, P, _ = _scene(5, 64)
+    rng = np.random.default_rng(0)
+    solver = Solver(BODY32)
+    held, raw = [], []
+    pairs = [(BODY32.index(f"{s}_heel"), BODY32.index(f"{s}_big_toe")) for s in "lr"]
+    for frame in range(45):
+        heatmaps = render(project(truth, P) + rng.normal(0.0, 0.5, (4, 32, 2)), size=64)
+        pose = solver.solve(heatmaps, P)
+        if frame >= 15:
+            held.append([np.linalg.norm(pose.joints[t] - pose.joints[h]) for h, t in pairs])
+            raw.append(pose.diagnostics["foot_lengths_measured"])
+    held_std, raw_std = np.std(held, axis=0), np.std(raw, axis=0)
+    true = np.array([np.linalg.norm(truth[t] - truth[h]) for h, t in pairs])
+    assert (raw_std > 0.004).all()  # the points do wander
+    assert (held_std < 0.5 * raw_std).all(), (held_std, raw_std)
+    learnt = solver.track.feet.lengths
+    np.testing.assert_allclose(np.mean(held, axis=0), learnt, atol=0.003)
+    assert (np.abs(learnt - true) < 3 * 1.25 * raw_std / np.sqrt(30)).all(), (learnt, true)
+
+
+def test_holding_the_foot_length_moves_the_less_well_seen_end_more() -> None:
+    from crosspose.solver.feet import hold_foot_lengths
+
+    P = ring_projections(4, size=64, seed=0)[None]  # (1, 4, 3, 4)
+    heel, toe = np.array([0.0, 0.0, 0.05]), np.array([0.25, 0.0, 0.05])  # 25 cm measured
+    joints = np.stack([heel, toe])[None]  # (1, 2, 3)
+    support = np.ones((1, 4, 2), dtype=bool)
+    support[0, 2:, 1] = False  # the toe seen by two views only
+    residual = np.full((1, 4, 2), 0.5)
+    out = hold_foot_lengths(joints, P, support, residual, np.array([[0, 1]]), np.array([0.20]))
+    moved = np.linalg.norm(out[0] - joints[0], axis=-1)
+    length = np.linalg.norm(out[0, 1] - out[0, 0])
+    assert 0.20 < length < 0.25  # between the measurement and the performer's, nearer the latter
+    assert moved[1] > moved[0] > 0
+    np.testing.assert_allclose(np.cross(out[0, 1] - out[0, 0], toe - heel), 0.0, atol=1e-9)  # same line
+    unknown = hold_foot_lengths(joints, P, support, residual, np.array([[0, 1]]), np.array([np.nan]))
+    np.testing.assert_array_equal(unknown, joints)

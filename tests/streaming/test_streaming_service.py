@@ -134,7 +134,9 @@ def test_vmc_bundles_and_websocket_rotations_from_the_running_service(service: R
     common = [m for m in rich if m["seq"] in by_seq]
     assert common
     for m in common:
-        assert {k: v for k, v in m.items() if k != "rotations"} == by_seq[m["seq"]]
+        assert [p["rotations"] for p in m["persons"]] == [m["rotations"]]  # one performer, id 0
+        persons = [{k: v for k, v in p.items() if k != "rotations"} for p in m["persons"]]
+        assert {**{k: v for k, v in m.items() if k != "rotations"}, "persons": persons} == by_seq[m["seq"]]
     for m in rich:
         rot = m["rotations"]
         assert rot["frame"] == "y_up_rh"

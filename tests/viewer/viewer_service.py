@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ class FedService:
     state: ServiceState
     publish_skeletons: threading.Event = field(default_factory=threading.Event)
     silent: set[str] = field(default_factory=set)
+    message: Callable[[int], dict[str, Any]] = field(default=lambda seq: skeleton_message(seq))
 
 
 @contextlib.contextmanager
@@ -120,7 +121,7 @@ def fed_service(
                                                   "runtime": "onnxruntime", "device": "CPUExecutionProvider",
                                                   "precision": "f32"})
                 if svc.publish_skeletons.is_set():
-                    state.hub.publish(skeleton_message(seq))
+                    state.hub.publish(svc.message(seq))
 
         thread = threading.Thread(target=feed, name="viewer-feed", daemon=True)
         thread.start()

@@ -5,10 +5,11 @@ format in use, appends it to every subscriber's queue and wakes the event loop, 
 client. A subscriber that cannot keep up loses its own oldest messages (counted per client and in total);
 memory is bounded by ``clients × queue_size`` encoded messages.
 
-Rotations (``?rotations=true``): a message may carry a ``rotations`` key (the solver stage's per-frame
-joint rotations, see :func:`crosspose.bus.schema.rotations_payload`). Clients that asked for
-rotations get it (``null`` while none is known); the others get the message without that key, exactly
-as before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
+Rotations (``?rotations=true``): a message may carry a ``rotations`` key, at the top level and in each
+of its ``persons`` (the solver stage's per-frame joint rotations of each performer, see
+:func:`crosspose.bus.schema.rotations_payload`). Clients that asked for rotations get them (``null``
+while none is known); the others get the message without that key anywhere, exactly as
+before. Each (format, rotations) variant in use is encoded once per message, whatever the client count.
 """
 
 from __future__ import annotations
@@ -78,6 +79,24 @@ def encode(message: Mapping[str, Any], fmt: WireFormat) -> str | bytes:
         return json.dumps(message, separators=(",", ":"), allow_nan=False, default=_plain)
     except ValueError:
         return json.dumps(_finite(message), separators=(",", ":"), allow_nan=False)
+
+
+def _rotations(entry: Mapping[str, Any], asked: bool) -> Mapping[str, Any]:
+    if asked:
+        return entry if ROTATIONS_KEY in entry else {**entry, ROTATIONS_KEY: None}
+    return {k: v for k, v in entry.items() if k != ROTATIONS_KEY} if ROTATIONS_KEY in entry else entry
+
+
+def with_rotations(message: Mapping[str, Any], asked: bool) -> Mapping[str, Any]:
+    """A skeleton message as a client that did (``asked``) or did not ask for rotations gets it: the
+    ``rotations`` key at the top level and in every person of ``persons`` — ``null`` where the message has
+    none — or neither (the message itself when it already is so)."""
+    out = _rotations(message, asked)
+    persons = message.get("persons")
+    entries = persons if isinstance(persons, list) else []
+    if any((ROTATIONS_KEY in p) != asked for p in entries if isinstance(p, Mapping)):
+        out = {**out, "persons": [_rotations(p, asked) if isinstance(p, Mapping) else p for p in entries]}
+    return out
 
 
 class Subscriber:
@@ -195,6 +214,9 @@ class SkeletonHub:
         self._recent_ns: collections.deque[int] = collections.deque(maxlen=8192)
         self.last_skeleton_ns: int | None = None
         self._latency: dict[str, LatencyHistogram] = {}
+        self.persons: int | None = None  # performers in the last skeleton (None: no ``persons`` seen yet)
+        self.top_person: int | None = None  # the id at the top level of the last skeleton (lowest live)
+        self.top_person_switches = 0  # the top level went from one live id straight to another
 
     # -- subscribers (event loop side) ----------------------------------------------------------------
 
@@ -239,12 +261,10 @@ class SkeletonHub:
         if not subs:
             return
         frames: dict[tuple[WireFormat, bool, str | None], str | bytes] = {}
-        variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
-        if ROTATIONS_KEY in message:
-            variants[False] = {k: v for k, v in message.items() if k != ROTATIONS_KEY}
-        elif message.get("type") == "skeleton":
-            variants[True] = {**message, ROTATIONS_KEY: None}
         skeleton = message.get("type") == "skeleton"
+        variants: dict[bool, Mapping[str, Any]] = {False: message, True: message}
+        if skeleton:
+            variants = {False: with_rotations(message, False), True: with_rotations(message, True)}
         try:
             for fmt, rot, layout in {(sub.format, sub.rotations, sub.skeleton) for sub in subs}:
                 variant = variants[rot]
@@ -275,6 +295,7 @@ class SkeletonHub:
                 return
             self.skeletons += 1
             self.last_skeleton_ns = now_ns
+            self._account_persons(message.get("persons"))
             self._recent_ns.append(now_ns)
             while self._recent_ns and now_ns - self._recent_ns[0] > FPS_WINDOW_S * 1e9:
                 self._recent_ns.popleft()
@@ -290,6 +311,20 @@ class SkeletonHub:
                             [0] * (len(LATENCY_BUCKETS_S) + 1)
                         )
                     hist.observe(ms / 1000.0)
+
+    def _account_persons(self, persons: Any) -> None:
+        """Performer count and top-level id of a skeleton message's ``persons`` (a message without it,
+        from a producer before persons, changes nothing). Called with the lock held."""
+        if not isinstance(persons, list):
+            return
+        self.persons = len(persons)
+        first = persons[0] if persons and isinstance(persons[0], Mapping) else None
+        top = first.get("id") if first is not None else None
+        top = top if isinstance(top, int) else None
+        if top is not None and self.top_person is not None and top != self.top_person:
+            self.top_person_switches += 1
+        if top is not None or not persons:
+            self.top_person = top
 
     # -- reading (metrics, status) --------------------------------------------------------------------
 

@@ -21,8 +21,17 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_websocket_client_queued_messages{client,format}``
 - ``crosspose_calibration_version``, ``crosspose_ready``, ``crosspose_inference_provider{provider}``,
   ``crosspose_inference_runtime{runtime,device,precision}``
+- ``crosspose_solver_held_sets_total{outcome}``: with several inference workers, the sets the solver held
+  for an older set in flight (``held``) and the older sets that came within the hold and were published
+  first (``in_time``), from the solver's heartbeat
 - ``crosspose_detector_runs_total``, ``crosspose_detector_views_total``: the person detector, which should
   run on a cold start or a lost view only (from the inference workers' heartbeats, summed)
+- ``crosspose_persons``: performers tracked now (the solver's heartbeat ``persons``; before one says, the
+  last skeleton's ``persons``), ``crosspose_person_ids_started_total``,
+  ``crosspose_person_ids_ended_total`` (the solver's heartbeat ``ids_started``/``ids_ended``: a new id for
+  someone new, an id ended after its timeout; ids started beyond the performers who really came are id
+  switches), ``crosspose_person_top_switches_total`` (skeletons whose top level, the lowest live id, is
+  another id than the previous skeleton's: a switch as a one-performer client sees it)
 - ``crosspose_metrics_errors_total``: families left out of a scrape because building them failed (a bug;
   see the log) — a scrape answers whatever a status message holds
 """
@@ -51,8 +60,8 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         sections: list[Callable[[], Iterator[Metric]]] = [
-            self._pipeline, self._input_drops, self._restarts, self._cameras, self._websockets, self._vmc,
-            self._service,
+            self._pipeline, self._persons, self._input_drops, self._restarts, self._cameras, self._websockets,
+            self._vmc, self._held, self._service,
         ]
         for section in sections:
             try:
@@ -113,6 +122,31 @@ class ServiceCollector(Collector):
             if value is not None:
                 family.add_metric([], value)
             yield family
+
+    def _persons(self) -> Iterator[Metric]:
+        """Performers and their ids, from the solver's heartbeat and the skeletons the hub saw."""
+        hub, status = self.state.hub, self.state.status
+        count = status.stage_value("solver", "persons")
+        persons = GaugeMetricFamily("crosspose_persons", "Performers tracked now")
+        if count is None:
+            count = hub.persons
+        if count is not None:
+            persons.add_metric([], count)
+        yield persons
+        for key, name, text in (
+            ("ids_started", "crosspose_person_ids_started", "Performer ids started (someone new was found)"),
+            ("ids_ended", "crosspose_person_ids_ended", "Performer ids ended (lost longer than the timeout)"),
+        ):
+            family = CounterMetricFamily(name, text)
+            value = status.stage_value("solver", key)
+            if value is not None:
+                family.add_metric([], value)
+            yield family
+        yield CounterMetricFamily(
+            "crosspose_person_top_switches",
+            "Skeletons whose top level (the lowest live id) is another performer than the previous one's",
+            value=hub.top_person_switches,
+        )
 
     def _input_drops(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
@@ -239,6 +273,19 @@ class ServiceCollector(Collector):
                     delay.add_metric([quantile], value / 1e3)
         yield datagrams
         yield delay
+
+    def _held(self) -> Iterator[Metric]:
+        """Sets the solver held for an older one in flight (its heartbeat's ``held``, ``held_in_time``)."""
+        entry = self.state.status.snapshot().get("solver")
+        held = CounterMetricFamily(
+            "crosspose_solver_held_sets", "Sets the solver held for an older set another inference worker "
+            "had in flight (held), and older sets that came within the hold (in_time)", labels=["outcome"],
+        )
+        for outcome, key in (("held", "held"), ("in_time", "held_in_time")):
+            value = number_or_none(entry[1].get(key)) if entry else None
+            if value is not None:
+                held.add_metric([outcome], value)
+        yield held
 
     def _service(self) -> Iterator[Metric]:
         active = self.state.calibration.active()

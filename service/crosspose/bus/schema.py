@@ -25,6 +25,7 @@ type ``X`` is built by ``X_message`` and checked by ``parse_X``::
     frameset.<worker>.              frameset      sync → inference worker k (one worker per set)
     frameset.                       frameset      sync → recorder (the tap: every set)
     heatmaps.                       heatmaps      inference → solver
+    inflight.                       inflight      inference worker k of several → solver (a set it started)
     skeleton.                       skeleton      solver → api, recorder
     track.                          track         solver → inference (private, full precision)
     preview.<camera>.               preview       inference → api
@@ -39,6 +40,11 @@ The skeleton message is the public websocket message of DESIGN §5; its optional
 (:func:`crosspose.skeleton.get_skeleton`), so a client never gets joints that do not match the name. A
 layout this receiver does not know is ``foreign`` (a producer of another version: counted apart from
 corrupt messages, as an unknown schema version is), a wrong count ``malformed``.
+
+Several performers: the skeleton message's ``persons`` lists every tracked performer (``id``, ``joints``,
+``views``, ``mode``, and ``rotations`` where the stage computes them), sorted by id; the top-level
+``joints``/``views``/``mode``/``rotations`` repeat the lowest id's, so a one-performer client is unchanged
+(:func:`skeleton_message` says what the top level holds when nobody is tracked).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ if TYPE_CHECKING:
 FRAME = b"frame."
 FRAMESET = b"frameset."
 HEATMAPS = b"heatmaps."
+INFLIGHT = b"inflight."
 SKELETON = b"skeleton."
 TRACK = b"track."
 PREVIEW = b"preview."
@@ -610,6 +617,36 @@ def parse_heatmaps(
     )
 
 
+# -- inflight (private: inference worker → solver, with several workers) -----------------------------
+
+
+@dataclass(frozen=True)
+class InflightMessage:
+    """A checked ``inflight`` message: inference worker ``worker`` started the network on frame set ``seq``
+    captured at ``t_capture_ns``; its heatmaps follow on ``heatmaps.`` (or never, if the set fails)."""
+
+    worker: int
+    seq: int
+    t_capture_ns: int
+
+
+def inflight_message(*, worker: int, seq: int, t_capture_ns: int) -> dict[str, Any]:
+    """Header of one ``inflight.`` message, sent by a worker of several before it runs the network on a set,
+    so that the solver can hold a newer set another worker finished first for it (capture order without
+    dropping the older set; :mod:`crosspose.runtime.solver_stage`)."""
+    return {"type": "inflight", "worker": int(worker), "seq": int(seq), "t_capture_ns": int(t_capture_ns)}
+
+
+def parse_inflight(header: Any) -> InflightMessage:
+    """Check an ``inflight`` message."""
+    f = _Fields("inflight", header)
+    f.type("inflight")
+    worker = f.integer("worker", 0)
+    if worker >= MAX_WORKERS:
+        raise f.error("worker", f"an integer below {MAX_WORKERS}", worker)
+    return InflightMessage(worker=worker, seq=f.integer("seq", 0), t_capture_ns=f.integer("t_capture_ns"))
+
+
 # -- track (private: solver → inference) ------------------------------------------------------------
 
 
@@ -667,10 +704,29 @@ def parse_track(header: Any, buffers: Sequence[Any]) -> TrackMessage:
 
 # -- skeleton (DESIGN §5) ----------------------------------------------------------------------------
 
+LOST = "lost"
+"""The top level's ``mode`` when nobody is tracked (``persons`` empty)."""
+
+
+def _person_fields(pose: Pose3D, layout: Skeleton) -> dict[str, Any]:
+    """One performer's ``joints`` rows ``[x, y, z, confidence]``, ``views`` and ``mode``."""
+    if pose.skeleton != layout.name:
+        raise ValueError(f"every person of a message is of one layout: {pose.skeleton} beside {layout.name}")
+    if pose.joints.shape != (layout.num_joints, 3):
+        raise ValueError(f"a pose of layout {layout.name} needs ({layout.num_joints}, 3) joints, got "
+                         f"{pose.joints.shape}")
+    joints = [
+        [_finite(x, 4), _finite(y, 4), _finite(z, 4), _finite(c, 3)]
+        for (x, y, z), c in zip(pose.joints.tolist(), pose.confidence.tolist(), strict=True)
+    ]
+    return {"joints": joints, "views": [int(v) for v in pose.views.tolist()], "mode": pose.mode}
+
 
 def skeleton_message(
-    pose: Pose3D,
+    pose: Pose3D | None = None,
     *,
+    persons: Sequence[tuple[int, Pose3D]] | None = None,
+    skeleton: str | None = None,
     seq: int,
     t_capture_ns: int,
     cameras: Sequence[str],
@@ -678,22 +734,43 @@ def skeleton_message(
     t_publish_ns: int | None = None,
     calibration_version: int | None = None,
 ) -> dict[str, Any]:
-    """The DESIGN §5 websocket message of one solved frame, in the layout ``pose.skeleton`` names.
+    """The DESIGN §5 websocket message of one solved frame set, in the layout its poses name.
 
+    Give either ``pose`` (one performer, id 0: the message of a single-person pipeline) or ``persons``,
+    the performers tracked in this frame set as ``(id, pose)`` (ids unique integers >= 0, never reused
+    within a run; possibly empty: nobody tracked, then ``skeleton`` names the layout).
+
+    ``persons`` is ``[{"id", "joints", "views", "mode"}, …]`` sorted by id, one entry per performer:
     ``joints`` are ``[x, y, z, confidence]`` in metres (0.1 mm precision; ``null`` for a non-finite
-    value), ``views`` the number of cameras supporting each joint. ``latency_ms.total`` is capture →
-    publish on the host monotonic clock (``t_publish_ns``: now when not given). Extra keys (``mode``,
-    ``cameras``, ``calibration_version``) are additions to the contract, not changes.
+    value), ``views`` the number of cameras supporting each joint, ``mode`` the solver's (``cold``,
+    ``tracked``). The top-level ``joints``, ``views`` and ``mode`` are those of the first entry, the
+    lowest id, so a client of one performer reads the top level as before. With nobody tracked the top
+    level keeps its shape: every joint ``[null, null, null, 0.0]``, every view count 0, mode ``lost``;
+    ``persons`` is ``[]``. ``latency_ms.total`` is capture → publish on the host monotonic clock
+    (``t_publish_ns``: now when not given). Extra keys (``mode``, ``cameras``, ``calibration_version``,
+    ``persons``) are additions to the contract, not changes.
+
+    Raises:
+        ValueError: both or neither of ``pose`` and ``persons``; poses of several layouts, or not of
+            ``skeleton``; joints that are not the layout's count; ids repeated or not integers >= 0.
     """
-    layout = get_skeleton(pose.skeleton)
-    if pose.joints.shape != (layout.num_joints, 3):
-        raise ValueError(f"a pose of layout {layout.name} needs ({layout.num_joints}, 3) joints, got "
-                         f"{pose.joints.shape}")
+    if (pose is None) == (persons is None):
+        raise ValueError("a skeleton message is of one pose or of a list of persons: give exactly one")
+    people = [(0, pose)] if pose is not None else sorted(persons or (), key=lambda p: p[0])
+    ids = [i for i, _ in people]
+    if not all(_is_int(i) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"person ids must be distinct integers >= 0, got {ids}")
+    name = skeleton if skeleton is not None else people[0][1].skeleton if people else None
+    if name is None:
+        raise ValueError("a message with nobody tracked must name its layout (skeleton=)")
+    layout = get_skeleton(name)
+    entries = [{"id": int(i), **_person_fields(p, layout)} for i, p in people]
+    top: dict[str, Any] = entries[0] if entries else {
+        "joints": [[None, None, None, 0.0] for _ in range(layout.num_joints)],
+        "views": [0] * layout.num_joints,
+        "mode": LOST,
+    }
     now = time.monotonic_ns() if t_publish_ns is None else t_publish_ns
-    joints = [
-        [_finite(x, 4), _finite(y, 4), _finite(z, 4), _finite(c, 3)]
-        for (x, y, z), c in zip(pose.joints.tolist(), pose.confidence.tolist(), strict=True)
-    ]
     latency = {k: round(float(v), 2) for k, v in latency_ms.items()}
     latency["total"] = round((now - t_capture_ns) / 1e6, 2)
     return {
@@ -701,21 +778,59 @@ def skeleton_message(
         "seq": int(seq),
         "t_capture_ns": int(t_capture_ns),
         "t_publish_ns": int(now),
-        "skeleton": pose.skeleton,
+        "skeleton": layout.name,
         "units": "m",
-        "joints": joints,
-        "views": [int(v) for v in pose.views.tolist()],
+        "joints": [list(row) for row in top["joints"]],
+        "views": list(top["views"]),
         "latency_ms": latency,
-        "mode": pose.mode,
+        "mode": top["mode"],
         "cameras": list(cameras),
         "calibration_version": calibration_version,
+        "persons": entries,
     }
+
+
+def _joints_and_views(f: _Fields, layout: Skeleton) -> Sequence[Any]:
+    """A skeleton message's (or one of its persons') ``joints`` rows and ``views`` of ``layout``."""
+    joints = f.rows("joints", 4)
+    _joint_count(f, layout, len(joints))
+    views = f.sequence("views", len(joints))
+    if not all(_is_int(v) and v >= 0 for v in views):
+        raise f.error("views", f"a list of {len(joints)} view counts", views)
+    f.opt_text("mode")
+    if f.h.get("rotations") is not None:
+        parse_rotations(f.h["rotations"], f.prefix + "rotations.")
+    return joints
+
+
+def _persons(f: _Fields, layout: Skeleton, joints: Sequence[Any]) -> None:
+    """Check ``persons``: a list of maps with distinct ids in increasing order, each with the layout's
+    joints and views; the top level is the first (or, with nobody tracked, no joint position)."""
+    entries = f.sequence("persons")
+    last = -1
+    for k, entry in enumerate(entries):
+        p = _Fields(f"skeleton persons[{k}]", entry, f"persons[{k}].")
+        pid = p.integer("id", 0)
+        if pid <= last:
+            raise p.error("id", f"an id above the previous person's {last} (persons are sorted by id)", pid)
+        last = pid
+        _joints_and_views(p, layout)
+    if entries:
+        first = entries[0]
+        if [list(r) for r in first["joints"]] != [list(r) for r in joints] or (
+            list(first["views"]) != list(f.h["views"])
+        ):
+            raise MessageError("skeleton: the top-level joints and views are not those of the first person "
+                               f"(id {first['id']})", field="joints")
+    elif any(v is not None for row in joints for v in row[:3]):
+        raise MessageError("skeleton: nobody is tracked (persons is empty) but the top level has joint "
+                           "positions", field="joints")
 
 
 def parse_skeleton(header: Any) -> dict[str, Any]:
     """Check a ``skeleton`` message (the DESIGN §5 keys, one joint row per joint of the layout it names;
-    ``cameras``, ``mode``, ``calibration_version`` and ``rotations`` when present) and return it
-    unchanged, ready to forward."""
+    ``cameras``, ``mode``, ``calibration_version``, ``rotations`` and ``persons`` when present — a message
+    of a producer before persons has none) and return it unchanged, ready to forward."""
     f = _Fields("skeleton", header)
     f.type("skeleton")
     f.integer("seq", 0)
@@ -723,27 +838,23 @@ def parse_skeleton(header: Any) -> dict[str, Any]:
     f.integer("t_publish_ns")
     layout = _layout(f)
     f.text("units", ("m",))
-    joints = f.rows("joints", 4)
-    _joint_count(f, layout, len(joints))
-    views = f.sequence("views", len(joints))
-    if not all(_is_int(v) and v >= 0 for v in views):
-        raise f.error("views", f"a list of {len(joints)} view counts", views)
+    joints = _joints_and_views(f, layout)
     latency = f.mapping("latency_ms")
     if not all(v is None or _is_number(v) for v in latency.values()):
         raise f.error("latency_ms", "a map of finite numbers (or nulls)", latency)
     if "cameras" in f.h:
         f.names("cameras")
-    f.opt_text("mode")
     f.opt_integer("calibration_version", 1)
-    if f.h.get("rotations") is not None:
-        parse_rotations(f.h["rotations"])
+    if "persons" in f.h:
+        _persons(f, layout, joints)
     return dict(header)
 
 
 def skeleton_in_layout(message: Mapping[str, Any], skeleton: str) -> dict[str, Any]:
     """A skeleton message as a client of the layout ``skeleton`` gets it: for a layout whose joints are the
-    first of the published one (Human3.6M-17 of the full body), its joints only, named as it, every other
-    key as published; the message itself when it is already in that layout.
+    first of the published one (Human3.6M-17 of the full body), its joints only — at the top level and in
+    every person of ``persons`` —, named as it, every other key as published; the message itself when it
+    is already in that layout.
 
     Raises:
         ValueError: ``skeleton`` is unknown, or not the first joints of the message's layout.
@@ -756,8 +867,12 @@ def skeleton_in_layout(message: Mapping[str, Any], skeleton: str) -> dict[str, A
     if asked.name == published.name:
         return dict(message)
     j = asked.num_joints
-    return {**message, "skeleton": asked.name, "joints": list(message["joints"])[:j],
-            "views": list(message["views"])[:j]}
+    out = {**message, "skeleton": asked.name, "joints": list(message["joints"])[:j],
+           "views": list(message["views"])[:j]}
+    if isinstance(message.get("persons"), list):
+        out["persons"] = [{**p, "joints": list(p["joints"])[:j], "views": list(p["views"])[:j]}
+                          for p in message["persons"]]
+    return out
 
 
 def layouts_within(published: str) -> list[str]:
@@ -811,9 +926,23 @@ def rotations_payload(
     }
 
 
-def parse_rotations(payload: Any) -> dict[str, Any]:
-    """Check a :func:`rotations_payload` (``B`` bones in every list, parents earlier bones or -1)."""
-    f = _Fields("skeleton rotations", payload, "rotations.")
+def attach_rotations(
+    message: dict[str, Any], payloads: Mapping[int, dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Put each performer's :func:`rotations_payload` (by id; None or absent: not known yet) into their
+    entry of the skeleton ``message``'s ``persons`` and the lowest id's at the top level (None with
+    nobody tracked); returns ``message``, changed in place."""
+    persons = message.get("persons") or []
+    for entry in persons:
+        entry["rotations"] = payloads.get(entry["id"])
+    message["rotations"] = persons[0]["rotations"] if persons else None
+    return message
+
+
+def parse_rotations(payload: Any, field: str = "rotations.") -> dict[str, Any]:
+    """Check a :func:`rotations_payload` (``B`` bones in every list, parents earlier bones or -1); an
+    error's field starts with ``field`` (where the payload sits in its message)."""
+    f = _Fields("skeleton " + field.rstrip("."), payload, field)
     f.text("frame", ("y_up_rh",))
     f.text("units", ("m",))
     bones = f.sequence("bones")

@@ -6,6 +6,12 @@ from __future__ import annotations
 #: Where the network runs in ONNX Runtime: ``crosspose.inference.runtimes.onnxruntime.Device``.
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
+#: The inference runtimes a command may name: ``auto`` and ``crosspose.inference.runtimes.RUNTIMES``.
+RUNTIMES = ("auto", "onnxruntime", "openvino", "torch")
+
+#: ``crosspose.config.settings.Precision``.
+PRECISIONS = ("auto", "f32", "bf16")
+
 #: Detector layouts that ``crosspose reconstruct --layout`` names in its help: one name for each of
 #: ``crosspose.skeleton.LAYOUTS`` but the solver's own (``crosspose.skeleton.SKELETONS``).
 DETECTOR_LAYOUTS = ("openpose-body25b", "body25", "coco17", "blazepose33")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crosspose.cli.choices import BUILT_MODELS, DEVICES, spoken
+from crosspose.cli.choices import BUILT_MODELS, DEVICES, PRECISIONS, RUNTIMES, spoken
 
 app = typer.Typer(help="Build, export and evaluate the networks.", no_args_is_help=True)
 
@@ -133,7 +133,13 @@ def evaluate_command(
     start: Annotated[int, typer.Option("--start", min=0, help="First evaluated frame; earlier frames only "
                                        "warm up tracking (keep frames used for fitting before it)")] = 60,
     frames: Annotated[int | None, typer.Option("--frames", min=2, help="Only the first N frames")] = None,
-    device: Annotated[str, typer.Option("--device", help=spoken(DEVICES))] = "auto",
+    device: Annotated[str, typer.Option("--device", help=spoken(DEVICES) + " (ONNX Runtime and auto)")
+                      ] = "auto",
+    runtime: Annotated[str, typer.Option("--runtime", help=f"Inference runtime: {spoken(RUNTIMES)} (auto: "
+                                         "what the service picks on this host)")] = "onnxruntime",
+    precision: Annotated[str, typer.Option("--precision", help=f"{spoken(PRECISIONS)}: f32, or OpenVINO's "
+                                           "bf16 backbone with f32 fusion where the CPU has native bf16")
+                         ] = "f32",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers here")] = None,
     model: Annotated[Path | None, typer.Option("--model", exists=True, dir_okay=False,
                                                help="An exported .onnx (default: crosspose model export's "
@@ -144,28 +150,38 @@ def evaluate_command(
 
     Runs the exported network (`crosspose model export`) through the same crops → network → solver loop
     as `crosspose reconstruct --videos`; prints overall, per-joint and per-view rates, wrists and
-    left/right swaps. Default: frames 60–99 evaluated (0–59 reserved for fitting).
+    left/right swaps. Default: frames 60–99 evaluated (0–59 reserved for fitting). Also the solved 3D
+    against Pose2Sim's own result of the clip: median distance (15 joints) and bone-length std.
 
-    Example: crosspose model evaluate --device cpu --json eval.json
+    --runtime/--precision run the network as the service's inference section would (default ONNX Runtime
+    f32); run it once per runtime to compare a runtime's accuracy with f32's.
+
+    Example: crosspose model evaluate --runtime auto --precision auto --json eval.json
     """
     import json
 
     import numpy as np
+    from pydantic import ValidationError
 
     from crosspose import evaluation as evaluate
-    from crosspose.reconstruct import ReconstructError, default_network
+    from crosspose.inference.network import DeviceUnavailableError
+    from crosspose.reconstruct import ReconstructError
     from crosspose.solver import use_one_thread
 
     if device not in DEVICES:
         raise typer.BadParameter(f"{device!r}: use {spoken(DEVICES)}", param_hint="--device")
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"{runtime!r}: use {spoken(RUNTIMES)}", param_hint="--runtime")
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"{precision!r}: use {spoken(PRECISIONS)}", param_hint="--precision")
     if frames is not None and start >= frames:
         raise typer.BadParameter(f"--start {start} leaves no frame of the first {frames}",
                                  param_hint="--start")
     use_one_thread()
     try:
-        network = None if model is None else default_network(device, 4, model)
+        network = evaluate.open_network_as(runtime, precision, device, model)
         predictions = evaluate.predict_clip(network, frames=frames, device=device, progress=progress)
-    except ReconstructError as e:
+    except (ReconstructError, FileNotFoundError, DeviceUnavailableError, ValidationError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     reference = evaluate.reference_keypoints(predictions.camera_names, frames)
@@ -173,11 +189,17 @@ def evaluate_command(
         raise typer.BadParameter(f"--start {start} is past the clip's {len(reference)} frames",
                                  param_hint="--start")
     summary = evaluate.summarize(predictions, reference, start)
-    summary["network"] = {"provider": predictions.provider, "detector_runs": predictions.detector_runs,
+    info = network.info
+    summary["network"] = {"provider": predictions.provider, "runtime": info.runtime, "device": info.device,
+                          "precision": info.precision, "detector_runs": predictions.detector_runs,
                           "median_ms": float(np.median(predictions.network_ms))}
+    joints = predictions.joints if predictions.joints is not None else np.full((0, 17, 3), np.nan)
+    summary["3d"] = evaluate.summarize_3d(joints, evaluate.pose2sim_joints(frames))
     typer.echo(evaluate.format_report(summary))
-    typer.echo(f"network on {predictions.provider}: median {summary['network']['median_ms']:.0f} ms per "
-               f"frame set; detector ran {predictions.detector_runs} time(s)")
+    typer.echo(evaluate.format_3d(summary["3d"]))
+    typer.echo(f"network on {info.runtime} · {info.device} · {info.precision} ({predictions.provider}): "
+               f"median {summary['network']['median_ms']:.0f} ms per frame set; detector ran "
+               f"{predictions.detector_runs} time(s)")
     if json_out is not None:
         json_out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"wrote {json_out}")

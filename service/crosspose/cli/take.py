@@ -57,19 +57,21 @@ def export_command(
     ] = None,
     store: StoreOpt = STORE,
 ) -> None:
-    """Export a take's skeleton stream (or the whole take as zip).
+    """Export a take's skeleton stream (or the whole take as zip). A take of several performers: bvh and
+    trc write one file per performer (<out>_p<id>.<format>), c3d one file labelled p<id>_<joint>.
 
     Example: crosspose take export 20261126-101500-walk --format bvh --out walk.bvh --store takes
     """
     from crosspose.recording import TakeError, TakeStore
-    from crosspose.recording.export import export_take
+    from crosspose.recording.export import export_files
 
     try:
         t = TakeStore(store).resolve(take)
-        path = export_take(t, fmt, out or Path(f"{t.id}.{fmt}"))
+        paths = export_files(t, fmt, out or Path(f"{t.id}.{fmt}"))
     except (TakeError, ImportError) as err:
         raise _fail(str(err)) from None
-    typer.echo(f"wrote {path}")
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 def replay_command(

@@ -384,6 +384,11 @@ class SolverConfig(_Model):
         "nested refine_options, root_options and relabel_options as maps); unset ones keep their defaults.",
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads of the solver process.")
+    hold_ms: float = Field(
+        default=40.0, ge=0, le=1000, description="With several inference workers: longest a set one worker "
+        "finished is held for an older set another worker started, so that both are published in capture "
+        "order (ms; 0: never held, the older set is dropped as stale when it comes after the newer one).",
+    )
 
     @field_validator("skeleton")
     @classmethod
@@ -534,9 +539,15 @@ class VmcConfig(_Model):
     """Live VMC protocol (OSC over UDP) to engines: VSeeFace, VirtualMotionCapture, EVMC4U, VMC4UE, VMC4B."""
 
     enabled: bool = Field(default=False, description="Send one VMC bundle per solved frame to every target.")
-    targets: list[str] = Field(
+    targets: list[str] | dict[int, list[str]] = Field(
         default_factory=lambda: ["127.0.0.1:39539"],
-        description="Receivers as host:port (default port 39539; IPv6: [addr]:port); each gets every frame.",
+        description=(
+            "Receivers as host:port (default port 39539; IPv6: [addr]:port). A list: each gets every frame "
+            "of the performer with the lowest live id (the one performer of a single-person capture). A map "
+            "of performer id to its receivers ({0: ['127.0.0.1:39539'], 1: ['127.0.0.1:39540']}): each "
+            "receiver gets that performer's frames only (status-only bundles while that id is not "
+            "tracked). A receiver may follow one performer only."
+        ),
     )
     send_hz: float = Field(
         default=0.0, ge=0, description="At most this many bundles per second (0 = every solved frame)."
@@ -554,14 +565,44 @@ class VmcConfig(_Model):
         description="Add /crosspose/frame (seq, t_publish_ns, t_send_ns) to each bundle (for benchmarks).",
     )
 
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _one_target_per_person(cls, v: Any) -> Any:
+        """A person's single receiver may be written as a string: ``{1: "host:port"}``."""
+        if isinstance(v, dict):
+            return {k: [t] if isinstance(t, str) else t for k, t in v.items()}
+        return v
+
     @field_validator("targets")
     @classmethod
-    def _check_targets(cls, v: list[str]) -> list[str]:
+    def _check_targets(cls, v: list[str] | dict[int, list[str]]) -> list[str] | dict[int, list[str]]:
         from crosspose.streaming.transport import parse_target
 
-        for target in v:
-            parse_target(target, 39539)
+        seen: dict[tuple[str, int], int | None] = {}
+        for person, targets in sorted(v.items()) if isinstance(v, dict) else [(None, v)]:
+            if person is not None and person < 0:
+                raise ValueError(f"performer id {person} is negative; ids are integers >= 0")
+            if person is not None and not targets:
+                raise ValueError(f"performer {person} has no receiver (give one host:port or a list)")
+            for target in targets:
+                where = parse_target(target, 39539)
+                if where in seen:
+                    first = seen[where]
+                    raise ValueError(
+                        f"receiver {target!r} is listed twice"
+                        + ("" if person is None else f" (performers {first} and {person})")
+                        + ": a receiver follows one performer"
+                    )
+                seen[where] = person
         return v
+
+    def routes(self) -> tuple[list[str], list[int | None]]:
+        """``(targets, persons)``: every receiver and, at the same index, the performer id it follows (None:
+        the lowest live id), as :class:`crosspose.streaming.VmcSender` takes them."""
+        if isinstance(self.targets, dict):
+            pairs = [(t, p) for p, ts in sorted(self.targets.items()) for t in ts]
+            return [t for t, _ in pairs], [p for _, p in pairs]
+        return list(self.targets), [None] * len(self.targets)
 
 
 class StreamingConfig(_Model):

@@ -18,7 +18,16 @@ from crosspose.motion.bones import (
     yup_to_zup,
     zup_to_yup,
 )
-from crosspose.motion.export import BVH_NAMES, MOTION_FORMATS, write_bvh, write_c3d, write_jsonl, write_motion
+from crosspose.motion.export import (
+    BVH_NAMES,
+    MOTION_FORMATS,
+    person_label,
+    write_bvh,
+    write_c3d,
+    write_c3d_persons,
+    write_jsonl,
+    write_motion,
+)
 from crosspose.motion.filter import JOINT_GROUPS, FilterSettings, GroupFilter, OneEuroFilter, filter_joints
 from crosspose.motion.humanoid import BONE_PARENTS, BONES, UNITY_BONES, HumanoidMap, humanoid_map
 from crosspose.motion.rotations import (
@@ -50,10 +59,12 @@ __all__ = [
     "forward_kinematics",
     "humanoid_map",
     "joints_from_fk",
+    "person_label",
     "rest_pose",
     "solve_rotations",
     "write_bvh",
     "write_c3d",
+    "write_c3d_persons",
     "write_jsonl",
     "write_motion",
     "yup_to_zup",

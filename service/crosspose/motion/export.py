@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -121,19 +122,48 @@ def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m")
 def write_c3d(path: str | Path, joints: np.ndarray, fps: float, skeleton: Skeleton = H36M17) -> Path:
     """Write ``(N, J, 3)`` joints of ``skeleton`` (metres, our Z-up world; NaN = missing) as C3D points in
     millimetres, Z up (``POINT:X_SCREEN +X``, ``POINT:Y_SCREEN +Z``), labelled with its joint names."""
+    joints = _checked_joints(joints, skeleton)
+    title = _C3D_TITLES.get(skeleton.name, skeleton.name)
+    return _write_c3d(path, joints, fps, list(skeleton.joints),
+                      [f"{title} {name}, mm, Z up" for name in skeleton.joints], title)
+
+
+def person_label(person: int, joint: str) -> str:
+    """A performer's point label in a C3D of several performers: ``p<id>_<joint>`` (``p1_l_heel``)."""
+    return f"p{int(person)}_{joint}"
+
+
+def write_c3d_persons(
+    path: str | Path, joints: Mapping[int, np.ndarray], fps: float, skeleton: Skeleton = H36M17
+) -> Path:
+    """Write several performers in one C3D: ``joints`` by performer id, each ``(N, J, 3)`` of ``skeleton``
+    over the same ``N`` frames (metres, Z up; NaN = missing, e.g. where that performer is not tracked);
+    points ordered by id, each performer's joints in layout order, labelled :func:`person_label`."""
+    if not joints:
+        raise ValueError(f"{path}: no performers to write")
+    ids = sorted(joints)
+    arrays = [_checked_joints(joints[i], skeleton) for i in ids]
+    if len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"every performer needs the same frame count, got {[a.shape[0] for a in arrays]}")
+    title = _C3D_TITLES.get(skeleton.name, skeleton.name)
+    labels = [person_label(i, name) for i in ids for name in skeleton.joints]
+    descriptions = [f"performer {i} {title} {name}, mm, Z up" for i in ids for name in skeleton.joints]
+    return _write_c3d(path, np.concatenate(arrays, axis=1), fps, labels, descriptions, title)
+
+
+def _write_c3d(path: str | Path, joints: np.ndarray, fps: float, labels: Sequence[str],
+               descriptions: Sequence[str], title: str) -> Path:
+    """``(N, M, 3)`` points (metres, Z up; NaN = missing) as C3D, with their labels and descriptions."""
     import ezc3d
 
     path = Path(path)
-    joints = _checked_joints(joints, skeleton)
     n, m = joints.shape[:2]
-    title = _C3D_TITLES.get(skeleton.name, skeleton.name)
     c = ezc3d.c3d()
     points = np.ones((4, m, n))
     points[:3] = np.transpose(joints * 1000.0, (2, 1, 0))
     c["parameters"]["POINT"]["RATE"]["value"] = [float(fps)]
-    c["parameters"]["POINT"]["LABELS"]["value"] = tuple(skeleton.joints)
-    c["parameters"]["POINT"]["DESCRIPTIONS"]["value"] = tuple(
-        f"{title} {name}, mm, Z up" for name in skeleton.joints)
+    c["parameters"]["POINT"]["LABELS"]["value"] = tuple(labels)
+    c["parameters"]["POINT"]["DESCRIPTIONS"]["value"] = tuple(descriptions)
     c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
     c["data"]["points"] = points
     c.add_parameter("POINT", "X_SCREEN", "+X")

@@ -10,7 +10,6 @@ is built from these pieces, whole-map and windowed alike.
 from __future__ import annotations
 
 import torch
-from torch.nn import functional
 
 #: Grid coordinate (normalized, align_corners=True) of "no evidence": outside every heatmap.
 OUTSIDE = -4.0
@@ -316,9 +315,10 @@ def bilinear_scalars(padded: torch.Tensor, base: torch.Tensor, x: torch.Tensor, 
         values shaped like ``x``: exactly ``grid_sample(..., padding_mode="zeros", align_corners=True)``.
 
     A coordinate clamped into ``[-1, w]`` moves a far-away point onto the zero border, so no point
-    needs a mask and every corner index is valid. The four corners of a point are read by one
-    gather of 4-value rows (pixel, right, below, below right), built by shifting the flat maps:
-    one index per point instead of four (ONNX Runtime's Gather costs per index, not per byte).
+    needs a mask and every corner index is valid. The four corners are four gathers of the flat maps at
+    the same index shifted by one pixel, one row and both. (A table of 4-value rows, one gather per point,
+    cost as much to build as all the maps hold: 29 ms of OpenVINO's 4-view, 32-joint windowed fusion on
+    one CPU thread against 12 ms for the four gathers; ONNX Runtime, the same either way.)
     """
     xc = x.clamp(-1.0, float(w))
     yc = y.clamp(-1.0, float(h))
@@ -331,15 +331,8 @@ def bilinear_scalars(padded: torch.Tensor, base: torch.Tensor, x: torch.Tensor, 
     y0 = torch.floor(yc).clamp_max(float(h - 1))
     fx, fy = xc - x0, yc - y0
     index = (base + ((y0 + 1.0) * float(stride) + (x0 + 1.0)).to(torch.int64)).reshape(-1)
-    # Row i holds pixels i, i+1, i+stride, i+stride+1 of the flat maps (zeros past the end: only
-    # the last map's bottom-right border pixels have such rows, and no corner index lands there).
-    tail = functional.pad(padded, (0, stride + 1))
-    size = padded.shape[0]
-    # Stacked as (4, L) and transposed: ONNX Runtime interleaves 1-wide columns slowly.
-    quads = torch.stack([padded, tail[1:size + 1], tail[stride:size + stride],
-                         tail[stride + 1:size + stride + 1]], 0).T  # (L, 4)
-    corners = quads.index_select(0, index).reshape(*x.shape, 4)
-    top, right, bottom, diagonal = corners.unbind(-1)
+    top, right, bottom, diagonal = (padded.index_select(0, index + shift).reshape(x.shape)
+                                    for shift in (0, 1, stride, stride + 1))
     top = top + fx * (right - top)
     bottom = bottom + fx * (diagonal - bottom)
     return top + fy * (bottom - top)

@@ -45,8 +45,10 @@ DETECTOR_INPUT_NAMES = ("images",)
 DETECTOR_OUTPUT_NAMES = ("boxes", "scores")
 OUTPUT_NAMES = ("heatmaps", "fused", "presence")
 MODEL_NAME = "crosspose_fusion"
-#: What a file this version exports declares in its metadata beside its layout: 2 = person axis + layout.
-EXPORT_FORMAT = "2"
+#: What a file this version exports declares in its metadata beside its layout: 2 = person axis + layout;
+#: 3 = the same inputs and numbers, the fusion's bilinear reads as four gathers (2.5x faster in OpenVINO):
+#: an older cached file is re-exported once.
+EXPORT_FORMAT = "3"
 DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
 #: The exported fusion's layout: evidence only in a 16-pixel window around each joint's prior position,
 #: rays from every 2nd pixel (``CrossViewFusion(window=0)`` is the whole-map layout; see README).

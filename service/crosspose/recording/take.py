@@ -9,7 +9,8 @@ Layout of one take (``<store>/<take id>/``)::
                            every frame's header (camera seq, t_capture_ns, t_wall_ns, t_device_ns, …)
                            and the present cameras' images (JPEG as received, else encoded)
     skeletons.jsonl        the solved stream: the websocket messages, one JSON object per line, all of
-                           one joint layout (the manifest's ``skeleton``, named by the messages)
+                           one joint layout (the manifest's ``skeleton``, named by the messages), with
+                           every performer tracked (``persons``; :func:`person_ids`)
 
 States: ``recording`` → ``stopped`` (by request), ``failed`` (write error, disk full, size cap:
 ``error`` says which) or ``interrupted`` (the recorder died mid-take; found and repaired by the
@@ -128,11 +129,36 @@ class SkeletonStream:
     messages: list[dict[str, Any]]
 
 
-def skeleton_stream(messages: Sequence[Mapping[str, Any]], skeleton: str | None = None) -> SkeletonStream:
+def person_ids(messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Every performer id the messages' ``persons`` lists hold, ascending (empty for messages of a
+    producer before ``persons``)."""
+    ids: set[int] = set()
+    for m in messages:
+        persons = m.get("persons")
+        if isinstance(persons, list):
+            ids.update(int(p["id"]) for p in persons if isinstance(p, Mapping) and "id" in p)
+    return sorted(ids)
+
+
+def _person_view(message: Mapping[str, Any], person: int, j: int) -> dict[str, Any]:
+    """``message`` with performer ``person``'s joints, views and mode at the top level (every joint
+    missing, mode ``lost``, where that performer is not in it)."""
+    for p in message.get("persons") or ():
+        if isinstance(p, Mapping) and p.get("id") == person:
+            views = p.get("views") or [0] * j
+            return {**message, "joints": p["joints"], "views": views, "mode": p.get("mode")}
+    return {**message, "joints": [[None, None, None, 0.0]] * j, "views": [0] * j, "mode": "lost"}
+
+
+def skeleton_stream(
+    messages: Sequence[Mapping[str, Any]], skeleton: str | None = None, person: int | None = None
+) -> SkeletonStream:
     """Arrays of a list of ``skeleton.`` messages (see :class:`SkeletonStream`).
 
     The layout is the one the messages name (``skeleton``: the one they must name, e.g. a take manifest's;
-    a stream without messages is of that layout, Human3.6M-17 when none is named).
+    a stream without messages is of that layout, Human3.6M-17 when none is named). ``person``: that
+    performer's joints from each message's ``persons`` (missing, confidence 0, in the frames they are not
+    in); None: the top level (the lowest live id of each frame).
 
     Raises:
         TakeError: a message naming another layout, an unknown one, or joints or views that are not its
@@ -145,6 +171,8 @@ def skeleton_stream(messages: Sequence[Mapping[str, Any]], skeleton: str | None 
     except KeyError as err:
         raise TakeError(f"the skeleton stream's layout: {err.args[0]}") from None
     j = layout.num_joints
+    if person is not None:
+        messages = [_person_view(m, person, j) for m in messages]
     joints = np.full((n, j, 3), np.nan)
     conf = np.zeros((n, j))
     views = np.zeros((n, j), dtype=np.int64)
@@ -225,10 +253,15 @@ class Take:
                 continue  # a line cut by a kill
         return out
 
-    def skeletons(self) -> SkeletonStream:
+    def skeletons(self, person: int | None = None) -> SkeletonStream:
         """The solved stream as arrays, in the layout the manifest records (takes written before it did:
-        the one the messages name)."""
-        return skeleton_stream(self.skeleton_messages(), self.manifest.get("skeletons", {}).get("skeleton"))
+        the one the messages name); ``person``: that performer's (see :func:`skeleton_stream`)."""
+        return skeleton_stream(self.skeleton_messages(), self.manifest.get("skeletons", {}).get("skeleton"),
+                               person)
+
+    def persons(self) -> list[int]:
+        """The performer ids the take's stream holds, ascending (:func:`person_ids`)."""
+        return person_ids(self.skeleton_messages())
 
     def calibration_files(self) -> list[Path]:
         """The rig files of the calibrations in force during the take (oldest first)."""
@@ -284,6 +317,7 @@ class Take:
             "frames": {c: v["written"] for c, v in m["cameras_frames"].items()},
             "camera_seq_gaps": {c: v["seq_gaps"] for c, v in m["cameras_frames"].items()},
             "skeletons": m["skeletons"]["written"],
+            "persons": list(m["skeletons"].get("persons") or []),
             "cameras": m["cameras"],
             "frames_format": m.get("frames_format"),
             "calibration_versions": [c.get("version") for c in m.get("calibrations", [])],

@@ -273,6 +273,12 @@ class TakeWriter:
         self.skeleton_bytes += len(line)
         sk["skeleton"] = layout
         sk["written"] += 1
+        persons = message.get("persons")
+        if isinstance(persons, list):  # every performer id the take holds (sorted)
+            ids = {p.get("id") for p in persons if isinstance(p, Mapping)}
+            known = set(sk.get("persons") or ())
+            if not ids <= known:
+                sk["persons"] = sorted(i for i in known | ids if isinstance(i, int))
         seq = message.get("seq")
         if sk["first_seq"] is None:
             sk["first_seq"] = seq

@@ -37,9 +37,11 @@ from crosspose.bus import DropCounter, DropReason, Message, MessageError, Publis
 from crosspose.bus.schema import (
     CALIBRATION_UPDATED,
     HEATMAPS,
+    INFLIGHT,
     TRACK,
     frameset_topic,
     heatmaps_message,
+    inflight_message,
     parse_calibration,
     parse_frameset,
     parse_track,
@@ -113,8 +115,9 @@ class InferenceStage:
         several = self.max_persons > 1
         self.tracks = Subscriber(bus.skeletons_endpoint, [TRACK], bind=False, hwm=64 if several else 4,
                                  conflate=not several)
-        # Latest wins, as framesets; the solver binds, every worker connects.
-        self.out = Publisher(bus.heatmaps_endpoint, bind=False, hwm=1)
+        # Latest wins, as framesets; the solver binds, every worker connects. Of several workers, each also
+        # announces the set it starts there (``inflight.``), which needs room beside one set's heatmaps.
+        self.out = Publisher(bus.heatmaps_endpoint, bind=False, hwm=1 if self.workers == 1 else 2)
         self.status = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
         self.heartbeat = Heartbeat(self.status, "inference", config.supervisor.heartbeat_s, worker=worker)
         store = open_calibration_store(config)
@@ -269,6 +272,9 @@ class InferenceStage:
                 self.drops.count("frameset", "stale")  # another worker's newer set is out already
                 return None
             images = ImageSet.from_frameset(header, msg.buffers)
+            if self.workers > 1:  # the solver may hold a newer set another worker finishes first for this one
+                self.out.send(INFLIGHT, inflight_message(worker=self.worker or 0, seq=int(header["seq"]),
+                                                         t_capture_ns=capture_time_ns(header)))
             out = self._run_persons(images) if self.max_persons > 1 else self.heatmap_step.run(images)
         except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as err:
             # ValueError: the frames do not fit the calibration (any single scale of it). Arithmetic and

@@ -6,7 +6,12 @@ skipped and counted as drops (``busy``). The skeleton stream is in capture order
 workers (all connected to the heatmaps endpoint this stage binds) a set whose heatmaps arrive after a
 newer set was published is dropped and counted (``stale``), never sent, and so is one stamped more than
 :data:`~crosspose.runtime.workers.FUTURE_NS` ahead of this host's clock (``future``: it would hold back
-every real set). The solver keeps its tracking state across frames; it resets when the performer is lost
+every real set). So that a worker's set is not lost only because another worker finished a newer one
+first, each worker of several announces the set it starts (``inflight.``): a newer set is held while an
+older announced one is on its way, at most ``solver.hold_ms`` (40 ms), and then both are
+published, the older first (``held`` and ``held_in_time`` in the heartbeat); past the bound the newer one
+goes out and the older one is dropped as ``stale`` when it comes.
+The solver keeps its tracking state across frames; it resets when the performer is lost
 for long.
 
 Heatmaps are checked by the schema's parser (the configured cameras, the solver's joint count,
@@ -19,11 +24,15 @@ Euro filter (config ``filter``, off by default) on the joints that are published
 websocket clients that ask with ``?rotations=true``); and one VMC bundle to every ``streaming.vmc``
 target, sent here as soon as the message is stamped with ``t_publish_ns`` and before it goes on the bus
 (so engines get the frame no later than websocket clients; ``benchmarks/vmc.py`` measures it).
+
+Several performers: :meth:`SolverStage.publish` takes a frame set's solved performers ``[(id, Pose3D)]``;
+each is filtered and rotated with their own state (by id), lands in the message's ``persons`` (the top
+level is the lowest id's) with their own ``rotations``, and goes to the VMC receivers that follow them
+(``streaming.vmc.targets``). The single-person path publishes its one pose as id 0.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from multiprocessing.synchronize import Event
@@ -32,24 +41,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber, drain_newest
+from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber
 from crosspose.bus.schema import (
     HEATMAPS,
+    INFLIGHT,
     SKELETON,
     TRACK,
     HeatmapsMessage,
+    attach_rotations,
     parse_heatmaps,
+    parse_inflight,
     rotations_payload,
     skeleton_message,
 )
 from crosspose.config import Config
 from crosspose.core import PoseStep
 from crosspose.inference.association import Volume
-from crosspose.reconstruct_persons import PERSON_FIELDS
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.persons_bus import lost_track, read_persons, volume_of
 from crosspose.runtime.stage import run_until_stopped
-from crosspose.runtime.workers import FUTURE_NS
+from crosspose.runtime.workers import FUTURE_NS, INFLIGHT_MAX_AGE_NS
 from crosspose.solver import Pose3D
 from crosspose.streaming.live import LiveMotion
 
@@ -68,8 +79,9 @@ class SolverStage:
 
         torch.set_num_threads(config.solver.threads)
         bus = config.bus
-        # Bound here: every inference worker connects its output to it.
-        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS], bind=True, hwm=1)
+        # Bound here: every inference worker connects its output to it (heatmaps, and with several workers
+        # the sets they start: room for one announcement beside one set's heatmaps).
+        self.heatmaps = Subscriber(bus.heatmaps_endpoint, [HEATMAPS, INFLIGHT], bind=True, hwm=2)
         # Several independent readers (API, inference feedback, recorders): a full one must not hold
         # back the others, so this socket drops for the slow reader instead of counting (bus docs).
         self.skeletons = Publisher(bus.skeletons_endpoint, bind=True, hwm=max(bus.hwm, 16), count_drops=False)
@@ -86,16 +98,85 @@ class SolverStage:
         self.last_solve_ms = float("nan")
         self.last_capture_ns: int | None = None  # of the last set published: older ones come too late
         self.last_persons = 0  # performers reported in the last set (several: capture.max_persons > 1)
+        self._ready: list[Message] = []  # heatmaps received and not solved yet
+        self._inflight: dict[int, tuple[int, int]] = {}  # worker → (capture ns of its set, when announced)
+        self._awaited: set[int] = set()  # capture times of older sets the newest ready set waits for
+        self._held_since: int | None = None  # when the newest ready set began to wait (monotonic ns)
+        self.hold_ns = int(config.solver.hold_ms * 1e6)  # the longest it waits
+        self.held = 0  # sets held for an older one in flight
+        self.held_in_time = 0  # older sets that arrived within the hold and were published first
         self.live = LiveMotion.from_config(config, self.skeleton)
 
     def step(self, timeout_ms: int = 100) -> dict[str, Any] | None:
-        """Solve the newest queued heatmaps (if any arrive within ``timeout_ms``); returns the message."""
-        msg = drain_newest(self.heatmaps, _capture_ns, timeout_ms)
+        """Solve the next heatmaps in capture order (waiting up to ``timeout_ms`` for some): the newest
+        queued, or an older set a held newer one waited for; returns the message published (None: nothing
+        due yet, or the set was dropped)."""
+        self._receive(timeout_ms)
+        msg = self._next()
         out = None
         if msg is not None:
             out = self._solve(msg.header, msg.buffers)
         self.heartbeat.maybe_send(self.payload())
         return out
+
+    def _receive(self, timeout_ms: int) -> None:
+        """Everything queued: heatmaps into the ready list, announcements into the in-flight table. Waits
+        for a first message up to ``timeout_ms`` when nothing is ready, up to the end of the hold while a
+        set is held, not at all when a set is due."""
+        if self._ready:
+            held_until = None if self._held_since is None else self._held_since + self.hold_ns
+            left_ms = 0 if held_until is None else -(-(held_until - time.monotonic_ns()) // 1_000_000)
+            timeout_ms = max(0, min(timeout_ms, left_ms))
+        msg = self.heatmaps.recv(timeout_ms)
+        while msg is not None:
+            if msg.topic == INFLIGHT:
+                self._announced(msg)
+            else:
+                t = _capture_ns(msg)
+                self._inflight = {k: v for k, v in self._inflight.items() if v[0] != t}
+                self._ready.append(msg)
+            msg = self.heatmaps.recv(0)
+
+    def _announced(self, msg: Message) -> None:
+        try:
+            started = parse_inflight(msg.header)
+        except MessageError as err:
+            self.errors += 1
+            self.drops.count("heatmaps", err.reason)
+            log.warning("dropped a %s inflight message: %s", err.reason, err)
+            return
+        if started.t_capture_ns <= time.monotonic_ns() + FUTURE_NS:  # one from the future would hold all
+            self._inflight[started.worker] = (started.t_capture_ns, time.monotonic_ns())
+
+    def _next(self) -> Message | None:
+        """The ready set to solve now, the others older than it skipped (``busy``); None while nothing is
+        ready or the newest set is held for an older one in flight (``hold_ns`` at most)."""
+        if not self._ready:
+            return None
+        newest = max(self._ready, key=_capture_ns)
+        t_newest, last, now = _capture_ns(newest), self.last_capture_ns, time.monotonic_ns()
+        older = {t for t, since in self._inflight.values()
+                 if (last is None or t > last) and t < t_newest and now - since < INFLIGHT_MAX_AGE_NS}
+        if older and self.hold_ns > 0:
+            if self._held_since is None:
+                self._held_since = now
+                self.held += 1
+            self._awaited |= older
+            if now < self._held_since + self.hold_ns:
+                return None
+        # The older sets waited for that came, oldest first; then the newest.
+        came = sorted((m for m in self._ready if _capture_ns(m) in self._awaited), key=_capture_ns)
+        pick = came[0] if came else newest
+        t_pick = _capture_ns(pick)
+        if came:
+            self.held_in_time += 1
+        self.heatmaps.skipped += sum(1 for m in self._ready if m is not pick and _capture_ns(m) <= t_pick)
+        self._ready = [m for m in self._ready if _capture_ns(m) > t_pick]
+        self._awaited = {t for t in self._awaited if t > t_pick}
+        if not self._ready:
+            self._held_since = None
+            self._awaited.clear()
+        return pick
 
     def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
@@ -109,7 +190,6 @@ class SolverStage:
             self.drops.count("heatmaps", err.reason)
             log.warning("dropped a %s heatmaps message: %s", err.reason, err)
             return None
-        persons: list[tuple[int, Pose3D]] | None = None
         if "persons" in header:  # several performers (capture.max_persons > 1): persons_bus's fields
             try:
                 entries = read_persons(header, buffers, received, cameras=self.cameras,
@@ -123,44 +203,47 @@ class SolverStage:
                 return None
         if self._out_of_order(received.t_capture_ns):
             return None
-        if "persons" in header:
+        if "persons" in header:  # several performers: each solved with their own state (possibly none)
             persons = self._solve_persons(entries, volume, received.seq, received.t_capture_ns)
-        if persons:
-            pose = persons[0][1]
         else:
             # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
             pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
                                              t_capture_ns=received.t_capture_ns)
-            if persons is None:
-                # The track goes back to inference first: the next frame set's crops wait for it.
-                self.skeletons.send(TRACK, *track.message())
+            # The track goes back to inference first: the next frame set's crops wait for it.
+            self.skeletons.send(TRACK, *track.message())
+            persons = [(0, pose)]
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
+        return self.publish(header, persons, solve_ms)
+
+    def publish(
+        self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float
+    ) -> dict[str, Any]:
+        """The live outputs of one solved frame set and its skeleton message: ``persons`` the performers
+        solved, ``[(id, Pose3D)]`` (possibly empty); each performer's joints filtered and rotated with
+        their own state (:class:`LiveMotion` keys it by id), VMC sent, then the message published."""
         t_s = int(header["t_capture_ns"]) / 1e9
-        if self.live.filtering:
-            pose = dataclasses.replace(pose, joints=self.live.filter_joints(t_s, pose.joints))
-        frame = self.live.update(t_s, pose.joints, pose.confidence)
+        self.last_persons = len(persons)
+        persons = self.live.filter_persons(t_s, persons)
+        frames = self.live.update_persons(t_s, persons)
         latency = dict(header.get("latency_ms") or {})
         latency["solve"] = solve_ms
         message = skeleton_message(
-            pose,
+            persons=persons,
+            skeleton=self.skeleton.name,
             seq=int(header["seq"]),
             t_capture_ns=int(header["t_capture_ns"]),
             cameras=header["cameras"],
             latency_ms=latency,
             calibration_version=header.get("calibration_version"),
         )
-        if persons is not None:
-            message["persons"] = self._persons_entries(persons, message)
-        # The VMC bundle leaves as soon as the message is stamped, before the bus publication.
-        root = self.skeleton.root
-        tracking = bool(np.isfinite(pose.joints[root]).all() and pose.confidence[root] >= 0.1)  # pelvis seen
-        self.live.send_vmc(message["seq"], message["t_publish_ns"], tracking=tracking)
+        # The VMC bundles leave as soon as the message is stamped, before the bus publication.
+        self.live.send_vmc_persons(message["seq"], message["t_publish_ns"], persons)
         if self.live.rotations_enabled:
             live = self.live
-            message["rotations"] = None if frame is None else rotations_payload(
-                live.bones, live.unity_bones, live.parents, frame.offsets, frame.root, frame.rotations
-            )
+            attach_rotations(message, {i: None if f is None else rotations_payload(
+                live.bones, live.unity_bones, live.parents, f.offsets, f.root, f.rotations
+            ) for i, f in frames.items()})
         self.skeletons.send(SKELETON, message)
         self.solved += 1
         self.rate.tick()
@@ -185,19 +268,7 @@ class SolverStage:
                 track = lost_track(id, seq, t_capture_ns, self.skeleton.name, self.skeleton.num_joints)
             self.skeletons.send(TRACK, *track.message())
         self.pose_step.forget(seq, t_capture_ns)
-        self.last_persons = len(persons)
         return persons
-
-    def _persons_entries(self, persons: list[tuple[int, Pose3D]],
-                         message: dict[str, Any]) -> list[dict[str, Any]]:
-        """The message's ``persons`` list: per performer its id and the skeleton message's own fields."""
-        entries = []
-        for i, (id, pose) in enumerate(persons):
-            fields = message if i == 0 else skeleton_message(
-                pose, seq=message["seq"], t_capture_ns=message["t_capture_ns"], cameras=message["cameras"],
-                latency_ms={}, t_publish_ns=message["t_publish_ns"])
-            entries.append({"id": id, **{k: fields[k] for k in PERSON_FIELDS}})
-        return entries
 
     def _out_of_order(self, t_capture_ns: int) -> bool:
         """Whether a set must not be published (dropped and counted): captured no later than the last one
@@ -220,6 +291,8 @@ class SolverStage:
             + int(counters.get("dropped_malformed", 0))
             + self.errors + self.drops.total("stale") + self.drops.total("future"),
             "solve_ms": None if self.last_solve_ms != self.last_solve_ms else round(self.last_solve_ms, 2),
+            "held": self.held,
+            "held_in_time": self.held_in_time,
             "publisher": self.skeletons.counters,
             "input_drops": self.drops.payload(
                 {"heatmaps": {**self.heatmaps.drops, "busy": self.heatmaps.skipped}}

@@ -18,6 +18,9 @@ INFERENCE = "inference"
 #: believe (ns): capture times are on this host's clock (sync refuses frames from the future), so a set or
 #: track stamped beyond it is corrupt and must not hold back every real set after it.
 FUTURE_NS = 100_000_000
+#: An ``inflight.`` announcement older than this is no longer waited for (its worker died or dropped the
+#: set), ns: several times a set's network time on a slow CPU.
+INFLIGHT_MAX_AGE_NS = 1_000_000_000
 
 
 def host_cores() -> int:

@@ -27,6 +27,7 @@ import torch
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
+from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
@@ -59,22 +60,27 @@ class SolverTrack:
         previous: the last pose good enough to search around (most joints seen), or None.
         previous_t_ns: that pose's capture time when :meth:`Solver.solve` got one, else None.
         velocity: ``(J, 3)`` metres per frame of the well-seen joints between the last two good poses.
+        feet: the performer's foot lengths (heel → big toe), likewise (:mod:`.feet`); :meth:`new` gives the
+            layout's feet, a track built without it holds none.
     """
 
     limbs: LimbLengthEstimate
     previous: Pose3D | None = None
     previous_t_ns: int | None = None
     velocity: np.ndarray | None = None
+    feet: FootLengthEstimate = dataclasses.field(
+        default_factory=lambda: FootLengthEstimate(np.zeros((0, 2), dtype=np.int64)))
 
     @classmethod
     def new(cls, skeleton: Skeleton) -> SolverTrack:
         """A performer not seen yet: template limb lengths, nothing to track from."""
-        return cls(LimbLengthEstimate(skeleton))
+        return cls(LimbLengthEstimate(skeleton), feet=FootLengthEstimate(foot_pairs(skeleton)))
 
     def reset(self) -> None:
         """Forget the previous pose and the limb lengths (a new performer)."""
         self.previous = self.previous_t_ns = self.velocity = None
         self.limbs.reset()
+        self.feet.reset()
 
 
 @dataclass
@@ -186,7 +192,7 @@ class Solver:
         if previous is not None:
             pose, fallback, batch, tested = self._tracked(batch, previous, track)
         if pose is None:
-            pose = self._cold(batch if tested else self._relabel(batch), track.limbs)[0]
+            pose = self._cold(batch if tested else self._relabel(batch), track)[0]
         if keypoints is not None and rig is not None:
             relabelled = pose.diagnostics.get("relabelled")
             if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
@@ -207,7 +213,7 @@ class Solver:
         Args:
             heatmaps: ``(N, C, J, h, w)``; projections: ``(C, 3, 4)`` or ``(N, C, 3, 4)``.
         """
-        return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)), self.track.limbs)
+        return self._cold(self._relabel(self._batch(heatmaps, projections, frames=True)), self.track)
 
     @torch.inference_mode()
     def solve_keypoints(self, keypoints: np.ndarray | torch.Tensor, rig: CameraRig,
@@ -264,9 +270,9 @@ class Solver:
             self._lengths_cache = cached
         return cached[1].expand(n, -1)
 
-    def _cold(self, b: _Batch, limbs: LimbLengthEstimate) -> list[Pose3D]:
-        joints, root, votes = self._search(b, limbs)
-        return self._finish(b, joints, "cold", root=root, root_votes=votes, limbs=limbs)
+    def _cold(self, b: _Batch, track: SolverTrack) -> list[Pose3D]:
+        joints, root, votes = self._search(b, track.limbs)
+        return self._finish(b, joints, "cold", root=root, root_votes=votes, track=track)
 
     def _relabel(self, b: _Batch) -> _Batch:
         """``b`` with the views whose left and right of a limb were swapped swapped back
@@ -420,7 +426,7 @@ class Solver:
                              tolerance=o.tolerance)
         joints = self._with_leaves(b, joints, all_lengths, predicted)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
-                            root_votes=None, limbs=track.limbs)[0]
+                            root_votes=None, track=track)[0]
         # Tracking is kept or lost on the body's joints (the extremities follow it).
         moved = np.linalg.norm(pose.joints[:k] - predicted[:k], axis=-1)
         if ((moved > o.track_max_move) & pose.supported()[:k]).sum() >= o.track_max_jumped_joints:
@@ -430,9 +436,11 @@ class Solver:
         return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
-                root_votes: torch.Tensor | None, limbs: LimbLengthEstimate) -> list[Pose3D]:
+                root_votes: torch.Tensor | None, track: SolverTrack) -> list[Pose3D]:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
-        (``None``: no root search, NaN)."""
+        (``None``: no root search, NaN). The feet's heel and toe are held to ``track``'s foot lengths
+        (:func:`.feet.hold_foot_lengths`); their raw distances go to the diagnostics
+        (``foot_lengths_measured``) for the track to learn from."""
         options = b.refine_options or self.options.refine_options
         if not self.options.refine:
             options = dataclasses.replace(options, iterations=0)
@@ -441,6 +449,11 @@ class Solver:
         searched = torch.cat([joints, root[:, None]], 1).double().cpu().numpy()  # (N, J+1, 3)
         j = joints.shape[1]
         final = r.joints if self.options.refine else searched[:, :j]
+        pairs = track.feet.pairs
+        measured_feet = np.linalg.norm(final[:, pairs[:, 1]] - final[:, pairs[:, 0]], axis=-1)  # (N, F)
+        if self.options.refine and len(pairs):
+            final = hold_foot_lengths(final, b.projections.cpu().numpy().astype(np.float64), r.support,
+                                      r.residual, pairs, track.feet.lengths)
         votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
         signal = b.signal.cpu().numpy()
         ev = r.evidence.clip(0.0, 1.0)
@@ -455,7 +468,7 @@ class Solver:
             confidence_np = np.where(missing, 0.0, confidence_np)
         relabelled = None if b.permutation is None else b.permutation.cpu().numpy()
         out = []
-        lengths = limbs.lengths
+        lengths = track.limbs.lengths
         for i in range(joints.shape[0]):
             out.append(Pose3D(
                 joints=final[i],
@@ -471,6 +484,7 @@ class Solver:
                     "evidence": r.evidence[i],
                     "residual": r.residual[i],
                     "limb_lengths": lengths.copy(),
+                    "foot_lengths_measured": measured_feet[i],
                     "relabelled": None if relabelled is None else relabelled[i],
                 },
             ))
@@ -485,6 +499,9 @@ class Solver:
             # = Skeleton.bone_lengths, without rebuilding the bone list every frame
             measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
             track.limbs.update(measured, both_ends)
+            pairs = track.feet.pairs
+            track.feet.update(pose.diagnostics.get("foot_lengths_measured", np.full(len(pairs), np.nan)),
+                              confident[pairs[:, 0]] & confident[pairs[:, 1]])
         # Only a pose most of whose body joints are well seen is a good place to search next time.
         good = supported[:self.body].mean() >= 0.5
         if good and track.previous is not None:

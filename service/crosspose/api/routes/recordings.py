@@ -7,6 +7,7 @@ own stage; these endpoints command it over the control plane and read the takes 
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -119,6 +120,11 @@ def stop_recording(take_id: str, state: StateDep) -> dict[str, Any]:
 @router.get(
     "/{take_id}/download",
     summary="A take's skeletons as jsonl/trc/bvh/c3d, or the take as zip",
+    description=(
+        "A take of several performers: `c3d` holds them all (labels `p<id>_<joint>`); `bvh` and `trc` are "
+        "one file per performer, all of them in one zip (`<take>_p<id>.<format>`), or performer `person` "
+        "alone."
+    ),
     responses=ERRORS,
 )
 async def download_recording(
@@ -127,26 +133,41 @@ async def download_recording(
     format: Annotated[
         Literal["jsonl", "trc", "bvh", "c3d", "zip"], Query(description="File format of the download.")
     ] = "jsonl",
+    person: Annotated[
+        int | None, Query(ge=0, description="bvh/trc: this performer's file only (an id of the take).")
+    ] = None,
 ) -> FileResponse:
-    from crosspose.recording.export import export_take
+    from crosspose.recording.export import export_files, export_take
 
     take = _take(_control(state), take_id)
     tmpdir = Path(tempfile.mkdtemp(prefix="crosspose-export-"))
     path = tmpdir / f"{take.id}.{format}"
+    media_type = MEDIA_TYPES[format]
 
     def cleanup() -> None:
         import shutil
 
         shutil.rmtree(tmpdir, ignore_errors=True)
 
+    def export() -> Path:
+        if person is not None:
+            return export_take(take, format, path, person=person)
+        files = export_files(take, format, path)
+        if files == [path]:
+            return path
+        bundle = tmpdir / f"{take.id}-{format}.zip"  # one file per performer
+        with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f.name)
+        return bundle
+
     try:
-        await run_in_threadpool(export_take, take, format, path)
+        path = await run_in_threadpool(export)
+        media_type = MEDIA_TYPES[path.suffix.lstrip(".")]
     except TakeError as err:
         cleanup()
         raise ApiError(422, f"take {take.id} cannot be exported as {format}", [str(err)]) from None
     except ImportError as err:
         cleanup()
         raise ApiError(501, f"{format} export is not available in this build", [str(err)]) from None
-    return FileResponse(
-        path, media_type=MEDIA_TYPES[format], filename=path.name, background=BackgroundTask(cleanup)
-    )
+    return FileResponse(path, media_type=media_type, filename=path.name, background=BackgroundTask(cleanup))

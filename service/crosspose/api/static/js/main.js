@@ -1,7 +1,7 @@
 // The live viewer: skeletons from WS /ws/skeletons, cameras and previews polled over REST, the status
 // bar, and the calibration upload form. Plain ES modules, no external library; works offline.
 
-import { Scene } from "./scene.js";
+import { Scene, performers, personColour } from "./scene.js";
 import { CameraPanels } from "./panels.js";
 import { initTakes } from "./takes.js";
 import { initCalibrate } from "./calibrate.js";
@@ -41,6 +41,7 @@ function connect() {
     stats.arrivals.push(now);
     if (msg.latency_ms) stats.latency.push([now, msg.latency_ms]);
     scene.setSkeleton(msg);
+    showPersons(msg);
     message("");
   };
   ws.onclose = () => {
@@ -48,6 +49,24 @@ function connect() {
     setBadge($("conn"), "disconnected", "off");
     setTimeout(connect, 1000);
   };
+}
+
+/** The status bar's performer count, each id in its colour (only redrawn when the ids change). */
+function showPersons(msg) {
+  const ids = Array.isArray(msg.persons) ? performers(msg).map((p) => p.id) : null;
+  const key = ids === null ? "" : ids.join(",");
+  const el = $("st-persons");
+  if (el.dataset.ids === key) return;
+  el.dataset.ids = key;
+  el.replaceChildren(ids === null ? "–" : String(ids.length));
+  const several = ids !== null && (ids.length > 1 || ids.some((id) => id !== 0));  // as the scene draws
+  for (const id of several ? ids : []) {
+    const tag = document.createElement("span");
+    tag.className = "person-id";
+    tag.style.color = personColour(id);
+    tag.textContent = ` #${id}`;
+    el.appendChild(tag);
+  }
 }
 
 function setBadge(el, text, cls) { el.textContent = text; el.className = `badge ${cls}`; }

@@ -1,5 +1,8 @@
 // The 3D view, drawn with Canvas 2D: an orbiting perspective camera over a Z-up world in metres.
 // Floor grid (1 m), world axes, camera frusta from the calibration, the skeleton and its trail.
+// Several performers (the message's `persons`): each one's bones in its own colour (personColour(id)) and
+// its id above the head; one performer of id 0 (a single-person service) is drawn as before, bones
+// coloured by side. Joints are shaded by confidence either way.
 
 const LEFT = "#4f9dff";
 const RIGHT = "#ff6b5b";
@@ -20,6 +23,19 @@ export function confidenceColour(c) {
   return `hsl(${Math.round(120 * k)}, 85%, ${Math.round(35 + 20 * k)}%)`;
 }
 
+/** A performer's colour: hues a golden angle apart by id, so neighbouring ids never look alike. */
+export function personColour(id) {
+  const hue = Math.round((((Number(id) || 0) * 137.508) + 45) % 360);
+  return `hsl(${hue}, 90%, 62%)`;
+}
+
+/** The performers of a skeleton message: its `persons` ([{id, joints}]), or its top level as id 0 (a
+ *  producer before persons). */
+export function performers(msg) {
+  if (Array.isArray(msg.persons)) return msg.persons.filter((p) => p && Array.isArray(p.joints));
+  return Array.isArray(msg.joints) ? [{ id: 0, joints: msg.joints }] : [];
+}
+
 /** World point of pixel (u, v) at depth d in front of a camera (x_cam = R X + t). */
 function backProject(cam, u, v, d) {
   const K = cam.K, R = cam.R, t = cam.t;
@@ -37,6 +53,7 @@ export class Scene {
     this.layout = null; // {joints, bones, sides}
     this.cameras = []; // [{name, centre, corners:[4]}]
     this.skeleton = null; // latest message
+    this.labels = []; // [{id, text, colour, x, y}] the performer labels of the last draw (CSS px, for tests)
     this.trail = []; // recent joint arrays
     this.trailLength = 30;
     this.showTrail = false;
@@ -213,14 +230,25 @@ export class Scene {
   }
 
   _drawSkeleton(ctx, b) {
+    this.labels = [];
     const msg = this.skeleton;
-    if (!msg || !Array.isArray(msg.joints)) return;
-    const joints = msg.joints;
+    if (!msg) return;
+    const people = performers(msg);
+    const several = people.length > 1 || people.some((p) => p.id !== 0);
+    for (const person of people) {
+      const colour = several ? personColour(person.id) : null;
+      this._drawPerson(ctx, b, person.joints, colour);
+      if (several) this._label(ctx, person, colour);
+    }
+  }
+
+  /** One performer's bones (in `colour`, or by side when null) and confidence-shaded joints. */
+  _drawPerson(ctx, b, joints, colour) {
     ctx.lineWidth = 4;
     ctx.lineCap = "round";
-    for (const [p, c, colour] of this._bones()) {
+    for (const [p, c, side] of this._bones()) {
       if (!finite(joints[p]) || !finite(joints[c])) continue;
-      ctx.strokeStyle = colour;
+      ctx.strokeStyle = colour || side;
       ctx.beginPath();
       this._line(ctx, b, joints[p], joints[c]);
       ctx.stroke();
@@ -234,6 +262,27 @@ export class Scene {
       ctx.arc(s[0], s[1], 5, 0, 2 * Math.PI);
       ctx.fill();
     }
+  }
+
+  /** The performer's id above their highest joint, in their colour. */
+  _label(ctx, person, colour) {
+    let top = null;
+    for (const j of person.joints) if (finite(j) && (!top || j[2] > top[2])) top = j;
+    if (!top) return;
+    const s = this.project([top[0], top[1], top[2] + 0.15]);
+    if (!s) return;
+    const text = `#${person.id}`;
+    ctx.font = "bold 15px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "#111318";
+    ctx.strokeText(text, s[0], s[1]);
+    ctx.fillStyle = colour;
+    ctx.fillText(text, s[0], s[1]);
+    ctx.textAlign = "start";
+    ctx.textBaseline = "alphabetic";
+    this.labels.push({ id: person.id, text, colour, x: s[0], y: s[1] });
   }
 
   _drawTrail(ctx, b) {

@@ -26,7 +26,9 @@ async function refresh() {
     const li = document.createElement("li");
     li.dataset.take = t.id;
     const frames = Object.values(t.frames).reduce((a, b) => a + b, 0);
-    li.textContent = `${t.name} · ${t.state} · ${t.duration_s.toFixed(1)} s · ${frames} frames · `
+    const persons = t.persons || [];  // several: bvh and trc come as a zip of one file per performer
+    const who = persons.length > 1 ? ` · performers ${persons.map((id) => `#${id}`).join(" ")}` : "";
+    li.textContent = `${t.name} · ${t.state} · ${t.duration_s.toFixed(1)} s · ${frames} frames${who} · `
       + `${(t.size_bytes / 1e6).toFixed(1)} MB${t.error ? " · " + t.error : ""} `;
     if (t.state === "failed") li.classList.add("error");
     for (const fmt of ["jsonl", "bvh", "trc"]) {
@@ -47,7 +49,8 @@ async function download(id, fmt) {
   const url = URL.createObjectURL(await r.blob());
   const a = document.createElement("a");
   a.href = url;
-  a.download = `${id}.${fmt}`;
+  const zipped = (r.headers.get("content-type") || "").startsWith("application/zip") && fmt !== "zip";
+  a.download = zipped ? `${id}-${fmt}.zip` : `${id}.${fmt}`;  // one file per performer, zipped
   a.click();
   URL.revokeObjectURL(url);
 }

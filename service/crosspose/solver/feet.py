@@ -1,0 +1,178 @@
+"""The foot's length (heel → big toe) held to the performer's own, after the refinement.
+
+Heel and big toe are leaves of the ankle: each is searched and triangulated on its own, so nothing ties
+the distance between them. On the real Pose2Sim clip that distance wandered by ±3 cm over a second
+(std 17 mm; Pose2Sim's own OpenPose feet 16-25 mm): not frame-to-frame jitter but slow drifts of the
+detector's heel and toe points with the foot's pose in each view, which smoothing in time cannot remove.
+A foot is rigid to within its toes' bend, so its length is a measurement of the performer, like a limb:
+
+* :class:`FootLengthEstimate` keeps each foot's length, a running median of the confidently solved
+  frames' raw heel–toe distances (as :class:`.limbs.LimbLengthEstimate` does for the bones);
+* :func:`hold_foot_lengths` then moves the heel and the toe of each frame along the line between them
+  so that the measured length and the performer's are fused by their variances: the measurement's from
+  the views that support the two points (each view's localisation noise, the frame's own as the
+  refinement estimates it, through the projection's Jacobian), the performer's length a prior with the
+  spread a real foot's heel–toe distance has (:data:`FOOT_LENGTH_SIGMA`). Each point moves in proportion
+  to its variance along that line (the least-squares correction of the two points held to their line under
+  the fused length): the better seen point stays.
+
+The direction of the foot (its pitch, yaw and the ankle's roll about it) is untouched.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from crosspose.skeleton import Skeleton
+from crosspose.solver.limbs import _nanmedian
+
+#: The heel → big toe pairs held, by joint name (a layout without them holds nothing).
+FOOT_PAIRS: tuple[tuple[str, str], ...] = (("l_heel", "l_big_toe"), ("r_heel", "r_big_toe"))
+
+#: Spread of a real foot's heel → big-toe-tip distance over a take, metres: the toes bending 30° up about
+#: the ball (~70 % of the way from the heel) shorten it by ~0.3 L (1 - cos 30°) ≈ 1 cm for a 25 cm foot,
+#: so about half a centimetre is what a performer's own foot varies by; the rest is the detector.
+FOOT_LENGTH_SIGMA = 0.005
+
+
+def foot_pairs(skeleton: Skeleton) -> np.ndarray:
+    """``(F, 2)`` joint indices of ``skeleton``'s heel → big toe pairs (``(0, 2)`` when it has none)."""
+    names = set(skeleton.joints)
+    rows = [(skeleton.index(h), skeleton.index(t)) for h, t in FOOT_PAIRS if h in names and t in names]
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+class FootLengthEstimate:
+    """Robust online heel → big toe distance of one performer's feet (metres).
+
+    Args:
+        pairs: ``(F, 2)`` joint indices (:func:`foot_pairs`).
+        window: confident measurements kept per foot (a running median over them).
+        min_samples: measurements before a foot's length is known (no prior is applied before).
+        max_deviation: measurements further than this fraction from the known length are ignored.
+    """
+
+    def __init__(self, pairs: np.ndarray, window: int = 90, min_samples: int = 15,
+                 max_deviation: float = 0.25) -> None:
+        self.pairs = pairs
+        self.window = window
+        self.min_samples = min_samples
+        self.max_deviation = max_deviation
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the performer's feet."""
+        self._samples = np.full((self.window, len(self.pairs)), np.nan)
+        self._count = np.zeros(len(self.pairs), dtype=np.int64)
+        self._lengths: np.ndarray | None = None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(F,)`` each foot's length, NaN while fewer than ``min_samples`` measurements were seen."""
+        if self._lengths is None:  # read twice a frame, changed once: computed after each update
+            out = np.full(len(self.pairs), np.nan)
+            known = self._count >= self.min_samples
+            if known.any():
+                out[known] = _nanmedian(self._samples[:, known], np.minimum(self._count[known], self.window))
+            self._lengths = out
+        return self._lengths.copy()
+
+    def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
+        """Add one frame's ``(F,)`` raw heel–toe distances where ``confident (F,)`` (both ends well seen)."""
+        measured = np.asarray(measured, dtype=np.float64)
+        current = self.lengths
+        ok = confident & np.isfinite(measured)
+        settled = np.isfinite(current)
+        ok &= ~settled | (np.abs(measured / np.where(settled, current, 1.0) - 1) < self.max_deviation)
+        rows = np.nonzero(ok)[0]
+        self._samples[self._count[rows] % self.window, rows] = measured[rows]
+        self._count[rows] += 1
+        self._lengths = None
+
+
+def view_noise_px(residual: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """``(N,)`` each frame's localisation noise per image axis, pixels: the Rayleigh scale read off the
+    median reprojection error of its supporting views (as :func:`.refine._outlier_limits`).
+
+    Args:
+        residual: ``(N, C, J)`` pixels; support: ``(N, C, J)``.
+    """
+    n = support.sum(1)
+    share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
+    scaled = residual / share[:, None]
+    counted = support & np.isfinite(scaled)
+    flat = np.where(counted, scaled, np.nan).reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
+    count = counted.reshape(len(scaled), -1).sum(1)  # (N,)
+    median = np.where(count > 0, _nanmedian(flat, np.maximum(count, 1)), np.nan)
+    return median / math.sqrt(2.0 * math.log(2.0))
+
+
+def point_covariance(points: np.ndarray, projections: np.ndarray, support: np.ndarray,
+                     noise_px: np.ndarray) -> np.ndarray:
+    """``(N, K, 3, 3)`` covariance (m²) of triangulated points from their supporting views' pixel noise.
+
+    Args:
+        points: ``(N, K, 3)`` metres; projections: ``(N, C, 3, 4)`` world → pixels.
+        support: ``(N, C, K)`` the views that fixed each point; noise_px: ``(N,)`` per image axis.
+    Returns:
+        the inverse of ``Σ_views Jᵀ J / σ²`` (``J`` the ``2x3`` Jacobian of the view's projection at the
+        point); infinite where fewer than two views fix the point.
+    """
+    P = np.where(np.isfinite(projections), projections, 0.0)[:, :, None]  # (N, C, 1, 3, 4); a missing view 0
+    X = np.concatenate([points, np.ones_like(points[..., :1])], -1)[:, None, :, :, None]  # (N, 1, K, 4, 1)
+    uvw = (P @ X)[..., 0]  # (N, C, K, 3)
+    w = uvw[..., 2:3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[..., :2] / w
+        jac = (P[..., :2, :3] - uv[..., None] * P[..., 2:3, :3]) / w[..., None]  # (N, C, K, 2, 3)
+    use = support & (w[..., 0] > 1e-9) & np.isfinite(jac).all((-1, -2))
+    jac = np.where(use[..., None, None], jac, 0.0)
+    # (N, K, 3, 3) the information each point gets from its views
+    information = (jac.swapaxes(-1, -2) @ jac).sum(1) / np.square(noise_px)[:, None, None, None]
+    fixed = (use.sum(1) >= 2) & np.isfinite(information).all((-1, -2))
+    eye = np.eye(3)
+    safe = np.where(fixed[..., None, None], information, eye)
+    return np.where(fixed[..., None, None], np.linalg.inv(safe), np.inf)
+
+
+def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, residual: np.ndarray,
+                      pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA) -> np.ndarray:
+    """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``.
+
+    Args:
+        joints: ``(N, J, 3)`` refined joints, metres; projections: ``(N, C, 3, 4)``.
+        support: ``(N, C, J)`` views that support each joint; residual: ``(N, C, J)`` their reprojection
+            errors (pixels), whose median gives the frame's localisation noise.
+        pairs: ``(F, 2)`` heel, toe indices; lengths: ``(F,)`` the performer's (NaN: unknown, untouched).
+        sigma: the spread of a real foot's length, metres.
+    Returns:
+        ``(N, J, 3)`` a copy with the heels and toes moved (a pair with an end fixed by fewer than two
+        views, or no known length, as it was).
+    """
+    out = joints.copy()
+    if not len(pairs) or not np.isfinite(lengths).any():
+        return out
+    noise = view_noise_px(residual, support)  # (N,)
+    ends = pairs.reshape(-1)  # heel, toe, heel, toe ...
+    cov = point_covariance(joints[:, ends], projections, support[:, :, ends], noise)  # (N, 2F, 3, 3)
+    n, f = joints.shape[0], len(pairs)
+    cov = cov.reshape(n, f, 2, 3, 3)
+    heel, toe = joints[:, pairs[:, 0]], joints[:, pairs[:, 1]]  # (N, F, 3)
+    measured = np.linalg.norm(toe - heel, axis=-1)  # (N, F)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (toe - heel) / measured[..., None]  # heel → toe
+        along = (u[:, :, None, None, :] @ cov @ u[:, :, None, :, None])[..., 0, 0]  # (N, F, 2) each end's
+        # variance along the foot's line; the measured length's is their sum
+        var = along.sum(-1)  # (N, F)
+        target = (sigma ** 2 * measured + var * lengths) / (sigma ** 2 + var)
+        step = (target - measured) / var  # Lagrange multiplier of the length, the ends held to the line
+        gain = along[..., None, None] * u[:, :, None, :, None]  # (N, F, 2, 3, 1) each end's move per unit
+    ok = (np.isfinite(lengths)[None] & np.isfinite(var) & (var > 0) & np.isfinite(step)
+          & np.isfinite(heel).all(-1) & np.isfinite(toe).all(-1))
+    step = np.where(ok, step, 0.0)
+    gain = np.where(ok[..., None, None, None], gain, 0.0)
+    out[:, pairs[:, 0]] = heel - step[..., None] * gain[:, :, 0, :, 0]
+    out[:, pairs[:, 1]] = toe + step[..., None] * gain[:, :, 1, :, 0]
+    return out
