@@ -26,7 +26,7 @@ from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
 from crosspose.solver import Pose3D
 
 PERSONS_JSONL_FORMAT = "crosspose-persons-jsonl"
-#: The per-person fields of a frame line (those of the skeleton message that describe one performer).
+#: The top-level fields of a frame line taken from the skeleton message (the lowest id's performer).
 PERSON_FIELDS = ("joints", "views", "mode")
 
 
@@ -75,22 +75,20 @@ class PersonsReconstruction:
 
 
 def persons_frame(persons: list[tuple[int, Pose3D]], *, frame: int, t_s: float,
-                  cameras: tuple[str, ...]) -> dict[str, Any]:
-    """One frame set as a line of :func:`write_persons_jsonl`: ``{"frame", "t", "persons": [{"id", "joints",
-    "views", "mode"}, …]}`` ascending by id (joints ``[x, y, z, confidence]`` rows, metres, null where
-    unknown, as the skeleton message writes them), with the lowest id's fields also at the top level."""
+                  cameras: tuple[str, ...], skeleton: str) -> dict[str, Any]:
+    """One frame set as a line of :func:`write_persons_jsonl`: ``{"frame", "t", "joints", "views", "mode",
+    "persons": [{"id", "joints", "views", "mode"}, …]}`` — the websocket message's own per-person list and
+    top level (the lowest id's; nobody tracked: the lost shape), built by the same
+    :func:`~crosspose.bus.schema.skeleton_message` (joints ``[x, y, z, confidence]`` rows, metres, null
+    where unknown; ``skeleton`` the layout's name)."""
     from crosspose.bus.schema import skeleton_message
 
-    line: dict[str, Any] = {"frame": int(frame), "t": round(float(t_s), 6)}
-    entries = []
     t_ns = round(t_s * 1e9)
-    for id, pose in persons:
-        message = skeleton_message(pose, seq=frame, t_capture_ns=t_ns, cameras=cameras, latency_ms={},
-                                   t_publish_ns=t_ns)
-        entries.append({"id": int(id), **{k: message[k] for k in PERSON_FIELDS}})
-    if entries:
-        line.update({k: entries[0][k] for k in PERSON_FIELDS})
-    line["persons"] = entries
+    message = skeleton_message(persons=persons, skeleton=skeleton, seq=frame, t_capture_ns=t_ns,
+                               cameras=cameras, latency_ms={}, t_publish_ns=t_ns)
+    line: dict[str, Any] = {"frame": int(frame), "t": round(float(t_s), 6)}
+    line.update({k: message[k] for k in PERSON_FIELDS})
+    line["persons"] = message["persons"]
     return line
 
 
@@ -104,8 +102,9 @@ def write_persons_jsonl(rec: PersonsReconstruction, path: str | Path) -> Path:
     with path.open("w", encoding="utf-8") as f:
         f.write(json.dumps(header) + "\n")
         for i, persons in enumerate(rec.frames):
-            f.write(json.dumps(persons_frame(persons, frame=i, t_s=i / rec.fps, cameras=rec.camera_names))
-                    + "\n")
+            line = persons_frame(persons, frame=i, t_s=i / rec.fps, cameras=rec.camera_names,
+                                 skeleton=rec.skeleton.name)
+            f.write(json.dumps(line) + "\n")
     return path
 
 
