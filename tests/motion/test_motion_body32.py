@@ -199,3 +199,26 @@ def test_a_hand_whose_palm_points_meet_holds_its_rotation(take) -> None:
     live = LiveRotations(rest=motion.rest, skeleton=BODY32)
     frames = np.stack([live.update(j, None)[1] for j in joints])
     np.testing.assert_allclose(frames, motion.rotations, atol=1e-9)
+
+
+def test_the_toes_rest_offset_is_measured_where_a_foot_has_a_frame(take) -> None:
+    """The rest pose's toes: the big toe's offset from the ankle in the foot's frame, both sides averaged
+    (mirrored); a foot whose sole has no length in every frame gives none (no warning, no NaN), and a layout
+    without the toe points (Human3.6M-17) keeps the nominal one."""
+    import warnings
+
+    from crosspose.motion import estimate_rest_pose
+
+    joints, _ = take
+    both = estimate_rest_pose(joints, skeleton=BODY32).offsets[BONES.index("left_toes")]
+    flat = joints.copy()
+    flat[:, BODY32.index("l_heel")] = flat[:, BODY32.index("l_big_toe")]  # the left sole: no length
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        right_only = estimate_rest_pose(flat, skeleton=BODY32).offsets
+    np.testing.assert_allclose(right_only[BONES.index("left_toes")],
+                               right_only[BONES.index("right_toes")] * [-1.0, 1.0, 1.0])
+    np.testing.assert_allclose(right_only[BONES.index("left_toes")], both, atol=0.01)
+    assert abs(both[0]) < 1e-9  # the toe lies in the foot's plane
+    nominal = estimate_rest_pose(joints[:, :17]).offsets[BONES.index("left_toes")]
+    assert np.abs(nominal - both).max() > 0.02  # the template's, not the measured one

@@ -302,11 +302,12 @@ def _toes_offset(P: np.ndarray, good: np.ndarray, m: HumanoidMap) -> np.ndarray 
         if not ok.any():
             continue
         e1 = P[ok, c] - P[ok, a]
-        e1 /= np.linalg.norm(e1, axis=-1, keepdims=True)
+        n1 = np.linalg.norm(e1, axis=-1)
+        e1 = e1 / np.maximum(n1, 1e-12)[:, None]
         r = P[ok, j] - P[ok, i]
         e2 = r - np.einsum("ni,ni->n", r, e1)[:, None] * e1
         n2 = np.linalg.norm(e2, axis=-1)
-        keep = n2 > 1e-6
+        keep = (n1 > 1e-6) & (n2 > 1e-6)  # a sole of no length, or the ankle on its line: no frame
         if not keep.any():
             continue
         e2 = e2[keep] / n2[keep, None]
