@@ -222,3 +222,21 @@ def test_the_toes_rest_offset_is_measured_where_a_foot_has_a_frame(take) -> None
     assert abs(both[0]) < 1e-9  # the toe lies in the foot's plane
     nominal = estimate_rest_pose(joints[:, :17]).offsets[BONES.index("left_toes")]
     assert np.abs(nominal - both).max() > 0.02  # the template's, not the measured one
+
+
+def test_json_lines_carry_the_toes(take, tmp_path: Path) -> None:
+    """JSON lines of the full body name the toes bones (their parents the feet) and give them the identity;
+    Human3.6M-17's carry no toes."""
+    import json
+
+    joints, _ = take
+    path = write_motion(tmp_path / "take.jsonl", joints[:10], *_conf_times(joints[:10]), fps=FPS,
+                        skeleton=BODY32)
+    header, *frames = (json.loads(line) for line in path.read_text().splitlines())
+    assert header["bones"][-2:] == ["left_toes", "right_toes"]
+    assert header["unity_bones"][-2:] == ["LeftToes", "RightToes"]
+    assert [header["bones"][p] for p in header["bone_parents"][-2:]] == ["left_foot", "right_foot"]
+    toes = np.array([f["rotations"][-2:] for f in frames])
+    np.testing.assert_allclose(np.abs(toes[..., 0]), 1.0, atol=1e-6)
+    h36m = write_motion(tmp_path / "h36m.jsonl", joints[:10, :17], *_conf_times(joints[:10, :17]), fps=FPS)
+    assert "left_toes" not in json.loads(h36m.read_text().splitlines()[0])["bones"]
