@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crosspose.motion import BONES, UNITY_BONES, FilterSettings, OneEuroFilter
+from crosspose.motion import UNITY_BONES, FilterSettings, OneEuroFilter, humanoid_map
 from crosspose.skeleton import get_skeleton
 from crosspose.streaming import VmcSender
 from crosspose.streaming.live import LiveMotion
@@ -63,7 +63,8 @@ def main() -> None:
     settings = FilterSettings.default()
     lives = {}
     for n in args.persons:
-        vmc = VmcSender(targets[:n], [UNITY_BONES[b] for b in BONES], persons=list(range(n)))
+        vmc = VmcSender(targets[:n], [UNITY_BONES[b] for b in humanoid_map(layout).bones],
+                         persons=list(range(n)))
         lives[n] = LiveMotion(vmc=vmc, make_filter=lambda: OneEuroFilter(settings, layout), skeleton=layout)
     times: dict[int, list[int]] = {n: [] for n in args.persons}
     conf = np.ones(layout.num_joints)

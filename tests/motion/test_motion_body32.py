@@ -119,9 +119,54 @@ def test_bvh_read_back_has_the_foot_and_hand_channels_moving(take, tmp_path: Pat
         assert values.std(0).max() > 5.0, name  # degrees
     positions, _, frames, _ = bvh_positions(path)
     assert frames == len(joints)
-    # the foot's End Site (toe) turns with the foot: it moves relative to the ankle
-    toe = positions["LeftFoot_End"] - positions["LeftFoot"]
+    # the toes joint (at the big toe) turns with the foot: it moves relative to the ankle
+    toe = positions["LeftToeBase"] - positions["LeftFoot"]
     assert np.ptp(np.degrees(np.arctan2(toe[:, 1], np.linalg.norm(toe[:, [0, 2]], axis=1)))) > 20.0
+
+
+def test_bvh_carries_the_toes_at_the_solved_big_toes(take, tmp_path: Path) -> None:
+    """The toes joints, children of the feet, read back by bvhtoolbox: their positions are the solved big
+    toes (forward kinematics through the foot's frame, up to the rest pose's one foot shape for both
+    sides), and their channels stay at rest (one toe point gives no toe flexion)."""
+    joints, _ = take
+    path = write_motion(tmp_path / "take.bvh", joints, *_conf_times(joints), fps=FPS, skeleton=BODY32)
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        from bvhtoolbox import BvhTree
+    tree = BvhTree(path.read_text())
+    positions, _, _, names = bvh_positions(path)
+    for side, foot, toes in (("l", "LeftFoot", "LeftToeBase"), ("r", "RightFoot", "RightToeBase")):
+        assert tree.joint_parent(toes).name == foot
+        assert tree.joint_channels(toes) == ["Zrotation", "Xrotation", "Yrotation"]
+        values = np.array(tree.frames_joint_channels(toes, tree.joint_channels(toes)), dtype=float)
+        np.testing.assert_allclose(values, 0.0, atol=1e-4)
+        truth = joints[:, BODY32.index(f"{side}_big_toe")] @ ZUP_TO_YUP.T
+        error = np.linalg.norm(positions[toes] - truth, axis=-1)
+        assert error.max() < 0.005, (toes, float(error.max()))  # metres
+        assert f"{toes}_End" in positions
+        assert f"{foot}_End" not in positions
+    assert names[-1] == "LeftToeBase"
+    assert len(names) == len(BONES)
+    # Human3.6M-17 has no toe point: no toes joint (its hierarchy as before the toes)
+    h36m = write_motion(tmp_path / "h36m.bvh", joints[:, :17], *_conf_times(joints[:, :17]), fps=FPS)
+    assert "ToeBase" not in h36m.read_text()
+
+
+def test_toes_keep_the_identity_and_hold_with_the_foot(take) -> None:
+    """The toes' local rotation is the identity in every frame, also while the toe point is missing (the
+    foot then holds its last rotation, as every bone with a missing joint does: nothing is invented)."""
+    joints, _ = take
+    joints = joints.copy()
+    joints[30:35, BODY32.index("l_big_toe")] = np.nan
+    motion = solve_rotations(joints, fps=FPS, skeleton=BODY32)
+    for bone in ("left_toes", "right_toes"):
+        np.testing.assert_allclose(np.abs(motion.rotations[:, BONES.index(bone), 0]), 1.0, atol=1e-12)
+    foot = BONES.index("left_foot")
+    for frame in range(30, 35):
+        np.testing.assert_allclose(motion.rotations[frame, foot], motion.rotations[29, foot], atol=1e-12)
+    live = LiveRotations(rest=motion.rest, skeleton=BODY32)
+    frames = np.stack([live.update(j, None)[1] for j in joints])
+    np.testing.assert_allclose(frames, motion.rotations, atol=1e-9)
 
 
 def test_trc_and_c3d_name_the_markers_as_the_issue_does(take, tmp_path: Path) -> None:
@@ -154,3 +199,44 @@ def test_a_hand_whose_palm_points_meet_holds_its_rotation(take) -> None:
     live = LiveRotations(rest=motion.rest, skeleton=BODY32)
     frames = np.stack([live.update(j, None)[1] for j in joints])
     np.testing.assert_allclose(frames, motion.rotations, atol=1e-9)
+
+
+def test_the_toes_rest_offset_is_measured_where_a_foot_has_a_frame(take) -> None:
+    """The rest pose's toes: the big toe's offset from the ankle in the foot's frame, both sides averaged
+    (mirrored); a foot whose sole has no length in every frame gives none (no warning, no NaN), and a layout
+    without the toe points (Human3.6M-17) keeps the nominal one."""
+    import warnings
+
+    from crosspose.motion import estimate_rest_pose
+
+    joints, _ = take
+    both = estimate_rest_pose(joints, skeleton=BODY32).offsets[BONES.index("left_toes")]
+    flat = joints.copy()
+    flat[:, BODY32.index("l_heel")] = flat[:, BODY32.index("l_big_toe")]  # the left sole: no length
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        right_only = estimate_rest_pose(flat, skeleton=BODY32).offsets
+    np.testing.assert_allclose(right_only[BONES.index("left_toes")],
+                               right_only[BONES.index("right_toes")] * [-1.0, 1.0, 1.0])
+    np.testing.assert_allclose(right_only[BONES.index("left_toes")], both, atol=0.01)
+    assert abs(both[0]) < 1e-9  # the toe lies in the foot's plane
+    nominal = estimate_rest_pose(joints[:, :17]).offsets[BONES.index("left_toes")]
+    assert np.abs(nominal - both).max() > 0.02  # the template's, not the measured one
+
+
+def test_json_lines_carry_the_toes(take, tmp_path: Path) -> None:
+    """JSON lines of the full body name the toes bones (their parents the feet) and give them the identity;
+    Human3.6M-17's carry no toes."""
+    import json
+
+    joints, _ = take
+    path = write_motion(tmp_path / "take.jsonl", joints[:10], *_conf_times(joints[:10]), fps=FPS,
+                        skeleton=BODY32)
+    header, *frames = (json.loads(line) for line in path.read_text().splitlines())
+    assert header["bones"][-2:] == ["left_toes", "right_toes"]
+    assert header["unity_bones"][-2:] == ["LeftToes", "RightToes"]
+    assert [header["bones"][p] for p in header["bone_parents"][-2:]] == ["left_foot", "right_foot"]
+    toes = np.array([f["rotations"][-2:] for f in frames])
+    np.testing.assert_allclose(np.abs(toes[..., 0]), 1.0, atol=1e-6)
+    h36m = write_motion(tmp_path / "h36m.jsonl", joints[:10, :17], *_conf_times(joints[:10, :17]), fps=FPS)
+    assert "left_toes" not in json.loads(h36m.read_text().splitlines()[0])["bones"]

@@ -19,6 +19,7 @@ from crosspose.motion import (
     RestPose,
     estimate_rest_pose,
     forward_kinematics,
+    humanoid_map,
     joints_from_fk,
     rest_pose,
     solve_rotations,
@@ -26,7 +27,7 @@ from crosspose.motion import (
     zup_to_yup,
 )
 from crosspose.motion.quaternions import matrix_to_quat, quat_to_matrix
-from crosspose.skeleton import H36M17
+from crosspose.skeleton import BODY32, H36M17
 from crosspose.studio.motion import Motion as Clip
 from crosspose.studio.motion import generate_motion
 
@@ -50,7 +51,13 @@ def test_hierarchy_is_consistent() -> None:
     assert set(UNITY_BONES) == set(BONES)
     assert {"Hips", "Spine", "Chest", "Neck", "Head", "LeftUpperArm", "RightLowerLeg"} <= set(
         UNITY_BONES.values())
-    assert set(BONE_HEAD_JOINTS) | {J["head"]} == set(range(17))  # every joint is reproduced
+    assert set(BONE_HEAD_JOINTS) - {-1} | {J["head"]} == set(range(17))  # every joint is reproduced
+    # Human3.6M-17 carries every bone but the toes (no toe point), the first 19 in their old order
+    h36m = humanoid_map(H36M17)
+    assert h36m.bones == BONES[:19]
+    assert h36m.bone_parents == BONE_PARENTS[:19]
+    assert BONES[19:] == ("left_toes", "right_toes")
+    assert humanoid_map(BODY32).bones == BONES
 
 
 def test_axes() -> None:

@@ -115,4 +115,5 @@ def test_rotations_only_for_clients_that_ask(
 
 def test_rotations_payload_checks_shapes() -> None:
     with pytest.raises(ValueError, match=r"rest_offsets \(19, 3\)"):
-        rotations_payload(BONES, BONES, BONE_PARENTS, np.zeros((3, 3)), np.zeros(3), np.zeros((19, 4)))
+        rotations_payload(BONES[:19], BONES[:19], BONE_PARENTS[:19], np.zeros((3, 3)), np.zeros(3),
+                          np.zeros((19, 4)))

@@ -26,13 +26,20 @@ head               neck            head (end site)    segment + the ear line (fu
                                                       H36M-17: none (identity)
 *_hand            wrist           —                  full body: wrist → index + pinky → index (roll);
                                                       H36M-17: none (identity)
+*_toes            big toe         — (end site)       full body only: the identity relative to the
+                                                      foot (one toe point: no toe flexion); H36M-17
+                                                      does not carry the bone
 =================  ==============  =================  ==========================================
 
 The spine bone's head is the pelvis (zero offset from the hips): the segment pelvis→spine needs its
 own rotation for the spine joint to be reproduced. Without the full body's extremities, hands and feet
-keep the identity local rotation (they follow the forearm / shin). Their end sites are nominal in every
-layout (no bone points at a foot or hand joint: fingers and toes stay at rest). The rest pose is the
-same for every layout (its template proportions are Human3.6M's adult means).
+keep the identity local rotation (they follow the forearm / shin). The hands' end sites are nominal in every
+layout (no bone points at a hand joint: fingers stay at rest), and so are the feet's (H36M-17, where the
+foot is a leaf) and the toes' (nothing beyond the big-toe point). The toes' head is the big-toe point: in
+the full body its offset from the ankle in the foot's frame is measured (:func:`estimate_rest_pose`), so
+forward kinematics puts the toes joint on the solved toe; the template's is the feet's nominal end site.
+The rest pose has the same bones for every layout (its template proportions are Human3.6M's adult
+means).
 """
 
 from __future__ import annotations
@@ -87,8 +94,10 @@ class RestPose:
         offsets: ``(B, 3)`` each bone's head relative to its parent's head, in the rest frame (every
             bone's rest orientation is the identity). The root's entry is zero (its position is
             :attr:`Motion.root`).
-        ends: ``(B, 3)`` end-site offsets of the leaf bones (head: to the H36M head joint; hands and
-            feet: nominal, those joints do not exist in H36M-17); zero for the other bones.
+        ends: ``(B, 3)`` end-site offsets of the leaf bones (head: to the H36M head joint; hands, feet
+            and toes: nominal, those joints do not exist in H36M-17, and no point lies beyond the big
+            toe); zero for the other bones. A foot's end site is only written where the layout carries
+            no toes bone (then the foot is a leaf).
     """
 
     offsets: np.ndarray
@@ -138,8 +147,18 @@ def _template_lengths(scale: float) -> dict[str, float]:
     return out
 
 
-def _build(lengths: Mapping[str, float], hip_offset: np.ndarray, scale: float) -> RestPose:
-    """A rest pose from segment lengths and the left hip's offset in the hips frame (mirrored: right)."""
+#: The feet's nominal end site (and the toes' template head): ankle → toes in the foot's rest frame, metres
+#: at template scale.
+_NOMINAL_TOES = np.array([0.0, -_ANKLE_HEIGHT, 0.14])
+#: The toes' nominal end site beyond the big-toe point (no point lies there), metres at template scale.
+_TOES_END = 0.02
+
+
+def _build(lengths: Mapping[str, float], hip_offset: np.ndarray, scale: float,
+           toes: np.ndarray | None = None) -> RestPose:
+    """A rest pose from segment lengths, the left hip's offset in the hips frame (mirrored: right) and the
+    left big toe's offset from the ankle in the foot's rest frame (mirrored: right; None: nominal)."""
+    left_toes = _NOMINAL_TOES * scale if toes is None else np.asarray(toes, dtype=np.float64)
     offsets = np.zeros((len(BONES), 3))
     ends = np.zeros((len(BONES), 3))
     left_hip = np.asarray(hip_offset, dtype=np.float64)
@@ -151,6 +170,9 @@ def _build(lengths: Mapping[str, float], hip_offset: np.ndarray, scale: float) -
             offsets[b] = left_hip
         elif name == "right_upper_leg":
             offsets[b] = left_hip * np.array([-1.0, 1.0, 1.0])
+        elif name in ("left_toes", "right_toes"):
+            offsets[b] = left_toes * np.array([1.0 if name == "left_toes" else -1.0, 1.0, 1.0])
+            ends[b] = _Z * _TOES_END * scale
         elif BONE_HEAD_JOINTS[b] == BONE_HEAD_JOINTS[p]:
             offsets[b] = 0.0  # the spine starts at the pelvis
         else:
@@ -158,7 +180,7 @@ def _build(lengths: Mapping[str, float], hip_offset: np.ndarray, scale: float) -
     ends[BONES.index("head")] = _Y * lengths["head"]
     for side, sign in (("left", 1.0), ("right", -1.0)):
         ends[BONES.index(f"{side}_hand")] = sign * _X * 0.10 * scale
-        ends[BONES.index(f"{side}_foot")] = np.array([0.0, -_ANKLE_HEIGHT, 0.14]) * scale
+        ends[BONES.index(f"{side}_foot")] = _NOMINAL_TOES * scale
     return RestPose(offsets, ends)
 
 
@@ -238,6 +260,7 @@ def estimate_rest_pose(joints: np.ndarray, confidence: np.ndarray | None = None,
         left, right = np.median(left, axis=0), np.median(right, axis=0)
         hip_offset = np.array([(left[0] - right[0]) / 2, (left[1] + right[1]) / 2, (left[2] + right[2]) / 2])
         measured["hips"] = float(np.linalg.norm(hip_offset))
+    toes = _toes_offset(P, good, m)
     if not measured:
         which = "finite" if confidence is None else f"finite and confidence ≥ {min_confidence:g}"
         raise ValueError(f"cannot estimate a rest pose: no frame has both joints of any segment ({which})")
@@ -256,4 +279,41 @@ def estimate_rest_pose(joints: np.ndarray, confidence: np.ndarray | None = None,
     lengths = {k: measured.get(k, scale * template[k]) for k in template}
     if hip_offset is None:
         hip_offset = _X * lengths["hips"]
-    return _build(lengths, hip_offset, scale)
+    return _build(lengths, hip_offset, scale, toes)
+
+
+def _toes_offset(P: np.ndarray, good: np.ndarray, m: HumanoidMap) -> np.ndarray | None:
+    """The left big toe's offset ``(3,)`` from the ankle in the foot's rest frame (Y-up m), the median over
+    the frames where a foot's frame and toe are seen, left and right (mirrored) averaged; None where the
+    layout carries no toes bone or no frame shows one.
+
+    The foot's frame is its :class:`~crosspose.motion.recipes.Trunk` recipe's (heel → big toe, the ankle
+    above it), so the toe lies in its plane: the offset's lateral component is zero up to rounding.
+    """
+    found = []
+    for side, mirror in (("left", 1.0), ("right", -1.0)):
+        if f"{side}_toes" not in m.attached:
+            continue
+        toe, _ = m.attached[f"{side}_toes"]
+        (a, c), d, ref, dref = m.trunk[f"{side}_foot"]
+        i, j = m.references[ref]
+        ankle = m.head[BONES.index(f"{side}_foot")]
+        ok = good[:, [a, c, i, j, toe, ankle]].all(-1)
+        if not ok.any():
+            continue
+        e1 = P[ok, c] - P[ok, a]
+        n1 = np.linalg.norm(e1, axis=-1)
+        e1 = e1 / np.maximum(n1, 1e-12)[:, None]
+        r = P[ok, j] - P[ok, i]
+        e2 = r - np.einsum("ni,ni->n", r, e1)[:, None] * e1
+        n2 = np.linalg.norm(e2, axis=-1)
+        keep = (n1 > 1e-6) & (n2 > 1e-6)  # a sole of no length, or the ankle on its line: no frame
+        if not keep.any():
+            continue
+        e2 = e2[keep] / n2[keep, None]
+        e1 = e1[keep]
+        M = np.stack([e1, e2, np.cross(e1, e2)], -1)  # (n, 3, 3) world ← (along, up, lateral)
+        rest = np.stack([d, dref, np.cross(d, dref)], -1)
+        local = np.einsum("nji,nj->ni", M, P[ok, toe][keep] - P[ok, ankle][keep]) @ rest.T
+        found.append(np.median(local, axis=0) * np.array([mirror, 1.0, 1.0]))
+    return np.mean(found, axis=0) if found else None

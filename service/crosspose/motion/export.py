@@ -22,7 +22,10 @@ its confidence.
 Every writer takes the joints' layout (a :class:`~crosspose.skeleton.Skeleton`, default Human3.6M-17):
 C3D labels and TRC markers are its joint names, JSON lines list them; BVH and JSON lines need a layout
 the humanoid bones have a mapping for (:func:`crosspose.motion.humanoid.humanoid_map`), any other is
-refused with a ``ValueError`` naming the joints it lacks.
+refused with a ``ValueError`` naming the joints it lacks. BVH and JSON lines carry the bones the layout
+carries (:attr:`~crosspose.motion.humanoid.HumanoidMap.bones`): the full body's include the toes
+(``LeftToeBase`` / ``RightToeBase`` under the feet, at the big-toe points, always at rest relative to the
+foot: one toe point gives no toe flexion); Human3.6M-17's have no toes, its files are as before.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 from crosspose.io.trc import Trc, write_trc
 from crosspose.motion.bones import RestPose
 from crosspose.motion.filter import FilterSettings, filter_joints
-from crosspose.motion.humanoid import BONE_PARENTS, BONES, UNITY_BONES
+from crosspose.motion.humanoid import BONES, UNITY_BONES, humanoid_map
 from crosspose.motion.quaternions import continuous_euler_zxy, quat_to_matrix
 from crosspose.motion.rotations import Motion, solve_rotations
 from crosspose.skeleton import H36M17, Skeleton
@@ -50,7 +53,7 @@ JSONL_FORMAT = "crosspose-motion"
 _C3D_TITLES = {H36M17.name: "H36M-17"}
 
 #: Our bone → BVH joint name, in the MotionBuilder / Mixamo style most BVH tools recognise (the
-#: head's End Site is the H36M head joint).
+#: head's End Site is the H36M head joint; the toes are Mixamo's ``ToeBase``).
 BVH_NAMES: dict[str, str] = {
     "hips": "Hips", "spine": "Spine", "chest": "Chest", "neck": "Neck", "head": "Head"}
 for _side in ("left", "right"):
@@ -58,12 +61,8 @@ for _side in ("left", "right"):
     BVH_NAMES.update({
         f"{_side}_upper_leg": f"{_s}UpLeg", f"{_side}_lower_leg": f"{_s}Leg", f"{_side}_foot": f"{_s}Foot",
         f"{_side}_shoulder": f"{_s}Shoulder", f"{_side}_upper_arm": f"{_s}Arm",
-        f"{_side}_lower_arm": f"{_s}ForeArm", f"{_side}_hand": f"{_s}Hand",
+        f"{_side}_lower_arm": f"{_s}ForeArm", f"{_side}_hand": f"{_s}Hand", f"{_side}_toes": f"{_s}ToeBase",
     })
-
-
-def _children(b: int) -> list[int]:
-    return [c for c, p in enumerate(BONE_PARENTS) if p == b]
 
 
 def _fmt(v: np.ndarray) -> str:
@@ -71,10 +70,16 @@ def _fmt(v: np.ndarray) -> str:
 
 
 def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m") -> Path:
-    """Write ``motion`` as BVH: joints named by :data:`BVH_NAMES`, Y up,
+    """Write ``motion`` as BVH: the bones its layout carries, joints named by :data:`BVH_NAMES`, Y up,
     ``units`` (metres or centimetres), root ``Xposition Yposition Zposition`` then ``Zrotation Xrotation
     Yrotation`` for every joint (degrees)."""
     path = Path(path)
+    m = humanoid_map(motion.skeleton)
+    parents = [-1 if p < 0 else m.bone_index[p] for p in m.bone_parents]
+
+    def _children(b: int) -> list[int]:
+        return [c for c, p in zip(m.bone_index, parents, strict=True) if p == b]
+
     scale = {"m": 1.0, "cm": 100.0}[units]
     rest = motion.rest
     lines = ["HIERARCHY"]
@@ -82,13 +87,13 @@ def write_bvh(path: str | Path, motion: Motion, units: Literal["m", "cm"] = "m")
     def emit(b: int, depth: int) -> None:
         pad = "  " * depth
         name = BVH_NAMES[BONES[b]]
-        if BONE_PARENTS[b] < 0:
+        if parents[m.bone_index.index(b)] < 0:
             lines.append(f"ROOT {name}")
         else:
             lines.append(f"{pad}JOINT {name}")
         lines.append(pad + "{")
         lines.append(f"{pad}  OFFSET {_fmt(rest.offsets[b] * scale)}")
-        if BONE_PARENTS[b] < 0:
+        if b == 0:
             lines.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
         else:
             lines.append(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation")
@@ -194,23 +199,27 @@ def write_jsonl(path: str | Path, joints: np.ndarray, confidence: np.ndarray, ti
                 motion: Motion) -> Path:
     """JSON lines: a header object (format, axes, units, names, rest pose), then one object per frame
     ``{"frame", "t", "joints" (Z up m, null = missing), "confidence", "root" (Y up m), "rotations"
-    (local wxyz per bone)}``. The joints are those of ``motion.skeleton`` (the header's ``joint_names``)."""
+    (local wxyz per bone)}``. The joints are those of ``motion.skeleton`` (the header's ``joint_names``), the
+    bones those it carries (the header's ``bones``)."""
     path = Path(path)
     joints = _checked_joints(joints, motion.skeleton)
+    m = humanoid_map(motion.skeleton)
+    index = list(m.bone_index)
     header = {
         "format": JSONL_FORMAT, "v": 1, "fps": motion.fps, "units": "m",
         "joints_axes": "z-up, right-handed (crosspose world)",
         "rotations_axes": "y-up, right-handed; rest pose = T-pose facing +z, subject's left along +x",
         "quaternion": "w, x, y, z; local to the parent, identity = rest pose",
-        "joint_names": list(motion.skeleton.joints), "bones": list(BONES), "bone_parents": list(BONE_PARENTS),
-        "unity_bones": [UNITY_BONES[b] for b in BONES],
-        "rest_offsets": [[round(float(v), 6) for v in o] for o in motion.rest.offsets],
+        "joint_names": list(motion.skeleton.joints), "bones": list(m.bones),
+        "bone_parents": list(m.bone_parents),
+        "unity_bones": [UNITY_BONES[b] for b in m.bones],
+        "rest_offsets": [[round(float(v), 6) for v in o] for o in motion.rest.offsets[index]],
     }
     n = joints.shape[0]
     all_joints = _rows(joints, 6)
     all_conf = [[None if c is None else c[0] for c in frame] for frame in _rows(confidence[..., None], 4)]
     roots = np.round(motion.root, 6).tolist()
-    rotations = np.round(motion.rotations, 7).tolist()
+    rotations = np.round(motion.rotations[:, index], 7).tolist()
     times = np.round(times_s, 6).tolist()
     with path.open("w", encoding="utf-8") as f:
         f.write(json.dumps(header) + "\n")

@@ -77,7 +77,32 @@ class Fixed:
         return (self.head,)
 
 
-Recipe = Trunk | Limb | Swing | Fixed
+@dataclass(frozen=True)
+class Attached:
+    """A bone that turns with its parent (identity local rotation) and whose head is the layout's joint
+    ``head``, placed in the parent's frame, which the joints ``frame`` make (so the rest pose measures the
+    head's offset in it, :func:`crosspose.motion.bones.estimate_rest_pose`). A layout without these joints
+    does not carry the bone at all (:data:`OPTIONAL_BONES`): nothing is invented for it.
+
+    The toes: the full body has one toe point (``*_big_toe``, BlazePose's foot index, near the toe tips)
+    and the foot bone's frame is already the plane of ankle, heel and big toe (the sole's heel → toe
+    line and the ankle above it). The toes' orientation from that plane is therefore the foot's: their
+    local rotation is the identity, always. One toe point cannot tell toe flexion (the toes bending at
+    the ball of the foot) from a foot pitch; measuring it needs a point at the ball of the foot (or a
+    second toe point), which no detector here gives. What the toes bone does carry is a real joint: its
+    head is the solved big-toe point, so forward kinematics reproduces it.
+    """
+
+    head: str
+    frame: tuple[str, ...]
+    tail: None = None
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return (self.head, *self.frame)
+
+
+Recipe = Trunk | Limb | Swing | Fixed | Attached
 
 # Trunk references: joints that must be usable for the reference. "shoulders" is l_shoulder - r_shoulder,
 # "hips" l_hip - r_hip, "both" the sum of both unit lines, "up" pelvis → spine, "face" the face's forward
@@ -128,6 +153,11 @@ FACE_RATIO = (0.4, 0.7)
 FACE_BEND_DEG = (10.0, 20.0)
 FACE_TURN_DEG = (100.0, 130.0)
 
+#: Bones a layout carries only where it names the joints of one of their recipes (elsewhere they are left
+#: out of its BVH hierarchy, VMC bundles and rotation messages, not sent at rest); every other bone needs a
+#: recipe in every layout.
+OPTIONAL_BONES: tuple[str, ...] = ("left_toes", "right_toes")
+
 #: Each humanoid bone's recipes, best first (the first whose joints a layout names drives the bone).
 #: Joint names are the solver's (DESIGN §4): the Human3.6M ones, which the full-body layout keeps, and the
 #: full body's extremities, which give the head, feet and hands full rotations of their own:
@@ -136,7 +166,9 @@ FACE_TURN_DEG = (100.0, 130.0)
 #:   line (heel → ankle, rest: up) for the roll;
 #: - hand: the wrist → index line (rest: along the arm, ±X) for its swing, pinky → index across the palm
 #:   (rest: forward, +Z, palm down) for the roll. The thumb is not read (it sits off the palm's plane and
-#:   moves on its own); fingers stay at rest.
+#:   moves on its own); fingers stay at rest;
+#: - toes (full body only, :class:`Attached`): the identity relative to the foot, at the big-toe point (one
+#:   toe point gives no toe flexion; see there).
 BONE_RECIPES: dict[str, tuple[Recipe, ...]] = {
     "hips": (Trunk("pelvis", None, ("r_hip", "l_hip"), _X, "up", _Y),),
     "spine": (Trunk("pelvis", "spine", ("pelvis", "spine"), _Y, "both", _X),),
@@ -158,4 +190,6 @@ BONE_RECIPES: dict[str, tuple[Recipe, ...]] = {
     "right_upper_arm": (Limb("r_shoulder", "r_elbow", "r_wrist", _Z),),
     "right_lower_arm": (Swing("r_elbow", "r_wrist"),),
     "right_hand": (Trunk("r_wrist", None, ("r_wrist", "r_index"), -_X, "r_palm", _Z), Fixed("r_wrist")),
+    "left_toes": (Attached("l_big_toe", ("l_ankle", "l_heel")),),
+    "right_toes": (Attached("r_big_toe", ("r_ankle", "r_heel")),),
 }

@@ -15,7 +15,10 @@ the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.mo
 - clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
 - with the full body's extremities, the head takes its twist from the ear line, a foot its frame from the
   sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index; in
-  H36M-17, which has no joint beyond the wrist and ankle, hands and feet keep the identity.
+  H36M-17, which has no joint beyond the wrist and ankle, hands and feet keep the identity;
+- the toes (full body only) keep the identity relative to the foot: the plane of ankle, heel and big
+  toe is the foot's frame already, and one toe point gives no toe flexion
+  (:class:`~crosspose.motion.recipes.Attached`). H36M-17 does not carry them.
 
 Which joints drive which bone is data keyed by joint name (:mod:`crosspose.motion.recipes`), resolved
 for the layout of the joints (:func:`crosspose.motion.humanoid.humanoid_map`; default Human3.6M-17);
@@ -63,8 +66,9 @@ class Motion:
     Attributes:
         rest: the rest pose the rotations are relative to.
         root: ``(N, 3)`` hips position, metres, Y-up export world.
-        rotations: ``(N, B, 4)`` local unit quaternions ``(w, x, y, z)`` of each bone relative to its
-            parent, the rest pose being the identity everywhere.
+        rotations: ``(N, B, 4)`` local unit quaternions ``(w, x, y, z)`` of each bone of :data:`BONES`
+            relative to its parent, the rest pose being the identity everywhere (bones the layout does not
+            carry, ``humanoid_map(skeleton).bones``, keep the identity and are left out of the files).
         fps: frames per second.
         skeleton: the layout of the joints the rotations were solved from (what
             :func:`joints_from_fk` gives back).
@@ -342,7 +346,8 @@ def joints_from_fk(motion: Motion) -> np.ndarray:
     pos = forward_kinematics(motion)
     out = np.full((motion.num_frames, motion.skeleton.num_joints, 3), np.nan)
     for b, j in enumerate(m.head):
-        out[:, j] = pos[:, b]
+        if j >= 0:
+            out[:, j] = pos[:, b]
     R = quat_to_matrix(motion.rotations)
     for h, tail in enumerate(m.tail):
         if tail < 0 or tail in m.head:

@@ -61,7 +61,8 @@ class PoseLike(Protocol):
 @dataclass(frozen=True)
 class LiveFrame:
     """One frame's rotations: ``root (3,)`` Y-up m, ``rotations (B, 4)`` local wxyz, ``offsets (B, 3)``
-    the rest pose's bone offsets (Y-up m)."""
+    the rest pose's bone offsets (Y-up m), of the ``B`` bones the layout carries
+    (:attr:`LiveMotion.bones`: the full body's include the toes, Human3.6M-17's do not)."""
 
     root: np.ndarray
     rotations: np.ndarray
@@ -102,7 +103,7 @@ class LiveMotion:
         warmup_frames: int = 30,
         skeleton: Skeleton = H36M17,
     ) -> None:
-        from crosspose.motion import BONE_PARENTS, BONES, UNITY_BONES, LiveRotations
+        from crosspose.motion import UNITY_BONES, LiveRotations, humanoid_map
 
         # Built once here so that a layout they cannot handle is refused when the stage starts.
         if rotations:
@@ -110,9 +111,11 @@ class LiveMotion:
         if make_filter is not None:
             make_filter()
         self.skeleton = skeleton
-        self.bones = BONES
-        self.parents = BONE_PARENTS
-        self.unity_bones = tuple(UNITY_BONES[b] for b in BONES)
+        carried = humanoid_map(skeleton) if rotations else None
+        self.bones = carried.bones if carried else ()
+        self.parents = carried.bone_parents if carried else ()
+        self._index = list(carried.bone_index) if carried else []
+        self.unity_bones = tuple(UNITY_BONES[b] for b in self.bones)
         self.rotations_enabled = rotations
         self.warmup_frames = warmup_frames
         self._make_filter = make_filter
@@ -140,12 +143,12 @@ class LiveMotion:
             make_filter = lambda: OneEuroFilter(settings, skeleton)  # noqa: E731
         vmc = None
         if streaming.vmc.enabled:
-            from crosspose.motion import BONES, UNITY_BONES
+            from crosspose.motion import UNITY_BONES, humanoid_map
 
             targets, persons = streaming.vmc.routes()
             vmc = VmcSender(
                 targets,
-                [UNITY_BONES[b] for b in BONES],
+                [UNITY_BONES[b] for b in humanoid_map(skeleton).bones],
                 rate_hz=streaming.vmc.send_hz,
                 root_mode=streaming.vmc.root,
                 diagnostics=streaming.vmc.diagnostics,
@@ -255,7 +258,7 @@ class LiveMotion:
         if out is None or rest is None:
             return None
         self.rotated += 1
-        p.latest = LiveFrame(out[0], out[1], rest.offsets)
+        p.latest = LiveFrame(out[0], out[1][self._index], rest.offsets[self._index])
         return p.latest
 
     def send_vmc(self, seq: int, t_publish_ns: int, tracking: bool = True) -> int:
