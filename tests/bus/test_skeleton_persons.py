@@ -155,3 +155,28 @@ def test_one_performer_in_h36m17_is_today_s_message_plus_persons() -> None:
                  support=pose.support[:, :17], skeleton=H36M17.name, mode="tracked")
     today = s.skeleton_message(h36, seq=1, t_capture_ns=1, cameras=["a"], latency_ms={}, t_publish_ns=2)
     assert small == today
+
+
+def test_a_smaller_layout_gets_only_its_own_bones_rotations() -> None:
+    """The full body's rotations carry 21 bones (the toes last); a Human3.6M-17 client gets the 19 bones a
+    Human3.6M-17 service sends, in their order and hierarchy, at the top level and in every person."""
+    from crosspose.motion import BONE_PARENTS, BONES, UNITY_BONES, humanoid_map
+
+    rng = np.random.default_rng(0)
+    b = len(BONES)
+    payload = s.rotations_payload(BONES, [UNITY_BONES[n] for n in BONES], BONE_PARENTS,
+                                  rng.normal(size=(b, 3)), np.zeros(3), rng.normal(size=(b, 4)))
+    full = s.skeleton_message(persons=[(0, _body32(0))], seq=1, t_capture_ns=1, cameras=["a"],
+                              latency_ms={}, t_publish_ns=2)
+    s.attach_rotations(full, {0: payload})
+    small = s.skeleton_in_layout(full, H36M17.name)
+    h36m_bones = humanoid_map(H36M17).bones
+    assert len(h36m_bones) == 19
+    assert "left_toes" not in h36m_bones
+    for rotations in (small["rotations"], small["persons"][0]["rotations"]):
+        s.parse_rotations(rotations)
+        assert rotations["bones"] == list(h36m_bones) == list(BONES[:19])
+        assert rotations["parents"] == list(BONE_PARENTS[:19])
+        assert rotations["local"] == payload["local"][:19]
+        assert rotations["rest_offsets"] == payload["rest_offsets"][:19]
+    assert len(full["rotations"]["bones"]) == b  # the published message keeps the toes

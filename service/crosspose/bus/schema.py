@@ -866,13 +866,33 @@ def skeleton_in_layout(message: Mapping[str, Any], skeleton: str) -> dict[str, A
                          f"(use {' or '.join(layouts_within(published.name))})")
     if asked.name == published.name:
         return dict(message)
-    j = asked.num_joints
-    out = {**message, "skeleton": asked.name, "joints": list(message["joints"])[:j],
-           "views": list(message["views"])[:j]}
+    from crosspose.motion.humanoid import humanoid_map
+
+    j, bones = asked.num_joints, humanoid_map(asked).bones
+
+    def trimmed(entry: Mapping[str, Any]) -> dict[str, Any]:
+        out = {**entry, "joints": list(entry["joints"])[:j], "views": list(entry["views"])[:j]}
+        if isinstance(entry.get("rotations"), Mapping):
+            out["rotations"] = rotations_within(entry["rotations"], bones)
+        return out
+
+    out = {**trimmed(message), "skeleton": asked.name}
     if isinstance(message.get("persons"), list):
-        out["persons"] = [{**p, "joints": list(p["joints"])[:j], "views": list(p["views"])[:j]}
-                          for p in message["persons"]]
+        out["persons"] = [trimmed(p) for p in message["persons"]]
     return out
+
+
+def rotations_within(payload: Mapping[str, Any], bones: Collection[str]) -> dict[str, Any]:
+    """A :func:`rotations_payload` with only the bones named in ``bones`` (a smaller layout's, e.g.
+    Human3.6M-17's 19 of the full body's 21: its bones are the first and their parents among them), the
+    parent indices renumbered; the payload itself when it carries no other bone."""
+    keep = [i for i, name in enumerate(payload["bones"]) if name in bones]
+    if len(keep) == len(payload["bones"]):
+        return dict(payload)
+    index = {old: new for new, old in enumerate(keep)}
+    per_bone = ("bones", "unity", "rest_offsets", "local")
+    return {**payload, **{k: [payload[k][i] for i in keep] for k in per_bone},
+            "parents": [index.get(int(payload["parents"][i]), -1) for i in keep]}
 
 
 def layouts_within(published: str) -> list[str]:
