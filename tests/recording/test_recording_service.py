@@ -198,9 +198,13 @@ def test_record_list_download_and_replay_a_take(service: Running, tmp_path: Path
     assert s["frames_format"] == "jpeg"
 
     take = TakeStore(service.store).get(take_id)
-    fs = next(iter(take.framesets()))
-    images = fs.images()
-    assert all(img is not None and img.ndim == 3 for img in images)
+    # A set the sync stage published without a late camera stores None there (a busy host's first set
+    # may be one); every stored image decodes, and the take holds complete sets.
+    sets = [(fs, fs.images()) for fs in take.framesets()]
+    assert all(img.ndim == 3 for _, images in sets for img in images if img is not None)
+    complete = [fs for fs, images in sets if all(img is not None for img in images)]
+    assert len(complete) >= len(sets) // 2
+    fs = complete[0]
     assert all({"seq", "t_capture_ns", "t_wall_ns"} <= set(f) for f in fs.header["frames"] if f)
     assert take.calibration_files()[0].is_file()
     assert take.config() is not None
