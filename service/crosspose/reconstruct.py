@@ -304,6 +304,33 @@ def default_network(device: str = "auto", num_cameras: int = 4, model: Path | No
         raise ReconstructError(str(err)) from None
 
 
+def video_inputs(calibration: Any, videos_dir: str | Path, solver: Any, network: Any,
+                 device: str) -> tuple[CameraRig, list[Path | None], Any, Any]:
+    """What a reconstruction from videos opens first: the rig, each camera's video (:func:`video_files`),
+    the solver (default: a new one in the default layout) and the network (default: :func:`default_network`
+    on ``device`` in the solver's layout).
+
+    Raises:
+        ReconstructError, CalibrationError: bad inputs, with a message saying which (also a network whose
+            heatmaps are of another layout than the solver's).
+    """
+    from crosspose.solver import Solver
+
+    rig = _rig(calibration)
+    try:
+        paths = video_files(videos_dir, rig.names)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
+    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
+    network = default_network(device, len(rig), skeleton=solver.skeleton) if network is None else network
+    heatmap_layout: Skeleton = getattr(network, "skeleton", solver.skeleton)
+    if heatmap_layout.name != solver.skeleton.name:
+        raise ReconstructError(f"the network's heatmaps are of layout {heatmap_layout.name} but the solver "
+                               f"solves {solver.skeleton.name}: use a network exported for the solver's "
+                               "layout")
+    return rig, paths, solver, network
+
+
 def reconstruct_videos(
     calibration: str | Path | CameraRig,
     videos_dir: str | Path,
@@ -338,20 +365,9 @@ def reconstruct_videos(
     """
     from crosspose.core.videos import track_videos
     from crosspose.inference.pipeline import FramePipeline
-    from crosspose.solver import Solver
 
-    rig = _rig(calibration)
-    try:
-        paths = video_files(videos_dir, rig.names)
-    except VideoError as e:
-        raise ReconstructError(str(e)) from None
-    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
-    network = default_network(device, len(rig), skeleton=solver.skeleton) if network is None else network
+    rig, paths, solver, network = video_inputs(calibration, videos_dir, solver, network, device)
     skeleton: Skeleton = solver.skeleton
-    heatmap_layout: Skeleton = getattr(network, "skeleton", skeleton)
-    if heatmap_layout.name != skeleton.name:
-        raise ReconstructError(f"the network's heatmaps are of layout {heatmap_layout.name} but the solver "
-                               f"solves {skeleton.name}: use a network exported for the solver's layout")
     pipeline = FramePipeline(rig, network, detector)
     overlays = None if overlays_dir is None else Path(overlays_dir)
     if overlays is not None:

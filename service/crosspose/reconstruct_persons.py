@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from crosspose.geometry import CameraRig
-from crosspose.io.videos import SyncedVideos, VideoError, video_files
+from crosspose.io.videos import SyncedVideos, VideoError
 from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
 from crosspose.solver import Pose3D
 
@@ -131,23 +131,12 @@ def reconstruct_videos_persons(
     """
     from crosspose.core.videos import track_videos_persons
     from crosspose.inference.pipeline import FramePipeline
-    from crosspose.reconstruct import ReconstructError, _rig, default_network
-    from crosspose.solver import Solver
+    from crosspose.reconstruct import ReconstructError, video_inputs
 
     if max_persons < 1:
         raise ReconstructError(f"--persons must be at least 1, got {max_persons}")
-    rig = _rig(calibration)
-    try:
-        paths = video_files(videos_dir, rig.names)
-    except VideoError as e:
-        raise ReconstructError(str(e)) from None
-    solver = Solver(DEFAULT_SKELETON) if solver is None else solver
-    network = default_network(device, len(rig), skeleton=solver.skeleton) if network is None else network
+    rig, paths, solver, network = video_inputs(calibration, videos_dir, solver, network, device)
     skeleton: Skeleton = solver.skeleton
-    heatmap_layout: Skeleton = getattr(network, "skeleton", skeleton)
-    if heatmap_layout.name != skeleton.name:
-        raise ReconstructError(f"the network's heatmaps are of layout {heatmap_layout.name} but the solver "
-                               f"solves {skeleton.name}: use a network exported for the solver's layout")
     pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
     frames: list[list[tuple[int, Pose3D]]] = []
     timings: list[dict[str, float]] = []
