@@ -78,6 +78,14 @@ def _heatmaps(config: Config, seq: int, t0: int) -> tuple[dict[str, Any], list[A
                             backend="simulated")  # fmt: skip
 
 
+def _connect(stage: SolverStage, workers: list[Publisher]) -> None:
+    """Step the solver until every worker's socket is connected (a bound socket connects as it is used)."""
+    deadline = time.monotonic() + 10
+    while not all(w.wait_for_subscriber(0.02) for w in workers):
+        stage.step(0)
+        assert time.monotonic() < deadline, "the workers never connected"
+
+
 def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) -> None:
     stage = SolverStage(config)  # binds the heatmaps endpoint
     workers = [Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4) for _ in range(2)]
@@ -85,10 +93,7 @@ def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) 
     t0 = time.monotonic_ns() - 10**9
     sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
     try:
-        deadline = time.monotonic() + 10
-        while not all(w.wait_for_subscriber(0.02) for w in workers):  # a bound socket connects as it is used
-            stage.step(0)
-            assert time.monotonic() < deadline, "the workers never connected"
+        _connect(stage, workers)
 
         def solved(worker: int, seq: int) -> int | None:
             assert workers[worker].send(HEATMAPS, *sets[seq])
@@ -139,10 +144,7 @@ def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: C
     t0 = time.monotonic_ns() - 10**9
     sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
     try:
-        deadline = time.monotonic() + 10
-        while not all(w.wait_for_subscriber(0.02) for w in workers):
-            stage.step(0)
-            assert time.monotonic() < deadline, "the workers never connected"
+        _connect(stage, workers)
 
         def announce(worker: int, seq: int) -> None:
             assert workers[worker].send(INFLIGHT, inflight_message(worker=worker, seq=seq,

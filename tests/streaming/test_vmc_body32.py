@@ -16,22 +16,31 @@ from crosspose.studio.motion import generate_motion
 FPS = 30.0
 
 
-def test_vmc_bundles_carry_the_feet_and_hands() -> None:
-    motion = generate_motion(seed=5, num_frames=20, fps=FPS)
-    wave = np.sin(2 * np.pi * 0.5 * np.arange(20)[:, None] / FPS + np.array([0.0, 1.2]))
-    joints = ex.full_body(motion.joints, ex.ExtremityPoses(foot_pitch=0.5 * wave, foot_roll=0.25 * wave,
-                                                           hand_roll=wave, head_yaw=0.6 * wave[:, 0]))
+def _moving_extremities(seed: int, frames: int) -> np.ndarray:
+    """``(frames, 32, 3)`` a synthetic full body whose feet pitch and roll, hands roll and head turns."""
+    motion = generate_motion(seed=seed, num_frames=frames, fps=FPS)
+    wave = np.sin(2 * np.pi * 0.5 * np.arange(frames)[:, None] / FPS + np.array([0.0, 1.2]))
+    return ex.full_body(motion.joints, ex.ExtremityPoses(foot_pitch=0.5 * wave, foot_roll=0.25 * wave,
+                                                         hand_roll=wave, head_yaw=0.6 * wave[:, 0]))
+
+
+def _bundles(joints: np.ndarray, unity_bones: list[str]) -> tuple[LiveMotion, list]:
+    """Each frame of ``joints`` through a full-body :class:`LiveMotion` whose VMC sender sends to a real
+    UDP receiver; the live motion and the bundles received."""
     conf = np.ones(32)
-    unity = [UNITY_BONES[b] for b in BONES]
     with osc_receiver() as (port, got):
-        live = LiveMotion(vmc=VmcSender([f"127.0.0.1:{port}"], unity), warmup_frames=5, skeleton=BODY32)
+        live = LiveMotion(vmc=VmcSender([f"127.0.0.1:{port}"], unity_bones), warmup_frames=5, skeleton=BODY32)
         try:
             for i, frame in enumerate(joints):
                 live.update(i / FPS, frame, conf)
                 live.send_vmc(i, 0)
-            bundles = got.wait_for(len(joints))
+            return live, got.wait_for(len(joints))
         finally:
             live.close()
+
+
+def test_vmc_bundles_carry_the_feet_and_hands() -> None:
+    _, bundles = _bundles(_moving_extremities(5, 20), [UNITY_BONES[b] for b in BONES])
     turns: dict[str, list[np.ndarray]] = {}
     for bundle in bundles:
         for address, args in bundle:
@@ -49,23 +58,10 @@ def test_vmc_bundles_carry_the_toes_at_rest_on_the_feet() -> None:
     point gives no toe flexion; the foot's frame is the plane of ankle, heel and big toe already), at the
     performer's measured ankle → big toe offset; also while a toe point is missing (the foot then holds).
     Human3.6M-17 has no toe point and sends no toes bone (test_live_motion)."""
-    motion = generate_motion(seed=7, num_frames=16, fps=FPS)
-    wave = np.sin(2 * np.pi * 0.5 * np.arange(16)[:, None] / FPS + np.array([0.0, 1.2]))
-    joints = ex.full_body(motion.joints, ex.ExtremityPoses(foot_pitch=0.5 * wave, foot_roll=0.25 * wave,
-                                                           hand_roll=wave, head_yaw=0.6 * wave[:, 0]))
+    joints = _moving_extremities(7, 16)
     joints[10:12, BODY32.index("r_big_toe")] = np.nan
-    conf = np.ones(32)
     bones = humanoid_map(BODY32).bones
-    with osc_receiver() as (port, got):
-        live = LiveMotion(vmc=VmcSender([f"127.0.0.1:{port}"], [UNITY_BONES[b] for b in bones]),
-                          warmup_frames=5, skeleton=BODY32)
-        try:
-            for i, frame in enumerate(joints):
-                live.update(i / FPS, frame, conf)
-                live.send_vmc(i, 0)
-            bundles = got.wait_for(len(joints))
-        finally:
-            live.close()
+    live, bundles = _bundles(joints, [UNITY_BONES[b] for b in bones])
     assert live.unity_bones[-2:] == ("LeftToes", "RightToes")
     rest = live.latest_of(0)
     assert rest is not None
