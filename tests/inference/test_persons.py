@@ -150,7 +150,7 @@ def studio() -> tuple[CameraRig, np.ndarray]:
 
 
 def _run(rig: CameraRig, world: World, max_persons: int, frames: range | None = None,
-         views_missing: dict[int, set[int]] | None = None, **options: float
+         views_missing: dict[int, set[int]] | None = None, fps: float = 30.0, **options: float
          ) -> tuple[list[list[tuple[int, np.ndarray]]], FramePipeline, PeopleNetwork, Core]:
     network = PeopleNetwork(world)
     pipeline = FramePipeline(rig, network, detector=PeopleDetector(rig, world),  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ def _run(rig: CameraRig, world: World, max_persons: int, frames: range | None = 
         images = _images(rig)
         for v in (views_missing or {}).get(i, set()):
             images[v] = None
-        solved = core.run_persons(ImageSet(i, int(i * 1e9 / 30), images))
+        solved = core.run_persons(ImageSet(i, int(i * 1e9 / fps), images))
         out.append([(id, pose.joints) for id, pose in solved.persons])
     return out, pipeline, network, core
 
@@ -244,6 +244,24 @@ def test_a_person_entering_later_is_found_by_the_round_robin_look(studio) -> Non
     assert _owner(dict(out[-1])[1], world.people[:, 39])[0] == 1
     runs_per_frame = pipeline.detector_views / 40
     assert runs_per_frame < 1.0  # bounded: about one view every search_interval frames, not all views
+
+
+def test_at_a_low_rate_someone_entering_is_found_within_a_few_frame_sets(studio) -> None:  # type: ignore[no-untyped-def]
+    """Live on a slow CPU the frame sets come a few per second: the round-robin look (every 5 frames) and
+    the search cooldown (15 frames) last at most that many frames at 30 fps, not 5 and 15 frame sets
+    (seconds there); the two keep their ids 0 and 1, no id churns."""
+    rig, base = studio
+    a = _walk(base, (-0.8, 0.0), (-0.4, 0.0))
+    b = _walk(base, (0.8, 0.3), (0.5, 0.3), 0.9)
+    b[:4] = np.nan  # not in the studio yet
+    world = World(np.stack([a, b]))
+    out, pipeline, _, _ = _run(rig, world, max_persons=2, frames=range(16), fps=3.0)
+    assert all([id for id, _ in persons] == [0] for persons in out[:4])
+    first = next(i for i, persons in enumerate(out) if len(persons) == 2)
+    assert first <= 4 + 5  # one view a frame set: the four views within four sets, searched on the next
+    assert all([id for id, _ in persons] == [0, 1] for persons in out[first:])
+    assert pipeline.ids_started == 2
+    assert pipeline.ids_ended == 0
 
 
 def test_a_short_loss_keeps_the_id_a_long_one_ends_it_and_ids_are_never_reused(studio) -> None:  # type: ignore[no-untyped-def]

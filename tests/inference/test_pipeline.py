@@ -279,6 +279,52 @@ def test_detector_misses_are_retried_after_an_interval(scene) -> None:  # type: 
     assert result.valid[:3].all()
 
 
+def test_at_a_low_rate_retries_are_not_put_off_for_seconds(scene) -> None:  # type: ignore[no-untyped-def]
+    """Intervals counted in frames last at most that many frames at 30 fps: at 3 frame sets per second a
+    3-frame retry interval is 0.1 s, so the blind view is tried again on every frame set (not every 1 s)."""
+    truth = scene.joints3d[0]
+    detector = TruthDetector(scene.rig, truth, blind=(3,))
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector,  # type: ignore[arg-type]
+                             redetect_interval=3)
+    for i in range(5):
+        pipeline.process(_images(scene.rig), t_ns=int(i * 1e9 / 3))
+    assert detector.calls == [4, 1, 1, 1, 1]
+
+
+def test_a_pose_too_thin_to_place_crops_keeps_the_crops_that_hold_the_performer(scene) -> None:  # type: ignore[no-untyped-def]
+    """A solve whose shoulders only one view supports (a cold solve from two views can leave that) places no
+    crop: the crops that hold the performer stay and their id with them — never an unfollowed performer
+    ended on the next frame set."""
+    truth = scene.joints3d[0]
+    detector = TruthDetector(scene.rig, truth)
+    pipeline = FramePipeline(scene.rig, TruthNetwork(truth), detector)  # type: ignore[arg-type]
+    first = pipeline.process(_images(scene.rig))
+    pose = _pose(truth)
+    for name in ("l_shoulder", "r_shoulder"):
+        pose.views[H36M17.index(name)] = 1
+    assert all(crop is None for crop in crops_from_pose(np.where(pose.views[:, None] >= 2, truth, np.nan),
+                                                        scene.rig))
+    pipeline.feedback(Track.from_pose(pose))
+    assert pipeline.ids == [0]
+    second = pipeline.process(_images(scene.rig))
+    assert second.sources == ("previous",) * 4
+    assert second.crops == first.crops
+    assert pipeline.ids == [0]
+    assert pipeline.ids_ended == 0
+    assert detector.calls == [4]
+    # No crop held them either (every view lost them): lost, kept to be found again — not ended.
+    performer = pipeline.performer(0)
+    assert performer is not None
+    performer.crops = [None] * 4
+    pipeline.feedback(Track.from_pose(pose))
+    assert performer.lost_s is not None
+    assert performer.last_root is not None
+    pipeline.process(_images(scene.rig))
+    assert pipeline.ids == [0]
+    assert pipeline.ids_started == 1
+    assert pipeline.ids_ended == 0
+
+
 def test_no_root_means_no_fusion() -> None:
     rig = random_rig(5, 3, distortion=0.0)
     truth = make_scene(5, 1, 3, rig=rig).joints3d[0]

@@ -79,7 +79,9 @@ SEARCH_COOLDOWN = 15
 DUPLICATE_M = 0.2
 #: Cosine of the angle within which a candidate's ray is the one an earlier search turned down (2 degrees).
 IGNORED_RAY_COS = float(np.cos(np.radians(2.0)))
-#: Frame rate assumed for the pipeline's clock when frame sets come without a capture time.
+#: Frame rate assumed for the pipeline's clock when frame sets come without a capture time. The intervals
+#: above counted in frames last that many frame sets or that many frames at this rate, whichever is sooner:
+#: at a low live rate (a few frame sets per second) a search or a retry is not put off for seconds.
 ASSUMED_FPS = 30.0
 
 
@@ -166,7 +168,7 @@ class PerformerCrops:
     Attributes:
         crops: per view the crop to use next (image pixels), or None (the detector's turn).
         sources: per view where that crop came from (see :data:`CropSource`).
-        retry_at: ``(C,)`` frame count from which the detector may look at a view again.
+        retry_at: ``(C,)`` the pipeline's clock (seconds) from which the detector may look at a view again.
         root: ``(3,)`` metres, the root the fusion uses, or None when not known.
         prior: ``(J, 3)`` float32 metres, the last pose's supported joints (NaN elsewhere), or None.
         prior_t_ns: the capture time of the frame set that prior was solved from, or None.
@@ -189,7 +191,7 @@ class PerformerCrops:
     @classmethod
     def cold(cls, num_views: int, id: int = 0) -> PerformerCrops:
         """Nothing known yet: every view goes to the detector."""
-        return cls([None] * num_views, ["none"] * num_views, np.zeros(num_views, dtype=np.int64), id=id)
+        return cls([None] * num_views, ["none"] * num_views, np.full(num_views, -np.inf), id=id)
 
     @property
     def followed(self) -> bool:
@@ -279,6 +281,7 @@ class FramePipeline:
         self.volume = self._volume_for(rig)
         self._told_unassociated = False
         self._now_s = 0.0
+        self._period_s = 1.0 / ASSUMED_FPS  # seconds between the last two frame sets
         self.performers: list[PerformerCrops] = []
         self.reset()
 
@@ -300,10 +303,10 @@ class FramePipeline:
         self.ids_ended += len(self.performers)
         self.performers = []
         c = len(self.rig)
-        self._search_retry_at = np.zeros(c, np.int64)  # per view: when a search may look at it again
+        self._search_retry_at = np.full(c, -np.inf)  # per view: when (clock, s) a search may look at it again
         self._search_due = False  # a look at one view saw someone no performer explains
-        self._next_search = 0  # frame from which such a look may start another search
-        self._next_look = 0
+        self._next_search = -np.inf  # when (clock, s) such a look may start another search
+        self._next_look = -np.inf
         self._look_view = 0
         self._ignored: list[np.ndarray] = [np.zeros((0, 3)) for _ in range(c)]  # rays of non-persons
 
@@ -421,9 +424,18 @@ class FramePipeline:
             performer.lose(self._now_s)
             return
         crops = crops_from_pose(joints, self.rig, skeleton=skeleton)
+        if not any(crop is not None for crop in crops):
+            # Too thin to place any crop (its hips or shoulders lack two views, as a cold solve from two views
+            # can leave them): the crops that hold the performer now stay (their presence still checks them);
+            # with none, the performer is lost — kept to be found again, not ended at once.
+            if not performer.followed:
+                performer.lose(self._now_s)
+                return
+            crops = list(performer.crops)
         for c, crop in enumerate(crops):
+            kept = crop is not None and crop is performer.crops[c]
             performer.crops[c] = crop
-            performer.sources[c] = "pose" if crop is not None else "none"
+            performer.sources[c] = "none" if crop is None else "previous" if kept else "pose"
         performer.prior = joints.astype(np.float32)
         performer.prior_t_ns = track.t_capture_ns
         root = joints[skeleton.root]
@@ -451,6 +463,11 @@ class FramePipeline:
             kept.append(p)
         self.performers = kept
 
+    def _after(self, frames: int) -> float:
+        """The clock (seconds) ``frames`` frame sets from now at the current rate, or ``frames`` frames at
+        :data:`ASSUMED_FPS` if that is sooner (a low rate does not stretch an interval into seconds)."""
+        return self._now_s + frames * min(self._period_s, 1.0 / ASSUMED_FPS)
+
     def _new_id(self) -> int:
         return self.ids_started
 
@@ -469,7 +486,7 @@ class FramePipeline:
                 self.ids_ended += 1
                 # A place is free: whoever an earlier search turned down may be looked for again, now.
                 self._ignored = [np.zeros((0, 3)) for _ in range(len(self.rig))]
-                self._next_search = self._next_look = self.frames
+                self._next_search = self._next_look = self._now_s
             else:
                 kept.append(p)
         self.performers = kept
@@ -505,21 +522,21 @@ class FramePipeline:
           :data:`REDETECT_TOLERANCE_M` of a performer's root) and that no earlier search turned down starts a
           search on the next frame, at most every :data:`SEARCH_COOLDOWN` frames.
         """
-        c, frames = len(self.rig), self.frames
+        c, now = len(self.rig), self._now_s + 1e-6  # a deadline met to the microsecond is met
         self._end_lost()  # a lost track ends on time, whether or not any view could be searched
         present = [v for v in range(c) if images[v] is not None]
         followed = [p for p in self.performers if p.followed]
         lost = [p for p in self.performers if not p.followed]
         search = not followed or bool(lost) or self._search_due
-        needs = {p.id: [v for v in present if p.crops[v] is None and frames >= p.retry_at[v]]
+        needs = {p.id: [v for v in present if p.crops[v] is None and now >= p.retry_at[v]]
                  for p in followed}
         look = None
-        if not search and len(self.performers) < self.max_persons and frames >= self._next_look and present:
+        if not search and len(self.performers) < self.max_persons and now >= self._next_look and present:
             look = present[self._look_view % len(present)]
             self._look_view += 1
-            self._next_look = frames + self.search_interval
+            self._next_look = self._after(self.search_interval)
         if search:
-            views = [v for v in present if frames >= self._search_retry_at[v]]
+            views = [v for v in present if now >= self._search_retry_at[v]]
         else:
             views = sorted({v for vs in needs.values() for v in vs} | ({look} if look is not None else set()))
         if not views:
@@ -534,15 +551,15 @@ class FramePipeline:
         taken = [np.zeros(len(ds), bool) for ds in candidates]
         wanted = {p.id: (views if search else needs[p.id]) for p in followed}
         self._retake(followed, wanted, candidates, rays, taken)
-        if look is not None and frames >= self._next_search:
+        if look is not None and now >= self._next_search:
             self._search_due = self._unexplained(look, rays[look], taken[look])
         if not search:
             return
         self._search_due = False
-        self._next_search = frames + SEARCH_COOLDOWN
+        self._next_search = self._after(SEARCH_COOLDOWN)
         for v in views:
             if not candidates[v]:
-                self._search_retry_at[v] = frames + self.redetect_interval
+                self._search_retry_at[v] = self._after(self.redetect_interval)
         free = [[d for d, t in zip(ds, tk, strict=True) if not t]
                 for ds, tk in zip(candidates, taken, strict=True)]
         free_rays = [r[~tk] for r, tk in zip(rays, taken, strict=True)]
@@ -583,7 +600,7 @@ class FramePipeline:
                         p.crops[v], p.sources[v] = candidates[v][best].crop(), "detector"
                         continue
                 p.sources[v] = "none"
-                p.retry_at[v] = self.frames + self.redetect_interval
+                p.retry_at[v] = self._after(self.redetect_interval)
             if p.root is None:
                 p.root = self._root_from_crops(p.crops)
 
@@ -643,7 +660,7 @@ class FramePipeline:
                     used[v][m] = True
                     performer.crops[v], performer.sources[v] = candidates[v][m].crop(), "detector"
                 elif v in views:
-                    performer.retry_at[v] = self.frames + self.redetect_interval
+                    performer.retry_at[v] = self._after(self.redetect_interval)
             performer.root, performer.last_root = person.root.copy(), person.root.copy()
             performer.lost_s = None
         # Candidates no one was found in (bystanders, people outside the volume): a look at their view does
@@ -667,7 +684,7 @@ class FramePipeline:
             if ds:
                 performer.crops[v], performer.sources[v] = ds[0].crop(), "detector"
             else:
-                performer.retry_at[v] = self.frames + self.redetect_interval
+                performer.retry_at[v] = self._after(self.redetect_interval)
         performer.root = self._root_from_crops(performer.crops)
         if performer.root is not None:
             performer.last_root = performer.root.copy()
@@ -749,7 +766,10 @@ class FramePipeline:
         if len(images) != len(self.rig):
             raise ValueError(f"got {len(images)} images for a rig of {len(self.rig)} cameras "
                              f"({', '.join(self.rig.names)}); pass None for a missing camera")
-        self._now_s = self.frames / ASSUMED_FPS if t_ns is None else int(t_ns) / 1e9
+        now_s = self.frames / ASSUMED_FPS if t_ns is None else int(t_ns) / 1e9
+        if self.frames and now_s > self._now_s:
+            self._period_s = now_s - self._now_s
+        self._now_s = now_s
         t0 = time.perf_counter()
         self._detect(images)
         t1 = time.perf_counter()
