@@ -459,6 +459,7 @@ class FramePipeline:
                                           for k in kept):
                 self.ids_ended += 1
                 log.info("performer %d follows the same person as an older one: ended", p.id)
+                self._place_freed()
                 continue
             kept.append(p)
         self.performers = kept
@@ -476,6 +477,12 @@ class FramePipeline:
         self.performers = sorted([*self.performers, performer], key=lambda p: p.id)
         return performer
 
+    def _place_freed(self) -> None:
+        """A track ended, a place is free: whoever an earlier search turned down may be looked for again,
+        now."""
+        self._ignored = [np.zeros((0, 3)) for _ in range(len(self.rig))]
+        self._next_search = self._next_look = self._now_s
+
     def _end_lost(self, every: bool = False) -> None:
         """End the lost performers lost longer than ``lost_timeout_s`` (``every``: all lost ones)."""
         kept = []
@@ -484,9 +491,7 @@ class FramePipeline:
                                           or self._now_s - p.lost_s > self.lost_timeout_s)
             if expired:
                 self.ids_ended += 1
-                # A place is free: whoever an earlier search turned down may be looked for again, now.
-                self._ignored = [np.zeros((0, 3)) for _ in range(len(self.rig))]
-                self._next_search = self._next_look = self._now_s
+                self._place_freed()
             else:
                 kept.append(p)
         self.performers = kept
