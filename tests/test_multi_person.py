@@ -182,3 +182,38 @@ def test_the_whole_clip_with_two_persons(  # type: ignore[no-untyped-def]
         # (benchmarks/multi_person.py); this eager torch one gave 0.103 m, and 0.128 m for her once the
         # feet's length hold and the four-gather fusion reads landed — a few centimetres, not a switch.
         assert np.nanmax(steps) <= 0.25
+
+
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_every_10th_frame_set_looped_keeps_the_two_ids(  # type: ignore[no-untyped-def]
+        clip: tuple[Path, Path], body32_network) -> None:
+    """The live demo on a slow CPU: the 60 fps clip looped, a frame set every 1/6 s of capture time (every
+    10th frame, each solve cold) through the core's multi-person path: exactly two ids. Before ids held
+    across such gaps (a pose solved from two views that could place no crop ended its track at once), this
+    path churned at such rates — ids 0–3 in one run of this eager network at every 10th frame, and of the
+    exported one at every 15th — but not in every run (this test once passed on that code): the pipeline
+    tests at 3 frame sets per second are the ones that always failed there."""
+    from crosspose.calibration import load_rig
+    from crosspose.core import ImageSet
+    from crosspose.core.videos import video_core
+    from crosspose.inference.pipeline import FramePipeline
+    from crosspose.skeleton import BODY32
+    from crosspose.solver import Solver
+
+    calibration, videos = clip
+    rig = load_rig(calibration)
+    with SyncedVideos(video_files(videos, rig.names), None) as frames:
+        sets = [images for i, images in enumerate(frames) if i % 10 == 0]
+    pipeline = FramePipeline(rig, body32_network, max_persons=2)
+    core = video_core(rig, body32_network, Solver(BODY32), pipeline=pipeline)
+    ids = []
+    for loop in range(3):
+        for k, images in enumerate(sets):
+            seq = loop * len(sets) + k
+            solved = core.run_persons(ImageSet(seq, round((loop * 100 + 10 * k) * 1e9 / 60), images))
+            ids.append([id for id, _ in solved.persons])
+    assert sorted({id for persons in ids for id in persons}) == [0, 1]
+    assert pipeline.ids_started == 2
+    assert np.mean([persons == [0, 1] for persons in ids]) >= 0.9
