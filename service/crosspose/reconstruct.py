@@ -331,6 +331,18 @@ def video_inputs(calibration: Any, videos_dir: str | Path, solver: Any, network:
     return rig, paths, solver, network
 
 
+def open_videos(paths: list[Path | None], max_frames: int | None) -> SyncedVideos:
+    """The cameras' videos (:func:`video_inputs`' paths) read in step, up to ``max_frames``.
+
+    Raises:
+        ReconstructError: a video that cannot be opened or read, with its name.
+    """
+    try:
+        return SyncedVideos(paths, max_frames)
+    except VideoError as e:
+        raise ReconstructError(str(e)) from None
+
+
 def reconstruct_videos(
     calibration: str | Path | CameraRig,
     videos_dir: str | Path,
@@ -374,11 +386,7 @@ def reconstruct_videos(
         overlays.mkdir(parents=True, exist_ok=True)
     j = skeleton.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
-    try:
-        videos = SyncedVideos(paths, max_frames)
-    except VideoError as e:
-        raise ReconstructError(str(e)) from None
-    with videos:
+    with open_videos(paths, max_frames) as videos:
         fps = videos.fps
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):

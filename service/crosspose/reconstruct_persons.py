@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from crosspose.geometry import CameraRig
-from crosspose.io.videos import SyncedVideos, VideoError
 from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
 from crosspose.solver import Pose3D
 
@@ -131,7 +130,7 @@ def reconstruct_videos_persons(
     """
     from crosspose.core.videos import track_videos_persons
     from crosspose.inference.pipeline import FramePipeline
-    from crosspose.reconstruct import ReconstructError, video_inputs
+    from crosspose.reconstruct import ReconstructError, open_videos, video_inputs
 
     if max_persons < 1:
         raise ReconstructError(f"--persons must be at least 1, got {max_persons}")
@@ -140,11 +139,7 @@ def reconstruct_videos_persons(
     pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
     frames: list[list[tuple[int, Pose3D]]] = []
     timings: list[dict[str, float]] = []
-    try:
-        videos = SyncedVideos(paths, max_frames)
-    except VideoError as e:
-        raise ReconstructError(str(e)) from None
-    with videos:
+    with open_videos(paths, max_frames) as videos:
         fps = videos.fps
         for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons, fused=fused,
                                           progress=progress, pipeline=pipeline):

@@ -6,6 +6,8 @@ never sent)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -78,22 +80,32 @@ def _heatmaps(config: Config, seq: int, t0: int) -> tuple[dict[str, Any], list[A
                             backend="simulated")  # fmt: skip
 
 
-def _connect(stage: SolverStage, workers: list[Publisher]) -> None:
-    """Step the solver until every worker's socket is connected (a bound socket connects as it is used)."""
-    deadline = time.monotonic() + 10
-    while not all(w.wait_for_subscriber(0.02) for w in workers):
-        stage.step(0)
-        assert time.monotonic() < deadline, "the workers never connected"
-
-
-def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) -> None:
-    stage = SolverStage(config)  # binds the heatmaps endpoint
+@contextmanager
+def _solver_and_two_workers(
+    config: Config,
+) -> Iterator[tuple[SolverStage, list[Publisher], Subscriber, dict[int, Any], int]]:
+    """A solver stage (it binds the heatmaps endpoint), two workers' heatmaps publishers connected to it, a
+    listener of its skeletons, the heatmaps of sets 1–7 (captured ``t0 + seq * PERIOD_NS``) and ``t0``, a
+    second ago; all closed after."""
+    stage = SolverStage(config)
     workers = [Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4) for _ in range(2)]
     listener = Subscriber(config.bus.skeletons_endpoint, [SKELETON], bind=False, hwm=100)
     t0 = time.monotonic_ns() - 10**9
-    sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
     try:
-        _connect(stage, workers)
+        deadline = time.monotonic() + 10
+        while not all(w.wait_for_subscriber(0.02) for w in workers):  # a bound socket connects as it is used
+            stage.step(0)
+            assert time.monotonic() < deadline, "the workers never connected"
+        yield stage, workers, listener, {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}, t0
+    finally:
+        listener.close()
+        for worker in workers:
+            worker.close()
+        stage.close()
+
+
+def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) -> None:
+    with _solver_and_two_workers(config) as (stage, workers, listener, sets, _):
 
         def solved(worker: int, seq: int) -> int | None:
             assert workers[worker].send(HEATMAPS, *sets[seq])
@@ -128,23 +140,12 @@ def test_the_solver_publishes_two_workers_sets_in_capture_order(config: Config) 
         board = StatusBoard(["cam1"], stages=["solver"])
         board.update("solver", payload)
         assert board.input_drops()["solver"]["heatmaps"]["stale"] == drops["stale"]
-    finally:
-        listener.close()
-        for worker in workers:
-            worker.close()
-        stage.close()
 
 
 def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: Config) -> None:
     """Worker 0 announces set 1, worker 1 finishes set 2 first: set 2 is held until set 1 arrives and both go
     out, 1 then 2. Past the bound the newer set goes out alone and the older one is dropped as stale."""
-    stage = SolverStage(config)
-    workers = [Publisher(config.bus.heatmaps_endpoint, bind=False, hwm=4) for _ in range(2)]
-    listener = Subscriber(config.bus.skeletons_endpoint, [SKELETON], bind=False, hwm=100)
-    t0 = time.monotonic_ns() - 10**9
-    sets = {seq: _heatmaps(config, seq, t0) for seq in range(1, 8)}
-    try:
-        _connect(stage, workers)
+    with _solver_and_two_workers(config) as (stage, workers, listener, sets, t0):
 
         def announce(worker: int, seq: int) -> None:
             assert workers[worker].send(INFLIGHT, inflight_message(worker=worker, seq=seq,
@@ -194,11 +195,6 @@ def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: C
         payload = stage.payload()
         assert (payload["held"], payload["held_in_time"]) == (2, 1)
         assert payload["input_drops"]["heatmaps"] == {"stale": 1}
-    finally:
-        listener.close()
-        for worker in workers:
-            worker.close()
-        stage.close()
 
 
 def test_a_set_stamped_from_the_future_does_not_hold_back_the_stream(config: Config) -> None:
