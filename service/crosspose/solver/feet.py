@@ -138,7 +138,8 @@ def point_covariance(points: np.ndarray, projections: np.ndarray, support: np.nd
 
 
 def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, residual: np.ndarray,
-                      pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA) -> np.ndarray:
+                      pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA,
+                      noise_px: np.ndarray | None = None) -> np.ndarray:
     """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``.
 
     Args:
@@ -147,6 +148,8 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             errors (pixels), whose median gives the frame's localisation noise.
         pairs: ``(F, 2)`` heel, toe indices; lengths: ``(F,)`` the performer's (NaN: unknown, untouched).
         sigma: the spread of a real foot's length, metres.
+        noise_px: ``(N,)`` the frames' localisation noise when already known (:func:`view_noise_px` of
+            ``residual`` and ``support``).
     Returns:
         ``(N, J, 3)`` a copy with the heels and toes moved (a pair with an end fixed by fewer than two
         views, or no known length, as it was).
@@ -154,7 +157,7 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
     out = joints.copy()
     if not len(pairs) or not np.isfinite(lengths).any():
         return out
-    noise = view_noise_px(residual, support)  # (N,)
+    noise = view_noise_px(residual, support) if noise_px is None else noise_px  # (N,)
     ends = pairs.reshape(-1)  # heel, toe, heel, toe ...
     cov = point_covariance(joints[:, ends], projections, support[:, :, ends], noise)  # (N, 2F, 3, 3)
     n, f = joints.shape[0], len(pairs)

@@ -65,6 +65,23 @@ class LimbLengthEstimate:
         return est
 
     @property
+    def spread(self) -> np.ndarray:
+        """``(B,)`` robust standard deviation (1.4826 x the median absolute deviation, metres) of each known
+        bone's measurements about its length; NaN for a bone not :attr:`known`."""
+        out = np.full(self.template.size, np.nan)
+        own = self.known
+        if own.any():
+            count = self.num_samples[own]
+            deviation = np.abs(self._samples[:, own] - _nanmedian(self._samples[:, own], count))
+            out[own] = 1.4826 * _nanmedian(deviation, count)
+        return out
+
+    @property
+    def known(self) -> np.ndarray:
+        """``(B,)`` bool: the bones whose length is their own median (``min_samples`` measurements seen)."""
+        return self._count >= self.min_samples
+
+    @property
     def num_samples(self) -> np.ndarray:
         """``(B,)`` confident measurements seen per bone (capped at the window)."""
         return np.minimum(self._count, self.window)

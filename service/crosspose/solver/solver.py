@@ -27,7 +27,7 @@ import torch
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
-from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths
+from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths, view_noise_px
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
@@ -38,10 +38,11 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.leaves import place_leaves
+from crosspose.solver.lengths import bone_ancestry, hold_bone_lengths, long_bones
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
-from crosspose.solver.refine import refine
+from crosspose.solver.refine import Refinement, refine
 from crosspose.solver.root import search_root
 from crosspose.solver.sampling import project, sample_per_joint, view_centre_point, view_signal
 from crosspose.solver.search import first_level, local_candidates, local_search, recurse
@@ -139,6 +140,9 @@ class Solver:
         self._lateral = np.array(self.groups.mirror) != np.arange(self.skeleton.num_joints)  # (J,)
         self._bone_ends = (np.array([p for p, _ in self.skeleton.bones]),
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
+        self._bone_pairs = np.stack(self._bone_ends, 1).reshape(-1, 2)  # (B, 2)
+        self._long_bones = long_bones(self.skeleton)  # (L,) rows of the bones held to their lengths
+        self._ancestry = bone_ancestry(self.skeleton)  # (J, B)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     @property
@@ -438,9 +442,9 @@ class Solver:
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
                 root_votes: torch.Tensor | None, track: SolverTrack) -> list[Pose3D]:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
-        (``None``: no root search, NaN). The feet's heel and toe are held to ``track``'s foot lengths
-        (:func:`.feet.hold_foot_lengths`); their raw distances go to the diagnostics
-        (``foot_lengths_measured``) for the track to learn from."""
+        (``None``: no root search, NaN). The long bones and the feet are held to ``track``'s lengths
+        (:meth:`_hold_lengths`); the raw lengths go to the diagnostics (``bone_lengths_measured``,
+        ``foot_lengths_measured``) for the track to learn from."""
         options = b.refine_options or self.options.refine_options
         if not self.options.refine:
             options = dataclasses.replace(options, iterations=0)
@@ -451,9 +455,10 @@ class Solver:
         final = r.joints if self.options.refine else searched[:, :j]
         pairs = track.feet.pairs
         measured_feet = np.linalg.norm(final[:, pairs[:, 1]] - final[:, pairs[:, 0]], axis=-1)  # (N, F)
-        if self.options.refine and len(pairs):
-            final = hold_foot_lengths(final, b.projections.cpu().numpy().astype(np.float64), r.support,
-                                      r.residual, pairs, track.feet.lengths)
+        parents, children = self._bone_ends
+        measured_bones = np.linalg.norm(final[:, children] - final[:, parents], axis=-1)  # (N, B)
+        if self.options.refine:
+            final = self._hold_lengths(final, b, r, track)
         votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
         signal = b.signal.cpu().numpy()
         ev = r.evidence.clip(0.0, 1.0)
@@ -485,10 +490,29 @@ class Solver:
                     "residual": r.residual[i],
                     "limb_lengths": lengths.copy(),
                     "foot_lengths_measured": measured_feet[i],
+                    "bone_lengths_measured": measured_bones[i],
                     "relabelled": None if relabelled is None else relabelled[i],
                 },
             ))
         return out
+
+    def _hold_lengths(self, joints: np.ndarray, b: _Batch, r: Refinement, track: SolverTrack) -> np.ndarray:
+        """``(N, J, 3)`` refined joints with the long bones (:mod:`.lengths`, when ``hold_lengths``; bones
+        whose own length ``track`` knows) and then the feet (:mod:`.feet`) held to ``track``'s lengths."""
+        pairs = track.feet.pairs
+        feet = len(pairs) and np.isfinite(track.feet.lengths).any()
+        bones = self._long_bones[track.limbs.known[self._long_bones]] if self.options.hold_lengths else []
+        if not feet and not len(bones):
+            return joints
+        projections = b.projections.cpu().numpy().astype(np.float64)
+        noise = view_noise_px(r.residual, r.support)  # (N,)
+        if len(bones):
+            joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
+                                       self._ancestry, track.limbs.lengths[bones], track.limbs.spread[bones])
+        if feet:
+            joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
+                                       noise_px=noise)
+        return joints
 
     def _remember(self, pose: Pose3D, track: SolverTrack) -> None:
         supported = pose.supported()
@@ -496,8 +520,10 @@ class Solver:
             confident = supported & (pose.confidence >= 0.3)
             parents, children = self._bone_ends
             both_ends = confident[parents] & confident[children]
-            # = Skeleton.bone_lengths, without rebuilding the bone list every frame
-            measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
+            # the lengths before any was held to the estimate (= Skeleton.bone_lengths of the refined joints)
+            measured = pose.diagnostics.get("bone_lengths_measured")
+            if measured is None:
+                measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
             track.limbs.update(measured, both_ends)
             pairs = track.feet.pairs
             track.feet.update(pose.diagnostics.get("foot_lengths_measured", np.full(len(pairs), np.nan)),
