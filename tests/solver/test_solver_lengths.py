@@ -59,7 +59,8 @@ def test_noisy_joints_are_pulled_to_the_length_along_their_bones_and_the_parents
     moved = np.linalg.norm(out - joints, axis=-1).max(0)
     above = [H36M17.index(n) for n in ("pelvis", "l_hip", "r_hip", "spine", "thorax", "neck", "head",
                                        "l_shoulder", "r_shoulder")]
-    assert (moved[above] == 0).all() and (moved[[H36M17.index("l_wrist"), H36M17.index("r_ankle")]] > 0).all()
+    assert (moved[above] == 0).all()
+    assert (moved[[H36M17.index("l_wrist"), H36M17.index("r_ankle")]] > 0).all()
 
 
 def test_the_bone_spread_seen_by_the_performer_weights_the_length_more() -> None:

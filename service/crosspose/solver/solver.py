@@ -501,7 +501,8 @@ class Solver:
         whose own length ``track`` knows) and then the feet (:mod:`.feet`) held to ``track``'s lengths."""
         pairs = track.feet.pairs
         feet = len(pairs) and np.isfinite(track.feet.lengths).any()
-        bones = self._long_bones[track.limbs.known[self._long_bones]] if self.options.hold_lengths else []
+        held = track.limbs.known[self._long_bones] & self.options.hold_lengths
+        bones = self._long_bones[held]
         if not feet and not len(bones):
             return joints
         projections = b.projections.cpu().numpy().astype(np.float64)
