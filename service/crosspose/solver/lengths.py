@@ -6,7 +6,7 @@ the real multi-person clip a forearm read 9-15 % std/median over 100 frames, wit
 half-way to its elbow. A bone is rigid, so, as for the feet (:mod:`.feet`), each frame's length is fused
 with the performer's learnt length (:class:`.limbs.LimbLengthEstimate`, once the bone has its own median) by
 their variances: the measurement's from the two ends' triangulation covariance along the bone
-(:func:`.feet.point_covariance`) plus the detector's share that the views' reprojection errors do not
+(:func:`.feet.along_variance`) plus the detector's share that the views' reprojection errors do not
 show (the views' errors are not independent: one network marks every view's wrist the same way), the
 performer's length a prior of :data:`BONE_LENGTH_SIGMA`. That hidden share is read off the performer's own
 measurements: their robust spread about the learnt length (:attr:`.limbs.LimbLengthEstimate.spread`) beyond
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from crosspose.skeleton import Skeleton
-from crosspose.solver.feet import point_covariance
+from crosspose.solver.feet import along_variance
 
 #: The bones held, by their child joint's name (their parent is the skeleton's).
 LONG_BONES: tuple[str, ...] = ("l_knee", "r_knee", "l_ankle", "r_ankle", "l_elbow", "r_elbow", "l_wrist",
@@ -59,10 +59,19 @@ def bone_ancestry(skeleton: Skeleton) -> np.ndarray:
     return out
 
 
+def bone_directions(joints: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``(N, 2K, 3)`` the unit vector of each of the ``(K, 2)`` ``ends``' lines (first → second end), once
+    per end, for :func:`.feet.along_variance`; NaN where an end is missing or the two coincide."""
+    vector = joints[:, ends[:, 1]] - joints[:, ends[:, 0]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = vector / np.sqrt((vector * vector).sum(-1, keepdims=True))
+    return np.repeat(u, 2, axis=1)
+
+
 def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, noise_px: np.ndarray,
                       ends: np.ndarray, bones: np.ndarray, ancestry: np.ndarray, lengths: np.ndarray,
                       spread: np.ndarray | None = None, sigma: float = BONE_LENGTH_SIGMA,
-                      max_deviation: float = 0.25) -> np.ndarray:
+                      max_deviation: float = 0.25, unit_variance: np.ndarray | None = None) -> np.ndarray:
     """Each bone's child (and everything below it) moved along the bone so that its length fuses the
     frame's measurement with ``lengths``.
 
@@ -75,12 +84,13 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             NaN: none known): the part of its square above ``sigma²`` adds to every measurement's variance.
         sigma: the spread of a performer's own bone length; max_deviation: beyond this fraction from
             ``lengths`` a measurement is discarded.
+        unit_variance: ``(N, 2L)`` when already known, the held bones' parents' and children's variances
+            along their bones for a localisation noise of one pixel (:func:`.feet.along_variance`).
     Returns:
         ``(N, J, 3)`` a copy, moved.
     """
     held = ends[bones]  # (L, 2)
     tips = held.reshape(-1)
-    cov = point_covariance(joints[:, tips], projections, support[:, :, tips], noise_px)  # (N, 2L, 3, 3)
     n, count = joints.shape[0], len(bones)
     parent, child = joints[:, held[:, 0]], joints[:, held[:, 1]]  # (N, L, 3)
     vector = child - parent
@@ -88,15 +98,16 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         u = vector / measured[..., None]
         # each end's variance along the bone; the measured length's is their sum
-        var = np.einsum("nki,nkij,nkj->nk", np.repeat(u, 2, axis=1), cov, np.repeat(u, 2, axis=1))
-        var = var.reshape(n, count, 2).sum(-1)
-        if spread is not None:
-            var = var + np.maximum(np.nan_to_num(np.square(spread)) - sigma ** 2, 0.0)
+        if unit_variance is None:
+            unit_variance = along_variance(joints[:, tips], np.repeat(u, 2, axis=1), projections,
+                                           support[:, :, tips], np.ones(n))
+        var = unit_variance.reshape(n, count, 2).sum(-1) * np.square(noise_px)[:, None]
+        if spread is not None:  # NaN (unknown) adds nothing
+            var = var + np.where(spread > sigma, np.square(spread) - sigma ** 2, 0.0)
         target = (sigma ** 2 * measured + var * lengths) / (sigma ** 2 + var)
         target = np.where(np.abs(measured / lengths - 1) > max_deviation, lengths, target)
         delta = (target / measured - 1)[..., None] * vector  # (N, L, 3) the child's move
     ok = np.isfinite(delta).all(-1) & np.isfinite(var) & (var > 0)
-    moves = np.zeros((n, len(ends), 3))
-    moves[:, bones] = np.where(ok[..., None], delta, 0.0)
-    out: np.ndarray = joints + ancestry @ moves  # (J, B) @ (N, B, 3): each joint moved with its bones
+    # (J, L) @ (N, L, 3): each joint moved with the held bones above it
+    out: np.ndarray = joints + ancestry[:, bones] @ np.where(ok[..., None], delta, 0.0)
     return out

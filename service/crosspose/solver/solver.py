@@ -27,7 +27,13 @@ import torch
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
-from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths, view_noise_px
+from crosspose.solver.feet import (
+    FootLengthEstimate,
+    along_variance,
+    foot_pairs,
+    hold_foot_lengths,
+    view_noise_px,
+)
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
@@ -38,7 +44,7 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.leaves import place_leaves
-from crosspose.solver.lengths import bone_ancestry, hold_bone_lengths, long_bones
+from crosspose.solver.lengths import bone_ancestry, bone_directions, hold_bone_lengths, long_bones
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
@@ -506,13 +512,22 @@ class Solver:
         if not feet and not len(bones):
             return joints
         projections = b.projections.cpu().numpy().astype(np.float64)
-        noise = view_noise_px(r.residual, r.support)  # (N,)
+        # Every held line's ends' variances along it, in one pass (the bones' moves carry a foot's heel and
+        # toe along without turning it, so its line is the same after them).
+        lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
+        ends = lines.reshape(-1)
+        unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
+                              r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
         if len(bones):
+            # the noise of the body's views alone: a layout's extremities never move its body's joints
+            k = self.body
+            noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
             joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
-                                       self._ancestry, track.limbs.lengths[bones], track.limbs.spread[bones])
+                                       self._ancestry, track.limbs.lengths[bones], track.limbs.spread[bones],
+                                       unit_variance=unit[:, :2 * len(bones)])
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
-                                       noise_px=noise)
+                                       unit_variance=unit[:, 2 * len(bones):])
         return joints
 
     def _remember(self, pose: Pose3D, track: SolverTrack) -> None:
