@@ -37,6 +37,10 @@ LONG_BONES: tuple[str, ...] = ("l_knee", "r_knee", "l_ankle", "r_ankle", "l_elbo
 #: slides with the skin. A judgement of that order, not fitted to any clip.
 BONE_LENGTH_SIGMA = 0.01
 
+#: A measurement further from the learnt length than this many standard deviations of their difference
+#: (the measurement's variance and the bone's own) is not one of the bone: 3, one good frame in 370.
+OUTLIER_SIGMAS = 3.0
+
 
 def long_bones(skeleton: Skeleton) -> np.ndarray:
     """``(L,)`` indices into :attr:`Skeleton.bones` of ``skeleton``'s long bones (those it has)."""
@@ -105,7 +109,10 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         if spread is not None:  # NaN (unknown) adds nothing
             var = var + np.where(spread > sigma, np.square(spread) - sigma ** 2, 0.0)
         target = (sigma ** 2 * measured + var * lengths) / (sigma ** 2 + var)
-        target = np.where(np.abs(measured / lengths - 1) > max_deviation, lengths, target)
+        # a measurement its own error model cannot explain (beyond OUTLIER_SIGMAS) is a mislocalised end
+        outlier = (np.abs(measured / lengths - 1) > max_deviation) | (
+            np.square(measured - lengths) > OUTLIER_SIGMAS ** 2 * (var + sigma ** 2))
+        target = np.where(outlier, lengths, target)
         delta = (target / measured - 1)[..., None] * vector  # (N, L, 3) the child's move
     ok = np.isfinite(delta).all(-1) & np.isfinite(var) & (var > 0)
     # (J, L) @ (N, L, 3): each joint moved with the held bones above it
