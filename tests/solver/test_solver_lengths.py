@@ -17,14 +17,14 @@ ENDS = np.stack([PARENTS, CHILDREN], 1)
 LONG = long_bones(H36M17)
 
 
-def _hold(joints: np.ndarray, lengths: np.ndarray, views: int = 4, spread: np.ndarray | None = None
-          ) -> np.ndarray:
-    """``hold_bone_lengths`` of ``(N, 17, 3)`` joints seen by ``views`` ring cameras (0.5 px noise)."""
+def _hold(joints: np.ndarray, lengths: np.ndarray, views: int = 4, spread: np.ndarray | None = None,
+          noise_px: float = 0.5) -> np.ndarray:
+    """``hold_bone_lengths`` of ``(N, 17, 3)`` joints seen by ``views`` ring cameras (64 px)."""
     n = len(joints)
     P = np.repeat(ring_projections(4, size=64, seed=0)[None], n, 0)
     support = np.zeros((n, 4, 17), bool)
     support[:, :views] = True
-    return hold_bone_lengths(joints, P, support, np.full(n, 0.5), ENDS, LONG, bone_ancestry(H36M17),
+    return hold_bone_lengths(joints, P, support, np.full(n, noise_px), ENDS, LONG, bone_ancestry(H36M17),
                              lengths, spread)
 
 
@@ -82,10 +82,14 @@ def test_an_outlier_takes_the_learnt_length_and_a_poorly_seen_or_missing_joint_i
     out = _hold(short, lengths)
     np.testing.assert_allclose(out[0, wrist], truth[0, wrist], atol=1e-9)  # back along its own line
     np.testing.assert_allclose(_hold(short, lengths, views=1), short)  # one view: no measurement to fuse
-    # 15 % short, well within the estimate's 25 %, but beyond 3 standard deviations of a well-seen bone
+    # 15 % short, well within the estimate's 25 %: an outlier where the views see the bone sharply (0.1 px),
+    # beyond 3 standard deviations of its difference; fused where they see it as 2 px of noise
     less = truth.copy()
     less[0, wrist] = truth[0, elbow] + 0.85 * (truth[0, wrist] - truth[0, elbow])
-    np.testing.assert_allclose(_hold(less, lengths)[0, wrist], truth[0, wrist], atol=1e-9)
+    np.testing.assert_allclose(_hold(less, lengths, noise_px=0.1)[0, wrist], truth[0, wrist], atol=1e-9)
+    fused = np.linalg.norm(_hold(less, lengths, noise_px=2.0)[0, wrist] - truth[0, elbow])
+    forearm = lengths[list(LONG).index(H36M17.bone_names.index("l_elbow-l_wrist"))]
+    assert 0.85 * forearm < fused < forearm - 1e-4
     missing = short.copy()
     missing[0, wrist] = np.nan
     out = _hold(missing, lengths)
