@@ -9,7 +9,7 @@ from solver_scene import project, random_pose, render, ring_projections
 
 from crosspose.skeleton import BODY32, H36M17
 from crosspose.solver import Solver
-from crosspose.solver.lengths import bone_ancestry, hold_bone_lengths, long_bones
+from crosspose.solver.lengths import bone_levels, hold_bone_lengths, long_bones
 
 PARENTS = np.array([p for p, _ in H36M17.bones])
 CHILDREN = np.array([c for _, c in H36M17.bones])
@@ -24,8 +24,7 @@ def _hold(joints: np.ndarray, lengths: np.ndarray, views: int = 4, spread: np.nd
     P = np.repeat(ring_projections(4, size=64, seed=0)[None], n, 0)
     support = np.zeros((n, 4, 17), bool)
     support[:, :views] = True
-    return hold_bone_lengths(joints, P, support, np.full(n, noise_px), ENDS, LONG, bone_ancestry(H36M17),
-                             lengths, spread)
+    return hold_bone_lengths(joints, P, support, np.full(n, noise_px), ENDS, LONG, lengths, spread)
 
 
 def test_long_bones_are_the_thighs_shins_upper_arms_and_forearms() -> None:
@@ -51,16 +50,23 @@ def test_noisy_joints_are_pulled_to_the_length_along_their_bones_and_the_parents
     raw, held = H36M17.bone_lengths(joints)[:, LONG], H36M17.bone_lengths(out)[:, LONG]
     assert (held.std(0) < 0.75 * raw.std(0)).all(), (held.std(0), raw.std(0))
     assert (np.abs(np.median(held, 0) - true_lengths) < 0.005).all()
-    # the bones keep their directions; joints above the long bones (hips, shoulders, torso, head) stay
-    before = joints[:, CHILDREN] - joints[:, PARENTS]
+    # each child moved along the line from its parent as held: the upper bones keep their directions
     after = out[:, CHILDREN] - out[:, PARENTS]
-    np.testing.assert_allclose(np.cross(before, after), 0.0, atol=1e-9)
-    assert (np.einsum("nbi,nbi->nb", before, after) > 0).all()
+    along = joints[:, CHILDREN] - out[:, PARENTS]
+    np.testing.assert_allclose(np.cross(along, after), 0.0, atol=1e-9)
+    assert (np.einsum("nbi,nbi->nb", along, after) > 0).all()
+    # only the long bones' children move (knees, ankles, elbows, wrists)
     moved = np.linalg.norm(out - joints, axis=-1).max(0)
-    above = [H36M17.index(n) for n in ("pelvis", "l_hip", "r_hip", "spine", "thorax", "neck", "head",
-                                       "l_shoulder", "r_shoulder")]
-    assert (moved[above] == 0).all()
-    assert (moved[[H36M17.index("l_wrist"), H36M17.index("r_ankle")]] > 0).all()
+    children = [H36M17.index(n) for n in ("l_knee", "r_knee", "l_ankle", "r_ankle", "l_elbow", "r_elbow",
+                                          "l_wrist", "r_wrist")]
+    assert (moved[children] > 0).all()
+    assert (np.delete(moved, children) == 0).all()
+
+
+def test_the_upper_bones_are_held_before_the_lower() -> None:
+    levels = [sorted(H36M17.bone_names[b] for b in level) for level in bone_levels(ENDS, LONG)]
+    assert levels == [sorted(["l_hip-l_knee", "r_hip-r_knee", "l_shoulder-l_elbow", "r_shoulder-r_elbow"]),
+                      sorted(["l_knee-l_ankle", "r_knee-r_ankle", "l_elbow-l_wrist", "r_elbow-r_wrist"])]
 
 
 def test_the_bone_spread_seen_by_the_performer_weights_the_length_more() -> None:

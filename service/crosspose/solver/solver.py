@@ -44,7 +44,7 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.leaves import place_leaves
-from crosspose.solver.lengths import bone_ancestry, bone_directions, hold_bone_lengths, long_bones
+from crosspose.solver.lengths import bone_directions, hold_bone_lengths, long_bones
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
@@ -148,7 +148,6 @@ class Solver:
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
         self._bone_pairs = np.stack(self._bone_ends, 1).reshape(-1, 2)  # (B, 2)
         self._long_bones = long_bones(self.skeleton)  # (L,) rows of the bones held to their lengths
-        self._ancestry = bone_ancestry(self.skeleton)  # (J, B)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     @property
@@ -512,8 +511,8 @@ class Solver:
         if not feet and not len(bones):
             return joints
         projections = b.projections.cpu().numpy().astype(np.float64)
-        # Every held line's ends' variances along it, in one pass (the bones' moves carry a foot's heel and
-        # toe along without turning it, so its line is the same after them).
+        # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
+        # and toes where they are).
         lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
         ends = lines.reshape(-1)
         unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
@@ -523,7 +522,7 @@ class Solver:
             k = self.body
             noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
             joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
-                                       self._ancestry, track.limbs.lengths[bones], track.limbs.spread[bones],
+                                       track.limbs.lengths[bones], track.limbs.spread[bones],
                                        unit_variance=unit[:, :2 * len(bones)])
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
