@@ -127,3 +127,20 @@ def test_a_still_performers_jittered_limbs_spread_less_with_the_hold() -> None:
     assert (lengths[True].std(0) <= lengths[False].std(0) + 1e-9).all()
     assert lengths[True].std(0).sum() < 0.8 * lengths[False].std(0).sum(), (lengths[True].std(0),
                                                                              lengths[False].std(0))
+
+
+def test_a_layouts_extremities_follow_their_held_wrist_or_ankle() -> None:
+    rng = np.random.default_rng(2)
+    truth = random_pose(6)
+    body = np.repeat(truth[None], 20, 0) + rng.normal(0.0, 0.015, (20, 17, 3))
+    extremities = body[:, [H36M17.index("l_wrist")]] + rng.normal(0.0, 0.05, (20, 3, 3))  # three hand points
+    joints = np.concatenate([body, extremities], 1)  # (20, 20, 3)
+    ends = np.concatenate([ENDS, [[H36M17.index("l_wrist"), 17], [H36M17.index("l_wrist"), 18],
+                                  [H36M17.index("l_wrist"), 19]]])
+    P = np.repeat(ring_projections(4, size=64, seed=0)[None], 20, 0)
+    carried = np.r_[np.full(17, -1), np.full(3, H36M17.index("l_wrist"))]
+    out = hold_bone_lengths(joints, P, np.ones((20, 4, 20), bool), np.full(20, 0.5), ends, LONG,
+                            H36M17.bone_lengths(truth)[LONG], carried=carried)
+    wrist = H36M17.index("l_wrist")
+    assert (np.linalg.norm(out[:, wrist] - joints[:, wrist], axis=-1) > 0).any()
+    np.testing.assert_allclose(out[:, 17:] - out[:, [wrist]], joints[:, 17:] - joints[:, [wrist]], atol=1e-12)

@@ -16,10 +16,13 @@ the difference is a mislocalised end, not a measurement of the bone: the learnt 
 
 Only the child end moves, along the line from its parent, which belongs to the bone above it (or the
 torso) and is held first: thighs and upper arms, then shins and forearms from the knees and elbows as
-held. The joints below a child stay where their own views put them (a wrist's hand points, an ankle's heel
-and toe are triangulated on their own: carried along, they took the wrist's correction as their error, on
-the solver benchmark's synthetic clip 3.4 mm more). A joint that is missing stays missing, and a bone with
-an end missing or seen by fewer than two views is left as it is.
+held. The body's joints below a child stay where their own views put them (an ankle is not carried by its
+knee's move: it is triangulated on its own, and carried it took the knee's correction as its error). A
+layout's extremities do follow their wrist or ankle (``carried``), although they too are triangulated on
+their own (on the solver benchmark's synthetic clip they are 2.1 mm further from the truth for it): left in
+place, a hand's points and a wrist moved by several centimetres make another hand, whose rotation on the
+real Pose2Sim clip then turned by 139° between two frames. A joint that is missing stays missing, and a
+bone with an end missing or seen by fewer than two views is left as it is.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def bone_directions(joints: np.ndarray, ends: np.ndarray) -> np.ndarray:
 def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, noise_px: np.ndarray,
                       ends: np.ndarray, bones: np.ndarray, lengths: np.ndarray,
                       spread: np.ndarray | None = None, sigma: float = BONE_LENGTH_SIGMA,
-                      max_deviation: float = 0.25, unit_variance: np.ndarray | None = None) -> np.ndarray:
+                      max_deviation: float = 0.25, unit_variance: np.ndarray | None = None,
+                      carried: np.ndarray | None = None) -> np.ndarray:
     """Each bone's child moved along the line from its (already held) parent so that its length fuses the
     frame's measurement with ``lengths``.
 
@@ -91,6 +95,8 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             ``lengths`` a measurement is discarded.
         unit_variance: ``(N, 2L)`` when already known, the held bones' parents' and children's variances
             along their bones for a localisation noise of one pixel (:func:`.feet.along_variance`).
+        carried: ``(J,)`` for each joint the joint whose move it copies (-1: none): a layout's extremities
+            follow their parent, so a hand or a foot keeps its shape around its wrist or ankle.
     Returns:
         ``(N, J, 3)`` a copy, moved.
     """
@@ -121,4 +127,7 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             delta = (target / measured - 1)[..., None] * vector  # (N, K, 3) the child's move
         ok = np.isfinite(delta).all(-1) & np.isfinite(v) & (v > 0)
         out[:, ends[level, 1]] = child + np.where(ok[..., None], delta, 0.0)
+    if carried is not None:
+        follow = np.flatnonzero(carried >= 0)
+        out[:, follow] += out[:, carried[follow]] - joints[:, carried[follow]]
     return out

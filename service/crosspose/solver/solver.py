@@ -148,6 +148,8 @@ class Solver:
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
         self._bone_pairs = np.stack(self._bone_ends, 1).reshape(-1, 2)  # (B, 2)
         self._long_bones = long_bones(self.skeleton)  # (L,) rows of the bones held to their lengths
+        # a held wrist's or ankle's move carries its extremities (hand points, heel, toe)
+        self._carried = np.where(np.arange(self.skeleton.num_joints) >= self.body, self.skeleton.parents, -1)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     @property
@@ -523,7 +525,7 @@ class Solver:
             noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
             joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
                                        track.limbs.lengths[bones], track.limbs.spread[bones],
-                                       unit_variance=unit[:, :2 * len(bones)])
+                                       unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
                                        unit_variance=unit[:, 2 * len(bones):])
