@@ -76,6 +76,10 @@ class SolverTrack:
         """A performer not seen yet: template limb lengths, nothing to track from."""
         return cls(LimbLengthEstimate(skeleton), feet=FootLengthEstimate(foot_pairs(skeleton)))
 
+    def forget_pose(self) -> None:
+        """Forget the previous pose (the next solve searches cold), keeping the limb lengths."""
+        self.previous = self.previous_t_ns = self.velocity = None
+
     def reset(self) -> None:
         """Forget the previous pose and the limb lengths (a new performer)."""
         self.previous = self.previous_t_ns = self.velocity = None
