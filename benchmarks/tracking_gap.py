@@ -13,7 +13,8 @@ by set in one process (one torch thread):
 * ``cold`` — every set searched cold (``tracking=False``): the reference a tracked solve should equal.
 
 Per k and variant: the share of the 17 Human3.6M joints that two or more views support (the first 17 of
-the solved layout), the median distance to Pose2Sim's own 3D over the 15 joints without the proxies
+the solved layout; its worst joint; and the share over all the layout's joints, the full body's feet, hands
+and face too), the median distance to Pose2Sim's own 3D over the 15 joints without the proxies
 (neck, head; BlazePose's joints are other points than OpenPose's, so ~40 mm is the floor, see
 ``benchmarks/evaluate.py``), the median distance to the cold solve of the same set (mm, joints both
 support), the share of sets solved tracked, and the median solve time (all sets, and cold / tracked).
@@ -89,8 +90,8 @@ def clip_inputs(runtime: str, refresh: bool) -> tuple[str, np.ndarray, np.ndarra
 def run(skeleton: str, heatmaps: np.ndarray, projections: np.ndarray, k: int,
         variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     """Every k-th set from each start, every variant in turn; per variant the per-set results."""
-    out: dict[str, dict[str, list[Any]]] = {v: {"frame": [], "joints": [], "views": [], "mode": [], "ms": []}
-                                            for v in variants}
+    fields = ("frame", "joints", "views", "all_views", "mode", "ms")
+    out: dict[str, dict[str, list[Any]]] = {v: {f: [] for f in fields} for v in variants}
     order = list(variants)
     turn = 0
     for start in range(k):
@@ -105,6 +106,7 @@ def run(skeleton: str, heatmaps: np.ndarray, projections: np.ndarray, k: int,
                 rec["frame"].append(i)
                 rec["joints"].append(pose.joints[:17])
                 rec["views"].append(pose.views[:17])
+                rec["all_views"].append(pose.views)
                 rec["mode"].append(pose.mode)
                 rec["ms"].append(ms)
             turn = (turn + 1) % len(order)
@@ -125,6 +127,7 @@ def summary(rec: dict[str, list[Any]], cold: dict[str, list[Any]], reference: np
     return {
         "support": 100 * supported.mean(),
         "worst_joint": 100 * supported.mean(0).min(),
+        "support_all": 100 * (np.stack(rec["all_views"]) >= 2).mean(),
         "pose2sim_mm": 1e3 * float(np.nanmedian(to_pose2sim)),
         "to_cold_mm": 1e3 * float(np.median(to_cold)) if to_cold.size else float("nan"),
         "to_cold_p95_mm": 1e3 * float(np.percentile(to_cold, 95)) if to_cold.size else float("nan"),
@@ -160,13 +163,14 @@ def main() -> None:
     print(f"Pose2Sim clip, {len(heatmaps)} frame sets ({skeleton}, network {args.network}); new: "
           f"track_max_speed {defaults.track_max_speed} m/s, track_max_age_s {defaults.track_max_age_s} s; "
           f"CPU {cpu_name()}")
-    print(f"{'k':>3} {'gap ms':>6} {'variant':>7} {'support %':>9} {'worst j %':>9} {'P2S mm':>7} "
-          f"{'cold mm':>7} {'p95':>6} {'tracked %':>9} {'ms':>6} {'ms trk':>6} {'ms cold':>7}")
+    print(f"{'k':>3} {'gap ms':>6} {'variant':>7} {'support %':>9} {'worst j %':>9} {'all J %':>7} "
+          f"{'P2S mm':>7} {'cold mm':>7} {'p95':>6} {'tracked %':>9} {'ms':>6} {'ms trk':>6} {'ms cold':>7}")
     for k in args.k:
         result = run(skeleton, heatmaps, projections, k, variants)
         for v, rec in result.items():
             s = summary(rec, result["cold"], reference)
             print(f"{k:>3} {1e3 * k / FPS:>6.0f} {v:>7} {s['support']:>9.1f} {s['worst_joint']:>9.1f} "
+                  f"{s['support_all']:>7.1f} "
                   f"{s['pose2sim_mm']:>7.1f} {s['to_cold_mm']:>7.1f} {s['to_cold_p95_mm']:>6.1f} "
                   f"{s['tracked']:>9.0f} {s['ms']:>6.1f} {s['ms_tracked']:>6.1f} {s['ms_cold']:>7.1f}",
                   flush=True)

@@ -420,7 +420,8 @@ class Solver:
         predicted joint and ``track_iterations`` recursions; further back, a wide grid: each joint's
         unary on a local grid of the cold search's first-level spacing covering the reach, its
         ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
-        (the cold search's first level, centred on the prediction instead of the whole volume).
+        (the cold search's first level, centred on the prediction instead of the whole volume), and the
+        extremities searched around their parents as in a cold solve.
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
@@ -475,7 +476,8 @@ class Solver:
             joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths,
                              spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
                              tolerance=o.tolerance)
-        joints = self._with_leaves(b, joints, all_lengths, predicted)
+        # Across a wide gap a hand or foot has turned about its parent as well: searched as when cold.
+        joints = self._with_leaves(b, joints, all_lengths, None if wide else predicted)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
                             root_votes=None, track=track)[0]
         # Tracking is kept or lost on the body's joints (the extremities follow it).
