@@ -167,3 +167,6 @@ class SolverOptions:
             if not isinstance(value, kind):
                 raise TypeError(f"solver option {name} must be a {kind.__name__}, got {type(value).__name__} "
                                 f"(crosspose.config turns a mapping into one)")
+        for name in ("track_max_speed", "track_max_age_s"):
+            if not getattr(self, name) >= 0:  # NaN too
+                raise ValueError(f"solver option {name} must be >= 0, got {getattr(self, name)}")
