@@ -32,6 +32,7 @@ import numpy as np
 
 from crosspose.geometry import CameraRig
 from crosspose.inference.association import Volume, associate, default_volume, ray_distance, root_rays
+from crosspose.inference.confusion import LastJoints, confused_joints
 from crosspose.inference.crops import (
     CROP_SIZE,
     HEATMAP_SIZE,
@@ -104,7 +105,8 @@ class InferenceResult:
         timings_ms: ``detect``, ``crop``, ``network`` and ``total`` milliseconds of this call.
         window_scale: how much wider than trained the fusion windows were (an older prior).
         hidden: ``(C, J)`` bool, the joints another performer hides in each view (depth order of the 3D
-            tracks, :mod:`crosspose.inference.occlusion`): dropped from the solver's inputs; None: none.
+            tracks, :mod:`crosspose.inference.occlusion`) or whose heatmap peaks on another performer's
+            joint (:mod:`crosspose.inference.confusion`): dropped from the solver's inputs; None: none.
         person: the performer's id.
     """
 
@@ -274,6 +276,7 @@ class FramePipeline:
         self.detector_runs = 0
         self.detector_views = 0
         self.frames = 0
+        self._last_joints = LastJoints()  # each performer's joints where last known (the confusion check)
         self.ids_started = 0
         self.ids_ended = 0
         self._configured_volume = volume
@@ -770,7 +773,9 @@ class FramePipeline:
         network in one call (the person axis). Where performers overlap in a view, the farther one's
         joints the nearer one hides there (:mod:`crosspose.inference.occlusion`, from their last poses)
         are marked :attr:`InferenceResult.hidden` (dropped from the solver's inputs), and a view where most
-        of them are hidden is not fed to that performer's fusion.
+        of them are hidden is not fed to that performer's fusion. So is a joint whose heatmap (the view's
+        own or the fused one) peaks on another performer's joint, far from the performer's own
+        (:mod:`crosspose.inference.confusion`).
 
         Raises:
             ValueError: not one image (or None) per camera.
@@ -822,6 +827,9 @@ class FramePipeline:
                 heatmaps[~valid] = 0.0
                 fused[~valid] = 0.0
                 presence = np.where(valid, presence.reshape(c), 0.0).astype(np.float32)
+                own, age_s = self._last_joints.update(p.id, p.prior, now_s)
+                hide = hide | confused_joints((heatmaps, fused), projections, own,
+                                              [q.prior for q in performers if q is not p], scale, age_s=age_s)
             else:
                 heatmaps = np.zeros((c, j, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
                 fused = heatmaps.copy()
