@@ -117,7 +117,7 @@ class SolverOptions:
             the refinement climbs to its peak; further, the extremities are searched around their parents
             as when cold. On the Pose2Sim clip at 67 and 100 ms (reach 0.17 and 0.25 m) keeping them held
             every joint of the full body supported, the extremities a median 5 mm from the cold solve
-            instead of 2 mm, for ~20 % less solve time; at 200 ms it lost joints (99.8 %).
+            instead of 2 mm, for ~20 % less solve time; at 133 ms it lost joints (99.9 %; 200 ms 99.8 %).
             ``0``: always searched.
         track_swap_separation: in tracking mode the full left/right test runs only when the predicted
             pose leaves a doubt (:meth:`.solver.Solver._swap_suspected`); a joint and its mirror closer
