@@ -187,7 +187,7 @@ def lost(rig: Any, backends: dict[str, Any], clip: list[list[np.ndarray]], gone_
             seen_ids[name] |= {id for id, _ in solved.persons}
             if painted and t >= 0.25 + 0.1:  # she is lost by then (her crops' presence dropped)
                 stats[name].append((total, detect, pipeline.detector_views - views0))
-            if not painted and back_at[name] is None and len(solved.persons) == 2:
+            if t >= 0.25 + gone_s and back_at[name] is None and len(solved.persons) == 2:
                 back_at[name] = t - 0.25 - gone_s
         i += 1
         t += 1.0 / FPS
