@@ -154,7 +154,7 @@ def lost(rig: Any, backends: dict[str, Any], clip: list[list[np.ndarray]], gone_
     cores = {name: new_core(rig, backend) for name, backend in backends.items()}
     frames = ping_pong(20, 70)
     t = 0.0
-    stats: dict[str, list[tuple[float, float, int]]] = {name: [] for name in backends}
+    stats: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in backends}
     back_at: dict[str, float | None] = {name: None for name in backends}
     seen_ids: dict[str, set[int]] = {name: set() for name in backends}
     i = 0
@@ -186,7 +186,7 @@ def lost(rig: Any, backends: dict[str, Any], clip: list[list[np.ndarray]], gone_
                          default=0.0)
             seen_ids[name] |= {id for id, _ in solved.persons}
             if painted and t >= 0.25 + 0.1:  # she is lost by then (her crops' presence dropped)
-                stats[name].append((total, detect, pipeline.detector_views - views0))
+                stats[name].append((total, detect, pipeline.detector_views - views0, len(solved.persons)))
             if t >= 0.25 + gone_s and back_at[name] is None and len(solved.persons) == 2:
                 back_at[name] = t - 0.25 - gone_s
         i += 1
@@ -197,7 +197,8 @@ def lost(rig: Any, backends: dict[str, Any], clip: list[list[np.ndarray]], gone_
         print(f"  {name}: while she is gone ({len(arr)} sets) whole set median {np.median(arr[:, 0]):.0f} ms "
               f"({1e3 / np.median(arr[:, 0]):.1f} sets/s), detector {np.median(arr[:, 1]):.0f} ms median / "
               f"{arr[:, 1].mean():.0f} ms mean, {arr[:, 2].mean():.2f} detector views per set (most "
-              f"{arr[:, 2].max():.0f}); back in view: reported again after "
+              f"{arr[:, 2].max():.0f}), 2 persons reported in {int((arr[:, 3] == 2).sum())} of them (her "
+              f"part the man's box leaves unpainted); back in view: reported again after "
               f"{'never' if back is None else f'{back:.3f} s'}; ids {sorted(seen_ids[name])} (started "
               f"{backends[name].pipeline.ids_started})")
 
