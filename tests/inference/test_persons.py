@@ -374,33 +374,6 @@ def test_a_cold_start_with_a_view_missing_finds_the_second_performer_on_the_next
     assert pipeline.ids_started == 2
 
 
-def _offset_behind(rig: CameraRig, root: np.ndarray, view: int, behind: float, aside: float) -> np.ndarray:
-    """``(2,)`` floor point ``behind`` metres beyond ``root`` as camera ``view`` sees it, ``aside`` metres to
-    the side."""
-    towards = root[:2] - rig.centers[view][:2]
-    towards /= np.linalg.norm(towards)
-    return np.asarray(root[:2] + behind * towards + aside * np.array([-towards[1], towards[0]]))
-
-
-def test_someone_just_behind_a_performer_in_a_view_is_not_taken_for_them(studio) -> None:  # type: ignore[no-untyped-def]
-    """In view 0, B stands 1.2 m behind A, their root ray 0.3 m from A's root (within the re-detection
-    tolerance); B's other view is 1. A performer explains one candidate per view (the nearest), so B's is
-    free and B is started."""
-    rig, base = studio
-    a = _walk(base[:1].repeat(12, 0), (-0.3, 0.0), (-0.3, 0.0))
-    spot = _offset_behind(rig, a[0, ROOT], 0, 1.2, 0.3)
-    b = _walk(base[:1].repeat(12, 0), tuple(spot), tuple(spot), 0.9)  # type: ignore[arg-type]
-    assert VOLUME.contains(b[0, ROOT])
-    b[:2] = np.nan  # B comes in once A is followed
-    world = World(np.stack([a, b]))
-    world.blind = {(1, 2), (1, 3)}
-    out, pipeline, _, _ = _run(rig, world, max_persons=2, frames=range(12))
-    first = next((i for i, persons in enumerate(out) if len(persons) == 2), None)
-    assert first is not None, "B never found"
-    assert first <= 8, f"B found at frame set {first}"
-    assert pipeline.ids_started == 2
-
-
 class CountingDetector(PeopleDetector):
     """:class:`PeopleDetector` that records how many views each call looked at, per frame."""
 

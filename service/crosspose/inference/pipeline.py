@@ -550,9 +550,9 @@ class FramePipeline:
           root ray passes nearest the performer's root, within :data:`REDETECT_TOLERANCE_M` (the nearest
           pairs first, no candidate to two performers), or nothing.
         * Each view's latest candidates are kept with the time the detector saw them. Whenever the detector
-          runs while a place is free or someone is lost, the candidates no followed performer explains (of
-          each followed performer, per view, the one candidate whose ray passes nearest their root, within
-          :data:`REDETECT_TOLERANCE_M`), of every view seen within :data:`CANDIDATE_MAX_AGE_S`, are
+          runs while a place is free or someone is lost, the candidates no followed performer explains (whose
+          ray passes within :data:`REDETECT_TOLERANCE_M` of a followed performer's root), of every view seen
+          within :data:`CANDIDATE_MAX_AGE_S`, are
           associated across views (:func:`~crosspose.inference.association.associate`): a person found where
           a lost performer was (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second
           lost) is that performer again, same id; another one, while fewer than ``max_persons`` are followed
@@ -645,9 +645,10 @@ class FramePipeline:
             self._search(views, any_followed=bool(followed), now=now)
 
     def _explained(self, followed: list[PerformerCrops], rays: list[np.ndarray]) -> list[np.ndarray]:
-        """Per view ``(D_c,)`` bool: the candidates a followed performer explains — per performer and view the
-        one whose ray passes nearest their root, within :data:`REDETECT_TOLERANCE_M` (a second person just
-        behind or beside them, whose ray passes near their root too, is not theirs)."""
+        """Per view ``(D_c,)`` bool: the candidates a followed performer explains — whose ray passes within
+        :data:`REDETECT_TOLERANCE_M` of their root. (Only the nearest one per performer and view would let a
+        second person just behind them through, but live, with roots a frame set or two old, it let the
+        performer's own candidates start new ids at every jump of the looped clip: 14 ids in 30 s.)"""
         centres = self.rig.centers
         out = [np.zeros(len(r), bool) for r in rays]
         for p in followed:
@@ -658,9 +659,7 @@ class FramePipeline:
                     continue
                 dist = ray_distance(p.root, centres[v], r)
                 dist = np.where(np.isfinite(dist), dist, np.inf)
-                best = int(np.argmin(dist))
-                if dist[best] <= REDETECT_TOLERANCE_M:
-                    out[v][best] = True
+                out[v] |= dist <= REDETECT_TOLERANCE_M
         return out
 
     def _retake(self, followed: list[PerformerCrops], wanted: dict[int, list[int]],
