@@ -552,15 +552,16 @@ class FramePipeline:
         * Each view's latest candidates are kept with the time the detector saw them. Whenever the detector
           runs while a place is free or someone is lost, the candidates no followed performer explains (whose
           ray passes within :data:`REDETECT_TOLERANCE_M` of a followed performer's root), of every view seen
-          within :data:`CANDIDATE_MAX_AGE_S`, are
-          associated across views (:func:`~crosspose.inference.association.associate`): a person found where
-          a lost performer was (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second
-          lost) is that performer again, same id; another one, while fewer than ``max_persons`` are followed
-          or lost and at least :data:`NEW_PERSON_MIN_M` from every followed performer, is a new performer.
+          within :data:`CANDIDATE_MAX_AGE_S`, are associated across views
+          (:func:`~crosspose.inference.association.associate`): a person found where a lost performer was
+          (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second lost) is that performer
+          again, same id; another one, while fewer than ``max_persons`` are followed or lost and at least
+          :data:`NEW_PERSON_MIN_M` from every followed performer, is a new performer.
           With ``max_persons`` 1 and nobody agreed on, each view's most confident detection is taken (said
           once in the log); without ``associate_views``, always.
         * Nobody followed (a cold start, everyone lost): the detector looks at every view at once (no network
-          runs then); a view that was missing goes on to be searched on the next frame sets.
+          runs then); a view that was missing is searched on the next frame sets, then, while a place is free,
+          :data:`COLD_ROUNDS` more rounds.
         * Someone followed and someone lost, or a look saw someone unexplained: a search round, at most
           ``search_views`` views a frame set (the oldest looked at first), until every view has been looked
           at; back to back while someone is lost. The candidates a completed round found no one in are not
