@@ -21,7 +21,13 @@ Measured:
 the bone-length std (the numbers of ``benchmarks/evaluate.py``'s fused row; run that benchmark on main to
 compare with before).
 
-Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single]
+``--every K`` instead: the live demo's low rate (K = 12: 5 frame sets per second), the clip's every K-th
+frame set with its capture time, looped 3 times, through the core's multi-person path, with the solver's
+defaults (the wide tracked search) and with the tracking rule before it (cold beyond 70 ms) in turn:
+ids started, the share of sets with both performers, the share of solves tracked, each id's long-bone
+variation and the median solve time.
+
+Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single] [--every K]
 """
 
 from __future__ import annotations
@@ -240,6 +246,46 @@ def network_rows(rig: CameraRig, network: Any, sample: Any) -> list[tuple[str, s
             ("network: 2 performers / 1 (time ratio)", f"{two / one:.2f}")]
 
 
+OLD_TRACKING = {"track_max_speed": 0.0, "track_max_age_s": 0.07}
+
+
+def every_kth(rig: CameraRig, videos_dir: Path, network: Any, k: int,
+              loops: int = 3) -> list[tuple[str, str]]:
+    """``--every K``: the clip's every ``k``-th frame set, ``loops`` times, the new and the old tracking
+    rule in turn (each with its own pipeline and solver)."""
+    from crosspose.core import ImageSet
+    from crosspose.core.videos import video_core
+
+    with SyncedVideos(video_files(videos_dir, rig.names), None) as frames:
+        sets = [(i, images) for i, images in enumerate(frames) if i % k == 0]
+    rules: dict[str, dict[str, float]] = {"new": {}, "old": OLD_TRACKING}
+    state: dict[str, tuple[Any, Any, list[Any], list[str], list[float]]] = {}
+    for name, options in rules.items():
+        pipeline = FramePipeline(rig, network, max_persons=2)
+        state[name] = (pipeline, video_core(rig, network, Solver(BODY32, **options), pipeline=pipeline),
+                       [], [], [])
+    for loop in range(loops):
+        for seq, (i, images) in enumerate(sets):
+            t_ns = round((loop * 100 + i) * 1e9 / 60)
+            for name in rules:
+                _, core, persons, modes, ms = state[name]
+                solved = core.run_persons(ImageSet(loop * len(sets) + seq, t_ns, images))
+                persons.append(solved.persons)
+                modes.extend(pose.mode for _, pose in solved.persons)
+                ms.extend(pose.diagnostics["solve_ms"] for _, pose in solved.persons)
+    rows = []
+    for name in rules:
+        pipeline, _, persons, modes, ms = state[name]
+        by_id = tracks(persons)
+        variation = ", ".join(f"{id}: {long_bone_variation(j):.1f}" for id, j in sorted(by_id.items()))
+        rows += [(f"every {k}th, {name} rule: ids started / sets with both performers",
+                  f"{pipeline.ids_started} / {100 * np.mean([len(p) == 2 for p in persons]):.1f} %"),
+                 (f"every {k}th, {name} rule: solves tracked / median solve ms",
+                  f"{100 * np.mean([m == 'tracked' for m in modes]):.0f} % / {np.median(ms):.1f}"),
+                 (f"every {k}th, {name} rule: long-bone variation per id, worst (%)", variation)]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,11 +294,18 @@ def main() -> None:
                         help="alternate 2-person and 1-person runs this often")
     parser.add_argument("--single", action="store_true", help="also max_persons 1 on the single-person clip")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--every", type=int, default=None, metavar="K",
+                        help="only the every-K-th-frame-set comparison of the tracking rules "
+                        "(K = 12: 5 sets/s)")
     args = parser.parse_args()
     use_one_thread()
     rig, videos_dir = clip()
     network = default_network(args.device, len(rig), skeleton=BODY32)
     print(f"CPU: {cpu_name()}; network: {getattr(network, 'provider', type(network).__name__)}")
+    if args.every:
+        for key, value in every_kth(rig, videos_dir, network, args.every):
+            print(f"{key:<72}  {value}")
+        return
     two_ms, one_ms = [], []
     two = one = None
     for _ in range(args.repeat):

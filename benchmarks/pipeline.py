@@ -19,9 +19,13 @@ the same way: what the extremities cost the live service.
 thread) and the current default (``inference.runtime auto``, ``workers auto``) in turn on the same studio,
 ``--rounds`` times each, one row per run (sets/s, p50/p99, the inference and solve stages, the share of
 sets solved cold, the load average), then the medians and their ratio, naming the CPU and its flags.
+Its solver runs today's defaults; ``--old-tracking`` adds ``baseline-oldtrack`` (the baseline with the
+solver's tracking rule before the wide tracked search: cold beyond 70 ms, ``OLD_TRACKING``), which is the
+whole configuration before issue 18, and ``default-oldtrack`` (the default with that rule).
 
 Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
-       [--duration 20] [--subscribers 1] [--baseline | --skeletons [--rounds 2]] [--skeleton h36m17]
+       [--duration 20] [--subscribers 1] [--baseline [--old-tracking] | --skeletons [--rounds 2]]
+       [--skeleton h36m17] [--variant NAME:key=value,solver.options.key=value …]
 """
 
 from __future__ import annotations
@@ -360,10 +364,25 @@ def baseline_config(config: Config) -> Config:
     return config.model_copy(update={"inference": inference})
 
 
+# The solver's tracking rule before the wide tracked search: a previous pose older than 70 ms was searched
+# cold, a younger one on the 3x3x3 grid of one frame's motion.
+OLD_TRACKING = {"track_max_speed": 0.0, "track_max_age_s": 0.07}
+
+
+def old_tracking_config(config: Config) -> Config:
+    """``config`` with the solver's tracking rule before the wide tracked search (:data:`OLD_TRACKING`)."""
+    from crosspose.config.settings import SolverConfig
+
+    solver = config.solver.model_dump(exclude_unset=True)
+    solver["options"] = {**solver.get("options", {}), **OLD_TRACKING}
+    return config.model_copy(update={"solver": SolverConfig.model_validate(solver)})
+
+
 def variant_config(config: Config, spec: str) -> tuple[str, Config]:
     """``NAME:key=value,key=value`` (``--variant``) → ``(NAME, config)`` with those ``inference`` fields
-    (``solver.<field>``: the solver section's) changed, e.g. ``1x2:workers=1,threads=2``,
-    ``ort:runtime=onnxruntime``, ``nohold:solver.hold_ms=0``; a bad field or value is the config's error."""
+    (``solver.<field>``: the solver section's, ``solver.options.<field>``: a solver option) changed, e.g.
+    ``1x2:workers=1,threads=2``, ``ort:runtime=onnxruntime``, ``nohold:solver.hold_ms=0``,
+    ``age70:solver.options.track_max_age_s=0.07``; a bad field or value is the config's error."""
     from crosspose.config.settings import SolverConfig
 
     name, _, fields = spec.partition(":")
@@ -375,6 +394,9 @@ def variant_config(config: Config, spec: str) -> tuple[str, Config]:
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep:
             raise SystemExit(f"--variant {spec!r}: {item!r} is not key=value")
+        if key.startswith("solver.options."):
+            solver.setdefault("options", {})[key.removeprefix("solver.options.")] = value
+            continue
         if key.startswith("solver."):
             solver[key.removeprefix("solver.")] = value
             continue
@@ -408,6 +430,11 @@ def compare(args: argparse.Namespace) -> None:
         configs = (skeleton_configs(default) if args.skeletons
                    else {"baseline": baseline_config(default), "default": default,
                          **dict(variant_config(default, spec) for spec in args.variant)})
+        if args.old_tracking:
+            configs = {"baseline": configs["baseline"],
+                       "baseline-oldtrack": old_tracking_config(configs["baseline"]),
+                       "default": default, "default-oldtrack": old_tracking_config(default),
+                       **{k: v for k, v in configs.items() if k not in ("baseline", "default")}}
         for round_ in range(args.rounds):
             for label, config in configs.items():
                 print(f"round {round_ + 1}/{args.rounds}: {label} …", flush=True)
@@ -467,7 +494,12 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,…",
                         help="--baseline: also run the default with these inference fields changed, in turn "
                         "with the others (e.g. 1x2:workers=1,threads=2); repeatable")
+    parser.add_argument("--old-tracking", action="store_true",
+                        help="--baseline: also run the baseline and the default with the solver's tracking "
+                        "rule before the wide tracked search (cold beyond 70 ms)")
     args = parser.parse_args()
+    if args.old_tracking and not args.baseline:
+        parser.error("--old-tracking adds rows to --baseline: give --baseline too")
     if args.baseline and args.skeletons:
         parser.error("--baseline and --skeletons are two comparisons: give one")
     if args.skeletons and args.skeleton is not None:

@@ -190,7 +190,8 @@ def test_the_whole_clip_with_two_persons(  # type: ignore[no-untyped-def]
 def test_every_10th_frame_set_looped_keeps_the_two_ids(  # type: ignore[no-untyped-def]
         clip: tuple[Path, Path], body32_network) -> None:
     """The live demo on a slow CPU: the 60 fps clip looped, a frame set every 1/6 s of capture time (every
-    10th frame, each solve cold) through the core's multi-person path: exactly two ids. Before ids held
+    10th frame: solved cold under the solver's old 70 ms rule, tracked by its wide search since) through the
+    core's multi-person path: exactly two ids. Before ids held
     across such gaps (a pose solved from two views that could place no crop ended its track at once), this
     path churned at such rates — ids 0–3 in one run of this eager network at every 10th frame, and of the
     exported one at every 15th — but not in every run (this test once passed on that code): the pipeline

@@ -55,6 +55,8 @@ def test_nested_maps_become_the_option_dataclasses(tmp_path: Path) -> None:
     ("{root_options: 4}", "solver.options.root_options: Input should be a dictionary"),
     ("{relabel_options: {min_peak: high}}", "solver.options.relabel_options.min_peak: Input should be a "
                                             "valid number"),
+    ("{track_max_speed: -1}", "solver.options: Value error, solver option track_max_speed must be >= 0"),
+    ("{track_max_age_s: -0.1}", "solver.options: Value error, solver option track_max_age_s must be >= 0"),
 ])
 def test_a_wrong_option_is_located(tmp_path: Path, options: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -132,31 +132,53 @@ def test_cuda_matches_cpu() -> None:
     np.testing.assert_allclose(gpu.confidence, cpu.confidence, atol=1e-3)
 
 
-def _kick(size: int = 64):  # type: ignore[no-untyped-def]
-    """Two frames of one pose, the right knee and ankle 0.3 m further forward in the second (a kick
-    sampled 200 ms apart, as a live loop at 5 sets/s sees a 60 fps take)."""
-    scene = make_scene(20, size=size)
-    second = scene.joints.copy()
-    second[[2, 3]] += np.array([0.0, 0.3, 0.1])  # H36M-17: 2 right knee, 3 right ankle
-    frames = [(j, render(project(j, scene.projections), size)) for j in (scene.joints, second)]
-    return scene.projections, frames
+def _every_kth_frame(k: int, frames: int = 120, seed: int = 3):  # type: ignore[no-untyped-def]
+    """A performer walking, reaching and turning (:mod:`crosspose.studio.motion`, 60 fps) seen by the ring
+    of cameras, every ``k``-th frame: ``[(capture time ns, joints (17, 3), heatmaps)]``. Seed 3's joints move
+    up to 0.41 m in 200 ms."""
+    from crosspose.studio.motion import generate_motion
+
+    motion = generate_motion(seed, frames, fps=60.0, volume=(0.9, 0.9)).joints
+    scene = make_scene(20)
+    P = scene.projections
+    return P, [(round(i * 1e9 / 60), motion[i], render(project(motion[i], P), 64))
+               for i in range(0, frames, k)]
 
 
-def test_a_previous_pose_too_old_to_track_from_is_searched_cold() -> None:
-    P, ((_, hm0), (second, hm1)) = _kick()
-    # Frames 200 ms apart: too old to search a few centimetres around (on real heatmaps, with their
-    # other peaks, that loses fast limbs: the solver option's docstring has the numbers); cold search.
+def test_a_tracked_solve_reaches_as_far_as_the_joints_can_have_moved_since_the_previous_pose() -> None:
+    """Every 12th frame of a 60 fps take (200 ms apart, a live loop at 5 sets/s): each solve after the first
+    is tracked, as exact as a cold solve; the 3x3x3 grid of one frame's motion alone loses joints there."""
+    P, frames = _every_kth_frame(12)
+    solver, cold = Solver(), Solver(tracking=False)
+    for n, (t_ns, joints, hm) in enumerate(frames):
+        pose = solver.solve(hm, P, t_ns=t_ns)
+        assert pose.mode == ("cold" if n == 0 else "tracked"), (n, pose.diagnostics["fallback"])
+        assert 1e3 * np.abs(pose.joints - joints).max() < 1.0
+        assert (pose.views == 4).all()
+        np.testing.assert_allclose(pose.joints, cold.solve(hm, P).joints, atol=1e-3)
+    assert solver.track_reach(0.2) == pytest.approx(0.5)
+    # The same gaps searched one frame's reach wide (track_max_speed 0, the rule before the wide search,
+    # with the age limit lifted): the pose jumps or loses confidence, and the solver falls back cold.
+    narrow = Solver(track_max_speed=0.0, track_max_age_s=1.0)
+    fallbacks = [narrow.solve(hm, P, t_ns=t_ns).diagnostics["fallback"] for t_ns, _, hm in frames]
+    assert {"jump", "confidence"} & set(fallbacks), fallbacks
+
+
+def test_a_previous_pose_older_than_the_bound_is_searched_cold() -> None:
+    P, frames = _every_kth_frame(24, frames=60)  # 400 ms apart: beyond track_max_age_s (0.3 s)
     solver = Solver()
-    solver.solve(hm0, P, t_ns=1_000_000_000)
-    pose = solver.solve(hm1, P, t_ns=1_200_000_000)
-    assert pose.mode == "cold"
-    assert pose.diagnostics["fallback"] == "previous pose too old"
-    assert 1e3 * np.abs(pose.joints - second).max() < 1.0
-    assert (pose.views == 4).all()
-    # Frames one 60 fps period apart stay tracked.
+    assert solver.options.track_max_age_s < 0.4
+    modes = []
+    for t_ns, joints, hm in frames:
+        pose = solver.solve(hm, P, t_ns=t_ns)
+        modes.append((pose.mode, pose.diagnostics["fallback"]))
+        assert 1e3 * np.abs(pose.joints - joints).max() < 1.0
+    assert modes == [("cold", None)] + [("cold", "previous pose too old")] * (len(frames) - 1)
+    # Frames one 60 fps period apart stay tracked, on the 3x3x3 grid of one frame's motion.
     recent = Solver()
-    recent.solve(hm0, P, t_ns=1_000_000_000)
-    assert recent.solve(hm0, P, t_ns=1_016_666_667).mode == "tracked"
+    recent.solve(frames[0][2], P, t_ns=1_000_000_000)
+    assert recent.solve(frames[0][2], P, t_ns=1_016_666_667).mode == "tracked"
+    assert recent.track_reach(1 / 60) == recent.options.track_spacing
 
 
 def test_one_solver_follows_two_performers_through_their_own_tracks() -> None:

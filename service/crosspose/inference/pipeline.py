@@ -557,8 +557,9 @@ class FramePipeline:
           (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second lost) is that performer
           again, same id; another one, while fewer than ``max_persons`` are followed or lost and at least
           :data:`NEW_PERSON_MIN_M` from every followed performer, is a new performer.
-          With ``max_persons`` 1 and nobody agreed on, each view's most confident detection is taken (said
-          once in the log); without ``associate_views``, always.
+          With ``max_persons`` 1 and nobody agreed on, each view's most confident detection is taken if the
+          root triangulated from them is inside the capture volume (said once in the log); without
+          ``associate_views``, always (inside the volume, if one is set).
         * Nobody followed (a cold start, everyone lost): the detector looks at every view at once (no network
           runs then); a view that was missing is searched on the next frame sets, then, while a place is free,
           :data:`COLD_ROUNDS` more rounds.
@@ -796,22 +797,28 @@ class FramePipeline:
             if sum(bool(ds) for ds in candidates) >= 2 and not self._told_unassociated:
                 self._told_unassociated = True
                 log.warning("cold start: no person is seen by two views with a root inside the capture "
-                            "volume %s; starting from each view's most confident detection (said once)",
-                            self.volume)
+                            "volume %s; trying each view's most confident detection, taken only if their "
+                            "root is inside (said once)", self.volume)
             self._end_lost(every=True)
             self._take_best(candidates)
 
     def _take_best(self, candidates: list[list[Detection]]) -> None:
-        """A new performer from each view's most confident detection, the root from their crops."""
+        """A new performer from each view's most confident detection, the root from their crops; with a
+        capture volume, only when that root is known and inside it (else nobody: a person outside never
+        starts a track)."""
+        crops: list[Crop | None] = [ds[0].crop() if ds else None for ds in candidates]
+        root = self._root_from_crops(crops)
+        if self.volume is not None and (root is None or not self.inside(root)):
+            return
         performer = self._start(PerformerCrops.cold(len(self.rig), self._new_id()))
-        for v, ds in enumerate(candidates):
-            if ds:
-                performer.crops[v], performer.sources[v] = ds[0].crop(), "detector"
+        for v, crop in enumerate(crops):
+            if crop is not None:
+                performer.crops[v], performer.sources[v] = crop, "detector"
             else:
                 performer.retry_at[v] = self._after(self.redetect_interval)
-        performer.root = self._root_from_crops(performer.crops)
-        if performer.root is not None:
-            performer.last_root = performer.root.copy()
+        performer.root = root
+        if root is not None:
+            performer.last_root = root.copy()
 
     def _lost_match(self, root: np.ndarray, lost: list[PerformerCrops]) -> PerformerCrops | None:
         """The lost performer nearest ``root`` within the re-finding tolerance (growing with time lost)."""

@@ -100,10 +100,18 @@ class SolverOptions:
             below this fraction of the previous pose's.
         track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
             further than ``track_max_move`` metres from their prediction (the pose jumped).
-        track_max_age_s: with frame times given (``solve(..., t_ns=)``), a previous pose older than this
-            is too far back to search around (the 3x3x3 grid covers a few centimetres): cold search.
-            On the real Pose2Sim clip (60 fps) a tracked solve every 3rd or 4th frame supports 99 % of
-            the joints, every 6th 95 %, every 12th (a 5 sets/s live loop) 92 %; cold, 100 %.
+        track_max_speed: with frame times given (``solve(..., t_ns=)``), the fastest a joint is taken
+            to move, metres per second: a previous pose ``age`` seconds old is searched around as far as
+            ``track_max_speed * age`` (:meth:`.solver.Solver.track_reach`; the 3x3x3 grid of
+            ``track_spacing`` covers one frame, a wider reach a wide grid). ``0``: never wider (the rule
+            before the wide search). The Pose2Sim clip's fastest joint (a wrist) moves 3.2 m/s; solved
+            every 12th frame (200 ms) and 18th (300 ms), 2-3 m/s kept 100 % of the joints supported
+            (cold: 100 %), 1 m/s 99.9 / 99.4 % (a joint 98 / 91 %) as the search lost joints and fell
+            back; ``benchmarks/tracking_gap.py``.
+        track_max_age_s: ... and a previous pose older than this (seconds) is too far back to search
+            around: cold search. The wide grid's points grow with the cube of the reach: at 2.5 m/s
+            it costs about a cold search near 0.3 s (on the clip tracking stayed as accurate as cold
+            up to 0.4 s, the longest gap measured). The rule before the wide search: 0.07 s.
         track_swap_separation: in tracking mode the full left/right test runs only when the predicted
             pose leaves a doubt (:meth:`.solver.Solver._swap_suspected`); a joint and its mirror closer
             than this in a view (heatmap pixels) raise none there.
@@ -116,6 +124,9 @@ class SolverOptions:
             the other views (epipolar geometry) and swap back the channels of a view that disagrees
             with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
         online_limbs: refine limb lengths from confident frames.
+        hold_lengths: after the refinement, move each long bone's child end along the bone so that its
+            length fuses the frame's measurement with the performer's learnt length (:mod:`.lengths`;
+            the feet's heel-toe length always is, :mod:`.feet`).
         keypoint_max_residual: ``max_residual`` of the refinement for
             :meth:`.solver.Solver.solve_keypoints` (heatmap pixels). Real detectors disagree between
             views by about a heatmap pixel of a whole-body crop; that is noise to average, not a view
@@ -141,11 +152,13 @@ class SolverOptions:
     track_max_move: float = 0.15
     track_max_jumped_joints: int = 3
     track_swap_separation: float = 2.0
-    track_max_age_s: float = 0.07
+    track_max_speed: float = 2.5
+    track_max_age_s: float = 0.3
     min_peak_snr: float = 6.0
     relabel_swaps: bool = True
     relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
     online_limbs: bool = True
+    hold_lengths: bool = True
     keypoint_max_residual: float = 4.0
     device: str | None = None
 
@@ -158,3 +171,6 @@ class SolverOptions:
             if not isinstance(value, kind):
                 raise TypeError(f"solver option {name} must be a {kind.__name__}, got {type(value).__name__} "
                                 f"(crosspose.config turns a mapping into one)")
+        for name in ("track_max_speed", "track_max_age_s"):
+            if not getattr(self, name) >= 0:  # NaN too
+                raise ValueError(f"solver option {name} must be >= 0, got {getattr(self, name)}")

@@ -7,8 +7,10 @@ from the views that agree (:mod:`.refine`). A layout's extremities (the full bod
 points) are searched after the body, each around its solved parent (:mod:`.leaves`), and refined like
 every joint. Limb lengths come from the skeleton template, rescaled and refined online for the performer
 (:mod:`.limbs`).
-With a previous pose, the search is a local grid around each joint instead; it falls back to the cold
-search when confidence drops or a joint hits the edge of its local grid.
+With a previous pose, the search is a local grid around each joint instead, as wide as the joints can
+have moved since that pose (``track_max_speed`` times its age, when frame times are given); it falls back
+to the cold search when confidence drops, several joints jump, or the previous pose is older than
+``track_max_age_s``.
 
 What the solver remembers of a performer (previous pose, velocity, limb lengths) is a
 :class:`SolverTrack`, kept apart from the solver's caches: one solver serves several performers by
@@ -18,6 +20,7 @@ passing each one's track to :meth:`Solver.solve`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +30,13 @@ import torch
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
-from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths
+from crosspose.solver.feet import (
+    FootLengthEstimate,
+    along_variance,
+    foot_pairs,
+    hold_foot_lengths,
+    view_noise_px,
+)
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
@@ -38,17 +47,28 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.leaves import place_leaves
+from crosspose.solver.lengths import bone_directions, hold_bone_lengths, long_bones
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
-from crosspose.solver.refine import refine
+from crosspose.solver.refine import Refinement, refine
 from crosspose.solver.root import search_root
-from crosspose.solver.sampling import project, sample_per_joint, view_centre_point, view_signal
+from crosspose.solver.sampling import (
+    log_unary,
+    mean_over_views,
+    project,
+    sample_per_joint,
+    view_centre_point,
+    view_signal,
+)
 from crosspose.solver.search import first_level, local_candidates, local_search, recurse
-from crosspose.solver.tree import TreeSchedule
+from crosspose.solver.tree import TreeSchedule, max_product_candidates
 
 # Confidence given to a joint fewer than two views support, relative to its best single-view evidence.
 UNSUPPORTED_CONFIDENCE = 0.1
+# A velocity is extrapolated at most this many times its own time span (damped by half, see
+# Solver._predict): beyond, the wide search's reach, not the prediction, has to find the joint.
+MAX_PREDICTED_STEPS = 4.0
 
 
 @dataclass
@@ -59,7 +79,9 @@ class SolverTrack:
         limbs: the performer's limb lengths, refined online from confident frames.
         previous: the last pose good enough to search around (most joints seen), or None.
         previous_t_ns: that pose's capture time when :meth:`Solver.solve` got one, else None.
-        velocity: ``(J, 3)`` metres per frame of the well-seen joints between the last two good poses.
+        velocity: ``(J, 3)`` metres of the well-seen joints between the last two good poses (per frame).
+        velocity_s: seconds between those two poses when both had capture times, else None (the
+            prediction then takes the next frame to be as far ahead).
         feet: the performer's foot lengths (heel → big toe), likewise (:mod:`.feet`); :meth:`new` gives the
             layout's feet, a track built without it holds none.
     """
@@ -68,6 +90,7 @@ class SolverTrack:
     previous: Pose3D | None = None
     previous_t_ns: int | None = None
     velocity: np.ndarray | None = None
+    velocity_s: float | None = None
     feet: FootLengthEstimate = dataclasses.field(
         default_factory=lambda: FootLengthEstimate(np.zeros((0, 2), dtype=np.int64)))
 
@@ -76,9 +99,13 @@ class SolverTrack:
         """A performer not seen yet: template limb lengths, nothing to track from."""
         return cls(LimbLengthEstimate(skeleton), feet=FootLengthEstimate(foot_pairs(skeleton)))
 
+    def forget_pose(self) -> None:
+        """Forget the previous pose (the next solve searches cold), keeping the limb lengths."""
+        self.previous = self.previous_t_ns = self.velocity = None
+
     def reset(self) -> None:
         """Forget the previous pose and the limb lengths (a new performer)."""
-        self.previous = self.previous_t_ns = self.velocity = None
+        self.previous = self.previous_t_ns = self.velocity = self.velocity_s = None
         self.limbs.reset()
         self.feet.reset()
 
@@ -139,6 +166,10 @@ class Solver:
         self._lateral = np.array(self.groups.mirror) != np.arange(self.skeleton.num_joints)  # (J,)
         self._bone_ends = (np.array([p for p, _ in self.skeleton.bones]),
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
+        self._bone_pairs = np.stack(self._bone_ends, 1).reshape(-1, 2)  # (B, 2)
+        self._long_bones = long_bones(self.skeleton)  # (L,) rows of the bones held to their lengths
+        # a held wrist's or ankle's move carries its extremities (hand points, heel, toe)
+        self._carried = np.where(np.arange(self.skeleton.num_joints) >= self.body, self.skeleton.parents, -1)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     @property
@@ -164,9 +195,10 @@ class Solver:
             heatmaps: ``(C, J, h, w)`` per-view joint heatmaps (a missing camera: all zeros).
             projections: ``(C, 3, 4)`` world metres → heatmap pixels, pixel centres at integers
                 (a missing camera: NaN).
-            t_ns: the frame's capture time (any monotonic clock, nanoseconds); a live loop that falls
-                behind then searches cold when the previous pose is older than ``track_max_age_s``.
-                None: frames are taken as consecutive.
+            t_ns: the frame's capture time (any monotonic clock, nanoseconds): the tracked search then
+                reaches as far as a joint can have moved since the previous pose
+                (``track_max_speed``), and a previous pose older than ``track_max_age_s`` is searched
+                cold. None: frames are taken as consecutive.
             track: the performer's :class:`SolverTrack` (default: the solver's own, :attr:`track`).
         Returns:
             the :class:`Pose3D`; the track's previous pose and limb lengths are updated.
@@ -183,14 +215,16 @@ class Solver:
         pose: Pose3D | None = None
         fallback = None
         previous = track.previous if self.options.tracking else None
-        if (previous is not None and t_ns is not None and track.previous_t_ns is not None
-                and t_ns - track.previous_t_ns > self.options.track_max_age_s * 1e9):
+        # Seconds since the previous pose, when both frames have capture times.
+        age_s = (None if previous is None or t_ns is None or track.previous_t_ns is None
+                 else 1e-9 * (t_ns - track.previous_t_ns))
+        if age_s is not None and age_s > self.options.track_max_age_s:
             previous, fallback = None, "previous pose too old"
         # Whether `batch` went through the full left/right test: tracking runs it only when the
         # prediction leaves a doubt, a cold search always.
         tested = False
         if previous is not None:
-            pose, fallback, batch, tested = self._tracked(batch, previous, track)
+            pose, fallback, batch, tested = self._tracked(batch, previous, track, age_s)
         if pose is None:
             pose = self._cold(batch if tested else self._relabel(batch), track)[0]
         if keypoints is not None and rig is not None:
@@ -201,7 +235,7 @@ class Solver:
         pose.diagnostics["fallback"] = fallback
         pose.diagnostics["swap_test"] = "full" if tested or pose.mode == "cold" else "skipped"
         pose.diagnostics["solve_ms"] = 1e3 * (time.perf_counter() - t0)
-        self._remember(pose, track)
+        self._remember(pose, track, age_s)
         track.previous_t_ns = t_ns if track.previous is not None else None
         return pose
 
@@ -338,12 +372,26 @@ class Solver:
         return torch.cat([joints, leaves], 1)
 
     @staticmethod
-    def _predict(previous: Pose3D, track: SolverTrack) -> np.ndarray:
+    def _predict(previous: Pose3D, track: SolverTrack, age_s: float | None = None) -> np.ndarray:
         """``(J, 3)`` where the joints should be now: the previous pose moved by half its last
-        velocity (damped: a wrong velocity costs less than a missed joint)."""
+        velocity (damped: a wrong velocity costs less than a missed joint), over ``age_s`` seconds
+        when the velocity's own time is known too, else over one frame."""
         if track.velocity is None:
             return previous.joints
-        return previous.joints + 0.5 * track.velocity
+        steps = 1.0
+        if age_s is not None and track.velocity_s:
+            # Capped: a velocity measured over a frame or two, extrapolated much further, is a guess.
+            steps = min(age_s / track.velocity_s, MAX_PREDICTED_STEPS)
+        return previous.joints + 0.5 * steps * track.velocity
+
+    def track_reach(self, age_s: float | None) -> float:
+        """How far (m) the tracked search looks around each predicted joint of a pose ``age_s`` seconds
+        old: ``track_max_speed * age_s``, at least the ``track_spacing`` of the 3x3x3 grid searched
+        between consecutive frames (also when the age is unknown)."""
+        o = self.options
+        if age_s is None:
+            return o.track_spacing
+        return max(o.track_spacing, o.track_max_speed * age_s)
 
     def _swap_suspected(self, b: _Batch, uv: torch.Tensor, samples: torch.Tensor) -> bool:
         """Could any view have left and right crossed, judged from the predicted pose?
@@ -379,24 +427,34 @@ class Solver:
             cached = self._mirror = torch.tensor(self.groups.mirror, device=device)
         return cached
 
-    def _tracked(self, b: _Batch, previous: Pose3D,
-                 track: SolverTrack) -> tuple[Pose3D | None, str | None, _Batch, bool]:
-        """Search near the prediction from ``previous``.
+    def _tracked(self, b: _Batch, previous: Pose3D, track: SolverTrack,
+                 age_s: float | None = None) -> tuple[Pose3D | None, str | None, _Batch, bool]:
+        """Search near the prediction from ``previous`` (``age_s`` seconds old, None: one frame).
 
+        Within :meth:`track_reach` of one frame's motion, a 3x3x3 grid of ``track_spacing`` around each
+        predicted joint and ``track_iterations`` recursions; further back, a wide grid: each joint's
+        unary on a local grid of the cold search's first-level spacing covering the reach, its
+        ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
+        (the cold search's first level, centred on the prediction instead of the whole volume), and the
+        extremities searched around their parents as in a cold solve.
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
         o = self.options
         device = b.heatmaps.device
-        predicted = self._predict(previous, track)  # (J, 3) float64
+        predicted = self._predict(previous, track, age_s)  # (J, 3) float64
+        reach = self.track_reach(age_s)
+        wide = reach > o.track_spacing
         k = self.body  # the body is tracked; the extremities are placed around it afterwards
         prev = torch.as_tensor(predicted[:k], dtype=torch.float32, device=device)[None]  # (1, K, 3)
         all_lengths = self._lengths(track.limbs, 1, device)
         lengths = all_lengths[:, :k - 1]
-        # The first RPSM recursion's 3x3x3 grid around each predicted joint; the same projection and
-        # sampling also read each joint's heatmap at its own and its mirror's prediction for the
-        # left/right check (one batch with one frame here).
-        candidates = local_candidates(prev, 3, o.track_spacing)  # (1, K, 27, 3)
+        # The first grid around each predicted joint: the 3x3x3 of the first RPSM recursion, or the
+        # wide grid; the same projection and sampling also read each joint's heatmap at its own and
+        # its mirror's prediction for the left/right check (one batch with one frame here).
+        wide_spacing = o.grid_extent / o.grid_bins
+        size = 2 * math.ceil(reach / wide_spacing) + 1 if wide else 3
+        candidates = local_candidates(prev, size, wide_spacing if wide else o.track_spacing)  # (1, K, S^3, 3)
         n_candidates = candidates.shape[2]
         check = o.relabel_swaps and b.heatmaps.shape[0] == 1  # (solve() passes one frame)
         points = candidates
@@ -416,7 +474,16 @@ class Solver:
                 samples = sample_per_joint(heatmaps, uv)
         joints = prev
         signal = b.signal[:, :, :k]
-        if o.track_iterations > 0:
+        if wide:
+            unary = log_unary(mean_over_views(samples[..., :n_candidates], signal))  # (1, K, S^3)
+            score, best = unary.topk(min(o.top_k or n_candidates, n_candidates), dim=-1)
+            kept = candidates.gather(2, best[..., None].expand(-1, -1, -1, 3))
+            choice, _ = max_product_candidates(self.schedule, kept, score, lengths, o.tolerance)
+            joints = kept.gather(2, choice[..., None, None].expand(-1, -1, 1, 3))[:, :, 0]
+            joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths,
+                             spacing=wide_spacing if o.recursion_size == 2 else wide_spacing / 2,
+                             iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
+        elif o.track_iterations > 0:
             # RPSM recursions from the prediction: 3x3x3 local grids, spacing halved each time.
             joints, _ = local_search(self.schedule, heatmaps, b.projections, signal, prev, lengths,
                                      size=3, spacing=o.track_spacing, tolerance=o.tolerance,
@@ -424,12 +491,15 @@ class Solver:
             joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths,
                              spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
                              tolerance=o.tolerance)
-        joints = self._with_leaves(b, joints, all_lengths, predicted)
+        # Across a wide gap a hand or foot has turned about its parent as well: searched as when cold.
+        joints = self._with_leaves(b, joints, all_lengths, None if wide else predicted)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
                             root_votes=None, track=track)[0]
         # Tracking is kept or lost on the body's joints (the extremities follow it).
+        # A wide search may move a joint as far as its reach (the search's own corners are further).
         moved = np.linalg.norm(pose.joints[:k] - predicted[:k], axis=-1)
-        if ((moved > o.track_max_move) & pose.supported()[:k]).sum() >= o.track_max_jumped_joints:
+        limit = max(o.track_max_move, reach) if wide else o.track_max_move
+        if ((moved > limit) & pose.supported()[:k]).sum() >= o.track_max_jumped_joints:
             return None, "jump", b, tested
         if pose.confidence[:k].mean() < o.track_min_confidence * previous.confidence[:k].mean():
             return None, "confidence", b, tested
@@ -438,9 +508,9 @@ class Solver:
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
                 root_votes: torch.Tensor | None, track: SolverTrack) -> list[Pose3D]:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
-        (``None``: no root search, NaN). The feet's heel and toe are held to ``track``'s foot lengths
-        (:func:`.feet.hold_foot_lengths`); their raw distances go to the diagnostics
-        (``foot_lengths_measured``) for the track to learn from."""
+        (``None``: no root search, NaN). The long bones and the feet are held to ``track``'s lengths
+        (:meth:`_hold_lengths`); the raw lengths go to the diagnostics (``bone_lengths_measured``,
+        ``foot_lengths_measured``) for the track to learn from."""
         options = b.refine_options or self.options.refine_options
         if not self.options.refine:
             options = dataclasses.replace(options, iterations=0)
@@ -451,9 +521,10 @@ class Solver:
         final = r.joints if self.options.refine else searched[:, :j]
         pairs = track.feet.pairs
         measured_feet = np.linalg.norm(final[:, pairs[:, 1]] - final[:, pairs[:, 0]], axis=-1)  # (N, F)
-        if self.options.refine and len(pairs):
-            final = hold_foot_lengths(final, b.projections.cpu().numpy().astype(np.float64), r.support,
-                                      r.residual, pairs, track.feet.lengths)
+        parents, children = self._bone_ends
+        measured_bones = np.linalg.norm(final[:, children] - final[:, parents], axis=-1)  # (N, B)
+        if self.options.refine:
+            final = self._hold_lengths(final, b, r, track)
         votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
         signal = b.signal.cpu().numpy()
         ev = r.evidence.clip(0.0, 1.0)
@@ -485,19 +556,52 @@ class Solver:
                     "residual": r.residual[i],
                     "limb_lengths": lengths.copy(),
                     "foot_lengths_measured": measured_feet[i],
+                    "bone_lengths_measured": measured_bones[i],
                     "relabelled": None if relabelled is None else relabelled[i],
                 },
             ))
         return out
 
-    def _remember(self, pose: Pose3D, track: SolverTrack) -> None:
+    def _hold_lengths(self, joints: np.ndarray, b: _Batch, r: Refinement, track: SolverTrack) -> np.ndarray:
+        """``(N, J, 3)`` refined joints with the long bones (:mod:`.lengths`, when ``hold_lengths``; bones
+        whose own length ``track`` knows) and then the feet (:mod:`.feet`) held to ``track``'s lengths."""
+        pairs = track.feet.pairs
+        feet = len(pairs) and np.isfinite(track.feet.lengths).any()
+        held = track.limbs.known[self._long_bones] & self.options.hold_lengths
+        bones = self._long_bones[held]
+        if not feet and not len(bones):
+            return joints
+        projections = b.projections.cpu().numpy().astype(np.float64)
+        # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
+        # and toes where they are).
+        lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
+        ends = lines.reshape(-1)
+        unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
+                              r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
+        if len(bones):
+            # the noise of the body's views alone: a layout's extremities never move its body's joints
+            k = self.body
+            noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
+            joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
+                                       track.limbs.lengths[bones], track.limbs.spread[bones],
+                                       unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
+        if feet:
+            joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
+                                       unit_variance=unit[:, 2 * len(bones):])
+        return joints
+
+    def _remember(self, pose: Pose3D, track: SolverTrack, age_s: float | None = None) -> None:
+        """Learn limb and foot lengths from ``pose``; keep it to track from when it is good, with its
+        velocity since the previous good pose (``age_s`` seconds before, None: unknown)."""
         supported = pose.supported()
         if self.options.online_limbs:
             confident = supported & (pose.confidence >= 0.3)
             parents, children = self._bone_ends
             both_ends = confident[parents] & confident[children]
-            # = Skeleton.bone_lengths, without rebuilding the bone list every frame
-            measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
+            # the lengths before any was held to the estimate (= Skeleton.bone_lengths of the refined joints)
+            measured = pose.diagnostics.get("bone_lengths_measured")
+            if measured is None:
+                measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
             track.limbs.update(measured, both_ends)
             pairs = track.feet.pairs
             track.feet.update(pose.diagnostics.get("foot_lengths_measured", np.full(len(pairs), np.nan)),
@@ -508,8 +612,9 @@ class Solver:
             moved = pose.joints - track.previous.joints
             both = supported & track.previous.supported()
             track.velocity = np.where(both[:, None], moved, 0.0)
+            track.velocity_s = age_s if age_s is not None and age_s > 0 else None
         else:
-            track.velocity = None
+            track.velocity = track.velocity_s = None
         track.previous = pose if good else None
 
 
