@@ -386,11 +386,13 @@ def reconstruct_videos(
         overlays.mkdir(parents=True, exist_ok=True)
     j = skeleton.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
+    outside = 0
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):
             pose = frame.pose
+            outside += frame.outside_volume
             joints.append(np.full((j, 3), np.nan) if pose is None else pose.joints)
             confidence.append(np.zeros(j) if pose is None else pose.confidence)
             views.append(np.zeros(j, np.int64) if pose is None else pose.views)
@@ -404,6 +406,8 @@ def reconstruct_videos(
         "provider": getattr(network, "provider", type(network).__name__),
         "detector_runs": pipeline.detector_runs,
         "detector_views": pipeline.detector_views,
+        # Frame sets whose solved root was outside the capture volume: not reported (NaN), searched again.
+        "outside_volume": outside,
         "inference_ms": {k: float(np.median([t[k] for t in timings])) if timings else math.nan
                          for k in ("detect", "crop", "network", "total")},
         "videos": [None if p is None else p.name for p in paths],

@@ -16,7 +16,7 @@ from crosspose.runtime.api_stage import translate_status
 def scrape(base_url: str) -> dict[str, float]:
     text = httpx.get(base_url + "/metrics", timeout=10).text
     return {s.name: float(s.value) for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name.startswith("crosspose_person")}
+            if s.name.startswith(("crosspose_person", "crosspose_persons"))}
 
 
 def test_persons_ids_and_top_level_switches(tmp_path: Path, persons_scene: Any) -> None:
@@ -32,7 +32,7 @@ def test_persons_ids_and_top_level_switches(tmp_path: Path, persons_scene: Any) 
             hub.publish(message(seq, ids))
         from_skeletons = scrape(service.base_url)
         heartbeat = translate_status({"stage": "solver", "fps": 30.0, "persons": 1, "ids_started": 4,
-                                      "ids_ended": 2})
+                                      "ids_ended": 2, "outside_volume": 3})
         assert heartbeat is not None
         service.state.status.update(*heartbeat)
         from_heartbeat = scrape(service.base_url)
@@ -44,3 +44,5 @@ def test_persons_ids_and_top_level_switches(tmp_path: Path, persons_scene: Any) 
     assert from_heartbeat["crosspose_persons"] == 1  # the solver's word wins
     assert from_heartbeat["crosspose_person_ids_started_total"] == 4
     assert from_heartbeat["crosspose_person_ids_ended_total"] == 2
+    assert from_heartbeat["crosspose_persons_outside_volume_total"] == 3
+    assert "crosspose_persons_outside_volume_total" not in before

@@ -18,7 +18,7 @@ from crosspose.config import Config, ConfigError, config_from_dict
 from crosspose.core import BackendOutput, ImageSet, backend_from_config
 from crosspose.inference.association import Volume
 from crosspose.runtime.demo import synthetic_config
-from crosspose.runtime.persons_bus import newest_tracks, persons_extra, read_persons, volume_of
+from crosspose.runtime.persons_bus import newest_tracks, persons_extra, read_persons, volume_field, volume_of
 from crosspose.runtime.solver_stage import SolverStage
 from crosspose.runtime.workers import worker_count
 
@@ -172,5 +172,94 @@ def test_the_inference_stage_sends_the_persons_fields(config: Config) -> None:
         sent = stage._process(Message(b"frameset.0.", header, [memoryview(buf)] * 3))
         assert sent is not None
         assert (sent["person"], sent["persons"], sent["volume"]) == (0, [], None)
+    finally:
+        stage.close()
+
+
+def test_one_performer_outside_the_volume_is_not_published_and_is_counted(config: Config) -> None:
+    """``capture.max_persons`` 1: the heatmaps message carries the capture volume without ``persons``; the
+    solver publishes its one performer only while their root is inside it, else nobody (the track goes back
+    lost, so inference searches again), and counts it."""
+    single = config.model_copy(update={"capture": config.capture.model_copy(update={"max_persons": 1})})
+    stage = SolverStage(single)
+    worker = Publisher(single.bus.heatmaps_endpoint, bind=False, hwm=4)
+    tracks = Subscriber(single.bus.skeletons_endpoint, [TRACK], bind=False, hwm=100)
+    t0 = time.monotonic_ns() - 10**9
+
+    def message(seq: int, volume: Volume | None) -> tuple[dict[str, Any], list[Any]]:
+        out = _outputs(single, seq)[0][1]
+        header, buffers = heatmaps_message(
+            seq=seq, t_capture_ns=t0 + seq * PERIOD_NS, cameras=single.camera_names, present=[True] * 3,
+            heatmaps=out.heatmaps, projections=out.projections, latency_ms={}, calibration_version=1,
+            backend="simulated", extra={"volume": volume_field(volume)})  # fmt: skip
+        return header, buffers
+
+    try:
+        deadline = time.monotonic() + 10
+        while not worker.wait_for_subscriber(0.02):
+            stage.step(0)
+            assert time.monotonic() < deadline, "the worker never connected"
+        time.sleep(0.2)
+        assert worker.send(HEATMAPS, *message(1, None))
+        first = stage.step(2000)
+        assert first is not None
+        root = np.array(first["persons"][0]["joints"][0][:3], float)
+        around = Volume(root - 1.0, root + np.array([1.0, 1.0, 1.5]))
+        assert worker.send(HEATMAPS, *message(2, around))
+        inside = stage.step(2000)
+        assert inside is not None
+        assert [p["id"] for p in inside["persons"]] == [0]
+        elsewhere = Volume(root + 2.0, root + 3.0)  # the performer is outside it
+        assert worker.send(HEATMAPS, *message(3, elsewhere))
+        outside = stage.step(2000)
+        assert outside is not None
+        assert outside["persons"] == []
+        assert outside["mode"] == "lost"
+        assert all(j[0] is None for j in outside["joints"])
+        got = []
+        while (msg := tracks.recv(500)) is not None:
+            got.append(parse_track(msg.header, msg.buffers))
+        last = max(got, key=lambda t: t.seq)
+        assert (last.seq, last.id) == (3, 0)
+        assert not np.isfinite(last.joints).any()  # lost: inference searches again
+        assert (stage.payload()["outside_volume"], stage.payload()["persons"]) == (1, 0)
+        # The next set inside is searched cold (the previous pose was forgotten), and published again.
+        assert worker.send(HEATMAPS, *message(4, around))
+        again = stage.step(2000)
+        assert again is not None
+        assert again["mode"] == "cold"
+        assert [p["id"] for p in again["persons"]] == [0]
+        # A malformed volume is refused and counted, never solved.
+        header, buffers = message(5, around)
+        assert worker.send(HEATMAPS, dict(header, volume=[[0, 0, 0], [0, 0]]), buffers)
+        assert stage.step(2000) is None
+        assert stage.payload()["input_drops"]["heatmaps"]["malformed"] == 1
+    finally:
+        for sock in (worker, tracks):
+            sock.close()
+        stage.close()
+
+
+def test_the_inference_stage_of_one_performer_sends_the_volume_field(config: Config) -> None:
+    from crosspose.bus import Message
+    from crosspose.bus.schema import frame_message, frameset_message
+    from crosspose.capture import encode_frame
+    from crosspose.runtime.inference_stage import InferenceStage
+
+    single = config.model_copy(update={"capture": config.capture.model_copy(update={"max_persons": 1})})
+    stage = InferenceStage(single)
+    names = single.camera_names
+    image = np.zeros((8, 8, 3), np.uint8)
+    encoding, buf = encode_frame(image, None)
+    now = time.monotonic_ns()
+    frames = [frame_message(n, 1, image, t_capture_ns=now, t_wall_ns=time.time_ns(), t_device_ns=None,
+                            encoding=encoding, fps=30.0) for n in names]  # fmt: skip
+    header = frameset_message(seq=1, t_ref_ns=now, t_emit_ns=now, cameras=names, present=[True] * 3,
+                              frames=frames, skew_ns=[0] * 3)  # fmt: skip
+    try:
+        sent = stage._process(Message(b"frameset.0.", header, [memoryview(buf)] * 3))
+        assert sent is not None
+        assert sent["volume"] is None  # the simulated backend finds nobody: no volume to enforce
+        assert "persons" not in sent  # one performer: the message's own arrays only
     finally:
         stage.close()

@@ -31,7 +31,9 @@ Families (seconds, per Prometheus convention; ``_total`` are counters):
   ``crosspose_person_ids_ended_total`` (the solver's heartbeat ``ids_started``/``ids_ended``: a new id for
   someone new, an id ended after its timeout; ids started beyond the performers who really came are id
   switches), ``crosspose_person_top_switches_total`` (skeletons whose top level, the lowest live id, is
-  another id than the previous skeleton's: a switch as a one-performer client sees it)
+  another id than the previous skeleton's: a switch as a one-performer client sees it),
+  ``crosspose_persons_outside_volume_total`` (the solver's heartbeat ``outside_volume``: performers solved
+  with their root outside ``capture.volume``, not published)
 - ``crosspose_metrics_errors_total``: families left out of a scrape because building them failed (a bug;
   see the log) — a scrape answers whatever a status message holds
 """
@@ -136,6 +138,8 @@ class ServiceCollector(Collector):
         for key, name, text in (
             ("ids_started", "crosspose_person_ids_started", "Performer ids started (someone new was found)"),
             ("ids_ended", "crosspose_person_ids_ended", "Performer ids ended (lost longer than the timeout)"),
+            ("outside_volume", "crosspose_persons_outside_volume",
+             "Performers solved with their root outside the capture volume: not published, searched again"),
         ):
             family = CounterMetricFamily(name, text)
             value = status.stage_value("solver", key)

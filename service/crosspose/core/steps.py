@@ -189,8 +189,19 @@ class Core:
         self.heatmaps = heatmaps
         self.pose = pose
         self.min_views = min_views
+        #: Performers solved with their root outside the backend's capture volume (not reported, lost).
+        self.outside_volume = 0
+
+    def _outside(self, pose: Pose3D) -> bool:
+        """Whether ``pose``'s root is known and outside the backend's capture volume (if it has one)."""
+        inside = getattr(self.heatmaps.backend, "inside", None)
+        root = pose.joints[self.pose.solver.skeleton.root]
+        return inside is not None and bool(np.isfinite(root).all()) and not inside(root)
 
     def run(self, images: ImageSet) -> Solved:
+        """One performer of one frame set (the solver's own state); a pose whose root is outside the
+        backend's capture volume is not reported (pose None), the performer is lost and the solver's next
+        search is cold (its limb lengths kept)."""
         out = self.heatmaps.run(images)
         pose, track, ms = None, None, math.nan
         if out.seen_views() >= self.min_views:
@@ -198,6 +209,10 @@ class Core:
             pose, track = self.pose.run(out.heatmaps, out.projections, seq=images.seq,
                                         t_capture_ns=images.t_capture_ns)
             ms = 1e3 * (time.perf_counter() - t0)
+            if self._outside(pose):
+                self.outside_volume += 1
+                self.pose.solver.track.forget_pose()
+                pose = track = None
         self.heatmaps.feedback(track)
         return Solved(images, out, pose, track, ms)
 
@@ -216,6 +231,7 @@ class Core:
                 pose, track = self.pose.run_person(id, out.heatmaps, out.projections, seq=images.seq,
                                                    t_capture_ns=images.t_capture_ns)
                 if inside is not None and not inside(pose.joints[self.pose.solver.skeleton.root]):
+                    self.outside_volume += int(self._outside(pose))
                     continue  # a root outside the volume is never reported (and the performer is lost)
                 tracks[id] = track
                 persons.append((id, pose))

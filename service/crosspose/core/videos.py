@@ -29,8 +29,9 @@ class VideoFrame:
     index: int
     images: list[np.ndarray | None]
     result: InferenceResult
-    pose: Pose3D | None  # None when fewer than two views saw the performer
+    pose: Pose3D | None  # None when fewer than two views saw the performer, or its root left the volume
     solve_ms: float
+    outside_volume: bool = False  # solved with the root outside the capture volume: not reported
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,11 +68,12 @@ def track_videos(
     core = video_core(rig, network, solver, fused=fused, detector=detector, pipeline=pipeline)
     for i, images in enumerate(tqdm(videos, total=videos.num_frames, desc="reconstruct", unit="frame",
                                     disable=not progress)):
+        outside = core.outside_volume
         solved = core.run(ImageSet(i, None, images))  # video frames: consecutive, whatever their rate
         result = solved.heatmaps.result
         if result is None:  # video_core's backend is the network: it always returns its result
             raise TypeError("track_videos needs a network backend")
-        yield VideoFrame(i, images, result, solved.pose, solved.solve_ms)
+        yield VideoFrame(i, images, result, solved.pose, solved.solve_ms, core.outside_volume > outside)
 
 
 def track_videos_persons(

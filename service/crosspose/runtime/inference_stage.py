@@ -59,9 +59,9 @@ from crosspose.core import (
     capture_time_ns,
 )
 from crosspose.geometry import CameraRig
-from crosspose.inference.crops import HEATMAP_SIZE
+from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.persons_bus import newest_tracks, persons_extra
+from crosspose.runtime.persons_bus import newest_tracks, persons_output, volume_field
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
 from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_threads
 from crosspose.skeleton import get_skeleton
@@ -275,7 +275,11 @@ class InferenceStage:
             if self.workers > 1:  # the solver may hold a newer set another worker finishes first for this one
                 self.out.send(INFLIGHT, inflight_message(worker=self.worker or 0, seq=int(header["seq"]),
                                                          t_capture_ns=capture_time_ns(header)))
-            out = self._run_persons(images) if self.max_persons > 1 else self.heatmap_step.run(images)
+            if self.max_persons > 1:
+                out = self._run_persons(images)
+            else:  # one performer: the solver checks their root against the capture volume too
+                out = self.heatmap_step.run(images)
+                out = dataclasses.replace(out, extra={**out.extra, "volume": volume_field(self._volume)})
         except (KeyError, TypeError, ValueError, ArithmeticError, IndexError) as err:
             # ValueError: the frames do not fit the calibration (any single scale of it). Arithmetic and
             # index errors once came from frames no parser refused; one frame set must never end the stage.
@@ -314,16 +318,15 @@ class InferenceStage:
         others and the capture volume in its header (:mod:`crosspose.runtime.persons_bus`)."""
         assert self.heatmap_step is not None
         outputs = self.heatmap_step.run_persons(images)
-        pipeline = getattr(self.heatmap_step.backend, "pipeline", None)
-        volume = getattr(pipeline, "volume", None)
-        if outputs:
-            primary_id, primary = outputs[0]
-        else:  # nobody followed: every view empty, as one performer's lost frame set
-            c, j = len(self.names), get_skeleton(self.config.solver.skeleton).num_joints
-            heatmaps = np.zeros((c, j, HEATMAP_SIZE, HEATMAP_SIZE), np.float32)
-            primary_id, primary = None, BackendOutput(heatmaps, np.full((c, 3, 4), np.nan), {}, [None] * c)
-        fields, self._person_buffers = persons_extra(outputs[1:], primary_id, volume)
-        return dataclasses.replace(primary, extra={**primary.extra, **fields})
+        out, self._person_buffers = persons_output(
+            outputs, self._volume, cameras=len(self.names),
+            joints=get_skeleton(self.config.solver.skeleton).num_joints)
+        return out
+
+    @property
+    def _volume(self) -> Volume | None:
+        """The capture volume the network backend's pipeline finds people in (None: none, or simulated)."""
+        return getattr(self._frame_pipeline, "volume", None)
 
     def _send_previews(
         self, header: dict[str, Any], images: ImageSet, rig: CameraRig, out: BackendOutput

@@ -29,6 +29,11 @@ Several performers: :meth:`SolverStage.publish` takes a frame set's solved perfo
 each is filtered and rotated with their own state (by id), lands in the message's ``persons`` (the top
 level is the lowest id's) with their own ``rotations``, and goes to the VMC receivers that follow them
 (``streaming.vmc.targets``). The single-person path publishes its one pose as id 0.
+
+The capture volume (the heatmaps header's ``volume``, :mod:`crosspose.runtime.persons_bus`): a performer
+solved with their root outside it is not reported and their track goes back lost, so inference searches
+again (with one performer too: nobody is reported, and the solver's next search is cold); each is counted
+(``outside_volume`` in the heartbeat).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import time
 from multiprocessing.synchronize import Event
 from typing import Any
 
-import numpy as np
 import torch
 
 from crosspose.bus import DropCounter, Message, MessageError, Publisher, Subscriber
@@ -47,7 +51,6 @@ from crosspose.bus.schema import (
     INFLIGHT,
     SKELETON,
     TRACK,
-    HeatmapsMessage,
     attach_rotations,
     parse_heatmaps,
     parse_inflight,
@@ -56,12 +59,10 @@ from crosspose.bus.schema import (
 )
 from crosspose.config import Config
 from crosspose.core import PoseStep
-from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.persons_bus import lost_track, read_persons, volume_of
+from crosspose.runtime.persons_bus import read_persons, solve_one, solve_persons, volume_of
 from crosspose.runtime.stage import run_until_stopped
 from crosspose.runtime.workers import FUTURE_NS, INFLIGHT_MAX_AGE_NS
-from crosspose.solver import Pose3D
 from crosspose.streaming.live import LiveMotion
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class SolverStage:
         self.last_solve_ms = float("nan")
         self.last_capture_ns: int | None = None  # of the last set published: older ones come too late
         self.last_persons = 0  # performers reported in the last set (several: capture.max_persons > 1)
+        self.outside_volume = 0  # solved performers not reported: their root outside the capture volume
         self._ready: list[Message] = []  # heatmaps received and not solved yet
         self._inflight: dict[int, tuple[int, int]] = {}  # worker → (capture ns of its set, when announced)
         self._awaited: set[int] = set()  # capture times of older sets the newest ready set waits for
@@ -184,37 +186,37 @@ class SolverStage:
             # Several performers: the others' arrays follow the message's own two (runtime.persons_bus).
             own = buffers[:2] if "persons" in header else buffers
             received = parse_heatmaps(header, own, cameras=self.cameras, joints=self.skeleton.num_joints)
-            heatmaps, projections = received.heatmaps, received.projections
         except MessageError as err:
             self.errors += 1
             self.drops.count("heatmaps", err.reason)
             log.warning("dropped a %s heatmaps message: %s", err.reason, err)
             return None
-        if "persons" in header:  # several performers (capture.max_persons > 1): persons_bus's fields
-            try:
+        try:  # the capture volume every solved root is checked against (persons_bus; None: none)
+            volume = volume_of(header)
+            if "persons" in header:  # several performers (capture.max_persons > 1): persons_bus's fields
                 entries = read_persons(header, buffers, received, cameras=self.cameras,
                                        joints=self.skeleton.num_joints)
-                volume = volume_of(header)
-            except (KeyError, TypeError, ValueError, IndexError) as err:
-                reason = err.reason if isinstance(err, MessageError) else "malformed"
-                self.errors += 1
-                self.drops.count("heatmaps", reason)
-                log.warning("dropped a %s heatmaps message: %s", reason, err)
-                return None
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            reason = err.reason if isinstance(err, MessageError) else "malformed"
+            self.errors += 1
+            self.drops.count("heatmaps", reason)
+            log.warning("dropped a %s heatmaps message: %s", reason, err)
+            return None
         if self._out_of_order(received.t_capture_ns):
             return None
         if "persons" in header:  # several performers: each solved with their own state (possibly none)
-            persons = self._solve_persons(entries, volume, received.seq, received.t_capture_ns)
+            solved = solve_persons(self.pose_step, entries, volume, seq=received.seq,
+                                   t_capture_ns=received.t_capture_ns, skeleton=self.skeleton)
         else:
             # The capture time: a previous pose too old to track from (the stage fell behind) → cold search.
-            pose, track = self.pose_step.run(heatmaps, projections, seq=received.seq,
-                                             t_capture_ns=received.t_capture_ns)
-            # The track goes back to inference first: the next frame set's crops wait for it.
+            solved = solve_one(self.pose_step, received, volume, skeleton=self.skeleton)
+        # The tracks go back to inference first: the next frame set's crops wait for them.
+        for track in solved.tracks:
             self.skeletons.send(TRACK, *track.message())
-            persons = [(0, pose)]
+        self.outside_volume += solved.outside
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
-        return self.publish(header, persons, solve_ms)
+        return self.publish(header, solved.persons, solve_ms)
 
     def publish(
         self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float
@@ -249,27 +251,6 @@ class SolverStage:
         self.rate.tick()
         return message
 
-    def _solve_persons(self, entries: list[tuple[int, HeatmapsMessage]], volume: Volume | None, seq: int,
-                       t_capture_ns: int) -> list[tuple[int, Pose3D]]:
-        """Each performer with their own solver state; one track per performer back to inference (a lost
-        one — too few views, or a root outside the capture volume — with no joint); ``[(id, pose)]`` of
-        those reported, ascending by id."""
-        persons = []
-        root = self.skeleton.root
-        for id, received in entries:
-            track = None
-            if np.isfinite(received.projections).all(axis=(1, 2)).any():
-                pose, solved = self.pose_step.run_person(id, received.heatmaps, received.projections, seq=seq,
-                                                         t_capture_ns=t_capture_ns)
-                if volume is None or bool(volume.contains(pose.joints[root])):
-                    track = solved
-                    persons.append((id, pose))
-            if track is None:
-                track = lost_track(id, seq, t_capture_ns, self.skeleton.name, self.skeleton.num_joints)
-            self.skeletons.send(TRACK, *track.message())
-        self.pose_step.forget(seq, t_capture_ns)
-        return persons
-
     def _out_of_order(self, t_capture_ns: int) -> bool:
         """Whether a set must not be published (dropped and counted): captured no later than the last one
         published (``stale``: a worker finished it after a newer set), or stamped from the future."""
@@ -301,6 +282,7 @@ class SolverStage:
             "persons": self.last_persons,
             "ids_started": self.pose_step.ids_started,
             "ids_ended": self.pose_step.ids_ended,
+            "outside_volume": self.outside_volume,
         }
 
     def close(self) -> None:

@@ -137,8 +137,48 @@ def point_covariance(points: np.ndarray, projections: np.ndarray, support: np.nd
     return np.where(fixed[..., None, None], np.linalg.inv(safe), np.inf)
 
 
+def along_variance(points: np.ndarray, directions: np.ndarray, projections: np.ndarray, support: np.ndarray,
+                   noise_px: np.ndarray) -> np.ndarray:
+    """``(N, K)`` each triangulated point's variance (m²) along a unit direction: ``uᵀ Σ u`` with ``Σ`` the
+    :func:`point_covariance` of the point, computed without forming ``Σ`` (the adjugate of the ``3x3``
+    information over its determinant, a few dozen element-wise operations instead of a batched inverse
+    and two batched products: this runs every frame on a handful of points).
+
+    Args:
+        points: ``(N, K, 3)`` metres; directions: ``(N, K, 3)`` unit vectors; projections: ``(N, C, 3, 4)``.
+        support: ``(N, C, K)``; noise_px: ``(N,)`` per image axis.
+    Returns:
+        infinite where fewer than two views fix the point (or their rays are parallel), NaN where a
+        point or direction is NaN.
+    """
+    P = np.where(np.isfinite(projections), projections, 0.0)  # (N, C, 3, 4); a missing view 0
+    M = P[:, :, None, :, :3]  # (N, C, 1, 3, 3)
+    uvw = (M @ points[:, None, :, :, None])[..., 0] + P[:, :, None, :, 3]  # (N, C, K, 3)
+    w = uvw[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv_w = 1.0 / w
+        uv = uvw[..., :2] * inv_w[..., None]
+        jac = (M[..., :2, :] - uv[..., None] * M[..., 2:3, :]) * inv_w[..., None, None]  # (N, C, K, 2, 3)
+        use = support & (w > 1e-9) & np.isfinite(jac).all((-1, -2))
+        jac = np.where(use[..., None, None], jac, 0.0)
+        a = (jac[..., :, :, None] * jac[..., :, None, :]).sum((1, 3))  # (N, K, 3, 3) Σ_views Jᵀ J
+        a = a / np.square(noise_px)[:, None, None, None]
+        a00, a01, a02, a11, a12, a22 = (a[..., 0, 0], a[..., 0, 1], a[..., 0, 2], a[..., 1, 1], a[..., 1, 2],
+                                        a[..., 2, 2])
+        c00, c11, c22 = a11 * a22 - a12 * a12, a00 * a22 - a02 * a02, a00 * a11 - a01 * a01
+        c01, c02, c12 = a02 * a12 - a01 * a22, a01 * a12 - a02 * a11, a01 * a02 - a00 * a12
+        det = a00 * c00 + a01 * c01 + a02 * c02
+        x, y, z = directions[..., 0], directions[..., 1], directions[..., 2]
+        quad = x * x * c00 + y * y * c11 + z * z * c22 + 2 * (x * y * c01 + x * z * c02 + y * z * c12)
+        var = quad / det
+    fixed = (use.sum(1) >= 2) & (det > 0) & np.isfinite(det)
+    out: np.ndarray = np.where(fixed, var, np.inf)
+    return np.where(np.isnan(var) & fixed, np.nan, out)
+
+
 def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, residual: np.ndarray,
-                      pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA) -> np.ndarray:
+                      pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA,
+                      unit_variance: np.ndarray | None = None) -> np.ndarray:
     """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``.
 
     Args:
@@ -147,6 +187,8 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             errors (pixels), whose median gives the frame's localisation noise.
         pairs: ``(F, 2)`` heel, toe indices; lengths: ``(F,)`` the performer's (NaN: unknown, untouched).
         sigma: the spread of a real foot's length, metres.
+        unit_variance: ``(N, 2F)`` when already known, the heels' and toes' variances along their feet for
+            a localisation noise of one pixel (:func:`along_variance`; the variance grows as its square).
     Returns:
         ``(N, J, 3)`` a copy with the heels and toes moved (a pair with an end fixed by fewer than two
         views, or no known length, as it was).
@@ -156,23 +198,23 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         return out
     noise = view_noise_px(residual, support)  # (N,)
     ends = pairs.reshape(-1)  # heel, toe, heel, toe ...
-    cov = point_covariance(joints[:, ends], projections, support[:, :, ends], noise)  # (N, 2F, 3, 3)
     n, f = joints.shape[0], len(pairs)
-    cov = cov.reshape(n, f, 2, 3, 3)
     heel, toe = joints[:, pairs[:, 0]], joints[:, pairs[:, 1]]  # (N, F, 3)
-    measured = np.linalg.norm(toe - heel, axis=-1)  # (N, F)
+    measured = np.sqrt(np.square(toe - heel).sum(-1))  # (N, F)
     with np.errstate(divide="ignore", invalid="ignore"):
         u = (toe - heel) / measured[..., None]  # heel → toe
-        along = (u[:, :, None, None, :] @ cov @ u[:, :, None, :, None])[..., 0, 0]  # (N, F, 2) each end's
-        # variance along the foot's line; the measured length's is their sum
+        if unit_variance is None:
+            unit_variance = along_variance(joints[:, ends], np.repeat(u, 2, axis=1), projections,
+                                           support[:, :, ends], np.ones(n))
+        # (N, F, 2) each end's variance along the foot's line; the measured length's is their sum
+        along = unit_variance.reshape(n, f, 2) * np.square(noise)[:, None, None]
         var = along.sum(-1)  # (N, F)
         target = (sigma ** 2 * measured + var * lengths) / (sigma ** 2 + var)
         step = (target - measured) / var  # Lagrange multiplier of the length, the ends held to the line
-        gain = along[..., None, None] * u[:, :, None, :, None]  # (N, F, 2, 3, 1) each end's move per unit
     ok = (np.isfinite(lengths)[None] & np.isfinite(var) & (var > 0) & np.isfinite(step)
           & np.isfinite(heel).all(-1) & np.isfinite(toe).all(-1))
     step = np.where(ok, step, 0.0)
-    gain = np.where(ok[..., None, None, None], gain, 0.0)
-    out[:, pairs[:, 0]] = heel - step[..., None] * gain[:, :, 0, :, 0]
-    out[:, pairs[:, 1]] = toe + step[..., None] * gain[:, :, 1, :, 0]
+    along = np.where(ok[..., None], along, 0.0)
+    out[:, pairs[:, 0]] = heel - (step * along[..., 0])[..., None] * u
+    out[:, pairs[:, 1]] = toe + (step * along[..., 1])[..., None] * u
     return out

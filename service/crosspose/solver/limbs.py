@@ -42,6 +42,7 @@ class LimbLengthEstimate:
         self._scale_samples: list[float] = []
         self._scale = 1.0
         self._lengths: np.ndarray | None = None
+        self._spread: np.ndarray | None = None
 
     @property
     def scale(self) -> float:
@@ -63,6 +64,25 @@ class LimbLengthEstimate:
         if own.any():
             est[own] = _nanmedian(self._samples[:, own], self.num_samples[own])
         return est
+
+    @property
+    def spread(self) -> np.ndarray:
+        """``(B,)`` robust standard deviation (1.4826 x the median absolute deviation, metres) of each known
+        bone's measurements about its length; NaN for a bone not :attr:`known`."""
+        if self._spread is None:  # read every frame, changed by an update: computed once after each
+            out = np.full(self.template.size, np.nan)
+            own = self.known
+            if own.any():
+                count = self.num_samples[own]
+                deviation = np.abs(self._samples[:, own] - _nanmedian(self._samples[:, own], count))
+                out[own] = 1.4826 * _nanmedian(deviation, count)
+            self._spread = out
+        return self._spread.copy()
+
+    @property
+    def known(self) -> np.ndarray:
+        """``(B,)`` bool: the bones whose length is their own median (``min_samples`` measurements seen)."""
+        return self._count >= self.min_samples
 
     @property
     def num_samples(self) -> np.ndarray:
@@ -91,7 +111,7 @@ class LimbLengthEstimate:
         rows = np.nonzero(ok)[0]
         self._samples[slot[rows], rows] = measured[rows]
         self._count[rows] += 1
-        self._lengths = None
+        self._lengths = self._spread = None
 
 
 def _median(values: np.ndarray) -> float:

@@ -131,6 +131,9 @@ class SolverOptions:
             the other views (epipolar geometry) and swap back the channels of a view that disagrees
             with the majority (:mod:`.labels`). relabel_options: see :class:`RelabelOptions`.
         online_limbs: refine limb lengths from confident frames.
+        hold_lengths: after the refinement, move each long bone's child end along the bone so that its
+            length fuses the frame's measurement with the performer's learnt length (:mod:`.lengths`;
+            the feet's heel-toe length always is, :mod:`.feet`).
         keypoint_max_residual: ``max_residual`` of the refinement for
             :meth:`.solver.Solver.solve_keypoints` (heatmap pixels). Real detectors disagree between
             views by about a heatmap pixel of a whole-body crop; that is noise to average, not a view
@@ -163,6 +166,7 @@ class SolverOptions:
     relabel_swaps: bool = True
     relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
     online_limbs: bool = True
+    hold_lengths: bool = True
     keypoint_max_residual: float = 4.0
     device: str | None = None
 

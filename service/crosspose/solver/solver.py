@@ -30,7 +30,13 @@ import torch
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
-from crosspose.solver.feet import FootLengthEstimate, foot_pairs, hold_foot_lengths
+from crosspose.solver.feet import (
+    FootLengthEstimate,
+    along_variance,
+    foot_pairs,
+    hold_foot_lengths,
+    view_noise_px,
+)
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
     MirrorGroups,
@@ -41,10 +47,11 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.leaves import place_leaves
+from crosspose.solver.lengths import bone_directions, hold_bone_lengths, long_bones
 from crosspose.solver.limbs import LimbLengthEstimate
 from crosspose.solver.options import RefineOptions, SolverOptions
 from crosspose.solver.pose import Pose3D
-from crosspose.solver.refine import refine
+from crosspose.solver.refine import Refinement, refine
 from crosspose.solver.root import search_root
 from crosspose.solver.sampling import (
     log_unary,
@@ -91,6 +98,10 @@ class SolverTrack:
     def new(cls, skeleton: Skeleton) -> SolverTrack:
         """A performer not seen yet: template limb lengths, nothing to track from."""
         return cls(LimbLengthEstimate(skeleton), feet=FootLengthEstimate(foot_pairs(skeleton)))
+
+    def forget_pose(self) -> None:
+        """Forget the previous pose (the next solve searches cold), keeping the limb lengths."""
+        self.previous = self.previous_t_ns = self.velocity = None
 
     def reset(self) -> None:
         """Forget the previous pose and the limb lengths (a new performer)."""
@@ -155,6 +166,10 @@ class Solver:
         self._lateral = np.array(self.groups.mirror) != np.arange(self.skeleton.num_joints)  # (J,)
         self._bone_ends = (np.array([p for p, _ in self.skeleton.bones]),
                            np.array([c for _, c in self.skeleton.bones]))  # (B,) parents, children
+        self._bone_pairs = np.stack(self._bone_ends, 1).reshape(-1, 2)  # (B, 2)
+        self._long_bones = long_bones(self.skeleton)  # (L,) rows of the bones held to their lengths
+        # a held wrist's or ankle's move carries its extremities (hand points, heel, toe)
+        self._carried = np.where(np.arange(self.skeleton.num_joints) >= self.body, self.skeleton.parents, -1)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
 
     @property
@@ -495,9 +510,9 @@ class Solver:
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
                 root_votes: torch.Tensor | None, track: SolverTrack) -> list[Pose3D]:
         """Refine, score and package ``joints (N, J, 3)``; ``root_votes (N,)`` of the root search
-        (``None``: no root search, NaN). The feet's heel and toe are held to ``track``'s foot lengths
-        (:func:`.feet.hold_foot_lengths`); their raw distances go to the diagnostics
-        (``foot_lengths_measured``) for the track to learn from."""
+        (``None``: no root search, NaN). The long bones and the feet are held to ``track``'s lengths
+        (:meth:`_hold_lengths`); the raw lengths go to the diagnostics (``bone_lengths_measured``,
+        ``foot_lengths_measured``) for the track to learn from."""
         options = b.refine_options or self.options.refine_options
         if not self.options.refine:
             options = dataclasses.replace(options, iterations=0)
@@ -508,9 +523,10 @@ class Solver:
         final = r.joints if self.options.refine else searched[:, :j]
         pairs = track.feet.pairs
         measured_feet = np.linalg.norm(final[:, pairs[:, 1]] - final[:, pairs[:, 0]], axis=-1)  # (N, F)
-        if self.options.refine and len(pairs):
-            final = hold_foot_lengths(final, b.projections.cpu().numpy().astype(np.float64), r.support,
-                                      r.residual, pairs, track.feet.lengths)
+        parents, children = self._bone_ends
+        measured_bones = np.linalg.norm(final[:, children] - final[:, parents], axis=-1)  # (N, B)
+        if self.options.refine:
+            final = self._hold_lengths(final, b, r, track)
         votes = np.full(joints.shape[0], np.nan) if root_votes is None else root_votes.cpu().numpy()
         signal = b.signal.cpu().numpy()
         ev = r.evidence.clip(0.0, 1.0)
@@ -542,10 +558,39 @@ class Solver:
                     "residual": r.residual[i],
                     "limb_lengths": lengths.copy(),
                     "foot_lengths_measured": measured_feet[i],
+                    "bone_lengths_measured": measured_bones[i],
                     "relabelled": None if relabelled is None else relabelled[i],
                 },
             ))
         return out
+
+    def _hold_lengths(self, joints: np.ndarray, b: _Batch, r: Refinement, track: SolverTrack) -> np.ndarray:
+        """``(N, J, 3)`` refined joints with the long bones (:mod:`.lengths`, when ``hold_lengths``; bones
+        whose own length ``track`` knows) and then the feet (:mod:`.feet`) held to ``track``'s lengths."""
+        pairs = track.feet.pairs
+        feet = len(pairs) and np.isfinite(track.feet.lengths).any()
+        held = track.limbs.known[self._long_bones] & self.options.hold_lengths
+        bones = self._long_bones[held]
+        if not feet and not len(bones):
+            return joints
+        projections = b.projections.cpu().numpy().astype(np.float64)
+        # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
+        # and toes where they are).
+        lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
+        ends = lines.reshape(-1)
+        unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
+                              r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
+        if len(bones):
+            # the noise of the body's views alone: a layout's extremities never move its body's joints
+            k = self.body
+            noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
+            joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
+                                       track.limbs.lengths[bones], track.limbs.spread[bones],
+                                       unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
+        if feet:
+            joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
+                                       unit_variance=unit[:, 2 * len(bones):])
+        return joints
 
     def _remember(self, pose: Pose3D, track: SolverTrack, age_s: float | None = None) -> None:
         """Learn limb and foot lengths from ``pose``; keep it to track from when it is good, with its
@@ -555,8 +600,10 @@ class Solver:
             confident = supported & (pose.confidence >= 0.3)
             parents, children = self._bone_ends
             both_ends = confident[parents] & confident[children]
-            # = Skeleton.bone_lengths, without rebuilding the bone list every frame
-            measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
+            # the lengths before any was held to the estimate (= Skeleton.bone_lengths of the refined joints)
+            measured = pose.diagnostics.get("bone_lengths_measured")
+            if measured is None:
+                measured = np.linalg.norm(pose.joints[children] - pose.joints[parents], axis=-1)
             track.limbs.update(measured, both_ends)
             pairs = track.feet.pairs
             track.feet.update(pose.diagnostics.get("foot_lengths_measured", np.full(len(pairs), np.nan)),
