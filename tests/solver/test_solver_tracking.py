@@ -179,6 +179,10 @@ def test_a_previous_pose_older_than_the_bound_is_searched_cold() -> None:
     recent.solve(frames[0][2], P, t_ns=1_000_000_000)
     assert recent.solve(frames[0][2], P, t_ns=1_016_666_667).mode == "tracked"
     assert recent.track_reach(1 / 60) == recent.options.track_spacing
+    # Up to track_narrow_age_s (70 ms: the live default's ~14 sets/s) still the 3x3x3 grid; beyond, wide.
+    assert recent.track_reach(0.067) == recent.options.track_spacing
+    assert recent.track_reach(0.1) == pytest.approx(0.25)
+    assert Solver(track_narrow_age_s=0.0).track_reach(0.067) == pytest.approx(2.5 * 0.067)
 
 
 def test_one_solver_follows_two_performers_through_their_own_tracks() -> None:
@@ -214,7 +218,7 @@ def test_a_view_swapped_in_every_set_is_swapped_back_across_gaps(k: int) -> None
 
     motion = generate_motion(3, 120, fps=60.0, volume=(0.9, 0.9)).joints
     P = make_scene(20, size=128).projections
-    solver = Solver()
+    solver = Solver(track_narrow_age_s=0.0)  # 67 ms searched wide too
     for n, i in enumerate(range(0, len(motion), k)):
         hm = render(project(motion[i], P), 128)
         view = n % 4

@@ -108,6 +108,13 @@ class SolverOptions:
             every 12th frame (200 ms) and 18th (300 ms), 2-3 m/s kept 100 % of the joints supported
             (cold: 100 %), 1 m/s 99.9 / 99.4 % (a joint 98 / 91 %) as the search lost joints and fell
             back; ``benchmarks/tracking_gap.py``.
+        track_narrow_age_s: a previous pose up to this old (seconds) is searched on the 3x3x3 grid of
+            ``track_spacing`` alone, whatever ``track_max_speed`` says (the rule before the wide search
+            tracked up to 70 ms this way). Measured live (``benchmarks/pipeline.py --old-tracking``: the
+            pose2sim demo at ~12-15 sets/s, ~70 ms apart, 2 cores): searching those sets wide cost 1.2x
+            the solve stage and 0.8x the throughput of the 3x3x3 grid with a cold fallback; the grid
+            supported 99.3 % of the full body's joints at 67 ms on the real clip (the wide search 100 %).
+            ``0``: every gap beyond one frame's motion is searched wide.
         track_max_age_s: ... and a previous pose older than this (seconds) is too far back to search
             around: cold search. The wide grid's points grow with the cube of the reach: at 2.5 m/s
             it costs about a cold search near 0.3 s (on the clip tracking stayed as accurate as cold
@@ -160,6 +167,7 @@ class SolverOptions:
     track_max_jumped_joints: int = 3
     track_swap_separation: float = 2.0
     track_max_speed: float = 2.5
+    track_narrow_age_s: float = 0.07
     track_max_age_s: float = 0.3
     track_leaves_reach: float = 0.25
     min_peak_snr: float = 6.0
@@ -179,6 +187,6 @@ class SolverOptions:
             if not isinstance(value, kind):
                 raise TypeError(f"solver option {name} must be a {kind.__name__}, got {type(value).__name__} "
                                 f"(crosspose.config turns a mapping into one)")
-        for name in ("track_max_speed", "track_max_age_s", "track_leaves_reach"):
+        for name in ("track_max_speed", "track_narrow_age_s", "track_max_age_s", "track_leaves_reach"):
             if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"solver option {name} must be >= 0, got {getattr(self, name)}")

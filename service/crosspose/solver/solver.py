@@ -387,9 +387,9 @@ class Solver:
     def track_reach(self, age_s: float | None) -> float:
         """How far (m) the tracked search looks around each predicted joint of a pose ``age_s`` seconds
         old: ``track_max_speed * age_s``, at least the ``track_spacing`` of the 3x3x3 grid searched
-        between consecutive frames (also when the age is unknown)."""
+        between consecutive frames (also when the age is unknown, and up to ``track_narrow_age_s``)."""
         o = self.options
-        if age_s is None:
+        if age_s is None or age_s <= o.track_narrow_age_s:
             return o.track_spacing
         return max(o.track_spacing, o.track_max_speed * age_s)
 
