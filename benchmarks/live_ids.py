@@ -1,7 +1,8 @@
 """Ids of the live multi-person demo: runs ``crosspose demo --studio pose2sim-multi`` (the two-performer clip
 looped as four live cameras), logs every websocket message's ``persons`` (ids and modes) for ``--seconds``
-from the first message with a person, and prints the messages per second, the share with both performers,
-the most persons in one message, the distinct ids and the messages per id.
+from the first message with a person, and prints how long after it both performers were first reported, the
+messages per second, the share with both performers, the most persons in one message, the distinct ids and the
+messages per id.
 
 Usage: python benchmarks/live_ids.py [--seconds 120] [--port 8765] [--log ids.json]
 """
@@ -65,6 +66,10 @@ def main() -> None:
     counts = [len(p) for _, p in messages]
     per_id = collections.Counter(id for _, persons in messages for id, _ in persons)
     modes = collections.Counter(mode for _, persons in messages for _, mode in persons)
+    both = next((t for t, persons in messages if len(persons) >= 2), None)
+    print("both performers first in a message " + ("never" if both is None else
+          f"{both - messages[0][0]:.2f} s after the first message with a person "
+          f"({sum(t < both for t, _ in messages)} messages with one before)"))
     print(f"{n} messages over {span:.0f} s ({n / span:.1f}/s); both performers in {counts.count(2) / n:.1%}, "
           f"one in {counts.count(1) / n:.1%}, most in one message {max(counts)}; {len(per_id)} distinct ids, "
           f"messages per id {dict(sorted(per_id.items()))}; modes {dict(modes)}")

@@ -7,7 +7,10 @@ assets, ``--refresh`` redoes it). Then for each ``k`` and each start ``0 … k-1
 start + k, …`` are solved with capture times ``i / 60`` s by each variant, the variants taking turns set
 by set in one process (one torch thread):
 
-* ``new``  — the solver's defaults (the wide tracked search up to ``track_max_age_s``);
+* ``new``  — the solver's defaults (the wide tracked search up to ``track_max_age_s``, the extremities
+  kept at their predicted offsets up to ``track_leaves_reach``);
+* ``leaves`` — the same with the extremities searched after every wide search (``track_leaves_reach=0``,
+  the rule before);
 * ``old``  — the rule before it: a 3x3x3 grid of ``track_spacing`` only, cold beyond 70 ms
   (``track_max_speed=0, track_max_age_s=0.07``);
 * ``cold`` — every set searched cold (``tracking=False``): the reference a tracked solve should equal.
@@ -17,7 +20,8 @@ the solved layout; its worst joint; and the share over all the layout's joints, 
 and face too), the median distance to Pose2Sim's own 3D over the 15 joints without the proxies
 (neck, head; BlazePose's joints are other points than OpenPose's, so ~40 mm is the floor, see
 ``benchmarks/evaluate.py``), the median distance to the cold solve of the same set (mm, joints both
-support), the share of sets solved tracked, and the median solve time (all sets, and cold / tracked).
+support; also over the joints after the first 17, the extremities: "ext mm"), the share of sets solved
+tracked, and the median solve time (all sets, and cold / tracked).
 The first set of each start has no previous pose: it is cold in every variant and counted.
 
 The heatmaps are those of the every-frame loop (its crops placed from the previous frame's pose); a live
@@ -90,7 +94,7 @@ def clip_inputs(runtime: str, refresh: bool) -> tuple[str, np.ndarray, np.ndarra
 def run(skeleton: str, heatmaps: np.ndarray, projections: np.ndarray, k: int,
         variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     """Every k-th set from each start, every variant in turn; per variant the per-set results."""
-    fields = ("frame", "joints", "views", "all_views", "mode", "ms")
+    fields = ("frame", "joints", "views", "all_views", "all_joints", "mode", "ms")
     out: dict[str, dict[str, list[Any]]] = {v: {f: [] for f in fields} for v in variants}
     order = list(variants)
     turn = 0
@@ -107,6 +111,7 @@ def run(skeleton: str, heatmaps: np.ndarray, projections: np.ndarray, k: int,
                 rec["joints"].append(pose.joints[:17])
                 rec["views"].append(pose.views[:17])
                 rec["all_views"].append(pose.views)
+                rec["all_joints"].append(pose.joints)
                 rec["mode"].append(pose.mode)
                 rec["ms"].append(ms)
             turn = (turn + 1) % len(order)
@@ -122,6 +127,9 @@ def summary(rec: dict[str, list[Any]], cold: dict[str, list[Any]], reference: np
     cold_joints, cold_supported = np.stack(cold["joints"]), np.stack(cold["views"]) >= 2
     both = supported & cold_supported
     to_cold = np.linalg.norm(joints - cold_joints, axis=-1)[both]
+    rest = (np.stack(rec["all_views"])[:, 17:] >= 2) & (np.stack(cold["all_views"])[:, 17:] >= 2)
+    to_cold_rest = np.linalg.norm(np.stack(rec["all_joints"])[:, 17:] - np.stack(cold["all_joints"])[:, 17:],
+                                  axis=-1)[rest]
     tracked = np.array(rec["mode"]) == "tracked"
     ms = np.array(rec["ms"])
     return {
@@ -131,6 +139,7 @@ def summary(rec: dict[str, list[Any]], cold: dict[str, list[Any]], reference: np
         "pose2sim_mm": 1e3 * float(np.nanmedian(to_pose2sim)),
         "to_cold_mm": 1e3 * float(np.median(to_cold)) if to_cold.size else float("nan"),
         "to_cold_p95_mm": 1e3 * float(np.percentile(to_cold, 95)) if to_cold.size else float("nan"),
+        "rest_to_cold_mm": 1e3 * float(np.median(to_cold_rest)) if to_cold_rest.size else float("nan"),
         "tracked": 100 * tracked.mean(),
         "ms": statistics.median(ms),
         "ms_tracked": statistics.median(ms[tracked]) if tracked.any() else float("nan"),
@@ -157,14 +166,16 @@ def main() -> None:
         new["track_max_speed"] = args.speed
     if args.max_age is not None:
         new["track_max_age_s"] = args.max_age
-    variants = {"new": new, "old": {"track_max_speed": 0.0, "track_max_age_s": 0.07},
+    variants = {"new": new, "leaves": {**new, "track_leaves_reach": 0.0},
+                "old": {"track_max_speed": 0.0, "track_max_age_s": 0.07},
                 "cold": {"tracking": False}}
     defaults = Solver(skeleton, **new).options
     print(f"Pose2Sim clip, {len(heatmaps)} frame sets ({skeleton}, network {args.network}); new: "
           f"track_max_speed {defaults.track_max_speed} m/s, track_max_age_s {defaults.track_max_age_s} s; "
           f"CPU {cpu_name()}")
     print(f"{'k':>3} {'gap ms':>6} {'variant':>7} {'support %':>9} {'worst j %':>9} {'all J %':>7} "
-          f"{'P2S mm':>7} {'cold mm':>7} {'p95':>6} {'tracked %':>9} {'ms':>6} {'ms trk':>6} {'ms cold':>7}")
+          f"{'P2S mm':>7} {'cold mm':>7} {'p95':>6} {'ext mm':>6} {'tracked %':>9} {'ms':>6} {'ms trk':>6} "
+          f"{'ms cold':>7}")
     for k in args.k:
         result = run(skeleton, heatmaps, projections, k, variants)
         for v, rec in result.items():
@@ -172,6 +183,7 @@ def main() -> None:
             print(f"{k:>3} {1e3 * k / FPS:>6.0f} {v:>7} {s['support']:>9.1f} {s['worst_joint']:>9.1f} "
                   f"{s['support_all']:>7.1f} "
                   f"{s['pose2sim_mm']:>7.1f} {s['to_cold_mm']:>7.1f} {s['to_cold_p95_mm']:>6.1f} "
+                  f"{s['rest_to_cold_mm']:>6.1f} "
                   f"{s['tracked']:>9.0f} {s['ms']:>6.1f} {s['ms_tracked']:>6.1f} {s['ms_cold']:>7.1f}",
                   flush=True)
 

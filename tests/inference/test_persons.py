@@ -358,6 +358,64 @@ def test_a_performer_every_view_loses_at_once_is_found_again_at_once(studio) -> 
         assert sorted(_owner(j, world.people[:, i])[0] for _, j in out[i]) == [0, 1]
 
 
+def test_a_cold_start_with_a_view_missing_finds_the_second_performer_on_the_next_frame_set(studio) -> None:  # type: ignore[no-untyped-def]
+    """B is seen by two views only, one of them missing from the first frame set: that view is looked at on
+    the next set and its candidate associated with the other view's kept one (a set older), not left to a
+    round-robin look seconds later."""
+    rig, base = studio
+    a = _walk(base, (-0.8, 0.0), (-0.6, 0.0))
+    b = _walk(base, (0.8, 0.3), (0.7, 0.3), 0.9)
+    world = World(np.stack([a, b]))
+    world.blind = {(1, 2), (1, 3)}  # the detector never finds B in views 2 and 3
+    out, pipeline, _, _ = _run(rig, world, max_persons=2, frames=range(6), views_missing={0: {0}}, fps=5.0)
+    assert [id for id, _ in out[0]] == [0]
+    assert all([id for id, _ in persons] == [0, 1] for persons in out[1:])
+    assert _owner(dict(out[1])[1], world.people[:, 1])[0] == 1
+    assert pipeline.ids_started == 2
+
+
+class CountingDetector(PeopleDetector):
+    """:class:`PeopleDetector` that records how many views each call looked at, per frame."""
+
+    def __init__(self, rig: CameraRig, world: World) -> None:
+        super().__init__(rig, world)
+        self.views: dict[int, int] = {}
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        self.views[self.world.frame] = self.views.get(self.world.frame, 0) + len(images)
+        return super().detect(images)
+
+
+def test_while_one_of_two_is_lost_the_search_looks_at_two_views_a_set_and_finds_them_again(studio) -> None:  # type: ignore[no-untyped-def]
+    """B leaves for 0.5 s (lost, id kept): each frame set the detector looks at no more than ``search_views``
+    (2) views, not all four; back, B is found again within a round (two sets) under the same id."""
+    rig, base = studio
+    a = _walk(base[:30], (-0.8, 0.0), (-0.6, 0.0))
+    b = _walk(base[:30], (0.8, 0.3), (0.7, 0.3), 0.9)
+    b[10:25] = np.nan  # gone from frame 10 to 24 (0.5 s at 30 fps)
+    world = World(np.stack([a, b]))
+    network = PeopleNetwork(world)
+    detector = CountingDetector(rig, world)
+    pipeline = FramePipeline(rig, network, detector=detector,  # type: ignore[arg-type]
+                             volume=VOLUME, max_persons=2)
+    core = Core(HeatmapStep(NetworkBackend(pipeline), rig), PoseStep(Solver(H36M17)), min_views=2)
+    out = []
+    for i in range(30):
+        world.frame = i
+        solved = core.run_persons(ImageSet(i, int(i * 1e9 / 30), _images(rig)))
+        out.append({id: _owner(pose.joints, world.people[:, i])[0] for id, pose in solved.persons})
+    ids = {who: id for id, who in out[0].items()}  # true person -> id
+    assert all(o == {ids[0]: 0, ids[1]: 1} for o in out[:10])
+    assert all(o == {ids[0]: 0} for o in out[11:25]), str(out[10:])
+    searching = [detector.views.get(i, 0) for i in range(11, 25)]
+    assert max(searching) <= 2, searching
+    assert sum(searching) >= 14  # it did look: about two views a set
+    back = next(i for i in range(25, 30) if len(out[i]) == 2)
+    assert back <= 26
+    assert all(o == {ids[0]: 0, ids[1]: 1} for o in out[back:])
+    assert pipeline.ids_started == 2
+
+
 def _run_one(rig: CameraRig, world: World,
              frames: range) -> tuple[list[np.ndarray | None], FramePipeline, Core]:
     """The single-performer path (``capture.max_persons`` 1, :meth:`Core.run`, what ``crosspose reconstruct

@@ -156,3 +156,26 @@ def test_holding_the_foot_length_moves_the_less_well_seen_end_more() -> None:
     np.testing.assert_allclose(np.cross(out[0, 1] - out[0, 0], toe - heel), 0.0, atol=1e-9)  # same line
     unknown = hold_foot_lengths(joints, P, support, residual, np.array([[0, 1]]), np.array([np.nan]))
     np.testing.assert_array_equal(unknown, joints)
+
+
+@pytest.mark.parametrize(("gap_ms", "kept"), [(90, True), (200, False)])
+def test_a_wide_tracked_search_keeps_the_extremities_offsets_up_to_track_leaves_reach(gap_ms: int,
+                                                                                   kept: bool) -> None:
+    """90 ms after the previous pose (reach 0.225 m, within ``track_leaves_reach`` 0.25 m) each extremity
+    starts at its previous offset from its searched parent and the refinement climbs to its peak; 200 ms
+    after (reach 0.5 m) they are searched around their parents as when cold. Either way as exact."""
+    truth, P, heatmaps = _scene(2, 64)
+    solver = Solver(BODY32)
+    assert solver.solve(heatmaps, P, t_ns=0).mode == "cold"
+    moved = truth + np.array([0.08, -0.05, 0.0])  # the whole performer 9.4 cm further
+    pose = solver.solve(render(project(moved, P)), P, t_ns=gap_ms * 1_000_000)
+    assert pose.mode == "tracked"
+    assert solver.track_reach(gap_ms / 1e3) > solver.options.track_spacing  # the wide search
+    assert np.linalg.norm(pose.joints - moved, axis=-1).max() < 0.003
+    searched = pose.diagnostics["searched"]
+    parents = list(BODY32.parents[17:])
+    offsets_kept = np.allclose(searched[EXTREMITIES] - searched[parents],
+                               truth[EXTREMITIES] - truth[parents], atol=0.002)
+    assert offsets_kept == kept
+    with pytest.raises(ValueError, match="track_leaves_reach"):
+        Solver(BODY32, track_leaves_reach=-1.0)

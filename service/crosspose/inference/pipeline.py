@@ -76,6 +76,20 @@ REFIND_SPEED_M_S = 1.5
 SEARCH_INTERVAL = 5
 #: Fewest frames between two searches that a look at one view started.
 SEARCH_COOLDOWN = 15
+#: Most views the detector looks at per frame set while searching with someone followed (round-robin). With
+#: nobody followed it looks at every view at once (no network runs then).
+SEARCH_VIEWS = 2
+#: Search rounds run after a cold search while a place is free (the detector misses a person in a view now
+#: and then: one frame set's views may not agree on everyone there); their unfound candidates are then
+#: turned down only after the last of them.
+COLD_ROUNDS = 2
+#: Seconds a view's candidates stay usable for cross-view association after the detector saw them (the
+#: views of a search round are looked at over several frame sets): a person walking at 0.7 m/s moves
+#: :data:`~crosspose.inference.association.RAY_TOLERANCE_M` in that time.
+CANDIDATE_MAX_AGE_S = 0.35
+#: Metres a newly found person's root must be from every followed performer's root: nearer, the candidates
+#: are a second detection of that performer.
+NEW_PERSON_MIN_M = 0.4
 #: Metres between two performers' roots below which they follow one person (the newer one ends).
 DUPLICATE_M = 0.2
 #: Cosine of the angle within which a candidate's ray is the one an earlier search turned down (2 degrees).
@@ -235,6 +249,9 @@ class FramePipeline:
             before their track ends.
         search_interval: with fewer performers than ``max_persons``, frames between looks of the detector
             at one view (round-robin) for someone new; a candidate no performer explains starts a search.
+        search_views: while someone is followed, most views a search looks at per frame set (round-robin; the
+            views a followed performer needs the detector for count among them): the per-set cost of looking
+            for someone lost or new stays bounded.
     Attributes:
         detector_runs: how many times the detector ran (one batched call over the views needing it).
         detector_views: how many view images it looked at in total.
@@ -256,6 +273,7 @@ class FramePipeline:
         max_persons: int = 1,
         lost_timeout_s: float = LOST_TIMEOUT_S,
         search_interval: int = SEARCH_INTERVAL,
+        search_views: int = SEARCH_VIEWS,
     ) -> None:
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
@@ -273,6 +291,9 @@ class FramePipeline:
         self.max_persons = int(max_persons)
         self.lost_timeout_s = float(lost_timeout_s)
         self.search_interval = max(int(search_interval), 1)
+        if search_views < 1:
+            raise ValueError(f"search_views must be at least 1, got {search_views}")
+        self.search_views = int(search_views)
         self.detector_runs = 0
         self.detector_views = 0
         self.frames = 0
@@ -312,6 +333,18 @@ class FramePipeline:
         self._next_look = -np.inf
         self._look_view = 0
         self._ignored: list[np.ndarray] = [np.zeros((0, 3)) for _ in range(c)]  # rays of non-persons
+        self._forget_candidates()
+        self._round: set[int] = set()  # views a search round has still to look at
+        self._round_start = -np.inf  # when (clock, s) that round (or the last cold search) began
+        self._cold_rounds = 0  # rounds still to run after a cold search while a place is free
+
+    def _forget_candidates(self) -> None:
+        """Drop every view's kept candidates (a new start, or a new calibration: their rays are stale)."""
+        c = len(self.rig)
+        self._seen: list[list[Detection]] = [[] for _ in range(c)]  # per view the latest candidates
+        self._seen_rays: list[np.ndarray] = [np.zeros((0, 3)) for _ in range(c)]  # their (D, 3) root rays
+        self._seen_used: list[np.ndarray] = [np.zeros(0, bool) for _ in range(c)]  # explained, or someone's
+        self._seen_s = np.full(c, -np.inf)  # when (clock, s) the detector saw them
 
     @property
     def detector(self) -> PersonDetector:
@@ -362,6 +395,7 @@ class FramePipeline:
             return
         # The previous poses live in the old calibration's world frame: re-derive the roots.
         self._ignored = [np.zeros((0, 3)) for _ in range(len(rig))]
+        self._forget_candidates()
         for performer in self.performers:
             performer.prior = None
             performer.root = self._root_from_crops(performer.crops)
@@ -513,43 +547,83 @@ class FramePipeline:
 
     # Finding people ------------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray | None]) -> None:
-        """Run the detector once on every view some performer or a search needs, and use what it finds.
+        """Run the detector on the views some performer or a search needs, and use what it finds.
 
         * A followed performer's view without a crop (and not waiting for a retry) takes the candidate whose
           root ray passes nearest the performer's root, within :data:`REDETECT_TOLERANCE_M` (the nearest
           pairs first, no candidate to two performers), or nothing.
-        * A search — nobody followed, someone lost, or a look found someone unexplained — runs the detector
-          on every view and associates the candidates no followed performer explains across views
+        * Each view's latest candidates are kept with the time the detector saw them. Whenever the detector
+          runs while a place is free or someone is lost, the candidates no followed performer explains (whose
+          ray passes within :data:`REDETECT_TOLERANCE_M` of a followed performer's root), of every view seen
+          within :data:`CANDIDATE_MAX_AGE_S`, are associated across views
           (:func:`~crosspose.inference.association.associate`): a person found where a lost performer was
-          (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second lost) is that
-          performer again, same id; another one, while fewer than ``max_persons`` are followed or lost, is
-          a new performer with a new id. With ``max_persons`` 1 and nobody agreed on, each view's most
-          confident detection is taken if the root triangulated from them is inside the capture volume
-          (said once in the log); without ``associate_views``, always (inside the volume, if one is set).
+          (within :data:`REFIND_TOLERANCE_M` plus :data:`REFIND_SPEED_M_S` per second lost) is that performer
+          again, same id; another one, while fewer than ``max_persons`` are followed or lost and at least
+          :data:`NEW_PERSON_MIN_M` from every followed performer, is a new performer.
+          With ``max_persons`` 1 and nobody agreed on, each view's most confident detection is taken if the
+          root triangulated from them is inside the capture volume (said once in the log); without
+          ``associate_views``, always (inside the volume, if one is set).
+        * Nobody followed (a cold start, everyone lost): the detector looks at every view at once (no network
+          runs then); a view that was missing is searched on the next frame sets, then, while a place is free,
+          :data:`COLD_ROUNDS` more rounds.
+        * Someone followed and someone lost, or a look saw someone unexplained: a search round, at most
+          ``search_views`` views a frame set (the oldest looked at first), until every view has been looked
+          at; back to back while someone is lost. The candidates a completed round found no one in are not
+          looked for again while they stay where they are (bystanders, people outside the volume).
         * With fewer performers than ``max_persons`` and no search, every ``search_interval`` frames one
-          view (round-robin) is looked at; a candidate there that no performer explains (its root ray within
-          :data:`REDETECT_TOLERANCE_M` of a performer's root) and that no earlier search turned down starts a
-          search on the next frame, at most every :data:`SEARCH_COOLDOWN` frames.
+          view (round-robin) is looked at; a candidate there that no performer explains and that no earlier
+          round turned down starts a round, at most every :data:`SEARCH_COOLDOWN` frames.
         """
         c, now = len(self.rig), self._now_s + 1e-6  # a deadline met to the microsecond is met
         self._end_lost()  # a lost track ends on time, whether or not any view could be searched
         present = [v for v in range(c) if images[v] is not None]
         followed = [p for p in self.performers if p.followed]
         lost = [p for p in self.performers if not p.followed]
-        search = not followed or bool(lost) or self._search_due
         needs = {p.id: [v for v in present if p.crops[v] is None and now >= p.retry_at[v]]
                  for p in followed}
+        retakes = sorted({v for vs in needs.values() for v in vs})
+        cold = not followed
+        free = len(self.performers) < self.max_persons
+        if not cold and not self._round and (lost or (free and self._cold_rounds > 0)
+                                             or (self._search_due and now >= self._next_search)):
+            self._round, self._round_start = set(range(c)), self._now_s
+            self._cold_rounds = max(self._cold_rounds - 1, 0)
+            self._search_due = False
+            self._next_search = self._after(SEARCH_COOLDOWN)
+        self._round -= {v for v in self._round if now < self._search_retry_at[v]}  # found nobody lately
+        in_round = bool(self._round)
         look = None
-        if not search and len(self.performers) < self.max_persons and now >= self._next_look and present:
-            look = present[self._look_view % len(present)]
-            self._look_view += 1
-            self._next_look = self._after(self.search_interval)
-        if search:
-            views = [v for v in present if now >= self._search_retry_at[v]]
+        if cold:
+            searched = [v for v in present if now >= self._search_retry_at[v]]
+        elif in_round:
+            pending = sorted((v for v in present if v in self._round and v not in retakes),
+                             key=lambda v: self._seen_s[v])
+            searched = pending[:max(self.search_views - len(retakes), 0)]
         else:
-            views = sorted({v for vs in needs.values() for v in vs} | ({look} if look is not None else set()))
-        if not views:
-            return
+            searched = []
+            if free and now >= self._next_look and present:
+                look = present[self._look_view % len(present)]
+                self._look_view += 1
+                self._next_look = self._after(self.search_interval)
+        views = sorted(set(retakes) | set(searched) | ({look} if look is not None else set()))
+        if views:
+            self._run_detector(images, views, followed, lost, needs, look, now)
+        if cold:  # a view that was missing is looked at on the next frame sets, then COLD_ROUNDS rounds
+            self._round, self._round_start = set(range(c)) - set(present), self._now_s
+            self._cold_rounds = COLD_ROUNDS
+        elif in_round:
+            self._round -= set(views)
+            if not self._round & set(present):  # nothing left to look at (a missing view is not waited for)
+                self._round = set()
+                if not self._cold_rounds:
+                    self._ignore_unfound()
+
+    def _run_detector(self, images: Sequence[np.ndarray | None], views: list[int],
+                      followed: list[PerformerCrops], lost: list[PerformerCrops], needs: dict[int, list[int]],
+                      look: int | None, now: float) -> None:
+        """The detector on ``views``; their candidates kept, retaken, looked at and associated (see
+        :meth:`_detect`)."""
+        c = len(self.rig)
         found = self.detector.detect([images[v] for v in views])  # type: ignore[misc]  # present views
         self.detector_runs += 1
         self.detector_views += len(views)
@@ -557,46 +631,66 @@ class FramePipeline:
         for v, detections in zip(views, found, strict=True):
             candidates[v] = list(detections)
         rays = self._candidate_rays(candidates)
-        taken = [np.zeros(len(ds), bool) for ds in candidates]
-        wanted = {p.id: (views if search else needs[p.id]) for p in followed}
-        self._retake(followed, wanted, candidates, rays, taken)
-        if look is not None and now >= self._next_search:
-            self._search_due = self._unexplained(look, rays[look], taken[look])
-        if not search:
-            return
-        self._search_due = False
-        self._next_search = self._after(SEARCH_COOLDOWN)
         for v in views:
+            self._seen[v], self._seen_rays[v], self._seen_s[v] = candidates[v], rays[v], self._now_s
+            self._seen_used[v] = np.zeros(len(candidates[v]), bool)
             if not candidates[v]:
                 self._search_retry_at[v] = self._after(self.redetect_interval)
-        free = [[d for d, t in zip(ds, tk, strict=True) if not t]
-                for ds, tk in zip(candidates, taken, strict=True)]
-        free_rays = [r[~tk] for r, tk in zip(rays, taken, strict=True)]
-        self._search(free, free_rays, views, any_followed=bool(followed))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("set %d (%.3f s): detector on views %s: %s", self.frames, self._now_s, views,
+                      {v: [(round(d.score, 2), np.round(d.keypoints[0]).astype(int).tolist())
+                           for d in candidates[v]] for v in views})
+        taken = [np.zeros(len(ds), bool) for ds in candidates]
+        self._retake(followed, needs, candidates, rays, taken)
+        for v in views:
+            self._seen_used[v] |= taken[v]
+        if look is not None and not self._search_due:
+            self._search_due = self._unexplained(look, rays[look], taken[look])
+        if not followed or lost or len(self.performers) < self.max_persons:
+            self._search(views, any_followed=bool(followed), now=now)
+
+    def _explained(self, followed: list[PerformerCrops], rays: list[np.ndarray]) -> list[np.ndarray]:
+        """Per view ``(D_c,)`` bool: the candidates a followed performer explains — whose ray passes within
+        :data:`REDETECT_TOLERANCE_M` of their root. (Only the nearest one per performer and view would let a
+        second person just behind them through, but live, with roots a frame set or two old, it let the
+        performer's own candidates start new ids at every jump of the looped clip: 14 ids in 30 s.)"""
+        centres = self.rig.centers
+        out = [np.zeros(len(r), bool) for r in rays]
+        for p in followed:
+            if p.root is None:
+                continue
+            for v, r in enumerate(rays):
+                if not len(r):
+                    continue
+                dist = ray_distance(p.root, centres[v], r)
+                dist = np.where(np.isfinite(dist), dist, np.inf)
+                out[v] |= dist <= REDETECT_TOLERANCE_M
+        return out
 
     def _retake(self, followed: list[PerformerCrops], wanted: dict[int, list[int]],
                 candidates: list[list[Detection]], rays: list[np.ndarray], taken: list[np.ndarray]) -> None:
         """Followed performers take back their views without a crop (nearest candidates first), marking
-        the candidates they take and those their roots explain."""
+        the candidates they take and those their roots explain (:meth:`_explained`)."""
         centres = self.rig.centers
+        for v, explained in enumerate(self._explained(followed, rays)):
+            taken[v] |= explained
         pairs = []
         for p in followed:
-            for v in range(len(candidates)):
-                if not len(rays[v]):
-                    continue
-                if p.root is None:
+            if p.root is None:
+                continue
+            for v in wanted[p.id]:
+                if not len(rays[v]) or p.crops[v] is not None:
                     continue
                 dist = ray_distance(p.root, centres[v], rays[v])
                 dist = np.where(np.isfinite(dist), dist, np.inf)
-                taken[v] |= dist <= REDETECT_TOLERANCE_M  # explained by this performer: not someone new
-                if v in wanted[p.id] and p.crops[v] is None:
-                    pairs += [(float(d), p.id, v, i) for i, d in enumerate(dist) if d <= REDETECT_TOLERANCE_M]
+                pairs += [(float(d), p.id, v, i) for i, d in enumerate(dist) if d <= REDETECT_TOLERANCE_M]
         assigned = [set() for _ in candidates]  # type: list[set[int]]
         by_id = {p.id: p for p in followed}
         for _, pid, v, i in sorted(pairs):
             p = by_id[pid]
             if p.crops[v] is None and i not in assigned[v]:
                 assigned[v].add(i)
+                taken[v][i] = True
                 p.crops[v], p.sources[v] = candidates[v][i].crop(), "detector"
         for p in followed:
             for v in wanted[p.id]:
@@ -614,14 +708,10 @@ class FramePipeline:
                 p.root = self._root_from_crops(p.crops)
 
     def _unexplained(self, view: int, rays: np.ndarray, taken: np.ndarray) -> bool:
-        """Whether a look at ``view`` saw a candidate no performer explains and no search turned down."""
-        centre = self.rig.centers[view]
-        roots = [p.root if p.root is not None else p.last_root for p in self.performers]
-        known = [r for r in roots if r is not None and np.isfinite(r).all()]
+        """Whether a look at ``view`` saw a candidate no followed performer explains and no round turned
+        down."""
         for ray, explained in zip(rays, taken, strict=True):
             if explained or not np.isfinite(ray).all():
-                continue
-            if any(float(ray_distance(root, centre, ray)) <= REDETECT_TOLERANCE_M for root in known):
                 continue
             ignored = self._ignored[view]
             if len(ignored) and float((ignored @ ray).max()) >= IGNORED_RAY_COS:
@@ -629,22 +719,51 @@ class FramePipeline:
             return True
         return False
 
-    def _search(self, candidates: list[list[Detection]], rays: list[np.ndarray], views: list[int],
-                any_followed: bool) -> None:
-        """People among the candidates no followed performer explains: lost performers found again, new
-        ones started (see :meth:`_detect`)."""
+    def _ignore_unfound(self) -> None:
+        """A round (or a cold search) ended: the candidates of its views no one was found in are not looked
+        for again while they stay where they are."""
+        for v in range(len(self.rig)):
+            if self._seen_s[v] >= self._round_start - 1e-9:
+                r = self._seen_rays[v]
+                self._ignored[v] = r[~self._seen_used[v] & np.isfinite(r).all(-1)]
+
+    def _search(self, views: list[int], any_followed: bool, now: float) -> None:
+        """People among the kept candidates (seen within :data:`CANDIDATE_MAX_AGE_S`) no followed performer
+        explains: lost performers found again, new ones started (see :meth:`_detect`); ``views``: those the
+        detector just looked at."""
         c = len(self.rig)
         lost = [p for p in self.performers if not p.followed]
+        fresh = [self._seen_s[v] >= now - CANDIDATE_MAX_AGE_S - 1e-6 for v in range(c)]
+        candidates = [self._seen[v] if fresh[v] else [] for v in range(c)]
         if not self.associate_views:
             if not any_followed:
                 self._end_lost(every=True)
                 self._take_best(candidates)
             return
-        pixels = [np.array([d.keypoints[0] for d in ds]).reshape(-1, 2) for ds in candidates]
-        scores = [np.array([d.score for d in ds]) for ds in candidates]
+        followed = [p for p in self.performers if p.followed]
+        rays = [self._seen_rays[v] if fresh[v] else np.zeros((0, 3)) for v in range(c)]
+        explained = self._explained(followed, rays)
+        for v in range(c):
+            if fresh[v]:
+                self._seen_used[v] |= explained[v]
+        index = [np.flatnonzero(~e) for e in explained]  # free candidates' indices into each view's list
+        free = [[candidates[v][i] for i in index[v]] for v in range(c)]
+        pixels = [np.array([d.keypoints[0] for d in ds]).reshape(-1, 2) for ds in free]
+        scores = [np.array([d.score for d in ds]) for ds in free]
         people = associate(self.rig, pixels, scores, self.volume)
-        used = [np.zeros(len(ds), bool) for ds in candidates]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("set %d: association over views %s (just looked at %s), free candidates per view %s: "
+                      "people %s", self.frames, [v for v in range(c) if fresh[v]], views,
+                      [len(ds) for ds in free],
+                      [(p.members.tolist(), np.round(p.root, 2).tolist()) for p in people])
         for person in people:
+            members = [(v, int(index[v][person.members[v]])) for v in range(c) if person.members[v] >= 0]
+            near = [p.id for p in followed if p.root is not None
+                    and np.linalg.norm(person.root - p.root) < NEW_PERSON_MIN_M]
+            if near:  # a second detection of a followed performer
+                log.debug("set %d: the person at %s is performer %s's own candidates", self.frames,
+                          np.round(person.root, 2).tolist(), near)
+                continue
             match = self._lost_match(person.root, lost)
             if match is None and len(self.performers) >= self.max_persons and lost:
                 # No free place, but someone lost holds one: the one lost longest ends now (someone is here
@@ -656,26 +775,26 @@ class FramePipeline:
             if match is None and len(self.performers) >= self.max_persons:
                 # No free place: this person is not a bystander (a later look may start them once a place is
                 # free), so their candidates are not ignored.
-                for v in range(c):
-                    if person.members[v] >= 0:
-                        used[v][int(person.members[v])] = True
+                log.debug("set %d: no free place for the person at %s", self.frames,
+                          np.round(person.root, 2).tolist())
+                for v, i in members:
+                    self._seen_used[v][i] = True
                 continue
             performer = match if match is not None else self._start(PerformerCrops.cold(c, self._new_id()))
             if match is not None:
                 lost.remove(match)
-            for v in range(c):
-                m = int(person.members[v])
-                if m >= 0:
-                    used[v][m] = True
-                    performer.crops[v], performer.sources[v] = candidates[v][m].crop(), "detector"
-                elif v in views:
+            log.info("set %d: performer %d %s at %s, seen by views %s", self.frames, performer.id,
+                     "found again" if match is not None else "started", np.round(person.root, 2).tolist(),
+                     [v for v, _ in members])
+            for v, i in members:
+                self._seen_used[v][i] = True
+                performer.crops[v], performer.sources[v] = self._seen[v][i].crop(), "detector"
+            for v in views:
+                if person.members[v] < 0:
                     performer.retry_at[v] = self._after(self.redetect_interval)
             performer.root, performer.last_root = person.root.copy(), person.root.copy()
             performer.lost_s = None
-        # Candidates no one was found in (bystanders, people outside the volume): a look at their view does
-        # not start another search while they stay where they are.
-        self._ignored = [r[~u & np.isfinite(r).all(-1)] if v in views else self._ignored[v]
-                         for v, (r, u) in enumerate(zip(rays, used, strict=True))]
+            followed.append(performer)
         self._end_lost()
         if self.max_persons == 1 and not any(p.followed for p in self.performers) and any(candidates):
             if sum(bool(ds) for ds in candidates) >= 2 and not self._told_unassociated:

@@ -108,10 +108,24 @@ class SolverOptions:
             every 12th frame (200 ms) and 18th (300 ms), 2-3 m/s kept 100 % of the joints supported
             (cold: 100 %), 1 m/s 99.9 / 99.4 % (a joint 98 / 91 %) as the search lost joints and fell
             back; ``benchmarks/tracking_gap.py``.
+        track_narrow_age_s: a previous pose up to this old (seconds) is searched on the 3x3x3 grid of
+            ``track_spacing`` alone, whatever ``track_max_speed`` says (the rule before the wide search
+            tracked up to 70 ms this way). Measured live (``benchmarks/pipeline.py --old-tracking``: the
+            pose2sim demo at ~12-15 sets/s, ~70 ms apart, 2 cores): searching those sets wide cost 1.2x
+            the solve stage and 0.8x the throughput of the 3x3x3 grid with a cold fallback; the grid
+            supported 99.3 % of the full body's joints at 67 ms on the real clip (the wide search 100 %).
+            ``0``: every gap beyond one frame's motion is searched wide.
         track_max_age_s: ... and a previous pose older than this (seconds) is too far back to search
             around: cold search. The wide grid's points grow with the cube of the reach: at 2.5 m/s
             it costs about a cold search near 0.3 s (on the clip tracking stayed as accurate as cold
             up to 0.4 s, the longest gap measured). The rule before the wide search: 0.07 s.
+        track_leaves_reach: up to this reach (metres; :meth:`.solver.Solver.track_reach`) a wide tracked
+            search keeps each extremity's predicted offset from its parent, as the 3x3x3 grid does, and
+            the refinement climbs to its peak; further, the extremities are searched around their parents
+            as when cold. On the Pose2Sim clip at 67 and 100 ms (reach 0.17 and 0.25 m) keeping them held
+            every joint of the full body supported, the extremities a median 5 mm from the cold solve
+            instead of 2 mm, for ~20 % less solve time; at 133 ms it lost joints (99.9 %; 200 ms 99.8 %).
+            ``0``: always searched.
         track_swap_separation: in tracking mode the full left/right test runs only when the predicted
             pose leaves a doubt (:meth:`.solver.Solver._swap_suspected`); a joint and its mirror closer
             than this in a view (heatmap pixels) raise none there.
@@ -153,7 +167,9 @@ class SolverOptions:
     track_max_jumped_joints: int = 3
     track_swap_separation: float = 2.0
     track_max_speed: float = 2.5
+    track_narrow_age_s: float = 0.07
     track_max_age_s: float = 0.3
+    track_leaves_reach: float = 0.25
     min_peak_snr: float = 6.0
     relabel_swaps: bool = True
     relabel_options: RelabelOptions = field(default_factory=RelabelOptions)
@@ -171,6 +187,6 @@ class SolverOptions:
             if not isinstance(value, kind):
                 raise TypeError(f"solver option {name} must be a {kind.__name__}, got {type(value).__name__} "
                                 f"(crosspose.config turns a mapping into one)")
-        for name in ("track_max_speed", "track_max_age_s"):
+        for name in ("track_max_speed", "track_narrow_age_s", "track_max_age_s", "track_leaves_reach"):
             if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"solver option {name} must be >= 0, got {getattr(self, name)}")

@@ -387,9 +387,9 @@ class Solver:
     def track_reach(self, age_s: float | None) -> float:
         """How far (m) the tracked search looks around each predicted joint of a pose ``age_s`` seconds
         old: ``track_max_speed * age_s``, at least the ``track_spacing`` of the 3x3x3 grid searched
-        between consecutive frames (also when the age is unknown)."""
+        between consecutive frames (also when the age is unknown, and up to ``track_narrow_age_s``)."""
         o = self.options
-        if age_s is None:
+        if age_s is None or age_s <= o.track_narrow_age_s:
             return o.track_spacing
         return max(o.track_spacing, o.track_max_speed * age_s)
 
@@ -436,7 +436,7 @@ class Solver:
         unary on a local grid of the cold search's first-level spacing covering the reach, its
         ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
         (the cold search's first level, centred on the prediction instead of the whole volume), and the
-        extremities searched around their parents as in a cold solve.
+        extremities searched around their parents as in a cold solve beyond ``track_leaves_reach``.
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
@@ -491,8 +491,10 @@ class Solver:
             joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths,
                              spacing=o.track_spacing / 2, iterations=o.track_iterations - 1, size=3,
                              tolerance=o.tolerance)
-        # Across a wide gap a hand or foot has turned about its parent as well: searched as when cold.
-        joints = self._with_leaves(b, joints, all_lengths, None if wide else predicted)
+        # Across a wide gap a hand or foot has turned about its parent as well: beyond
+        # track_leaves_reach searched as when cold, nearer kept at its predicted offset.
+        keep_leaves = not wide or reach <= o.track_leaves_reach
+        joints = self._with_leaves(b, joints, all_lengths, predicted if keep_leaves else None)
         pose = self._finish(b, joints, "tracked", root=joints[:, self.skeleton.root],
                             root_votes=None, track=track)[0]
         # Tracking is kept or lost on the body's joints (the extremities follow it).
