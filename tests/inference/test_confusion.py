@@ -82,11 +82,13 @@ def _side_by_side(base: np.ndarray) -> np.ndarray:
     return np.stack([_walk(still, (-0.8, 0.0), (-0.8, 0.0)), _walk(still, (0.8, 0.0), (0.8, 0.0), 0.95)])
 
 
-def _solve(rig: CameraRig, world: World, network: PeopleNetwork) -> list[list[tuple[int, np.ndarray]]]:
-    """Every frame set of ``world`` through the pipeline (with ``network``) and the real solver."""
+def _solve(rig: CameraRig, world: World, network: PeopleNetwork,
+           solver: Solver | None = None) -> list[list[tuple[int, np.ndarray]]]:
+    """Every frame set of ``world`` through the pipeline (with ``network``) and the real solver (default
+    ``Solver(H36M17)``)."""
     pipeline = FramePipeline(rig, network, detector=PeopleDetector(rig, world),  # type: ignore[arg-type]
                              volume=VOLUME, max_persons=2)
-    core = Core(HeatmapStep(NetworkBackend(pipeline), rig), PoseStep(Solver(H36M17)), min_views=2)
+    core = Core(HeatmapStep(NetworkBackend(pipeline), rig), PoseStep(solver or Solver(H36M17)), min_views=2)
     out = []
     for i in range(world.people.shape[1]):
         world.frame = i
@@ -173,7 +175,10 @@ def test_a_fast_move_of_the_own_wrist_next_to_the_other_performers_is_not_hidden
 
     pipeline_module.confused_joints = spy  # type: ignore[assignment]
     try:
-        out = _solve(rig, world, PeopleNetwork(world))
+        # A 9 m/s swing between two sets 33 ms apart is beyond the reach of the 3x3x3 grid that tracks
+        # gaps up to track_narrow_age_s (the solver would miss it with or without this check); searched
+        # wide, the solver follows it, so the accuracy below is the check's alone.
+        out = _solve(rig, world, PeopleNetwork(world), Solver(H36M17, track_narrow_age_s=0.0))
     finally:
         pipeline_module.confused_joints = real  # type: ignore[assignment]
     assert not any(a[:, R_WRIST].any() for a in answers)
