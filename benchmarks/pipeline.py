@@ -341,15 +341,15 @@ def print_run(run: Run, args: argparse.Namespace, config: Config) -> None:
 
 
 def print_drops(run: Run) -> None:
-    """Every drop counter of /metrics that moved during the run, before → after."""
-    print(f"\ndrop counters (/metrics, before → after) of {run.label}:")
+    """Every drop and person-detector counter of /metrics that moved during the run, before → after."""
+    print(f"\ndrop and detector counters (/metrics, before → after) of {run.label}:")
     before = {
         ln.rsplit(" ", 1)[0]: ln.rsplit(" ", 1)[1]
         for ln in run.metrics_before.splitlines()
         if ln and not ln.startswith("#")
     }
     for line in run.metrics_after.splitlines():
-        if line and not line.startswith("#") and "drop" in line:
+        if line and not line.startswith("#") and ("drop" in line or "detector" in line):
             key, value = line.rsplit(" ", 1)
             if before.get(key, "0") != value:
                 print(f"  {key}: {before.get(key, '0')} → {value}")
