@@ -97,11 +97,9 @@ def _solve(rig: CameraRig, world: World, network: PeopleNetwork,
     return out
 
 
-def _run_confused(rig: CameraRig, people: np.ndarray, views: list[int],
-                  ) -> tuple[list[list[tuple[int, np.ndarray]]], list[np.ndarray], list[tuple[int, int]]]:
-    """Solved persons per frame set, every ``confused_joints`` answer and the (frame, view) confused, person
-    0's crop confused in ``views``."""
-    world = World(people)
+def _solve_spied(rig: CameraRig, world: World, network: PeopleNetwork, solver: Solver | None = None,
+                 ) -> tuple[list[list[tuple[int, np.ndarray]]], list[np.ndarray]]:
+    """:func:`_solve`, with every answer of ``confused_joints`` the pipeline got recorded."""
     answers: list[np.ndarray] = []
     real = pipeline_module.confused_joints
 
@@ -112,10 +110,18 @@ def _run_confused(rig: CameraRig, people: np.ndarray, views: list[int],
 
     pipeline_module.confused_joints = spy  # type: ignore[assignment]
     try:
-        network = ConfusedNetwork(world, views)
-        out = _solve(rig, world, network)
+        return _solve(rig, world, network, solver), answers
     finally:
         pipeline_module.confused_joints = real  # type: ignore[assignment]
+
+
+def _run_confused(rig: CameraRig, people: np.ndarray, views: list[int],
+                  ) -> tuple[list[list[tuple[int, np.ndarray]]], list[np.ndarray], list[tuple[int, int]]]:
+    """Solved persons per frame set, every ``confused_joints`` answer and the (frame, view) confused, person
+    0's crop confused in ``views``."""
+    world = World(people)
+    network = ConfusedNetwork(world, views)
+    out, answers = _solve_spied(rig, world, network)
     return out, answers, network.drawn
 
 
@@ -165,22 +171,10 @@ def test_a_fast_move_of_the_own_wrist_next_to_the_other_performers_is_not_hidden
     b[:, R_WRIST] = swung + np.array([0.0, 0.04, 0.0])
     assert np.linalg.norm(swung - wrist) > 0.25
     world = World(people)
-    answers: list[np.ndarray] = []
-    real = pipeline_module.confused_joints
-
-    def spy(*args: Any, **kwargs: Any) -> np.ndarray:
-        out = real(*args, **kwargs)
-        answers.append(out)
-        return out
-
-    pipeline_module.confused_joints = spy  # type: ignore[assignment]
-    try:
-        # A 9 m/s swing between two sets 33 ms apart is beyond the reach of the 3x3x3 grid that tracks
-        # gaps up to track_narrow_age_s (the solver would miss it with or without this check); searched
-        # wide, the solver follows it, so the accuracy below is the check's alone.
-        out = _solve(rig, world, PeopleNetwork(world), Solver(H36M17, track_narrow_age_s=0.0))
-    finally:
-        pipeline_module.confused_joints = real  # type: ignore[assignment]
+    # A 9 m/s swing between two sets 33 ms apart is beyond the reach of the 3x3x3 grid that tracks gaps up
+    # to track_narrow_age_s (the solver would miss it with or without this check); searched wide, the
+    # solver follows it, so the accuracy below is the check's alone.
+    out, answers = _solve_spied(rig, world, PeopleNetwork(world), Solver(H36M17, track_narrow_age_s=0.0))
     assert not any(a[:, R_WRIST].any() for a in answers)
     assert _wrist_errors(out, people).max() < 0.03
 

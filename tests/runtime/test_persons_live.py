@@ -151,25 +151,31 @@ def test_the_solver_solves_each_person_and_sends_each_track_back(config: Config)
         stage.close()
 
 
-def test_the_inference_stage_sends_the_persons_fields(config: Config) -> None:
-    """The simulated backend follows the studio's one performer (id 0): its heatmaps are the message's own,
-    no other performer travels in the header, and no capture volume (nothing to enforce)."""
+def _black_frameset(config: Config) -> Any:
+    """One frame set of black 8x8 frames from every camera of ``config``, as the sync stage sends it."""
     from crosspose.bus import Message
     from crosspose.bus.schema import frame_message, frameset_message
     from crosspose.capture import encode_frame
-    from crosspose.runtime.inference_stage import InferenceStage
 
-    stage = InferenceStage(config)
     names = config.camera_names
     image = np.zeros((8, 8, 3), np.uint8)
     encoding, buf = encode_frame(image, None)
     now = time.monotonic_ns()
     frames = [frame_message(n, 1, image, t_capture_ns=now, t_wall_ns=time.time_ns(), t_device_ns=None,
                             encoding=encoding, fps=30.0) for n in names]  # fmt: skip
-    header = frameset_message(seq=1, t_ref_ns=now, t_emit_ns=now, cameras=names, present=[True] * 3,
-                              frames=frames, skew_ns=[0] * 3)  # fmt: skip
+    header = frameset_message(seq=1, t_ref_ns=now, t_emit_ns=now, cameras=names, present=[True] * len(names),
+                              frames=frames, skew_ns=[0] * len(names))  # fmt: skip
+    return Message(b"frameset.0.", header, [memoryview(buf)] * len(names))
+
+
+def test_the_inference_stage_sends_the_persons_fields(config: Config) -> None:
+    """The simulated backend follows the studio's one performer (id 0): its heatmaps are the message's own,
+    no other performer travels in the header, and no capture volume (nothing to enforce)."""
+    from crosspose.runtime.inference_stage import InferenceStage
+
+    stage = InferenceStage(config)
     try:
-        sent = stage._process(Message(b"frameset.0.", header, [memoryview(buf)] * 3))
+        sent = stage._process(_black_frameset(config))
         assert sent is not None
         assert (sent["person"], sent["persons"], sent["volume"]) == (0, [], None)
     finally:
@@ -241,23 +247,12 @@ def test_one_performer_outside_the_volume_is_not_published_and_is_counted(config
 
 
 def test_the_inference_stage_of_one_performer_sends_the_volume_field(config: Config) -> None:
-    from crosspose.bus import Message
-    from crosspose.bus.schema import frame_message, frameset_message
-    from crosspose.capture import encode_frame
     from crosspose.runtime.inference_stage import InferenceStage
 
     single = config.model_copy(update={"capture": config.capture.model_copy(update={"max_persons": 1})})
     stage = InferenceStage(single)
-    names = single.camera_names
-    image = np.zeros((8, 8, 3), np.uint8)
-    encoding, buf = encode_frame(image, None)
-    now = time.monotonic_ns()
-    frames = [frame_message(n, 1, image, t_capture_ns=now, t_wall_ns=time.time_ns(), t_device_ns=None,
-                            encoding=encoding, fps=30.0) for n in names]  # fmt: skip
-    header = frameset_message(seq=1, t_ref_ns=now, t_emit_ns=now, cameras=names, present=[True] * 3,
-                              frames=frames, skew_ns=[0] * 3)  # fmt: skip
     try:
-        sent = stage._process(Message(b"frameset.0.", header, [memoryview(buf)] * 3))
+        sent = stage._process(_black_frameset(single))
         assert sent is not None
         assert sent["volume"] is None  # the simulated backend finds nobody: no volume to enforce
         assert "persons" not in sent  # one performer: the message's own arrays only
