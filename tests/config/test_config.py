@@ -159,3 +159,16 @@ capture:
         config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"max_persons": 0}})
     cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"max_persons": 3}})
     assert cfg.capture.max_persons == 3
+
+
+def test_capture_search_views_default_and_bounds() -> None:
+    """``capture.search_views``: the pipeline's default (2) and at least 1 (the live backend passes it to its
+    FramePipeline, whose bound tests/inference/test_persons.py checks)."""
+    from crosspose.inference.pipeline import SEARCH_VIEWS
+
+    cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}]})
+    assert cfg.capture.search_views == SEARCH_VIEWS
+    with pytest.raises(ConfigError, match=r"capture\.search_views"):
+        config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"search_views": 0}})
+    cfg = config_from_dict({"cameras": [{"name": "a", "source": "0"}], "capture": {"search_views": 4}})
+    assert cfg.capture.search_views == 4

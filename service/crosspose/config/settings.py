@@ -242,6 +242,15 @@ class CaptureConfig(_Model):
         "person most views agree on inside the volume). Everyone's crops go through the network in one call: "
         "each extra person costs about one more performer's network time per frame set.",
     )
+    search_views: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="While someone is followed and someone lost or new is looked for, most camera views "
+        "the person detector looks at per frame set (round-robin, the oldest looked-at first): the per-set "
+        "cost of a search stays bounded. With nobody followed it looks at every view at once (no network "
+        "runs then).",
+    )
     volume: VolumeConfig | None = Field(
         default=None,
         description="Where a performer's root (mid-hips) may be; a person outside is never chosen, never "

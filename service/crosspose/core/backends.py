@@ -128,7 +128,8 @@ class NetworkBackend:
         box = config.capture.volume
         volume = None if box is None else Volume(np.array(box.min), np.array(box.max))
         pipeline = FramePipeline(rig, network, detector=detector, volume=volume,
-                                 max_persons=config.capture.max_persons)
+                                 max_persons=config.capture.max_persons,
+                                 search_views=config.capture.search_views)
         return cls(pipeline, fused=config.inference.heatmaps == "fused")
 
     def set_rig(self, rig: CameraRig) -> None:
