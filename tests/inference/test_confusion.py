@@ -15,7 +15,7 @@ from tests.inference.test_pipeline import _images
 import crosspose.inference.pipeline as pipeline_module
 from crosspose.core import Core, HeatmapStep, ImageSet, NetworkBackend, PoseStep
 from crosspose.geometry import CameraRig
-from crosspose.inference.confusion import confused_joints
+from crosspose.inference.confusion import LastJoints, confused_joints
 from crosspose.inference.pipeline import FramePipeline
 from crosspose.skeleton import H36M17
 from crosspose.solver import Solver
@@ -187,3 +187,14 @@ def test_one_performer_or_no_pose_hides_nothing() -> None:
     assert not confused_joints([maps], projections, pose, []).any()
     assert not confused_joints([maps], projections, None, [pose]).any()
     assert not confused_joints([maps], projections, pose, [None]).any()
+
+
+def test_last_joints_forget_ended_performers() -> None:
+    """Ids are never reused: an ended performer's last joints are dropped, a followed one's kept."""
+    last = LastJoints()
+    pose = np.zeros((17, 3))
+    last.update(0, pose, 0.0)
+    last.update(1, pose, 0.0)
+    last.keep_only({1})
+    assert np.isnan(last.update(0, np.full((17, 3), np.nan), 0.1)[0]).all()  # nothing remembered of id 0
+    assert np.isfinite(last.update(1, np.full((17, 3), np.nan), 0.1)[0]).all()  # id 1's kept

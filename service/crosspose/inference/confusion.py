@@ -53,6 +53,12 @@ class LastJoints:
         self._joints: dict[int, np.ndarray] = {}  # id → (J, 3) metres
         self._seen_s: dict[int, np.ndarray] = {}  # id → (J,) seconds, when each was last known
 
+    def keep_only(self, persons: set[int]) -> None:
+        """Forget every performer not in ``persons`` (ended: ids are never reused, so a long run would
+        otherwise keep one entry per id it ever started)."""
+        for person in set(self._joints) - persons:
+            del self._joints[person], self._seen_s[person]
+
     def update(self, person: int, prior: np.ndarray | None,
                now_s: float) -> tuple[np.ndarray | None, np.ndarray]:
         """Take ``person``'s ``(J, 3)`` last pose (NaN where unsupported; None: none) at ``now_s`` →

@@ -934,6 +934,7 @@ class FramePipeline:
         outputs = self._run_network([x for x in inputs if x[5].any()])
         t3 = time.perf_counter()
         results: list[tuple[int, InferenceResult]] = []
+        self._last_joints.keep_only({p.id for p in self.performers})
         for p, crops, sources, _, projections, valid, _, scale, hide in inputs:
             out = outputs.get(p.id)
             if out is not None:
