@@ -292,7 +292,10 @@ class Solver:
         if P.shape != (hm.shape[0], hm.shape[1], 3, 4):
             raise ValueError(f"projections must have shape ({hm.shape[1]}, 3, 4) (one per camera), "
                              f"got {tuple(projections.shape)}")
-        hm = torch.nan_to_num(hm, nan=0.0)
+        # A copy without NaN (and infinities clamped) only when a map holds one: copying every map costs more
+        # than the sum that finds none (the maps are read, never written, so the caller's may be shared).
+        if not bool(torch.isfinite(hm.sum())):
+            hm = torch.nan_to_num(hm, nan=0.0)
         return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
 
     def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
@@ -338,11 +341,14 @@ class Solver:
                                   o.root_options)
         lengths = self._lengths(limbs, n, b.heatmaps.device)
         k, bones = self.body, self.body - 1  # the body's joints and bones come first
-        heatmaps, signal = b.heatmaps[:, :, :k].contiguous(), b.signal[:, :, :k]  # read many times
-        joints = first_level(self.schedule, heatmaps, b.projections, signal, root, lengths[:, :bones],
-                             bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance, top_k=o.top_k)
+        signal = b.signal[:, :, :k]
+        # the body's maps (a view: sampled at shared points, the first level reads them per view)
+        joints = first_level(self.schedule, b.heatmaps[:, :, :k], b.projections, signal, root,
+                             lengths[:, :bones], bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance,
+                             top_k=o.top_k)
         spacing = o.grid_extent / o.grid_bins
-        joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths[:, :bones],
+        # every joint's maps: per-joint sampling reads the first K (sample_per_joint)
+        joints = recurse(self.schedule, b.heatmaps, b.projections, signal, joints, lengths[:, :bones],
                          spacing=spacing if o.recursion_size == 2 else spacing / 2,
                          iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
         return self._with_leaves(b, joints, lengths), root, votes
@@ -462,7 +468,7 @@ class Solver:
             mirrors = prev[:, self._mirror_index(device)[:k], None]
             points = torch.cat([candidates, prev[:, :, None], mirrors], 2)
         uv = project(points, b.projections)  # (1, C, K, K', 2)
-        heatmaps = b.heatmaps[:, :, :k].contiguous() if k < self.skeleton.num_joints else b.heatmaps
+        heatmaps = b.heatmaps  # every joint's: the body's are its first K (sampling reads only those)
         samples = sample_per_joint(heatmaps, uv)  # (1, C, K, K')
         tested = o.relabel_swaps and (
             not check or self._swap_suspected(b, uv[0, :, :, n_candidates:], samples[0, :, :, n_candidates:]))
@@ -470,7 +476,7 @@ class Solver:
             relabelled = self._relabel(b)
             if relabelled is not b:  # a view's maps were swapped back: read them again
                 b = relabelled
-                heatmaps = b.heatmaps[:, :, :k].contiguous() if k < self.skeleton.num_joints else b.heatmaps
+                heatmaps = b.heatmaps
                 samples = sample_per_joint(heatmaps, uv)
         joints = prev
         signal = b.signal[:, :, :k]
