@@ -11,6 +11,8 @@ in the service), and once more with tracking off (every frame cold):
 
 * ``h36m17, no hold``: ``Solver(H36M17, hold_lengths=False)`` — the reference;
 * ``h36m17``: ``Solver(H36M17)`` (the long bones' hold, the default since issue 21);
+* ``crosspose-body32, no hold``: ``Solver(BODY32, hold_lengths=False)`` (the feet still held: what the long
+  bones' hold costs the full body);
 * ``crosspose-body32``: ``Solver(BODY32)``, everything on (the default).
 
 Times are the process's CPU time around ``solve`` (other work on the host is not counted, which matters on a
@@ -49,6 +51,7 @@ from reconstruct import CALIBRATION
 SOLVERS: dict[str, tuple[Skeleton, dict[str, Any]]] = {
     "h36m17, no hold": (H36M17, {"hold_lengths": False}),
     "h36m17": (H36M17, {}),
+    f"{BODY32.name}, no hold": (BODY32, {"hold_lengths": False}),
     BODY32.name: (BODY32, {}),
 }
 REFERENCE = "h36m17, no hold"

@@ -67,6 +67,22 @@ def bone_levels(ends: np.ndarray, bones: np.ndarray) -> list[np.ndarray]:
     return levels
 
 
+def _level_indices(ends: np.ndarray, bones: np.ndarray) -> _Levels:
+    """:func:`bone_levels` as index arrays, ``(rows of bones, parents, children)`` per level; computed once
+    per held set (the same every frame once the lengths are known)."""
+    key = (ends.tobytes(), ends.shape, ends.dtype.str, bones.tobytes(), bones.dtype.str)
+    cached = _LEVELS.get(key)
+    if cached is None:
+        row = {int(b): i for i, b in enumerate(bones)}
+        cached = _LEVELS[key] = [(np.array([row[int(b)] for b in level], dtype=np.int64), ends[level, 0],
+                                  ends[level, 1]) for level in bone_levels(ends, bones)]
+    return cached
+
+
+_Levels = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+_LEVELS: dict[tuple[bytes, tuple[int, ...], str, bytes, str], _Levels] = {}
+
+
 def bone_directions(joints: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``(N, 2K, 3)`` the unit vector of each of the ``(K, 2)`` ``ends``' lines (first → second end), once
     per end, for :func:`.feet.along_variance`; NaN where an end is missing or the two coincide."""
@@ -110,11 +126,9 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
     var = unit_variance.reshape(n, count, 2).sum(-1) * np.square(noise_px)[:, None]  # (N, L)
     if spread is not None:  # NaN (unknown) adds nothing
         var = var + np.where(spread > sigma, np.square(spread) - sigma ** 2, 0.0)
-    row = {int(b): i for i, b in enumerate(bones)}
     out = joints.copy()
-    for level in bone_levels(ends, bones):
-        k = [row[int(b)] for b in level]
-        parent, child = out[:, ends[level, 0]], out[:, ends[level, 1]]  # (N, K, 3) the parents held already
+    for k, parents, children in _level_indices(ends, bones):
+        parent, child = out[:, parents], out[:, children]  # (N, K, 3) the parents held already
         vector = child - parent
         measured = np.sqrt((vector * vector).sum(-1))  # (N, K)
         v, length = var[:, k], lengths[k]
@@ -126,7 +140,7 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
             target = np.where(outlier, length, target)
             delta = (target / measured - 1)[..., None] * vector  # (N, K, 3) the child's move
         ok = np.isfinite(delta).all(-1) & np.isfinite(v) & (v > 0)
-        out[:, ends[level, 1]] = child + np.where(ok[..., None], delta, 0.0)
+        out[:, children] = child + np.where(ok[..., None], delta, 0.0)
     if carried is not None:
         follow = np.flatnonzero(carried >= 0)
         out[:, follow] += out[:, carried[follow]] - joints[:, carried[follow]]

@@ -36,6 +36,7 @@ from crosspose.solver.feet import (
     foot_pairs,
     hold_foot_lengths,
     view_noise_px,
+    view_noises_px,
 )
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
@@ -156,6 +157,9 @@ class Solver:
         self.body = self.skeleton.body.num_joints
         self.schedule = TreeSchedule.from_skeleton(self.skeleton.body)
         self._leaf_parents = torch.tensor(self.skeleton.parents[self.body:], dtype=torch.long)
+        # (J,) each joint's own index for the body, its parent's for an extremity (placed from the parent)
+        self._placed_from = np.array([*range(self.body), *self.skeleton.parents[self.body:]], dtype=np.int64)
+        self._placed_from_t = torch.as_tensor(self._placed_from)
         root = self.skeleton.root
         self.root_joints = (root, *self.skeleton.children(root))
         self.track = SolverTrack.new(self.skeleton)
@@ -344,8 +348,8 @@ class Solver:
         signal = b.signal[:, :, :k]
         # the body's maps (a view: sampled at shared points, the first level reads them per view)
         joints = first_level(self.schedule, b.heatmaps[:, :, :k], b.projections, signal, root,
-                             lengths[:, :bones], bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance,
-                             top_k=o.top_k)
+                             lengths[:, :bones], bins=o.grid_bins, extent=o.grid_extent,
+                             tolerance=o.tolerance, top_k=o.top_k)
         spacing = o.grid_extent / o.grid_bins
         # every joint's maps: per-joint sampling reads the first K (sample_per_joint)
         joints = recurse(self.schedule, b.heatmaps, b.projections, signal, joints, lengths[:, :bones],
@@ -367,12 +371,14 @@ class Solver:
         k = self.body
         if k == self.skeleton.num_joints:
             return joints
-        parents = joints[:, self._leaf_parents.to(joints.device)]
         if predicted is not None:
-            offsets = predicted[k:] - predicted[self.skeleton.parents[k:], :]
-            if np.isfinite(offsets).all():
-                return torch.cat([joints, parents + torch.as_tensor(offsets, dtype=joints.dtype,
-                                                                    device=joints.device)[None]], 1)
+            # (J, 3): zero for the body, each extremity's offset from its parent
+            offsets = predicted - predicted[self._placed_from]
+            offsets[:k] = 0.0
+            if np.isfinite(offsets[k:]).all():
+                return joints[:, self._placed_from_t.to(joints.device)] + torch.as_tensor(
+                    offsets, dtype=joints.dtype, device=joints.device)[None]
+        parents = joints[:, self._leaf_parents.to(joints.device)]
         leaves = place_leaves(b.heatmaps[:, :, k:].contiguous(), b.projections, b.signal[:, :, k:], parents,
                               lengths[:, k - 1:], tolerance=self.options.tolerance)
         return torch.cat([joints, leaves], 1)
@@ -579,23 +585,28 @@ class Solver:
         bones = self._long_bones[held]
         if not feet and not len(bones):
             return joints
-        projections = b.projections.cpu().numpy().astype(np.float64)
+        projections = r.projections if r.projections is not None else b.projections.cpu().numpy().astype(
+            np.float64)
         # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
         # and toes where they are).
         lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
         ends = lines.reshape(-1)
         unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
                               r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
+        # the noise of the body's views alone for the bones (a layout's extremities never move its body's
+        # joints), of every joint's for the feet
+        k = self.body
+        body_noise, noise = (view_noises_px(r.residual, r.support, k) if feet and len(bones)  # (N,) each
+                             else (None, None))
         if len(bones):
-            # the noise of the body's views alone: a layout's extremities never move its body's joints
-            k = self.body
-            noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
-            joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
+            if body_noise is None:
+                body_noise = view_noise_px(r.residual[..., :k], r.support[..., :k])
+            joints = hold_bone_lengths(joints, projections, r.support, body_noise, self._bone_pairs, bones,
                                        track.limbs.lengths[bones], track.limbs.spread[bones],
                                        unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
-                                       unit_variance=unit[:, 2 * len(bones):])
+                                       unit_variance=unit[:, 2 * len(bones):], noise_px=noise)
         return joints
 
     def _remember(self, pose: Pose3D, track: SolverTrack, age_s: float | None = None) -> None:
