@@ -379,8 +379,8 @@ class Solver:
                 return joints[:, self._placed_from_t.to(joints.device)] + torch.as_tensor(
                     offsets, dtype=joints.dtype, device=joints.device)[None]
         parents = joints[:, self._leaf_parents.to(joints.device)]
-        leaves = place_leaves(b.heatmaps[:, :, k:].contiguous(), b.projections, b.signal[:, :, k:], parents,
-                              lengths[:, k - 1:], tolerance=self.options.tolerance)
+        leaves = place_leaves(b.heatmaps, b.projections, b.signal[:, :, k:], parents, lengths[:, k - 1:],
+                              tolerance=self.options.tolerance, first=k)  # the maps read in place
         return torch.cat([joints, leaves], 1)
 
     @staticmethod
@@ -602,7 +602,7 @@ class Solver:
             if body_noise is None:
                 body_noise = view_noise_px(r.residual[..., :k], r.support[..., :k])
             joints = hold_bone_lengths(joints, projections, r.support, body_noise, self._bone_pairs, bones,
-                                       track.limbs.lengths[bones], track.limbs.spread[bones],
+                                       track.limbs.lengths[bones], track.limbs.spread_of(bones),
                                        unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
