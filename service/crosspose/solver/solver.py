@@ -298,7 +298,7 @@ class Solver:
                              f"got {tuple(projections.shape)}")
         # A copy without NaN (and infinities clamped) only when a map holds one: copying every map costs more
         # than the sum that finds none (the maps are read, never written, so the caller's may be shared).
-        if not bool(torch.isfinite(hm.sum())):
+        if not math.isfinite(hm.sum().item()):
             hm = torch.nan_to_num(hm, nan=0.0)
         return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
 
