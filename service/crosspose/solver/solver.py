@@ -175,6 +175,7 @@ class Solver:
         # a held wrist's or ankle's move carries its extremities (hand points, heel, toe)
         self._carried = np.where(np.arange(self.skeleton.num_joints) >= self.body, self.skeleton.parents, -1)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
+        self._lines_cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def limbs(self) -> LimbLengthEstimate:
@@ -589,8 +590,7 @@ class Solver:
             np.float64)
         # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
         # and toes where they are).
-        lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
-        ends = lines.reshape(-1)
+        lines, ends = self._held_lines(bones, pairs if feet else None)
         unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
                               r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
         # the noise of the body's views alone for the bones (a layout's extremities never move its body's
@@ -608,6 +608,17 @@ class Solver:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
                                        unit_variance=unit[:, 2 * len(bones):], noise_px=noise)
         return joints
+
+    def _held_lines(self, bones: np.ndarray, pairs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(L + F, 2)`` the held bones' ends then the feet's (``pairs``, None: none held) and
+        ``(2 (L + F),)`` the same flat; built once per held set (every frame's once the lengths are known)."""
+        key = (bones.tobytes(), None if pairs is None else pairs.tobytes())
+        cached = self._lines_cache.get(key)
+        if cached is None:
+            lines = self._bone_pairs[bones]
+            lines = lines if pairs is None else np.concatenate([lines, pairs])
+            cached = self._lines_cache[key] = (lines, lines.reshape(-1))
+        return cached
 
     def _remember(self, pose: Pose3D, track: SolverTrack, age_s: float | None = None) -> None:
         """Learn limb and foot lengths from ``pose``; keep it to track from when it is good, with its
