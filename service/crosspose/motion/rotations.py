@@ -14,7 +14,8 @@ the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.mo
   blends into the measured one, so it never spins on noise;
 - clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
 - with the full body's extremities, the head takes its twist from the ear line, a foot its frame from the
-  sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index; in
+  sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index (its roll
+  blended with the previous frame's where that palm line is short, :data:`~.recipes.ROLL_TRUST`); in
   H36M-17, which has no joint beyond the wrist and ankle, hands and feet keep the identity;
 - the toes (full body only) keep the identity relative to the foot: the plane of ankle, heel and big
   toe is the foot's frame already, and one toe point gives no toe flexion
