@@ -786,7 +786,7 @@ class FramePipeline:
                 # the next round (not ignored). A person three views agree on is not paired by chance, and
                 # its candidates are its own (on the real clip's first frame the second performer, started
                 # with the first one of four views, is followed from there; made to wait, her track started
-                # one frame later and her long bones varied by 8.2 % instead of 5.1 %).
+                # one frame later and her long bones varied by 8.2 % instead of 5.4 %).
                 log.debug("set %d: the person at %s waits: their candidates could be mixed with another's",
                           self.frames, np.round(person.root, 2).tolist())
                 for v, i in members:
