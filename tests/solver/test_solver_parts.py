@@ -12,6 +12,7 @@ from solver_scene import make_scene, project, render
 from crosspose.skeleton import H36M17
 from crosspose.solver import LimbLengthEstimate, Pose3D, RefineOptions, Solver, SolverOptions
 from crosspose.solver import reference as ref
+from crosspose.solver import refine as refine_module
 from crosspose.solver.labels import (
     epipolar_swaps,
     fundamental_matrices,
@@ -67,6 +68,31 @@ def test_bilinear_sampling_reads_pixel_centres_and_is_zero_outside() -> None:
     uv = torch.tensor([[[[3.0, 2.0], [3.5, 2.0], [-3.0, 2.0], [float("nan"), 1.0]]]])
     out = sample_shared(hm, uv)[0, 0, 0]
     assert out.tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_host_climb_is_the_grid_sample_climb_up_to_the_maps_edges(seed: int) -> None:
+    """Maps on the host climb in numpy from whole-pixel patches; a device climbs with grid_sample over the
+    whole maps. Evidence reaching the edges, starts inside, across and outside them, NaN and far away
+    starts: the same peaks (a start with no evidence is returned as given) and the same evidence."""
+    g = torch.Generator().manual_seed(seed)
+    hm = torch.rand(2, 3, 4, 11, 13, generator=g) - 0.2  # negative values too: clipped as weights
+    uv = torch.rand(2, 3, 4, 2, generator=g) * 21.0 - 4.0
+    uv[0, 0, 0] = float("nan")
+    uv[0, 1, 1] = torch.tensor([1e9, 5.0])
+    uv[1, 2, 3] = torch.tensor([-40.0, -40.0])
+    host = refine_module.local_peaks(hm, uv, 3, 4)
+    device = refine_module._climb_device(hm, uv, 3, 4)
+    assert torch.equal(host[0].isnan(), device[0].isnan())
+    torch.testing.assert_close(host[0], device[0], rtol=0.0, atol=1e-4, equal_nan=True)
+    torch.testing.assert_close(host[1], device[1], rtol=0.0, atol=1e-5)
+    assert host[0][1, 2, 3].tolist() == [-40.0, -40.0]
+    assert host[1][0, 0, 0] == 0.0
+    assert host[1][1, 2, 3] == 0.0
+    for k in range(uv.shape[2]):  # one map a call: a patch at an edge is the only one there
+        maps, start = hm[1:, 1:2, k:k + 1], uv[1:, 1:2, k:k + 1]
+        torch.testing.assert_close(refine_module.local_peaks(maps, start, 3, 4)[0],
+                                   refine_module._climb_device(maps, start, 3, 4)[0], rtol=0.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

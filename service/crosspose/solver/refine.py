@@ -24,6 +24,83 @@ def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iteration
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean shift from ``uv (N,C,J,2)`` towards the local peak of each joint's heatmap.
 
+    Returns the ``(N, C, J, 2)`` peaks and the ``(N, C, J)`` heatmap value there; a start whose window
+    holds no evidence never moves and is returned as given (NaN stays NaN). Maps on the host climb in
+    numpy (:func:`_climb_host`: a few hundred numbers a step, where a torch operation costs several
+    microseconds and numpy's one); elsewhere in ``grid_sample`` coordinates (:func:`_climb_device`).
+    The two are the same bilinear mean shift.
+    """
+    if heatmaps.device.type != "cpu":
+        return _climb_device(heatmaps, uv, radius, iterations)
+    n, c, j, h, w = heatmaps.shape
+    uv = uv.to(heatmaps.dtype)
+    peaks = torch.from_numpy(_climb_host(heatmaps.detach().numpy(), uv.detach().numpy(), radius, iterations))
+    grid = to_grid(peaks, h, w).reshape(-1, 1, 1, 2)
+    return peaks, _sample(heatmaps.reshape(-1, 1, h, w), grid).reshape(n, c, j)
+
+
+def _climb_host(heatmaps: np.ndarray, uv: np.ndarray, radius: int, iterations: int) -> np.ndarray:
+    """:func:`local_peaks`' climb in numpy: ``(N, C, J, 2)`` peaks from ``heatmaps (N, C, J, h, w)`` and
+    ``uv (N, C, J, 2)`` (of the maps' dtype).
+
+    Each step reads one ``(2r+2) x (2r+2)`` patch of every map at whole pixels (zero outside the map) and
+    interpolates the window's ``(2r+1) x (2r+1)`` bilinear samples from it: all samples of a window share
+    one fractional offset, so these are ``grid_sample``'s samples (bilinear, zeros, aligned corners)
+    without touching the rest of the maps. The maps run along the last axis.
+    """
+    n, c, j, h, w = heatmaps.shape
+    flat = heatmaps.reshape(-1)
+    starts = np.arange(n * c * j) * (h * w)  # (B,) each map's first element in ``flat``
+    far = float(max(h, w) + 2 * radius + 4)  # NaN or far outside: a window that sees nothing
+    p = np.fmax(np.fmin(uv.reshape(-1, 2).T, far), -far)  # (2, B); NaN: far (fmin ignores a NaN)
+    span = np.arange(-radius, radius + 2)  # (S,) the patch's pixels from the window's whole-pixel centre
+    offsets = (span[:, None, None] * w + span[:, None])  # (S, S, 1) the patch's elements from its centre's
+    last = np.array([w - 1, h - 1])[:, None]  # the last column and row
+    # a patch spans centre - r .. centre + r + 1: it crosses the map's edge when its middle, centre + 0.5,
+    # lies further than this from the map's
+    middle, reach = last / 2.0 - 0.5, last / 2.0 - radius - 0.5
+    summing = _summing(radius, p.dtype)  # (3, M)
+    moved: np.ndarray | None = None
+    for _ in range(iterations):
+        base = np.floor(p)
+        frac = p - base  # (2, B) in [0, 1)
+        centre = base.astype(np.int64)  # (2, B) the whole pixel, x and y
+        # (S, S, B): y, x, map; an index past either end of the maps is clipped, and zeroed below
+        values = flat.take(offsets + (centre[1] * w + centre[0] + starts), mode="clip")
+        if (np.abs(centre - middle) > reach).any():  # a patch crosses its map's edge: zeros
+            at = centre[:, None, :] + span[:, None]  # (2, S, B) the patch's columns and rows
+            inside = (at >= 0) & (at <= last[:, :, None])
+            values = np.where(inside[1][:, None] & inside[0], values, 0.0)
+        across = values[:, :-1] + frac[0] * (values[:, 1:] - values[:, :-1])  # (S, S-1, B): x + dx
+        window = across[:-1] + frac[1] * (across[1:] - across[:-1])  # (S-1, S-1, B): y + dy too
+        sums = summing @ np.maximum(window.reshape(summing.shape[1], -1), 0.0)  # (3, B): offsets, weight
+        moving = sums[2] > 1e-9
+        # the weighted mean offset; a window without evidence stays put
+        p = p + sums[:2] / np.where(moving, sums[2], np.inf)
+        moved = moving if moved is None else moved  # no evidence at the start: no evidence ever
+    peaks = uv.reshape(-1, 2) if moved is None else np.where(moved[:, None], p.T, uv.reshape(-1, 2))
+    return peaks.reshape(n, c, j, 2).astype(uv.dtype, copy=False)
+
+
+def _summing(radius: int, dtype: np.dtype) -> np.ndarray:
+    """``(3, M)``: the mean-shift window's pixel offsets ``dx``, ``dy`` (row by row: y outer, x inner) and
+    ones, so one matmul sums the weighted offsets and the weights."""
+    key = (radius, np.dtype(dtype))
+    cached = _SUMMING.get(key)
+    if cached is None:
+        r = np.arange(-radius, radius + 1, dtype=dtype)
+        ones = np.ones(r.size**2, dtype)
+        cached = _SUMMING[key] = np.stack([np.tile(r, r.size), np.repeat(r, r.size), ones])
+    return cached
+
+
+_SUMMING: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _climb_device(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iterations: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`local_peaks` with ``grid_sample``, for maps on a device other than the host.
+
     Returns the ``(N, C, J, 2)`` peaks and the ``(N, C, J)`` heatmap value there. The climb runs in
     ``grid_sample`` coordinates (one conversion, not one per step); a start whose window holds no
     evidence never moves and is returned as given (NaN stays NaN).
@@ -51,7 +128,7 @@ def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iteration
 
 def _sample(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """``functional.grid_sample(maps, grid, "bilinear", "zeros", align_corners=True)`` without the
-    wrapper's argument checks (this runs five times a frame)."""
+    wrapper's argument checks."""
     return torch.grid_sampler(maps, grid, 0, 0, True)
 
 
