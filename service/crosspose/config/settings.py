@@ -208,6 +208,10 @@ _THREADS = ("Intra-op threads of each inference worker on the CPU; 0 (default) =
 _WORKERS = ("Inference worker processes taking frame sets in turn (each crops from the latest track it has; "
             "the solver publishes in capture order and drops a set that finishes after a newer one): 'auto' "
             "(default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
+_NICE = ("How much lower than the service's other stages the inference workers run (the os.nice "
+         "increment of their processes, 0-19): while the workers keep every core busy, the short stages on "
+         "a set's way (sync, solver, API, grabbers) then run as soon as they have work instead of waiting "
+         "for a core behind a network run.")
 #: What to install for ``runtime: openvino``.
 OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
 
@@ -278,6 +282,7 @@ class _InferenceFields(_Model):
     )
     precision: Precision = Field(default="auto", description=_PRECISION)
     workers: Literal["auto"] | int = Field(default="auto", description=_WORKERS)
+    nice: int = Field(default=0, ge=0, le=19, description=_NICE)
 
     @field_validator("workers", mode="before")
     @classmethod
