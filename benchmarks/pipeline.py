@@ -374,7 +374,7 @@ def baseline_config(config: Config) -> Config:
     from crosspose.config.settings import OnnxRuntimeInference
 
     shared = config.inference.model_dump(include={"model", "heatmaps", "backend"})
-    inference = OnnxRuntimeInference(device="cpu", precision="f32", workers=1, threads=1, **shared)
+    inference = OnnxRuntimeInference(device="cpu", precision="f32", workers=1, threads=1, nice=0, **shared)
     return config.model_copy(update={"inference": inference})
 
 

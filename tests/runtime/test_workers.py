@@ -25,12 +25,19 @@ from crosspose.bus.schema import (
 )
 from crosspose.calibration import load_rig
 from crosspose.capture import encode_frame
-from crosspose.config import Config
+from crosspose.config import Config, config_from_dict
 from crosspose.core import ImageSet, Track, backend_from_config
 from crosspose.runtime.demo import synthetic_config
 from crosspose.runtime.inference_stage import InferenceStage
 from crosspose.runtime.solver_stage import SolverStage, waited_ms
-from crosspose.runtime.workers import inference_workers, with_workers, worker_count, worker_threads
+from crosspose.runtime.workers import (
+    SEVERAL_WORKERS_NICE,
+    inference_workers,
+    with_workers,
+    worker_count,
+    worker_nice,
+    worker_threads,
+)
 from crosspose.solver import Pose3D
 from crosspose.sync.dispatch import WorkerDispatch
 
@@ -59,6 +66,18 @@ def test_auto_is_two_workers_on_a_multi_core_cpu_and_one_with_a_gpu_or_one_core(
     assert resolved.inference.workers == 2
     assert inference_workers(resolved) == [("inference.0", 0), ("inference.1", 1)]
     assert inference_workers(_with(config, workers=1)) == [("inference", None)]
+
+
+def test_several_workers_run_below_the_other_stages_unless_nice_is_set(config: Config) -> None:
+    assert config.inference.nice == "auto"
+    assert worker_nice(_with(config, workers=2)) == SEVERAL_WORKERS_NICE > 0
+    assert worker_nice(_with(config, workers=1)) == 0
+    assert worker_nice(_with(config, workers=2, nice=0)) == 0
+    assert worker_nice(_with(config, workers=1, nice=7)) == 7
+    for bad in (-1, 20, "high", True):
+        with pytest.raises(ValueError, match=r"os\.nice increment from 0 to 19"):
+            config_from_dict({**config.model_dump(mode="json", by_alias=True),
+                              "inference": {**config.inference.model_dump(mode="json"), "nice": bad}})
 
 
 def test_each_worker_gets_its_share_of_the_cores_unless_threads_are_set(config: Config) -> None:

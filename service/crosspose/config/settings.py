@@ -209,9 +209,9 @@ _WORKERS = ("Inference worker processes taking frame sets in turn (each crops fr
             "the solver publishes in capture order and drops a set that finishes after a newer one): 'auto' "
             "(default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
 _NICE = ("How much lower than the service's other stages the inference workers run (the os.nice "
-         "increment of their processes, 0-19): while the workers keep every core busy, the short stages on "
-         "a set's way (sync, solver, API, grabbers) then run as soon as they have work instead of waiting "
-         "for a core behind a network run.")
+         "increment of their processes): 'auto' (default) = 5 with several workers, which keep every core "
+         "busy, so that the short stages on a set's way (sync, solver, API, grabbers) run as soon as they "
+         "have work instead of waiting for a core behind a network run; 0 with one worker; or 0-19.")
 #: What to install for ``runtime: openvino``.
 OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
 
@@ -282,7 +282,7 @@ class _InferenceFields(_Model):
     )
     precision: Precision = Field(default="auto", description=_PRECISION)
     workers: Literal["auto"] | int = Field(default="auto", description=_WORKERS)
-    nice: int = Field(default=0, ge=0, le=19, description=_NICE)
+    nice: Literal["auto"] | int = Field(default="auto", description=_NICE)
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -292,6 +292,15 @@ class _InferenceFields(_Model):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16):
             return value
         raise ValueError(f"'auto' or a number of inference worker processes from 1 to 16, got {value!r}")
+
+    @field_validator("nice", mode="before")
+    @classmethod
+    def _check_nice(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():  # an environment override
+            value = int(value)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 19):
+            return value
+        raise ValueError(f"'auto' or an os.nice increment from 0 to 19, got {value!r}")
 
 
 def _f32_only(runtime: str, precision: str) -> str:

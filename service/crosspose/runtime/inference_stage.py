@@ -65,7 +65,7 @@ from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.persons_bus import newest_tracks, persons_output, volume_field
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
-from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_threads
+from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_nice, worker_threads
 from crosspose.skeleton import get_skeleton
 
 log = logging.getLogger(__name__)
@@ -372,6 +372,7 @@ class InferenceStage:
             "backend": self.config.inference.backend,
             "workers": self.workers,
             "threads": self.threads,
+            "nice": worker_nice(self.config),
             "calibration_version": self.calibration_version,
             "error": self.last_error,
             # The detector should run on a cold start or a lost view only; these say how often it did.
@@ -430,8 +431,9 @@ def run_inference(stop: Event, config: Config, worker: int | None = None) -> Non
 
     import torch
 
-    if config.inference.nice:
-        os.nice(config.inference.nice)
+    nice = worker_nice(config)
+    if nice:
+        os.nice(nice)  # below the short stages of a set's way (inference.nice)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     stage = InferenceStage(config, worker)

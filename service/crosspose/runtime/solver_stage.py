@@ -301,10 +301,11 @@ class SolverStage:
 
 def waited_ms(header: dict[str, Any], arrived_ns: int | None, t_solve_ns: int) -> dict[str, float]:
     """Where a set's heatmaps waited between their worker and the solve, ms on the host monotonic clock:
-    ``transport`` (sent → received here: encoding, the socket) and ``hold`` (received → its solve began:
-    behind the solver's previous set, or held for an older set in flight). Empty when the arrival is not
-    known; ``transport`` only when the worker's ``sync``, ``queue`` and ``inference`` (capture → sent) are
-    in the header."""
+    ``transport`` (the worker's send → this stage took them off its socket: encoding, the socket, and the
+    solve of a set before them still running here) and ``hold`` (taken off the socket → their solve began:
+    held for an older set in flight, or behind an older set that came with them). Empty when the arrival is
+    not known; ``transport`` only when the worker's ``sync``, ``queue`` and ``inference`` (capture → sent)
+    are in the header."""
     if arrived_ns is None:
         return {}
     out = {"hold": (t_solve_ns - arrived_ns) / 1e6}

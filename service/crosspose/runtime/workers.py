@@ -76,6 +76,20 @@ def worker_threads(config: Config, *, cores: int | None = None) -> int:
     return max(1, (host_cores() if cores is None else cores) // worker_count(config, cores=cores))
 
 
+#: ``inference.nice: auto`` with several workers: their os.nice increment (CFS then gives a stage at nice 0
+#: about 3x a worker's share of a core while both want one).
+SEVERAL_WORKERS_NICE = 5
+
+
+def worker_nice(config: Config) -> int:
+    """``inference.nice`` as a number: as configured, or for ``auto`` :data:`SEVERAL_WORKERS_NICE` with
+    several workers (they keep every core busy) and 0 with one."""
+    nice = config.inference.nice
+    if nice != "auto":
+        return int(nice)
+    return SEVERAL_WORKERS_NICE if worker_count(config) > 1 else 0
+
+
 def inference_workers(config: Config) -> list[tuple[str, int | None]]:
     """The supervised inference stages as ``(stage name, worker number)``: ``("inference", None)`` for one
     worker, ``("inference.0", 0)`` … ``("inference.<N-1>", N-1)`` for several."""
