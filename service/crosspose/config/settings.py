@@ -205,9 +205,9 @@ _PRECISION = ("Arithmetic of the network: 'auto' (bf16 backbone with f32 fusion 
               "always in f32; OpenVINO only, refused at start on a CPU without native bf16).")
 _THREADS = ("Intra-op threads of each inference worker on the CPU; 0 (default) = the host's cores shared out "
             "among the workers (cores // workers, at least 1), so the workers together use every core once.")
-_WORKERS = ("Inference worker processes taking frame sets in turn (each crops from the latest track it has; "
-            "the solver publishes in capture order and drops a set that finishes after a newer one): 'auto' "
-            "(default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
+_WORKERS = ("Inference worker processes, each frame set to an idle one (each crops from the latest track it "
+            "has; the solver publishes in capture order and drops a set that finishes after a newer one): "
+            "'auto' (default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
 _NICE = ("How much lower than the service's other stages the inference workers run (the os.nice "
          "increment of their processes): 'auto' (default) = 5 with several workers, which keep every core "
          "busy, so that the short stages on a set's way (sync, solver, API, grabbers) run as soon as they "

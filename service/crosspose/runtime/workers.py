@@ -1,10 +1,10 @@
 """How many inference workers the service runs, what their stages are called and how many threads each
-gets (config ``inference.workers``, ``inference.threads``).
+gets and at which priority (config ``inference.workers``, ``inference.threads``, ``inference.nice``).
 
-Workers take frame sets in turn (sync hands each set to one of the workers subscribed, ``frameset.<k>.``)
-so that a multi-core CPU host keeps every core busy while sets wait; the solver puts their heatmaps back in
-capture order. ``auto`` is 2 on a CPU-only host with 2 or more cores and 1 where a GPU runs the network
-(one process keeps a GPU busy; two would only share it).
+Workers share the frame sets (sync hands each set to an idle worker, ``frameset.<k>.``:
+:mod:`crosspose.sync.dispatch`) so that a multi-core CPU host keeps every core busy while sets wait; the
+solver puts their heatmaps back in capture order. ``auto`` is 2 on a CPU-only host with 2 or more cores and
+1 where a GPU runs the network (one process keeps a GPU busy; two would only share it).
 """
 
 from __future__ import annotations
