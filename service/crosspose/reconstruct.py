@@ -249,7 +249,6 @@ def reconstruct(
             solver layout the detector's layout cannot be mapped into).
     """
     from crosspose.solver import Solver
-    from crosspose.solver.take import TakeLengths, fixed_lengths_solver
 
     _check_lengths(lengths)
     if not (math.isfinite(fps) and fps > 0):
@@ -269,21 +268,35 @@ def reconstruct(
     except (KeyError, ValueError) as err:
         raise ReconstructError(f"{src.name} keypoints cannot be mapped into the solver's layout "
                                f"{skeleton.name}: {err}") from None
-    learnt = TakeLengths(skeleton) if lengths == "take" else None
-    start = time.perf_counter()
-    joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=solver,
-                                                           learnt=learnt)
-    stats: dict[str, Any] = {"lengths": {"mode": lengths}}
-    if learnt is not None:
-        first_pass_s, start = time.perf_counter() - start, time.perf_counter()
-        fixed = fixed_lengths_solver(solver)
-        joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=fixed,
-                                                               track=learnt.seed(fixed.new_track()))
-        stats["lengths"] = {"mode": "take", "learnt": learnt.to_json(),
-                            "first_pass_s": round(first_pass_s, 3),
-                            "second_pass_s": round(time.perf_counter() - start, 3)}
+    run: dict[str, Any] = {"mode": "online"}
+    if lengths == "take":
+        joints, confidence, support, solve_ms, run = solve_take(mapped, rig, solver=solver, progress=progress)
+    else:
+        joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=solver)
     return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps),
-                          stats=stats, skeleton=skeleton)
+                          stats={"lengths": run}, skeleton=skeleton)
+
+
+def solve_take(keypoints: np.ndarray, rig: CameraRig, *, solver: Any = None, progress: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """:func:`solve_sequence` twice: the first pass learns the performer's lengths over the whole take
+    (:class:`~crosspose.solver.take.TakeLengths`), the second solves the take with them known from its first
+    frame. Returns joints, confidence, views and solve_ms of the second pass, and what it learnt and how long
+    each pass took (``stats["lengths"]`` of :class:`Reconstruction`)."""
+    from crosspose.solver import Solver
+    from crosspose.solver.take import TakeLengths, fixed_lengths_solver
+
+    solver = Solver() if solver is None else solver
+    learnt = TakeLengths(solver.skeleton)
+    start = time.perf_counter()
+    solve_sequence(keypoints, rig, progress=progress, solver=solver, learnt=learnt)
+    first_pass_s, start = time.perf_counter() - start, time.perf_counter()
+    fixed = fixed_lengths_solver(solver)
+    joints, confidence, views, solve_ms = solve_sequence(keypoints, rig, progress=progress, solver=fixed,
+                                                         track=learnt.seed(fixed.new_track()))
+    return joints, confidence, views, solve_ms, {
+        "mode": "take", "learnt": learnt.to_json(), "first_pass_s": round(first_pass_s, 3),
+        "second_pass_s": round(time.perf_counter() - start, 3)}
 
 
 def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,

@@ -121,13 +121,15 @@ def reconstruct_videos_persons(
     detector: Any = None,
     device: str = "auto",
     volume: Any = None,
-    lengths: str = "take",
+    lengths: str = "online",
 ) -> PersonsReconstruction:
     """Reconstruct up to ``max_persons`` performers from synchronized videos
     (:func:`crosspose.reconstruct.reconstruct_videos`'s arguments; ``volume``: a
     :class:`~crosspose.inference.association.Volume`, default the floor seen by at least 3 cameras).
     ``lengths="take"``: each performer id's lengths learnt over the take, their frame sets solved again
-    with them from the id's first frame (:mod:`crosspose.reconstruct_take`).
+    with them from the id's first frame (:mod:`crosspose.reconstruct_take`); not the default here: on the
+    real multi-person clip one performer's right heel, which the first pass finds ~23 cm from the ankle,
+    is then unsupported (missing) in every frame (README, issue 19).
 
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which.

@@ -121,3 +121,13 @@ def test_lengths_modes_are_named() -> None:
     assert check_lengths_mode("take") == "take"
     with pytest.raises(ValueError, match="use one of online, take"):
         check_lengths_mode("whole")
+
+
+def test_a_layout_without_feet_and_a_take_without_poses_seed_nothing_known() -> None:
+    from crosspose.skeleton import H36M17
+
+    for skeleton in (H36M17, BODY32):
+        track = TakeLengths(skeleton).seed(Solver(skeleton).new_track())
+        assert not track.limbs.known.any()
+        assert np.isnan(track.feet.lengths).all()
+        assert track.limbs.scale == 1.0

@@ -40,7 +40,8 @@ _HELP_PERSONS = ("With --videos: follow up to N performers at once (1: the perso
 _HELP_LENGTHS = ("The performer's limb and foot lengths: take (learnt over the whole take by a first pass, "
                  "then the take solved again with them known from its first frame; with --videos the "
                  "network runs once, its heatmaps kept in a temporary file, ~1 MB a frame set) or online "
-                 "(learnt as the take goes, one pass, as the live service does).")
+                 "(learnt as the take goes, one pass, as the live service does). Default: take for one "
+                 "performer, online with --persons N > 1.")
 _HELP_SKELETON = ("Joint layout to solve and write: crosspose-body32 (the full body: Human3.6M-17, then "
                   "heels, big toes, hand and face points) or h36m17.")
 
@@ -63,7 +64,7 @@ def reconstruct_command(
     skeleton: Annotated[str, typer.Option("--skeleton", help=_HELP_SKELETON)] = "crosspose-body32",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     persons: Annotated[int, typer.Option("--persons", min=1, max=8, help=_HELP_PERSONS)] = 1,
-    lengths: Annotated[str, typer.Option("--lengths", help=_HELP_LENGTHS)] = "take",
+    lengths: Annotated[str | None, typer.Option("--lengths", help=_HELP_LENGTHS)] = None,
 ) -> None:
     """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (the full body,
     or --skeleton h36m17).
@@ -94,6 +95,8 @@ def reconstruct_command(
                                  param_hint="--out")
     if person not in ("confidence", "nearest"):
         raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
+    if lengths is None:
+        lengths = "online" if persons > 1 else "take"
     if lengths not in ("take", "online"):
         raise typer.BadParameter(f"{lengths!r}: use take or online", param_hint="--lengths")
     if device not in DEVICES:

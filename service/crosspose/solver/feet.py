@@ -83,8 +83,7 @@ class FootLengthEstimate:
         """Start from a first pass's ``(S, F)`` measurements (metres, NaN where none) instead of nothing
         (:meth:`.limbs.LimbLengthEstimate.seed`): a foot with ``min_samples`` of them is known at once."""
         self.reset()
-        self._samples, self._count = window_summary(
-            np.asarray(samples, dtype=np.float64).reshape(-1, len(self.pairs)), self.window)
+        self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
 
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's ``(F,)`` raw heel–toe distances where ``confident (F,)`` (both ends well seen)."""

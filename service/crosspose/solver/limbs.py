@@ -94,9 +94,8 @@ class LimbLengthEstimate:
         of the template: each bone's ``(S, B)`` ``samples`` (metres, NaN where none), summarised by
         :func:`window_summary` so the running median and spread are the samples'; ``scale`` the height
         estimate. A bone with ``min_samples`` measurements or more is :attr:`known` at once."""
-        samples = np.asarray(samples, dtype=np.float64).reshape(-1, self.template.size)
         self.reset()
-        self._samples, self._count = window_summary(samples, self.window)
+        self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
         self._scale = float(scale)
         self._scale_samples = [self._scale]
 

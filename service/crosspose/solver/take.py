@@ -82,14 +82,15 @@ class TakeLengths:
     def bone_samples(self) -> np.ndarray:
         """``(S, B)`` every pose's confident bone lengths within :data:`MAX_DEVIATION` of the take's median
         (NaN elsewhere), metres."""
-        raw = np.array(self._bones).reshape(-1, len(self._template))
+        raw = np.array(self._bones, dtype=np.float64).reshape(len(self._bones), len(self._template))
         with np.errstate(invalid="ignore"):
             raw = np.where(np.abs(raw / self._template - 1) < MAX_FROM_TEMPLATE, raw, np.nan)
         return _around_median(raw)
 
     def foot_samples(self) -> np.ndarray:
         """``(S, F)`` every pose's confident heel → big toe distances near the take's median, metres."""
-        return _around_median(np.array(self._feet).reshape(-1, len(self._pairs)))
+        raw = np.array(self._feet, dtype=np.float64).reshape(len(self._feet), len(self._pairs))
+        return _around_median(raw)
 
     def scale(self) -> float:
         """The performer's height relative to the template: the median over the body's bones measured of
