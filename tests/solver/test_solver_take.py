@@ -72,7 +72,7 @@ def _foot_lengths(poses: list) -> np.ndarray:
 
 
 def test_a_take_whose_first_frames_read_short_is_solved_with_the_takes_length_from_its_first_frame() -> None:
-    sets, truth, P = _take(frames=45, short=15, shrink_px=0.4)
+    sets, truth, P = _take(frames=32, short=11, shrink_px=0.4)
     true = np.array([np.linalg.norm(truth[t] - truth[h]) for h, t in PAIRS])
     solver = Solver(BODY32)
     online, learnt = [], TakeLengths(BODY32)
@@ -86,19 +86,19 @@ def test_a_take_whose_first_frames_read_short_is_solved_with_the_takes_length_fr
         again = [r.pose for r in resolve_frames(stored, store, solver, learnt)]
     assert all(p is not None for p in again)
     raw = np.array([p.diagnostics["foot_lengths_measured"] for p in online])
-    assert (raw[:15].mean(0) < true - 0.015).all()  # the first frames do read short (by ~2-3 cm)
+    assert (raw[:11].mean(0) < true - 0.015).all()  # the first frames do read short (by ~4 cm)
     # The take's length is near the later frames' (two thirds of the take), not the first frames'.
     take = learnt.lengths()["feet"]
-    later = np.median(raw[15:], axis=0)
-    assert (np.abs(take - later) < 0.25 * np.abs(take - raw[:15].mean(0))).all(), (take, later)
+    later = np.median(raw[11:], axis=0)
+    assert (np.abs(take - later) < 0.25 * np.abs(take - raw[:11].mean(0))).all(), (take, later)
     assert (np.abs(take - true) < 0.01).all(), (take, true)
-    first = _foot_lengths(online)[:15]
-    first_again = _foot_lengths(again)[:15]  # type: ignore[arg-type]
+    first = _foot_lengths(online)[:11]
+    first_again = _foot_lengths(again)[:11]  # type: ignore[arg-type]
     # Online the first frames are held to nothing (no length known yet) or to their own short one; with the
     # take's length known from frame 0 they are pulled towards it.
     assert (np.abs(first_again.mean(0) - take) < 0.5 * np.abs(first.mean(0) - take)).all()
     assert (_foot_lengths(again).std(0) < 0.6 * _foot_lengths(online).std(0)).all()
-    # The second pass keeps the take's lengths (it does not learn), and its body is as well solved.
+    # The body is solved as well as in the first pass.
     body = slice(0, 17)
     errors = [np.nanmedian(np.linalg.norm(np.array([p.joints[body] for p in poses]) - truth[body], axis=-1))
               for poses in (online, again)]
