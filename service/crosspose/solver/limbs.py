@@ -79,6 +79,21 @@ class LimbLengthEstimate:
             self._spread = out
         return self._spread.copy()
 
+    def spread_of(self, bones: np.ndarray) -> np.ndarray:
+        """``(L,)`` :attr:`spread` of the ``(L,)`` ``bones`` (indices) alone: the same numbers, computed for
+        those bones only (the lengths' hold reads its eight long bones' every frame, of a layout's 31)."""
+        if self._spread is not None:
+            return self._spread[bones]
+        out = np.full(len(bones), np.nan)
+        own = self.known[bones]
+        if own.any():
+            rows = np.asarray(bones)[own]
+            count = self.num_samples[rows]
+            samples = self._samples[:, rows]
+            deviation = np.abs(samples - _nanmedian(samples, count))
+            out[own] = 1.4826 * _nanmedian(deviation, count)
+        return out
+
     @property
     def known(self) -> np.ndarray:
         """``(B,)`` bool: the bones whose length is their own median (``min_samples`` measurements seen)."""
