@@ -90,7 +90,9 @@ class LimbLengthEstimate:
             rows = np.asarray(bones)[own]
             count = self.num_samples[rows]
             samples = self._samples[:, rows]
-            deviation = np.abs(samples - _nanmedian(samples, count))
+            # a known bone's length is its samples' median already (the same numbers: sorted per column)
+            median = (self._lengths if self._lengths is not None else self.lengths)[rows]
+            deviation = np.abs(samples - median)
             out[own] = 1.4826 * _nanmedian(deviation, count)
         return out
 
