@@ -8,10 +8,12 @@ import pytest
 
 from crosspose.geometry import Camera, CameraRig
 from crosspose.inference.association import (
+    Person,
     Volume,
     associate,
     closest_point,
     default_volume,
+    mixed,
     ray_distance,
     root_rays,
 )
@@ -146,3 +148,24 @@ def test_a_vast_rig_gets_a_coarser_floor_grid_not_gigabytes(rig: CameraRig) -> N
     assert np.ptp(far.centers[:, 0]) > 100
     volume = default_volume(far, min_views=1)
     assert np.isfinite(volume.lo).all()
+
+
+def test_two_people_are_mixed_when_a_candidate_of_each_also_meets_inside_the_volume(rig: CameraRig) -> None:
+    # P seen by views 0 and 1; Q by views 2 and 3, Q's view-2 candidate on view 0's ray through P (0.6 m
+    # further): that pair meets as well as each person's own.
+    ray0 = (PERFORMER - rig.centers[0]) / np.linalg.norm(PERFORMER - rig.centers[0])
+    ghost = PERFORMER + 0.6 * ray0
+    projected = np.asarray(rig.project(np.stack([PERFORMER, OTHER, ghost])))  # (3, C, 2)
+    pixels = [projected[0, 0][None], projected[0, 1][None], projected[2, 2][None], projected[1, 3][None]]
+    p = Person(PERFORMER, np.array([0, 0, -1, -1]), 1.8, 0.0)
+    q = Person(OTHER, np.array([-1, -1, 0, 0]), 1.8, 0.0)
+    volume = default_volume(rig)
+    assert volume.contains(ghost)
+    assert mixed(rig, pixels, p, q, volume)
+    assert mixed(rig, pixels, q, p, volume)
+    # the same candidates with Q's view-2 one on Q: only a pair meeting outside a volume around the two
+    # (or none) — not mixed
+    pixels[2] = projected[1, 2][None]
+    around = Volume(np.minimum(PERFORMER, OTHER) - 0.05, np.maximum(PERFORMER, OTHER) + 0.05)
+    assert not around.contains(ghost)
+    assert not mixed(rig, pixels, p, q, around)

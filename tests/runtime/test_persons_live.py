@@ -258,3 +258,31 @@ def test_the_inference_stage_of_one_performer_sends_the_volume_field(config: Con
         assert "persons" not in sent  # one performer: the message's own arrays only
     finally:
         stage.close()
+
+
+def test_a_performers_late_track_is_not_used_after_a_newer_one() -> None:
+    """The solver sends one track message per performer: performer 1's track of set 5 arriving after both
+    tracks of set 6 were used is dropped (their crops would come from an older pose), as is anything no newer
+    than what each id last got; a new set's tracks, and a lost one, still go through."""
+    from crosspose.core import Track
+    from crosspose.runtime.persons_bus import FORGET_FED_SETS, fresh_tracks, lost_track
+
+    def track(id: int, seq: int) -> Track:
+        joints = np.zeros((17, 3)) + id
+        return Track(id=id, seq=seq, t_capture_ns=seq, joints=joints, views=np.full(17, 2),
+                     confidence=np.ones(17), skeleton="h36m17")
+
+    fed: dict[int, int] = {}
+    assert sorted(fresh_tracks([track(0, 5)], fed)) == [0]  # performer 1's track of set 5 is late
+    got = fresh_tracks([track(0, 6), track(1, 6)], fed)
+    assert sorted(got) == [0, 1]
+    assert all(t is not None and t.seq == 6 for t in got.values())
+    assert fresh_tracks([track(1, 5)], fed) == {}  # late: dropped (newest_tracks alone would take it)
+    assert fresh_tracks([track(0, 6)], fed) == {}  # the same again
+    got = fresh_tracks([track(1, 7), lost_track(0, 7, 7, "h36m17", 17)], fed)
+    assert got[0] is None
+    assert got[1] is not None
+    assert got[1].seq == 7
+    assert fed == {0: 7, 1: 7}
+    fresh_tracks([track(2, 8 + FORGET_FED_SETS)], fed)  # ids 0 and 1 ended long ago: forgotten
+    assert fed == {2: 8 + FORGET_FED_SETS}

@@ -8,7 +8,8 @@ import numpy as np
 from solver_scene import project, random_pose, render, ring_projections
 
 from crosspose.skeleton import BODY32, H36M17
-from crosspose.solver import Solver
+from crosspose.solver import LimbLengthEstimate, Solver
+from crosspose.solver.feet import view_noise_px, view_noises_px
 from crosspose.solver.lengths import bone_levels, hold_bone_lengths, long_bones
 
 PARENTS = np.array([p for p, _ in H36M17.bones])
@@ -144,3 +145,33 @@ def test_a_layouts_extremities_follow_their_held_wrist_or_ankle() -> None:
     wrist = H36M17.index("l_wrist")
     assert (np.linalg.norm(out[:, wrist] - joints[:, wrist], axis=-1) > 0).any()
     np.testing.assert_allclose(out[:, 17:] - out[:, [wrist]], joints[:, 17:] - joints[:, [wrist]], atol=1e-12)
+
+
+def test_the_spread_of_some_bones_is_their_part_of_the_whole_spread() -> None:
+    """``spread_of`` computes only the bones asked for (the hold's long bones), the same numbers, before and
+    after every bone is known, with missing and unconfident measurements."""
+    rng = np.random.default_rng(1)
+    estimate = LimbLengthEstimate(BODY32)
+    count = len(BODY32.bones)
+    bones = np.array([3, 5, 0, count - 1, 12, 7])
+    for _ in range(40):
+        measured = estimate.template * (1 + 0.05 * rng.normal(size=count))
+        measured[rng.random(count) < 0.05] = np.nan
+        estimate.update(measured, rng.random(count) > 0.2)
+        alone = estimate.spread_of(bones)  # before the whole spread is computed
+        assert np.array_equal(alone, estimate.spread[bones], equal_nan=True)
+        assert np.array_equal(estimate.spread_of(bones), alone, equal_nan=True)  # and after
+    assert np.isfinite(alone).all()
+
+
+def test_the_bodys_and_every_joints_noise_in_one_pass_are_each_alone() -> None:
+    rng = np.random.default_rng(2)
+    residual = rng.rayleigh(0.8, (3, 4, 32))
+    support = rng.random((3, 4, 32)) > 0.3
+    support[1] = False  # a frame no view supports: NaN
+    residual[0, 2, 5] = np.nan
+    body, every = view_noises_px(residual, support, 17)
+    assert np.array_equal(body, view_noise_px(residual[..., :17], support[..., :17]), equal_nan=True)
+    assert np.array_equal(every, view_noise_px(residual, support), equal_nan=True)
+    assert np.isnan(body[1])
+    assert np.isfinite(body[[0, 2]]).all()

@@ -20,7 +20,7 @@ from crosspose.solver.labels import (
     view_permutation,
 )
 from crosspose.solver.root import RootSearchOptions, search_root
-from crosspose.solver.sampling import sample_shared, valid_cameras, view_centre_point
+from crosspose.solver.sampling import sample_per_joint, sample_shared, valid_cameras, view_centre_point
 from crosspose.solver.search import first_level
 from crosspose.solver.tree import TreeSchedule, max_product_candidates, max_product_grid, shell_offsets
 from crosspose.studio.rigs import random_rig
@@ -30,6 +30,35 @@ def _tensors(scene):  # type: ignore[no-untyped-def]
     hm = torch.as_tensor(scene.heatmaps)[None]
     P = torch.as_tensor(scene.projections, dtype=torch.float32)[None]
     return hm, P, valid_cameras(hm, P)
+
+
+@pytest.mark.parametrize(("first", "count"), [(0, 6), (0, 4), (2, 4), (3, 3)])
+def test_per_joint_sampling_of_some_joints_reads_their_maps_in_place_as_their_copy_would(first: int,
+                                                                                        count: int) -> None:
+    """The body's first joints, a layout's last (extremities) or a middle run: the same samples as the
+    joints' maps copied out, NaN and far-off pixels zero."""
+    rng = np.random.default_rng(3)
+    hm = torch.as_tensor(rng.random((2, 3, 6, 9, 11), dtype=np.float32))
+    uv = torch.as_tensor(rng.uniform(-2.0, 12.0, (2, 3, count, 5, 2)), dtype=torch.float32)
+    uv[0, 1, 0, 2] = float("nan")
+    copied = sample_per_joint(hm[:, :, first:first + count].contiguous(), uv)
+    in_place = sample_per_joint(hm, uv, first)
+    assert in_place.shape == (2, 3, count, 5)
+    assert torch.equal(in_place, copied)
+    assert in_place[0, 1, 0, 2] == 0.0
+
+
+def test_heatmaps_holding_nan_solve_as_zeros_there_and_the_callers_maps_stay_as_they_were() -> None:
+    scene = make_scene(4)
+    hm = scene.heatmaps.copy()
+    hm[1, 3, 10:20, 5:9] = np.nan
+    given = hm.copy()
+    zeros = np.nan_to_num(hm, nan=0.0)
+    pose = Solver().solve(hm, scene.projections)
+    assert np.array_equal(pose.joints, Solver().solve(zeros, scene.projections).joints)
+    assert np.array_equal(hm, given, equal_nan=True)
+    clean = Solver().solve(scene.heatmaps, scene.projections)  # no NaN: the caller's maps read in place
+    assert 1e3 * np.abs(clean.joints - scene.joints).max() < 30.0
 
 
 def test_bilinear_sampling_reads_pixel_centres_and_is_zero_outside() -> None:

@@ -194,6 +194,34 @@ def associate(rig: CameraRig, pixels: Sequence[np.ndarray], scores: Sequence[np.
     return sorted(people, key=lambda p: (-p.num_views, -p.score, p.spread))
 
 
+def mixed(rig: CameraRig, pixels: Sequence[np.ndarray], first: Person, second: Person, volume: Volume | None,
+          tolerance: float = RAY_TOLERANCE_M) -> bool:
+    """Whether two people :func:`associate` returned could be paired the other way: a candidate of ``first``
+    and one of ``second``, in two different views, whose root rays also meet (within ``tolerance``, inside
+    ``volume``). Then the views alone cannot tell which candidates are whose (two people close together
+    from some view, a candidate whose root is placed between them); each person's own first pose can.
+
+    Args:
+        pixels: per view ``(D_c, 2)`` the candidates' root pixels, as given to :func:`associate`.
+    """
+    origins = rig.centers
+    for a in np.flatnonzero(first.members >= 0).tolist():
+        for b in np.flatnonzero(second.members >= 0).tolist():
+            if a == b:
+                continue
+            full = np.full((1, len(rig), 2), np.nan)
+            full[0, a] = np.asarray(pixels[a], np.float64).reshape(-1, 2)[first.members[a]]
+            full[0, b] = np.asarray(pixels[b], np.float64).reshape(-1, 2)[second.members[b]]
+            dirs = root_rays(rig, full)[1][0, [a, b]]
+            if not np.isfinite(dirs).all():
+                continue
+            root = closest_point(origins[[a, b]], dirs)
+            if np.isfinite(root).all() and (ray_distance(root, origins[[a, b]], dirs) <= tolerance).all() \
+                    and _inside(volume, root):
+                return True
+    return False
+
+
 def _grow(members: np.ndarray, rays: list[np.ndarray], scores: Sequence[np.ndarray], origins: np.ndarray,
           volume: Volume | None, tolerance: float) -> Person | None:
     """A pair of candidates, if they agree, with every other view's nearest agreeing candidate added."""

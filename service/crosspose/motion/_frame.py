@@ -15,7 +15,7 @@ from crosspose.motion.recipes import (
     FACE_BEND_DEG,
     FACE_RATIO,
     FACE_TURN_DEG,
-    MIN_REFERENCE,
+    ROLL_TRUST,
     STRAIGHT_DEG,
 )
 
@@ -154,14 +154,15 @@ def _face_reference(P: list[Vec], ok: list[bool], m: HumanoidMap) -> tuple[Vec, 
 
 def solve_frame(
     P: list[Vec], ok: list[bool], local_prev: list[Mat], quat_prev: list[Quat] | None, twist: list[float],
-    m: HumanoidMap,
-) -> tuple[list[Mat], list[Quat], list[float]]:
+    roll: list[float], m: HumanoidMap,
+) -> tuple[list[Mat], list[Quat], list[float], list[float]]:
     """One frame: Y-up joints ``P`` (``m``'s layout) and usable flags → local matrices, continuous
-    quaternions, new twists."""
+    quaternions, new twists and rolls (of ``m.rolled``, NaN: none yet)."""
     n_b = len(BONES)
     local: list[Mat] = [_I] * n_b
     glob: list[Mat] = [_I] * n_b
     twist = list(twist)
+    roll = list(roll)
     for b, name in enumerate(BONES):
         p = BONE_PARENTS[b]
         Gp = _I if p < 0 else glob[p]
@@ -188,12 +189,24 @@ def solve_frame(
                 ru, nr = _unit(reference)
                 k = _dot(ru, e1)
                 e2, n2 = _unit((ru[0] - k * e1[0], ru[1] - k * e1[1], ru[2] - k * e1[2]))
-                valid = n1 > 1e-6 and nr > max(1e-9, MIN_REFERENCE.get(ref, 0.0)) and n2 > 0.1
+                valid = n1 > 1e-6 and nr > 1e-9 and n2 > 0.1
                 if valid:
                     d: Vec = (float(d_arr[0]), float(d_arr[1]), float(d_arr[2]))
                     dref: Vec = (float(dref_arr[0]), float(dref_arr[1]), float(dref_arr[2]))
                     G = _outer_sum((e1, e2, _cross(e1, e2)), (d, dref, _cross(d, dref)))
                     L = G if p < 0 else _mtm(Gp, G)
+                    if name in m.rolled:  # :func:`crosspose.motion.rotations._trusted_roll`
+                        ki = m.rolled[name]
+                        u = _mv(L, d)
+                        swing, valid = _swing(d, u)
+                        if valid:
+                            swung, measured = _mv(swing, dref), _mv(L, dref)
+                            phi = math.atan2(_dot(_cross(swung, measured), u), _dot(swung, measured))
+                            lo, hi = ROLL_TRUST[ref]
+                            w = _smooth((nr * n2 - lo) / (hi - lo))
+                            last = roll[ki]
+                            roll[ki] = phi if math.isnan(last) else last + w * _wrap(phi - last)
+                            L = _mm(_axis_angle(u, roll[ki]), swing)
         else:
             head, tail = m.limbs[name][:2] if name in m.limbs else m.swings[name]
             d = _REST_DIR[b]
@@ -230,4 +243,4 @@ def solve_frame(
         quats = [q if (q[0] * r[0] + q[1] * r[1] + q[2] * r[2] + q[3] * r[3]) >= 0
                  else (-q[0], -q[1], -q[2], -q[3])
                  for q, r in zip(quats, quat_prev, strict=True)]
-    return local, quats, twist
+    return local, quats, twist, roll

@@ -26,6 +26,7 @@ from crosspose.motion.recipes import (
     FACE_JOINTS,
     OPTIONAL_BONES,
     REFERENCES,
+    ROLL_TRUST,
     Attached,
     Fixed,
     Limb,
@@ -82,6 +83,8 @@ class HumanoidMap:
         tail: ``(B,)`` joint each bone points at (-1: none).
         trunk: trunk bone → ``((a, b), rest direction, reference name, reference rest direction)``.
         references: reference name → its joints.
+        rolled: the trunk bones whose reference is in :data:`~crosspose.motion.recipes.ROLL_TRUST` (the
+            hands: their roll blends with the previous frame's where the palm line is short), numbered.
         limbs: limb bone → ``(head, tail, tip, rest bend direction)``; ``limb_index`` numbers them.
         swings: swing bone → ``(head, tail)``.
         fixed: bones that keep the identity (also the ones the layout does not carry).
@@ -102,6 +105,7 @@ class HumanoidMap:
     tail: tuple[int, ...]
     trunk: dict[str, tuple[tuple[int, int], np.ndarray, str, np.ndarray]]
     references: dict[str, tuple[int, ...]]
+    rolled: dict[str, int]
     limbs: dict[str, tuple[int, int, int, np.ndarray]]
     limb_index: dict[str, int]
     swings: dict[str, tuple[int, int]]
@@ -166,6 +170,7 @@ def humanoid_map(skeleton: Skeleton) -> HumanoidMap:
         head=head, tail=tail, trunk=trunk,
         references={name: tuple(ix(j) for j in joints) for name, joints in REFERENCES.items()
                     if set(joints) <= set(skeleton.joints)},
+        rolled={name: i for i, name in enumerate(n for n, t in trunk.items() if t[2] in ROLL_TRUST)},
         limbs=limbs, limb_index={name: i for i, name in enumerate(limbs)}, swings=swings, fixed=tuple(fixed),
         attached=attached, face=face,  # type: ignore[arg-type]
         pelvis=head[BONES.index("hips")], l_hip=head[BONES.index("left_upper_leg")],

@@ -143,12 +143,17 @@ FACE_JOINTS = ("thorax", "neck", "head", "l_shoulder", "r_shoulder")
 # - w_turn: the face turned more than FACE_TURN_DEG[0] from the shoulders' forward starts to fade, and
 #   beyond FACE_TURN_DEG[1] (not a human neck; a mislabelled or noisy face) the shoulders take over.
 # Missing or non-finite thorax / face points: w = 0.
-#: Shortest usable reference line (metres) of a reference: below it the bone holds its previous rotation.
+#: Reference lines too short to fix a bone's roll on their own (metres): between the two lengths of a line's
+#: component across the bone's segment, the bone's roll about its segment moves from its previous frame's
+#: towards the measured one by a smoothstep weight (0 at the first length: the previous roll is kept, 1 at
+#: the second: the measured roll, as for every other bone); the segment's own direction is always measured.
 #: BlazePose's index and pinky points are only 1-3 cm apart on the Pose2Sim clip (4-8 mm in its worst
-#: frames), where their noise turned the left palm's roll by 79° between two frames. Chosen on that clip
-#: (benchmarks/body32.py): 1 cm holds 3 % of its frames and leaves 26° at most between frames; 1.5 cm held
-#: 23 % and left 39° (a hold ends in a catch-up turn), 2 cm held 85 %.
-MIN_REFERENCE = {"l_palm": 0.01, "r_palm": 0.01}
+#: frames) and move by about 2.2 mm per axis from frame to frame beyond their motion (robust spread of
+#: their second differences / √6 on that clip), so noise alone turns a line of length L between two frames
+#: by more than 30° with probability exp(−(2 sin 15° L / 2σ)² / 2): one frame in two at L = 1.0 cm, one in a
+#: hundred at 2.6 cm, the two bounds. A hard hold below a length instead (1 cm, as before) ended each hold
+#: in a catch-up turn: 44.5° between two frames of that clip once the forearms were held to their lengths.
+ROLL_TRUST = {"l_palm": (0.010, 0.026), "r_palm": (0.010, 0.026)}
 FACE_RATIO = (0.4, 0.7)
 FACE_BEND_DEG = (10.0, 20.0)
 FACE_TURN_DEG = (100.0, 130.0)

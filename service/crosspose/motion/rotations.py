@@ -14,7 +14,8 @@ the segment (the *twist*) comes from a plane of the body (see :mod:`crosspose.mo
   blends into the measured one, so it never spins on noise;
 - clavicles, forearms and shins are pure swings from their parent (hinges and a sliding clavicle);
 - with the full body's extremities, the head takes its twist from the ear line, a foot its frame from the
-  sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index; in
+  sole (heel → big toe) and the ankle above it, a hand from wrist → index and pinky → index (its roll
+  blended with the previous frame's where that palm line is short, :data:`~.recipes.ROLL_TRUST`); in
   H36M-17, which has no joint beyond the wrist and ankle, hands and feet keep the identity;
 - the toes (full body only) keep the identity relative to the foot: the plane of ankle, heel and big
   toe is the foot's frame already, and one toe point gives no toe flexion
@@ -32,6 +33,7 @@ over frames in numpy) and :class:`LiveRotations` (frame by frame, the same steps
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +53,7 @@ from crosspose.motion.recipes import (
     FACE_BEND_DEG,
     FACE_RATIO,
     FACE_TURN_DEG,
-    MIN_REFERENCE,
+    ROLL_TRUST,
     STRAIGHT_DEG,
 )
 from crosspose.skeleton import H36M17, Skeleton
@@ -180,6 +182,38 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2 * np.pi) - np.pi
 
 
+def _trusted_roll(L: np.ndarray, valid: np.ndarray, d: np.ndarray, dref: np.ndarray, reference: np.ndarray,
+                  e1: np.ndarray, trust: tuple[float, float], previous: float
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """A trunk bone's ``(N, 3, 3)`` measured local rotations ``L`` with their roll about the segment
+    blended with the previous frame's where the reference line is short (:data:`~.recipes.ROLL_TRUST`).
+
+    ``L`` is split into the swing of the rest segment ``d`` onto its measured direction ``u = L d`` and the
+    roll ``φ`` about ``u`` (the angle from the swung rest reference ``dref`` to the measured one). With the
+    reference's length across the segment (``reference (N, 3)``, ``e1 (N, 3)`` the segment's unit vector in
+    the same world) giving a weight ``w`` (smoothstep between the two ``trust`` lengths), each valid
+    frame's roll is ``θ = θ_prev + w · wrap(φ − θ_prev)``; ``w = 1`` gives ``L`` back. Frames not ``valid``
+    keep ``θ_prev`` (the caller holds their rotation); ``previous`` is the roll before the first frame
+    (NaN: none, the first valid frame's is taken as measured).
+
+    Returns the rotations, the validity (also False where the swing is undefined) and the last roll.
+    """
+    u = (L @ d)
+    swing, swing_ok = swing_matrix(d, u)
+    valid = valid & swing_ok
+    a, b = swing @ dref, L @ dref  # (N, 3) both across u
+    phi = np.arctan2((_cross(a, b) * u).sum(-1), (a * b).sum(-1))
+    across = reference - (reference * e1).sum(-1)[..., None] * e1
+    w = _smooth((np.sqrt((across * across).sum(-1)) - trust[0]) / (trust[1] - trust[0]))
+    theta = np.zeros(len(L))
+    last = previous
+    for i in np.flatnonzero(valid).tolist():  # a recursion over the frames: plain floats
+        f, wi = float(phi[i]), float(w[i])
+        last = f if math.isnan(last) else last + wi * ((f - last + math.pi) % (2 * math.pi) - math.pi)
+        theta[i] = last
+    return axis_angle_matrix(u, theta) @ swing, valid, last
+
+
 @dataclass
 class _State:
     """What carries from one block of frames to the next."""
@@ -188,11 +222,12 @@ class _State:
     local: np.ndarray = field(default_factory=lambda: np.broadcast_to(np.eye(3), (B, 3, 3)).copy())
     quat: np.ndarray | None = None
     twist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    roll: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (m.rolled,) rad, NaN: none yet
 
     @classmethod
     def start(cls, m: HumanoidMap) -> _State:
         """Nothing known yet about a performer of ``m``'s layout."""
-        return cls(twist=np.zeros(len(m.limbs)))
+        return cls(twist=np.zeros(len(m.limbs)), roll=np.full(len(m.rolled), np.nan))
 
 
 def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
@@ -203,6 +238,7 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
     local = np.empty((n, B, 3, 3))
     glob = np.empty((n, B, 3, 3))
     twist = state.twist.copy()
+    roll = state.roll.copy()
     eye = np.broadcast_to(np.eye(3), (n, 3, 3))
     for b, name in enumerate(BONES):
         p = BONE_PARENTS[b]
@@ -224,12 +260,14 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
                 i, j = m.references[ref]
                 reference = P[:, j] - P[:, i]
             M, valid = _frame(P[:, c] - P[:, a], reference)
-            if ref in MIN_REFERENCE:
-                valid &= np.sqrt((reference * reference).sum(-1)) > MIN_REFERENCE[ref]
             rest = np.stack([d, dref, _cross(d, dref)], -1)
             G = M @ rest.T
             L = G if p < 0 else np.swapaxes(Gp, -1, -2) @ G
             valid &= ok[:, list(joints)].all(-1)
+            if name in m.rolled:
+                k = m.rolled[name]
+                L, valid, roll[k] = _trusted_roll(L, valid, d, dref, reference, M[..., 0], ROLL_TRUST[ref],
+                                                  roll[k])
         else:
             head, tail = m.limbs[name][:2] if name in m.limbs else m.swings[name]
             GpT = np.swapaxes(Gp, -1, -2)
@@ -269,6 +307,7 @@ def _solve_block(P: np.ndarray, ok: np.ndarray, state: _State, m: HumanoidMap
         local=local[-1].copy() if n else state.local,
         quat=quat[-1].copy() if n else state.quat,
         twist=twist,
+        roll=roll,
     )
     return root, quat, new
 
@@ -428,13 +467,13 @@ class LiveRotations:
         state = self._state
         local_prev = [tuple(m) for m in state.local.reshape(B, 9).tolist()]
         quat_prev = None if state.quat is None else [tuple(q) for q in state.quat.tolist()]
-        local, quats, twist = solve_frame(
-            P, okl, local_prev, quat_prev, state.twist.tolist(), self._map)
+        local, quats, twist, roll = solve_frame(
+            P, okl, local_prev, quat_prev, state.twist.tolist(), state.roll.tolist(), self._map)
         pelvis = self._map.pelvis
         root = np.array(P[pelvis]) if okl[pelvis] else state.root
         quat = np.array(quats)
         self._state = _State(root=root, local=np.array(local).reshape(B, 3, 3), quat=quat,
-                             twist=np.array(twist))
+                             twist=np.array(twist), roll=np.array(roll, dtype=np.float64))
         if root is None:
             return None
         return root.copy(), quat.copy()

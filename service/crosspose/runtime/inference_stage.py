@@ -63,7 +63,7 @@ from crosspose.core import (
 from crosspose.geometry import CameraRig
 from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
-from crosspose.runtime.persons_bus import newest_tracks, persons_output, volume_field
+from crosspose.runtime.persons_bus import fresh_tracks, persons_output, volume_field
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
 from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_nice, worker_threads
 from crosspose.skeleton import get_skeleton
@@ -135,6 +135,7 @@ class InferenceStage:
         self.last_error: str | None = None
         self.warnings = WarningLimiter(log)
         self._last_track: Track | None = None
+        self._fed_seq: dict[int, int] = {}  # per performer id the frame set of the last track fed back
         self._person_buffers: list[Any] = []  # the other performers' arrays of the set in hand
         # The newest capture time the solver has published (from its tracks): an older frame set would only
         # be dropped there, after the network ran for nothing (several workers; crosspose.runtime.workers).
@@ -206,7 +207,7 @@ class InferenceStage:
             track = self._parse_track(msg)
             if track is not None:
                 tracks.append(track)
-        newest = newest_tracks(tracks)
+        newest = fresh_tracks(tracks, self._fed_seq)  # a performer's late track is not used after a newer one
         if not newest or self.heatmap_step is None:
             return
         try:

@@ -126,6 +126,28 @@ def newest_tracks(tracks: Sequence[Track]) -> dict[int, Track | None]:
     return {t.id: (t if t.supported().any() else None) for t in tracks if t.seq == seq}
 
 
+#: Frame sets after which :func:`fresh_tracks` forgets an id it has not been given a track of (ended: a late
+#: track is never that late).
+FORGET_FED_SETS = 300
+
+
+def fresh_tracks(tracks: Sequence[Track], fed_seq: dict[int, int]) -> dict[int, Track | None]:
+    """:func:`newest_tracks` of ``tracks`` less those no newer than the track each id was last given
+    (``fed_seq``: id → seq, updated with what is returned). The solver sends one message per performer, so a
+    performer's track can arrive after the next set's tracks of the others were used: alone in a later
+    gathering it would otherwise be the newest there, and its performer cropped from a pose older than the
+    one they already have."""
+    kept = [t for t in tracks if t.seq > fed_seq.get(t.id, -1)]
+    newest = newest_tracks(kept)
+    if newest:
+        seq = max(t.seq for t in kept)
+        fed_seq.update(dict.fromkeys(newest, seq))
+        # ids are never reused: an id not heard of for FORGET_FED_SETS sets has ended, its entry goes
+        for id in [id for id, last in fed_seq.items() if last < seq - FORGET_FED_SETS]:
+            del fed_seq[id]
+    return newest
+
+
 def root_outside(pose: Pose3D, volume: Volume | None, skeleton: Skeleton) -> bool:
     """Whether ``pose``'s root is known and outside ``volume`` (None: no volume, never outside)."""
     root = np.asarray(pose.joints[skeleton.root], np.float64)

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from crosspose.skeleton import Skeleton
-from crosspose.solver.limbs import _nanmedian
+from crosspose.solver.limbs import _nanmedian, window_summary
 
 #: The heel → big toe pairs held, by joint name (a layout without them holds nothing).
 FOOT_PAIRS: tuple[tuple[str, str], ...] = (("l_heel", "l_big_toe"), ("r_heel", "r_big_toe"))
@@ -79,6 +79,12 @@ class FootLengthEstimate:
             self._lengths = out
         return self._lengths.copy()
 
+    def seed(self, samples: np.ndarray) -> None:
+        """Start from a first pass's ``(S, F)`` measurements (metres, NaN where none) instead of nothing
+        (:meth:`.limbs.LimbLengthEstimate.seed`): a foot with ``min_samples`` of them is known at once."""
+        self.reset()
+        self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
+
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's ``(F,)`` raw heel–toe distances where ``confident (F,)`` (both ends well seen)."""
         measured = np.asarray(measured, dtype=np.float64)
@@ -99,11 +105,29 @@ def view_noise_px(residual: np.ndarray, support: np.ndarray) -> np.ndarray:
     Args:
         residual: ``(N, C, J)`` pixels; support: ``(N, C, J)``.
     """
+    return _median_noise(*_scaled_residuals(residual, support))
+
+
+def view_noises_px(residual: np.ndarray, support: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` :func:`view_noise_px` of the first ``first`` joints (a layout's body) and ``(N,)`` of all
+    of them, the per-joint scaling done once."""
+    scaled, counted = _scaled_residuals(residual, support)
+    return _median_noise(scaled[:, :, :first], counted[:, :, :first]), _median_noise(scaled, counted)
+
+
+def _scaled_residuals(residual: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, C, J)`` each supporting view's error scaled to the noise's Rayleigh scale (NaN elsewhere), and
+    ``(N, C, J)`` where it counts."""
     n = support.sum(1)
     share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
     scaled = residual / share[:, None]
     counted = support & np.isfinite(scaled)
-    flat = np.where(counted, scaled, np.nan).reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
+    return np.where(counted, scaled, np.nan), counted
+
+
+def _median_noise(scaled: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """``(N,)`` the Rayleigh scale of ``(N, C, J)`` scaled errors where ``counted``; NaN where none."""
+    flat = scaled.reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
     count = counted.reshape(len(scaled), -1).sum(1)  # (N,)
     median = np.where(count > 0, _nanmedian(flat, np.maximum(count, 1)), np.nan)
     return median / math.sqrt(2.0 * math.log(2.0))
@@ -178,7 +202,8 @@ def along_variance(points: np.ndarray, directions: np.ndarray, projections: np.n
 
 def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, residual: np.ndarray,
                       pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA,
-                      unit_variance: np.ndarray | None = None) -> np.ndarray:
+                      unit_variance: np.ndarray | None = None,
+                      noise_px: np.ndarray | None = None) -> np.ndarray:
     """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``.
 
     Args:
@@ -189,6 +214,7 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         sigma: the spread of a real foot's length, metres.
         unit_variance: ``(N, 2F)`` when already known, the heels' and toes' variances along their feet for
             a localisation noise of one pixel (:func:`along_variance`; the variance grows as its square).
+        noise_px: ``(N,)`` when already known, :func:`view_noise_px` of ``residual`` and ``support``.
     Returns:
         ``(N, J, 3)`` a copy with the heels and toes moved (a pair with an end fixed by fewer than two
         views, or no known length, as it was).
@@ -196,7 +222,7 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
     out = joints.copy()
     if not len(pairs) or not np.isfinite(lengths).any():
         return out
-    noise = view_noise_px(residual, support)  # (N,)
+    noise = view_noise_px(residual, support) if noise_px is None else noise_px  # (N,)
     ends = pairs.reshape(-1)  # heel, toe, heel, toe ...
     n, f = joints.shape[0], len(pairs)
     heel, toe = joints[:, pairs[:, 0]], joints[:, pairs[:, 1]]  # (N, F, 3)

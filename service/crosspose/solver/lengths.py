@@ -67,6 +67,42 @@ def bone_levels(ends: np.ndarray, bones: np.ndarray) -> list[np.ndarray]:
     return levels
 
 
+def _level_indices(ends: np.ndarray, bones: np.ndarray) -> _Levels:
+    """:func:`bone_levels` as index arrays, computed once per held set (the same every frame once the
+    lengths are known): ``(L,)`` the rows of ``bones`` in level order, then per level ``(start, stop)`` of
+    its bones in that order, their parents and their children (a level's per-bone numbers are then a slice,
+    not a gather)."""
+    key = (ends.tobytes(), ends.shape, ends.dtype.str, bones.tobytes(), bones.dtype.str)
+    cached = _LEVELS.get(key)
+    if cached is None:
+        row = {int(b): i for i, b in enumerate(bones)}
+        levels = bone_levels(ends, bones)
+        order = np.array([row[int(b)] for level in levels for b in level], dtype=np.int64)
+        steps, start = [], 0
+        for level in levels:
+            steps.append((start, start + len(level), ends[level, 0], ends[level, 1]))
+            start += len(level)
+        cached = _LEVELS[key] = (order, steps)
+    return cached
+
+
+_Levels = tuple[np.ndarray, list[tuple[int, int, np.ndarray, np.ndarray]]]
+_LEVELS: dict[tuple[bytes, tuple[int, ...], str, bytes, str], _Levels] = {}
+
+
+def _carried_moves(carried: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(M,)`` the joints that follow another's move and ``(M,)`` the joint each follows (once per array)."""
+    key = carried.tobytes()
+    cached = _CARRIED.get(key)
+    if cached is None:
+        follow = np.flatnonzero(carried >= 0)
+        cached = _CARRIED[key] = (follow, carried[follow])
+    return cached
+
+
+_CARRIED: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+
 def bone_directions(joints: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``(N, 2K, 3)`` the unit vector of each of the ``(K, 2)`` ``ends``' lines (first → second end), once
     per end, for :func:`.feet.along_variance`; NaN where an end is missing or the two coincide."""
@@ -101,33 +137,41 @@ def hold_bone_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         ``(N, J, 3)`` a copy, moved.
     """
     n, count = joints.shape[0], len(bones)
-    held = ends[bones]  # (L, 2)
     if unit_variance is None:
+        held = ends[bones]  # (L, 2)
         tips = held.reshape(-1)
         unit_variance = along_variance(joints[:, tips], bone_directions(joints, held), projections,
                                        support[:, :, tips], np.ones(n))
+    # the bones in level order (each level's numbers a slice): elementwise, the same numbers in any order
+    order, steps = _level_indices(ends, bones)
     # each end's variance along the bone (from the refined joints); the measured length's is their sum
-    var = unit_variance.reshape(n, count, 2).sum(-1) * np.square(noise_px)[:, None]  # (N, L)
+    var = unit_variance.reshape(n, count, 2).sum(-1)[:, order] * np.square(noise_px)[:, None]  # (N, L)
+    lengths = lengths[order]
     if spread is not None:  # NaN (unknown) adds nothing
+        spread = spread[order]
         var = var + np.where(spread > sigma, np.square(spread) - sigma ** 2, 0.0)
-    row = {int(b): i for i, b in enumerate(bones)}
     out = joints.copy()
-    for level in bone_levels(ends, bones):
-        k = [row[int(b)] for b in level]
-        parent, child = out[:, ends[level, 0]], out[:, ends[level, 1]]  # (N, K, 3) the parents held already
-        vector = child - parent
-        measured = np.sqrt((vector * vector).sum(-1))  # (N, K)
-        v, length = var[:, k], lengths[k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            target = (sigma ** 2 * measured + v * length) / (sigma ** 2 + v)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # what does not depend on the moved parents, for every bone at once: the total variance, the outlier
+        # gate, the bones whose variance is usable
+        total = sigma ** 2 + var  # (N, L)
+        weighted = var * lengths
+        gate = OUTLIER_SIGMAS ** 2 * total
+        usable = np.isfinite(var) & (var > 0)
+        for start, stop, parents, children in steps:
+            parent, child = out[:, parents], out[:, children]  # (N, K, 3) the parents held already
+            vector = child - parent
+            measured = np.sqrt((vector * vector).sum(-1))  # (N, K)
+            length = lengths[start:stop]
+            target = (sigma ** 2 * measured + weighted[:, start:stop]) / total[:, start:stop]
             # a measurement its own error model cannot explain (beyond OUTLIER_SIGMAS) is a mislocalised end
-            outlier = (np.abs(measured / length - 1) > max_deviation) | (
-                np.square(measured - length) > OUTLIER_SIGMAS ** 2 * (v + sigma ** 2))
+            outlier = ((np.abs(measured / length - 1) > max_deviation)
+                       | (np.square(measured - length) > gate[:, start:stop]))
             target = np.where(outlier, length, target)
             delta = (target / measured - 1)[..., None] * vector  # (N, K, 3) the child's move
-        ok = np.isfinite(delta).all(-1) & np.isfinite(v) & (v > 0)
-        out[:, ends[level, 1]] = child + np.where(ok[..., None], delta, 0.0)
+            ok = np.isfinite(delta).all(-1) & usable[:, start:stop]
+            out[:, children] = child + np.where(ok[..., None], delta, 0.0)
     if carried is not None:
-        follow = np.flatnonzero(carried >= 0)
-        out[:, follow] += out[:, carried[follow]] - joints[:, carried[follow]]
+        follow, source = _carried_moves(carried)
+        out[:, follow] += out[:, source] - joints[:, source]
     return out

@@ -137,6 +137,7 @@ class Refinement:
     evidence: np.ndarray  # (N, C, J) heatmap value at the view's refined peak
     peaks: np.ndarray  # (N, C, J, 2) refined 2D peaks
     residual: np.ndarray  # (N, C, J) reprojection error of the refined joint, pixels
+    projections: np.ndarray | None = None  # (N, C, 3, 4) float64, as triangulated
 
 
 def _outlier_limits(residual: np.ndarray, support: np.ndarray, options: RefineOptions) -> np.ndarray:
@@ -217,4 +218,4 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
             break
         support = support & ~(drop[:, None] & (np.arange(views)[None, :, None] == worst[:, None]))
     support = support & enough[:, None]
-    return Refinement(refined, support, evidence, peaks, residual)
+    return Refinement(refined, support, evidence, peaks, residual, P)

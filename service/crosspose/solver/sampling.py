@@ -116,19 +116,44 @@ def sample_shared(heatmaps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return out.reshape(n, c, j, -1)
 
 
-def sample_per_joint(heatmaps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+def sample_per_joint(heatmaps: torch.Tensor, uv: torch.Tensor, first: int = 0) -> torch.Tensor:
     """Each joint's heatmap at its own pixels.
 
     Args:
-        heatmaps: ``(N, C, J, h, w)``; uv: ``(N, C, J, M, 2)`` pixels.
+        heatmaps: ``(N, C, J, h, w)``; uv: ``(N, C, K, M, 2)`` pixels of the ``K`` joints from ``first`` on
+            (all of them, or a layout's body, its first joints, or its extremities, its last).
     Returns:
-        ``(N, C, J, M)`` bilinear samples, zero outside.
+        ``(N, C, K, M)`` bilinear samples, zero outside.
+
+    With ``K < J`` the other joints' maps are sampled outside their grid (zeros, dropped): copying the
+    ``K`` joints' maps out of every view costs several times more than those few points.
     """
     n, c, j, h, w = heatmaps.shape
-    grid = to_grid(uv.to(heatmaps.dtype), h, w).reshape(n * c * j, 1, -1, 2)
-    out = functional.grid_sample(heatmaps.reshape(n * c * j, 1, h, w), grid, mode="bilinear",
-                        padding_mode="zeros", align_corners=True)
-    return out.reshape(n, c, j, -1)
+    k, m = uv.shape[2], uv.shape[3]
+    grid = to_grid(uv.to(heatmaps.dtype), h, w)
+    if k < j:
+        parts = [grid]
+        if first > 0:
+            parts.insert(0, _outside_grid((n, c, first, m, 2), grid.dtype, grid.device))
+        if first + k < j:
+            parts.append(_outside_grid((n, c, j - first - k, m, 2), grid.dtype, grid.device))
+        grid = torch.cat(parts, 2)
+    out = torch.grid_sampler(heatmaps.reshape(n * c * j, 1, h, w), grid.reshape(n * c * j, 1, -1, 2), 0, 0,
+                             True)  # functional.grid_sample(..., "bilinear", "zeros", align_corners=True)
+    out = out.reshape(n, c, j, -1)
+    return out[:, :, first:first + k] if k < j else out
+
+
+def _outside_grid(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A ``grid_sample`` grid of ``shape`` every point of which is outside the maps (one per shape)."""
+    key = (shape, dtype, device)
+    cached = _OUTSIDE_GRIDS.get(key)
+    if cached is None:
+        cached = _OUTSIDE_GRIDS[key] = torch.full(shape, _OUTSIDE, dtype=dtype, device=device)
+    return cached
+
+
+_OUTSIDE_GRIDS: dict[tuple[tuple[int, ...], torch.dtype, torch.device], torch.Tensor] = {}
 
 
 def mean_over_views(samples: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,11 @@ def grid_unary(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.T
 
 
 def candidate_unary(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tensor,
-                    candidates: torch.Tensor) -> torch.Tensor:
-    """``(N, J, K)`` log-unary of each joint at its own candidates ``(N, J, K, 3)``."""
-    return log_unary(mean_over_views(sample_per_joint(heatmaps, project(candidates, projections)), valid))
+                    candidates: torch.Tensor, first: int = 0) -> torch.Tensor:
+    """``(N, J, K)`` log-unary of each joint at its own candidates ``(N, J, K, 3)``: the ``J`` joints of
+    ``heatmaps`` from ``first`` on (it may hold more: :func:`.sampling.sample_per_joint`)."""
+    samples = sample_per_joint(heatmaps, project(candidates, projections), first)
+    return log_unary(mean_over_views(samples, valid))
 
 
 def first_level(

@@ -36,6 +36,7 @@ from crosspose.solver.feet import (
     foot_pairs,
     hold_foot_lengths,
     view_noise_px,
+    view_noises_px,
 )
 from crosspose.solver.keypoints import keypoints_to_heatmaps
 from crosspose.solver.labels import (
@@ -156,6 +157,9 @@ class Solver:
         self.body = self.skeleton.body.num_joints
         self.schedule = TreeSchedule.from_skeleton(self.skeleton.body)
         self._leaf_parents = torch.tensor(self.skeleton.parents[self.body:], dtype=torch.long)
+        # (J,) each joint's own index for the body, its parent's for an extremity (placed from the parent)
+        self._placed_from = np.array([*range(self.body), *self.skeleton.parents[self.body:]], dtype=np.int64)
+        self._placed_from_t = torch.as_tensor(self._placed_from)
         root = self.skeleton.root
         self.root_joints = (root, *self.skeleton.children(root))
         self.track = SolverTrack.new(self.skeleton)
@@ -171,6 +175,7 @@ class Solver:
         # a held wrist's or ankle's move carries its extremities (hand points, heel, toe)
         self._carried = np.where(np.arange(self.skeleton.num_joints) >= self.body, self.skeleton.parents, -1)
         self._lengths_cache: tuple[np.ndarray, torch.Tensor] | None = None  # (estimate, on the device)
+        self._lines_cache: dict[tuple[bytes, bytes | None], tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def limbs(self) -> LimbLengthEstimate:
@@ -292,7 +297,10 @@ class Solver:
         if P.shape != (hm.shape[0], hm.shape[1], 3, 4):
             raise ValueError(f"projections must have shape ({hm.shape[1]}, 3, 4) (one per camera), "
                              f"got {tuple(projections.shape)}")
-        hm = torch.nan_to_num(hm, nan=0.0)
+        # A copy without NaN (and infinities clamped) only when a map holds one: copying every map costs more
+        # than the sum that finds none (the maps are read, never written, so the caller's may be shared).
+        if not math.isfinite(hm.sum().item()):
+            hm = torch.nan_to_num(hm, nan=0.0)
         return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
 
     def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
@@ -338,11 +346,14 @@ class Solver:
                                   o.root_options)
         lengths = self._lengths(limbs, n, b.heatmaps.device)
         k, bones = self.body, self.body - 1  # the body's joints and bones come first
-        heatmaps, signal = b.heatmaps[:, :, :k].contiguous(), b.signal[:, :, :k]  # read many times
-        joints = first_level(self.schedule, heatmaps, b.projections, signal, root, lengths[:, :bones],
-                             bins=o.grid_bins, extent=o.grid_extent, tolerance=o.tolerance, top_k=o.top_k)
+        signal = b.signal[:, :, :k]
+        # the body's maps (a view: sampled at shared points, the first level reads them per view)
+        joints = first_level(self.schedule, b.heatmaps[:, :, :k], b.projections, signal, root,
+                             lengths[:, :bones], bins=o.grid_bins, extent=o.grid_extent,
+                             tolerance=o.tolerance, top_k=o.top_k)
         spacing = o.grid_extent / o.grid_bins
-        joints = recurse(self.schedule, heatmaps, b.projections, signal, joints, lengths[:, :bones],
+        # every joint's maps: per-joint sampling reads the first K (sample_per_joint)
+        joints = recurse(self.schedule, b.heatmaps, b.projections, signal, joints, lengths[:, :bones],
                          spacing=spacing if o.recursion_size == 2 else spacing / 2,
                          iterations=o.recursion_iterations, size=o.recursion_size, tolerance=o.tolerance)
         return self._with_leaves(b, joints, lengths), root, votes
@@ -361,14 +372,16 @@ class Solver:
         k = self.body
         if k == self.skeleton.num_joints:
             return joints
-        parents = joints[:, self._leaf_parents.to(joints.device)]
         if predicted is not None:
-            offsets = predicted[k:] - predicted[self.skeleton.parents[k:], :]
-            if np.isfinite(offsets).all():
-                return torch.cat([joints, parents + torch.as_tensor(offsets, dtype=joints.dtype,
-                                                                    device=joints.device)[None]], 1)
-        leaves = place_leaves(b.heatmaps[:, :, k:].contiguous(), b.projections, b.signal[:, :, k:], parents,
-                              lengths[:, k - 1:], tolerance=self.options.tolerance)
+            # (J, 3): zero for the body, each extremity's offset from its parent
+            offsets = predicted - predicted[self._placed_from]
+            offsets[:k] = 0.0
+            if np.isfinite(offsets[k:]).all():
+                return joints[:, self._placed_from_t.to(joints.device)] + torch.as_tensor(
+                    offsets, dtype=joints.dtype, device=joints.device)[None]
+        parents = joints[:, self._leaf_parents.to(joints.device)]
+        leaves = place_leaves(b.heatmaps, b.projections, b.signal[:, :, k:], parents, lengths[:, k - 1:],
+                              tolerance=self.options.tolerance, first=k)  # the maps read in place
         return torch.cat([joints, leaves], 1)
 
     @staticmethod
@@ -462,7 +475,7 @@ class Solver:
             mirrors = prev[:, self._mirror_index(device)[:k], None]
             points = torch.cat([candidates, prev[:, :, None], mirrors], 2)
         uv = project(points, b.projections)  # (1, C, K, K', 2)
-        heatmaps = b.heatmaps[:, :, :k].contiguous() if k < self.skeleton.num_joints else b.heatmaps
+        heatmaps = b.heatmaps  # every joint's: the body's are its first K (sampling reads only those)
         samples = sample_per_joint(heatmaps, uv)  # (1, C, K, K')
         tested = o.relabel_swaps and (
             not check or self._swap_suspected(b, uv[0, :, :, n_candidates:], samples[0, :, :, n_candidates:]))
@@ -470,7 +483,7 @@ class Solver:
             relabelled = self._relabel(b)
             if relabelled is not b:  # a view's maps were swapped back: read them again
                 b = relabelled
-                heatmaps = b.heatmaps[:, :, :k].contiguous() if k < self.skeleton.num_joints else b.heatmaps
+                heatmaps = b.heatmaps
                 samples = sample_per_joint(heatmaps, uv)
         joints = prev
         signal = b.signal[:, :, :k]
@@ -573,24 +586,39 @@ class Solver:
         bones = self._long_bones[held]
         if not feet and not len(bones):
             return joints
-        projections = b.projections.cpu().numpy().astype(np.float64)
+        projections = r.projections if r.projections is not None else b.projections.cpu().numpy().astype(
+            np.float64)
         # Every held line's ends' variances along it, in one pass (the bones' moves leave the feet's heels
         # and toes where they are).
-        lines = np.concatenate([self._bone_pairs[bones], pairs]) if feet else self._bone_pairs[bones]
-        ends = lines.reshape(-1)
+        lines, ends = self._held_lines(bones, pairs if feet else None)
         unit = along_variance(joints[:, ends], bone_directions(joints, lines), projections,
                               r.support[:, :, ends], np.ones(len(joints)))  # (N, 2 (L + F)), noise 1 px
+        # the noise of the body's views alone for the bones (a layout's extremities never move its body's
+        # joints), of every joint's for the feet
+        k = self.body
+        body_noise, noise = (view_noises_px(r.residual, r.support, k) if feet and len(bones)  # (N,) each
+                             else (None, None))
         if len(bones):
-            # the noise of the body's views alone: a layout's extremities never move its body's joints
-            k = self.body
-            noise = view_noise_px(r.residual[..., :k], r.support[..., :k])  # (N,)
-            joints = hold_bone_lengths(joints, projections, r.support, noise, self._bone_pairs, bones,
-                                       track.limbs.lengths[bones], track.limbs.spread[bones],
+            if body_noise is None:
+                body_noise = view_noise_px(r.residual[..., :k], r.support[..., :k])
+            joints = hold_bone_lengths(joints, projections, r.support, body_noise, self._bone_pairs, bones,
+                                       track.limbs.lengths[bones], track.limbs.spread_of(bones),
                                        unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
-                                       unit_variance=unit[:, 2 * len(bones):])
+                                       unit_variance=unit[:, 2 * len(bones):], noise_px=noise)
         return joints
+
+    def _held_lines(self, bones: np.ndarray, pairs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(L + F, 2)`` the held bones' ends then the feet's (``pairs``, None: none held) and
+        ``(2 (L + F),)`` the same flat; built once per held set (every frame's once the lengths are known)."""
+        key = (bones.tobytes(), None if pairs is None else pairs.tobytes())
+        cached = self._lines_cache.get(key)
+        if cached is None:
+            lines = self._bone_pairs[bones]
+            lines = lines if pairs is None else np.concatenate([lines, pairs])
+            cached = self._lines_cache[key] = (lines, lines.reshape(-1))
+        return cached
 
     def _remember(self, pose: Pose3D, track: SolverTrack, age_s: float | None = None) -> None:
         """Learn limb and foot lengths from ``pose``; keep it to track from when it is good, with its
