@@ -242,8 +242,22 @@ class Run:
         return statistics.mean(m["mode"] == "cold" for m in self.first) if self.first else float("nan")
 
     def stage_ms(self, stage: str) -> float:
-        vals = [m["lat"].get(stage) for m in self.first if m["lat"].get(stage) is not None]
+        """The median of ``stage`` (a key of the messages' ``latency_ms``, or ``publish`` / ``websocket``:
+        :meth:`parts`) over the sets received, ms."""
+        vals = [p for m in self.first if (p := self.parts(m).get(stage)) is not None]
         return statistics.median(vals) if vals else float("nan")
+
+    @staticmethod
+    def parts(message: dict[str, Any]) -> dict[str, float]:
+        """One message's ``latency_ms`` and the two parts after the solve: ``publish`` (the solve's end →
+        the message stamped: the live outputs) and ``websocket`` (stamped → this client received it)."""
+        lat = {k: float(v) for k, v in message["lat"].items() if isinstance(v, (int, float))}
+        if "total" in lat:
+            lat["websocket"] = (message["recv"] - message["capture"]) / 1e6 - lat["total"]
+            path = [lat.get(k) for k in ("sync", "queue", "inference", "transport", "hold", "solve")]
+            if all(v is not None for v in path):
+                lat["publish"] = lat["total"] - sum(v for v in path if v is not None)
+        return lat
 
 
 def measure(config: Config, label: str, args: argparse.Namespace) -> Run:
@@ -360,7 +374,7 @@ def baseline_config(config: Config) -> Config:
     from crosspose.config.settings import OnnxRuntimeInference
 
     shared = config.inference.model_dump(include={"model", "heatmaps", "backend"})
-    inference = OnnxRuntimeInference(device="cpu", precision="f32", workers=1, threads=1, **shared)
+    inference = OnnxRuntimeInference(device="cpu", precision="f32", workers=1, threads=1, nice=0, **shared)
     return config.model_copy(update={"inference": inference})
 
 
@@ -435,6 +449,11 @@ def compare(args: argparse.Namespace) -> None:
                        "baseline-oldtrack": old_tracking_config(configs["baseline"]),
                        "default": default, "default-oldtrack": old_tracking_config(default),
                        **{k: v for k, v in configs.items() if k not in ("baseline", "default")}}
+        if args.only:
+            unknown = [name for name in args.only if name not in configs]
+            if unknown:
+                raise SystemExit(f"--only {','.join(unknown)}: not among {', '.join(configs)}")
+            configs = {name: configs[name] for name in args.only}
         for round_ in range(args.rounds):
             for label, config in configs.items():
                 print(f"round {round_ + 1}/{args.rounds}: {label} …", flush=True)
@@ -470,11 +489,39 @@ def compare(args: argparse.Namespace) -> None:
             print(f"ratio {label} / {reference}: throughput {rate / b_rate:.2f}x (per round: "
                   f"{', '.join(f'{r:.2f}' for r in ratios)}), p50 latency {p50 / b_p50:.2f}x, "
                   f"p99 latency {p99 / b_p99:.2f}x")
+    print_breakdown(runs)
     print("\nCPU the service used while measured (cores, per stage):")
     for i, run in enumerate(runs):
         print(f"  run {i + 1} ({run.label}): {cpu_summary(run.cpu)}")
     for run in runs:
         print_drops(run)
+
+
+#: A set's way from capture to the client, in order (``latency_ms`` keys, :meth:`Run.parts`); the
+#: inference worker's own parts, within ``inference``, after.
+PATH = ("sync", "queue", "inference", "transport", "hold", "solve", "publish", "websocket")
+INFERENCE_PARTS = ("decode", "detect", "crop", "network")
+
+
+def print_breakdown(runs: list[Run]) -> None:
+    """Where each run's latency goes: the mean of each part of a set's way (means add up to the mean
+    capture → client latency, which is printed beside the median) and the inference worker's parts."""
+    print("\nlatency of a set by stage, mean ms over the sets received (the parts add up to the mean; "
+          "decode … network are within inference):")
+    print("| run | configuration | " + " | ".join(PATH) + " | mean / p50 | "
+          + " | ".join(INFERENCE_PARTS) + " |")
+    print("|---|---|" + "---:|" * (len(PATH) + 1 + len(INFERENCE_PARTS)))
+    for i, run in enumerate(runs):
+        parts = [Run.parts(m) for m in run.first]
+
+        def mean(key: str, parts: list[dict[str, float]] = parts) -> str:
+            vals = [p[key] for p in parts if key in p]
+            return f"{statistics.mean(vals):.1f}" if vals else "–"
+
+        total = [(m["recv"] - m["capture"]) / 1e6 for m in run.first]
+        overall = f"{statistics.mean(total):.0f} / {run.latency(50):.0f}" if total else "–"
+        print(f"| {i + 1} | {run.label} | " + " | ".join(mean(k) for k in PATH) + f" | {overall} | "
+              + " | ".join(mean(k) for k in INFERENCE_PARTS) + " |")
 
 
 def main() -> None:
@@ -497,6 +544,10 @@ def main() -> None:
     parser.add_argument("--old-tracking", action="store_true",
                         help="--baseline: also run the baseline and the default with the solver's tracking "
                         "rule before the wide tracked search (cold beyond 70 ms)")
+    parser.add_argument("--only", type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
+                        default=None, metavar="NAME,NAME…",
+                        help="--baseline, --skeletons: run only these configurations, in this order (the "
+                        "first is the reference of the ratios), e.g. baseline-oldtrack,default")
     args = parser.parse_args()
     if args.old_tracking and not args.baseline:
         parser.error("--old-tracking adds rows to --baseline: give --baseline too")

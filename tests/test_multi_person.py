@@ -141,6 +141,18 @@ def test_cli_persons_2_reports_both_performers_with_their_ids(  # type: ignore[n
         assert man[0] < -0.5
         assert woman[0] > -0.2
         assert volume.contains(np.stack([man, woman])).all()
+    # --lengths take (not the default with --persons): each id solved again with its lengths learnt over
+    # the take, the same performers in the same places.
+    again = tmp_path / "again.jsonl"
+    result = CliRunner().invoke(app, ["reconstruct", "--calibration", str(calibration), "--videos",
+                                      str(videos), "--frames", "3", "--persons", "2", "--out", str(again),
+                                      "--lengths", "take", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "ids [0, 1]" in result.output
+    _, *twice = (json.loads(line) for line in again.read_text().splitlines())
+    for line, other in zip(lines, twice, strict=True):
+        assert [p["id"] for p in other["persons"]] == [0, 1]
+        np.testing.assert_allclose(_pelvis(other), _pelvis(line), atol=0.1)
     for bad, hint in ((["--out", str(tmp_path / "take.trc")], ".jsonl"),
                       (["--keypoints", str(videos), "--out", str(out)], "--videos")):
         args = ["reconstruct", "--calibration", str(calibration), "--persons", "2", *bad]

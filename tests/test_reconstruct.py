@@ -235,6 +235,15 @@ def test_cli_end_to_end(clip: tuple[Path, Path, Path], tmp_path: Path) -> None:
     h36m = read_trc(tmp_path / "h36m.trc")
     assert h36m.markers == H36M17.joints
     np.testing.assert_allclose(h36m.frames, rec.joints[:, :17], atol=1e-5)
+    # --lengths online: one pass, lengths learnt as the take goes (take, the default, says it solved twice).
+    assert "lengths learnt over the take" in done_json.output
+    done_online = runner.invoke(_app(), [*args, "--lengths", "online", "--out", str(tmp_path / "online.trc")])
+    assert done_online.exit_code == 0, done_online.output
+    assert "lengths learnt over the take" not in done_online.output
+    assert read_trc(tmp_path / "online.trc").markers == BODY32.joints
+    bad = runner.invoke(_app(), [*args, "--lengths", "first", "--out", str(tmp_path / "x.trc")])
+    assert bad.exit_code == 2
+    assert "use take or online" in bad.output
     # Z is up in both once read back: the head is above the pelvis.
     assert (trc.frames[:, H36M17.joints.index("head"), 2] > trc.frames[:, 0, 2] + 0.4).all()
 

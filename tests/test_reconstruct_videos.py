@@ -16,6 +16,7 @@ from crosspose.calibration import load_rig
 from crosspose.cli.reconstruct import reconstruct_command
 from crosspose.io.videos import SyncedVideos, VideoError, video_files
 from crosspose.reconstruct import (
+    ReconstructError,
     read_reconstruction,
     reconstruct_videos,
 )
@@ -79,6 +80,11 @@ def test_video_matching_errors_name_the_problem(tmp_path: Path) -> None:
         video_files(unnamed, ["x", "y", "z"])
 
 
+def test_reconstruct_videos_refuses_an_unknown_lengths_mode(tmp_path: Path) -> None:
+    with pytest.raises(ReconstructError, match="lengths 'first': use one of online, take"):
+        reconstruct_videos(tmp_path / "c.toml", tmp_path, lengths="first")
+
+
 def test_synced_videos_stop_at_the_shortest(tmp_path: Path) -> None:
     a = _write_video(tmp_path / "cam1.mp4", 5, 0)
     b = _write_video(tmp_path / "cam2.mp4", 3, 100)
@@ -112,6 +118,10 @@ def test_cli_video_errors_are_messages(tmp_path: Path) -> None:
                                       "--save-overlays", str(tmp_path), *out])
     assert overlays.exit_code == 2
     assert "need --videos" in _text(overlays.output)
+    lengths = runner.invoke(_app(), ["reconstruct", "--calibration", "c.toml", "--videos", ".",
+                                     "--lengths", "whole", *out])
+    assert lengths.exit_code == 2
+    assert "'whole': use take or online" in _text(lengths.output)
     no_folder = runner.invoke(_app(), ["reconstruct", "--calibration", "c.toml", "--videos", ".",
                                        "--out", str(tmp_path / "nope" / "x.trc")])
     assert no_folder.exit_code == 1
@@ -180,6 +190,9 @@ def test_real_clip_from_videos_close_to_pose2sim(  # type: ignore[no-untyped-def
     assert rec.fps == pytest.approx(60.0, abs=0.1)
     assert rec.stats["detector_runs"] == 1  # cold start only; then crops from the solved pose
     assert rec.stats["heatmaps"] == "fused"
+    # Solved twice by default (--lengths take), the second time from the first pass's heatmaps, kept.
+    assert rec.stats["lengths"]["mode"] == "take"
+    assert rec.stats["lengths"]["stored_mb"] > 0
     assert (rec.views >= 2).all()
     reference = _pose2sim_h36m(n)
     distance_mm = 1e3 * np.linalg.norm(rec.joints[:, :17] - reference, axis=-1)
@@ -209,6 +222,7 @@ def test_cli_videos_end_to_end(clip: tuple[Path, Path], torch_network, tmp_path:
     assert result.exit_code == 0, result.output
     assert "solved from raw heatmaps" in result.output
     assert "detector ran 1 time" in result.output
+    assert "lengths learnt over the take" in result.output
     rec = read_reconstruction(tmp_path / "take.json")
     assert rec.num_frames == 2
     assert rec.fps == pytest.approx(60.0, abs=0.1)

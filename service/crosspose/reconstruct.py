@@ -171,14 +171,17 @@ def _rig(calibration: str | Path | CameraRig) -> CameraRig:
     return load_rig(path)
 
 
-def solve_sequence(keypoints: np.ndarray, rig: CameraRig, *, progress: bool = True,
-                   solver: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def solve_sequence(keypoints: np.ndarray, rig: CameraRig, *, progress: bool = True, solver: Any = None,
+                   track: Any = None,
+                   learnt: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve ``(N, C, J, 3)`` keypoints in the solver's layout frame by frame → joints, confidence, views,
     solve_ms.
 
     A frame where fewer than two cameras see anyone is not solved (NaN joints, no views); the
     solver's own fallback (confidence drop, joints at the edge of the tracked grid) restarts the cold
-    search when the performer reappears elsewhere.
+    search when the performer reappears elsewhere. ``track``: the performer's
+    :class:`~crosspose.solver.solver.SolverTrack` (default: the solver's own); ``learnt``: a
+    :class:`~crosspose.solver.take.TakeLengths` that collects every solved pose's measured lengths.
 
     Raises:
         ValueError: keypoints whose joint axis is not the solver's layout's.
@@ -204,8 +207,10 @@ def solve_sequence(keypoints: np.ndarray, rig: CameraRig, *, progress: bool = Tr
         if seen < 2:
             continue
         t0 = time.perf_counter()
-        pose = solver.solve_keypoints(keypoints[i], rig)
+        pose = solver.solve_keypoints(keypoints[i], rig, track=track)
         solve_ms[i] = 1e3 * (time.perf_counter() - t0)
+        if learnt is not None:
+            learnt.add(pose)
         joints[i], confidence[i], views[i] = pose.joints, pose.confidence, pose.views
     return joints, confidence, views, solve_ms
 
@@ -220,6 +225,7 @@ def reconstruct(
     person: PersonChoice = "confidence",
     progress: bool = True,
     solver: Any = None,
+    lengths: str = "take",
 ) -> Reconstruction:
     """Reconstruct a take from per-camera OpenPose JSON folders.
 
@@ -235,12 +241,16 @@ def reconstruct(
         solver: a :class:`~crosspose.solver.Solver` to use (default: a new one with default options in
             the default layout, the full body); the detections are mapped into its layout (joints the
             detector lacks, e.g. OpenPose's hand points, are missing in every frame).
+        lengths: ``take``: solve the take twice, the second time with the performer's limb and foot
+            lengths learnt over the whole first pass known from the first frame (:mod:`crosspose.solver.
+            take`); ``online``: once, learnt as the take goes.
     Raises:
         ReconstructError, KeypointsError, CalibrationError: bad inputs, with a message saying which (also a
             solver layout the detector's layout cannot be mapped into).
     """
     from crosspose.solver import Solver
 
+    _check_lengths(lengths)
     if not (math.isfinite(fps) and fps > 0):
         raise ReconstructError(f"fps must be a positive number, got {fps}")
     try:
@@ -258,9 +268,35 @@ def reconstruct(
     except (KeyError, ValueError) as err:
         raise ReconstructError(f"{src.name} keypoints cannot be mapped into the solver's layout "
                                f"{skeleton.name}: {err}") from None
-    joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=solver)
+    run: dict[str, Any] = {"mode": "online"}
+    if lengths == "take":
+        joints, confidence, support, solve_ms, run = solve_take(mapped, rig, solver=solver, progress=progress)
+    else:
+        joints, confidence, support, solve_ms = solve_sequence(mapped, rig, progress=progress, solver=solver)
     return Reconstruction(joints, confidence, support, solve_ms, numbers, tuple(rig.names), float(fps),
-                          skeleton=skeleton)
+                          stats={"lengths": run}, skeleton=skeleton)
+
+
+def solve_take(keypoints: np.ndarray, rig: CameraRig, *, solver: Any = None, progress: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """:func:`solve_sequence` twice: the first pass learns the performer's lengths over the whole take
+    (:class:`~crosspose.solver.take.TakeLengths`), the second solves the take with them known from its first
+    frame. Returns joints, confidence, views and solve_ms of the second pass, and what it learnt and how long
+    each pass took (``stats["lengths"]`` of :class:`Reconstruction`)."""
+    from crosspose.solver import Solver
+    from crosspose.solver.take import TakeLengths, fixed_lengths_solver
+
+    solver = Solver() if solver is None else solver
+    learnt = TakeLengths(solver.skeleton)
+    start = time.perf_counter()
+    solve_sequence(keypoints, rig, progress=progress, solver=solver, learnt=learnt)
+    first_pass_s, start = time.perf_counter() - start, time.perf_counter()
+    fixed = fixed_lengths_solver(solver)
+    joints, confidence, views, solve_ms = solve_sequence(keypoints, rig, progress=progress, solver=fixed,
+                                                         track=learnt.seed(fixed.new_track()))
+    return joints, confidence, views, solve_ms, {
+        "mode": "take", "learnt": learnt.to_json(), "first_pass_s": round(first_pass_s, 3),
+        "second_pass_s": round(time.perf_counter() - start, 3)}
 
 
 def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
@@ -355,6 +391,7 @@ def reconstruct_videos(
     solver: Any = None,
     detector: Any = None,
     device: str = "auto",
+    lengths: str = "take",
 ) -> Reconstruction:
     """Reconstruct a take from synchronized videos: crops → backbone + fusion → solver, frame by frame.
 
@@ -371,13 +408,20 @@ def reconstruct_videos(
         solver: a :class:`~crosspose.solver.Solver` (default: a new one in the default layout, the full body).
         detector: the cold-start ``PersonDetector`` (default: built on first use).
         device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` for the default network.
+        lengths: ``take``: the performer's limb and foot lengths learnt over the whole take by a first
+            pass, which then solves the take again with them known from its first frame (the network's
+            heatmaps kept from the first pass, :mod:`crosspose.reconstruct_take`; the overlays show the
+            first pass's joints); ``online``: one pass, learnt as the take goes (the live service's).
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which (also a network whose
             heatmaps are of another layout than the solver's).
     """
     from crosspose.core.videos import track_videos
     from crosspose.inference.pipeline import FramePipeline
+    from crosspose.reconstruct_take import HeatmapStore, StoredSet, lengths_stats, resolve_frames
+    from crosspose.solver.take import TakeLengths
 
+    _check_lengths(lengths)
     rig, paths, solver, network = video_inputs(calibration, videos_dir, solver, network, device)
     skeleton: Skeleton = solver.skeleton
     pipeline = FramePipeline(rig, network, detector)
@@ -387,12 +431,22 @@ def reconstruct_videos(
     j = skeleton.num_joints
     joints, confidence, views, solve_ms, timings = [], [], [], [], []
     outside = 0
+    two_pass = lengths == "take"
+    learnt = TakeLengths(skeleton)
+    store = HeatmapStore() if two_pass else None
+    stored: list[StoredSet | None] = []
+    start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):
             pose = frame.pose
             outside += frame.outside_volume
+            if store is not None:
+                out = frame.output
+                stored.append(None if out is None else store.add(out.heatmaps, out.projections))
+                if pose is not None:
+                    learnt.add(pose)
             joints.append(np.full((j, 3), np.nan) if pose is None else pose.joints)
             confidence.append(np.zeros(j) if pose is None else pose.confidence)
             views.append(np.zeros(j, np.int64) if pose is None else pose.views)
@@ -400,8 +454,21 @@ def reconstruct_videos(
             timings.append(frame.result.timings_ms)
             if overlays is not None:
                 _write_overlays(overlays, frame.index, frame.images, frame.result, pose, rig, fused, skeleton)
+    first_pass_s = time.perf_counter() - start
+    lengths_run: dict[str, Any] = {"mode": "online"}
+    if store is not None:
+        with store:
+            start, outside = time.perf_counter(), 0
+            for i, again in enumerate(resolve_frames(stored, store, solver, learnt, pipeline.inside)):
+                pose, outside = again.pose, outside + again.outside_volume
+                joints[i] = np.full((j, 3), np.nan) if pose is None else pose.joints
+                confidence[i] = np.zeros(j) if pose is None else pose.confidence
+                views[i] = np.zeros(j, np.int64) if pose is None else pose.views
+                solve_ms[i] = again.solve_ms
+            lengths_run = lengths_stats(learnt.to_json(), store, first_pass_s, time.perf_counter() - start)
     n = len(joints)
     stats: dict[str, Any] = {
+        "lengths": lengths_run,
         "heatmaps": "fused" if fused else "raw",
         "provider": getattr(network, "provider", type(network).__name__),
         "detector_runs": pipeline.detector_runs,
@@ -417,6 +484,15 @@ def reconstruct_videos(
         np.stack(views).astype(np.int64) if n else np.zeros((0, j), np.int64),
         np.array(solve_ms, dtype=np.float64), np.arange(n, dtype=np.int64), tuple(rig.names), float(fps),
         stats, skeleton)
+
+
+def _check_lengths(mode: str) -> None:
+    from crosspose.reconstruct_take import check_lengths_mode
+
+    try:
+        check_lengths_mode(mode)
+    except ValueError as err:
+        raise ReconstructError(str(err)) from None
 
 
 def write_reconstruction(rec: Reconstruction, path: str | Path) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,18 +121,26 @@ def reconstruct_videos_persons(
     detector: Any = None,
     device: str = "auto",
     volume: Any = None,
+    lengths: str = "online",
 ) -> PersonsReconstruction:
     """Reconstruct up to ``max_persons`` performers from synchronized videos
     (:func:`crosspose.reconstruct.reconstruct_videos`'s arguments; ``volume``: a
     :class:`~crosspose.inference.association.Volume`, default the floor seen by at least 3 cameras).
+    ``lengths="take"``: each performer id's lengths learnt over the take, their frame sets solved again
+    with them from the id's first frame (:mod:`crosspose.reconstruct_take`); not the default here: on the
+    real multi-person clip one performer's right heel, which the first pass finds ~23 cm from the ankle,
+    is then unsupported (missing) in every frame (README, issue 19).
 
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which.
     """
     from crosspose.core.videos import track_videos_persons
     from crosspose.inference.pipeline import FramePipeline
-    from crosspose.reconstruct import ReconstructError, open_videos, video_inputs
+    from crosspose.reconstruct import ReconstructError, _check_lengths, open_videos, video_inputs
+    from crosspose.reconstruct_take import HeatmapStore, StoredSet, lengths_stats, resolve_frames
+    from crosspose.solver.take import TakeLengths
 
+    _check_lengths(lengths)
     if max_persons < 1:
         raise ReconstructError(f"--persons must be at least 1, got {max_persons}")
     rig, paths, solver, network = video_inputs(calibration, videos_dir, solver, network, device)
@@ -139,6 +148,10 @@ def reconstruct_videos_persons(
     pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
     frames: list[list[tuple[int, Pose3D]]] = []
     timings: list[dict[str, float]] = []
+    store = HeatmapStore() if lengths == "take" else None
+    stored: dict[int, list[StoredSet | None]] = {}  # per id, per frame set
+    learnt: dict[int, TakeLengths] = {}
+    start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
         for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons, fused=fused,
@@ -146,7 +159,31 @@ def reconstruct_videos_persons(
             frames.append(frame.persons)
             if frame.results:
                 timings.append(frame.results[0][1].timings_ms)
+            if store is not None:
+                for id, out in frame.outputs:
+                    stored.setdefault(id, [None] * (len(frames) - 1)).append(store.add(out.heatmaps,
+                                                                                       out.projections))
+                for id, pose in frame.persons:
+                    learnt.setdefault(id, TakeLengths(skeleton)).add(pose)
+                for sets in stored.values():
+                    sets.extend([None] * (len(frames) - len(sets)))
+    lengths_run: dict[str, Any] = {"mode": "online"}
+    if store is not None:
+        first_pass_s, start = time.perf_counter() - start, time.perf_counter()
+        with store:
+            again: list[list[tuple[int, Pose3D]]] = [[] for _ in frames]
+            for id, sets in stored.items():
+                if id not in learnt:
+                    continue  # never solved in the first pass: nothing to report
+                for i, done in enumerate(resolve_frames(sets, store, solver, learnt[id], pipeline.inside,
+                                                        forget_outside=False)):
+                    if done.pose is not None:
+                        again[i].append((id, done.pose))
+            frames = [sorted(persons, key=lambda p: p[0]) for persons in again]
+            lengths_run = lengths_stats({id: take.to_json() for id, take in sorted(learnt.items())}, store,
+                                        first_pass_s, time.perf_counter() - start)
     stats: dict[str, Any] = {
+        "lengths": lengths_run,
         "heatmaps": "fused" if fused else "raw",
         "provider": getattr(network, "provider", type(network).__name__),
         "max_persons": max_persons,

@@ -37,13 +37,15 @@ class Running:
 
 
 def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = None,
-                  workers: int | None = None) -> Running:
-    """The service, ready; ``workers``: ``inference.workers`` (default: the config's, ``auto``)."""
+                  workers: int | None = None, inference: dict[str, Any] | None = None) -> Running:
+    """The service, ready; ``workers``: ``inference.workers`` (default: the config's, ``auto``);
+    ``inference``: other fields of the inference section."""
     config = synthetic_config(workdir, "127.0.0.1", 0, cameras=cameras, fps=15.0, frames=90)
     config = config.model_copy(update={"api": config.api.model_copy(update={"token": SecretStr(TOKEN)})})
-    if workers is not None:
+    fields = {**(inference or {}), **({} if workers is None else {"workers": workers})}
+    if fields:
         config = config.model_copy(
-            update={"inference": config.inference.model_copy(update={"workers": workers})})
+            update={"inference": config.inference.model_copy(update=fields)})
     if bus:
         config = Config.model_validate({**config.model_dump(mode="json", by_alias=True),
                                         "bus": {**config.bus.model_dump(mode="json"), **bus}})  # fmt: skip

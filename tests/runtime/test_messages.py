@@ -98,10 +98,12 @@ def test_status_translation_for_the_board() -> None:
             "stage": "sync",
             "cameras": {"cam1": {"missing": 2, "skew_ms": 1.5}},
             "framesets_socket": {"dropped_hwm": 9},
+            "dispatch": {"dispatched": 40, "waited": 30, "superseded": 5, "refused": 0},
         }
     )
     assert stage == "sync"
-    assert payload["drops"] == {"cam1": 2, "(inference busy)": 9}
+    # Sets no worker was free for: refused by a full socket, or superseded while waiting at sync.
+    assert payload["drops"] == {"cam1": 2, "(inference busy)": 14}
     assert payload["skew_ms"] == {"cam1": 1.5}
     assert translate_status({"no": "stage"}) is None
 

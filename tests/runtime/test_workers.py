@@ -25,13 +25,21 @@ from crosspose.bus.schema import (
 )
 from crosspose.calibration import load_rig
 from crosspose.capture import encode_frame
-from crosspose.config import Config
+from crosspose.config import Config, config_from_dict
 from crosspose.core import ImageSet, Track, backend_from_config
 from crosspose.runtime.demo import synthetic_config
 from crosspose.runtime.inference_stage import InferenceStage
-from crosspose.runtime.solver_stage import SolverStage
-from crosspose.runtime.workers import inference_workers, with_workers, worker_count, worker_threads
+from crosspose.runtime.solver_stage import SolverStage, waited_ms
+from crosspose.runtime.workers import (
+    SEVERAL_WORKERS_NICE,
+    inference_workers,
+    with_workers,
+    worker_count,
+    worker_nice,
+    worker_threads,
+)
 from crosspose.solver import Pose3D
+from crosspose.sync.dispatch import WorkerDispatch
 
 pytestmark = pytest.mark.timeout(120)
 PERIOD_NS = 33_000_000
@@ -58,6 +66,18 @@ def test_auto_is_two_workers_on_a_multi_core_cpu_and_one_with_a_gpu_or_one_core(
     assert resolved.inference.workers == 2
     assert inference_workers(resolved) == [("inference.0", 0), ("inference.1", 1)]
     assert inference_workers(_with(config, workers=1)) == [("inference", None)]
+
+
+def test_several_workers_run_below_the_other_stages_unless_nice_is_set(config: Config) -> None:
+    assert config.inference.nice == "auto"
+    assert worker_nice(_with(config, workers=2)) == SEVERAL_WORKERS_NICE > 0
+    assert worker_nice(_with(config, workers=1)) == 0
+    assert worker_nice(_with(config, workers=2, nice=0)) == 0
+    assert worker_nice(_with(config, workers=1, nice=7)) == 7
+    for bad in (-1, 20, "high", True):
+        with pytest.raises(ValueError, match=r"os\.nice increment from 0 to 19"):
+            config_from_dict({**config.model_dump(mode="json", by_alias=True),
+                              "inference": {**config.inference.model_dump(mode="json"), "nice": bad}})
 
 
 def test_each_worker_gets_its_share_of_the_cores_unless_threads_are_set(config: Config) -> None:
@@ -163,6 +183,10 @@ def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: C
         assert first is not None
         assert second is not None
         assert (first["seq"], second["seq"]) == (1, 2)  # both, in capture order
+        # Where they waited: set 2 came first and waited at the solver for set 1 (its ``hold``); ``transport``
+        # needs the worker's ``queue``, which these messages do not carry.
+        assert second["latency_ms"]["hold"] > first["latency_ms"]["hold"] >= 0
+        assert "transport" not in second["latency_ms"]
 
         stage.hold_ns = 50_000_000
         announce(0, 3)
@@ -195,6 +219,16 @@ def test_a_newer_set_waits_for_an_older_one_in_flight_within_the_bound(config: C
         payload = stage.payload()
         assert (payload["held"], payload["held_in_time"]) == (2, 1)
         assert payload["input_drops"]["heatmaps"] == {"stale": 1}
+
+
+def test_the_solver_tells_how_long_a_set_took_to_come_and_waited_to_be_solved() -> None:
+    t_capture = 1_000_000_000
+    header = {"t_capture_ns": t_capture, "latency_ms": {"sync": 2.0, "queue": 3.0, "inference": 40.0}}
+    waited = waited_ms(header, arrived_ns=t_capture + 46_000_000, t_solve_ns=t_capture + 50_000_000)
+    assert waited == pytest.approx({"transport": 1.0, "hold": 4.0})
+    short = {**header, "latency_ms": {"sync": 2.0}}
+    assert waited_ms(short, t_capture + 46_000_000, t_capture + 50_000_000) == pytest.approx({"hold": 4.0})
+    assert waited_ms(header, None, t_capture) == {}
 
 
 def test_a_set_stamped_from_the_future_does_not_hold_back_the_stream(config: Config) -> None:
@@ -251,3 +285,43 @@ def test_a_worker_skips_a_frame_set_older_than_what_the_solver_published(config:
         assert stage._process(frameset(6, now - 9 * PERIOD_NS)) is not None
     finally:
         stage.close()
+
+
+def test_a_worker_is_subscribed_while_idle_and_not_while_it_works_on_a_set(config: Config) -> None:
+    """The worker's side of sync's dispatch (crosspose.sync.dispatch): subscribed once its backend is up,
+    unsubscribed from the set it takes until it is done with it; the set's ``latency_ms`` say where its time
+    went."""
+    framesets = Publisher(config.bus.framesets_endpoint, bind=True, hwm=1)
+    dispatch = WorkerDispatch(framesets)
+    solver = SolverStage(config)  # binds the heatmaps endpoint the worker sends to
+    stage = InferenceStage(config, worker=1)
+    try:
+        deadline = time.monotonic() + 10
+        while dispatch.idle != [1]:
+            dispatch.poll()
+            assert time.monotonic() < deadline, "the worker never subscribed"
+        names = [c.name for c in config.cameras]
+        image = np.zeros((8, 8, 3), np.uint8)
+        encoding, buf = encode_frame(image, None)
+        now = time.monotonic_ns()
+        frames = [frame_message(n, 3, image, t_capture_ns=now - 5_000_000, t_wall_ns=time.time_ns(),
+                                t_device_ns=None, encoding=encoding, fps=30.0) for n in names]  # fmt: skip
+        header = frameset_message(seq=3, t_ref_ns=now - 5_000_000, t_emit_ns=now, cameras=names,
+                                  present=[True] * 3, frames=frames, skew_ns=[0] * 3)
+        assert dispatch.offer(header, [buf] * 3)
+        sent = None
+        while sent is None:
+            sent = stage.step(200)
+            assert time.monotonic() < deadline, "the worker never took the set"
+        assert stage.processed == 1
+        events = framesets.subscription_events()
+        assert events == [(False, b"frameset.1."), (True, b"frameset.1.")]  # busy with it, then idle
+        latency = sent["latency_ms"]
+        assert set(latency) == {"sync", "queue", "inference", "decode"}  # the simulated backend: no network
+        assert latency["sync"] == pytest.approx(5.0)
+        assert latency["queue"] >= 0
+        assert 0 <= latency["decode"] <= latency["inference"]
+    finally:
+        stage.close()
+        solver.close()
+        framesets.close()

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,11 +16,12 @@ from live_service import Running, receive, start_service
 
 pytestmark = pytest.mark.timeout(300)
 WORKERS = ("inference.0", "inference.1")
+NICE = 3
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start_service(tmp_path_factory.mktemp("workers"), workers=2)
+    running = start_service(tmp_path_factory.mktemp("workers"), workers=2, inference={"nice": NICE})
     try:
         yield running
     finally:
@@ -44,6 +46,27 @@ def test_two_workers_produce_skeletons_in_capture_order_and_both_are_reported(se
     for worker in WORKERS:
         assert f'crosspose_stage_fps{{stage="{worker}"}}' in metrics
         assert f'crosspose_stage_restarts_total{{stage="{worker}"}}' in metrics
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_workers_run_below_the_other_stages_and_each_set_tells_where_its_time_went(
+    service: Running,
+) -> None:
+    pids = service.supervisor.pids()
+    base = _nice(os.getpid())
+    expected = {**dict.fromkeys(WORKERS, NICE), "recorder": service.config.recording.nice}
+    for stage, pid in pids.items():
+        assert pid is not None, stage
+        assert _nice(pid) == base + expected.get(stage, 0), stage
+    for message in receive(service.base, 10):
+        latency = message["latency_ms"]
+        assert {"sync", "queue", "inference", "decode", "transport", "hold", "solve", "total"} <= set(latency)
+        way = sum(latency[k] for k in ("sync", "queue", "inference", "transport", "hold", "solve"))
+        assert way <= latency["total"] + 0.1  # the parts in order, up to the live outputs' time
+        assert all(latency[k] >= -0.05 for k in ("queue", "inference", "transport", "hold", "solve"))
 
 
 def test_the_stream_goes_on_while_a_worker_is_killed_and_restarted(service: Running) -> None:

@@ -30,7 +30,7 @@ Live 3D skeletons from a multi-camera studio, and the calibration that produces 
 
 * **Skeletons**: `WS /ws/skeletons?format=json|msgpack`, one message per solved frame:
   `{"v":1,"type":"skeleton","seq","t_capture_ns","t_publish_ns","skeleton":"crosspose-body32","units":"m",
-  "joints":[[x,y,z,confidence],…],"views":[…],"latency_ms":{"sync","inference","solve","total"}}`
+  "joints":[[x,y,z,confidence],…],"views":[…],"latency_ms":{"sync","queue","inference","transport","hold","solve","total",…}}`
   (JSON text frames, non-finite numbers as `null`; or msgpack binary frames). The joints are the service's
   layout (`GET /api/v1/skeleton`; the full body by default: Human3.6M-17's 17 joints, then heels, big
   toes, hand points and face points); `&skeleton=h36m17` gives the first 17 as Human3.6M-17 messages.

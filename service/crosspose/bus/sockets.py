@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -139,6 +140,8 @@ class Publisher:
         self._sock.setsockopt(zmq.RCVHWM, 1000)
         self._sock.setsockopt(zmq.XPUB_NODROP, 1 if count_drops else 0)
         self._topics: set[bytes] = set()
+        # Subscription changes in arrival order, for subscription_events (bounded: nobody may read them).
+        self._events: deque[tuple[bool, bytes]] = deque(maxlen=1024)
         if curve is not None:
             apply_client(self._sock, curve)
         self.endpoint = _attach(self._sock, endpoint, bind)
@@ -182,6 +185,20 @@ class Publisher:
         self._drain_subscriptions()
         return frozenset(self._topics)
 
+    def subscription_events(self) -> list[tuple[bool, bytes]]:
+        """The subscription changes since the last call, oldest first: ``(True, prefix)`` when a prefix got
+        its first subscriber, ``(False, prefix)`` when its last one left (also by its connection dropping).
+        A subscriber that leaves and comes back between two calls shows as both: what ``subscriptions``
+        cannot tell (the 1024 latest are kept)."""
+        self._drain_subscriptions()
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def poll_socket(self) -> Any:
+        """The underlying socket (readable when a subscription change is queued), for a poller."""
+        return self._sock
+
     def _drain_subscriptions(self) -> None:
         try:
             while True:
@@ -194,8 +211,10 @@ class Publisher:
         + prefix: its last subscriber left)."""
         if event[:1] == b"\x01":
             self._topics.add(event[1:])
+            self._events.append((True, event[1:]))
         elif event[:1] == b"\x00":
             self._topics.discard(event[1:])
+            self._events.append((False, event[1:]))
 
     def wait_for_subscriber(self, timeout_s: float = 5.0) -> bool:
         """Block until at least one subscription arrives (tests, one-shot tools). True if one did."""
@@ -323,6 +342,15 @@ class Subscriber:
     def poll_socket(self) -> Any:
         """The underlying socket, for :func:`recv_any` only."""
         return self._sock
+
+    def subscribe(self, topic: bytes) -> None:
+        """Receive ``topic`` (a prefix) too; the publisher sees it (its first subscriber)."""
+        self._sock.setsockopt(zmq.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: bytes) -> None:
+        """Stop receiving ``topic``; queued messages of it are discarded, and the publisher sees it (its last
+        subscriber left)."""
+        self._sock.setsockopt(zmq.UNSUBSCRIBE, topic)
 
     def _drain(self, first: Message) -> tuple[Message, int]:
         latest, skipped = first, 0

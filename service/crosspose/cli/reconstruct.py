@@ -37,6 +37,11 @@ _HELP_MODEL = "With --videos: the exported network (default: crosspose model exp
 _HELP_PERSONS = ("With --videos: follow up to N performers at once (1: the person most views agree on inside "
                  "the capture volume), each with a stable id; N > 1 writes a .jsonl whose lines carry the "
                  "websocket message's persons list.")
+_HELP_LENGTHS = ("The performer's limb and foot lengths: take (learnt over the whole take by a first pass, "
+                 "then the take solved again with them known from its first frame; with --videos the "
+                 "network runs once, its heatmaps kept in a temporary file, ~1 MB a frame set) or online "
+                 "(learnt as the take goes, one pass, as the live service does). Default: take for one "
+                 "performer, online with --persons N > 1.")
 _HELP_SKELETON = ("Joint layout to solve and write: crosspose-body32 (the full body: Human3.6M-17, then "
                   "heels, big toes, hand and face points) or h36m17.")
 
@@ -59,6 +64,7 @@ def reconstruct_command(
     skeleton: Annotated[str, typer.Option("--skeleton", help=_HELP_SKELETON)] = "crosspose-body32",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     persons: Annotated[int, typer.Option("--persons", min=1, max=8, help=_HELP_PERSONS)] = 1,
+    lengths: Annotated[str | None, typer.Option("--lengths", help=_HELP_LENGTHS)] = None,
 ) -> None:
     """Turn per-camera 2D detections (OpenPose JSON) or synchronized videos into a 3D skeleton (the full body,
     or --skeleton h36m17).
@@ -89,6 +95,10 @@ def reconstruct_command(
                                  param_hint="--out")
     if person not in ("confidence", "nearest"):
         raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
+    if lengths is None:
+        lengths = "online" if persons > 1 else "take"
+    if lengths not in ("take", "online"):
+        raise typer.BadParameter(f"{lengths!r}: use take or online", param_hint="--lengths")
     if device not in DEVICES:
         raise typer.BadParameter(f"{device!r}: use one of {', '.join(DEVICES)}", param_hint="--device")
     try:
@@ -120,13 +130,14 @@ def reconstruct_command(
             raise ReconstructError(f"{out}: folder {out.parent} does not exist")
         if videos is not None and persons > 1:
             _reconstruct_persons(calibration, videos, out, persons, model=model, device=device, fused=fused,
-                                 max_frames=max_frames, progress=progress, solver=solver, fps=fps)
+                                 max_frames=max_frames, progress=progress, solver=solver, fps=fps,
+                                 lengths=lengths)
             return
         if videos is not None:
             network = None if model is None else default_network(device, 4, model)
             rec = reconstruct_videos(calibration, videos, network=network, fused=fused, max_frames=max_frames,
                                      overlays_dir=save_overlays, progress=progress, device=device,
-                                     solver=solver)
+                                     solver=solver, lengths=lengths)
             if fps is not None:
                 rec = dataclasses.replace(rec, fps=float(fps))
         else:
@@ -134,7 +145,7 @@ def reconstruct_command(
             rec = reconstruct(calibration, keypoints, layout, fps=30.0 if fps is None else fps,
                               max_frames=max_frames,
                               person=person,  # type: ignore[arg-type]  # checked above
-                              progress=progress, solver=solver)
+                              progress=progress, solver=solver, lengths=lengths)
         written = write_reconstruction(rec, out)
     except (ReconstructError, KeypointsError, CalibrationError, TrcError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -143,7 +154,11 @@ def reconstruct_command(
         typer.echo(f"error: {e.filename or out}: {e.strerror or e}", err=True)
         raise typer.Exit(1) from None
     typer.echo(_summary(rec))
-    if rec.stats:
+    run = rec.stats.get("lengths", {})
+    if run.get("mode") == "take":
+        typer.echo(f"lengths learnt over the take (first pass {run['first_pass_s']:.1f} s), the take solved "
+                   f"again with them from its first frame ({run['second_pass_s']:.1f} s)")
+    if "inference_ms" in rec.stats:
         ms = rec.stats.get("inference_ms", {})
         network_ms, total_ms = ms.get("network", math.nan), ms.get("total", math.nan)
         typer.echo(f"network on {rec.stats.get('provider')}: median {network_ms:.0f} ms per frame set "
@@ -156,14 +171,15 @@ def reconstruct_command(
 
 def _reconstruct_persons(calibration: Path, videos: Path, out: Path, persons: int, *, model: Path | None,
                          device: str, fused: bool, max_frames: int | None, progress: bool, solver: Solver,
-                         fps: float | None) -> None:
+                         fps: float | None, lengths: str) -> None:
     """``--persons N`` (N > 1): every performer per frame set into ``out`` (.jsonl); errors propagate."""
     from crosspose.reconstruct import default_network
     from crosspose.reconstruct_persons import reconstruct_videos_persons, write_persons_jsonl
 
     network = None if model is None else default_network(device, 4, model)
     rec = reconstruct_videos_persons(calibration, videos, max_persons=persons, network=network, fused=fused,
-                                     max_frames=max_frames, progress=progress, device=device, solver=solver)
+                                     max_frames=max_frames, progress=progress, device=device, solver=solver,
+                                     lengths=lengths)
     if fps is not None:
         rec = dataclasses.replace(rec, fps=float(fps))
     written = write_persons_jsonl(rec, out)

@@ -205,9 +205,13 @@ _PRECISION = ("Arithmetic of the network: 'auto' (bf16 backbone with f32 fusion 
               "always in f32; OpenVINO only, refused at start on a CPU without native bf16).")
 _THREADS = ("Intra-op threads of each inference worker on the CPU; 0 (default) = the host's cores shared out "
             "among the workers (cores // workers, at least 1), so the workers together use every core once.")
-_WORKERS = ("Inference worker processes taking frame sets in turn (each crops from the latest track it has; "
-            "the solver publishes in capture order and drops a set that finishes after a newer one): 'auto' "
-            "(default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
+_WORKERS = ("Inference worker processes, each frame set to an idle one (each crops from the latest track it "
+            "has; the solver publishes in capture order and drops a set that finishes after a newer one): "
+            "'auto' (default) = 2 on a CPU-only host with 2 or more cores, 1 with a GPU; or a number 1-16.")
+_NICE = ("How much lower than the service's other stages the inference workers run (the os.nice "
+         "increment of their processes): 'auto' (default) = 5 with several workers, which keep every core "
+         "busy, so that the short stages on a set's way (sync, solver, API, grabbers) run as soon as they "
+         "have work instead of waiting for a core behind a network run; 0 with one worker; or 0-19.")
 #: What to install for ``runtime: openvino``.
 OPENVINO_HINT = "pip install 'crosspose[openvino]' (openvino>=2026.4)"
 
@@ -278,6 +282,7 @@ class _InferenceFields(_Model):
     )
     precision: Precision = Field(default="auto", description=_PRECISION)
     workers: Literal["auto"] | int = Field(default="auto", description=_WORKERS)
+    nice: Literal["auto"] | int = Field(default="auto", description=_NICE)
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -287,6 +292,15 @@ class _InferenceFields(_Model):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16):
             return value
         raise ValueError(f"'auto' or a number of inference worker processes from 1 to 16, got {value!r}")
+
+    @field_validator("nice", mode="before")
+    @classmethod
+    def _check_nice(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():  # an environment override
+            value = int(value)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 19):
+            return value
+        raise ValueError(f"'auto' or an os.nice increment from 0 to 19, got {value!r}")
 
 
 def _f32_only(runtime: str, precision: str) -> str:

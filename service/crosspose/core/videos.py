@@ -4,12 +4,12 @@ network's evaluation on the real clip and the fusion training's pseudo-labels ru
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosspose.core.backends import NetworkBackend
+from crosspose.core.backends import BackendOutput, NetworkBackend
 from crosspose.core.imageset import ImageSet
 from crosspose.core.steps import Core, HeatmapStep, PoseStep
 from crosspose.geometry import CameraRig
@@ -32,6 +32,7 @@ class VideoFrame:
     pose: Pose3D | None  # None when fewer than two views saw the performer, or its root left the volume
     solve_ms: float
     outside_volume: bool = False  # solved with the root outside the capture volume: not reported
+    output: BackendOutput | None = None  # the heatmaps and projections the solver got
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +45,7 @@ class VideoPersonsFrame:
     results: list[tuple[int, InferenceResult]]
     persons: list[tuple[int, Pose3D]]
     solve_ms: float
+    outputs: list[tuple[int, BackendOutput]] = field(default_factory=list)  # what each one's solver got
 
 
 def video_core(rig: CameraRig, network: HeatmapNetwork, solver: Solver, *, fused: bool = True,
@@ -73,7 +75,8 @@ def track_videos(
         result = solved.heatmaps.result
         if result is None:  # video_core's backend is the network: it always returns its result
             raise TypeError("track_videos needs a network backend")
-        yield VideoFrame(i, images, result, solved.pose, solved.solve_ms, core.outside_volume > outside)
+        yield VideoFrame(i, images, result, solved.pose, solved.solve_ms, core.outside_volume > outside,
+                         solved.heatmaps)
 
 
 def track_videos_persons(
@@ -99,4 +102,4 @@ def track_videos_persons(
             if out.result is None:
                 raise TypeError("track_videos_persons needs a network backend")
             results.append((id, out.result))
-        yield VideoPersonsFrame(i, images, results, solved.persons, solved.solve_ms)
+        yield VideoPersonsFrame(i, images, results, solved.persons, solved.solve_ms, solved.heatmaps)

@@ -67,9 +67,10 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
         if isinstance(cams, dict):  # per-camera details → the board's {camera: value} maps
             cams = {c: v for c, v in cams.items() if isinstance(v, dict)}
             drops = {c: v.get("missing", 0) for c, v in cams.items()}
-            # Frame sets sync had ready but inference was still busy with an older one (latest wins).
-            socket = header.get("framesets_socket")
-            busy = socket.get("dropped_hwm", 0) if isinstance(socket, dict) else 0
+            # Frame sets sync had ready but every inference worker was still busy with an older one (latest
+            # wins): superseded while waiting for a worker, or refused by a full socket.
+            busy = _count(header.get("framesets_socket"), "dropped_hwm") + _count(header.get("dispatch"),
+                                                                                   "superseded")
             payload["drops"] = {**drops, "(inference busy)": busy}
             payload["skew_ms"] = {c: v.get("skew_ms") for c, v in cams.items()}
             # What reached sync of each camera: the board's judge of a camera's state.
@@ -83,6 +84,12 @@ def translate_status(header: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
     if stage == "inference" and isinstance(worker, int) and not isinstance(worker, bool):
         return f"inference.{worker}", dict(header)  # one worker of several
     return stage, dict(header)
+
+
+def _count(section: Any, key: str) -> int:
+    """A heartbeat section's counter ``key`` as a number (0 when the section or the counter is not one)."""
+    value = section.get(key, 0) if isinstance(section, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class BusBridge:

@@ -13,7 +13,9 @@ device and precision that really run are in every heartbeat; crops from the perf
 track, which the solver stage sends back as ``track.``) or ``simulated`` (**the network bypassed**,
 named as such in every message and heartbeat).
 
-Latest frame set wins; skipped ones are counted. The calibration comes from the store at start and
+Sync hands a worker a frame set only while it is idle, the newest it has (:mod:`crosspose.sync.dispatch`):
+the worker is subscribed to its topic while idle and unsubscribes while it works on a set; skipped ones are
+counted. The calibration comes from the store at start and
 from ``control.calibration.updated.`` afterwards; it takes effect on the next frame set.
 
 What arrives is checked by the schema's parsers (the configured cameras, in rig order) before it is
@@ -63,7 +65,7 @@ from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
 from crosspose.runtime.persons_bus import fresh_tracks, persons_output, volume_field
 from crosspose.runtime.stage import WarningLimiter, run_until_stopped
-from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_threads
+from crosspose.runtime.workers import FUTURE_NS, worker_count, worker_nice, worker_threads
 from crosspose.skeleton import get_skeleton
 
 log = logging.getLogger(__name__)
@@ -107,8 +109,10 @@ class InferenceStage:
         self.worker = worker
         bus = config.bus
         self.names = [c.name for c in config.cameras]
-        topic = frameset_topic(0 if worker is None else worker)
-        self.framesets = Subscriber(bus.framesets_endpoint, [topic], bind=False, hwm=1, conflate=True)
+        # Subscribed while idle (from the end of this constructor, the network loaded): sync hands a set only
+        # to an idle worker (crosspose.sync.dispatch), and this worker unsubscribes while it works on one.
+        self.topic = frameset_topic(0 if worker is None else worker)
+        self.framesets = Subscriber(bus.framesets_endpoint, [], bind=False, hwm=1, conflate=True)
         self.control = Subscriber(bus.control_endpoint, [CALIBRATION_UPDATED], bind=False, hwm=16)
         # One performer: only the newest track matters. Several: every performer's track of a frame set.
         self.max_persons = config.capture.max_persons
@@ -140,11 +144,9 @@ class InferenceStage:
         hz = config.api.preview_hz
         self._preview_every_ns = int(self.workers * 1e9 / hz) if hz > 0 else 0
         self._next_preview = 0
-        fps = max((c.fps or 30.0) for c in config.cameras)
-        self.max_age_ns = max(int(2e9 / fps), 20_000_000)  # two frame periods, at least 20 ms
-        self.stale = 0
         self.drops = DropCounter()
         self._ensure_backend()
+        self.framesets.subscribe(self.topic)
 
     def _ensure_backend(self) -> None:
         if self.heatmap_step is not None or self.rig is None:
@@ -187,10 +189,14 @@ class InferenceStage:
             track_msg = self.tracks.recv(0)
             if track_msg is not None and self.heatmap_step is not None:
                 self._feedback(track_msg)
-        msg = self._fresh(self.framesets.recv(timeout_ms))
+        msg = self.framesets.recv(timeout_ms)
         sent = None
         if msg is not None:
-            sent = self._process(msg)
+            self.framesets.unsubscribe(self.topic)  # busy: sync keeps the next set for an idle worker
+            try:
+                sent = self._process(msg)
+            finally:
+                self.framesets.subscribe(self.topic)  # idle again: sync sends the newest set it has
         self.heartbeat.maybe_send(self.payload())
         return sent
 
@@ -248,18 +254,6 @@ class InferenceStage:
         self.warnings.warn(text, key)
         self.last_error = key
 
-    def _fresh(self, msg: Message | None) -> Message | None:
-        """Latest wins, also against the queues: a frame set that waited in the socket buffers while
-        the network ran (older than ``max_age_ns`` since sync emitted it) is dropped (counted) when a
-        fresher one arrives within a frame period or two; otherwise it is still used."""
-        while msg is not None and _age_ns(msg) > self.max_age_ns:
-            newer = self.framesets.recv(max(1, self.max_age_ns // 1_000_000))
-            if newer is None:
-                break
-            self.stale += 1
-            msg = newer
-        return msg
-
     def _process(self, msg: Message) -> dict[str, Any] | None:
         t0 = time.monotonic_ns()
         header = msg.header
@@ -272,7 +266,9 @@ class InferenceStage:
             if self.published_ns is not None and capture_time_ns(header) <= self.published_ns:
                 self.drops.count("frameset", "stale")  # another worker's newer set is out already
                 return None
+            t_decode = time.monotonic_ns()
             images = ImageSet.from_frameset(header, msg.buffers)
+            decode_ms = (time.monotonic_ns() - t_decode) / 1e6
             if self.workers > 1:  # the solver may hold a newer set another worker finishes first for this one
                 self.out.send(INFLIGHT, inflight_message(worker=self.worker or 0, seq=int(header["seq"]),
                                                          t_capture_ns=capture_time_ns(header)))
@@ -291,7 +287,8 @@ class InferenceStage:
             return None
         t_capture = capture_time_ns(header)
         t_emit = int(header.get("t_emit_ns", t0))
-        latency = {"sync": (t_emit - t_capture) / 1e6, "inference": (time.monotonic_ns() - t0) / 1e6}
+        latency = set_latency(t_capture, t_emit, t0, time.monotonic_ns(), decode_ms,
+                              out.extra.get("timings_ms"))
         hdr, buffers = heatmaps_message(
             seq=int(header["seq"]),
             t_capture_ns=t_capture,
@@ -365,9 +362,8 @@ class InferenceStage:
         return {
             "fps": round(self.rate.rate(), 2),
             "processed": self.processed,
-            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors + self.stale
+            "drops": int(c.get("skipped", 0)) + int(c.get("dropped_malformed", 0)) + self.errors
             + self.drops.get("frameset", "stale"),
-            "stale": self.stale,
             "input_drops": self.input_drops(),
             "provider": None if backend is None else backend.provider,
             # What really runs the network (None: not started yet, or the simulated backend).
@@ -377,6 +373,7 @@ class InferenceStage:
             "backend": self.config.inference.backend,
             "workers": self.workers,
             "threads": self.threads,
+            "nice": worker_nice(self.config),
             "calibration_version": self.calibration_version,
             "error": self.last_error,
             # The detector should run on a cold start or a lost view only; these say how often it did.
@@ -388,7 +385,7 @@ class InferenceStage:
         """The heartbeat's ``input_drops`` (:mod:`crosspose.bus.drops`): what was refused here, the frame
         sets skipped for a newer one (``busy``: latest wins) and what the sockets could not decode."""
         sockets = {"frameset": self.framesets, "track": self.tracks, "control": self.control}
-        busy = {"frameset": {"busy": self.framesets.skipped + self.stale},
+        busy = {"frameset": {"busy": self.framesets.skipped},
                 "track": {"busy": self.tracks.skipped}}
         return self.drops.payload(busy, {name: sock.drops for name, sock in sockets.items()})
 
@@ -407,18 +404,37 @@ class InferenceStage:
             sock.close()
 
 
-def _age_ns(msg: Message) -> int:
-    """How long ago sync emitted a frame set, as far as its unchecked header says (0 when it says
-    nothing usable: the parser refuses that frame set next)."""
-    t = msg.header.get("t_emit_ns")
-    return time.monotonic_ns() - t if isinstance(t, int) and not isinstance(t, bool) else 0
+#: The inference worker's parts of a set's ``latency_ms`` the network backend times
+#: (:meth:`crosspose.inference.pipeline.FramePipeline.process_persons`' ``timings_ms``).
+BACKEND_PARTS = ("detect", "crop", "network")
+
+
+def set_latency(t_capture_ns: int, t_emit_ns: int, t_start_ns: int, t_sent_ns: int, decode_ms: float,
+                timings_ms: Any) -> dict[str, float]:
+    """A frame set's ``latency_ms`` as it leaves its inference worker, milliseconds on the host monotonic
+    clock: ``sync`` (capture → sync emitted the set), ``queue`` (→ this worker began it: waiting in the
+    sockets while the workers were busy), ``inference`` (→ its heatmaps sent), and within ``inference``
+    its parts ``decode`` (the JPEG frames) and, from the network backend's timings, ``detect`` (the
+    person detector, 0 while the performer is followed), ``crop`` and ``network``.
+    ``sync + queue + inference`` is capture → heatmaps sent."""
+    latency = {"sync": (t_emit_ns - t_capture_ns) / 1e6, "queue": (t_start_ns - t_emit_ns) / 1e6,
+               "inference": (t_sent_ns - t_start_ns) / 1e6, "decode": decode_ms}
+    if isinstance(timings_ms, dict):
+        latency.update({k: float(v) for k in BACKEND_PARTS
+                        if isinstance(v := timings_ms.get(k), (int, float)) and not isinstance(v, bool)})
+    return latency
 
 
 def run_inference(stop: Event, config: Config, worker: int | None = None) -> None:
     """Process entry point of one worker (``worker``: :class:`InferenceStage`); the runtime's session is
     created here, in the child (DESIGN §2)."""
+    import os
+
     import torch
 
+    nice = worker_nice(config)
+    if nice:
+        os.nice(nice)  # below the short stages of a set's way (inference.nice)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     stage = InferenceStage(config, worker)

@@ -101,6 +101,7 @@ class SolverStage:
         self.last_persons = 0  # performers reported in the last set (several: capture.max_persons > 1)
         self.outside_volume = 0  # solved performers not reported: their root outside the capture volume
         self._ready: list[Message] = []  # heatmaps received and not solved yet
+        self._arrived: dict[int, int] = {}  # id of a ready message → when it came (monotonic ns)
         self._inflight: dict[int, tuple[int, int]] = {}  # worker → (capture ns of its set, when announced)
         self._awaited: set[int] = set()  # capture times of older sets the newest ready set waits for
         self._held_since: int | None = None  # when the newest ready set began to wait (monotonic ns)
@@ -117,7 +118,7 @@ class SolverStage:
         msg = self._next()
         out = None
         if msg is not None:
-            out = self._solve(msg.header, msg.buffers)
+            out = self._solve(msg.header, msg.buffers, self._arrived.pop(id(msg), None))
         self.heartbeat.maybe_send(self.payload())
         return out
 
@@ -137,6 +138,7 @@ class SolverStage:
                 t = _capture_ns(msg)
                 self._inflight = {k: v for k, v in self._inflight.items() if v[0] != t}
                 self._ready.append(msg)
+                self._arrived[id(msg)] = time.monotonic_ns()
             msg = self.heatmaps.recv(0)
 
     def _announced(self, msg: Message) -> None:
@@ -174,13 +176,16 @@ class SolverStage:
             self.held_in_time += 1
         self.heatmaps.skipped += sum(1 for m in self._ready if m is not pick and _capture_ns(m) <= t_pick)
         self._ready = [m for m in self._ready if _capture_ns(m) > t_pick]
+        self._arrived = {id(m): self._arrived[id(m)] for m in (pick, *self._ready) if id(m) in self._arrived}
         self._awaited = {t for t in self._awaited if t > t_pick}
         if not self._ready:
             self._held_since = None
             self._awaited.clear()
         return pick
 
-    def _solve(self, header: dict[str, Any], buffers: list[Any]) -> dict[str, Any] | None:
+    def _solve(self, header: dict[str, Any], buffers: list[Any], arrived_ns: int | None = None
+               ) -> dict[str, Any] | None:
+        """Solve and publish one set's heatmaps (``arrived_ns``: when they came, for ``latency_ms``)."""
         t0 = time.monotonic_ns()
         try:
             # Several performers: the others' arrays follow the message's own two (runtime.persons_bus).
@@ -216,19 +221,22 @@ class SolverStage:
         self.outside_volume += solved.outside
         solve_ms = (time.monotonic_ns() - t0) / 1e6
         self.last_solve_ms = solve_ms
-        return self.publish(header, solved.persons, solve_ms)
+        return self.publish(header, solved.persons, solve_ms, waited_ms(header, arrived_ns, t0))
 
     def publish(
-        self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float
+        self, header: dict[str, Any], persons: list[tuple[int, Any]], solve_ms: float,
+        waited: dict[str, float] | None = None,
     ) -> dict[str, Any]:
         """The live outputs of one solved frame set and its skeleton message: ``persons`` the performers
         solved, ``[(id, Pose3D)]`` (possibly empty); each performer's joints filtered and rotated with
-        their own state (:class:`LiveMotion` keys it by id), VMC sent, then the message published."""
+        their own state (:class:`LiveMotion` keys it by id), VMC sent, then the message published.
+        ``waited``: the ``transport`` and ``hold`` parts of its ``latency_ms`` (:func:`waited_ms`)."""
         t_s = int(header["t_capture_ns"]) / 1e9
         self.last_persons = len(persons)
         persons = self.live.filter_persons(t_s, persons)
         frames = self.live.update_persons(t_s, persons)
         latency = dict(header.get("latency_ms") or {})
+        latency.update(waited or {})
         latency["solve"] = solve_ms
         message = skeleton_message(
             persons=persons,
@@ -289,6 +297,24 @@ class SolverStage:
         for sock in (self.heatmaps, self.skeletons, self.status):
             sock.close()
         self.live.close()
+
+
+def waited_ms(header: dict[str, Any], arrived_ns: int | None, t_solve_ns: int) -> dict[str, float]:
+    """Where a set's heatmaps waited between their worker and the solve, ms on the host monotonic clock:
+    ``transport`` (the worker's send → this stage took them off its socket: encoding, the socket, and the
+    solve of a set before them still running here) and ``hold`` (taken off the socket → their solve began:
+    held for an older set in flight, or behind an older set that came with them). Empty when the arrival is
+    not known; ``transport`` only when the worker's ``sync``, ``queue`` and ``inference`` (capture → sent)
+    are in the header."""
+    if arrived_ns is None:
+        return {}
+    out = {"hold": (t_solve_ns - arrived_ns) / 1e6}
+    lat = header.get("latency_ms") or {}
+    parts = [lat.get(k) for k in ("sync", "queue", "inference")]
+    if all(isinstance(v, (int, float)) for v in parts):
+        sent_ms = sum(float(v) for v in parts if v is not None)
+        out["transport"] = (arrived_ns - int(header["t_capture_ns"])) / 1e6 - sent_ms
+    return out
 
 
 def _capture_ns(msg: Message) -> int:

@@ -1,10 +1,10 @@
 """How many inference workers the service runs, what their stages are called and how many threads each
-gets (config ``inference.workers``, ``inference.threads``).
+gets and at which priority (config ``inference.workers``, ``inference.threads``, ``inference.nice``).
 
-Workers take frame sets in turn (sync hands each set to one of the workers subscribed, ``frameset.<k>.``)
-so that a multi-core CPU host keeps every core busy while sets wait; the solver puts their heatmaps back in
-capture order. ``auto`` is 2 on a CPU-only host with 2 or more cores and 1 where a GPU runs the network
-(one process keeps a GPU busy; two would only share it).
+Workers share the frame sets (sync hands each set to an idle worker, ``frameset.<k>.``:
+:mod:`crosspose.sync.dispatch`) so that a multi-core CPU host keeps every core busy while sets wait; the
+solver puts their heatmaps back in capture order. ``auto`` is 2 on a CPU-only host with 2 or more cores and
+1 where a GPU runs the network (one process keeps a GPU busy; two would only share it).
 """
 
 from __future__ import annotations
@@ -74,6 +74,20 @@ def worker_threads(config: Config, *, cores: int | None = None) -> int:
     if threads > 0:
         return threads
     return max(1, (host_cores() if cores is None else cores) // worker_count(config, cores=cores))
+
+
+#: ``inference.nice: auto`` with several workers: their os.nice increment (CFS then gives a stage at nice 0
+#: about 3x a worker's share of a core while both want one).
+SEVERAL_WORKERS_NICE = 5
+
+
+def worker_nice(config: Config) -> int:
+    """``inference.nice`` as a number: as configured, or for ``auto`` :data:`SEVERAL_WORKERS_NICE` with
+    several workers (they keep every core busy) and 0 with one."""
+    nice = config.inference.nice
+    if nice != "auto":
+        return int(nice)
+    return SEVERAL_WORKERS_NICE if worker_count(config) > 1 else 0
 
 
 def inference_workers(config: Config) -> list[tuple[str, int | None]]:

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from crosspose.skeleton import Skeleton
-from crosspose.solver.limbs import _nanmedian
+from crosspose.solver.limbs import _nanmedian, window_summary
 
 #: The heel → big toe pairs held, by joint name (a layout without them holds nothing).
 FOOT_PAIRS: tuple[tuple[str, str], ...] = (("l_heel", "l_big_toe"), ("r_heel", "r_big_toe"))
@@ -78,6 +78,12 @@ class FootLengthEstimate:
                 out[known] = _nanmedian(self._samples[:, known], np.minimum(self._count[known], self.window))
             self._lengths = out
         return self._lengths.copy()
+
+    def seed(self, samples: np.ndarray) -> None:
+        """Start from a first pass's ``(S, F)`` measurements (metres, NaN where none) instead of nothing
+        (:meth:`.limbs.LimbLengthEstimate.seed`): a foot with ``min_samples`` of them is known at once."""
+        self.reset()
+        self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
 
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's ``(F,)`` raw heel–toe distances where ``confident (F,)`` (both ends well seen)."""

@@ -106,6 +106,16 @@ class LimbLengthEstimate:
         """``(B,)`` confident measurements seen per bone (capped at the window)."""
         return np.minimum(self._count, self.window)
 
+    def seed(self, samples: np.ndarray, scale: float) -> None:
+        """Start from measurements made elsewhere (a first pass over the whole take, :mod:`.take`) instead
+        of the template: each bone's ``(S, B)`` ``samples`` (metres, NaN where none), summarised by
+        :func:`window_summary` so the running median and spread are the samples'; ``scale`` the height
+        estimate. A bone with ``min_samples`` measurements or more is :attr:`known` at once."""
+        self.reset()
+        self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
+        self._scale = float(scale)
+        self._scale_samples = [self._scale]
+
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's bone lengths.
 
@@ -129,6 +139,20 @@ class LimbLengthEstimate:
         self._samples[slot[rows], rows] = measured[rows]
         self._count[rows] += 1
         self._lengths = self._spread = None
+
+
+def window_summary(samples: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(window, K)`` a running-median window standing for each column's ``(S, K)`` samples (NaN: none)
+    and ``(K,)`` their counts: all of a column's samples when they fit, else their quantiles at
+    ``(k + 0.5) / window``, so the window's median and spread are the samples' own."""
+    out = np.full((window, samples.shape[1]), np.nan)
+    counts = np.isfinite(samples).sum(0)
+    for k in range(samples.shape[1]):
+        values = np.sort(samples[np.isfinite(samples[:, k]), k])
+        if len(values) > window:
+            values = np.quantile(values, (np.arange(window) + 0.5) / window)
+        out[:len(values), k] = values
+    return out, counts.astype(np.int64)
 
 
 def _median(values: np.ndarray) -> float:

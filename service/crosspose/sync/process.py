@@ -1,5 +1,5 @@
 """The sync process: SUB (bound) on the frames endpoint → :class:`FrameSetAssembler` → PUB frame sets,
-each to one inference worker (``frameset.<k>.``, :meth:`SyncStage.worker_topics`).
+each to one idle inference worker (``frameset.<k>.``, :class:`~crosspose.sync.dispatch.WorkerDispatch`).
 
 Grabbers' ``status.grabber.<cam>.`` messages arrive on the same link and are relayed to the
 status endpoint, where sync also publishes ``status.sync.`` about once a second.
@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any
 
+import zmq
+
 from crosspose.bus import (
     CurveServer,
     DropCounter,
@@ -33,8 +35,6 @@ from crosspose.bus.schema import (
     FRAMESET,
     GRABBER_STATUS,
     SYNC_STATUS,
-    frameset_topic,
-    frameset_worker,
     parse_frame,
     parse_status,
     status_message,
@@ -43,6 +43,7 @@ from crosspose.capture.grabber import StopEvent
 from crosspose.config import Config
 from crosspose.sync.assembler import FrameSet, FrameSetAssembler
 from crosspose.sync.clock import CameraClock
+from crosspose.sync.dispatch import WorkerDispatch
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,11 @@ class SyncStage:
             self.frames.close()
             raise
         try:
-            # One frame set in flight per inference worker: when every worker is busy the newest set waits
-            # and older ones are dropped here (counted), so latency never builds up in queues (latest wins).
+            # One frame set in flight per inference worker, and only to an idle one: while every worker is
+            # busy the newest set waits here and older ones are dropped (counted), so latency never builds
+            # up in queues (latest wins).
             self.framesets = Publisher(bus.framesets_endpoint, bind=True, hwm=1)
+            self.dispatch = WorkerDispatch(self.framesets)
             self.status_pub = Publisher(bus.status_endpoint, bind=False, hwm=bus.hwm)
             # The recording tap: EVERY frame set again, for the recorder's takes, on a deep queue of its
             # own (half on each side of the link), so neither the live stream nor a slow recorder holds
@@ -124,28 +127,29 @@ class SyncStage:
     def _publish(self, sets: list[FrameSet]) -> None:
         for fs in sets:
             header, buffers = fs.header(), fs.present_buffers()
-            self.framesets.send_first(self.worker_topics(int(header["seq"])), header, buffers)
+            self.dispatch.offer(header, buffers)
             if self.tap is not None:
                 self.tap.send(FRAMESET, header, buffers)
 
-    def worker_topics(self, seq: int) -> list[bytes]:
-        """Where frame set ``seq`` may go, in the order to try: the inference workers subscribed now
-        (``frameset.<k>.``; a worker that died unsubscribes with its connection), starting with worker
-        ``seq`` mod their count so they take sets in turn, then the others in case its queue is full.
-        Worker 0's topic while none is subscribed (other listeners of ``frameset.`` still get the set)."""
-        live = sorted(k for t in self.framesets.subscriptions if (k := frameset_worker(t)) is not None)
-        if not live:
-            return [frameset_topic(0)]
-        start = seq % len(live)
-        return [frameset_topic(k) for k in live[start:] + live[:start]]
+    def _wait(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` for a frame, or, while a set waits for a worker, for a worker's
+        subscription change too (it is sent the set as soon as it comes free)."""
+        poller = zmq.Poller()
+        for sub in (self.frames, self.local_frames):
+            if sub is not None:
+                poller.register(sub.poll_socket(), zmq.POLLIN)
+        if self.dispatch.waiting:
+            poller.register(self.framesets.poll_socket(), zmq.POLLIN)
+        poller.poll(timeout_ms)
 
     def step(self, timeout_ms: int = 5) -> int:
-        """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets; returns
-        the number of sets published."""
+        """Receive what arrives within ``timeout_ms`` (or until a set is due), emit ready sets and hand a set
+        waiting for a worker to one that came free; returns the number of sets published."""
+        self._wait(timeout_ms)
         if self.local_frames is None:
-            msg, local = self.frames.recv(timeout_ms), False
+            msg, local = self.frames.recv(0), False
         else:
-            got = recv_any([self.frames, self.local_frames], timeout_ms)
+            got = recv_any([self.frames, self.local_frames], 0)
             msg, local = (None, False) if got is None else (got[1], got[0] == 1)
         now = time.monotonic_ns()
         sets: list[FrameSet] = []
@@ -153,6 +157,7 @@ class SyncStage:
             sets = self._receive(msg, now, local)
         sets += self.assembler.poll(time.monotonic_ns())
         self._publish(sets)
+        self.dispatch.poll()
         if time.monotonic() >= self._next_status:
             self.publish_status()
         return len(sets)
@@ -246,6 +251,7 @@ class SyncStage:
         if self.tap is not None:
             st["recording_tap"] = self.tap.counters
         st["framesets_socket"] = self.framesets.counters
+        st["dispatch"] = self.dispatch.counters
         return status_message("sync", st)
 
     def publish_status(self) -> None:

@@ -1,0 +1,133 @@
+"""Lengths learnt over a whole take (``reconstruct --lengths take``): a first pass's measurements seeded into
+a fresh track, the take solved again with them known from its first frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from solver_scene import project, random_pose, render, ring_projections
+
+from crosspose.reconstruct_take import HeatmapStore, check_lengths_mode, resolve_frames
+from crosspose.skeleton import BODY32
+from crosspose.solver import Solver
+from crosspose.solver.limbs import LimbLengthEstimate, window_summary
+from crosspose.solver.take import TakeLengths
+from crosspose.studio import extremities as ex
+
+PAIRS = [(BODY32.index(f"{s}_heel"), BODY32.index(f"{s}_big_toe")) for s in "lr"]
+
+
+def test_a_window_summary_keeps_the_samples_median_and_spread() -> None:
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0.4, 0.01, (500, 2))
+    samples[::3, 1] = np.nan
+    window, counts = window_summary(samples, 90)
+    np.testing.assert_array_equal(counts, np.isfinite(samples).sum(0))
+    for k in range(2):
+        kept = samples[np.isfinite(samples[:, k]), k]
+        assert np.nanmedian(window[:, k]) == pytest.approx(np.median(kept), abs=2e-4)
+        mad = np.median(np.abs(kept - np.median(kept)))
+        assert np.nanmedian(np.abs(window[:, k] - np.nanmedian(window[:, k]))) == pytest.approx(mad, rel=0.05)
+    few, counts = window_summary(samples[:10], 90)  # fewer than the window: kept as they are
+    np.testing.assert_allclose(np.sort(few[:10, 0]), np.sort(samples[:10, 0]))
+    assert np.isnan(few[10:]).all()
+
+
+def test_a_seeded_limb_estimate_is_known_at_once_and_a_bone_never_measured_is_scaled_template() -> None:
+    estimate = LimbLengthEstimate(BODY32)
+    samples = np.full((40, len(BODY32.bones)), np.nan)
+    samples[:, 0] = 0.13
+    samples[:5, 1] = 0.5  # fewer than min_samples
+    estimate.seed(samples, scale=1.1)
+    assert estimate.known[0]
+    assert not estimate.known[1:].any()
+    assert estimate.lengths[0] == pytest.approx(0.13)
+    np.testing.assert_allclose(estimate.lengths[2:], 1.1 * estimate.template[2:])
+
+
+def _take(frames: int, short: int, shrink_px: float, jitter_px: float = 0.15,
+          seed: int = 5) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """A still performer's heatmaps over ``frames`` frame sets whose toe peaks are drawn ``shrink_px``
+    pixels towards the heel in every view over the first ``short`` sets (a foot read short at the start of
+    the take, as the real Pose2Sim clip's left foot is; a pixel is ~7 cm here), all peaks jittered
+    ``jitter_px``; the true joints and the projections."""
+    rng = np.random.default_rng(seed)
+    level = ex.ExtremityPoses(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), np.zeros(1))
+    truth = ex.full_body(random_pose(seed)[None], level, 1.0)[0]
+    P = ring_projections(4, size=64, seed=seed)
+    uv = project(truth, P)  # (C, J, 2)
+    sets = []
+    for i in range(frames):
+        peaks = uv + rng.normal(0.0, jitter_px, uv.shape)
+        if i < short:
+            for heel, toe in PAIRS:
+                line = uv[:, heel] - uv[:, toe]
+                peaks[:, toe] += shrink_px * line / np.linalg.norm(line, axis=-1, keepdims=True)
+        sets.append(render(peaks, size=64))
+    return sets, truth, P
+
+
+def _foot_lengths(poses: list) -> np.ndarray:
+    return np.array([[np.linalg.norm(p.joints[t] - p.joints[h]) for h, t in PAIRS] for p in poses])
+
+
+def test_a_take_whose_first_frames_read_short_is_solved_with_the_takes_length_from_its_first_frame() -> None:
+    sets, truth, P = _take(frames=32, short=11, shrink_px=0.4)
+    true = np.array([np.linalg.norm(truth[t] - truth[h]) for h, t in PAIRS])
+    solver = Solver(BODY32)
+    online, learnt = [], TakeLengths(BODY32)
+    with HeatmapStore() as store:
+        stored = []
+        for heatmaps in sets:
+            pose = solver.solve(heatmaps, P)
+            online.append(pose)
+            learnt.add(pose)
+            stored.append(store.add(heatmaps, P))
+        again = [r.pose for r in resolve_frames(stored, store, solver, learnt)]
+    assert all(p is not None for p in again)
+    raw = np.array([p.diagnostics["foot_lengths_measured"] for p in online])
+    assert (raw[:11].mean(0) < true - 0.015).all()  # the first frames do read short (by ~4 cm)
+    # The take's length is near the later frames' (two thirds of the take), not the first frames'.
+    take = learnt.lengths()["feet"]
+    later = np.median(raw[11:], axis=0)
+    assert (np.abs(take - later) < 0.25 * np.abs(take - raw[:11].mean(0))).all(), (take, later)
+    assert (np.abs(take - true) < 0.01).all(), (take, true)
+    first = _foot_lengths(online)[:11]
+    first_again = _foot_lengths(again)[:11]  # type: ignore[arg-type]
+    # Online the first frames are held to nothing (no length known yet) or to their own short one; with the
+    # take's length known from frame 0 they are pulled towards it.
+    assert (np.abs(first_again.mean(0) - take) < 0.5 * np.abs(first.mean(0) - take)).all()
+    assert (_foot_lengths(again).std(0) < 0.6 * _foot_lengths(online).std(0)).all()
+    # The body is solved as well as in the first pass.
+    body = slice(0, 17)
+    errors = [np.nanmedian(np.linalg.norm(np.array([p.joints[body] for p in poses]) - truth[body], axis=-1))
+              for poses in (online, again)]
+    assert errors[1] < errors[0] + 0.002
+
+
+def test_a_second_pass_over_the_same_heatmaps_with_online_lengths_would_repeat_the_first() -> None:
+    """The stored heatmaps (float16) are what the first pass solved: re-solved online they give its poses."""
+    sets, _, P = _take(frames=6, short=0, shrink_px=0.0)
+    first, again = Solver(BODY32), Solver(BODY32)
+    with HeatmapStore() as store:
+        for heatmaps in sets:
+            a = first.solve(heatmaps, P)
+            b = again.solve(store.get(store.add(heatmaps, P)), P)
+            np.testing.assert_allclose(b.joints, a.joints, atol=5e-4)
+        assert store.nbytes == 6 * sets[0].size * 2
+
+
+def test_lengths_modes_are_named() -> None:
+    assert check_lengths_mode("take") == "take"
+    with pytest.raises(ValueError, match="use one of online, take"):
+        check_lengths_mode("whole")
+
+
+def test_a_layout_without_feet_and_a_take_without_poses_seed_nothing_known() -> None:
+    from crosspose.skeleton import H36M17
+
+    for skeleton in (H36M17, BODY32):
+        track = TakeLengths(skeleton).seed(Solver(skeleton).new_track())
+        assert not track.limbs.known.any()
+        assert np.isnan(track.feet.lengths).all()
+        assert track.limbs.scale == 1.0
