@@ -287,20 +287,22 @@ class _InferenceFields(_Model):
     @field_validator("workers", mode="before")
     @classmethod
     def _check_workers(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().isdigit():  # an environment override
-            value = int(value)
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16):
-            return value
-        raise ValueError(f"'auto' or a number of inference worker processes from 1 to 16, got {value!r}")
+        return _auto_or_int(value, 1, 16, "a number of inference worker processes")
 
     @field_validator("nice", mode="before")
     @classmethod
     def _check_nice(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().isdigit():  # an environment override
-            value = int(value)
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 19):
-            return value
-        raise ValueError(f"'auto' or an os.nice increment from 0 to 19, got {value!r}")
+        return _auto_or_int(value, 0, 19, "an os.nice increment")
+
+
+def _auto_or_int(value: Any, low: int, high: int, what: str) -> Any:
+    """``value`` if it is ``"auto"`` or an integer in ``[low, high]`` (a digit string, as an environment
+    override gives, read as one); otherwise a ValueError naming ``what`` and the range."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        return value
+    raise ValueError(f"'auto' or {what} from {low} to {high}, got {value!r}")
 
 
 def _f32_only(runtime: str, precision: str) -> str:
