@@ -459,7 +459,8 @@ def reconstruct_videos(
     if store is not None:
         with store:
             start, outside = time.perf_counter(), 0
-            for i, again in enumerate(resolve_frames(stored, store, solver, learnt, pipeline.inside)):
+            for i, again in enumerate(resolve_frames(stored, store, solver, learnt, pipeline.inside,
+                                                          progress=progress)):
                 pose, outside = again.pose, outside + again.outside_volume
                 joints[i] = np.full((j, 3), np.nan) if pose is None else pose.joints
                 confidence[i] = np.zeros(j) if pose is None else pose.confidence

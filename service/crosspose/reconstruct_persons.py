@@ -176,7 +176,7 @@ def reconstruct_videos_persons(
                 if id not in learnt:
                     continue  # never solved in the first pass: nothing to report
                 for i, done in enumerate(resolve_frames(sets, store, solver, learnt[id], pipeline.inside,
-                                                        forget_outside=False)):
+                                                        forget_outside=False, progress=progress)):
                     if done.pose is not None:
                         again[i].append((id, done.pose))
             frames = [sorted(persons, key=lambda p: p[0]) for persons in again]

@@ -92,7 +92,7 @@ class Resolved:
 
 def resolve_frames(frames: list[StoredSet | None], store: HeatmapStore, solver: Any, lengths: TakeLengths,
                    inside: Callable[[np.ndarray], bool] | None = None, min_views: int = 2,
-                   forget_outside: bool = True) -> Iterator[Resolved]:
+                   forget_outside: bool = True, progress: bool = False) -> Iterator[Resolved]:
     """Solve one performer's recorded frame sets again, in order, with ``lengths`` seeded into a fresh
     track of a solver as ``solver`` that keeps them (:func:`.solver.take.fixed_lengths_solver`), as the
     first pass did (:class:`crosspose.core.Core`): a set fewer than ``min_views`` views hold is not
@@ -101,11 +101,14 @@ def resolve_frames(frames: list[StoredSet | None], store: HeatmapStore, solver: 
 
     Args:
         frames: per frame set the stored input, None where the performer had none.
+        progress: a progress bar over the frame sets (a long take's second pass takes minutes).
     """
+    from tqdm import tqdm
+
     fixed = fixed_lengths_solver(solver)
     track = lengths.seed(fixed.new_track())
     root = fixed.skeleton.root
-    for entry in frames:
+    for entry in tqdm(frames, desc="second pass", unit="frame", disable=not progress):
         if entry is None or np.isfinite(entry.projections).all(axis=(1, 2)).sum() < min_views:
             yield Resolved(None, math.nan, False)
             continue
