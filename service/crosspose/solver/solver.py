@@ -450,6 +450,8 @@ class Solver:
         ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
         (the cold search's first level, centred on the prediction instead of the whole volume), and the
         extremities searched around their parents as in a cold solve beyond ``track_leaves_reach``.
+        Tracking is lost when the pose jumped, lost confidence, or left unsupported a body joint two views
+        show (a joint the previous pose had no view for is predicted where it is not: cold finds it).
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
@@ -518,6 +520,12 @@ class Solver:
             return None, "jump", b, tested
         if pose.confidence[:k].mean() < o.track_min_confidence * previous.confidence[:k].mean():
             return None, "confidence", b, tested
+        # A body joint that two views or more show (a peak each) and the pose leaves unsupported was
+        # searched around the wrong place: the previous pose's place of a joint no view supported is no
+        # prediction (the grid around it never reaches the joint, and the next frame starts there again).
+        shown = (b.signal[0, :, :k].sum(0) >= 2).cpu().numpy()
+        if (shown & ~pose.supported()[:k]).any():
+            return None, "missed", b, tested
         return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
