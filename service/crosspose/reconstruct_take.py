@@ -26,6 +26,12 @@ from crosspose.solver.take import TakeLengths, fixed_lengths_solver
 LENGTH_MODES = ("online", "take")
 
 
+def default_lengths(persons: int) -> str:
+    """The ``--lengths`` mode ``crosspose reconstruct`` uses when none is given, for up to ``persons``
+    performers."""
+    return "online" if persons > 1 else "take"
+
+
 def check_lengths_mode(mode: str) -> str:
     """``mode`` when it is one of :data:`LENGTH_MODES` (ValueError naming them otherwise)."""
     if mode not in LENGTH_MODES:
