@@ -230,8 +230,13 @@ class Solver:
         tested = False
         if previous is not None:
             pose, fallback, batch, tested = self._tracked(batch, previous, track, age_s)
-        if pose is None:
+        if pose is None or fallback == "missed":
+            tracked = pose
             pose = self._cold(batch if tested else self._relabel(batch), track)[0]
+            k = self.body
+            if tracked is not None and pose.supported()[:k].sum() <= tracked.supported()[:k].sum():
+                # the cold search found no more of the body than tracking: the tracked pose stays
+                pose, fallback = tracked, None
         if keypoints is not None and rig is not None:
             relabelled = pose.diagnostics.get("relabelled")
             if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
@@ -450,8 +455,10 @@ class Solver:
         ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
         (the cold search's first level, centred on the prediction instead of the whole volume), and the
         extremities searched around their parents as in a cold solve beyond ``track_leaves_reach``.
-        Tracking is lost when the pose jumped, lost confidence, or left unsupported a body joint two views
-        show (a joint the previous pose had no view for is predicted where it is not: cold finds it).
+        Tracking is lost when the pose jumped or lost confidence. A pose that left unsupported a body joint
+        two views show and the previous pose had no view for either (predicted where it is not) comes back
+        with "missed": :meth:`_solve_frame` searches cold too and keeps the cold pose when it supports more
+        of the body.
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
@@ -520,12 +527,13 @@ class Solver:
             return None, "jump", b, tested
         if pose.confidence[:k].mean() < o.track_min_confidence * previous.confidence[:k].mean():
             return None, "confidence", b, tested
-        # A body joint that two views or more show (a peak each) and the pose leaves unsupported was
-        # searched around the wrong place: the previous pose's place of a joint no view supported is no
-        # prediction (the grid around it never reaches the joint, and the next frame starts there again).
+        # A body joint that no view supported in the previous pose and that two views or more show now (a
+        # peak each) but the pose leaves unsupported was searched around the wrong place: the previous
+        # pose's place of an unsupported joint is no prediction (the grid around it never reaches the
+        # joint, and the next frame starts there again).
         shown = (b.signal[0, :, :k].sum(0) >= 2).cpu().numpy()
-        if (shown & ~pose.supported()[:k]).any():
-            return None, "missed", b, tested
+        if (shown & ~pose.supported()[:k] & ~previous.supported()[:k]).any():
+            return pose, "missed", b, tested  # kept unless a cold search supports more of the body
         return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
