@@ -129,6 +129,36 @@ def test_a_joint_the_previous_pose_left_unsupported_is_searched_again() -> None:
     assert modes == [("cold", "missed"), ("tracked", None), ("tracked", None)]
 
 
+def test_a_cold_search_that_finds_no_more_of_the_body_leaves_the_tracked_pose() -> None:
+    """The same previous pose, but the ankle's two peaks now disagree (8 px apart across the views, the other
+    two views blank there): the cold search tried for it supports no more of the body, and the tracked pose
+    is kept."""
+    P, frames = _moving_frames(2)
+    solver = Solver()
+    solver.solve(frames[0][1], P)
+    previous = solver.track.previous
+    assert previous is not None
+    ankle = H36M17.index("r_ankle")
+    joints, views = previous.joints.copy(), previous.views.copy()
+    joints[ankle] += np.array([0.0, 0.25, 0.25])
+    views[ankle] = 0
+    solver.track.previous = dataclasses.replace(previous, joints=joints, views=views)
+    solver.track.velocity = None
+    uv = project(frames[1][0], P)
+    uv[0, ankle] += np.array([8.0, 0.0])
+    uv[1, ankle] += np.array([0.0, 8.0])
+    heatmaps = render(uv, 64)
+    heatmaps[2:, ankle] = 0.0
+    cold = solver._cold
+    calls = []
+    solver._cold = lambda *args: calls.append(1) or cold(*args)  # type: ignore[method-assign]
+    pose = solver.solve(heatmaps, P)
+    assert calls == [1]
+    assert (pose.mode, pose.diagnostics["fallback"]) == ("tracked", None)
+    assert pose.views[ankle] == 0
+    assert (np.delete(pose.views, ankle) == 4).all()
+
+
 def test_lost_performer_is_not_tracked() -> None:
     P, frames = _moving_frames(2)
     solver = Solver()
