@@ -303,7 +303,8 @@ class Solver:
         # maximum one): one pass over the maps, not a sum and then the maxima.
         peak = hm.flatten(3).amax(-1)  # (N, C, J)
         if not bool(torch.isfinite(peak).all()):
-            hm, peak = torch.nan_to_num(hm, nan=0.0), None
+            hm = torch.nan_to_num(hm, nan=0.0)
+            return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
         return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr, peak))
 
     def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
