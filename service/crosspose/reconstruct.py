@@ -459,12 +459,14 @@ def reconstruct_videos(
     outside = 0
     two_pass = lengths == "take"
     learnt = TakeLengths(skeleton)
-    store = HeatmapStore() if two_pass else None
+    store: HeatmapStore | None = None
     stored: list[StoredSet | None] = []
     pending: list[OverlayMarks] = []  # two passes: drawn once the joints are final
     start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
+        if two_pass:
+            store = HeatmapStore(expected_sets=videos.num_frames)
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):
             pose = frame.pose
