@@ -157,12 +157,14 @@ def reconstruct_videos_persons(
     pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
     frames: list[list[tuple[int, Pose3D]]] = []
     timings: list[dict[str, float]] = []
-    store = HeatmapStore() if lengths == "take" else None
+    store: HeatmapStore | None = None
     stored: dict[int, list[StoredSet | None]] = {}  # per id, per frame set
     learnt: dict[int, TakeLengths] = {}
     start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
+        if lengths == "take":  # at most max_persons performers' heatmaps a frame set
+            store = HeatmapStore(expected_sets=videos.num_frames * max_persons)
         for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons, fused=fused,
                                           progress=progress, pipeline=pipeline):
             frames.append(frame.persons)

@@ -175,3 +175,35 @@ def test_each_performer_of_a_take_is_solved_again_with_their_own_lengths() -> No
         assert np.abs(solved - take[id]).max() < 0.005, (id, solved, take[id])
         assert np.abs(solved - take[1 - id]).max() > 0.02
         assert np.nanmedian(np.linalg.norm(poses[:, :17] - truths[id][:17], axis=-1)) < 0.02  # ~7 cm a pixel
+
+def test_a_take_that_would_not_fit_the_disk_is_refused_at_its_first_frame_set(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    from collections import namedtuple
+
+    from crosspose.reconstruct import ReconstructError
+
+    heatmaps = np.zeros((4, 32, 64, 64), np.float32)  # one frame set: 1 MB as float16
+    projections = np.zeros((4, 3, 4))
+    usage = namedtuple("usage", "total used free")
+    free = HeatmapStore.SPARE_BYTES + 50 * heatmaps.size * 2  # room for 50 frame sets, not for 3600
+    # A disk this small cannot be made here: its free space is what the check reads.
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(free, 0, free))
+    with HeatmapStore(expected_sets=50, folder=str(tmp_path)) as fits:
+        fits.add(heatmaps, projections)
+        np.testing.assert_array_equal(fits.get(fits.add(heatmaps + 1, projections)), heatmaps + 1)
+    with HeatmapStore(expected_sets=3600, folder=str(tmp_path)) as store:
+        with pytest.raises(ReconstructError, match=r"3600 frame sets in .*--lengths online"):
+            store.add(heatmaps, projections)
+        assert store.nbytes == 0  # nothing written
+
+
+def test_a_disk_that_fills_up_during_the_take_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crosspose.reconstruct import ReconstructError
+
+    store = HeatmapStore(folder=str(tmp_path))
+    store._file.close()
+    store._file = open("/dev/full", "wb")  # noqa: SIM115  # the kernel's always-full device: ENOSPC
+    with pytest.raises(ReconstructError, match=r"second pass .*No space left on device.*TMPDIR"):
+        store.add(np.zeros((4, 32, 64, 64), np.float32), np.zeros((4, 3, 4)))
+    store.close()

@@ -303,10 +303,14 @@ class Solver:
             raise ValueError(f"projections must have shape ({hm.shape[1]}, 3, 4) (one per camera), "
                              f"got {tuple(projections.shape)}")
         # A copy without NaN (and infinities clamped) only when a map holds one: copying every map costs more
-        # than the sum that finds none (the maps are read, never written, so the caller's may be shared).
-        if not math.isfinite(hm.sum().item()):
+        # than the test that finds none (the maps are read, never written, so the caller's may be shared).
+        # The test is the maps' maxima, which the peak test needs anyway (a NaN or +inf pixel makes its map's
+        # maximum one): one pass over the maps, not a sum and then the maxima.
+        peak = hm.flatten(3).amax(-1)  # (N, C, J)
+        if not bool(torch.isfinite(peak).all()):
             hm = torch.nan_to_num(hm, nan=0.0)
-        return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
+            return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
+        return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr, peak))
 
     def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
         """``(n, B)`` a limb-length estimate on ``device`` (converted once per estimate)."""
