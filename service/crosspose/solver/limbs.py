@@ -12,6 +12,10 @@ import numpy as np
 
 from crosspose.skeleton import Skeleton
 
+#: Of a seeded estimate (a whole take's measurements, :meth:`LimbLengthEstimate.seed`), the spread is this
+#: quantile of the measurements' distances from the length: 9 readings in 10 lie within it.
+TAKE_SPREAD_QUANTILE = 0.9
+
 
 class LimbLengthEstimate:
     """Robust online estimate of one performer's bone lengths (metres, in :attr:`Skeleton.bones` order).
@@ -43,6 +47,7 @@ class LimbLengthEstimate:
         self._scale = 1.0
         self._lengths: np.ndarray | None = None
         self._spread: np.ndarray | None = None
+        self._seeded = False
 
     @property
     def scale(self) -> float:
@@ -68,14 +73,21 @@ class LimbLengthEstimate:
     @property
     def spread(self) -> np.ndarray:
         """``(B,)`` robust standard deviation (1.4826 x the median absolute deviation, metres) of each known
-        bone's measurements about its length; NaN for a bone not :attr:`known`."""
+        bone's measurements about its length; NaN for a bone not :attr:`known`.
+
+        Of a :meth:`seed` ed estimate (a whole take), :data:`TAKE_SPREAD_QUANTILE` of the distances instead:
+        the detector's errors come in bursts (one network marks a wrong wrist in several views for a dozen
+        frames, the views agreeing), which a median deviation does not see while they are under half the
+        readings; over a whole take their share is known, and the hold (:mod:`.lengths`) that adds this
+        spread to every reading's variance then trusts a reading no more than the take's readings deserve.
+        Online, a window starts from ``min_samples`` readings, too few for a high quantile."""
         if self._spread is None:  # read every frame, changed by an update: computed once after each
             out = np.full(self.template.size, np.nan)
             own = self.known
             if own.any():
                 count = self.num_samples[own]
                 deviation = np.abs(self._samples[:, own] - _nanmedian(self._samples[:, own], count))
-                out[own] = 1.4826 * _nanmedian(deviation, count)
+                out[own] = self._deviation_scale(deviation, count)
             self._spread = out
         return self._spread.copy()
 
@@ -93,8 +105,14 @@ class LimbLengthEstimate:
             # a known bone's length is its samples' median already (the same numbers: sorted per column)
             median = (self._lengths if self._lengths is not None else self.lengths)[rows]
             deviation = np.abs(samples - median)
-            out[own] = 1.4826 * _nanmedian(deviation, count)
+            out[own] = self._deviation_scale(deviation, count)
         return out
+
+    def _deviation_scale(self, deviation: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """``(K,)`` the spread of ``(W, K)`` distances from the length (NaN: none), ``count`` (≥ 1) each."""
+        if self._seeded:
+            return np.nanquantile(deviation, TAKE_SPREAD_QUANTILE, axis=0)
+        return 1.4826 * _nanmedian(deviation, count)
 
     @property
     def known(self) -> np.ndarray:
@@ -115,6 +133,7 @@ class LimbLengthEstimate:
         self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
         self._scale = float(scale)
         self._scale_samples = [self._scale]
+        self._seeded = True
 
     def update(self, measured: np.ndarray, confident: np.ndarray) -> None:
         """Add one frame's bone lengths.
