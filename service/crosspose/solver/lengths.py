@@ -9,10 +9,11 @@ their variances: the measurement's from the two ends' triangulation covariance a
 (:func:`.feet.along_variance`) plus the detector's share that the views' reprojection errors do not
 show (the views' errors are not independent: one network marks every view's wrist the same way), the
 performer's length a prior of :data:`BONE_LENGTH_SIGMA`. That hidden share is read off the performer's own
-measurements: their robust spread about the learnt length (:attr:`.limbs.LimbLengthEstimate.spread`) beyond
-what the bone itself varies by. A measurement further from the learnt length than ``max_deviation`` (the
-fraction the estimate itself refuses to learn from) or than :data:`OUTLIER_SIGMAS` standard deviations of
-the difference is a mislocalised end, not a measurement of the bone: the learnt length is used.
+measurements: their robust spread about the learnt length (:attr:`.limbs.LimbLengthEstimate.spread`; of a
+whole take's lengths, a high quantile that sees bursts of wrong readings) beyond what the bone itself
+varies by. A measurement further from the learnt length than ``max_deviation`` (the fraction the estimate
+itself refuses to learn from) or than :data:`OUTLIER_SIGMAS` standard deviations of the difference is a
+mislocalised end, not a measurement of the bone: the learnt length is used.
 
 Only the child end moves, along the line from its parent, which belongs to the bone above it (or the
 torso) and is held first: thighs and upper arms, then shins and forearms from the knees and elbows as
