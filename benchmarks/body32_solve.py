@@ -20,16 +20,31 @@ shared machine), medians over every tracked (or cold) solve; the ratio is the fu
 reference. ``--save PATH`` writes the full body's poses (``.npz``) and ``--compare PATH`` prints the largest
 difference to poses saved so by another build: a change meant for speed must leave them equal.
 
+``--against COMMIT`` (needs ``--inputs``) also times the 17-joint solver as it was at that commit (e.g.
+``8ee542b``, the last before issue 19: the solve the issue's "today's" meant when it was filed), with that
+commit's own defaults, on the same inputs: ``git archive`` unpacks its ``service/`` into a temporary folder.
+Child processes of ``solve_rounds.py``, one solver each, run after each of this process's rounds: that
+commit's 17 joints, this build's full body and this build's 17 joints without the hold, so the three share
+the host's conditions round by round and each runs alone in its process (a solver alone keeps its caches
+warm: it runs ~7 % faster than in this process's turn-taking, so those rows are compared only with each
+other).
+
 Usage: python benchmarks/body32_solve.py [--frames N] [--rounds R] [--inputs PATH] [--save PATH]
-       [--compare PATH]
+       [--compare PATH] [--against COMMIT]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +111,11 @@ def load_or_capture(frames: int, path: Path | None) -> dict[str, list[tuple[np.n
     return inputs
 
 
-def time_solves(inputs: dict[str, list[tuple[np.ndarray, np.ndarray]]], rounds: int
+def time_solves(inputs: dict[str, list[tuple[np.ndarray, np.ndarray]]], rounds: int,
+                after_round: Callable[[bool], None] | None = None
                 ) -> tuple[dict[tuple[str, str], list[float]], list[np.ndarray]]:
     """CPU ms of every solve by (label, mode), the solvers in turn frame by frame; the full body's poses of
-    the last tracked round."""
+    the last tracked round. ``after_round(tracking)`` runs after each round (``--against``'s)."""
     cpu: dict[tuple[str, str], list[float]] = {}
     poses: list[np.ndarray] = []
     n = min(len(rows) for rows in inputs.values())
@@ -117,7 +133,44 @@ def time_solves(inputs: dict[str, list[tuple[np.ndarray, np.ndarray]]], rounds: 
                 cpu.setdefault((label, mode), []).append(1e3 * (time.process_time() - start))
                 if tracking and label == BODY32.name:
                     poses.append(pose.joints)
+        if after_round is not None:
+            after_round(tracking)
     return cpu, poses
+
+
+def unpack_build(commit: str, folder: Path) -> Path:
+    """``service/`` of the repository's ``commit`` unpacked under ``folder``; its path."""
+    root = Path(__file__).resolve().parent.parent
+    archive = folder / "build.tar"
+    subprocess.run(["git", "-C", str(root), "archive", "--format=tar", "-o", str(archive), commit, "service"],
+                   check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "service"
+
+
+#: ``--against``'s child processes: (label, layout, build: "commit" or "here", solve_rounds.py flags).
+CHILDREN = (("h36m17 at {commit}", H36M17.name, "commit", ()),
+            (f"{BODY32.name} alone", BODY32.name, "here", ()),
+            ("h36m17, no hold alone", H36M17.name, "here", ("--no-hold",)))
+
+
+def build_round(commit: str, service: Path, inputs: Path, cpu: dict[tuple[str, str], list[float]]
+                ) -> Callable[[bool], None]:
+    """An ``after_round`` that runs :data:`CHILDREN` once each (``service``: the commit's build) and adds
+    their times to ``cpu`` under their labels."""
+    here = Path(__file__).resolve().parent.parent / "service"
+
+    def run(tracking: bool) -> None:
+        for label, layout, build, flags in CHILDREN:
+            command = [sys.executable, str(Path(__file__).with_name("solve_rounds.py")), str(inputs),
+                       "--layout", layout, *flags, *([] if tracking else ["--cold"])]
+            env = {**os.environ, "PYTHONPATH": str(service if build == "commit" else here)}
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            for mode, times in json.loads(out.strip().splitlines()[-1]).items():
+                cpu.setdefault((label.format(commit=commit), mode), []).extend(times)
+
+    return run
 
 
 def main() -> None:
@@ -129,17 +182,27 @@ def main() -> None:
                         "written after the network pass (skips the network on later runs)")
     parser.add_argument("--save", type=Path, help="write the full body's tracked poses here (.npz)")
     parser.add_argument("--compare", type=Path, help="poses saved by --save: print the largest difference")
+    parser.add_argument("--against", metavar="COMMIT", help="also time the 17-joint solver of this commit "
+                        "(e.g. 8ee542b, before issue 19) on the same inputs, round by round (needs --inputs)")
     args = parser.parse_args()
+    if args.against and args.inputs is None:
+        parser.error("--against needs --inputs (its child processes read the solver inputs from there)")
     use_one_thread()
     inputs = load_or_capture(args.frames, args.inputs)
-    cpu, poses = time_solves(inputs, args.rounds)
+    built: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        after = (build_round(args.against, unpack_build(args.against, Path(folder)), args.inputs, built)
+                 if args.against else None)
+        cpu, poses = time_solves(inputs, args.rounds, after)
+    cpu.update(built)
     load = os.getloadavg()
     print(f"Pose2Sim clip, {len(poses)} frame sets x {args.rounds} tracked rounds + 1 cold, solvers in turn, "
           f"1 torch thread, CPU time per solve (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})")
     print("| solver | tracked ms (median of n) | ratio | cold ms (median of n) | ratio |")
     print("|---|---:|---:|---:|---:|")
     ref = {mode: statistics.median(cpu[(REFERENCE, mode)]) for mode in ("tracked", "cold only")}
-    for label in SOLVERS:
+    children = [label.format(commit=args.against) for label, *_ in CHILDREN] if built else []
+    for label in [*SOLVERS, *children]:
         cells = []
         for mode in ("tracked", "cold only"):
             times = cpu.get((label, mode), [])
@@ -149,6 +212,14 @@ def main() -> None:
             m = statistics.median(times)
             cells += [f"{m:.2f} ({len(times)})", f"{m / ref[mode]:.2f}x"]
         print(f"| {label} | " + " | ".join(cells) + " |")
+    if built:
+        then, body, now = children
+        for mode in ("tracked", "cold only"):
+            median = {label: statistics.median(built[(label, mode)]) for label in children}
+            print(f"{mode}, alone in a process each: {body} {median[body]:.2f} ms = "
+                  f"{median[body] / median[then]:.2f}x the 17-joint solve at {args.against} "
+                  f"({median[then]:.2f} ms) and {median[body] / median[now]:.2f}x this build's without the "
+                  f"hold ({median[now]:.2f} ms)")
     joints = np.stack(poses)
     if args.save is not None:
         np.savez(args.save, joints=joints)

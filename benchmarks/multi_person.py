@@ -1,7 +1,8 @@
 """Several performers on real footage (issue 21's targets): Pose2Sim 0.10.49's ``Demo_MultiPerson`` clip (the
 demo's 4-camera studio and calibration, 100 frames at 60 fps, two performers on the platform and a bystander
-far behind them in two views) through ``crosspose reconstruct --videos --persons 2``'s path
-(:func:`crosspose.reconstruct_persons.reconstruct_videos_persons`, the exported ONNX network on the CPU).
+far behind them in two views) through ``crosspose reconstruct --videos --persons 2``'s function
+(:func:`crosspose.reconstruct_persons.reconstruct_videos_persons`, the exported ONNX network on the CPU) with
+its default lengths (``--lengths`` to choose: ``online`` is the live service's way).
 
 Measured:
 
@@ -27,7 +28,8 @@ defaults (the wide tracked search) and with the tracking rule before it (cold be
 ids started, the share of sets with both performers, the share of solves tracked, each id's long-bone
 variation and the median solve time.
 
-Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single] [--every K]
+Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single] [--lengths take|online]
+       [--every K]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +45,14 @@ import numpy as np
 
 from crosspose import assets
 from crosspose.calibration import load_rig
-from crosspose.core.videos import track_videos_persons
 from crosspose.geometry import CameraRig
 from crosspose.inference.association import default_volume
 from crosspose.inference.heatmaps import heatmap_maxima
 from crosspose.inference.pipeline import FramePipeline
 from crosspose.io.videos import SyncedVideos, video_files
 from crosspose.reconstruct import default_network
+from crosspose.reconstruct_persons import reconstruct_videos_persons
+from crosspose.reconstruct_take import LENGTH_MODES, default_lengths
 from crosspose.skeleton import BODY32, H36M17
 from crosspose.solver import Pose3D, Solver, use_one_thread
 
@@ -76,27 +80,71 @@ def clip() -> tuple[CameraRig, Path]:
     return load_rig(assets.extract(CLIP, CALIBRATION)), video.parent
 
 
-def run(rig: CameraRig, videos_dir: Path, network: Any, max_persons: int, frames: int) -> dict[str, Any]:
-    """The clip through the multi-person path: per frame ``[(id, pose)]`` and per id the view-image
-    reprojection errors against its own heatmap maxima; wall time per frame set."""
-    pipeline = FramePipeline(rig, network, max_persons=max_persons)
-    solver = Solver(BODY32)
-    persons: list[list[tuple[int, Pose3D]]] = []
-    reprojection: dict[int, list[float]] = {}
+def run(rig: CameraRig, videos_dir: Path, network: Any, max_persons: int, frames: int,
+        lengths: str) -> dict[str, Any]:
+    """The clip through ``crosspose reconstruct --videos --persons N``'s function with ``lengths``: per
+    frame ``[(id, pose)]`` and per id the view-image reprojection errors of the poses reported against the
+    heatmap maxima of the views the network saw (the first pass's: a second pass solves the same
+    heatmaps again); wall time per frame set (both passes)."""
+    seen: list[dict[int, _Seen]] = []
     sample: tuple[list[Any], list[tuple[int, Any]]] | None = None
+
+    def keep(frame: Any) -> None:
+        nonlocal sample
+        seen.append({id: _Seen.of(result) for id, result in frame.results})
+        if frame.index == min(40, frames - 1):
+            sample = (frame.images, frame.results)
+
     start = time.perf_counter()
-    with SyncedVideos(video_files(videos_dir, rig.names), frames) as videos:
-        for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons,
-                                          progress=False, pipeline=pipeline):
-            persons.append(frame.persons)
-            if frame.index == min(40, frames - 1):
-                sample = (frame.images, frame.results)
-            results = dict(frame.results)
-            for id, pose in frame.persons:
-                reprojection.setdefault(id, []).extend(_reprojection(pose, results[id]))
+    rec = reconstruct_videos_persons(rig, videos_dir, max_persons=max_persons, network=network,
+                                     solver=Solver(BODY32), max_frames=frames, progress=False,
+                                     lengths=lengths, on_frame=keep)
     wall = time.perf_counter() - start
+    persons = [rec.persons(i) for i in range(rec.num_frames)]
+    reprojection: dict[int, list[float]] = {}
+    for frame, looks in zip(persons, seen, strict=True):
+        for id, pose in frame:
+            reprojection.setdefault(id, []).extend(looks[id].reprojection(pose))
     return {"persons": persons, "reprojection": reprojection, "ms": 1e3 * wall / max(len(persons), 1),
-            "pipeline": pipeline, "sample": sample}
+            "stats": rec.stats, "sample": sample}
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the network made of one performer's frame set, for the reprojection: ``maxima (C, J, 2)``
+    heatmap pixels, each view's crop size (image pixels), ``projections (C, 3, 4)`` world → heatmap pixels,
+    ``valid (C,)`` and ``hidden (C, J)`` (None: nothing hidden)."""
+
+    maxima: np.ndarray
+    crop_px: np.ndarray
+    projections: np.ndarray
+    valid: np.ndarray
+    hidden: np.ndarray | None
+    size: int
+
+    @classmethod
+    def of(cls, result: Any) -> _Seen:
+        maxima, _ = heatmap_maxima(result.heatmaps)
+        crop_px = np.array([np.nan if c is None else c.size for c in result.crops], dtype=np.float64)
+        hidden = None if result.hidden is None else np.asarray(result.hidden, bool)
+        projections = np.asarray(result.projections, np.float64)
+        return cls(maxima, crop_px, projections, np.asarray(result.valid, bool), hidden,
+                   int(result.heatmaps.shape[-1]))
+
+    def reprojection(self, pose: Pose3D) -> list[float]:
+        """Image-pixel distances between the solved joints (≥ 2 views) projected into each valid view's
+        heatmap and that view's heatmap maxima (joints another performer hides there left out)."""
+        out = []
+        joints = np.c_[pose.joints, np.ones(len(pose.joints))]
+        for v in np.flatnonzero(self.valid):
+            hom = joints @ self.projections[v].T
+            uv = hom[:, :2] / hom[:, 2:]
+            ok = (pose.views >= 2) & np.isfinite(uv).all(-1)
+            if self.hidden is not None:
+                ok &= ~self.hidden[v]
+            px_per_hm = self.crop_px[v] / self.size
+            out.extend((np.linalg.norm(uv[ok] - self.maxima[v, ok], axis=-1) * px_per_hm).tolist())
+        return out
 
 
 def network_cost(rig: CameraRig, network: Any, sample: tuple[list[Any], list[tuple[int, Any]]],
@@ -128,24 +176,6 @@ def network_cost(rig: CameraRig, network: Any, sample: tuple[list[Any], list[tup
             network.run_persons(*(a[:p] for a in arrays), np.ones(p))
             times.append(1e3 * (time.perf_counter() - t0))
     return float(np.median(one)), float(np.median(two))
-
-
-def _reprojection(pose: Pose3D, result: Any) -> list[float]:
-    """Image-pixel distances between the solved joints (≥ 2 views) projected into each valid view's heatmap
-    and that view's own heatmap maxima (joints another performer hides there left out)."""
-    maxima, _ = heatmap_maxima(result.heatmaps)  # (C, J, 2) heatmap px
-    out = []
-    joints = np.c_[pose.joints, np.ones(len(pose.joints))]
-    for v in np.flatnonzero(result.valid):
-        crop = result.crops[v]
-        hom = joints @ np.asarray(result.projections[v], np.float64).T
-        uv = hom[:, :2] / hom[:, 2:]
-        ok = (pose.views >= 2) & np.isfinite(uv).all(-1)
-        if result.hidden is not None:
-            ok &= ~result.hidden[v]
-        px_per_hm = crop.size / result.heatmaps.shape[-1]
-        out.extend((np.linalg.norm(uv[ok] - maxima[v, ok], axis=-1) * px_per_hm).tolist())
-    return out
 
 
 def tracks(persons: list[list[tuple[int, Pose3D]]]) -> dict[int, np.ndarray]:
@@ -294,6 +324,9 @@ def main() -> None:
                         help="alternate 2-person and 1-person runs this often")
     parser.add_argument("--single", action="store_true", help="also max_persons 1 on the single-person clip")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--lengths", choices=LENGTH_MODES, default=None,
+                        help="the performers' lengths, for both runs (default: what crosspose reconstruct "
+                        "--persons 2 uses)")
     parser.add_argument("--every", type=int, default=None, metavar="K",
                         help="only the every-K-th-frame-set comparison of the tracking rules "
                         "(K = 12: 5 sets/s)")
@@ -306,12 +339,14 @@ def main() -> None:
         for key, value in every_kth(rig, videos_dir, network, args.every):
             print(f"{key:<72}  {value}")
         return
+    lengths = args.lengths or default_lengths(2)
+    print(f"lengths: {lengths}")
     two_ms, one_ms = [], []
     two = one = None
     for _ in range(args.repeat):
-        two = run(rig, videos_dir, network, 2, args.frames)
+        two = run(rig, videos_dir, network, 2, args.frames, lengths)
         two_ms.append(two["ms"])
-        one = run(rig, videos_dir, network, 1, args.frames)
+        one = run(rig, videos_dir, network, 1, args.frames, lengths)
         one_ms.append(one["ms"])
     assert two is not None
     assert one is not None
@@ -328,7 +363,7 @@ def main() -> None:
              ("cost of the extra person (ms per frame set)", f"{np.median(two_ms) - np.median(one_ms):.0f}"),
              *network_rows(rig, network, two["sample"]),
              ("detector runs / views looked at (2 persons)",
-              f"{two['pipeline'].detector_runs} / {two['pipeline'].detector_views}")]
+              f"{two['stats']['detector_runs']} / {two['stats']['detector_views']}")]
     if args.single:
         rows += single_clip(network, args.frames)
     width = max(len(k) for k, _ in rows)

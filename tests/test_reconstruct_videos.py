@@ -181,7 +181,17 @@ def _pose2sim_h36m(frames: int) -> np.ndarray:
 
 @pytest.mark.network
 def test_real_clip_from_videos_close_to_pose2sim(  # type: ignore[no-untyped-def]
-        clip: tuple[Path, Path], torch_network, tmp_path: Path) -> None:
+        clip: tuple[Path, Path], torch_network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crosspose.inference.overlays as overlays_module
+
+    drawn: list[np.ndarray | None] = []  # every overlay's reprojected joints, in the order written
+    draw = overlays_module.draw_overlay
+
+    def spy(image, crop=None, reprojected=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        drawn.append(None if reprojected is None else np.array(reprojected))
+        return draw(image, crop, reprojected, *args, **kwargs)
+
+    monkeypatch.setattr(overlays_module, "draw_overlay", spy)
     calibration, videos = clip
     n = 4
     rec = reconstruct_videos(calibration, videos, network=torch_network, max_frames=n, progress=False,
@@ -207,6 +217,15 @@ def test_real_clip_from_videos_close_to_pose2sim(  # type: ignore[no-untyped-def
     assert len(written) == n * len(rig)
     first = cv2.imread(str(tmp_path / "overlays" / rig.names[0] / "000000.jpg"))
     assert first.shape == (1920, 1080, 3)
+    # The overlays show the final (second-pass) joints, not the first pass's: view by view, frame by frame.
+    assert len(drawn) == n * len(rig)
+    shown = np.where((rec.views >= 2)[..., None], rec.joints, np.nan)
+    for i in range(n):
+        expected = np.swapaxes(np.asarray(rig.project(shown[i]), dtype=np.float64), 0, 1)
+        for c in range(len(rig)):
+            got = drawn[i * len(rig) + c]
+            assert got is not None
+            np.testing.assert_allclose(got, expected[c], atol=1e-6)
 
 
 @pytest.mark.network

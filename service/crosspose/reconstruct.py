@@ -299,26 +299,51 @@ def solve_take(keypoints: np.ndarray, rig: CameraRig, *, solver: Any = None, pro
         "second_pass_s": round(time.perf_counter() - start, 3)}
 
 
-def _write_overlays(folder: Path, index: int, images: Sequence[np.ndarray | None], result: Any, pose: Any,
-                    rig: CameraRig, fused: bool, skeleton: Skeleton) -> None:
+@dataclass(frozen=True)
+class OverlayMarks:
+    """What a frame set's overlays draw besides its images and solved joints: per view its label, the crop
+    the network saw and the heatmap maxima (``(J, 2)`` image pixels, None for a view without a valid crop).
+    Small, so a two-pass reconstruction keeps them from the first pass and draws once the joints are final."""
+
+    index: int
+    labels: tuple[str, ...]
+    crops: tuple[Any, ...]
+    maxima: tuple[np.ndarray | None, ...]
+
+
+def overlay_marks(index: int, result: Any, rig: CameraRig, fused: bool) -> OverlayMarks:
+    """The marks of frame set ``index`` from its network result (``InferenceResult``)."""
+    maxima = result.argmax_pixels(fused=fused)
+    return OverlayMarks(
+        index,
+        tuple(f"{rig.names[c]} frame {index} crop:{result.sources[c]} presence {result.presence[c]:.2f}"
+              for c in range(len(rig))),
+        tuple(result.crops),
+        tuple(maxima[c] if result.valid[c] else None for c in range(len(rig))))
+
+
+def write_overlays(folder: Path, images: Sequence[np.ndarray | None], marks: OverlayMarks,
+                   joints: np.ndarray | None, views: np.ndarray | None, rig: CameraRig,
+                   skeleton: Skeleton) -> None:
+    """Write ``<camera>/<frame>.jpg`` under ``folder`` for each view that has an image: the crop, the
+    heatmap maxima and the solved ``joints`` (``(J, 3)`` metres; those fewer than two ``views`` support
+    are not drawn; None: no pose) projected into it."""
     import cv2
 
     from crosspose.inference.overlays import draw_overlay
 
     reprojected = None
-    if pose is not None:
-        joints = np.where((pose.views >= 2)[:, None], pose.joints, np.nan)
-        reprojected = np.swapaxes(np.asarray(rig.project(joints), dtype=np.float64), 0, 1)  # (C, J, 2)
-    maxima = result.argmax_pixels(fused=fused)
+    if joints is not None and views is not None:
+        shown = np.where((np.asarray(views) >= 2)[:, None], joints, np.nan)
+        reprojected = np.swapaxes(np.asarray(rig.project(shown), dtype=np.float64), 0, 1)  # (C, J, 2)
     for c, image in enumerate(images):
         if image is None:
             continue
-        label = f"{rig.names[c]} frame {index} crop:{result.sources[c]} presence {result.presence[c]:.2f}"
-        out = draw_overlay(image, result.crops[c], None if reprojected is None else reprojected[c],
-                           maxima[c] if result.valid[c] else None, label, skeleton)
+        out = draw_overlay(image, marks.crops[c], None if reprojected is None else reprojected[c],
+                           marks.maxima[c], marks.labels[c], skeleton)
         target = folder / rig.names[c]
         target.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target / f"{index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        cv2.imwrite(str(target / f"{marks.index:06d}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def default_network(device: str = "auto", num_cameras: int = 4, model: Path | None = None,
@@ -410,8 +435,9 @@ def reconstruct_videos(
         device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` for the default network.
         lengths: ``take``: the performer's limb and foot lengths learnt over the whole take by a first
             pass, which then solves the take again with them known from its first frame (the network's
-            heatmaps kept from the first pass, :mod:`crosspose.reconstruct_take`; the overlays show the
-            first pass's joints); ``online``: one pass, learnt as the take goes (the live service's).
+            heatmaps kept from the first pass, :mod:`crosspose.reconstruct_take`; the overlays are drawn
+            after it, from the videos read again, with the final joints); ``online``: one pass, learnt
+            as the take goes (the live service's).
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which (also a network whose
             heatmaps are of another layout than the solver's).
@@ -433,11 +459,14 @@ def reconstruct_videos(
     outside = 0
     two_pass = lengths == "take"
     learnt = TakeLengths(skeleton)
-    store = HeatmapStore() if two_pass else None
+    store: HeatmapStore | None = None
     stored: list[StoredSet | None] = []
+    pending: list[OverlayMarks] = []  # two passes: drawn once the joints are final
     start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
+        if two_pass:
+            store = HeatmapStore(expected_sets=videos.num_frames)
         for frame in track_videos(rig, videos, network, solver, fused=fused, progress=progress,
                                   pipeline=pipeline):
             pose = frame.pose
@@ -453,7 +482,12 @@ def reconstruct_videos(
             solve_ms.append(frame.solve_ms)
             timings.append(frame.result.timings_ms)
             if overlays is not None:
-                _write_overlays(overlays, frame.index, frame.images, frame.result, pose, rig, fused, skeleton)
+                marks = overlay_marks(frame.index, frame.result, rig, fused)
+                if two_pass:
+                    pending.append(marks)
+                else:
+                    write_overlays(overlays, frame.images, marks, None if pose is None else pose.joints,
+                                   None if pose is None else pose.views, rig, skeleton)
     first_pass_s = time.perf_counter() - start
     lengths_run: dict[str, Any] = {"mode": "online"}
     if store is not None:
@@ -467,6 +501,8 @@ def reconstruct_videos(
                 views[i] = np.zeros(j, np.int64) if pose is None else pose.views
                 solve_ms[i] = again.solve_ms
             lengths_run = lengths_stats(learnt.to_json(), store, first_pass_s, time.perf_counter() - start)
+    if overlays is not None and pending:
+        _write_final_overlays(overlays, paths, pending, joints, views, rig, skeleton, progress)
     n = len(joints)
     stats: dict[str, Any] = {
         "lengths": lengths_run,
@@ -485,6 +521,22 @@ def reconstruct_videos(
         np.stack(views).astype(np.int64) if n else np.zeros((0, j), np.int64),
         np.array(solve_ms, dtype=np.float64), np.arange(n, dtype=np.int64), tuple(rig.names), float(fps),
         stats, skeleton)
+
+
+def _write_final_overlays(folder: Path, paths: list[Path | None], marks: list[OverlayMarks],
+                          joints: list[np.ndarray], views: list[np.ndarray], rig: CameraRig,
+                          skeleton: Skeleton, progress: bool) -> None:
+    """A two-pass reconstruction's overlays: the videos read again, each frame set drawn with its final
+    joints and the first pass's crops and heatmap maxima (``marks``, one per frame set in order)."""
+    from tqdm import tqdm
+
+    with open_videos(paths, len(marks)) as videos:
+        sets = zip(videos, marks, joints, views, strict=False)  # a video read short again: fewer overlays
+        frames = tqdm(sets, total=len(marks), desc="overlays", unit="set", disable=not progress)
+        for images, mark, frame_joints, frame_views in frames:
+            solved = bool(np.isfinite(frame_joints).any())
+            write_overlays(folder, images, mark, frame_joints if solved else None,
+                           frame_views if solved else None, rig, skeleton)
 
 
 def _check_lengths(mode: str) -> None:

@@ -15,15 +15,21 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import DEFAULT_SKELETON, Skeleton
 from crosspose.solver import Pose3D
+
+if TYPE_CHECKING:
+    from crosspose.core.videos import VideoPersonsFrame
+    from crosspose.reconstruct_take import HeatmapStore, StoredSet
+    from crosspose.solver.take import TakeLengths
 
 PERSONS_JSONL_FORMAT = "crosspose-persons-jsonl"
 #: The top-level fields of a frame line taken from the skeleton message (the lowest id's performer).
@@ -122,14 +128,17 @@ def reconstruct_videos_persons(
     device: str = "auto",
     volume: Any = None,
     lengths: str = "online",
+    on_frame: Callable[[VideoPersonsFrame], None] | None = None,
 ) -> PersonsReconstruction:
     """Reconstruct up to ``max_persons`` performers from synchronized videos
     (:func:`crosspose.reconstruct.reconstruct_videos`'s arguments; ``volume``: a
-    :class:`~crosspose.inference.association.Volume`, default the floor seen by at least 3 cameras).
+    :class:`~crosspose.inference.association.Volume`, default the floor seen by at least 3 cameras;
+    ``on_frame``: called with each frame set of the first pass as it is solved, with what the network made
+    of it, :class:`~crosspose.core.videos.VideoPersonsFrame`).
     ``lengths="take"``: each performer id's lengths learnt over the take, their frame sets solved again
-    with them from the id's first frame (:mod:`crosspose.reconstruct_take`); not the default here: on the
-    real multi-person clip one performer's right heel, which the first pass finds ~23 cm from the ankle,
-    is then unsupported (missing) in every frame (README, issue 19).
+    with them from the id's first frame (:func:`resolve_persons`); not the default here: on the real
+    multi-person clip it steadies most long bones but not the worst one, the woman's left forearm (5.7 %
+    against 5.5 % online, README issue 21).
 
     Raises:
         ReconstructError, CalibrationError: bad inputs, with a message saying which.
@@ -137,7 +146,7 @@ def reconstruct_videos_persons(
     from crosspose.core.videos import track_videos_persons
     from crosspose.inference.pipeline import FramePipeline
     from crosspose.reconstruct import ReconstructError, _check_lengths, open_videos, video_inputs
-    from crosspose.reconstruct_take import HeatmapStore, StoredSet, lengths_stats, resolve_frames
+    from crosspose.reconstruct_take import HeatmapStore, lengths_stats
     from crosspose.solver.take import TakeLengths
 
     _check_lengths(lengths)
@@ -148,15 +157,19 @@ def reconstruct_videos_persons(
     pipeline = FramePipeline(rig, network, detector, volume=volume, max_persons=max_persons)
     frames: list[list[tuple[int, Pose3D]]] = []
     timings: list[dict[str, float]] = []
-    store = HeatmapStore() if lengths == "take" else None
+    store: HeatmapStore | None = None
     stored: dict[int, list[StoredSet | None]] = {}  # per id, per frame set
     learnt: dict[int, TakeLengths] = {}
     start = time.perf_counter()
     with open_videos(paths, max_frames) as videos:
         fps = videos.fps
+        if lengths == "take":  # at most max_persons performers' heatmaps a frame set
+            store = HeatmapStore(expected_sets=videos.num_frames * max_persons)
         for frame in track_videos_persons(rig, videos, network, solver, max_persons=max_persons, fused=fused,
                                           progress=progress, pipeline=pipeline):
             frames.append(frame.persons)
+            if on_frame is not None:
+                on_frame(frame)
             if frame.results:
                 timings.append(frame.results[0][1].timings_ms)
             if store is not None:
@@ -171,15 +184,8 @@ def reconstruct_videos_persons(
     if store is not None:
         first_pass_s, start = time.perf_counter() - start, time.perf_counter()
         with store:
-            again: list[list[tuple[int, Pose3D]]] = [[] for _ in frames]
-            for id, sets in stored.items():
-                if id not in learnt:
-                    continue  # never solved in the first pass: nothing to report
-                for i, done in enumerate(resolve_frames(sets, store, solver, learnt[id], pipeline.inside,
-                                                        forget_outside=False, progress=progress)):
-                    if done.pose is not None:
-                        again[i].append((id, done.pose))
-            frames = [sorted(persons, key=lambda p: p[0]) for persons in again]
+            frames = resolve_persons(stored, learnt, store, solver, len(frames), pipeline.inside,
+                                     progress=progress)
             lengths_run = lengths_stats({id: take.to_json() for id, take in sorted(learnt.items())}, store,
                                         first_pass_s, time.perf_counter() - start)
     stats: dict[str, Any] = {
@@ -196,3 +202,26 @@ def reconstruct_videos_persons(
         "videos": [None if p is None else p.name for p in paths],
     }
     return PersonsReconstruction(frames, tuple(rig.names), float(fps), stats, skeleton)
+
+
+def resolve_persons(stored: dict[int, list[StoredSet | None]], learnt: dict[int, TakeLengths],
+                    store: HeatmapStore, solver: Any, num_frames: int,
+                    inside: Callable[[np.ndarray], bool] | None = None,
+                    progress: bool = False) -> list[list[tuple[int, Pose3D]]]:
+    """The second pass of ``lengths="take"``: each performer id's recorded frame sets (``stored``, per id
+    one entry per frame set, None where the id had none) solved again with that id's own lengths
+    (``learnt``; an id without: never solved, nothing reported) from a fresh track
+    (:func:`~crosspose.reconstruct_take.resolve_frames`). Returns per frame set (``num_frames``)
+    ``[(id, pose)]`` ascending by id; a root outside the capture volume (``inside`` False) is not reported
+    there."""
+    from crosspose.reconstruct_take import resolve_frames
+
+    again: list[list[tuple[int, Pose3D]]] = [[] for _ in range(num_frames)]
+    for id in sorted(stored):
+        if id not in learnt:
+            continue
+        for i, done in enumerate(resolve_frames(stored[id], store, solver, learnt[id], inside,
+                                                forget_outside=False, progress=progress)):
+            if done.pose is not None:
+                again[i].append((id, done.pose))
+    return again

@@ -11,6 +11,7 @@ the first pass's crops: it changes the solve, not what the network saw.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from crosspose.reconstruct import ReconstructError
 from crosspose.solver import Pose3D
 from crosspose.solver.take import TakeLengths, fixed_lengths_solver
 
 #: What ``--lengths`` accepts: ``online`` (the live service's: learnt as the take goes) or ``take``.
 LENGTH_MODES = ("online", "take")
+
+
+def default_lengths(persons: int) -> str:
+    """The ``--lengths`` mode ``crosspose reconstruct`` uses when none is given, for up to ``persons``
+    performers."""
+    return "online" if persons > 1 else "take"
 
 
 def check_lengths_mode(mode: str) -> str:
@@ -44,11 +52,36 @@ class StoredSet:
 
 class HeatmapStore:
     """Frame sets' ``(C, J, h, w)`` heatmaps kept as float16 in an anonymous temporary file (gone when
-    closed), with their projections in memory."""
+    closed), with their projections in memory.
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115  # closed by close() / the with block
+    Args:
+        expected_sets: how many frame sets will be added (all performers'): with the first set's size it
+            says whether the take fits the folder's free space, before the long first pass fills it.
+        folder: where the file lies (default: the temporary folder, ``TMPDIR``).
+    Raises (from :meth:`add`):
+        ReconstructError: the take would not fit, or a write failed (the disk filled up), naming the
+            folder, the size and what to do.
+    """
+
+    #: Free space left over when the take is stored: the rest of the machine needs some too.
+    SPARE_BYTES = 512 * 2**20
+
+    def __init__(self, expected_sets: int | None = None, folder: str | None = None) -> None:
+        self._folder = folder or tempfile.gettempdir()
+        self._file = tempfile.TemporaryFile(dir=self._folder)  # noqa: SIM115  # closed by close() / with
         self._size = 0
+        self._expected = expected_sets
+
+    def _check_space(self, set_bytes: int) -> None:
+        assert self._expected is not None
+        need = set_bytes * self._expected
+        free = shutil.disk_usage(self._folder).free
+        if need + self.SPARE_BYTES > free:
+            raise ReconstructError(
+                f"--lengths take keeps every frame set's heatmaps for its second pass: about "
+                f"{need / 1e9:.1f} GB for {self._expected} frame sets in {self._folder}, which has "
+                f"{free / 1e9:.1f} GB free; point TMPDIR at a larger disk, or use --lengths online (one "
+                "pass, nothing kept)")
 
     @property
     def nbytes(self) -> int:
@@ -57,8 +90,17 @@ class HeatmapStore:
 
     def add(self, heatmaps: np.ndarray, projections: np.ndarray) -> StoredSet:
         data = np.ascontiguousarray(heatmaps, dtype=np.float16)
-        self._file.seek(self._size)
-        self._file.write(data.tobytes())
+        if self._size == 0 and self._expected:
+            self._check_space(data.nbytes)
+        try:
+            self._file.seek(self._size)
+            self._file.write(data.tobytes())
+            self._file.flush()
+        except OSError as e:
+            raise ReconstructError(
+                f"keeping the heatmaps for the second pass (--lengths take) failed after "
+                f"{self._size / 1e9:.2f} GB in {self._folder}: {e.strerror or e}; point TMPDIR at a larger "
+                "disk, or use --lengths online (one pass, nothing kept)") from None
         entry = StoredSet(self._size, data.shape, np.array(projections, dtype=np.float64))
         self._size += data.nbytes
         return entry

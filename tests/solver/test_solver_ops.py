@@ -16,16 +16,17 @@ from crosspose.solver import Pose3D, Solver
 from crosspose.solver.lengths import long_bones
 from crosspose.studio import extremities
 
-# Measured with torch 2.13 on these scenes: 246 operations for a clean tracked frame and 324 with a
-# swapped view (the full left/right test); 280 and 358 before the refinement's climb ran in numpy on the
-# host (276 and 354 before the full body's NaN test of the maps), 493 and 627 before the per-operation
-# overhead was cut, 269 and 341 before each view's heatmaps were tested for a peak (sampling.view_signal).
+# Measured with torch 2.13 on these scenes: 247 operations for a clean tracked frame and 325 with a swapped
+# view (the full left/right test; 246 and 324 while the maps' NaN test was a sum, not their maxima); 280 and
+# 358 before the refinement's climb ran in numpy on the host (276 and 354 before the full body's NaN test of
+# the maps), 493 and 627 before the per-operation overhead was cut, 269 and 341 before each view's heatmaps
+# were tested for a peak (sampling.view_signal).
 CLEAN_BUDGET = 260
 SWAPPED_BUDGET = 340
 # The full body (crosspose-body32), a clean tracked frame with its long bones and feet held to their lengths:
-# 255 operations with torch 2.13 (289 before the refinement's climb ran in numpy on the host, 294 before its
-# body's maps were read in place and its extremities placed in one gather; Human3.6M-17's clean frame was
-# then 280: the maps' NaN test, a sum, costs one more).
+# 256 operations with torch 2.13 (255 with the maps' NaN test a sum, 289 before the refinement's climb ran in
+# numpy on the host, 294 before its body's maps were read in place and its extremities placed in one gather;
+# Human3.6M-17's clean frame was then 280: the maps' NaN test, a sum, costs one more).
 FULL_BODY_BUDGET = 265
 
 

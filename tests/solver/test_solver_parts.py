@@ -49,10 +49,13 @@ def test_per_joint_sampling_of_some_joints_reads_their_maps_in_place_as_their_co
     assert in_place[0, 1, 0, 2] == 0.0
 
 
-def test_heatmaps_holding_nan_solve_as_zeros_there_and_the_callers_maps_stay_as_they_were() -> None:
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_heatmaps_holding_nan_or_inf_solve_as_cleaned_and_the_callers_maps_stay_as_they_were(
+        value: float) -> None:
+    # (the maps' maxima find a NaN or an infinity; it is then cleaned as np.nan_to_num does)
     scene = make_scene(4)
     hm = scene.heatmaps.copy()
-    hm[1, 3, 10:20, 5:9] = np.nan
+    hm[1, 3, 10:20, 5:9] = value
     given = hm.copy()
     zeros = np.nan_to_num(hm, nan=0.0)
     pose = Solver().solve(hm, scene.projections)

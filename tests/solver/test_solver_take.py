@@ -131,3 +131,79 @@ def test_a_layout_without_feet_and_a_take_without_poses_seed_nothing_known() -> 
         assert not track.limbs.known.any()
         assert np.isnan(track.feet.lengths).all()
         assert track.limbs.scale == 1.0
+
+
+def test_each_performer_of_a_take_is_solved_again_with_their_own_lengths() -> None:
+    """``reconstruct --persons N --lengths take``'s second pass (:func:`crosspose.reconstruct_persons.
+    resolve_persons`): two performers, one 15 % smaller than the other and coming in at the fourth frame set,
+    solved by one solver through their own tracks; each id's lengths are learnt from its own poses alone and
+    its frame sets are solved again with them, in their own frame sets; an id the first pass never solved
+    is not reported."""
+    from crosspose.reconstruct_persons import resolve_persons
+    from crosspose.solver.lengths import long_bones
+
+    rng = np.random.default_rng(7)
+    level = ex.ExtremityPoses(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), np.zeros(1))
+    truths = [ex.full_body(random_pose(seed, scale=scale)[None], level, scale)[0]
+              for seed, scale in ((5, 1.0), (11, 0.85))]
+    P = ring_projections(4, size=64, seed=5)
+    frames, late = 18, 3
+    solver = Solver(BODY32)
+    tracks = {id: solver.new_track() for id in (0, 1)}
+    learnt = {id: TakeLengths(BODY32) for id in (0, 1)}
+    with HeatmapStore() as store:
+        stored: dict[int, list] = {0: [], 1: [], 2: []}
+        for i in range(frames):
+            for id, truth in enumerate(truths):
+                if id == 1 and i < late:
+                    stored[id].append(None)
+                    continue
+                heatmaps = render(project(truth, P) + rng.normal(0.0, 0.15, (4, BODY32.num_joints, 2)), 64)
+                learnt[id].add(solver.solve(heatmaps, P, track=tracks[id]))
+                stored[id].append(store.add(heatmaps, P))
+            stored[2].append(stored[0][-1])  # heatmaps of an id never solved (no lengths learnt)
+        again = resolve_persons(stored, learnt, store, solver, frames)
+    assert [[id for id, _ in persons] for persons in again] == [[0]] * late + [[0, 1]] * (frames - late)
+    ends = np.array(BODY32.bones)[long_bones(BODY32)]
+    true = [np.linalg.norm(t[ends[:, 1]] - t[ends[:, 0]], axis=-1) for t in truths]  # (L,) each
+    take = [learnt[id].lengths()["bones"][long_bones(BODY32)] for id in (0, 1)]
+    for id in (0, 1):
+        # learnt from the performer's own poses: within 1 cm of their bones, not the other's (3-8 cm apart)
+        assert np.abs(take[id] - true[id]).max() < 0.01, (id, take[id], true[id])
+        poses = np.array([dict(persons)[id].joints for persons in again if id in dict(persons)])
+        solved = np.median(np.linalg.norm(poses[:, ends[:, 1]] - poses[:, ends[:, 0]], axis=-1), axis=0)
+        assert np.abs(solved - take[id]).max() < 0.005, (id, solved, take[id])
+        assert np.abs(solved - take[1 - id]).max() > 0.02
+        assert np.nanmedian(np.linalg.norm(poses[:, :17] - truths[id][:17], axis=-1)) < 0.02  # ~7 cm a pixel
+
+def test_a_take_that_would_not_fit_the_disk_is_refused_at_its_first_frame_set(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    from collections import namedtuple
+
+    from crosspose.reconstruct import ReconstructError
+
+    heatmaps = np.zeros((4, 32, 64, 64), np.float32)  # one frame set: 1 MB as float16
+    projections = np.zeros((4, 3, 4))
+    usage = namedtuple("usage", "total used free")
+    free = HeatmapStore.SPARE_BYTES + 50 * heatmaps.size * 2  # room for 50 frame sets, not for 3600
+    # A disk this small cannot be made here: its free space is what the check reads.
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(free, 0, free))
+    with HeatmapStore(expected_sets=50, folder=str(tmp_path)) as fits:
+        fits.add(heatmaps, projections)
+        np.testing.assert_array_equal(fits.get(fits.add(heatmaps + 1, projections)), heatmaps + 1)
+    with HeatmapStore(expected_sets=3600, folder=str(tmp_path)) as store:
+        with pytest.raises(ReconstructError, match=r"3600 frame sets in .*--lengths online"):
+            store.add(heatmaps, projections)
+        assert store.nbytes == 0  # nothing written
+
+
+def test_a_disk_that_fills_up_during_the_take_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crosspose.reconstruct import ReconstructError
+
+    store = HeatmapStore(folder=str(tmp_path))
+    store._file.close()
+    store._file = open("/dev/full", "wb")  # noqa: SIM115  # the kernel's always-full device: ENOSPC
+    with pytest.raises(ReconstructError, match=r"second pass .*No space left on device.*TMPDIR"):
+        store.add(np.zeros((4, 32, 64, 64), np.float32), np.zeros((4, 3, 4)))
+    store.close()

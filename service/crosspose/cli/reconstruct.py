@@ -85,6 +85,7 @@ def reconstruct_command(
         reconstruct_videos,
         write_reconstruction,
     )
+    from crosspose.reconstruct_take import default_lengths
     from crosspose.skeleton import get_layout, get_skeleton
 
     if (keypoints is None) == (videos is None):
@@ -96,7 +97,7 @@ def reconstruct_command(
     if person not in ("confidence", "nearest"):
         raise typer.BadParameter(f"{person!r}: use confidence or nearest", param_hint="--person")
     if lengths is None:
-        lengths = "online" if persons > 1 else "take"
+        lengths = default_lengths(persons)
     if lengths not in ("take", "online"):
         raise typer.BadParameter(f"{lengths!r}: use take or online", param_hint="--lengths")
     if device not in DEVICES:

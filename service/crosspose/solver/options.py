@@ -99,7 +99,10 @@ class SolverOptions:
         track_min_confidence: fall back to a cold search when the tracked pose's mean confidence is
             below this fraction of the previous pose's.
         track_max_move, track_max_jumped_joints: fall back when this many well-seen joints end
-            further than ``track_max_move`` metres from their prediction (the pose jumped).
+            further than ``track_max_move`` metres from their prediction (the pose jumped). A tracked
+            pose also falls back (``fallback`` "missed") when a body joint that two views or more show
+            is left unsupported, as it was in the previous pose (that place was no prediction), and a
+            cold search supports more of the body's joints.
         track_max_speed: with frame times given (``solve(..., t_ns=)``), the fastest a joint is taken
             to move, metres per second: a previous pose ``age`` seconds old is searched around as far as
             ``track_max_speed * age`` (:meth:`.solver.Solver.track_reach`; the 3x3x3 grid of

@@ -27,14 +27,15 @@ def valid_cameras(heatmaps: torch.Tensor, projections: torch.Tensor) -> torch.Te
     return finite & alive
 
 
-def view_signal(heatmaps: torch.Tensor, projections: torch.Tensor, min_snr: float
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def view_signal(heatmaps: torch.Tensor, projections: torch.Tensor, min_snr: float,
+                peak: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Which cameras are usable, and which of their heatmaps hold a peak.
 
     Args:
         heatmaps: ``(N, C, J, h, w)`` with NaN already replaced; projections: ``(N, C, 3, 4)``.
         min_snr: a heatmap holds a peak when its maximum stands at least this many noise standard
             deviations above the map's mean.
+        peak: ``(N, C, J)`` each map's maximum when the caller has it already (None: computed here).
     Returns:
         ``(N, C)`` :func:`valid_cameras` and ``(N, C, J)`` bool: the camera is valid and its heatmap
         of the joint holds a peak.
@@ -50,7 +51,8 @@ def view_signal(heatmaps: torch.Tensor, projections: torch.Tensor, min_snr: floa
     6.7 s 5.8-9.3, of height 1 over noise of 0.01, whatever its sigma from 1 to 8 px, 24 or more. An
     all-zero map holds none.
     """
-    peak = heatmaps.flatten(3).amax(-1)  # (N, C, J)
+    if peak is None:
+        peak = heatmaps.flatten(3).amax(-1)  # (N, C, J)
     valid = torch.isfinite(projections).flatten(2).all(-1) & (peak.amax(-1) > 0)
     rows = heatmaps[..., ::8, :]
     steps = rows.diff(dim=-1)

@@ -230,8 +230,13 @@ class Solver:
         tested = False
         if previous is not None:
             pose, fallback, batch, tested = self._tracked(batch, previous, track, age_s)
-        if pose is None:
+        if pose is None or fallback == "missed":
+            tracked = pose
             pose = self._cold(batch if tested else self._relabel(batch), track)[0]
+            k = self.body
+            if tracked is not None and pose.supported()[:k].sum() <= tracked.supported()[:k].sum():
+                # the cold search found no more of the body than tracking: the tracked pose stays
+                pose, fallback = tracked, None
         if keypoints is not None and rig is not None:
             relabelled = pose.diagnostics.get("relabelled")
             if relabelled is not None:  # the keypoints of a relabelled view, in the order it was read
@@ -298,10 +303,14 @@ class Solver:
             raise ValueError(f"projections must have shape ({hm.shape[1]}, 3, 4) (one per camera), "
                              f"got {tuple(projections.shape)}")
         # A copy without NaN (and infinities clamped) only when a map holds one: copying every map costs more
-        # than the sum that finds none (the maps are read, never written, so the caller's may be shared).
-        if not math.isfinite(hm.sum().item()):
+        # than the test that finds none (the maps are read, never written, so the caller's may be shared).
+        # The test is the maps' maxima, which the peak test needs anyway (a NaN or +inf pixel makes its map's
+        # maximum one): one pass over the maps, not a sum and then the maxima.
+        peak = hm.flatten(3).amax(-1)  # (N, C, J)
+        if not bool(torch.isfinite(peak).all()):
             hm = torch.nan_to_num(hm, nan=0.0)
-        return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
+            return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr))
+        return _Batch(hm, P, *view_signal(hm, P, self.options.min_peak_snr, peak))
 
     def _lengths(self, limbs: LimbLengthEstimate, n: int, device: torch.device) -> torch.Tensor:
         """``(n, B)`` a limb-length estimate on ``device`` (converted once per estimate)."""
@@ -450,6 +459,10 @@ class Solver:
         ``top_k`` best points, the exact tree inference over them, then the cold search's recursions
         (the cold search's first level, centred on the prediction instead of the whole volume), and the
         extremities searched around their parents as in a cold solve beyond ``track_leaves_reach``.
+        Tracking is lost when the pose jumped or lost confidence. A pose that left unsupported a body joint
+        two views show and the previous pose had no view for either (predicted where it is not) comes back
+        with "missed": :meth:`_solve_frame` searches cold too and keeps the cold pose when it supports more
+        of the body.
         Returns the pose (``None`` when tracking is lost) with the reason for falling back, the batch
         as searched (views relabelled when the full left/right test ran) and whether that test ran.
         """
@@ -518,6 +531,13 @@ class Solver:
             return None, "jump", b, tested
         if pose.confidence[:k].mean() < o.track_min_confidence * previous.confidence[:k].mean():
             return None, "confidence", b, tested
+        # A body joint that no view supported in the previous pose and that two views or more show now (a
+        # peak each) but the pose leaves unsupported was searched around the wrong place: the previous
+        # pose's place of an unsupported joint is no prediction (the grid around it never reaches the
+        # joint, and the next frame starts there again).
+        shown = (b.signal[0, :, :k].sum(0) >= 2).cpu().numpy()
+        if (shown & ~pose.supported()[:k] & ~previous.supported()[:k]).any():
+            return pose, "missed", b, tested  # kept unless a cold search supports more of the body
         return pose, None, b, tested
 
     def _finish(self, b: _Batch, joints: torch.Tensor, mode: str, root: torch.Tensor,
