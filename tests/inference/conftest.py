@@ -1,4 +1,5 @@
-"""A stand-in for the exported fusion network: its inputs and outputs in a tiny ONNX graph (a second)."""
+"""A stand-in for the exported fusion network: its inputs and outputs in a tiny ONNX graph (a second); and
+the real exports, made once per run for every module here that reads them."""
 
 from __future__ import annotations
 
@@ -47,3 +48,27 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                         "crosspose_export": EXPORT_FORMAT})
     onnx.save(model, str(path))
     return path
+
+
+# -- the real exports (read only: the modules that use them write nothing beside them) -----------------
+
+
+@pytest.fixture(scope="session")
+def exported_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``crosspose_detector.onnx``, the person detector as ``crosspose model export`` writes it (10-20 s on 2
+    CPU cores; shared by the detector's and the OpenVINO runtime's tests)."""
+    from crosspose.nets import load_blazepose_detector
+    from crosspose.nets.export import export_detector_onnx
+
+    folder = tmp_path_factory.mktemp("export")
+    return export_detector_onnx(load_blazepose_detector(), folder / "crosspose_detector.onnx")
+
+
+@pytest.fixture(scope="session")
+def exported_network(exported_detector: Path) -> Path:
+    """``crosspose_fusion.onnx``, the real network in Human3.6M-17's layout, exported beside its detector as
+    ``crosspose model export`` writes them (~25 s on 2 CPU cores; shared by the OpenVINO runtime's and the
+    ONNX Runtime runner's tests)."""
+    from crosspose.nets.export import build_fusion_network, export_onnx
+
+    return export_onnx(build_fusion_network(), exported_detector.with_name("crosspose_fusion.onnx"))

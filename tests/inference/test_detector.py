@@ -195,12 +195,9 @@ def test_empty_frame_has_nobody(detector: PersonDetector) -> None:
 
 
 @pytest.fixture(scope="module")
-def onnx_detector_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crosspose.nets import load_blazepose_detector
-    from crosspose.nets.export import export_detector_onnx
-
-    out = tmp_path_factory.mktemp("det") / "crosspose_detector.onnx"
-    return export_detector_onnx(load_blazepose_detector(), out)
+def onnx_detector_path(exported_detector: Path) -> Path:
+    """The exported detector (``conftest``: made once, shared with the OpenVINO runtime's tests)."""
+    return exported_detector
 
 
 @pytest.mark.network

@@ -195,14 +195,9 @@ def test_a_missing_file_says_how_to_write_it(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The network and its detector exported as ``crosspose model export`` writes them."""
-    from crosspose.nets import load_blazepose_detector
-    from crosspose.nets.export import build_fusion_network, export_detector_onnx, export_onnx
-
-    folder = tmp_path_factory.mktemp("openvino")
-    export_detector_onnx(load_blazepose_detector(), folder / "crosspose_detector.onnx")
-    return export_onnx(build_fusion_network(), folder / "crosspose_fusion.onnx")
+def exported(exported_network: Path) -> Path:
+    """The network and its detector exported as ``crosspose model export`` writes them (``conftest``)."""
+    return exported_network
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """``OnnxRunner``: provider choice read back from the session, fail-fast CUDA, warm-up, outputs.
 
 Most tests run a tiny stand-in graph with the fusion network's inputs and outputs (exported in a
-second, ``conftest.standin``); one ``network``/``slow`` test exports the real network and prints its CPU
-timing.
+second, ``conftest.standin``); one ``network``/``slow`` test runs the real network (exported once per run,
+``conftest.exported_network``) and prints its CPU timing.
 """
 
 from __future__ import annotations
@@ -123,11 +123,10 @@ def test_cuda_runs_on_the_gpu(standin: Path) -> None:
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_real_network_cpu_timing(tmp_path: Path) -> None:
-    """Prints ONNX Runtime CPU time per 4-view frame set (1 and 2 intra-op threads); no timed assert."""
-    from crosspose.nets.export import build_fusion_network, export_onnx
-
-    path = export_onnx(build_fusion_network(), tmp_path / "crosspose_fusion.onnx")
+def test_real_network_cpu_timing(exported_network: Path) -> None:
+    """Prints ONNX Runtime CPU time per 4-view frame set (1 and 2 intra-op threads); no timed assert. The
+    network: ``conftest.exported_network``, exported once for this and the OpenVINO tests."""
+    path = exported_network
     inputs = _numpy_inputs(4)
     for threads in (1, 2):
         runner = OnnxRunner(path, device="cpu", intra_op_threads=threads)

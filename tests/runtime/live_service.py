@@ -7,7 +7,8 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class Running:
     thread: threading.Thread
     base: str
     workdir: Path
+    #: ``start_service``'s keyword arguments, for :func:`restart_service`.
+    options: dict[str, Any] = field(default_factory=dict)
 
     def stop(self) -> None:
         self.supervisor.request_stop()
@@ -54,7 +57,8 @@ def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = 
     sup = make_supervisor(config, str(port_file))
     thread = threading.Thread(target=sup.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
-    running = Running(config, sup, thread, "", workdir)
+    running = Running(config, sup, thread, "", workdir, {"cameras": cameras, "bus": bus, "workers": workers,
+                                                          "inference": inference})
     try:
         deadline = time.monotonic() + 120
         while not port_file.exists():
@@ -63,12 +67,44 @@ def start_service(workdir: Path, cameras: int = 3, bus: dict[str, Any] | None = 
         running.base = f"http://127.0.0.1:{int(port_file.read_text())}"
         while (ready := httpx.get(f"{running.base}/api/v1/ready")).status_code != 200:
             assert time.monotonic() < deadline, f"service not ready: {ready.text}"
-            time.sleep(0.5)
+            time.sleep(0.1)
     except BaseException:
         running.stop()
         raise
     return running
 
+
+def restart_service(running: Running) -> None:
+    """Stop ``running`` and start the service again in its workdir with the same options, as a restarted
+    host would; ``running`` then refers to the new service (a module's shared service stays usable)."""
+    running.stop()
+    assert not running.thread.is_alive(), "the service did not stop"
+    again = start_service(running.workdir, **running.options)
+    running.config, running.supervisor, running.thread, running.base = (
+        again.config, again.supervisor, again.thread, again.base)
+
+
+class SharedService:
+    """The default service (:func:`start_service`'s defaults) shared by consecutive tests, across modules:
+    started at the first test that asks for it, stopped after the last of a run of such tests
+    (``conftest``), so it never runs (~0.8 of a core) under the tests of other modules."""
+
+    def __init__(self) -> None:
+        self.running: Running | None = None
+
+    def get(self, workdir: Callable[[], Path]) -> Running:
+        """The running service, else one started in ``workdir()``."""
+        if self.running is None or not self.running.thread.is_alive():
+            self.running = start_service(workdir())
+        return self.running
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
+
+
+SHARED = SharedService()
 
 
 def receive(base: str, count: int, timeout: float = 60.0, until: Any = None) -> list[dict[str, Any]]:

@@ -144,7 +144,9 @@ def test_sets_keep_coming_when_a_camera_stops(tmp_path: Path) -> None:
     assert live, "no heartbeat while c0 ran and c3 was gone"
     c0, c3 = live[-1]["cameras"]["c0"], live[-1]["cameras"]["c3"]
     assert c0["arrival_age_ms"] < 200
-    assert c0["arrival_fps"] > 25
+    # The camera's rate as sync saw it (50 fps sent): well above nothing, never far above what was sent.
+    # Not a speed test: on a loaded 2-core host the threads here run late (23.5 was seen at load ~10).
+    assert 10 < c0["arrival_fps"] <= 1.5 * FPS
     assert c3["arrival_age_ms"] > 400
     assert c3["arrival_fps"] == 0
 

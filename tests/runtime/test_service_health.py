@@ -1,6 +1,7 @@
 """Readiness and status against the real stages on ipc sockets (issue 17's probes): a frozen camera kept
 "up" by forged grabber heartbeats, a forged sync status with huge numbers, the skeleton stream stopping
-while the cameras run, a stage crash-looping. Each probe ends with the service back to ready."""
+while the cameras run, a stage crash-looping (on a service of its own, last). Each probe ends with the service
+back to ready."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,10 @@ from crosspose.bus.schema import SYNC_STATUS, status_message, status_topic
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start_service(tmp_path_factory.mktemp("health"))
-    try:
-        yield running
-    finally:
-        running.stop()
+@pytest.fixture
+def service(default_service: Running) -> Running:
+    """The default service, shared with test_service.py's tests before these (``conftest``)."""
+    return default_service
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
