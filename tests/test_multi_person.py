@@ -126,6 +126,7 @@ def test_cli_persons_2_reports_both_performers_with_their_ids(  # type: ignore[n
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "ids [0, 1]" in result.output
+    assert "each performer's lengths learnt over the take" in result.output  # --lengths take by default
     header, *lines = (json.loads(line) for line in out.read_text().splitlines())
     assert header["format"] == "crosspose-persons-jsonl"
     assert header["ids"] == [0, 1]
@@ -141,14 +142,14 @@ def test_cli_persons_2_reports_both_performers_with_their_ids(  # type: ignore[n
         assert man[0] < -0.5
         assert woman[0] > -0.2
         assert volume.contains(np.stack([man, woman])).all()
-    # --lengths take (not the default with --persons): each id solved again with its lengths learnt over
-    # the take, the same performers in the same places.
+    # --lengths online (the live service's one pass): the same performers in the same places.
     again = tmp_path / "again.jsonl"
     result = CliRunner().invoke(app, ["reconstruct", "--calibration", str(calibration), "--videos",
                                       str(videos), "--frames", "3", "--persons", "2", "--out", str(again),
-                                      "--lengths", "take", "--no-progress"])
+                                      "--lengths", "online", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "ids [0, 1]" in result.output
+    assert "lengths learnt over the take" not in result.output
     _, *twice = (json.loads(line) for line in again.read_text().splitlines())
     for line, other in zip(lines, twice, strict=True):
         assert [p["id"] for p in other["persons"]] == [0, 1]

@@ -30,8 +30,10 @@ LENGTH_MODES = ("online", "take")
 
 def default_lengths(persons: int) -> str:
     """The ``--lengths`` mode ``crosspose reconstruct`` uses when none is given, for up to ``persons``
-    performers."""
-    return "online" if persons > 1 else "take"
+    performers: ``take`` for any number (each performer id's own lengths; with several performers it was
+    ``online`` until the take's spread saw bursts of wrong readings, README issue 21)."""
+    del persons  # the same rule for one performer and several
+    return "take"
 
 
 def check_lengths_mode(mode: str) -> str:

@@ -40,8 +40,8 @@ _HELP_PERSONS = ("With --videos: follow up to N performers at once (1: the perso
 _HELP_LENGTHS = ("The performer's limb and foot lengths: take (learnt over the whole take by a first pass, "
                  "then the take solved again with them known from its first frame; with --videos the "
                  "network runs once, its heatmaps kept in a temporary file, ~1 MB a frame set) or online "
-                 "(learnt as the take goes, one pass, as the live service does). Default: take for one "
-                 "performer, online with --persons N > 1.")
+                 "(learnt as the take goes, one pass, as the live service does). Default: take, for each "
+                 "performer with --persons N.")
 _HELP_SKELETON = ("Joint layout to solve and write: crosspose-body32 (the full body: Human3.6M-17, then "
                   "heels, big toes, hand and face points) or h36m17.")
 
@@ -187,6 +187,10 @@ def _reconstruct_persons(calibration: Path, videos: Path, out: Path, persons: in
     counts = [len(p) for p in rec.frames]
     typer.echo(f"{rec.num_frames} frames; ids {rec.ids}; persons per frame: "
                + ", ".join(f"{k}: {counts.count(k)}" for k in sorted(set(counts))))
+    run = rec.stats.get("lengths", {})
+    if run.get("mode") == "take":
+        typer.echo(f"each performer's lengths learnt over the take (first pass {run['first_pass_s']:.1f} s), "
+                   f"their frame sets solved again with them ({run['second_pass_s']:.1f} s)")
     ms = rec.stats.get("inference_ms", {})
     network_ms = ms.get("network", math.nan)
     typer.echo(f"network on {rec.stats.get('provider')}: median {network_ms:.0f} ms per frame "
