@@ -31,6 +31,7 @@ from crosspose.recording.take import skeleton_stream
 from crosspose.runtime.demo import synthetic_config
 from crosspose.runtime.service import make_supervisor
 from crosspose.runtime.supervisor import Supervisor
+from polling import wait_until
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the whole service: ~1 min idle, minutes loaded
 TOKEN = "rec-token-456"
@@ -81,13 +82,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    return wait_until(cond, timeout, f"waiting for {what}", interval=0.2)
 
 
 def take_summary(service: Running, take_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crosspose.bus import Publisher
 from crosspose.bus.schema import SYNC_STATUS, status_message, status_topic
+from polling import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,16 +30,6 @@ pytestmark = pytest.mark.timeout(300)
 def service(default_service: Running) -> Running:
     """The default service, shared with test_service.py's tests before these (``conftest``)."""
     return default_service
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.1)
 
 
 def cameras(base: str) -> dict[str, dict[str, Any]]:

@@ -103,6 +103,20 @@ def test_jump_falls_back_to_cold_search() -> None:
     assert 1e3 * np.linalg.norm(pose.joints - other, axis=-1).max() < 1.0
 
 
+def _lose_the_right_ankle(solver: Solver) -> int:
+    """Make the solver's previous pose leave its right ankle unsupported, 0.35 m from where it was (and
+    forget its velocity); the ankle's index."""
+    previous = solver.track.previous
+    assert previous is not None
+    ankle = H36M17.index("r_ankle")
+    joints, views = previous.joints.copy(), previous.views.copy()
+    joints[ankle] += np.array([0.0, 0.25, 0.25])
+    views[ankle] = 0
+    solver.track.previous = dataclasses.replace(previous, joints=joints, views=views)
+    solver.track.velocity = None
+    return ankle
+
+
 def test_a_joint_the_previous_pose_left_unsupported_is_searched_again() -> None:
     """A previous pose whose right ankle no view supported, 0.35 m from where it is (the real two-performer
     clip's second pass began so: the first frame set, cold from two views, left an ankle there): the next
@@ -112,14 +126,7 @@ def test_a_joint_the_previous_pose_left_unsupported_is_searched_again() -> None:
     P, frames = _moving_frames(4)
     solver = Solver()
     solver.solve(frames[0][1], P)
-    previous = solver.track.previous
-    assert previous is not None
-    ankle = H36M17.index("r_ankle")
-    joints, views = previous.joints.copy(), previous.views.copy()
-    joints[ankle] += np.array([0.0, 0.25, 0.25])
-    views[ankle] = 0
-    solver.track.previous = dataclasses.replace(previous, joints=joints, views=views)
-    solver.track.velocity = None
+    ankle = _lose_the_right_ankle(solver)
     modes = []
     for truth, hm in frames[1:]:
         pose = solver.solve(hm, P)
@@ -136,14 +143,7 @@ def test_a_cold_search_that_finds_no_more_of_the_body_leaves_the_tracked_pose() 
     P, frames = _moving_frames(2)
     solver = Solver()
     solver.solve(frames[0][1], P)
-    previous = solver.track.previous
-    assert previous is not None
-    ankle = H36M17.index("r_ankle")
-    joints, views = previous.joints.copy(), previous.views.copy()
-    joints[ankle] += np.array([0.0, 0.25, 0.25])
-    views[ankle] = 0
-    solver.track.previous = dataclasses.replace(previous, joints=joints, views=views)
-    solver.track.velocity = None
+    ankle = _lose_the_right_ankle(solver)
     uv = project(frames[1][0], P)
     uv[0, ankle] += np.array([8.0, 0.0])
     uv[1, ankle] += np.array([0.0, 8.0])
