@@ -131,3 +131,45 @@ def test_pdf_is_true_scale_and_png_carries_its_dpi(tmp_path: Path) -> None:
     assert image.shape == (round(0.5 * 100 / 0.0254), round(0.32 * 100 / 0.0254))
     with pytest.raises(BoardError, match=r"\.pdf"):
         save_board(board, tmp_path / "board.svg")
+
+
+def _checkerboard_in_perspective(size: tuple[int, int]) -> tuple[BoardSpec, np.ndarray, np.ndarray]:
+    """A 4x7 checkerboard seen slanted in a ``size`` (w, h) frame: (board, image, true corner pixels)."""
+    board = parse_board("checkerboard:4x7:0.03")
+    page = render_board(board, DPI)
+    px = DPI / 0.0254
+    w, h = size
+    K = np.array([[1.4 * w, 0, w / 2], [0, 1.4 * w, h / 2], [0, 0, 1]])
+    R = cv2.Rodrigues(np.array([0.3, -0.25, 0.05]))[0]
+    t = np.array([-0.1, -0.08, 1.2])
+    A = np.array([[1 / px, 0, -0.01 - board.square + 0.5 / px], [0, 1 / px, -0.01 - board.square + 0.5 / px],
+                  [0, 0, 1]])
+    H = K @ np.column_stack([R[:, 0], R[:, 1], t]) @ A
+    blurred = cv2.GaussianBlur(page, (0, 0), 2.0)
+    image = cv2.warpPerspective(blurred, H, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    truth, _ = cv2.projectPoints(board.object_points(), cv2.Rodrigues(R)[0], t, K, None)
+    return board, image, truth.reshape(-1, 2)
+
+
+def test_a_board_only_the_sector_detector_finds_in_a_full_hd_frame_is_placed_at_full_size(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large frame where the classic detector finds nothing (made so: it is what blur or glare does to it)
+    is searched by the sector detector at half size, and the board it locates there is placed again at
+    full size: the corners are as accurate as the classic path's."""
+    import crosspose.calibration.boards as boards
+
+    board, image, truth = _checkerboard_in_perspective((1920, 1080))
+    classic = cv2.findChessboardCorners
+    monkeypatch.setattr(boards.cv2, "findChessboardCorners", lambda *a, **k: (False, None))
+    searched: list[tuple[int, ...]] = []
+    sector = boards._sector_detector
+    monkeypatch.setattr(boards, "_sector_detector", lambda g, b: searched.append(g.shape) or sector(g, b))
+    view = detect_board(image, board)
+    assert view is not None
+    assert searched[0] == (540, 960)  # the whole frame searched at half size, then only the board's box
+    assert len(searched) == 2
+    assert searched[1][0] * searched[1][1] < 1080 * 1920 / 4  # then the board's box at full size
+    err = np.linalg.norm(view.pixels - truth[view.ids], axis=1)
+    assert np.median(err) < 0.3, err
+    monkeypatch.setattr(boards.cv2, "findChessboardCorners", classic)
+    assert detect_board(np.full((1080, 1920), 128, np.uint8), board) is None

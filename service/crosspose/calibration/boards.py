@@ -191,6 +191,12 @@ def _sector_detector(gray: np.ndarray, board: BoardSpec) -> np.ndarray | None:
     return corners.reshape(-1, 2).astype(float)
 
 
+#: Frames larger than this (pixels, longer side) are searched by the sector detector at half size first
+#: when the classic detector finds nothing: on a full HD frame without a board it takes ~1.5 s, at half
+#: size ~0.4 s; a board it finds there is placed again at full size inside its box.
+SECTOR_SEARCH_MAX_SIDE = 1280
+
+
 def _find_checkerboard(gray: np.ndarray, board: BoardSpec) -> np.ndarray | None:
     """``(K, 2)`` corners, or None.
 
@@ -198,29 +204,42 @@ def _find_checkerboard(gray: np.ndarray, board: BoardSpec) -> np.ndarray | None:
     (it is the more accurate: ~0.15 px calibration RMS against ~0.2 px with ``cornerSubPix`` on the
     Pose2Sim studio images) inside the board's box only, as on the whole frame it takes seconds. The
     sector detector can return a lattice that is no flat grid on a slanted board: such an answer is
-    refused (:func:`_grid_residual`) and the classic corners, refined by ``cornerSubPix``, kept.
+    refused (:func:`_grid_residual`) and the classic corners, refined by ``cornerSubPix``, kept. When the
+    classic detector finds nothing, the sector detector searches the frame (a large one at half size,
+    :data:`SECTOR_SEARCH_MAX_SIDE`, then placed at full size the same way): a live calibration session
+    samples frames without a board in view too, and must not spend seconds on each.
     """
-    cols, rows = board.corner_grid
     found, corners = cv2.findChessboardCorners(
         gray, board.corner_grid, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
     )
-    if not found:
+    if found:
+        return _place_corners(gray, corners.reshape(-1, 2).astype(float), board)
+    if max(gray.shape) <= SECTOR_SEARCH_MAX_SIDE:
         return _sector_detector(gray, board)
-    classic = corners.reshape(-1, 2).astype(float)
-    spacing = float(np.median(np.linalg.norm(np.diff(classic.reshape(rows, cols, 2), axis=1), axis=-1)))
-    x0, y0 = np.maximum(np.floor(classic.min(0) - 2 * spacing), 0).astype(int)
-    x1, y1 = np.ceil(classic.max(0) + 2 * spacing).astype(int)
+    small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    located = _sector_detector(small, board)
+    # Half-size pixel centres: x_full = 2 x_half + 0.5.
+    return None if located is None else _place_corners(gray, 2.0 * located + 0.5, board)
+
+
+def _place_corners(gray: np.ndarray, rough: np.ndarray, board: BoardSpec) -> np.ndarray | None:
+    """Accurate corners from ``rough`` ones (``(K, 2)`` pixels, in the detector's order): the sector
+    detector inside the board's box, else ``cornerSubPix``; None when neither gives a flat grid."""
+    cols, rows = board.corner_grid
+    spacing = float(np.median(np.linalg.norm(np.diff(rough.reshape(rows, cols, 2), axis=1), axis=-1)))
+    x0, y0 = np.maximum(np.floor(rough.min(0) - 2 * spacing), 0).astype(int)
+    x1, y1 = np.ceil(rough.max(0) + 2 * spacing).astype(int)
     sector = _sector_detector(gray[y0:y1, x0:x1], board)
     if sector is not None:
         sector += (x0, y0)
-        # Either detector may start from another corner: put the sector corners in the classic order.
-        nearest = np.linalg.norm(sector[:, None] - classic[None], axis=-1).argmin(0)
-        if len(set(nearest.tolist())) == len(classic):
+        # Either detector may start from another corner: put the sector corners in the rough ones' order.
+        nearest = np.linalg.norm(sector[:, None] - rough[None], axis=-1).argmin(0)
+        if len(set(nearest.tolist())) == len(rough):
             return sector[nearest]
     half = int(np.clip(spacing / 10, 3, 15))
     refined = cv2.cornerSubPix(
         gray,
-        corners.astype(np.float32),
+        rough.astype(np.float32).reshape(-1, 1, 2),
         (half, half),
         (-1, -1),
         (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3),
