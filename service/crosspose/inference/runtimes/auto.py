@@ -7,9 +7,11 @@ The rule (issue 18; the numbers in the README's runtime table, ``benchmarks/runt
 * on the CPU, where it has native bf16 (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``) and OpenVINO
   is installed: OpenVINO with the backbone in bf16 and the fusion in f32 (37 against ONNX Runtime's 55 ms a
   4-view set, one thread, on an AMD EPYC with bf16; the fusion itself in bf16 moves 24 % of the joints);
-* elsewhere f32, on the runtime measured faster in f32 on that vendor's CPUs (:data:`F32_RUNTIMES`):
-  OpenVINO on Intel (an Ice Lake Xeon without bf16: 87–93 against 99–101 ms), ONNX Runtime on AMD (the
-  EPYC: 55 against 63 ms) and on any CPU not measured; ONNX Runtime wherever OpenVINO is not installed.
+* elsewhere f32, on the runtime measured faster in f32 on that vendor's CPUs with or without AVX-512
+  (:data:`F32_RUNTIMES`): OpenVINO on Intel (an Ice Lake Xeon without bf16: 87–93 against 99–101 ms) and on
+  AMD without AVX-512 (an EPYC of the Zen 3 generation, AVX2 only: 53.8 against 66.3 ms), ONNX Runtime on AMD
+  with AVX-512 (the issue's EPYC: 55 against 63 ms; it has native bf16, so only ``precision: f32`` lands
+  here) and on any CPU not measured; ONNX Runtime wherever OpenVINO is not installed.
 
 An explicit request that cannot be met here fails at start-up with the reason (as ``device: cuda`` on a host
 without CUDA): ``precision: bf16`` on a CPU without native bf16 is refused rather than emulated, which
@@ -43,12 +45,19 @@ log = logging.getLogger(__name__)
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #: The flags a speed figure depends on, named with every number (DESIGN §7).
 FLAGS_THAT_MATTER = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
-#: The faster f32 runtime by CPU vendor (``vendor_id``), 4 views, one thread, alternating runs in one process:
-#: OpenVINO compiled for 4 cameras 87–93 ms against ONNX Runtime 99–101 ms on an Intel Xeon @ 2.8 GHz (Ice
-#: Lake, AVX-512 without bf16; three runs, load average 5–13); ONNX Runtime 55 against OpenVINO 63 ms on an
-#: AMD EPYC (AVX-512 with bf16, issue 18). A vendor not listed keeps ONNX Runtime, the previous default.
-F32_RUNTIMES: dict[str, Literal["onnxruntime", "openvino"]] = {"GenuineIntel": "openvino",
-                                                               "AuthenticAMD": "onnxruntime"}
+#: The faster f32 runtime by CPU vendor (``vendor_id``) and whether the CPU has AVX-512 (``avx512f``), 4 views,
+#: one thread, alternating runs in one process (``benchmarks/runtimes.py``): OpenVINO compiled for 4 cameras
+#: 87–93 ms against ONNX Runtime 99–101 ms on an Intel Xeon @ 2.8 GHz (Ice Lake, AVX-512 without bf16; three
+#: runs, load average 5–13); OpenVINO 53.8 against ONNX Runtime 66.3 ms on an AMD EPYC of the Zen 3 generation
+#: (AVX2 only, quiet host, 2026-12-07; live, two workers: 17.6 against 13.3 sets/s); ONNX Runtime 55 against
+#: OpenVINO 63 ms on an AMD EPYC with AVX-512 and bf16 (issue 18). Intel CPUs without AVX-512 were not
+#: measured and follow the vendor. A CPU not listed keeps ONNX Runtime, the previous default.
+F32_RUNTIMES: dict[tuple[str, bool], Literal["onnxruntime", "openvino"]] = {
+    ("GenuineIntel", True): "openvino",
+    ("GenuineIntel", False): "openvino",
+    ("AuthenticAMD", True): "onnxruntime",
+    ("AuthenticAMD", False): "openvino",
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,14 @@ class CpuInfo:
 
     @property
     def f32_runtime(self) -> Literal["onnxruntime", "openvino"]:
-        """The runtime measured faster in f32 on this vendor's CPUs (:data:`F32_RUNTIMES`)."""
-        return F32_RUNTIMES.get(self.vendor, "onnxruntime")
+        """The runtime measured faster in f32 on this vendor's CPUs with or without AVX-512
+        (:data:`F32_RUNTIMES`)."""
+        return F32_RUNTIMES.get((self.vendor, self.avx512), "onnxruntime")
+
+    @property
+    def avx512(self) -> bool:
+        """Whether the CPU has AVX-512 (``avx512f``)."""
+        return "avx512f" in self.flags
 
     def describe(self) -> str:
         """The model and the flags that matter, as every speed figure names its CPU."""
@@ -173,7 +188,8 @@ def choose(settings: InferenceConfig, *, cpu: CpuInfo | None = None, openvino: b
     why = f"{cpu.describe()}{' (f32 asked for)' if cpu.native_bf16 else ' has no native bf16'}"
     if cpu.f32_runtime == "openvino" and installed:
         return Choice(OpenVinoInference(precision="f32", **shared),
-                      f"{why}: OpenVINO f32, measured faster than ONNX Runtime on {cpu.vendor} CPUs")
+                      f"{why}: OpenVINO f32, measured faster than ONNX Runtime on {cpu.vendor} CPUs "
+                      f"{'with' if cpu.avx512 else 'without'} AVX-512")
     return Choice(OnnxRuntimeInference(device="cpu", **shared), f"{why}: ONNX Runtime f32")
 
 
