@@ -173,3 +173,19 @@ def test_a_board_only_the_sector_detector_finds_in_a_full_hd_frame_is_placed_at_
     assert np.median(err) < 0.3, err
     monkeypatch.setattr(boards.cv2, "findChessboardCorners", classic)
     assert detect_board(np.full((1080, 1920), 128, np.uint8), board) is None
+
+
+def test_corner_zero_is_the_black_corner_when_the_other_end_is_cut_off_by_the_frame() -> None:
+    """The outer square beyond the white end cut off by the frame's edge (as in the Pose2Sim studio's
+    ``cam03_05_int.jpg``): corner 0 is still the black corner, whichever way the detector returned them."""
+    board = parse_board("checkerboard:4x7:0.03")
+    expected = _expected(board)
+    spacing = np.linalg.norm(expected[1] - expected[0])
+    page = np.ascontiguousarray(_page(board)[:, : int(expected[-1, 0] + 0.2 * spacing)])
+    h, w = page.shape
+    x, y = expected[0]
+    for turns, where in enumerate([(x, y), (y, w - 1 - x), (w - 1 - x, h - 1 - y), (h - 1 - y, x)]):
+        view = detect_board(np.ascontiguousarray(np.rot90(page, turns)), board)
+        assert view is not None
+        np.testing.assert_allclose(view.pixels[0], where, atol=0.6)
+

@@ -248,12 +248,12 @@ def _place_corners(gray: np.ndarray, rough: np.ndarray, board: BoardSpec) -> np.
     return pixels if _grid_residual(pixels, board) < MAX_GRID_RESIDUAL else None
 
 
-def _black_corner_first(gray: np.ndarray, pixels: np.ndarray, cols: int) -> np.ndarray:
-    """Corners ordered so that corner 0 touches the black outer corner square (as printed by
-    :func:`board_rectangles`): OpenCV may return a checkerboard either way round, and cameras that see the
-    same board together must agree on which corner is which. A board whose outer corners have the same
-    colour (both inner-corner counts even or both odd) stays as OpenCV returned it."""
-    p0, along, across = pixels[0], pixels[1] - pixels[0], pixels[cols] - pixels[0]
+def _outer_square_is_dark(
+    gray: np.ndarray, corner: np.ndarray, along: np.ndarray, across: np.ndarray
+) -> bool | None:
+    """Whether the outer square diagonally beyond an end ``corner`` of the grid is darker than the outer
+    square beside it; None when either is not inside ``gray``. ``along``, ``across``: ``(2,)`` pixels from
+    ``corner`` to its neighbours in its row and in its column."""
 
     def value(point: np.ndarray) -> float | None:
         x, y = np.round(point).astype(int)
@@ -262,10 +262,27 @@ def _black_corner_first(gray: np.ndarray, pixels: np.ndarray, cols: int) -> np.n
             return None
         return float(gray[y - r : y + r + 1, x - r : x + r + 1].mean())
 
-    outside, beside = value(p0 - 0.5 * along - 0.5 * across), value(p0 + 0.5 * along - 0.5 * across)
-    if outside is None or beside is None or outside < beside:
-        return pixels
-    return pixels[::-1].copy()
+    outside = value(corner - 0.5 * along - 0.5 * across)
+    beside = value(corner + 0.5 * along - 0.5 * across)
+    return None if outside is None or beside is None else outside < beside
+
+
+def _black_corner_first(gray: np.ndarray, pixels: np.ndarray, cols: int) -> np.ndarray:
+    """Corners ordered so that corner 0 touches the black outer corner square (as printed by
+    :func:`board_rectangles`): OpenCV may return a checkerboard either way round, and cameras that see the
+    same board together must agree on which corner is which. When the square beyond corner 0 is cut off by
+    the frame's edge, the one beyond the last corner decides (where the two differ in colour). A board whose
+    outer corners have the same colour (both inner-corner counts even or both odd), or whose ends are both
+    cut off, stays as OpenCV returned it."""
+    first = _outer_square_is_dark(gray, pixels[0], pixels[1] - pixels[0], pixels[cols] - pixels[0])
+    if first is not None:
+        return pixels if first else pixels[::-1].copy()
+    rows = len(pixels) // cols
+    if (cols + rows) % 2 == 1:
+        end = pixels[-1]
+        if _outer_square_is_dark(gray, end, pixels[-2] - end, pixels[-1 - cols] - end):
+            return pixels[::-1].copy()
+    return pixels
 
 
 def detect_board(image: np.ndarray, board: BoardSpec, min_corners: int = 6) -> BoardView | None:
