@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from crosspose.calibration.boards import (
+    ADAPTIVE_FLAGS,
     BoardError,
     BoardSpec,
     board_pdf,
@@ -189,3 +190,68 @@ def test_corner_zero_is_the_black_corner_when_the_other_end_is_cut_off_by_the_fr
         assert view is not None
         np.testing.assert_allclose(view.pixels[0], where, atol=0.6)
 
+
+STUDIO = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson")
+STUDIO_BOARD = "checkerboard:4x7:0.06"
+
+
+def _studio_board_photo(name: str) -> np.ndarray:
+    from crosspose import assets
+
+    camera = name.split("_")[0]
+    path = assets.extract(STUDIO[0], f"{STUDIO[1]}/calibration/intrinsics/int_{camera}_img/{name}")
+    photo = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert photo is not None, path
+    return photo
+
+
+def _full_size_classic_corners(gray: np.ndarray, board: BoardSpec) -> np.ndarray:
+    """The corners as detection always gave them: the classic detector with adaptive thresholds on the whole
+    full-size frame, placed in the board's box, corner 0 at the black corner."""
+    import crosspose.calibration.boards as boards
+
+    found, rough = cv2.findChessboardCorners(gray, board.corner_grid, flags=ADAPTIVE_FLAGS)
+    assert found
+    cv2.setRNGSeed(0)
+    placed = boards._place_corners(gray, rough.reshape(-1, 2).astype(float), board)
+    assert placed is not None
+    return boards._black_corner_first(gray, placed, board.cols)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("shrink", [1.0, 0.22])
+def test_a_studio_board_photo_gives_the_corners_of_the_full_size_classic_detector(shrink: float) -> None:
+    """A real 1088x1920 photo of the studio's board (``cam02_02_int.jpg``), whole, and shrunk to 22 % on a
+    gray frame (a small board: too small for the classic detector at half size, seen by its global
+    thresholds at full size): the quick look at the frame changes nothing in the corners."""
+    board = parse_board(STUDIO_BOARD)
+    photo = _studio_board_photo("cam02_02_int.jpg")
+    if shrink != 1.0:
+        small = cv2.resize(photo, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        photo = np.full_like(photo, 128)
+        photo[600 : 600 + small.shape[0], 400 : 400 + small.shape[1]] = small
+        half = cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        assert not cv2.findChessboardCorners(half, board.corner_grid, flags=ADAPTIVE_FLAGS)[0]
+    cv2.setRNGSeed(0)  # the sector detector draws from OpenCV's RNG
+    view = detect_board(photo, board)
+    assert view is not None
+    np.testing.assert_array_equal(view.pixels, _full_size_classic_corners(photo, board))
+
+
+@pytest.mark.network
+def test_studio_frames_without_a_board_are_rejected() -> None:
+    """Real full HD frames of the studio (a scene image, a video frame) with no board in view: no board."""
+    from crosspose import assets
+    from crosspose.calibration.boards import SECTOR_SEARCH_MAX_SIDE
+
+    board = parse_board(STUDIO_BOARD)
+    scene = assets.extract(STUDIO[0], f"{STUDIO[1]}/calibration/extrinsics/cam01_ext.png")
+    frames = [cv2.imread(str(scene), cv2.IMREAD_GRAYSCALE)]
+    capture = cv2.VideoCapture(str(assets.extract(STUDIO[0], f"{STUDIO[1]}/videos/cam02.mp4")))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    frames.append(frame)
+    for frame in frames:
+        assert max(frame.shape) > SECTOR_SEARCH_MAX_SIDE  # the large frames' quick look
+        assert detect_board(frame, board) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,35 +192,67 @@ def _sector_detector(gray: np.ndarray, board: BoardSpec) -> np.ndarray | None:
     return corners.reshape(-1, 2).astype(float)
 
 
-#: Frames larger than this (pixels, longer side) are searched by the sector detector at half size first
-#: when the classic detector finds nothing: on a full HD frame without a board it takes ~1.5 s, at half
-#: size ~0.4 s; a board it finds there is placed again at full size inside its box.
+#: Frames larger than this (pixels, longer side) are first looked at for a board cheaply, at half size
+#: (:func:`_find_checkerboard`).
 SECTOR_SEARCH_MAX_SIDE = 1280
+#: The classic detector with adaptive thresholds: when its histogram threshold finds nothing it tries 6
+#: adaptive ones × 8 dilations (~0.3 s on a full HD frame without a board, ~0.1 s at half size).
+ADAPTIVE_FLAGS = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+#: The classic detector with its histogram threshold and one global threshold only (~0.05 s, full HD).
+GLOBAL_FLAGS = 0
+
+
+def _classic_detector(gray: np.ndarray, board: BoardSpec, flags: int) -> np.ndarray | None:
+    """``(K, 2)`` rough corners (pixels of ``gray``, the detector's order) from ``cv2.findChessboardCorners``
+    with ``flags``, or None. ``CALIB_CB_FAST_CHECK`` is not used: on the Pose2Sim studio's frames it turns
+    away slanted and dim boards that the detector finds, and on full HD frames without a board it saves
+    nothing (it lets them all through)."""
+    found, corners = cv2.findChessboardCorners(gray, board.corner_grid, flags=flags)
+    return corners.reshape(-1, 2).astype(float) if found else None
+
+
+def _to_full_size(half: np.ndarray | None) -> np.ndarray | None:
+    """Half-size pixels → full-size pixels (pixel centres at integers: ``x_full = 2 x_half + 0.5``)."""
+    return None if half is None else 2.0 * half + 0.5
 
 
 def _find_checkerboard(gray: np.ndarray, board: BoardSpec) -> np.ndarray | None:
-    """``(K, 2)`` corners, or None.
+    """``(K, 2)`` corners in ``gray`` ``(H, W)``, pixels, or None.
 
-    The classic detector finds the board quickly; OpenCV's sector-based detector then places the corners
-    (it is the more accurate: ~0.15 px calibration RMS against ~0.2 px with ``cornerSubPix`` on the
-    Pose2Sim studio images) inside the board's box only, as on the whole frame it takes seconds. The
-    sector detector can return a lattice that is no flat grid on a slanted board: such an answer is
-    refused (:func:`_grid_residual`) and the classic corners, refined by ``cornerSubPix``, kept. When the
-    classic detector finds nothing, the sector detector searches the frame (a large one at half size,
-    :data:`SECTOR_SEARCH_MAX_SIDE`, then placed at full size the same way): a live calibration session
-    samples frames without a board in view too, and must not spend seconds on each.
+    The classic detector (adaptive thresholds) finds the board quickly; OpenCV's sector-based detector then
+    places the corners (it is the more accurate: ~0.15 px calibration RMS against ~0.2 px with
+    ``cornerSubPix`` on the Pose2Sim studio images) inside the board's box only, as on the whole frame it
+    takes seconds (:func:`_place_corners`). When the classic detector finds nothing, the sector detector
+    searches the frame.
+
+    A frame larger than :data:`SECTOR_SEARCH_MAX_SIDE` (a live calibration session samples many without a
+    board in view, and must not spend a second on each) is first looked at cheaply: the classic detector
+    with adaptive thresholds at half size (most boards; ~0.1 s without one), else with its global thresholds
+    only at full size (small boards, whose squares are too small at half size; ~0.05 s). Only where one of
+    them sees a board does the classic detector with adaptive thresholds run at full size (~0.3 s without a
+    board, tens of milliseconds with one), so that the board's box, and so the corners, are those it has
+    always given. Then, as before, the sector detector searches the frame at half size and a board it
+    finds is placed at full size; last, the rough corners of the cheap look, where it saw a board. On the
+    Pose2Sim studio's board images and their blurred, shrunk, slanted, turned and dimmed copies, this finds
+    every board that the full-size classic detector then the half-size sector search found
+    (``benchmarks/board_detection.py``).
     """
-    found, corners = cv2.findChessboardCorners(
-        gray, board.corner_grid, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
-    )
-    if found:
-        return _place_corners(gray, corners.reshape(-1, 2).astype(float), board)
     if max(gray.shape) <= SECTOR_SEARCH_MAX_SIDE:
-        return _sector_detector(gray, board)
+        rough = _classic_detector(gray, board, ADAPTIVE_FLAGS)
+        return _sector_detector(gray, board) if rough is None else _place_corners(gray, rough, board)
     small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    located = _sector_detector(small, board)
-    # Half-size pixel centres: x_full = 2 x_half + 0.5.
-    return None if located is None else _place_corners(gray, 2.0 * located + 0.5, board)
+    seen = _to_full_size(_classic_detector(small, board, ADAPTIVE_FLAGS))
+    if seen is None:
+        seen = _classic_detector(gray, board, GLOBAL_FLAGS)
+    searches: list[Callable[[], np.ndarray | None]] = [lambda: _to_full_size(_sector_detector(small, board))]
+    if seen is not None:
+        searches = [lambda: _classic_detector(gray, board, ADAPTIVE_FLAGS), *searches, lambda: seen]
+    for search in searches:
+        rough = search()
+        placed = None if rough is None else _place_corners(gray, rough, board)
+        if placed is not None:
+            return placed
+    return None
 
 
 def _place_corners(gray: np.ndarray, rough: np.ndarray, board: BoardSpec) -> np.ndarray | None:
