@@ -1,7 +1,7 @@
 """The take writer's disk syncs run on a thread of its own: the recorder's receiving thread (which calls
 ``add_frameset``, ``add_skeleton`` and ``maybe_flush``) never waits for an ``fsync``, a ``kill -9`` still
 keeps everything up to the last flush, the manifest on disk never counts more than the data on disk, and a
-sync that fails still fails the take.
+sync that fails still fails the take. The recorder also runs at the live stages' priority by default.
 
 A slow or failing disk is made by wrapping ``os.fsync`` (every fsync of the writer, its record file and its
 atomic manifest writes goes through it); the files are real."""
@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from recording_helpers import CAMERAS, frameset, skeleton
 
+from crosspose.config import Config
 from crosspose.recording import Take, TakeWriter
 from crosspose.recording.log import read_records
 from crosspose.recording.take import FRAMESETS, MANIFEST, TakeWriteError
+from crosspose.runtime.demo import synthetic_config
+from crosspose.runtime.workers import worker_nice
 from polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -135,3 +138,12 @@ def test_closing_reports_a_failed_last_sync_instead_of_stopped(tmp_path: Path, d
     assert m["state"] == "failed"
     assert "syncing take t to disk failed" in m["error"]
     assert on_disk_manifest(folder)["state"] == "failed"
+
+
+def test_the_recorder_is_not_niced_below_the_live_stages_or_the_workers(tmp_path: Path) -> None:
+    """A niced recorder got less than its (bounded) share of a core while other processes kept both cores
+    busy, fell more than its queue behind and lost frame sets from the take for good."""
+    config: Config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, frames=5, render=False)
+    several = config.model_copy(update={"inference": config.inference.model_copy(update={"workers": 2})})
+    assert config.recording.nice == 0
+    assert config.recording.nice < worker_nice(several)
