@@ -261,7 +261,14 @@ class Run:
 
 
 def measure(config: Config, label: str, args: argparse.Namespace) -> Run:
-    """Start the service of ``config``, wait ``args.warmup`` s after ready, listen ``args.duration`` s."""
+    """Start the service of ``config``, wait ``args.warmup`` s after ready, listen ``args.duration`` s.
+
+    The layout's network is exported first where the config names none, as ``crosspose serve`` does (the
+    supervisor alone expects the file)."""
+    if config.inference.backend == "network" and config.inference.model is None:
+        from crosspose.nets.export import ensure_network
+
+        ensure_network(progress=print, skeleton=config.solver.skeleton)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="crosspose-bench-") as tmp, \
             supervised_service(config, Path(tmp)) as (base, supervisor):

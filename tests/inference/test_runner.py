@@ -2,7 +2,7 @@
 
 Most tests run a tiny stand-in graph with the fusion network's inputs and outputs (exported in a
 second, ``conftest.standin``); one ``network``/``slow`` test runs the real network (exported once per run,
-``conftest.exported_network``) and prints its CPU timing.
+``conftest.exported_network``) on one and two threads.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -123,21 +122,21 @@ def test_cuda_runs_on_the_gpu(standin: Path) -> None:
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_real_network_cpu_timing(exported_network: Path) -> None:
-    """Prints ONNX Runtime CPU time per 4-view frame set (1 and 2 intra-op threads); no timed assert. The
-    network: ``conftest.exported_network``, exported once for this and the OpenVINO tests."""
-    path = exported_network
+def test_real_network_gives_the_same_heatmaps_on_one_and_two_threads(exported_network: Path) -> None:
+    """The real exported network (``conftest.exported_network``) on one and two ONNX Runtime threads: the
+    same heatmaps to float32 rounding, probabilities in [0, 1], and the fusion changing the maps (it is
+    not a pass-through). Its speed is measured in ``benchmarks/runtimes.py``, not asserted here."""
     inputs = _numpy_inputs(4)
-    for threads in (1, 2):
-        runner = OnnxRunner(path, device="cpu", intra_op_threads=threads)
-        times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            out = runner.run(*inputs)
-            times.append(time.perf_counter() - start)
-        print(f"\nONNX Runtime CPU, 4 views, {threads} intra-op thread(s): median "
-              f"{1e3 * float(np.median(times)):.1f} ms, min {1e3 * min(times):.1f} ms per frame set")
-        assert out["fused"].shape == (4, 17, 64, 64)
+    outs = [OnnxRunner(exported_network, device="cpu", intra_op_threads=threads).run(*inputs)
+            for threads in (1, 2)]
+    for key in ("heatmaps", "fused"):
+        one, two = outs[0][key], outs[1][key]
+        assert one.shape == (4, 17, 64, 64)
+        assert np.isfinite(one).all()
+        assert one.min() >= 0.0
+        assert one.max() <= 1.0
+        np.testing.assert_allclose(two, one, atol=1e-4)
+    assert np.abs(outs[0]["fused"] - outs[0]["heatmaps"]).max() > 1e-3
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU host: the CPU-only start is not what runs")

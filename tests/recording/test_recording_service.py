@@ -235,7 +235,10 @@ def test_record_list_download_and_replay_a_take(service: Running, tmp_path: Path
     assert first == second
     recorded = take.skeleton_messages()
     cmp = compare(first, recorded)
-    assert cmp.common >= 0.9 * s["skeletons"]
+    # The skeleton subscription also catches skeletons of sets just before the take's first set and after
+    # its last (and of sets lost): no replay can give those, so the replay is held to the sets the take holds.
+    held = {int(fs.header["seq"]) for fs, _ in sets}
+    assert cmp.common >= 0.9 * sum(int(m["seq"]) in held for m in recorded) > 0
     # Both streams against the synthetic ground truth: the replay is as accurate as the live stream.
     truth = ground_truth(take)
     err_live, err_replay = mpjpe(recorded, truth), mpjpe(first, truth)

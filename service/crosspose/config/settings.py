@@ -522,11 +522,14 @@ class RecordingConfig(_Model):
         default=2, ge=1, le=32, description="Threads encoding a frame set's raw frames in parallel."
     )
     nice: int = Field(
-        default=5,
+        default=0,
         ge=0,
         le=19,
-        description="CPU niceness of the recorder: on a busy host the live stream goes first (the recorder "
-        "catches up from its queue; sets it cannot keep are counted as lost in the take).",
+        description="How much lower than the live stages the recorder runs (its os.nice increment). 0 "
+        "(default): their priority, above niced inference workers. The recorder needs a fixed share of a "
+        "core per frame set (receiving, encoding raw frames, writing) and a set it falls more than "
+        "queue_sets behind on is lost from the take for good (counted), while inference only skips sets: "
+        "niced, it got less than that share whenever other processes kept the cores busy.",
     )
     flush_s: float = Field(
         default=0.5, gt=0, le=1.0, description="Flush + fsync interval (s): at most this much is at risk."

@@ -5,7 +5,8 @@ One record on disk::
     b"CPR1" | u64 payload length | u32 crc32(payload) | payload
     payload = u32 header length | msgpack header | (u64 length | bytes) per buffer
 
-The writer only appends; :meth:`RecordWriter.sync` flushes Python's buffer and ``fsync``\\ s the file.
+The writer only appends; :meth:`RecordWriter.flush` hands Python's buffer to the kernel (what a ``kill -9``
+keeps) and :meth:`RecordWriter.fsync` puts it on disk (what a power cut keeps).
 A process killed mid-write leaves at most one incomplete record at the end: the reader stops there
 (``truncated`` says so) and everything before it reads back intact.
 """
@@ -86,10 +87,19 @@ class RecordWriter:
         self.records += 1
         return size
 
+    def flush(self) -> None:
+        """Hand Python's buffer to the kernel: everything appended so far survives a ``kill -9`` of this
+        process (not a power cut: that takes :meth:`fsync`)."""
+        self._f.flush()
+
+    def fsync(self) -> None:
+        """``fsync`` what was handed to the kernel (callable from another thread while appends go on)."""
+        os.fsync(self._f.fileno())
+
     def sync(self) -> None:
         """Flush and ``fsync``: everything appended so far is on disk."""
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        self.flush()
+        self.fsync()
 
     def close(self) -> None:
         """Sync and close (errors while syncing propagate; the file is closed either way)."""

@@ -68,9 +68,14 @@ def check_id(take_id: str) -> str:
     return take_id
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the UTF-8 JSON text of a take's JSON files (the manifest, config.json)."""
+    return json.dumps(data, indent=1).encode("utf-8")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a synced temporary file and an atomic rename."""
-    write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
+    write_atomic(path, json_bytes(data))
 
 
 def folder_bytes(folder: Path) -> int:

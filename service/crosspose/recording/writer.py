@@ -1,5 +1,10 @@
 """Writing a take while the service runs: crash-safe appends, a manifest rewritten at every flush.
 
+Every ``flush_s`` the writer hands what it appended to the kernel on the caller's thread (from then on a
+``kill -9`` of the recorder keeps it) and a thread of its own ``fsync``\\ s it and rewrites the manifest
+(from then on a power cut keeps it too): the recorder's receiving thread never waits for the disk, whose
+``fsync`` can take a frame interval or many on a busy host.
+
 The folder's layout, the states a take goes through and how frames are stored are those of
 :mod:`crosspose.recording.take`, which reads them back. Frames: 'jpeg' stores JPEG frames exactly as
 the grabber sent them and encodes raw ones at ``jpeg_quality`` (so "lossless" means "as received"
@@ -8,18 +13,21 @@ for JPEG cameras, high-quality JPEG otherwise); 'png' is truly lossless at a hig
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crosspose.durable import fsync_dir
+from crosspose.durable import fsync_dir, write_atomic
 from crosspose.recording.log import RecordWriter
 from crosspose.recording.take import (
     FRAMESETS,
@@ -28,8 +36,11 @@ from crosspose.recording.take import (
     TAKE_VERSION,
     FramesFormat,
     TakeWriteError,
+    json_bytes,
     write_json_atomic,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _iso(ns: int | None) -> str | None:
@@ -62,7 +73,8 @@ def encode_image(
 
 
 class TakeWriter:
-    """Writes one take; every ``flush_s`` the data is flushed and fsynced and the manifest rewritten.
+    """Writes one take; every ``flush_s`` the data is flushed (here) and fsynced with the manifest rewritten
+    (on the writer's sync thread; module docstring).
 
     Args:
         folder: the take's folder (created; must not exist yet).
@@ -70,13 +82,18 @@ class TakeWriter:
         cameras: ``C`` camera names in rig order.
         config: the service config as JSON data (written to ``config.json``), or None.
         frames, jpeg_quality: how camera frames are stored (module docstring).
-        flush_s: the most data (in seconds of wall time) a ``kill -9`` can lose.
+        flush_s: the most data (in seconds of wall time) a ``kill -9`` can lose; a power cut loses at most
+            that plus the disk's time to ``fsync`` it.
         max_bytes: the take fails with "size cap reached" beyond this many bytes (None: no cap).
         min_free_bytes: the take fails when the disk has less free space than this.
         encode_threads: threads encoding a frame set's cameras in parallel (raw frames only).
 
-    Every write method raises :class:`TakeWriteError` on an I/O error or a limit; call :meth:`close`
-    with ``state="failed"`` then.
+    Every write method raises :class:`TakeWriteError` on an I/O error or a limit (:meth:`maybe_flush` also
+    the sync thread's, from the sync before); call :meth:`close` with ``state="failed"`` then.
+
+    Attributes:
+        syncs_late: flushes that found the sync thread still on the previous ``fsync`` (a disk slower than
+            ``flush_s``); their data went to the kernel and a sync starts as soon as that one ends.
     """
 
     def __init__(
@@ -97,6 +114,10 @@ class TakeWriter:
     ) -> None:
         self.folder = Path(folder)
         self._pool = ThreadPoolExecutor(encode_threads, "take-encode") if encode_threads > 1 else None
+        self._syncer = ThreadPoolExecutor(1, "take-sync")
+        self._sync: Future[None] | None = None  # the sync thread's current fsync + manifest rewrite
+        self._sync_pending = False  # a flush found the sync thread busy: sync once it is done
+        self.syncs_late = 0
         self.frames = frames
         self.jpeg_quality = jpeg_quality
         self.flush_ns = int(flush_s * 1e9)
@@ -285,26 +306,79 @@ class TakeWriter:
         sk["last_seq"] = seq
 
     def maybe_flush(self, now_ns: int | None = None) -> bool:
-        """Flush if ``flush_s`` has passed since the last flush; True if it did."""
+        """When ``flush_s`` has passed since the last flush: hand the data to the kernel, start its
+        ``fsync`` and the manifest's rewrite on the sync thread (not waiting for them) and check free
+        space; True if it did.
+
+        Raises:
+            TakeWriteError: this, or the sync thread's last ``fsync`` or manifest write, failed; or the
+                disk is almost full.
+        """
+        self._raise_sync_error()
+        if self._sync_pending and self._sync is None:  # a late sync starts as soon as the last one ends
+            self._sync_pending = False
+            self._start_sync()
         now = time.monotonic_ns() if now_ns is None else now_ns
         if now < self._next_flush:
             return False
-        self.flush()
+        if self._sync is None:
+            self._start_sync()
+        else:  # the disk has not finished the last sync within flush_s: to the kernel meanwhile
+            self._guard(self._flush_buffers)
+            self.syncs_late += 1
+            self._sync_pending = True
+        self._next_flush = time.monotonic_ns() + self.flush_ns
+        self._check_free_space()
         return True
 
     def flush(self) -> None:
-        """Flush + fsync the data files, check free space, rewrite the manifest."""
-
-        def do() -> None:
-            self._sets.sync()
-            self._skeletons.flush()
-            os.fsync(self._skeletons.fileno())
-            self.manifest["bytes"] = self.bytes
-            self.manifest["last_flush_wall_ns"] = time.time_ns()
-            self._write_manifest()
-
-        self._guard(do)
+        """Flush + fsync the data files, rewrite the manifest and check free space, waiting for the disk."""
+        self._wait_sync()
+        self._sync_pending = False
+        self._start_sync()
+        self._wait_sync()
         self._next_flush = time.monotonic_ns() + self.flush_ns
+        self._check_free_space()
+
+    def _flush_buffers(self) -> None:
+        """Python's buffers to the kernel: from here on a ``kill -9`` of this process keeps the data."""
+        self._sets.flush()
+        self._skeletons.flush()
+
+    def _start_sync(self) -> None:
+        """Hand the data to the kernel and have the sync thread fsync it, then write the manifest as it is
+        now (a copy, counting no more than that data: this thread goes on appending and counting)."""
+        self._guard(self._flush_buffers)
+        self.manifest["bytes"] = self.bytes
+        self.manifest["last_flush_wall_ns"] = time.time_ns()
+        self._sync = self._syncer.submit(self._sync_to_disk, json_bytes(self.manifest))
+
+    def _sync_to_disk(self, manifest: builtins.bytes) -> None:
+        """On the sync thread: the data first, then the manifest that counts it (no more than is on disk)."""
+        self._sets.fsync()
+        os.fsync(self._skeletons.fileno())
+        write_atomic(self.folder / MANIFEST, manifest)
+
+    def _raise_sync_error(self) -> None:
+        """Forget a finished sync; raise its error as a :class:`TakeWriteError`."""
+        sync = self._sync
+        if sync is None or not sync.done():
+            return
+        self._sync = None
+        err = sync.exception()
+        if isinstance(err, TakeWriteError):
+            raise err
+        if err is not None:  # an OSError, or a file closed under it: the take cannot be made durable
+            code = err.errno if isinstance(err, OSError) and err.errno is not None else errno.EIO
+            raise TakeWriteError(code, f"syncing take {self.manifest['id']} to disk failed: {err}") from err
+
+    def _wait_sync(self) -> None:
+        """Wait for the sync thread's current sync; raise its error as a :class:`TakeWriteError`."""
+        if self._sync is not None:
+            wait([self._sync])
+            self._raise_sync_error()
+
+    def _check_free_space(self) -> None:
         if self.min_free_bytes:
             free = shutil.disk_usage(self.folder).free
             if free < self.min_free_bytes:
@@ -320,6 +394,15 @@ class TakeWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        try:
+            self._wait_sync()
+        except TakeWriteError as err:  # the last sync failed: the take did not end as asked
+            if error is None:
+                state, error = "failed", str(err)
+        self._syncer.shutdown(wait=True)
+        if self.syncs_late:
+            log.warning("take %s: %d of its syncs started late: the disk took longer than flush_s to fsync",
+                        self.manifest["id"], self.syncs_late)
         self.manifest["state"] = state
         self.manifest["error"] = error
         self.manifest["stopped_wall_ns"] = time.time_ns()

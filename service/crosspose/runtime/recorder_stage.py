@@ -304,7 +304,7 @@ def run_recorder(stop: Event, config: Config) -> None:
 
     cv2.setNumThreads(1)
     if config.recording.nice and hasattr(os, "nice"):
-        os.nice(config.recording.nice)  # the live stages first; the recorder has a queue
+        os.nice(config.recording.nice)  # 0 by default: a starved recorder loses sets for good
     stage = RecorderStage(config)
     log.info("recorder ready: takes in %s, frames as %s", stage.store.folder, config.recording.frames)
     run_until_stopped(stop, stage, timeout_ms=20)

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #: The flags a speed figure depends on, named with every number (DESIGN §7).
 FLAGS_THAT_MATTER = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
-#: The faster f32 runtime by CPU vendor (``vendor_id``) and whether the CPU has AVX-512 (``avx512f``), 4 views,
+#: The faster f32 runtime by CPU vendor (``vendor_id``) and whether it has AVX-512 (``avx512f``), 4 views,
 #: one thread, alternating runs in one process (``benchmarks/runtimes.py``): OpenVINO compiled for 4 cameras
 #: 87–93 ms against ONNX Runtime 99–101 ms on an Intel Xeon @ 2.8 GHz (Ice Lake, AVX-512 without bf16; three
 #: runs, load average 5–13); OpenVINO 53.8 against ONNX Runtime 66.3 ms on an AMD EPYC of the Zen 3 generation
