@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import numpy as np
 
 from crosspose import assets
 from crosspose.calibration.boards import BoardView, detect_board, parse_board
+from crosspose.inference.runtimes.auto import host_cpu
 
 ROOT = ("pose2sim-0.10.49", "Pose2Sim/Demo_SinglePerson")
 BOARD = "checkerboard:4x7:0.06"
@@ -122,17 +122,6 @@ def no_board_frames(step: int) -> Iterator[tuple[str, np.ndarray]]:
         capture.release()
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def timed(detect: Detect, gray: np.ndarray, board: Any) -> tuple[BoardView | None, float, float]:
     """(view, wall s, CPU s)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -155,7 +144,7 @@ def main() -> None:
         "hard": [copy for name, gray in boards for copy in hard_copies(name, gray)] if args.hard else [],
         "no board": list(no_board_frames(args.step)),
     }
-    print(f"CPU: {cpu_name()}, OpenCV {cv2.__version__}, "
+    print(f"CPU: {host_cpu().describe()}, OpenCV {cv2.__version__}, "
           f"{cv2.getNumThreads()} OpenCV threads; reference: {args.against}")
     print("| frames | n | found (ref → this) | lost | gained | wall ref (s) | wall this (s) | ratio "
           "| CPU ref (s) | CPU this (s) | largest corner difference (px) |")

@@ -35,7 +35,6 @@ Usage: python benchmarks/multi_person.py [--frames 100] [--repeat 1] [--single] 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from crosspose.geometry import CameraRig
 from crosspose.inference.association import default_volume
 from crosspose.inference.heatmaps import heatmap_maxima
 from crosspose.inference.pipeline import FramePipeline
+from crosspose.inference.runtimes.auto import host_cpu
 from crosspose.io.videos import SyncedVideos, video_files
 from crosspose.reconstruct import default_network
 from crosspose.reconstruct_persons import reconstruct_videos_persons
@@ -62,16 +62,6 @@ CALIBRATION = "Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt"
 LONG_BONES = [(a, b) for a, b in (("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"),
                                   ("r_knee", "r_ankle"), ("l_shoulder", "l_elbow"), ("r_shoulder", "r_elbow"),
                                   ("l_elbow", "l_wrist"), ("r_elbow", "r_wrist"))]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def clip() -> tuple[CameraRig, Path]:
@@ -334,7 +324,7 @@ def main() -> None:
     use_one_thread()
     rig, videos_dir = clip()
     network = default_network(args.device, len(rig), skeleton=BODY32)
-    print(f"CPU: {cpu_name()}; network: {getattr(network, 'provider', type(network).__name__)}")
+    print(f"CPU: {host_cpu().describe()}; network: {getattr(network, 'provider', type(network).__name__)}")
     if args.every:
         for key, value in every_kth(rig, videos_dir, network, args.every):
             print(f"{key:<72}  {value}")

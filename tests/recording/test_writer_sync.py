@@ -100,13 +100,19 @@ def test_flushing_never_waits_for_the_disk_and_a_kill_keeps_every_flushed_set(
     assert [s["seq"] for s in take.skeleton_messages()] == list(range(30))
 
 
-def test_a_sync_that_fails_on_its_thread_fails_the_take(tmp_path: Path, disk: Disk) -> None:
-    folder = tmp_path / "t"
+def _five_sets_then_a_failing_sync(folder: Path, disk: Disk) -> TakeWriter:
+    """A writer of five frame sets whose next sync (started by a flush, on the sync thread) fails with EIO."""
     w = TakeWriter(folder, take_id="t", name="t", metadata=None, cameras=CAMERAS, flush_s=0.5)
     add(w, range(5))
     disk.fail = OSError(errno.EIO, "Input/output error (simulated)")
     disk.armed = True
-    assert w.maybe_flush(now_ns=LATER)  # returns; the sync thread meets the error
+    assert w.maybe_flush(now_ns=LATER)
+    return w
+
+
+def test_a_sync_that_fails_on_its_thread_fails_the_take(tmp_path: Path, disk: Disk) -> None:
+    folder = tmp_path / "t"
+    w = _five_sets_then_a_failing_sync(folder, disk)  # returns; the sync thread meets the error
 
     def raised() -> TakeWriteError | None:
         try:
@@ -127,11 +133,7 @@ def test_a_sync_that_fails_on_its_thread_fails_the_take(tmp_path: Path, disk: Di
 
 def test_closing_reports_a_failed_last_sync_instead_of_stopped(tmp_path: Path, disk: Disk) -> None:
     folder = tmp_path / "t"
-    w = TakeWriter(folder, take_id="t", name="t", metadata=None, cameras=CAMERAS, flush_s=0.5)
-    add(w, range(5))
-    disk.fail = OSError(errno.EIO, "Input/output error (simulated)")
-    disk.armed = True
-    assert w.maybe_flush(now_ns=LATER)
+    w = _five_sets_then_a_failing_sync(folder, disk)
     assert disk.entered.wait(30)
     disk.armed = False  # the disk is back for the final writes
     m = w.close()  # stop asked while that sync failed
