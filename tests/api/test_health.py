@@ -13,6 +13,7 @@ from api_service import CALIBRATION, DEMO_NAMES, Service, running_service
 from prometheus_client.parser import text_string_to_metric_families
 
 import crosspose
+from crosspose.api.status import StatusBoard
 
 STAGES = [f"grabber.{c}" for c in DEMO_NAMES] + ["sync", "inference", "solver"]
 
@@ -126,6 +127,23 @@ def test_cameras_report_state_rate_drops_skew_and_age(service: Service) -> None:
     assert by_name["cam04"]["fps"] == 0.0  # silent for 5 s: its last reported 60 fps is not shown
     assert status.unknown_updates == 1
     assert (body["restarts"], body["last_skeleton_age_s"]) == ({}, None)  # no supervisor, no skeleton yet
+
+
+def test_a_live_cameras_frame_age_is_syncs_measurement_not_the_age_of_syncs_heartbeat() -> None:
+    """Measured before: the real demo's four 60 fps cameras, whose frames reached sync 2-3 ms after
+    capture, showed frame ages rising 0 -> 990 ms and back with every 1 s sync heartbeat (the viewer's
+    tiles read 250-950 ms). A camera that stopped is still aged from its last known frame."""
+    board = StatusBoard(["cam01", "cam02"], heartbeat_timeout_s=2.0)
+    now = time.monotonic_ns()
+    heard = now - 900_000_000  # sync's heartbeat, 0.9 s before the question (one heartbeat_s is 1 s)
+    for cam in ("cam01", "cam02"):
+        board.update(f"grabber.{cam}", {"state": "up"}, now_ns=now)
+    board.update("sync", {"frames": {"cam01": {"age_ms": 12.0, "fps": 60.0},
+                                     "cam02": {"age_ms": 1500.0, "fps": 0.0}}}, now_ns=heard)  # fmt: skip
+    cam01, cam02 = board.cameras(now_ns=now)
+    assert (cam01.state, cam01.last_frame_age_s) == ("up", pytest.approx(0.012))
+    assert cam02.state == "stale"  # its last frame is 1.5 + 0.9 s old: past the 2 s frame timeout
+    assert cam02.last_frame_age_s == pytest.approx(2.4)
 
 
 def test_a_grabber_that_heartbeats_while_none_of_its_frames_reach_sync_is_stale_and_unready(

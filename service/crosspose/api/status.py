@@ -115,7 +115,9 @@ class CameraStatus:
         input_drops: frames and grabber heartbeats of this camera sync dropped, by reason.
         skew_ms: capture-time offset from the frame set's reference (sync's latest report).
         last_frame_age_s: seconds since a frame of this camera last reached sync (None: none yet, or
-            sync not heard from).
+            sync not heard from): while it is ``up``, as sync measured it at its latest heartbeat (at most
+            ``heartbeat_timeout_s`` ago); otherwise that measurement plus the heartbeat's age (nothing of
+            it has reached sync since, as far as the API knows).
         heartbeat_age_s: seconds since its grabber's last heartbeat (None: never heard of).
     """
 
@@ -368,10 +370,15 @@ class StatusBoard:
             payload = entry[1] if entry else {}
             arrived = _mapping(frames.get(name))
             arrival_ms = number_or_none(arrived.get("age_ms"))
-            frame_age = None
+            measured = known = None
             if arrival_ms is not None and sync_age is not None:
-                frame_age = max(0.0, arrival_ms / 1000) + sync_age
-            receiving = sync_alive and frame_age is not None and frame_age <= self.frame_timeout_s
+                measured = max(0.0, arrival_ms / 1000)  # sync's measurement when it sent its heartbeat
+                known = measured + sync_age  # since the newest frame anyone has heard of: an upper bound
+            receiving = sync_alive and known is not None and known <= self.frame_timeout_s
+            # A camera whose frames reach sync is as old as sync last measured it (adding the heartbeat's own
+            # age would show every live camera 0 … heartbeat_s old, a 1 s sawtooth at 60 fps); one that is
+            # not up has delivered nothing since, as far as anyone knows: the upper bound is its age.
+            frame_age = measured if receiving else known
             said = payload.get("state", "up")
             state: CameraState
             if receiving:
