@@ -146,6 +146,47 @@ def test_a_live_cameras_frame_age_is_syncs_measurement_not_the_age_of_syncs_hear
     assert cam02.last_frame_age_s == pytest.approx(2.4)
 
 
+def test_a_heartbeat_of_a_process_that_since_exited_does_not_count() -> None:
+    """Measured before: after ``kill -9`` of an inference worker of the real demo, ``/ready`` said true for
+    0.7 s (1.4-2.1 s after the kill) on the dead worker's last heartbeat, from the supervisor's word that it
+    had restarted it until that heartbeat timed out, while the new worker still loaded its network."""
+    board = StatusBoard(["cam01"], stages=["sync", "inference.0", "inference.1"], heartbeat_timeout_s=2.5)
+    t0, second = time.monotonic_ns(), 1_000_000_000
+
+    def heartbeats(at: int, *stages: str) -> None:
+        for stage in stages:
+            payload = {"frames": {"cam01": {"age_ms": 5.0, "fps": 60.0}}} if stage == "sync" else {
+                "provider": "CPUExecutionProvider"}
+            board.update(stage, payload, now_ns=at)
+
+    def supervisor(at: int, restarts: dict[str, int], waiting: str | None = None) -> None:
+        stages = {name: {"restarts": n, "consecutive_exits": 0,
+                         "last_exit_code": -9 if n or name == waiting else None,
+                         "restart_in_s": 0.5 if name == waiting else None} for name, n in restarts.items()}
+        board.update("supervisor", {"stages": stages}, now_ns=at)  # fmt: skip
+
+    heartbeats(t0, "sync", "inference.0", "inference.1")
+    supervisor(t0, {"sync": 0, "inference.0": 0, "inference.1": 0})
+    assert board.ready(now_ns=t0).ready
+    supervisor(t0 + second // 2, {"sync": 0, "inference.0": 0, "inference.1": 0}, waiting="inference.1")
+    assert board.ready(now_ns=t0 + second // 2).reasons == [
+        "inference.1: exited with code -9; restarting in 0.5 s"]  # fmt: skip
+    # restarted and loading: the old process's heartbeat (1.6 s old, under the 2.5 s timeout) is not its own
+    heartbeats(t0 + 3 * second // 2, "sync", "inference.0")
+    supervisor(t0 + 3 * second // 2, {"sync": 0, "inference.0": 0, "inference.1": 1})
+    late = board.ready(now_ns=t0 + 16 * second // 10)
+    assert late.reasons == ["inference.1: no heartbeat since its process exited"]
+    assert late.heartbeat_age_s["inference.1"] is None
+    heartbeats(t0 + 2 * second, "inference.1")
+    assert board.ready(now_ns=t0 + 2 * second).ready
+
+    # an exit and restart between two words of the supervisor: its restart count says so
+    heartbeats(t0 + 29 * second // 10, "sync", "inference.0", "inference.1")
+    supervisor(t0 + 3 * second, {"sync": 0, "inference.0": 1, "inference.1": 1})
+    missed = board.ready(now_ns=t0 + 3 * second)
+    assert missed.reasons == ["inference.0: no heartbeat since its process exited"]
+
+
 def test_a_grabber_that_heartbeats_while_none_of_its_frames_reach_sync_is_stale_and_unready(
     service: Service,
 ) -> None:
