@@ -103,8 +103,7 @@ def test_status_bar_and_panels_tell_the_real_rate_latency_and_frame_age(
     3 ms. The page's figures are checked here against a websocket client's own count and clock: a rate
     of 0.5 fps against a 15 fps stream, a missing or stale latency, or a heartbeat's age fails."""
     base, cameras = live
-    arrivals: list[float] = []  # time.monotonic() of each skeleton received
-    latencies_ms: list[float] = []  # capture -> received here, host monotonic clock
+    received: list[tuple[float, float]] = []  # (time.monotonic(), capture -> received here in ms) a skeleton
     stop = threading.Event()
 
     def count() -> None:
@@ -117,8 +116,7 @@ def test_status_bar_and_panels_tell_the_real_rate_latency_and_frame_age(
                 now_ns = time.monotonic_ns()
                 msg = json.loads(raw)
                 if msg.get("type") == "skeleton":
-                    arrivals.append(now_ns / 1e9)
-                    latencies_ms.append((now_ns - msg["t_capture_ns"]) / 1e6)
+                    received.append((now_ns / 1e9, (now_ns - msg["t_capture_ns"]) / 1e6))
 
     client = threading.Thread(target=count, name="ws-count", daemon=True)
     client.start()
@@ -140,15 +138,22 @@ def test_status_bar_and_panels_tell_the_real_rate_latency_and_frame_age(
     # The page's rate is what it received in the last 2 s of its 0.5 s updates; the client's count of the
     # same stream over the 2 s ending 0.25 s before each reading is the reference.
     page_fps = [number(fps) for _, fps, _, _ in samples]
-    reference = [sum(t - 2.25 < a <= t - 0.25 for a in arrivals) / 2 for t, _, _, _ in samples]
+    reference = [sum(t - 2.25 < a <= t - 0.25 for a, _ in received) / 2 for t, _, _, _ in samples]
     assert statistics.median(reference) >= 3, f"too slow a stream to compare rates: {reference}"
     errors = [abs(p - r) for p, r in zip(page_fps, reference, strict=True)]
     assert statistics.median(errors) <= max(1.0, 0.15 * statistics.median(reference)), (page_fps, reference)
 
-    # The page's total latency (the service's capture -> published) against capture -> received here.
-    page_total = [number(total) for _, _, total, _ in samples]
-    measured = statistics.median(latencies_ms)
-    assert abs(statistics.median(page_total) - measured) <= max(30.0, 0.5 * measured), (page_total, measured)
+    # The page's total latency (the service's capture -> published, the mean of its last second) against
+    # capture -> received here over the second ending 0.25 s before each reading (it varies under load).
+    page_total, measured = [], []
+    for t, _, total, _ in samples:
+        window = [ms for a, ms in received if t - 1.25 < a <= t - 0.25]
+        if window:  # (a second with no skeleton is the rate's failure, above)
+            page_total.append(number(total))
+            measured.append(statistics.fmean(window))
+    errors = [abs(p - m) for p, m in zip(page_total, measured, strict=True)]
+    assert len(errors) >= len(samples) // 2, "too few seconds with skeletons to compare latencies"
+    assert statistics.median(errors) <= max(30.0, 0.5 * statistics.median(measured)), (page_total, measured)
 
     # Frame ages: cameras at 15 fps whose frames reach sync at once are tens of ms old, never the
     # heartbeat's 0-1 s (the page polls every 0.5 s, so some reading would be >= 0.5 s).
