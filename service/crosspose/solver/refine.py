@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from crosspose.solver.limbs import _nanmedian
 from crosspose.solver.options import RefineOptions
 from crosspose.solver.sampling import grid_scale, project, to_grid
 
@@ -261,8 +262,9 @@ def _outlier_limits(residual: np.ndarray, support: np.ndarray, options: RefineOp
     share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
     scaled = residual / share[:, None]
     counted = support & np.isfinite(scaled)
-    noise = np.array([np.median(s[m]) if m.any() else 0.0 for s, m in zip(scaled, counted, strict=True)])
-    noise = noise / math.sqrt(2.0 * math.log(2.0))
+    count = counted.reshape(len(scaled), -1).sum(1)  # (N,)
+    flat = np.where(counted, scaled, np.nan).reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
+    noise = np.where(count > 0, _nanmedian(flat, np.maximum(count, 1)), 0.0) / math.sqrt(2.0 * math.log(2.0))
     return np.maximum(options.max_residual, options.outlier_sigmas * noise[:, None] * share)
 
 
@@ -279,21 +281,21 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     ``N x C x J`` numbers and run in numpy after one transfer of them (the caller reads the result on
     the host anyway).
     """
-    start = project(joints, projections)  # (N, C, J, 2)
-    if heatmaps.device.type == "cpu":  # the climb runs in numpy: its answer is on the host already
-        uv = start.to(heatmaps.dtype).numpy()
-        peaks, evidence = _climb_host(heatmaps.detach().numpy(), uv, options.radius, options.iterations)
-        starts = uv
+    P = projections.cpu().numpy().astype(np.float64)
+    searched = joints.cpu().numpy().astype(np.float64)
+    if heatmaps.device.type == "cpu":  # the climb runs in numpy, from the joints projected in numpy
+        maps = heatmaps.detach().numpy()
+        starts = project_points(searched, P).astype(maps.dtype)  # (N, C, J, 2)
+        peaks, evidence = _climb_host(maps, starts, options.radius, options.iterations)
     else:
+        start = project(joints, projections)  # (N, C, J, 2)
         peaks_t, evidence_t = local_peaks(heatmaps, start, options.radius, options.iterations)
         host = torch.cat([peaks_t, start, evidence_t[..., None]], -1).cpu().numpy()  # (N, C, J, 5)
         peaks, evidence, starts = host[..., :2], host[..., 4], host[..., 2:4]
     evidence = _fill_nan(evidence, 0.0)
-    P = projections.cpu().numpy().astype(np.float64)
     valid_np = valid.cpu().numpy()
     if valid_np.ndim == 2:
         valid_np = valid_np[..., None]
-    searched = joints.cpu().numpy().astype(np.float64)
     best = np.where(valid_np, evidence, 0.0).max(1, keepdims=True)
     shift = np.sqrt(((peaks - starts) ** 2).sum(-1))
     support = (  # a NaN or infinite shift fails the first comparison
