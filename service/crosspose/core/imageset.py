@@ -33,23 +33,33 @@ class ImageSet:
     frames: list[Mapping[str, Any] | None] = field(default_factory=list)
 
     @classmethod
-    def from_frameset(cls, header: Mapping[str, Any], buffers: Sequence[Any]) -> ImageSet:
-        """The decoded images of a ``frameset.`` message (ValueError/MessageError when they do not fit)."""
-        return cls(int(header["seq"]), capture_time_ns(header), frameset_images(header, buffers),
+    def from_frameset(cls, header: Mapping[str, Any], buffers: Sequence[Any], reduce: int = 1) -> ImageSet:
+        """The decoded images of a ``frameset.`` message (ValueError/MessageError when they do not fit);
+        ``reduce``: JPEG frames decoded at 1/``reduce`` size (:func:`frameset_images`)."""
+        return cls(int(header["seq"]), capture_time_ns(header), frameset_images(header, buffers, reduce),
                    [f if p else None for f, p in zip(header["frames"], header["present"], strict=True)])
 
 
-def frameset_images(header: Mapping[str, Any], buffers: Sequence[Any]) -> list[np.ndarray | None]:
-    """One image per camera of a ``frameset.`` message (None where the camera is missing)."""
+def frameset_images(header: Mapping[str, Any], buffers: Sequence[Any], reduce: int = 1) -> list[np.ndarray | None]:
+    """One image per camera of a ``frameset.`` message (None where the camera is missing).
+
+    ``reduce`` (1, 2, 4, 8): JPEG frames decoded at 1/``reduce`` of their size per side
+    (:func:`crosspose.capture.frames.decode_frame`); the set is then at that fraction of the scale it was
+    sent at (:func:`image_scale`). Raw frames come whole: ``reduce`` other than 1 on a set holding raw frames
+    is a ValueError (its views would arrive at different scales).
+    """
     from crosspose.capture.frames import decode_frame
 
     present = header["present"]
     if sum(bool(p) for p in present) != len(buffers):
         raise ValueError(f"frame set has {len(buffers)} buffers for {sum(present)} present cameras")
+    if reduce != 1 and any(p and (f or {}).get("encoding") != "jpeg" for p, f in zip(present, header["frames"],
+                                                                                      strict=True)):
+        raise ValueError(f"a frame set with raw frames cannot be decoded at 1/{reduce} size")
     it = iter(buffers)
     out: list[np.ndarray | None] = []
     for p, frame in zip(present, header["frames"], strict=True):
-        out.append(decode_frame(frame, next(it)) if p else None)
+        out.append(decode_frame(frame, next(it), reduce) if p else None)
     return out
 
 
