@@ -135,6 +135,11 @@ class NetworkBackend:
     def set_rig(self, rig: CameraRig) -> None:
         self.pipeline.set_rig(rig)
 
+    def planned_crop_sides(self) -> np.ndarray | None:
+        """The next frame set's crop sides per view, pixels of the rig set last, or None (not all known):
+        :meth:`~crosspose.inference.pipeline.FramePipeline.planned_crop_sides`."""
+        return self.pipeline.planned_crop_sides()
+
     def run(self, images: ImageSet, rig: CameraRig) -> BackendOutput:
         return self._output(self.pipeline.process(images.images, images.t_capture_ns))
 

@@ -40,7 +40,8 @@ class ImageSet:
                    [f if p else None for f, p in zip(header["frames"], header["present"], strict=True)])
 
 
-def frameset_images(header: Mapping[str, Any], buffers: Sequence[Any], reduce: int = 1) -> list[np.ndarray | None]:
+def frameset_images(header: Mapping[str, Any], buffers: Sequence[Any],
+                    reduce: int = 1) -> list[np.ndarray | None]:
     """One image per camera of a ``frameset.`` message (None where the camera is missing).
 
     ``reduce`` (1, 2, 4, 8): JPEG frames decoded at 1/``reduce`` of their size per side
@@ -53,8 +54,9 @@ def frameset_images(header: Mapping[str, Any], buffers: Sequence[Any], reduce: i
     present = header["present"]
     if sum(bool(p) for p in present) != len(buffers):
         raise ValueError(f"frame set has {len(buffers)} buffers for {sum(present)} present cameras")
-    if reduce != 1 and any(p and (f or {}).get("encoding") != "jpeg" for p, f in zip(present, header["frames"],
-                                                                                      strict=True)):
+    frames = header["frames"]
+    if reduce != 1 and any(p and (f or {}).get("encoding") != "jpeg"
+                           for p, f in zip(present, frames, strict=True)):
         raise ValueError(f"a frame set with raw frames cannot be decoded at 1/{reduce} size")
     it = iter(buffers)
     out: list[np.ndarray | None] = []
@@ -114,6 +116,11 @@ class ScaledRig:
     def set_rig(self, rig: CameraRig) -> None:
         self.rig = rig
         self._scaled = None
+
+    @property
+    def scale(self) -> float:
+        """The scale of the rig handed out last (1.0 before any, and after :meth:`set_rig`)."""
+        return 1.0 if self._scaled is None else self._scaled[0]
 
     def for_images(self, images: Sequence[np.ndarray | None]) -> tuple[CameraRig, bool]:
         """``(rig at the images' scale, whether that differs from the last call's)``."""

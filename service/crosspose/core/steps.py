@@ -59,6 +59,18 @@ class HeatmapStep:
             self.backend.set_rig(rig)
         return rig
 
+    def planned_crop_sides(self) -> np.ndarray | None:
+        """``(C,)`` pixels of the calibration's image size: per view the side of the smallest crop the next
+        frame set will take, or None when they are not all known before it (a backend without crops, the
+        person detector's turn somewhere: :meth:`~crosspose.inference.pipeline.FramePipeline
+        .planned_crop_sides`)."""
+        planned = getattr(self.backend, "planned_crop_sides", None)
+        sides = None if planned is None else planned()
+        if sides is None:
+            return None
+        # The backend's rig is the calibration at the scale of the frames it took last (ScaledRig).
+        return np.asarray(sides, np.float64) / self.rig.scale
+
     def run(self, images: ImageSet) -> BackendOutput:
         """Heatmaps of one frame set (ValueError when its images do not fit the rig)."""
         if len(images.images) != len(self.rig.rig):

@@ -234,6 +234,35 @@ class PerformerCrops:
             self.lost_s = now_s
 
 
+def size_factors(old: CameraRig, new: CameraRig) -> np.ndarray | None:
+    """``(C,)`` per camera how many times the size of ``old``'s images ``new``'s are (height ratio, the width
+    ratio agreeing within 2 %, as :func:`crosspose.core.imageset.image_scale`), or None: another camera count
+    or another shape of image."""
+    if len(old) != len(new):
+        return None
+    ratio = np.asarray(new.image_size, np.float64) / np.asarray(old.image_size, np.float64)  # (C, 2) w, h
+    if not (np.abs(ratio[:, 0] / ratio[:, 1] - 1.0) <= 0.02).all():
+        return None
+    return np.asarray(ratio[:, 1])
+
+
+def rescaled_only(old: CameraRig, new: CameraRig, factors: np.ndarray) -> bool:
+    """Whether ``new`` is ``old`` for images ``factors`` times the size: the same poses and lenses, the
+    intrinsics :meth:`~crosspose.geometry.Camera.resized`."""
+    if list(old.names) != list(new.names):
+        return False
+    same = all(np.allclose(getattr(old, f), getattr(new, f), rtol=1e-9, atol=1e-12)
+               for f in ("R", "t", "dist"))
+    return same and all(np.allclose(a.resized(float(f)).K, b.K, rtol=1e-6, atol=1e-6)
+                        for a, b, f in zip(old, new, factors, strict=True))
+
+
+def rescaled_crop(crop: Crop, factor: float) -> Crop:
+    """``crop`` on an image ``factor`` times the size (pixel centres at integer coordinates)."""
+    cx, cy = crop.center
+    return Crop(((cx + 0.5) * factor - 0.5, (cy + 0.5) * factor - 0.5), crop.size * factor, crop.rotation)
+
+
 class FramePipeline:
     """Crops → network → heatmaps for a rig, with the tracking state that chooses the next crops.
 
@@ -388,19 +417,29 @@ class FramePipeline:
         """Swap the calibration (hot). Same cameras: the image-space crops are kept and the roots are
         re-derived from them under the new calibration; another camera count starts cold, the network and
         the detector made ready for it first (a runtime with static shapes compiles for the new count here,
-        once)."""
+        once). Images of another size (the same shape) move the crops with them; the same calibration at
+        another size (frames decoded at another scale, :mod:`crosspose.core.decode`) keeps everything else
+        too: tracking goes on."""
         if len(rig) < 2:
             raise ValueError(f"the fusion network needs a rig of at least 2 cameras, got {len(rig)}")
         if len(rig) != len(self.rig):
             self.network.prepare(len(rig))
             if self._detector is not None:
                 self._detector.prepare(len(rig))
-        same_views = len(rig) == len(self.rig) and np.array_equal(rig.image_size, self.rig.image_size)
-        self.rig = rig
-        self.volume = self._volume_for(rig)
-        if not same_views:
+        factors = size_factors(self.rig, rig)
+        pure = factors is not None and not np.allclose(factors, 1.0) and rescaled_only(self.rig, rig, factors)
+        previous, self.rig = self.rig, rig
+        if factors is None:  # other cameras, or another shape of image: start cold
+            self.volume = self._volume_for(rig)
             self.reset()
             return
+        if not np.allclose(factors, 1.0):  # the frames' scale changed (inference.decode, grabber size)
+            self._rescale(factors)
+            log.debug("set %d: frames at %s x the size of %s; crops rescaled", self.frames,
+                      np.round(factors, 3).tolist(), previous.image_size.tolist())
+        if pure:  # the same calibration at another size: the poses, roots and volume hold as they are
+            return
+        self.volume = self._volume_for(rig)
         # The previous poses live in the old calibration's world frame: re-derive the roots.
         self._ignored = [np.zeros((0, 3)) for _ in range(len(rig))]
         self._forget_candidates()
@@ -408,6 +447,35 @@ class FramePipeline:
             performer.prior = None
             performer.root = self._root_from_crops(performer.crops)
             performer.last_root = None
+
+    def _rescale(self, factors: np.ndarray) -> None:
+        """Every image-pixel position kept (performers' crops, views' candidates) moved to frames
+        ``factors (C,)`` times the size (pixel centres at integer coordinates, as
+        :meth:`~crosspose.geometry.Camera.resized`)."""
+        for performer in self.performers:
+            performer.crops = [None if crop is None else rescaled_crop(crop, float(f))
+                               for crop, f in zip(performer.crops, factors, strict=True)]
+        self._seen = [[Detection(d.score, (np.asarray(d.box) + 0.5) * f - 0.5,
+                                 (np.asarray(d.keypoints) + 0.5) * f - 0.5) for d in seen]
+                      for seen, f in zip(self._seen, factors, strict=True)]
+
+    def planned_crop_sides(self) -> np.ndarray | None:
+        """``(C,)`` pixels of this rig's images: per view the side of the smallest crop the next frame set
+        will take, when every crop it takes is known now — every performer followed in every view, no place
+        free, no search under way or due — else None (the person detector may run on that set: it needs the
+        frames whole). :mod:`crosspose.core.decode` chooses the decode size from it."""
+        followed = [p for p in self.performers if p.followed]
+        if not followed or len(followed) < max(len(self.performers), self.max_persons):
+            return None
+        if self._round or self._search_due:
+            return None
+        sides = np.full(len(self.rig), np.inf)
+        for p in followed:
+            for v, crop in enumerate(p.crops):
+                if crop is None:
+                    return None
+                sides[v] = min(sides[v], crop.size)
+        return sides
 
     def feedback(self, track: Track | None) -> None:
         """Take the performer's track (the pose solved from the last frame set), or None: lost — one
