@@ -50,6 +50,7 @@ from crosspose.bus.schema import (
     preview_message,
     preview_topic,
 )
+from crosspose.capture.frames import decode_frame
 from crosspose.config import Config
 from crosspose.core import (
     BackendOutput,
@@ -60,6 +61,7 @@ from crosspose.core import (
     backend_from_config,
     capture_time_ns,
 )
+from crosspose.core.decode import DecodeRule, smallest_crop_px
 from crosspose.geometry import CameraRig
 from crosspose.inference.association import Volume
 from crosspose.runtime.heartbeat import Heartbeat, RateMeter
@@ -71,7 +73,11 @@ from crosspose.skeleton import get_skeleton
 log = logging.getLogger(__name__)
 
 
-def preview_of(image: np.ndarray, width: int = 320, quality: int = 70) -> tuple[bytes, float]:
+#: Width of the previews, pixels (at most: a narrower frame is shown as it is).
+PREVIEW_WIDTH = 320
+
+
+def preview_of(image: np.ndarray, width: int = PREVIEW_WIDTH, quality: int = 70) -> tuple[bytes, float]:
     """A small JPEG of ``image`` and its scale (preview px per image px)."""
     h, w = image.shape[:2]
     scale = min(1.0, width / w)
@@ -145,6 +151,13 @@ class InferenceStage:
         self._preview_every_ns = int(self.workers * 1e9 / hz) if hz > 0 else 0
         self._next_preview = 0
         self.drops = DropCounter()
+        # inference.decode auto: each set's JPEGs at the largest reduction its crops allow
+        # (crosspose.core.decode).
+        self.decode_rule: DecodeRule | None = None
+        if config.inference.decode == "auto":
+            from crosspose.inference.crops import CROP_SIZE
+
+            self.decode_rule = DecodeRule(CROP_SIZE)
         self._ensure_backend()
         self.framesets.subscribe(self.topic)
 
@@ -267,7 +280,8 @@ class InferenceStage:
                 self.drops.count("frameset", "stale")  # another worker's newer set is out already
                 return None
             t_decode = time.monotonic_ns()
-            images = ImageSet.from_frameset(header, msg.buffers)
+            reduction = self._decode_reduction(header)
+            images = ImageSet.from_frameset(header, msg.buffers, reduction)
             decode_ms = (time.monotonic_ns() - t_decode) / 1e6
             if self.workers > 1:  # the solver may hold a newer set another worker finishes first for this one
                 self.out.send(INFLIGHT, inflight_message(worker=self.worker or 0, seq=int(header["seq"]),
@@ -308,8 +322,16 @@ class InferenceStage:
         self.rate.tick()
         if self._preview_every_ns and t0 >= self._next_preview:
             self._next_preview = t0 + self._preview_every_ns
-            self._send_previews(header, images, self.heatmap_step.rig_for(images), out)
+            self._send_previews(header, msg.buffers, images, self.heatmap_step.rig_for(images), out)
         return hdr
+
+    def _decode_reduction(self, header: dict[str, Any]) -> int:
+        """How much smaller than sent this set's JPEGs are decoded: 1 unless ``inference.decode`` is ``auto``
+        and the crops the set will take are all known and large enough (:mod:`crosspose.core.decode`)."""
+        if self.decode_rule is None or self.heatmap_step is None or self.rig is None:
+            return 1
+        sides = self.heatmap_step.planned_crop_sides()
+        return self.decode_rule.choose(smallest_crop_px(header, self.rig, sides))
 
     def _run_persons(self, images: ImageSet) -> BackendOutput:
         """Every performer's heatmaps (one network call): the lowest id's as the message's own output, the
@@ -327,27 +349,36 @@ class InferenceStage:
         return getattr(self._frame_pipeline, "volume", None)
 
     def _send_previews(
-        self, header: dict[str, Any], images: ImageSet, rig: CameraRig, out: BackendOutput
+        self, header: dict[str, Any], buffers: list[Any], images: ImageSet, rig: CameraRig, out: BackendOutput
     ) -> None:
         """``preview.<cam>.``: a small JPEG per present camera with the last solved pose reprojected
-        (2D joints) and the crop square, for the viewer (a few Hz; never the full stream)."""
+        (2D joints) and the crop square, for the viewer (a few Hz; never the full stream). A frame the
+        network got reduced (``inference.decode``) narrower than the preview is decoded again whole for it."""
         joints2d = None
         track = self._last_track
         if track is not None:
             uv = np.asarray(rig.project(track.joints))  # (J, C, 2)
             conf = track.supported().astype(float)
             joints2d = uv.transpose(1, 0, 2), conf
+        sent = iter(buffers)
         for c, (name, image) in enumerate(zip(self.names, images.images, strict=True)):
             if image is None:
                 continue
-            jpeg, scale = preview_of(image)
+            buffer = next(sent)
+            frame = header["frames"][c] or {}
+            shown, factor = image, 1.0  # factor: px of the image shown per px of the image the network got
+            if image.shape[1] < PREVIEW_WIDTH and list(image.shape) != list(frame.get("shape") or ()):
+                shown = decode_frame(frame, buffer)
+                factor = shown.shape[0] / image.shape[0]
+            jpeg, shown_scale = preview_of(shown)
+            scale = shown_scale * factor  # preview px per px of the image the crops and joints are in
             corners = out.crop_corners[c] if c < len(out.crop_corners) else None
             meta = preview_message(
                 camera=name,
                 seq=int(header["seq"]),
                 t_capture_ns=int((header["frames"][c] or {}).get("t_capture_ns", 0)),
-                width=round(image.shape[1] * scale),
-                height=round(image.shape[0] * scale),
+                width=round(shown.shape[1] * shown_scale),
+                height=round(shown.shape[0] * shown_scale),
                 scale=scale,
                 joints2d=None if joints2d is None else joints2d[0][c] * scale,
                 confidence=None if joints2d is None else joints2d[1],
@@ -379,6 +410,10 @@ class InferenceStage:
             # The detector should run on a cold start or a lost view only; these say how often it did.
             "detector_runs": int(getattr(self._frame_pipeline, "detector_runs", 0)),
             "detector_views": int(getattr(self._frame_pipeline, "detector_views", 0)),
+            # inference.decode: the JPEG reduction of the last set (1: whole) and how often it changed.
+            "decode": self.config.inference.decode,
+            "decode_reduction": 1 if self.decode_rule is None else self.decode_rule.reduction,
+            "decode_changes": 0 if self.decode_rule is None else self.decode_rule.changes,
         }
 
     def input_drops(self) -> dict[str, dict[str, int]]:
