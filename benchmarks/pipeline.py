@@ -23,7 +23,10 @@ Its solver runs today's defaults; ``--old-tracking`` adds ``baseline-oldtrack`` 
 solver's tracking rule before the wide tracked search: cold beyond 70 ms, ``OLD_TRACKING``), which is the
 whole configuration before issue 18, and ``default-oldtrack`` (the default with that rule).
 
-Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--cameras 8] [--fps 60]
+``--frame-size 1080x1920`` (pose2sim): the grabbers send the clip's full-HD frames instead of the demo's
+540x960, e.g. with ``--variant auto:decode=auto`` to see ``inference.decode`` at work.
+
+Usage: python benchmarks/pipeline.py [--studio synthetic|pose2sim] [--frame-size WxH] [--cameras 8] [--fps 60]
        [--duration 20] [--subscribers 1] [--baseline [--old-tracking] | --skeletons [--rounds 2]]
        [--skeleton h36m17] [--variant NAME:key=value,solver.options.key=value …]
 """
@@ -171,6 +174,9 @@ def add_studio_arguments(parser: argparse.ArgumentParser, cameras: int, fps: flo
                         help="inference worker processes (default: the config's, auto)")
     parser.add_argument("--inference-runtime", default=None, choices=["onnxruntime", "openvino", "auto"],
                         help="inference runtime (default: the config's, auto)")
+    parser.add_argument("--frame-size", default=None, metavar="WxH",
+                        help="pose2sim: the grabbers' frame size (default the demo's 540x960; 1080x1920: the "
+                        "clip's own, full HD)")
 
 
 def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
@@ -181,6 +187,13 @@ def studio_config(args: argparse.Namespace, workdir: Path) -> Config:
         )
     else:
         config = pose2sim_config(workdir, "127.0.0.1", 0)
+        if getattr(args, "frame_size", None):
+            width, _, height = args.frame_size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise SystemExit(f"--frame-size {args.frame_size!r}: expected WIDTHxHEIGHT, e.g. 1080x1920")
+            size = {"width": int(width), "height": int(height)}
+            cameras = [c.model_copy(update=size) for c in config.cameras]
+            config = config.model_copy(update={"cameras": cameras})
     section = config.inference.model_dump(exclude_unset=True)
     if args.inference_runtime is not None:
         section = {**section, "runtime": args.inference_runtime}
