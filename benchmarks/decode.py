@@ -30,7 +30,8 @@ from crosspose.runtime.demo import POSE2SIM, POSE2SIM_VIDEOS
 
 
 def clip_sets(sets: int, width: int, height: int, quality: int) -> tuple[list[list[bytes]], list[int]]:
-    """``sets`` frame sets of the clip's 4 views as the grabbers send them: JPEG bytes, and the frame shape."""
+    """``sets`` frame sets of the clip's 4 views as the grabbers send them: JPEG bytes, and the frames'
+    shape."""
     paths = [assets.extract(POSE2SIM, f"{POSE2SIM_VIDEOS}cam{i:02d}.mp4") for i in range(1, 5)]
     out: list[list[bytes]] = []
     shape: list[int] = []
@@ -60,7 +61,8 @@ def time_decode(sets: list[list[bytes]], shape: list[int], reduce: int, repeat: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", type=int, default=20, help="frame sets of the clip")
     parser.add_argument("--repeat", type=int, default=5, help="decodes of each set per reduction")
     parser.add_argument("--width", type=int, default=540)

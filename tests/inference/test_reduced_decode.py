@@ -15,9 +15,10 @@ from crosspose.config import ConfigError, config_from_dict
 from crosspose.core import HeatmapStep, ImageSet, Track, frameset_images
 from crosspose.core.backends import NetworkBackend
 from crosspose.core.decode import DecodeRule, smallest_crop_px
+from crosspose.geometry import CameraRig
 from crosspose.inference import crops_from_pose, heatmap_projections
 from crosspose.inference.detector import Detection
-from crosspose.inference.pipeline import FramePipeline
+from crosspose.inference.pipeline import FramePipeline, rescaled_only
 from crosspose.solver import Solver
 from crosspose.studio import make_scene, random_rig
 
@@ -209,6 +210,35 @@ def test_a_lost_view_means_full_size(scene) -> None:  # type: ignore[no-untyped-
     assert pipeline.planned_crop_sides() is not None
     pipeline.process([i for i in _jpeg_set(rig, 1).images])
     assert pipeline.planned_crop_sides() is None
+
+
+def test_the_same_calibration_at_rounded_sizes_keeps_the_prior_and_moves_the_crops(scene) -> None:  # type: ignore[no-untyped-def]
+    # Frames of 1080 rows for a calibration padded to 1088 are at 0.993 of it; decoded at 1/2, at 0.496: the
+    # image sizes round, the focal lengths tell the exact scale between the two.
+    rig, truth = scene.rig, scene.joints3d[0]
+    before, after = rig.resized(0.993), rig.resized(0.496)
+    np.testing.assert_allclose(rescaled_only(before, after), 0.496 / 0.993, rtol=1e-9)
+    shift = np.array([0.5, 0.0, 0.0])  # another calibration (the world moved): not a resize
+    moved = CameraRig.from_arrays(after.names, after.K, after.dist, after.R,
+                                  after.t - np.einsum("cij,j->ci", after.R, shift), after.image_size)
+    assert rescaled_only(before, moved) is None
+    pipeline = FramePipeline(before, TruthNetwork(truth), OrderDetector(crops_from_pose(truth, before)))  # type: ignore[arg-type]
+    pipeline.process([np.zeros((int(h), int(w), 3), np.uint8) for w, h in before.image_size])
+    pipeline.feedback(Track.from_pose(_pose(truth)))
+    primary = pipeline.primary
+    assert primary is not None
+    assert primary.prior is not None
+    prior = primary.prior.copy()
+    pipeline.set_rig(after)
+    assert primary.prior is not None  # tracking goes on: the fusion keeps looking where the joints were
+    np.testing.assert_array_equal(primary.prior, prior)
+    for got, want in zip(primary.crops, crops_from_pose(truth, after), strict=True):
+        assert got is not None
+        assert want is not None
+        np.testing.assert_allclose(got.center, want.center, atol=1e-6)
+        assert got.size == pytest.approx(want.size, rel=1e-6)
+    pipeline.set_rig(moved)  # a new calibration: the crops stay, the prior is dropped as before
+    assert primary.prior is None
 
 
 def test_decode_outside_auto_or_full_is_a_config_error() -> None:

@@ -28,7 +28,8 @@ def encode_frame(frame: np.ndarray, jpeg_quality: int | None) -> tuple[Encoding,
 
 #: The reductions a JPEG can be decoded at (libjpeg's scaled IDCT: 1/2, 1/4, 1/8 the size, much less work).
 JPEG_REDUCTIONS = (1, 2, 4, 8)
-_IMREAD = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
+_IMREAD = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4",
+           8: "IMREAD_REDUCED_COLOR_8"}
 
 
 def reduced_shape(shape: list[int] | tuple[int, ...], reduce: int) -> list[int]:

@@ -246,15 +246,22 @@ def size_factors(old: CameraRig, new: CameraRig) -> np.ndarray | None:
     return np.asarray(ratio[:, 1])
 
 
-def rescaled_only(old: CameraRig, new: CameraRig, factors: np.ndarray) -> bool:
-    """Whether ``new`` is ``old`` for images ``factors`` times the size: the same poses and lenses, the
-    intrinsics :meth:`~crosspose.geometry.Camera.resized`."""
-    if list(old.names) != list(new.names):
-        return False
-    same = all(np.allclose(getattr(old, f), getattr(new, f), rtol=1e-9, atol=1e-12)
-               for f in ("R", "t", "dist"))
-    return same and all(np.allclose(a.resized(float(f)).K, b.K, rtol=1e-6, atol=1e-6)
-                        for a, b, f in zip(old, new, factors, strict=True))
+def rescaled_only(old: CameraRig, new: CameraRig) -> np.ndarray | None:
+    """``(C,)`` per camera the scale ``new`` is ``old`` at, when ``new`` is ``old`` for resized images (the
+    same names, poses and lenses, the intrinsics :meth:`~crosspose.geometry.Camera.resized`), else None.
+
+    The scale is the focal lengths' ratio, exact where the image sizes are rounded (a calibration padded to
+    1088 rows, frames of 1080 decoded at 1/2)."""
+    if len(old) != len(new) or list(old.names) != list(new.names):
+        return None
+    if not all(np.allclose(getattr(old, f), getattr(new, f), rtol=1e-9, atol=1e-12)
+               for f in ("R", "t", "dist")):
+        return None
+    factors = np.asarray(new.K, np.float64)[:, 1, 1] / np.asarray(old.K, np.float64)[:, 1, 1]
+    if not all(np.allclose(a.resized(float(f)).K, b.K, rtol=1e-6, atol=1e-6)
+               for a, b, f in zip(old, new, factors, strict=True)):
+        return None
+    return factors
 
 
 def rescaled_crop(crop: Crop, factor: float) -> Crop:
@@ -426,8 +433,9 @@ class FramePipeline:
             self.network.prepare(len(rig))
             if self._detector is not None:
                 self._detector.prepare(len(rig))
-        factors = size_factors(self.rig, rig)
-        pure = factors is not None and not np.allclose(factors, 1.0) and rescaled_only(self.rig, rig, factors)
+        exact = rescaled_only(self.rig, rig)
+        factors = exact if exact is not None else size_factors(self.rig, rig)
+        pure = exact is not None and not np.allclose(exact, 1.0)
         previous, self.rig = self.rig, rig
         if factors is None:  # other cameras, or another shape of image: start cold
             self.volume = self._volume_for(rig)
