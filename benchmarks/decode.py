@@ -47,16 +47,19 @@ def clip_sets(sets: int, width: int, height: int, quality: int) -> tuple[list[li
     return out, shape
 
 
-def time_decode(sets: list[list[bytes]], shape: list[int], reduce: int, repeat: int) -> list[float]:
-    """Milliseconds per set of :func:`frameset_images` at ``reduce``, each set decoded ``repeat`` times."""
+def time_decode(sets: list[list[bytes]], shape: list[int], reductions: tuple[int, ...],
+                repeat: int) -> dict[int, list[float]]:
+    """Milliseconds per set of :func:`frameset_images` at each reduction, each set decoded ``repeat`` times at
+    each, the reductions taken in turn (a host whose load drifts slows them alike)."""
     frames = [{"camera": f"cam{c:02d}", "seq": 0, "encoding": "jpeg", "shape": shape} for c in range(4)]
     header = {"present": [True] * 4, "frames": frames}
-    ms = []
+    ms: dict[int, list[float]] = {r: [] for r in reductions}
     for buffers in sets:
         for _ in range(repeat):
-            t0 = time.perf_counter()
-            frameset_images(header, buffers, reduce=reduce)
-            ms.append(1e3 * (time.perf_counter() - t0))
+            for reduce in reductions:
+                t0 = time.perf_counter()
+                frameset_images(header, buffers, reduce=reduce)
+                ms[reduce].append(1e3 * (time.perf_counter() - t0))
     return ms
 
 
@@ -74,16 +77,16 @@ def main() -> None:
     kb = statistics.mean(len(b) for s in sets for b in s) / 1024
     print(f"{len(sets)} sets of 4 views {shape[1]}x{shape[0]} JPEG q{args.quality} (mean {kb:.0f} KiB a "
           f"frame), {args.repeat} decodes each, 1 OpenCV thread")
-    time_decode(sets[:2], shape, 1, 1)  # warm up
-    full = None
-    for reduce in (1, 2, 4):
-        ms = time_decode(sets, shape, reduce, args.repeat)
+    reductions = (1, 2, 4)
+    time_decode(sets[:2], shape, reductions, 1)  # warm up
+    timings = time_decode(sets, shape, reductions, args.repeat)
+    full = statistics.median(timings[1])
+    for reduce, ms in timings.items():
         med = statistics.median(ms)
-        full = med if full is None else full
         q = statistics.quantiles(ms, n=10)
-        print(f"reduce {reduce}: {shape[1] // reduce}x{shape[0] // reduce}  median {med:6.2f} ms/set  "
-              f"p10 {q[0]:6.2f}  p90 {q[-1]:6.2f}  ({full / med:.2f}x faster than full)")
-
+        size = f"{-(-shape[1] // reduce)}x{-(-shape[0] // reduce)}"
+        print(f"reduce {reduce}: {size}  median {med:6.2f} ms/set  p10 {q[0]:6.2f}  p90 {q[-1]:6.2f}  "
+              f"({full / med:.2f}x faster than full)")
 
 if __name__ == "__main__":
     main()
