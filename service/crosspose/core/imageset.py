@@ -112,6 +112,7 @@ class ScaledRig:
     def __init__(self, rig: CameraRig) -> None:
         self.rig = rig
         self._scaled: tuple[float, CameraRig] | None = None
+        self._told: set[float] = set()  # scales logged (inference.decode auto goes back and forth)
 
     def set_rig(self, rig: CameraRig) -> None:
         self.rig = rig
@@ -130,6 +131,8 @@ class ScaledRig:
         rig = self.rig if scale == 1.0 else self.rig.resized(scale)
         changed = self._scaled is not None or scale != 1.0
         if changed:
-            log.info("frames arrive at %.3g x the calibration's size; rig rescaled", scale)
+            level = logging.DEBUG if scale in self._told else logging.INFO
+            log.log(level, "frames arrive at %.3g x the calibration's size; rig rescaled", scale)
+            self._told.add(scale)
         self._scaled = (scale, rig)
         return rig, changed
