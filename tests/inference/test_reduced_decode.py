@@ -243,7 +243,7 @@ def test_the_same_calibration_at_rounded_sizes_keeps_the_prior_and_moves_the_cro
 
 def test_decode_outside_auto_or_full_is_a_config_error() -> None:
     cameras = [{"name": "a", "source": "0"}]
-    assert config_from_dict({"cameras": cameras}).inference.decode == "full"
-    assert config_from_dict({"cameras": cameras, "inference": {"decode": "auto"}}).inference.decode == "auto"
+    assert config_from_dict({"cameras": cameras}).inference.decode == "auto"
+    assert config_from_dict({"cameras": cameras, "inference": {"decode": "full"}}).inference.decode == "full"
     with pytest.raises(ConfigError, match=r"inference\.decode.*'auto' or 'full'"):
         config_from_dict({"cameras": cameras, "inference": {"decode": "half"}})

@@ -212,8 +212,8 @@ _NICE = ("How much lower than the service's other stages the inference workers r
          "increment of their processes): 'auto' (default) = 5 with several workers, which keep every core "
          "busy, so that the short stages on a set's way (sync, solver, API, grabbers) run as soon as they "
          "have work instead of waiting for a core behind a network run; 0 with one worker; or 0-19.")
-_DECODE = ("Size at which the inference workers decode the cameras' JPEG frames: 'full' (default) = as "
-           "sent; 'auto' = at 1/2 or 1/4 of that size per side (libjpeg's scaled IDCT, less work) while "
+_DECODE = ("Size at which the inference workers decode the cameras' JPEG frames: 'full' = as sent; "
+           "'auto' (default) = at 1/2 or 1/4 of that size per side (libjpeg's scaled IDCT, less work) while "
            "every crop of the set still spans at least the network's 256-pixel input in the reduced frame "
            "(so the crop still downsamples; a 15 % margin before a larger reduction), full size whenever "
            "the person detector may run (cold start, someone lost, a view without a crop, a search). Raw "
@@ -289,7 +289,7 @@ class _InferenceFields(_Model):
     precision: Precision = Field(default="auto", description=_PRECISION)
     workers: Literal["auto"] | int = Field(default="auto", description=_WORKERS)
     nice: Literal["auto"] | int = Field(default="auto", description=_NICE)
-    decode: Literal["auto", "full"] = Field(default="full", description=_DECODE)
+    decode: Literal["auto", "full"] = Field(default="auto", description=_DECODE)
 
     @field_validator("workers", mode="before")
     @classmethod
