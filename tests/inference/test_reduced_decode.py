@@ -4,6 +4,8 @@ scale without losing the performer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -247,3 +249,84 @@ def test_decode_outside_auto_or_full_is_a_config_error() -> None:
     assert config_from_dict({"cameras": cameras, "inference": {"decode": "full"}}).inference.decode == "full"
     with pytest.raises(ConfigError, match=r"inference\.decode.*'auto' or 'full'"):
         config_from_dict({"cameras": cameras, "inference": {"decode": "half"}})
+
+
+# -- the inference stage ------------------------------------------------------------------------------
+
+
+def test_the_inference_stage_decodes_reduced_when_the_crops_allow_and_keeps_the_performer(
+    tmp_path, standin  # type: ignore[no-untyped-def]
+) -> None:
+    """A worker with ``decode: auto`` (the stand-in network, real JPEG frames): cold, it decodes whole; with
+    the performer followed and crops of at least twice the network input in the frames as sent, at 1/2 — the
+    rig rescaled, the performer's crops moved with it, no detector, the heartbeat saying so."""
+    from crosspose.bus import Message
+    from crosspose.bus.schema import frame_message, frameset_message
+    from crosspose.runtime.demo import synthetic_config
+    from crosspose.runtime.inference_stage import InferenceStage
+
+    config = synthetic_config(tmp_path, "127.0.0.1", 0, cameras=3, render=False)
+    section = {"backend": "network", "runtime": "onnxruntime", "device": "cpu", "model": str(standin)}
+    config = config.model_copy(update={"inference": config_from_dict(
+        {"cameras": [{"name": "a", "source": "0"}], "inference": section}).inference})
+    assert config.inference.decode == "auto"  # the default
+    stage = InferenceStage(config)
+    try:
+        rig = stage.rig
+        assert rig is not None
+        truth = make_scene(5, 1, 3, rig=rig).joints3d[0]
+        side = min(c.size for c in crops_from_pose(truth, rig) if c is not None)  # the calibration's px
+        # This studio's 640x480 camera sees the performer in a ~110 px crop: a rule for a smaller network
+        # input (the real one's threshold is the unit tests'), so that frames of the calibration's size go
+        # to 1/2.
+        stage.decode_rule = DecodeRule(int(side / 2 / 1.2))
+
+        def frameset(seq: int) -> Message:
+            frames, buffers = [], []
+            for c, (name, (w, h)) in enumerate(zip(rig.names, rig.image_size, strict=True)):
+                # Bright: the stand-in's presence is the crops' grey level, and the performer stays followed.
+                image = np.maximum(_textured(int(h), int(w), seed=c), 200)
+                buffers.append(memoryview(encode_frame(image, 85)[1]))
+                frames.append(frame_message(name, seq, image, t_capture_ns=1000 + seq, t_wall_ns=0,
+                                            t_device_ns=None, encoding="jpeg", fps=30.0))
+            header = frameset_message(seq=seq, t_ref_ns=1000 + seq, t_emit_ns=1000 + seq, cameras=rig.names,
+                                      present=[True] * len(rig), frames=frames, skew_ns=[0] * len(rig))
+            return Message(b"frameset.0.", header, buffers)
+
+        assert stage._decode_reduction(frameset(0).header) == 1  # nobody followed: the detector's turn
+        assert stage.heatmap_step is not None
+        stage.heatmap_step.feedback(Track.from_pose(_pose(truth, views=3)))
+        sent = stage._process(frameset(1))
+        assert sent is not None, stage.last_error
+        payload = stage.payload()
+        assert (payload["decode"], payload["decode_reduction"], payload["decode_changes"]) == ("auto", 2, 1)
+        pipeline = stage._frame_pipeline
+        # The frames reached the network at half the calibration's size, and the pipeline's rig with them.
+        np.testing.assert_array_equal(pipeline.rig.image_size, rig.resized(0.5).image_size)
+        assert pipeline.detector_runs == 0
+        assert pipeline.ids == [0]
+        for got, want in zip(pipeline.performers[0].crops, crops_from_pose(truth, rig.resized(0.5)),
+                             strict=True):
+            assert got is not None
+            assert want is not None
+            np.testing.assert_allclose(got.center, want.center, atol=1e-6)
+
+        # At 1/4 the 640x480 view reaches the network at 160x120, narrower than a preview: its preview is
+        # made from the whole frame, its crop square drawn at the preview's scale of the network's image.
+        stage.decode_rule = DecodeRule(int(side / 4 / 1.2), reductions=(1, 2, 4))
+        stage.decode_rule.reduction = 2
+        previews: list[tuple[bytes, dict[str, Any], list[bytes]]] = []
+        stage.status.send = lambda topic, header, buffers=(): previews.append((topic, header, buffers))  # type: ignore[method-assign]
+        stage._preview_every_ns, stage._next_preview = 1, 0
+        assert stage._process(frameset(2)) is not None
+        assert stage.payload()["decode_reduction"] == 4
+        small = [tuple(size) for size in rig.image_size.tolist()].index((640, 480))
+        (header, (jpeg,)), = [(h, b) for _, h, b in previews if h["camera"] == rig.names[small]]
+        preview = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert (header["width"], header["height"]) == (preview.shape[1], preview.shape[0]) == (320, 240)
+        assert header["scale"] == pytest.approx(2.0)  # preview px per px of the 160x120 image
+        crop = crops_from_pose(truth, rig.resized(0.25))[small]
+        assert crop is not None
+        np.testing.assert_allclose(header["crop"], crop.corners() * 2.0, atol=0.06)
+    finally:
+        stage.close()
