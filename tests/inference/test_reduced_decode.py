@@ -214,6 +214,17 @@ def test_a_lost_view_means_full_size(scene) -> None:  # type: ignore[no-untyped-
     assert pipeline.planned_crop_sides() is None
 
 
+def test_a_free_place_for_a_second_performer_means_full_size(scene) -> None:  # type: ignore[no-untyped-def]
+    # With max_persons 2 and one performer followed, the detector looks for someone new now and then.
+    rig, truth = scene.rig, scene.joints3d[0]
+    pipeline = FramePipeline(rig, TruthNetwork(truth), OrderDetector(crops_from_pose(truth, rig)),  # type: ignore[arg-type]
+                             max_persons=2)
+    pipeline.process([i for i in _jpeg_set(rig, 1).images])
+    pipeline.feedback(Track.from_pose(_pose(truth)))
+    assert pipeline.ids == [0]
+    assert pipeline.planned_crop_sides() is None
+
+
 def test_the_same_calibration_at_rounded_sizes_keeps_the_prior_and_moves_the_crops(scene) -> None:  # type: ignore[no-untyped-def]
     # Frames of 1080 rows for a calibration padded to 1088 are at 0.993 of it; decoded at 1/2, at 0.496: the
     # image sizes round, the focal lengths tell the exact scale between the two.

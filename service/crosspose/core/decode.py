@@ -14,8 +14,9 @@ Hysteresis: a larger reduction than the current one is taken only with a margin 
 ``(1 + margin) x CROP_SIZE``); a smaller one is taken at once, the first set whose crops would fall below
 ``CROP_SIZE``. A change of scale rescales the rig and the performer's crops; it does not reset tracking.
 
-Only the inference workers' decode changes: recording stores the JPEG bytes sync received, calibration
-captures and previews are made from the frames as sent.
+Only the inference workers' decode changes: the recorder and the calibration feed decode the frames they
+receive themselves, whole. A worker's previews come from the image the network got unless that is narrower
+than the preview (320 px): then from the frame decoded again whole.
 """
 
 from __future__ import annotations

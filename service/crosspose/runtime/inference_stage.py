@@ -18,6 +18,11 @@ the worker is subscribed to its topic while idle and unsubscribes while it works
 counted. The calibration comes from the store at start and
 from ``control.calibration.updated.`` afterwards; it takes effect on the next frame set.
 
+Each set's JPEG frames are decoded at the size ``inference.decode`` allows (:mod:`crosspose.core.decode`:
+``auto`` decodes at 1/2 or 1/4 while every crop of the set still spans the network's input there, whole
+whenever the person detector may run); the heartbeat's ``decode_reduction`` is the last set's reduction,
+``decode_changes`` how often it changed.
+
 What arrives is checked by the schema's parsers (the configured cameras, in rig order) before it is
 used; what fails — or what the backend cannot take, frames at no single scale of the calibration — is
 dropped and counted per input and reason in the heartbeat's ``input_drops`` (``frameset``, ``track``,
