@@ -271,8 +271,8 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         # (N, F, 2) each end's variance along the foot's line; the measured length's is their sum
         along = unit_variance.reshape(n, f, 2) * np.square(noise)[:, None, None]
         var = along.sum(-1)  # (N, F)
-        if symmetric:
-            prior, prior_var = _with_other_foot(measured, var, lengths, sigma, float(asymmetry))  # (N, F)
+        if asymmetry is not None and symmetric:
+            prior, prior_var = _with_other_foot(measured, var, lengths, sigma, asymmetry)  # (N, F)
         else:
             prior, prior_var = np.broadcast_to(lengths, measured.shape), np.full(measured.shape, sigma ** 2)
         target = (prior_var * measured + var * prior) / (prior_var + var)
@@ -295,7 +295,8 @@ def _with_other_foot(measured: np.ndarray, var: np.ndarray, lengths: np.ndarray,
     other, other_var = measured[:, ::-1], var[:, ::-1] + asymmetry ** 2 + 2 * sigma ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         learnt_weight = np.broadcast_to(np.where(np.isfinite(lengths), 1 / sigma ** 2, 0.0), measured.shape)
-        other_weight = np.where(np.isfinite(other) & np.isfinite(other_var) & (other_var > 0), 1 / other_var, 0.0)
+        seen = np.isfinite(other) & np.isfinite(other_var) & (other_var > 0)
+        other_weight = np.where(seen, 1 / other_var, 0.0)
         weight = learnt_weight + other_weight
         prior = (np.where(learnt_weight > 0, lengths, 0.0) * learnt_weight
                  + np.where(other_weight > 0, other, 0.0) * other_weight) / weight
