@@ -23,7 +23,8 @@ Why both feet: the detector's heel and toe drift with the foot's pose, and a foo
 first quarter second (the real Pose2Sim clip's left foot: ~172 mm over its first 15 frames, ~213 mm after;
 its right foot ~199 mm throughout). Learnt from one foot's own readings, the length is the short one and
 every later frame is pulled to it; with both feet's readings, and the other foot's each frame, one foot's
-drift is balanced by the other (online, that clip's heel–toe std fell from 15.3 / 6.2 mm to 9.5 / 7.5 mm).
+drift is balanced by the other (online, that clip's heel–toe std, left / right, fell from 15.1 / 6.1 mm to
+9.4 / 7.2 mm, ``benchmarks/body32.py``; the take's from 5.5 / 5.6 to 4.9 / 4.8).
 The price: where the detector reads one foot steadily longer than the other (on that clip the take's
 medians are 215 and 199 mm), each is held nearer their common length.
 
