@@ -23,11 +23,15 @@ difference to poses saved so by another build: a change meant for speed must lea
 ``--against COMMIT`` (needs ``--inputs``) also times the 17-joint solver as it was at that commit (e.g.
 ``8ee542b``, the last before issue 19: the solve the issue's "today's" meant when it was filed), with that
 commit's own defaults, on the same inputs: ``git archive`` unpacks its ``service/`` into a temporary folder.
-Child processes of ``solve_rounds.py``, one solver each, run after each of this process's rounds: that
-commit's 17 joints, this build's full body and this build's 17 joints without the hold, so the three share
-the host's conditions round by round and each runs alone in its process (a solver alone keeps its caches
-warm: it runs ~7 % faster than in this process's turn-taking, so those rows are compared only with each
-other).
+Child processes of ``solve_rounds.py``, one solver each, run after each of this process's rounds
+(:data:`CHILDREN`): that commit's 17 joints; this build's full body and 17 joints, each with and without the
+long bones' hold (issue 21, which came after issue 19 was filed and serves both layouts). They share the
+host's conditions round by round and each runs alone in its process, as the service runs one solver (a solver
+alone keeps its caches warm: it runs ~7 % faster than in this process's turn-taking, so those rows are
+compared only with each other). The summary gives the full body against the commit's 17 joints (the issue's
+literal "today's"), and against this build's 17 joints with the same options (what the extremities cost now),
+with the long bones' hold and without it (the full body without it holds only what issue 19 brought: its
+feet).
 
 Usage: python benchmarks/body32_solve.py [--frames N] [--rounds R] [--inputs PATH] [--save PATH]
        [--compare PATH] [--against COMMIT]
@@ -152,6 +156,8 @@ def unpack_build(commit: str, folder: Path) -> Path:
 #: ``--against``'s child processes: (label, layout, build: "commit" or "here", solve_rounds.py flags).
 CHILDREN = (("h36m17 at {commit}", H36M17.name, "commit", ()),
             (f"{BODY32.name} alone", BODY32.name, "here", ()),
+            ("h36m17 alone", H36M17.name, "here", ()),
+            (f"{BODY32.name}, no hold alone", BODY32.name, "here", ("--no-hold",)),
             ("h36m17, no hold alone", H36M17.name, "here", ("--no-hold",)))
 
 
@@ -213,13 +219,17 @@ def main() -> None:
             cells += [f"{m:.2f} ({len(times)})", f"{m / ref[mode]:.2f}x"]
         print(f"| {label} | " + " | ".join(cells) + " |")
     if built:
-        then, body, now = children
+        then, body, seventeen, body_free, seventeen_free = children
         for mode in ("tracked", "cold only"):
             median = {label: statistics.median(built[(label, mode)]) for label in children}
             print(f"{mode}, alone in a process each: {body} {median[body]:.2f} ms = "
                   f"{median[body] / median[then]:.2f}x the 17-joint solve at {args.against} "
-                  f"({median[then]:.2f} ms) and {median[body] / median[now]:.2f}x this build's without the "
-                  f"hold ({median[now]:.2f} ms)")
+                  f"({median[then]:.2f} ms) and {median[body] / median[seventeen]:.2f}x this build's "
+                  f"17 joints ({median[seventeen]:.2f} ms); without the long bones' hold "
+                  f"{median[body_free]:.2f} ms = "
+                  f"{median[body_free] / median[then]:.2f}x the solve at {args.against} and "
+                  f"{median[body_free] / median[seventeen_free]:.2f}x this build's 17 joints without it "
+                  f"({median[seventeen_free]:.2f} ms)")
     joints = np.stack(poses)
     if args.save is not None:
         np.savez(args.save, joints=joints)

@@ -13,6 +13,7 @@ from api_service import CALIBRATION, DEMO_NAMES, Service, running_service
 from prometheus_client.parser import text_string_to_metric_families
 
 import crosspose
+from crosspose.api.status import StatusBoard
 
 STAGES = [f"grabber.{c}" for c in DEMO_NAMES] + ["sync", "inference", "solver"]
 
@@ -126,6 +127,64 @@ def test_cameras_report_state_rate_drops_skew_and_age(service: Service) -> None:
     assert by_name["cam04"]["fps"] == 0.0  # silent for 5 s: its last reported 60 fps is not shown
     assert status.unknown_updates == 1
     assert (body["restarts"], body["last_skeleton_age_s"]) == ({}, None)  # no supervisor, no skeleton yet
+
+
+def test_a_live_cameras_frame_age_is_syncs_measurement_not_the_age_of_syncs_heartbeat() -> None:
+    """Measured before: the real demo's four 60 fps cameras, whose frames reached sync 2-3 ms after
+    capture, showed frame ages rising 0 -> 990 ms and back with every 1 s sync heartbeat (the viewer's
+    tiles read 250-950 ms). A camera that stopped is still aged from its last known frame."""
+    board = StatusBoard(["cam01", "cam02"], heartbeat_timeout_s=2.0)
+    now = time.monotonic_ns()
+    heard = now - 900_000_000  # sync's heartbeat, 0.9 s before the question (one heartbeat_s is 1 s)
+    for cam in ("cam01", "cam02"):
+        board.update(f"grabber.{cam}", {"state": "up"}, now_ns=now)
+    board.update("sync", {"frames": {"cam01": {"age_ms": 12.0, "fps": 60.0},
+                                     "cam02": {"age_ms": 1500.0, "fps": 0.0}}}, now_ns=heard)  # fmt: skip
+    cam01, cam02 = board.cameras(now_ns=now)
+    assert (cam01.state, cam01.last_frame_age_s) == ("up", pytest.approx(0.012))
+    assert cam02.state == "stale"  # its last frame is 1.5 + 0.9 s old: past the 2 s frame timeout
+    assert cam02.last_frame_age_s == pytest.approx(2.4)
+
+
+def test_a_heartbeat_of_a_process_that_since_exited_does_not_count() -> None:
+    """Measured before: after ``kill -9`` of an inference worker of the real demo, ``/ready`` said true for
+    0.7 s (1.4-2.1 s after the kill) on the dead worker's last heartbeat, from the supervisor's word that it
+    had restarted it until that heartbeat timed out, while the new worker still loaded its network."""
+    board = StatusBoard(["cam01"], stages=["sync", "inference.0", "inference.1"], heartbeat_timeout_s=2.5)
+    t0, second = time.monotonic_ns(), 1_000_000_000
+
+    def heartbeats(at: int, *stages: str) -> None:
+        for stage in stages:
+            payload = {"frames": {"cam01": {"age_ms": 5.0, "fps": 60.0}}} if stage == "sync" else {
+                "provider": "CPUExecutionProvider"}
+            board.update(stage, payload, now_ns=at)
+
+    def supervisor(at: int, restarts: dict[str, int], waiting: str | None = None) -> None:
+        stages = {name: {"restarts": n, "consecutive_exits": 0,
+                         "last_exit_code": -9 if n or name == waiting else None,
+                         "restart_in_s": 0.5 if name == waiting else None} for name, n in restarts.items()}
+        board.update("supervisor", {"stages": stages}, now_ns=at)  # fmt: skip
+
+    heartbeats(t0, "sync", "inference.0", "inference.1")
+    supervisor(t0, {"sync": 0, "inference.0": 0, "inference.1": 0})
+    assert board.ready(now_ns=t0).ready
+    supervisor(t0 + second // 2, {"sync": 0, "inference.0": 0, "inference.1": 0}, waiting="inference.1")
+    assert board.ready(now_ns=t0 + second // 2).reasons == [
+        "inference.1: exited with code -9; restarting in 0.5 s"]  # fmt: skip
+    # restarted and loading: the old process's heartbeat (1.6 s old, under the 2.5 s timeout) is not its own
+    heartbeats(t0 + 3 * second // 2, "sync", "inference.0")
+    supervisor(t0 + 3 * second // 2, {"sync": 0, "inference.0": 0, "inference.1": 1})
+    late = board.ready(now_ns=t0 + 16 * second // 10)
+    assert late.reasons == ["inference.1: no heartbeat since its process exited"]
+    assert late.heartbeat_age_s["inference.1"] is None
+    heartbeats(t0 + 2 * second, "inference.1")
+    assert board.ready(now_ns=t0 + 2 * second).ready
+
+    # an exit and restart between two words of the supervisor: its restart count says so
+    heartbeats(t0 + 29 * second // 10, "sync", "inference.0", "inference.1")
+    supervisor(t0 + 3 * second, {"sync": 0, "inference.0": 1, "inference.1": 1})
+    missed = board.ready(now_ns=t0 + 3 * second)
+    assert missed.reasons == ["inference.0: no heartbeat since its process exited"]
 
 
 def test_a_grabber_that_heartbeats_while_none_of_its_frames_reach_sync_is_stale_and_unready(

@@ -84,6 +84,28 @@ def test_skeleton_is_drawn_where_its_joints_project(service: FedService, browser
     assert browser.wait_for("document.getElementById('st-subs').textContent === '1'")
 
 
+def test_the_solved_rate_is_right_from_the_first_second_after_the_page_opens(
+    service: FedService, browser: Browser
+) -> None:
+    """The status bar's rate counts the last 2 s of messages: in the first 2 s after the stream opened it
+    divides by the time since then (it read half the rate 1 s after opening when it divided by 2 s)."""
+    service.publish_skeletons.set()  # ~20 messages a second, before the page opens
+    browser.open(service.base_url)
+    browser.evaluate(
+        "(() => { window.fpsLog = []; const el = document.getElementById('st-fps');"
+        " const t0 = performance.now();"  # the page has just started: its stream opens about now
+        " new MutationObserver(() => window.fpsLog.push([performance.now() - t0, Number(el.textContent)]))"
+        ".observe(el, { childList: true, characterData: true, subtree: true }); return true; })()"
+    )
+    browser.wait_for("window.fpsLog.some(([t]) => t > 3000)", timeout_s=30)
+    log = browser.evaluate("window.fpsLog")
+    steady = float(np.median([fps for t, fps in log if t > 2100]))
+    early = [fps for t, fps in log if 400 < t < 1900]
+    assert 12 <= steady <= 28, log
+    assert early, log
+    assert min(early) >= 0.6 * steady, log
+
+
 def test_camera_panels_show_previews_and_a_stopped_camera_turns_down(
     service: FedService, browser: Browser
 ) -> None:

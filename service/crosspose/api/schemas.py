@@ -70,7 +70,8 @@ class CameraOut(_Model):
     )
     skew_ms: float | None = Field(description="Capture-time offset from the frame set's reference (ms)")
     last_frame_age_s: float | None = Field(
-        description="Seconds since a frame of this camera last reached sync"
+        description="Seconds since a frame of this camera last reached sync: while it is up, as sync "
+        "measured it at its latest heartbeat; otherwise counting the time since that heartbeat too"
     )
     heartbeat_age_s: float | None = Field(description="Seconds since the grabber's last heartbeat")
 

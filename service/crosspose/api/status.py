@@ -115,7 +115,9 @@ class CameraStatus:
         input_drops: frames and grabber heartbeats of this camera sync dropped, by reason.
         skew_ms: capture-time offset from the frame set's reference (sync's latest report).
         last_frame_age_s: seconds since a frame of this camera last reached sync (None: none yet, or
-            sync not heard from).
+            sync not heard from): while it is ``up``, as sync measured it at its latest heartbeat (at most
+            ``heartbeat_timeout_s`` ago); otherwise that measurement plus the heartbeat's age (nothing of
+            it has reached sync since, as far as the API knows).
         heartbeat_age_s: seconds since its grabber's last heartbeat (None: never heard of).
     """
 
@@ -197,6 +199,8 @@ class StatusBoard:
         self.frame_timeout_s = heartbeat_timeout_s if frame_timeout_s is None else frame_timeout_s
         self._lock = threading.Lock()
         self._latest: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._restarts_seen: dict[str, int] = {}  # each stage's restarts in the supervisor's latest word
+        self._exit_heard_ns: dict[str, int] = {}  # when the supervisor last said the stage's process exited
         self.unknown_updates = 0
 
     def update(self, stage: str, payload: Mapping[str, Any], now_ns: int | None = None) -> None:
@@ -207,11 +211,29 @@ class StatusBoard:
                 self.unknown_updates += 1
                 return
             self._latest[stage] = (now_ns, dict(payload))
+            if stage == SUPERVISOR:
+                self._note_exits(payload, now_ns)
+
+    def _note_exits(self, payload: Mapping[str, Any], now_ns: int) -> None:
+        """Stages whose process the supervisor says exited (waiting for its restart, or restarted since its
+        previous word): their heartbeats heard until now came from the dead process (lock held)."""
+        for name, info in list(_mapping(payload.get("stages")).items())[:MAX_SUPERVISED]:
+            if name not in self.stages or not isinstance(info, Mapping):
+                continue
+            restarts = count_or_zero(info.get("restarts"))
+            before = self._restarts_seen.get(name)
+            waiting = number_or_none(info.get("restart_in_s")) is not None
+            if waiting or (before is not None and restarts > before):
+                self._exit_heard_ns[name] = now_ns
+            self._restarts_seen[name] = restarts
 
     def snapshot(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        """``{stage: (heartbeat time ns, payload)}`` of the stages heard from."""
+        """``{stage: (heartbeat time ns, payload)}`` of the stages heard from since their process last
+        (re)started: a heartbeat of a process the supervisor has since seen exit does not count (measured
+        before: ``kill -9`` of an inference worker left ``/ready`` true for 0.7 s on the dead worker's last
+        heartbeat while the new one loaded)."""
         with self._lock:
-            return dict(self._latest)
+            return {s: e for s, e in self._latest.items() if e[0] > self._exit_heard_ns.get(s, -1)}
 
     def _fresh(self, stage: str, now_ns: int) -> dict[str, Any] | None:
         """The payload of ``stage`` when its heartbeat is within the timeout, else None."""
@@ -295,10 +317,14 @@ class StatusBoard:
         and the calibration: :meth:`crosspose.api.state.ServiceState.readiness`)."""
         now_ns = time.monotonic_ns() if now_ns is None else now_ns
         ages = self.heartbeat_ages(now_ns)
+        restarting = self._restart_reasons(now_ns)
         reasons = []
         for stage, age in ages.items():
+            if stage in restarting:
+                continue  # the supervisor's word on it says more than its silence
             if age is None:
-                reasons.append(f"{stage}: no heartbeat yet")
+                since = "since its process exited" if stage in self._exit_heard_ns else "yet"
+                reasons.append(f"{stage}: no heartbeat {since}")
             elif age > self.heartbeat_timeout_s:
                 reasons.append(
                     f"{stage}: last heartbeat {age:.1f} s ago (timeout {self.heartbeat_timeout_s:g} s)"
@@ -308,7 +334,7 @@ class StatusBoard:
             if ages.get(stage) is not None and self._provider_of(stage) is None:
                 reasons.append(f"{stage}: has not reported its ONNX Runtime provider")
         reasons += self._camera_reasons(now_ns, ages)
-        reasons += self._restart_reasons(now_ns)
+        reasons += restarting.values()
         return Readiness(not reasons, reasons, provider, ages, runtime=self.runtime())
 
     def _camera_reasons(self, now_ns: int, ages: Mapping[str, float | None]) -> list[str]:
@@ -332,19 +358,20 @@ class StatusBoard:
             out.append(f"camera {cam.name}: {seen}; {said}")
         return out
 
-    def _restart_reasons(self, now_ns: int) -> list[str]:
+    def _restart_reasons(self, now_ns: int) -> dict[str, str]:
+        """``{stage: reason}`` for the stages crash-looping or waiting for their restart."""
         if self._fresh(SUPERVISOR, now_ns) is None:
-            return []
-        out = []
+            return {}
+        out = {}
         for r in self.restarts(now_ns):
             code = "?" if r.last_exit_code is None else r.last_exit_code
             if r.crash_looping:
-                out.append(
+                out[r.stage] = (
                     f"{r.stage}: crash-looping: exited {r.consecutive} times in a row (last exit code "
                     f"{code}); {r.restarts} restarts in all"
                 )
             elif r.restart_in_s is not None:
-                out.append(f"{r.stage}: exited with code {code}; restarting in {r.restart_in_s:.1f} s")
+                out[r.stage] = f"{r.stage}: exited with code {code}; restarting in {r.restart_in_s:.1f} s"
         return out
 
     def stage_value(self, stage: str, key: str) -> float | None:
@@ -368,10 +395,15 @@ class StatusBoard:
             payload = entry[1] if entry else {}
             arrived = _mapping(frames.get(name))
             arrival_ms = number_or_none(arrived.get("age_ms"))
-            frame_age = None
+            measured = known = None
             if arrival_ms is not None and sync_age is not None:
-                frame_age = max(0.0, arrival_ms / 1000) + sync_age
-            receiving = sync_alive and frame_age is not None and frame_age <= self.frame_timeout_s
+                measured = max(0.0, arrival_ms / 1000)  # sync's measurement when it sent its heartbeat
+                known = measured + sync_age  # since the newest frame anyone has heard of: an upper bound
+            receiving = sync_alive and known is not None and known <= self.frame_timeout_s
+            # A camera whose frames reach sync is as old as sync last measured it (adding the heartbeat's own
+            # age would show every live camera 0 … heartbeat_s old, a 1 s sawtooth at 60 fps); one that is
+            # not up has delivered nothing since, as far as anyone knows: the upper bound is its age.
+            frame_age = measured if receiving else known
             said = payload.get("state", "up")
             state: CameraState
             if receiving:

@@ -185,5 +185,8 @@ def _nanmedian(samples: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Median over axis 0 ignoring NaN, for columns with ``count`` (≥ 1) numbers each (``np.nanmedian``
     is ~50x slower on these small arrays, and this runs every frame)."""
     ordered = np.sort(samples, axis=0)  # NaN last
+    if count.size and (count == count[0]).all():  # every column as full (a settled window): two rows
+        first = int(count[0])
+        return 0.5 * (ordered[(first - 1) // 2] + ordered[first // 2])
     cols = np.arange(samples.shape[1])
     return 0.5 * (ordered[(count - 1) // 2, cols] + ordered[count // 2, cols])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from crosspose.solver.limbs import _nanmedian
 from crosspose.solver.options import RefineOptions
 from crosspose.solver.sampling import grid_scale, project, to_grid
 
@@ -32,27 +33,28 @@ def local_peaks(heatmaps: torch.Tensor, uv: torch.Tensor, radius: int, iteration
     """
     if heatmaps.device.type != "cpu":
         return _climb_device(heatmaps, uv, radius, iterations)
-    n, c, j, h, w = heatmaps.shape
-    uv = uv.to(heatmaps.dtype)
-    peaks = torch.from_numpy(_climb_host(heatmaps.detach().numpy(), uv.detach().numpy(), radius, iterations))
-    grid = to_grid(peaks, h, w).reshape(-1, 1, 1, 2)
-    return peaks, _sample(heatmaps.reshape(-1, 1, h, w), grid).reshape(n, c, j)
+    peaks, evidence = _climb_host(heatmaps.detach().numpy(), uv.to(heatmaps.dtype).detach().numpy(), radius,
+                                  iterations)
+    return torch.from_numpy(peaks), torch.from_numpy(evidence)
 
 
-def _climb_host(heatmaps: np.ndarray, uv: np.ndarray, radius: int, iterations: int) -> np.ndarray:
-    """:func:`local_peaks`' climb in numpy: ``(N, C, J, 2)`` peaks from ``heatmaps (N, C, J, h, w)`` and
-    ``uv (N, C, J, 2)`` (of the maps' dtype).
+def _climb_host(heatmaps: np.ndarray, uv: np.ndarray, radius: int, iterations: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`local_peaks` in numpy: ``(N, C, J, 2)`` peaks and ``(N, C, J)`` the maps' values there, from
+    ``heatmaps (N, C, J, h, w)`` and ``uv (N, C, J, 2)`` (of the maps' dtype).
 
     Each step reads one ``(2r+2) x (2r+2)`` patch of every map at whole pixels (zero outside the map) and
     interpolates the window's ``(2r+1) x (2r+1)`` bilinear samples from it: all samples of a window share
     one fractional offset, so these are ``grid_sample``'s samples (bilinear, zeros, aligned corners)
-    without touching the rest of the maps. The maps run along the last axis.
+    without touching the rest of the maps. The maps run along the last axis. The value at the peak is the
+    same bilinear sample, from the four pixels around it.
     """
     n, c, j, h, w = heatmaps.shape
     flat = heatmaps.reshape(-1)
     starts = np.arange(n * c * j) * (h * w)  # (B,) each map's first element in ``flat``
     far = float(max(h, w) + 2 * radius + 4)  # NaN or far outside: a window that sees nothing
-    p = np.fmax(np.fmin(uv.reshape(-1, 2).T, far), -far)  # (2, B); NaN: far (fmin ignores a NaN)
+    start = np.fmax(np.fmin(uv.reshape(-1, 2).T, far), -far)  # (2, B); NaN: far (fmin ignores a NaN)
+    p = start
     span = np.arange(-radius, radius + 2)  # (S,) the patch's pixels from the window's whole-pixel centre
     offsets = (span[:, None, None] * w + span[:, None])  # (S, S, 1) the patch's elements from its centre's
     last = np.array([w - 1, h - 1])[:, None]  # the last column and row
@@ -67,10 +69,12 @@ def _climb_host(heatmaps: np.ndarray, uv: np.ndarray, radius: int, iterations: i
         centre = base.astype(np.int64)  # (2, B) the whole pixel, x and y
         # (S, S, B): y, x, map; an index past either end of the maps is clipped, and zeroed below
         values = flat.take(offsets + (centre[1] * w + centre[0] + starts), mode="clip")
-        if (np.abs(centre - middle) > reach).any():  # a patch crosses its map's edge: zeros
-            at = centre[:, None, :] + span[:, None]  # (2, S, B) the patch's columns and rows
+        crossing = (np.abs(centre - middle) > reach).any(0)  # (B,) the patches across their map's edge
+        if crossing.any():  # zeros outside the map, in those patches alone
+            k = np.flatnonzero(crossing)
+            at = centre[:, None, k] + span[:, None]  # (2, S, K) the patch's columns and rows
             inside = (at >= 0) & (at <= last[:, :, None])
-            values = np.where(inside[1][:, None] & inside[0], values, 0.0)
+            values[:, :, k] = np.where(inside[1][:, None] & inside[0], values[:, :, k], 0.0)
         across = values[:, :-1] + frac[0] * (values[:, 1:] - values[:, :-1])  # (S, S-1, B): x + dx
         window = across[:-1] + frac[1] * (across[1:] - across[:-1])  # (S-1, S-1, B): y + dy too
         sums = summing @ np.maximum(window.reshape(summing.shape[1], -1), 0.0)  # (3, B): offsets, weight
@@ -78,8 +82,31 @@ def _climb_host(heatmaps: np.ndarray, uv: np.ndarray, radius: int, iterations: i
         # the weighted mean offset; a window without evidence stays put
         p = p + sums[:2] / np.where(moving, sums[2], np.inf)
         moved = moving if moved is None else moved  # no evidence at the start: no evidence ever
-    peaks = uv.reshape(-1, 2) if moved is None else np.where(moved[:, None], p.T, uv.reshape(-1, 2))
-    return peaks.reshape(n, c, j, 2).astype(uv.dtype, copy=False)
+    if moved is None:
+        peaks, p = uv.reshape(-1, 2), start
+    else:
+        p = np.where(moved, p, start)
+        peaks = np.where(moved[:, None], p.T, uv.reshape(-1, 2))
+    return (peaks.reshape(n, c, j, 2).astype(uv.dtype, copy=False),
+            _bilinear(flat, starts, h, w, p).reshape(n, c, j))
+
+
+def _bilinear(flat: np.ndarray, starts: np.ndarray, h: int, w: int, p: np.ndarray) -> np.ndarray:
+    """``(B,)`` each ``(h, w)`` map of ``flat`` (map ``b`` from ``starts[b]`` on) at its pixel ``p (2, B)``
+    (x, y; finite), bilinear, zero outside: ``grid_sample``'s sample (zeros, aligned corners)."""
+    base = np.floor(p)
+    frac = (p - base).astype(flat.dtype, copy=False)
+    x = base[0].astype(np.int64) + _CORNERS[0]  # (4, B) the four pixels around each point
+    y = base[1].astype(np.int64) + _CORNERS[1]
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    v = np.where(inside, flat.take(starts + y * w + x, mode="clip"), 0.0).astype(flat.dtype, copy=False)
+    top = v[0] + frac[0] * (v[1] - v[0])
+    bottom = v[2] + frac[0] * (v[3] - v[2])
+    return top + frac[1] * (bottom - top)
+
+
+#: The four pixels around a point, from its whole-pixel corner: ``(x, y)`` offsets of shape ``(2, 4, 1)``.
+_CORNERS = np.array([[0, 1, 0, 1], [0, 0, 1, 1]])[..., None]
 
 
 def _summing(radius: int, dtype: np.dtype) -> np.ndarray:
@@ -235,8 +262,9 @@ def _outlier_limits(residual: np.ndarray, support: np.ndarray, options: RefineOp
     share = np.sqrt(np.maximum(2 * n - 3, 1) / np.maximum(2 * n, 1))  # (N, J)
     scaled = residual / share[:, None]
     counted = support & np.isfinite(scaled)
-    noise = np.array([np.median(s[m]) if m.any() else 0.0 for s, m in zip(scaled, counted, strict=True)])
-    noise = noise / math.sqrt(2.0 * math.log(2.0))
+    count = counted.reshape(len(scaled), -1).sum(1)  # (N,)
+    flat = np.where(counted, scaled, np.nan).reshape(len(scaled), -1).T  # (C·J, N), NaN where not counted
+    noise = np.where(count > 0, _nanmedian(flat, np.maximum(count, 1)), 0.0) / math.sqrt(2.0 * math.log(2.0))
     return np.maximum(options.max_residual, options.outlier_sigmas * noise[:, None] * share)
 
 
@@ -253,17 +281,23 @@ def refine(heatmaps: torch.Tensor, projections: torch.Tensor, valid: torch.Tenso
     ``N x C x J`` numbers and run in numpy after one transfer of them (the caller reads the result on
     the host anyway).
     """
-    start = project(joints, projections)  # (N, C, J, 2)
-    peaks_t, evidence_t = local_peaks(heatmaps, start, options.radius, options.iterations)
-    host = torch.cat([peaks_t, start, evidence_t[..., None]], -1).cpu().numpy()  # (N, C, J, 5)
-    peaks, evidence = host[..., :2], _fill_nan(host[..., 4], 0.0)
     P = projections.cpu().numpy().astype(np.float64)
+    searched = joints.cpu().numpy().astype(np.float64)
+    if heatmaps.device.type == "cpu":  # the climb runs in numpy, from the joints projected in numpy
+        maps = heatmaps.detach().numpy()
+        starts = project_points(searched, P).astype(maps.dtype)  # (N, C, J, 2)
+        peaks, evidence = _climb_host(maps, starts, options.radius, options.iterations)
+    else:
+        start = project(joints, projections)  # (N, C, J, 2)
+        peaks_t, evidence_t = local_peaks(heatmaps, start, options.radius, options.iterations)
+        host = torch.cat([peaks_t, start, evidence_t[..., None]], -1).cpu().numpy()  # (N, C, J, 5)
+        peaks, evidence, starts = host[..., :2], host[..., 4], host[..., 2:4]
+    evidence = _fill_nan(evidence, 0.0)
     valid_np = valid.cpu().numpy()
     if valid_np.ndim == 2:
         valid_np = valid_np[..., None]
-    searched = joints.cpu().numpy().astype(np.float64)
     best = np.where(valid_np, evidence, 0.0).max(1, keepdims=True)
-    shift = np.sqrt(((peaks - host[..., 2:4]) ** 2).sum(-1))
+    shift = np.sqrt(((peaks - starts) ** 2).sum(-1))
     support = (  # a NaN or infinite shift fails the first comparison
         (shift <= options.max_shift)
         & valid_np

@@ -11,7 +11,8 @@ const STAGES = ["sync", "inference", "solve", "total"];
 
 const scene = new Scene($("scene"));
 const panels = new CameraPanels($("cameras"));
-const stats = { received: 0, arrivals: [], latency: [], connected: false, calibrationVersion: null };
+// openedAt: when the stream (re)connected; the rate divides by the part of its 2 s window since then.
+const stats = { received: 0, arrivals: [], latency: [], connected: false, openedAt: null, calibrationVersion: null };
 window.crosspose = { scene, panels, stats };
 
 function message(text) {
@@ -31,7 +32,7 @@ async function getJSON(url) {
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${proto}//${location.host}/ws/skeletons?format=json`);
-  ws.onopen = () => { stats.connected = true; setBadge($("conn"), "live", "on"); };
+  ws.onopen = () => { stats.connected = true; stats.openedAt = performance.now(); setBadge($("conn"), "live", "on"); };
   ws.onmessage = (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { return; }
@@ -46,6 +47,7 @@ function connect() {
   };
   ws.onclose = () => {
     stats.connected = false;
+    stats.openedAt = null;
     setBadge($("conn"), "disconnected", "off");
     setTimeout(connect, 1000);
   };
@@ -75,7 +77,10 @@ function updateRates() {
   const now = performance.now();
   while (stats.arrivals.length && stats.arrivals[0] < now - 2000) stats.arrivals.shift();
   while (stats.latency.length && stats.latency[0][0] < now - 1000) stats.latency.shift();
-  $("st-fps").textContent = (stats.arrivals.length / 2).toFixed(1);
+  // Over the last 2 s, or over the time since the stream opened when that is shorter (at least 0.5 s:
+  // the first messages alone say little about a rate).
+  const span = stats.openedAt === null ? 2 : Math.min(2, Math.max(0.5, (now - stats.openedAt) / 1000));
+  $("st-fps").textContent = (stats.arrivals.length / span).toFixed(1);
   for (const stage of STAGES) {
     const values = stats.latency.map(([, l]) => l[stage]).filter((v) => typeof v === "number");
     $(`lat-${stage}`).textContent = values.length ? (values.reduce((a, b) => a + b, 0) / values.length).toFixed(1) : "–";
