@@ -92,6 +92,11 @@ def test_a_take_whose_first_frames_read_short_is_solved_with_the_takes_length_fr
     later = np.median(raw[11:], axis=0)
     assert (np.abs(take - later) < 0.25 * np.abs(take - raw[:11].mean(0))).all(), (take, later)
     assert (np.abs(take - true) < 0.01).all(), (take, true)
+    # the document gives each foot's own median and the one length both are held to (feet share theirs)
+    doc = learnt.to_json()
+    own, held = list(doc["feet"].values()), list(doc["feet_held"].values())
+    assert held[0] == held[1], doc
+    assert min(own) - 1e-6 <= held[0] <= max(own) + 1e-6, doc
     first = _foot_lengths(online)[:11]
     first_again = _foot_lengths(again)[:11]  # type: ignore[arg-type]
     # Online the first frames are held to nothing (no length known yet) or to their own short one; with the

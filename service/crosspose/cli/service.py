@@ -56,10 +56,10 @@ def network_for(config: Config) -> None:
     if config.inference.backend != "network" or config.inference.runtime == "torch":
         return  # (the torch runtime builds the network in the solver's layout itself)
     from crosspose.inference.network import declared_skeleton
-    from crosspose.nets.export import ensure_network, export_metadata
+    from crosspose.nets.files import ensure_exported, export_metadata
 
     if config.inference.model is None:
-        ensure_network(progress=typer.echo, skeleton=config.solver.skeleton)
+        ensure_exported(progress=typer.echo, skeleton=config.solver.skeleton)
         return
     model = Path(config.inference.model)
     declared = declared_skeleton(model, export_metadata(model)).name
@@ -123,7 +123,7 @@ def demo_command(
     synthetic --port 8080
     """
     from crosspose.config import ConfigError
-    from crosspose.nets.export import ensure_network
+    from crosspose.nets.files import ensure_exported
     from crosspose.runtime.demo import pose2sim_config, synthetic_config
     from crosspose.runtime.service import make_supervisor
     from crosspose.runtime.supervisor import configure_logging
@@ -139,7 +139,7 @@ def demo_command(
             typer.echo("fetching the Pose2Sim demo clip (PyPI, cached) …")
             multi = studio == "pose2sim-multi"
             config = pose2sim_config(workdir, host, port, environ=os.environ, multi=multi)
-            ensure_network(progress=typer.echo, skeleton=config.solver.skeleton)
+            ensure_exported(progress=typer.echo, skeleton=config.solver.skeleton)
         else:
             config = synthetic_config(workdir, host, port, cameras=cameras, environ=os.environ)
     except ConfigError as err:  # a CROSSPOSE__… override that is not a setting, or a bad value

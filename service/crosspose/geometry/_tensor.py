@@ -5,13 +5,16 @@ Maths is written once in torch; numpy inputs come back as numpy (float64 unless 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from crosspose.geometry._shapes import check_shape
+
 ArrayLike = np.ndarray | torch.Tensor
+
+__all__ = ["ArrayLike", "as_tensor", "check_shape", "result_dtype", "to_like"]
 
 
 def as_tensor(x: Any, like: torch.Tensor | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -42,20 +45,3 @@ def result_dtype(x: Any) -> torch.dtype:
     else:
         dtype = torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
     return dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float64
-
-
-def check_shape(x: Any, shape: Sequence[int | str | None], name: str, *, exact: bool = False) -> None:
-    """Raise ``ValueError`` unless ``x`` ends with the axes ``shape``.
-
-    Each entry is a required length (``int``) or any length (``None``, or a ``str`` axis name that is
-    only used in the message). With ``exact`` the number of axes must match too (no leading axes).
-    """
-    got = tuple(np.shape(x))
-    ok = (len(got) == len(shape) if exact else len(got) >= len(shape)) and all(
-        isinstance(want, str) or want is None or have == want
-        for have, want in zip(got[len(got) - len(shape) :], shape, strict=True)
-    )
-    if not ok:
-        spec = ", ".join("*" if w is None else str(w) for w in shape)
-        prefix = "" if exact else "..., "
-        raise ValueError(f"{name} must have shape ({prefix}{spec}), got {got}")

@@ -3,20 +3,24 @@
 Conventions (DESIGN §4): metres; world→camera ``x_cam = R X + t``; distortion ``k1 k2 p1 p2 k3``;
 ``image_size`` is ``(width, height)`` in pixels. Camera order is the order given, never sorted.
 World frame: Z up, floor at ``z = 0`` (our choice; converters from Y-up formats rotate into it).
+
+Building, comparing and validating cameras is numpy only; the methods that do torch maths (projecting,
+undistorting, triangulating) import it when called, so that a stage that only loads and stores rigs
+(the API, the recorder) never loads torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from crosspose.geometry._tensor import ArrayLike, check_shape
-from crosspose.geometry.projection import project_points, projection_matrices
-from crosspose.geometry.triangulation import reprojection_error, triangulate
-from crosspose.geometry.undistort import undistort_points
+from crosspose.geometry._shapes import check_shape
+
+if TYPE_CHECKING:
+    from crosspose.geometry._tensor import ArrayLike
 
 
 def _array(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -83,6 +87,8 @@ class Camera:
 
     def project(self, points: ArrayLike) -> ArrayLike:
         """``(..., 3)`` world points → ``(..., 2)`` pixels (NaN behind the camera)."""
+        from crosspose.geometry.projection import project_points
+
         uv = project_points(points, self.K[None], self.dist[None], self.R[None], self.t[None])
         return uv[..., 0, :]
 
@@ -92,6 +98,8 @@ class Camera:
         See :func:`~crosspose.geometry.undistort.undistort_points`; NaN where the lens model has no
         unique inverse.
         """
+        from crosspose.geometry.undistort import undistort_points
+
         check_shape(pixels, (2,), "pixels")
         xy = undistort_points(pixels[..., None, :], self.K[None], self.dist[None], output=output)
         return xy[..., 0, :]
@@ -196,10 +204,14 @@ class CameraRig(Sequence[Camera]):
 
     def project(self, points: ArrayLike) -> ArrayLike:
         """``(..., 3)`` world points (m) → ``(..., C, 2)`` pixels; NaN where behind a camera."""
+        from crosspose.geometry.projection import project_points
+
         return project_points(points, self.K, self.dist, self.R, self.t)
 
     def projection_matrices(self) -> np.ndarray:
         """``(C, 3, 4)`` ``K [R | t]`` mapping world metres to pixels (distortion not included)."""
+        from crosspose.geometry.projection import projection_matrices
+
         P = projection_matrices(self.K, self.R, self.t)
         assert isinstance(P, np.ndarray)
         return P
@@ -210,6 +222,8 @@ class CameraRig(Sequence[Camera]):
         See :func:`~crosspose.geometry.undistort.undistort_points`; NaN in → NaN out, and NaN where the
         lens model has no unique inverse.
         """
+        from crosspose.geometry.undistort import undistort_points
+
         return undistort_points(pixels, self.K, self.dist, output=output)
 
     def triangulate(
@@ -225,6 +239,8 @@ class CameraRig(Sequence[Camera]):
         Returns:
             ``points3d`` ``(..., 3)`` world metres (NaN where not valid) and ``valid`` ``(...)`` bool.
         """
+        from crosspose.geometry.triangulation import triangulate
+
         check_shape(pixels, (len(self), 2), "pixels")
         if not undistort:
             return triangulate(pixels, self.projection_matrices(), weights)
@@ -234,6 +250,8 @@ class CameraRig(Sequence[Camera]):
 
     def reprojection_error(self, points3d: ArrayLike, pixels: ArrayLike) -> ArrayLike:
         """``(..., C)`` pixels between the projections of ``points3d (..., 3)`` and ``pixels (..., C, 2)``."""
+        from crosspose.geometry.triangulation import reprojection_error
+
         return reprojection_error(points3d, pixels, self)
 
     def resized(self, scale: float) -> CameraRig:

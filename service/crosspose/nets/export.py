@@ -33,36 +33,30 @@ from crosspose.nets.blazepose import (
     BlazePoseDetector,
     BlazePoseLandmarks,
 )
+from crosspose.nets.files import DETECTOR_NAME as DETECTOR_NAME
+from crosspose.nets.files import (
+    EXPORT_FORMAT,
+    INPUT_NAMES,
+    MODEL_NAME,
+    default_onnx_path,
+    detector_onnx_path,
+    is_current_export,
+)
+from crosspose.nets.files import export_metadata as export_metadata
+from crosspose.nets.files import exported_inputs as exported_inputs
 from crosspose.nets.fusion import CrossViewFusion
 from crosspose.skeleton import DEFAULT_SKELETON, H36M17, LayoutMapping, Skeleton, get_skeleton
 
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 18
-INPUT_NAMES = ("crops", "projections", "valid", "prior", "window_scale")
-DETECTOR_NAME = "crosspose_detector"
 DETECTOR_INPUT_NAMES = ("images",)
 DETECTOR_OUTPUT_NAMES = ("boxes", "scores")
 OUTPUT_NAMES = ("heatmaps", "fused", "presence")
-MODEL_NAME = "crosspose_fusion"
-#: What a file this version exports declares in its metadata beside its layout: 2 = person axis + layout;
-#: 3 = the same inputs and numbers, the fusion's bilinear reads as four gathers (2.5x faster in OpenVINO):
-#: an older cached file is re-exported once.
-EXPORT_FORMAT = "3"
 DEFAULT_RADIUS = 1.2  # metres around the root that hold the whole body (CrossViewFusion's default)
 #: The exported fusion's layout: evidence only in a 16-pixel window around each joint's prior position,
 #: rays from every 2nd pixel (``CrossViewFusion(window=0)`` is the whole-map layout; see README).
 DEFAULT_WINDOW: dict[str, Any] = {"window": 16, "window_stride": 2, "window_radius": 0.4, "window_samples": 8}
-
-
-def default_onnx_path(skeleton: Skeleton | str = DEFAULT_SKELETON) -> Path:
-    """``crosspose model export``'s default output for ``skeleton``:
-    ``$CROSSPOSE_CACHE/models/crosspose_fusion.onnx`` for the default layout,
-    ``crosspose_fusion_<layout>.onnx``
-    for another (each layout its own file, so a service in one does not re-export the other's)."""
-    name = (get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton).name
-    suffix = "" if name == DEFAULT_SKELETON.name else f"_{name}"
-    return assets.cache_dir() / "models" / f"{MODEL_NAME}{suffix}.onnx"
 
 
 def blazepose_channel_map(skeleton: Skeleton = H36M17) -> Tensor:
@@ -281,11 +275,6 @@ class DetectorGraph(nn.Module):
         return out.boxes, out.scores
 
 
-def detector_onnx_path(network_path: Path) -> Path:
-    """Where the person detector's ONNX file sits: beside the network's (``crosspose_detector.onnx``)."""
-    return network_path.with_name(f"{DETECTOR_NAME}.onnx")
-
-
 def export_detector_onnx(detector: BlazePoseDetector, out: Path) -> Path:
     """Write the person detector as one ONNX file with a dynamic image axis ``N``.
 
@@ -322,32 +311,6 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], out: Path, input_names:
     _strip_trace_metadata(tmp, metadata or {})
     tmp.replace(out)
     return out
-
-
-def exported_inputs(path: Path) -> list[str]:
-    """The input names of an exported file (``INPUT_NAMES`` for one this version writes)."""
-    import onnx
-
-    return [value.name for value in onnx.load(str(path), load_external_data=False).graph.input]
-
-
-def export_metadata(path: Path) -> dict[str, str]:
-    """The metadata an exported file declares (``skeleton``, ``joints``, ``crosspose_export``; empty for a
-    file exported before it declared any)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props}
-
-
-def is_current_export(path: Path, skeleton: Skeleton = DEFAULT_SKELETON) -> bool:
-    """Whether ``path`` is a network file of this version's export (inputs, person axis) in ``skeleton``'s
-    layout (its declared layout and joints)."""
-    if not (path.is_file() and exported_inputs(path) == list(INPUT_NAMES)):
-        return False
-    metadata = export_metadata(path)
-    return (metadata.get("crosspose_export") == EXPORT_FORMAT and metadata.get("skeleton") == skeleton.name
-            and metadata.get("joints") == ",".join(skeleton.joints))
 
 
 def ensure_network(progress: Callable[[str], None] | None = None,

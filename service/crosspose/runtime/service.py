@@ -5,6 +5,13 @@ solver (binds the heatmaps endpoint), the inference workers (``inference``, or `
 ``inference.<N-1>``: :mod:`crosspose.runtime.workers`), sync (binds the frames endpoint) and one grabber
 per local camera. Remote cameras
 (``remote: true``) run ``crosspose grab`` on their own hosts and connect to the frames endpoint.
+
+Every stage target is a function of this module that imports its stage inside (``run_inference_stage``,
+``run_solver_stage``, …): a ``spawn`` child imports the module of its target to unpickle it, so a module
+that imported every stage would give each process the heaviest one's libraries. The supervisor and the
+light stages (grabbers, sync, API, recorder) load neither torch, ONNX Runtime nor OpenVINO
+(``tests/runtime/test_light_stages.py``); ``run_api``, ``run_inference`` and ``run_solver`` are still
+importable from here, on first use (PEP 562).
 """
 
 from __future__ import annotations
@@ -15,17 +22,56 @@ import re
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from crosspose._lazy import lazy_getattr
 from crosspose.config import CameraConfig, Config
-from crosspose.runtime.api_stage import run_api
 from crosspose.runtime.bus_check import BusNotClosedError, bus_endpoints, open_bus
-from crosspose.runtime.inference_stage import run_inference
-from crosspose.runtime.solver_stage import run_solver
 from crosspose.runtime.supervisor import StageSpec, Supervisor, configure_logging
 from crosspose.runtime.workers import inference_workers, with_workers
 
+if TYPE_CHECKING:
+    from crosspose.runtime.api_stage import run_api as run_api
+    from crosspose.runtime.inference_stage import run_inference as run_inference
+    from crosspose.runtime.solver_stage import run_solver as run_solver
+
 log = logging.getLogger(__name__)
+
+# The stages' own entry points, for who imports them from here; loaded on first use.
+__getattr__ = lazy_getattr(__name__, {"run_api": "crosspose.runtime.api_stage",
+                                      "run_inference": "crosspose.runtime.inference_stage",
+                                      "run_solver": "crosspose.runtime.solver_stage"}, globals())
+
+
+def run_api_stage(stop: Event, config: Config, port_file: str | None = None) -> None:
+    """The API stage (:func:`crosspose.runtime.api_stage.run_api`), imported in its own process."""
+    from crosspose.runtime.api_stage import run_api
+
+    run_api(stop, config, port_file)
+
+
+def run_solver_stage(stop: Event, config: Config) -> None:
+    """The solver stage (:func:`crosspose.runtime.solver_stage.run_solver`; torch), imported in its own
+    process."""
+    from crosspose.runtime.solver_stage import run_solver
+
+    run_solver(stop, config)
+
+
+def run_inference_stage(stop: Event, config: Config, worker: int | None = None) -> None:
+    """One inference worker (:func:`crosspose.runtime.inference_stage.run_inference`; the network's
+    runtime), imported in its own process."""
+    from crosspose.runtime.inference_stage import run_inference
+
+    run_inference(stop, config, worker)
+
+
+def run_recorder_stage(stop: Event, config: Config) -> None:
+    """The recorder stage (:func:`crosspose.runtime.recorder_stage.run_recorder`), imported in its own
+    process."""
+    from crosspose.runtime.recorder_stage import run_recorder
+
+    run_recorder(stop, config)
 
 
 def run_sync_stage(stop: Event, config: Config) -> None:
@@ -57,17 +103,15 @@ def build_stages(config: Config, port_file: str | None = None) -> list[StageSpec
     """The supervised stages of ``config`` in start order (``inference.workers`` resolved first, so that
     every stage gets the same count)."""
     config = with_workers(config)
-    workers = [StageSpec(name, run_inference, (config, k)) for name, k in inference_workers(config)]
+    workers = [StageSpec(name, run_inference_stage, (config, k)) for name, k in inference_workers(config)]
     stages = [
-        StageSpec("api", run_api, (config, port_file)),
-        StageSpec("solver", run_solver, (config,)),
+        StageSpec("api", run_api_stage, (config, port_file)),
+        StageSpec("solver", run_solver_stage, (config,)),
         *workers,
         StageSpec("sync", run_sync_stage, (config,)),
     ]
     if config.recording.enabled:
-        from crosspose.runtime.recorder_stage import run_recorder
-
-        stages.insert(2, StageSpec("recorder", run_recorder, (config,)))
+        stages.insert(2, StageSpec("recorder", run_recorder_stage, (config,)))
     # One timeline for every video file of the service (also across grabber restarts): each shows the
     # same moment whenever its process came up (crosspose.capture.file).
     epoch_ns = time.monotonic_ns()

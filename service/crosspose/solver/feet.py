@@ -6,15 +6,27 @@ the distance between them. On the real Pose2Sim clip that distance wandered by �
 detector's heel and toe points with the foot's pose in each view, which smoothing in time cannot remove.
 A foot is rigid to within its toes' bend, so its length is a measurement of the performer, like a limb:
 
-* :class:`FootLengthEstimate` keeps each foot's length, a running median of the confidently solved
-  frames' raw heel–toe distances (as :class:`.limbs.LimbLengthEstimate` does for the bones);
+* :class:`FootLengthEstimate` keeps the performer's foot length, a running median of the confidently
+  solved frames' raw heel–toe distances (as :class:`.limbs.LimbLengthEstimate` does for the bones), of
+  both feet together: a performer's two feet are the same length to a few millimetres
+  (:data:`FOOT_ASYMMETRY`), so each foot's readings are readings of the other's length too;
 * :func:`hold_foot_lengths` then moves the heel and the toe of each frame along the line between them
   so that the measured length and the performer's are fused by their variances: the measurement's from
   the views that support the two points (each view's localisation noise, the frame's own as the
   refinement estimates it, through the projection's Jacobian), the performer's length a prior with the
-  spread a real foot's heel–toe distance has (:data:`FOOT_LENGTH_SIGMA`). Each point moves in proportion
-  to its variance along that line (the least-squares correction of the two points held to their line under
-  the fused length): the better seen point stays.
+  spread a real foot's heel–toe distance has (:data:`FOOT_LENGTH_SIGMA`), and the other foot's
+  measurement in the same frame a second prior (its own variance plus the two feet's difference).
+  Each point moves in proportion to its variance along that line (the least-squares correction of the two
+  points held to their line under the fused length): the better seen point stays.
+
+Why both feet: the detector's heel and toe drift with the foot's pose, and a foot can read short for its
+first quarter second (the real Pose2Sim clip's left foot: ~172 mm over its first 15 frames, ~213 mm after;
+its right foot ~199 mm throughout). Learnt from one foot's own readings, the length is the short one and
+every later frame is pulled to it; with both feet's readings, and the other foot's each frame, one foot's
+drift is balanced by the other (online, that clip's heel–toe std, left / right, fell from 15.1 / 6.1 mm to
+9.4 / 7.2 mm, ``benchmarks/body32.py``; the take's from 5.5 / 5.6 to 4.9 / 4.8).
+The price: where the detector reads one foot steadily longer than the other (on that clip the take's
+medians are 215 and 199 mm), each is held nearer their common length.
 
 The direction of the foot (its pitch, yaw and the ankle's roll about it) is untouched.
 """
@@ -36,6 +48,11 @@ FOOT_PAIRS: tuple[tuple[str, str], ...] = (("l_heel", "l_big_toe"), ("r_heel", "
 #: so about half a centimetre is what a performer's own foot varies by; the rest is the detector.
 FOOT_LENGTH_SIGMA = 0.005
 
+#: Spread of the difference between a performer's left and right foot lengths, metres: adults' two feet
+#: differ by a few millimetres. Only the true lengths' difference: the toes' bend of each foot in the frame
+#: (:data:`FOOT_LENGTH_SIGMA` each) is added where one foot's measurement stands for the other.
+FOOT_ASYMMETRY = 0.004
+
 
 def foot_pairs(skeleton: Skeleton) -> np.ndarray:
     """``(F, 2)`` joint indices of ``skeleton``'s heel → big toe pairs (``(0, 2)`` when it has none)."""
@@ -50,16 +67,21 @@ class FootLengthEstimate:
     Args:
         pairs: ``(F, 2)`` joint indices (:func:`foot_pairs`).
         window: confident measurements kept per foot (a running median over them).
-        min_samples: measurements before a foot's length is known (no prior is applied before).
+        min_samples: measurements before a foot's length is known (no prior is applied before); of both
+            feet together when ``shared``.
         max_deviation: measurements further than this fraction from the known length are ignored.
+        shared: with two feet, both have one length: the median of both feet's kept measurements
+            (a performer's feet are equally long to within :data:`FOOT_ASYMMETRY`); False: each foot its own.
+            A layout with one foot (or none) has nothing to share.
     """
 
     def __init__(self, pairs: np.ndarray, window: int = 90, min_samples: int = 15,
-                 max_deviation: float = 0.25) -> None:
+                 max_deviation: float = 0.25, shared: bool = True) -> None:
         self.pairs = pairs
         self.window = window
         self.min_samples = min_samples
         self.max_deviation = max_deviation
+        self.shared = shared and len(pairs) == 2
         self.reset()
 
     def reset(self) -> None:
@@ -70,18 +92,26 @@ class FootLengthEstimate:
 
     @property
     def lengths(self) -> np.ndarray:
-        """``(F,)`` each foot's length, NaN while fewer than ``min_samples`` measurements were seen."""
+        """``(F,)`` each foot's length (the same for both when ``shared``), NaN while fewer than
+        ``min_samples`` measurements were seen."""
         if self._lengths is None:  # read twice a frame, changed once: computed after each update
             out = np.full(len(self.pairs), np.nan)
-            known = self._count >= self.min_samples
-            if known.any():
-                out[known] = _nanmedian(self._samples[:, known], np.minimum(self._count[known], self.window))
+            kept = np.minimum(self._count, self.window)
+            if self.shared:
+                if self._count.sum() >= self.min_samples:  # every kept measurement of either foot
+                    out[:] = _nanmedian(self._samples.reshape(-1, 1), kept.sum(keepdims=True))[0]
+            else:
+                known = self._count >= self.min_samples
+                if known.any():
+                    out[known] = _nanmedian(self._samples[:, known], kept[known])
             self._lengths = out
         return self._lengths.copy()
 
     def seed(self, samples: np.ndarray) -> None:
         """Start from a first pass's ``(S, F)`` measurements (metres, NaN where none) instead of nothing
-        (:meth:`.limbs.LimbLengthEstimate.seed`): a foot with ``min_samples`` of them is known at once."""
+        (:meth:`.limbs.LimbLengthEstimate.seed`): a foot with ``min_samples`` of them is known at once (when
+        ``shared``, both feet as soon as they have as many together; a foot with more readings than
+        ``window`` stands for them by their quantiles, so the two feet weigh as much)."""
         self.reset()
         self._samples, self._count = window_summary(np.asarray(samples, dtype=np.float64), self.window)
 
@@ -203,8 +233,9 @@ def along_variance(points: np.ndarray, directions: np.ndarray, projections: np.n
 def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.ndarray, residual: np.ndarray,
                       pairs: np.ndarray, lengths: np.ndarray, sigma: float = FOOT_LENGTH_SIGMA,
                       unit_variance: np.ndarray | None = None,
-                      noise_px: np.ndarray | None = None) -> np.ndarray:
-    """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``.
+                      noise_px: np.ndarray | None = None, asymmetry: float | None = None) -> np.ndarray:
+    """Heel and toe moved along their line so their distance fuses the measurement with ``lengths``
+    (and, with ``asymmetry``, with the other foot's measurement).
 
     Args:
         joints: ``(N, J, 3)`` refined joints, metres; projections: ``(N, C, 3, 4)``.
@@ -215,12 +246,18 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         unit_variance: ``(N, 2F)`` when already known, the heels' and toes' variances along their feet for
             a localisation noise of one pixel (:func:`along_variance`; the variance grows as its square).
         noise_px: ``(N,)`` when already known, :func:`view_noise_px` of ``residual`` and ``support``.
+        asymmetry: with two pairs (left, right), the spread of the two feet's true lengths' difference,
+            metres (:data:`FOOT_ASYMMETRY`): each foot's prior is then its ``lengths`` (variance
+            ``sigma²``) fused with the other foot's measured length in the same frame (variance: that
+            measurement's, plus ``asymmetry² + 2 sigma²``), so a foot is held before any length is known
+            too. None: ``lengths`` alone.
     Returns:
         ``(N, J, 3)`` a copy with the heels and toes moved (a pair with an end fixed by fewer than two
-        views, or no known length, as it was).
+        views, or nothing to fuse with, as it was).
     """
     out = joints.copy()
-    if not len(pairs) or not np.isfinite(lengths).any():
+    symmetric = asymmetry is not None and len(pairs) == 2
+    if not len(pairs) or not (symmetric or np.isfinite(lengths).any()):
         return out
     noise = view_noise_px(residual, support) if noise_px is None else noise_px  # (N,)
     ends = pairs.reshape(-1)  # heel, toe, heel, toe ...
@@ -235,12 +272,33 @@ def hold_foot_lengths(joints: np.ndarray, projections: np.ndarray, support: np.n
         # (N, F, 2) each end's variance along the foot's line; the measured length's is their sum
         along = unit_variance.reshape(n, f, 2) * np.square(noise)[:, None, None]
         var = along.sum(-1)  # (N, F)
-        target = (sigma ** 2 * measured + var * lengths) / (sigma ** 2 + var)
+        if asymmetry is not None and symmetric:
+            prior, prior_var = _with_other_foot(measured, var, lengths, sigma, asymmetry)  # (N, F)
+        else:
+            prior, prior_var = np.broadcast_to(lengths, measured.shape), np.full(measured.shape, sigma ** 2)
+        target = (prior_var * measured + var * prior) / (prior_var + var)
         step = (target - measured) / var  # Lagrange multiplier of the length, the ends held to the line
-    ok = (np.isfinite(lengths)[None] & np.isfinite(var) & (var > 0) & np.isfinite(step)
+    ok = (np.isfinite(prior) & np.isfinite(var) & (var > 0) & np.isfinite(step)
           & np.isfinite(heel).all(-1) & np.isfinite(toe).all(-1))
     step = np.where(ok, step, 0.0)
     along = np.where(ok[..., None], along, 0.0)
     out[:, pairs[:, 0]] = heel - (step * along[..., 0])[..., None] * u
     out[:, pairs[:, 1]] = toe + (step * along[..., 1])[..., None] * u
     return out
+
+
+def _with_other_foot(measured: np.ndarray, var: np.ndarray, lengths: np.ndarray, sigma: float,
+                     asymmetry: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 2)`` each foot's prior length (metres) and its variance (m²): the learnt ``lengths (2,)``
+    (variance ``sigma²``; NaN: unknown) fused with the other foot's ``measured (N, 2)`` length of variance
+    ``var (N, 2)`` plus the feet's difference (``asymmetry² + 2 sigma²``: their true lengths' and each one's
+    toe bend); NaN where neither is there."""
+    other, other_var = measured[:, ::-1], var[:, ::-1] + asymmetry ** 2 + 2 * sigma ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        learnt_weight = np.broadcast_to(np.where(np.isfinite(lengths), 1 / sigma ** 2, 0.0), measured.shape)
+        seen = np.isfinite(other) & np.isfinite(other_var) & (other_var > 0)
+        other_weight = np.where(seen, 1 / other_var, 0.0)
+        weight = learnt_weight + other_weight
+        prior = (np.where(learnt_weight > 0, lengths, 0.0) * learnt_weight
+                 + np.where(other_weight > 0, other, 0.0) * other_weight) / weight
+        return np.where(weight > 0, prior, np.nan), 1 / weight

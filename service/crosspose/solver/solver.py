@@ -31,6 +31,7 @@ import torch
 from crosspose.geometry import CameraRig
 from crosspose.skeleton import Skeleton, get_skeleton
 from crosspose.solver.feet import (
+    FOOT_ASYMMETRY,
     FootLengthEstimate,
     along_variance,
     foot_pairs,
@@ -601,7 +602,8 @@ class Solver:
         """``(N, J, 3)`` refined joints with the long bones (:mod:`.lengths`, when ``hold_lengths``; bones
         whose own length ``track`` knows) and then the feet (:mod:`.feet`) held to ``track``'s lengths."""
         pairs = track.feet.pairs
-        feet = len(pairs) and np.isfinite(track.feet.lengths).any()
+        # the feet, once a length is known or, both feet held to each other, from the first frame
+        feet = len(pairs) and (track.feet.shared or np.isfinite(track.feet.lengths).any())
         held = track.limbs.known[self._long_bones] & self.options.hold_lengths
         bones = self._long_bones[held]
         if not feet and not len(bones):
@@ -626,7 +628,8 @@ class Solver:
                                        unit_variance=unit[:, :2 * len(bones)], carried=self._carried)
         if feet:
             joints = hold_foot_lengths(joints, projections, r.support, r.residual, pairs, track.feet.lengths,
-                                       unit_variance=unit[:, 2 * len(bones):], noise_px=noise)
+                                       unit_variance=unit[:, 2 * len(bones):], noise_px=noise,
+                                       asymmetry=FOOT_ASYMMETRY if track.feet.shared else None)
         return joints
 
     def _held_lines(self, bones: np.ndarray, pairs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from crosspose.skeleton import Skeleton
-from crosspose.solver.feet import foot_pairs
+from crosspose.solver.feet import FootLengthEstimate, foot_pairs
 from crosspose.solver.pose import Pose3D
 
 #: A joint is measured when at least two views support it with this confidence (as the solver's own
@@ -115,15 +115,21 @@ class TakeLengths:
         return track
 
     def to_json(self) -> dict[str, Any]:
-        """The learnt lengths as a document (``--lengths-to``), by bone and foot name, metres."""
+        """The learnt lengths as a document (``--lengths-to``), by bone and foot name, metres: ``feet`` each
+        foot's own take median, ``feet_held`` the length the second pass holds it to (both feet share one:
+        :class:`.feet.FootLengthEstimate`)."""
         out = self.lengths()
         names = self.skeleton.joints
+        held = FootLengthEstimate(self._pairs)
+        held.seed(self.foot_samples())
         return {
             "format": LENGTHS_FORMAT, "v": 1, "skeleton": self.skeleton.name, "scale": round(out["scale"], 6),
             "bones": {f"{names[p]}-{names[c]}": _rounded(length)
                       for (p, c), length in zip(self.skeleton.bones, out["bones"], strict=True)},
             "feet": {f"{names[h]}-{names[t]}": _rounded(length)
                      for (h, t), length in zip(self._pairs, out["feet"], strict=True)},
+            "feet_held": {f"{names[h]}-{names[t]}": _rounded(length)
+                          for (h, t), length in zip(self._pairs, held.lengths, strict=True)},
         }
 
 

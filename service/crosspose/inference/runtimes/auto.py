@@ -116,7 +116,13 @@ def openvino_installed() -> bool:
 
 
 def gpu_can_start() -> bool:
-    """Whether ONNX Runtime's TensorRT or CUDA provider may start on this host."""
+    """Whether ONNX Runtime's TensorRT or CUDA provider may start on this host. Without the NVIDIA driver
+    neither can, which is answered without importing ONNX Runtime (the supervisor asks, to count the
+    inference workers, and must stay light: ``tests/runtime/test_light_stages.py``)."""
+    from crosspose.inference.runtimes.libraries import NVIDIA_DRIVER, missing_library
+
+    if missing_library(NVIDIA_DRIVER) is not None:
+        return False
     from crosspose.inference.runtimes.onnxruntime import CUDA, TENSORRT, gpu_blocker
 
     return any(gpu_blocker(provider) is None for provider in (TENSORRT, CUDA))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +26,8 @@ from crosspose.inference.network import (
     declared_skeleton,
     warmup_inputs,
 )
+from crosspose.inference.runtimes.libraries import NVIDIA_DRIVER
+from crosspose.inference.runtimes.libraries import missing_library as _loadable
 
 if TYPE_CHECKING:
     from crosspose.config.settings import OnnxRuntimeInference
@@ -64,23 +65,6 @@ _INSTALL_HINT = ("install the NVIDIA driver, CUDA 13 and cuDNN 9 (e.g. torch's c
                  "nvidia-cublas nvidia-cudnn-cu13), and TensorRT 10 for TensorRT")
 
 
-def _loadable(library: str) -> str | None:
-    """None when the dynamic loader finds ``library`` and its dependencies, else the missing one's name.
-
-    A failure other than a missing file (an unresolved symbol of a library that another one loads first)
-    proves nothing about the host: reported as loadable, and ONNX Runtime has the last word.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL(library, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
-    except OSError as err:
-        text = str(err)
-        if "cannot open shared object file" in text:
-            return text.split(":", 1)[0].strip() or library
-    return None
-
-
 @functools.cache
 def gpu_blocker(provider: str) -> str | None:
     """Why ``provider`` (TensorRT or CUDA) cannot start on this host, found without asking ONNX Runtime —
@@ -91,7 +75,7 @@ def gpu_blocker(provider: str) -> str | None:
     """
     if provider not in ort.get_available_providers():
         return f"this onnxruntime build ({ort.__version__}) has no {provider}"
-    if _loadable("libcuda.so.1") is not None:
+    if _loadable(NVIDIA_DRIVER) is not None:
         return "no NVIDIA GPU driver on this host (libcuda.so.1 not found)"
     for library in (str(Path(ort.__file__).parent / "capi" / _PROVIDER_FILES[provider]),
                     *_GPU_LIBRARIES[provider]):
