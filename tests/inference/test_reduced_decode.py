@@ -358,7 +358,8 @@ def test_raw_heatmaps_decode_whole_whatever_decode_says(tmp_path, standin) -> No
             {"cameras": [{"name": "a", "source": "0"}], "inference": section}).inference})
         stage = InferenceStage(stage_config)
         try:
-            stages[heatmaps] = (stage.decode_rule is not None, stage.payload()["decode_reduction"])
+            payload = stage.payload()
+            stages[heatmaps] = (stage.decode_rule is not None, payload["decode"], payload["decode_reduction"])
         finally:
             stage.close()
-    assert stages == {"fused": (True, 1), "raw": (False, 1)}
+    assert stages == {"fused": (True, "auto", 1), "raw": (False, "full", 1)}

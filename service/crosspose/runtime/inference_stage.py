@@ -416,8 +416,9 @@ class InferenceStage:
             # The detector should run on a cold start or a lost view only; these say how often it did.
             "detector_runs": int(getattr(self._frame_pipeline, "detector_runs", 0)),
             "detector_views": int(getattr(self._frame_pipeline, "detector_views", 0)),
-            # inference.decode: the JPEG reduction of the last set (1: whole) and how often it changed.
-            "decode": self.config.inference.decode,
+            # inference.decode as it runs ("full" where auto does not apply: raw heatmaps), the JPEG
+            # reduction of the last set (1: whole) and how often it changed.
+            "decode": "full" if self.decode_rule is None else "auto",
             "decode_reduction": 1 if self.decode_rule is None else self.decode_rule.reduction,
             "decode_changes": 0 if self.decode_rule is None else self.decode_rule.changes,
         }
